@@ -1,0 +1,187 @@
+//! Every event type the platform publishes. `proto-docs/asyncapi.json` is generated from this
+//! list (`make proto-docs`) and a test fails when the committed document differs.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::EventPayload;
+
+/// An access or refresh token was revoked; gateways purge it from their caches at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRevoked {
+    /// The token's `jti`.
+    pub jti: String,
+    pub client_id: String,
+    /// The user the token was issued for; absent for client_credentials tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// When the token would have expired (seconds since the epoch).
+    pub exp: i64,
+}
+
+impl EventPayload for TokenRevoked {
+    const TYPE: &'static str = "token.revoked";
+    const DESCRIPTION: &'static str = "A token was revoked; it must be refused everywhere at once.";
+}
+
+/// A user registered; the profile service creates the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserRegistered {
+    pub user_id: String,
+    pub username: String,
+    pub email: String,
+    /// Registration time (milliseconds since the epoch).
+    pub registered_at: i64,
+}
+
+impl EventPayload for UserRegistered {
+    const TYPE: &'static str = "user.registered";
+    const DESCRIPTION: &'static str = "A user registered with the authorization server.";
+}
+
+/// Public fields of a user changed; projections (blog authors) update their copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserUpdated {
+    pub user_id: String,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl EventPayload for UserUpdated {
+    const TYPE: &'static str = "user.updated";
+    const DESCRIPTION: &'static str = "A user's public data changed.";
+}
+
+/// A user was deleted; their tokens are revoked and projections forget them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserDeleted {
+    pub user_id: String,
+}
+
+impl EventPayload for UserDeleted {
+    const TYPE: &'static str = "user.deleted";
+    const DESCRIPTION: &'static str = "A user and their profile were deleted.";
+}
+
+/// One catalogue entry: what the AsyncAPI document says of an event type.
+pub struct EventKind {
+    pub event_type: &'static str,
+    pub description: &'static str,
+    pub payload_name: String,
+    pub payload_schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+}
+
+fn kind<P: EventPayload>() -> EventKind {
+    EventKind {
+        event_type: P::TYPE,
+        description: P::DESCRIPTION,
+        payload_name: P::name().into_owned(),
+        payload_schema: P::schema(),
+    }
+}
+
+/// The catalogue, in a stable order.
+pub fn all() -> Vec<EventKind> {
+    vec![
+        kind::<TokenRevoked>(),
+        kind::<UserRegistered>(),
+        kind::<UserUpdated>(),
+        kind::<UserDeleted>(),
+    ]
+}
+
+/// The AsyncAPI 3.0 document describing the exchange, its routing keys and payloads.
+pub fn asyncapi(exchange: &str) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let (mut channels, mut operations, mut messages, mut schemas) = (Map::new(), Map::new(), Map::new(), Map::new());
+    for kind in all() {
+        let id = kind.event_type.replace('.', "_");
+        channels.insert(
+            id.clone(),
+            json!({
+                "address": kind.event_type,
+                "description": kind.description,
+                "messages": { &id: { "$ref": format!("#/components/messages/{id}") } },
+                "bindings": { "amqp": {
+                    "is": "routingKey",
+                    "exchange": { "name": exchange, "type": "topic", "durable": true, "autoDelete": false },
+                    "bindingVersion": "0.3.0"
+                } }
+            }),
+        );
+        operations.insert(
+            format!("publish_{id}"),
+            json!({ "action": "send", "channel": { "$ref": format!("#/channels/{id}") } }),
+        );
+        messages.insert(
+            id.clone(),
+            json!({
+                "name": kind.event_type,
+                "contentType": "application/cloudevents+json",
+                "headers": { "$ref": "#/components/schemas/CloudEventAttributes" },
+                "payload": { "$ref": format!("#/components/schemas/{}", kind.payload_name) },
+                "bindings": { "amqp": { "deliveryMode": 2, "bindingVersion": "0.3.0" } }
+            }),
+        );
+        schemas.insert(kind.payload_name, serde_json::to_value(kind.payload_schema).unwrap_or(Value::Null));
+    }
+    schemas.insert("CloudEventAttributes".to_owned(), envelope_schema());
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Partner API platform events",
+            "version": "1.0.0",
+            "description": "Every message is a CloudEvents 1.0 JSON envelope (specversion, id as UUIDv7, source, type, time, subject, datacontenttype, traceparent) whose `data` is the payload below. Routing key = `type`."
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "operations": operations,
+        "components": { "messages": messages, "schemas": schemas }
+    })
+}
+
+fn envelope_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(crate::Event::schema()).unwrap_or_default();
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.remove("data");
+    }
+    if let Some(required) = schema.get_mut("required").and_then(|r| r.as_array_mut()) {
+        required.retain(|r| r != "data");
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_unique_and_well_formed() {
+        let kinds = all();
+        let mut types: Vec<_> = kinds.iter().map(|k| k.event_type).collect();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(types.len(), kinds.len());
+        for t in types {
+            let parts: Vec<_> = t.split('.').collect();
+            assert_eq!(parts.len(), 2, "{t} is not <aggregate>.<event>");
+            assert!(parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{t}");
+        }
+    }
+
+    /// The committed AsyncAPI document is exactly what the code generates.
+    /// Regenerate with `make proto-docs` after changing the catalogue.
+    #[test]
+    fn proto_docs_match_the_catalogue() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/asyncapi.json");
+        let generated = serde_json::to_string_pretty(&asyncapi(crate::rabbit::DEFAULT_EXCHANGE)).expect("json") + "\n";
+        if std::env::var_os("UPDATE_PROTO_DOCS").is_some() {
+            std::fs::write(&path, &generated).expect("write proto-docs");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == generated, "proto-docs/asyncapi.json is out of date: run `make proto-docs`");
+    }
+}

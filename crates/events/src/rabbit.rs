@@ -1,0 +1,355 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
+use crate::Event;
+
+pub const DEFAULT_EXCHANGE: &str = "platform.events";
+const RETRY_COUNT: &str = "x-retry-count";
+const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+#[derive(Debug, Clone)]
+pub struct RabbitSettings {
+    pub url: String,
+    /// The one topic exchange every event goes through.
+    pub exchange: String,
+    /// Shown in the broker's management UI, to tell connections apart.
+    pub connection_name: String,
+}
+
+/// The bus of production: a durable topic exchange, a durable quorum queue per consumer,
+/// publisher confirms, manual acks with prefetch; failed deliveries wait in TTL queues that
+/// dead-letter back into the consumer's queue, counted by an `x-retry-count` header, until they
+/// are parked in `<queue>.parked`. Connections are re-established after any failure.
+pub struct RabbitBus {
+    settings: RabbitSettings,
+    publisher: Mutex<Option<Publisher>>,
+}
+
+struct Publisher {
+    // Kept so the channel's connection stays open as long as the publisher.
+    _connection: Connection,
+    channel: Channel,
+}
+
+impl RabbitBus {
+    /// Does not connect: the first publish or subscribe does, and reconnects after failures.
+    pub fn new(settings: RabbitSettings) -> Self {
+        Self { settings, publisher: Mutex::new(None) }
+    }
+
+    fn queue_name(&self, consumer: &str) -> String {
+        format!("{}.{consumer}", self.settings.exchange)
+    }
+
+    async fn publish_inner(&self, events: &[Event]) -> Result<(), BusError> {
+        let mut guard = self.publisher.lock().await;
+        if guard.as_ref().is_none_or(|p| !p.channel.status().connected()) {
+            *guard = Some(self.connect_publisher().await?);
+        }
+        let Some(publisher) = guard.as_ref() else { return Err(BusError::Unavailable("no channel".into())) };
+        let result = publish_confirmed(&publisher.channel, &self.settings.exchange, events).await;
+        if matches!(result, Err(BusError::Unavailable(_))) {
+            *guard = None;
+        }
+        result
+    }
+
+    async fn connect_publisher(&self) -> Result<Publisher, BusError> {
+        let connection = connect(&self.settings, "publisher").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        declare_exchange(&channel, &self.settings.exchange).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+        Ok(Publisher { _connection: connection, channel })
+    }
+}
+
+#[async_trait]
+impl Bus for RabbitBus {
+    async fn publish(&self, events: &[Event]) -> Result<(), BusError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.publish_inner(events).await
+    }
+
+    async fn subscribe(
+        &self,
+        subscription: Subscription,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        let consumer = Consumer {
+            settings: self.settings.clone(),
+            queue: self.queue_name(&subscription.consumer),
+            subscription,
+            handler,
+        };
+        // Declare once up front, so a caller knows the queue exists before publishing.
+        let connection = connect(&consumer.settings, "setup").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        consumer.declare(&channel).await?;
+        let _ = connection.close(200, "declared".into()).await;
+        Ok(tokio::spawn(consumer.run(shutdown)))
+    }
+
+    async fn take_parked(&self, consumer: &str, max: usize) -> Result<Vec<Event>, BusError> {
+        let connection = connect(&self.settings, "parking").await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        let parked = format!("{}.parked", self.queue_name(consumer));
+        let mut events = Vec::new();
+        while events.len() < max {
+            let message = channel
+                .basic_get(parked.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .map_err(unavailable)?;
+            let Some(message) = message else { break };
+            match Event::from_json(&message.delivery.data) {
+                Ok(event) => events.push(event),
+                Err(error) => tracing::error!(%error, queue = %parked, "dropping an unreadable parked message"),
+            }
+        }
+        let _ = connection.close(200, "done".into()).await;
+        Ok(events)
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let guard = self.publisher.lock().await;
+        if guard.as_ref().is_some_and(|p| p.channel.status().connected()) {
+            return Ok(());
+        }
+        drop(guard);
+        let connection = connect(&self.settings, "ping").await?;
+        let _ = connection.close(200, "ping".into()).await;
+        Ok(())
+    }
+}
+
+struct Consumer {
+    settings: RabbitSettings,
+    queue: String,
+    subscription: Subscription,
+    handler: Arc<dyn Handler>,
+}
+
+impl Consumer {
+    /// Consumes until shutdown, reconnecting with capped exponential backoff.
+    async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => tracing::warn!(queue = %self.queue, %error, ?backoff, "consumer lost its broker; reconnecting"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), BusError> {
+        let connection = connect(&self.settings, &self.subscription.consumer).await?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        let forward = connection.create_channel().await.map_err(unavailable)?;
+        forward.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+        self.declare(&channel).await?;
+        channel
+            .basic_qos(self.subscription.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        let tag = format!("{}-{}", self.subscription.consumer, uuid::Uuid::new_v4());
+        let mut deliveries = channel
+            .basic_consume(self.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(queue = %self.queue, "consuming");
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    // Deliveries prefetched but not handled go back to the queue when the channel closes.
+                    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                    let _ = connection.close(200, "shutdown".into()).await;
+                    return Ok(());
+                }
+                next = deliveries.next() => next,
+            };
+            match next {
+                Some(Ok(delivery)) => self.settle(&forward, delivery).await?,
+                Some(Err(error)) => return Err(unavailable(error)),
+                None => return Err(BusError::Unavailable("consumer cancelled by the broker".into())),
+            }
+        }
+    }
+
+    /// Handles one delivery and acknowledges it only once its fate is recorded: handled,
+    /// re-queued for a delayed retry, or parked (the last two confirmed by the broker first).
+    async fn settle(&self, forward: &Channel, delivery: lapin::message::Delivery) -> Result<(), BusError> {
+        let attempt = retry_count(&delivery.properties) + 1;
+        let outcome = match Event::from_json(&delivery.data) {
+            Ok(event) => {
+                let span = tracing::info_span!("consume", consumer = %self.subscription.consumer, event.id = %event.id, event.type = %event.event_type);
+                if let Some(tp) = &event.traceparent {
+                    telemetry::continue_trace(&span, tp);
+                }
+                let redelivered = delivery.redelivered || attempt > 1;
+                let result = tracing::Instrument::instrument(
+                    handle_guarded(self.handler.as_ref(), Delivery { event, attempt, redelivered }),
+                    span,
+                )
+                .await;
+                result.err().map(|e| (e.0, self.subscription.retry.delay_after(attempt)))
+            }
+            Err(error) => Some((format!("unreadable event: {error}"), None)),
+        };
+        if let Some((error, delay)) = outcome {
+            let target = match delay {
+                Some(delay) => {
+                    tracing::warn!(queue = %self.queue, attempt, %error, ?delay, "event handling failed; retrying later");
+                    retry_queue(&self.queue, delay)
+                }
+                None => {
+                    tracing::error!(queue = %self.queue, attempt, %error, "event handling failed for the last time; parked");
+                    format!("{}.parked", self.queue)
+                }
+            };
+            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+            headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+            let properties = delivery.properties.clone().with_headers(headers);
+            let confirm = forward
+                .basic_publish("".into(), target.as_str().into(), BasicPublishOptions::default(), &delivery.data, properties)
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)?;
+            if !confirm.is_ack() {
+                return Err(BusError::Nacked);
+            }
+        }
+        delivery.ack(BasicAckOptions::default()).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn declare(&self, channel: &Channel) -> Result<(), BusError> {
+        declare_exchange(channel, &self.settings.exchange).await?;
+        declare_queue(channel, &self.queue, quorum()).await?;
+        for binding in &self.subscription.bindings {
+            channel
+                .queue_bind(
+                    self.queue.as_str().into(),
+                    self.settings.exchange.as_str().into(),
+                    binding.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+        }
+        let delays: BTreeSet<Duration> = self.subscription.retry.delays.iter().copied().collect();
+        for delay in delays {
+            let mut args = FieldTable::default();
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)));
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(self.queue.as_str().into()));
+            declare_queue(channel, &retry_queue(&self.queue, delay), args).await?;
+        }
+        declare_queue(channel, &format!("{}.parked", self.queue), quorum()).await
+    }
+}
+
+fn retry_queue(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}ms", delay.as_millis())
+}
+
+fn quorum() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args
+}
+
+fn retry_count(properties: &BasicProperties) -> u32 {
+    let value = properties.headers().as_ref().and_then(|h| h.inner().get(&ShortString::from(RETRY_COUNT)).cloned());
+    let count = match value {
+        Some(AMQPValue::LongLongInt(n)) => n,
+        Some(AMQPValue::LongInt(n)) => i64::from(n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(n),
+        _ => 0,
+    };
+    u32::try_from(count).unwrap_or(0)
+}
+
+async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, BusError> {
+    let properties = ConnectionProperties::default().with_connection_name(format!("{}/{role}", settings.connection_name).into());
+    Connection::connect(&settings.url, properties).await.map_err(unavailable)
+}
+
+async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(unavailable)
+}
+
+async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), BusError> {
+    channel
+        .queue_declare(name.into(), QueueDeclareOptions::durable(), args)
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
+}
+
+/// Publishes every event, then waits for every confirm: pipelining is what makes confirms cheap.
+async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) -> Result<(), BusError> {
+    let mut confirms = Vec::with_capacity(events.len());
+    for event in events {
+        let confirm = channel
+            .basic_publish(exchange.into(), event.event_type.as_str().into(), BasicPublishOptions::default(), &event.to_json(), properties(event))
+            .await
+            .map_err(unavailable)?;
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        if !confirm.await.map_err(unavailable)?.is_ack() {
+            return Err(BusError::Nacked);
+        }
+    }
+    Ok(())
+}
+
+fn properties(event: &Event) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(tp) = &event.traceparent {
+        headers.insert(telemetry::TRACEPARENT.into(), AMQPValue::LongString(tp.as_str().into()));
+    }
+    BasicProperties::default()
+        .with_content_type(CONTENT_TYPE.into())
+        .with_delivery_mode(2)
+        .with_message_id(event.id.to_string().into())
+        .with_type(event.event_type.as_str().into())
+        .with_timestamp(u64::try_from(event.time.timestamp()).unwrap_or(0))
+        .with_headers(headers)
+}
+
+fn unavailable(error: lapin::Error) -> BusError {
+    BusError::Unavailable(error.to_string())
+}

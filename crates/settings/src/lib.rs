@@ -1,0 +1,185 @@
+//! Configuration loading shared by every service.
+//!
+//! Layers, later wins:
+//! 1. the service's commented defaults file, compiled into the binary;
+//! 2. an optional file named by `<PREFIX>CONFIG_FILE` (for Helm ConfigMaps);
+//! 3. `PLATFORM_*` environment variables, for keys every service shares (telemetry, bus, cache);
+//! 4. `<PREFIX>*` environment variables for this service only.
+//!
+//! Nested keys use `__`: `GATEWAY_HTTP__PORT=9000` sets `http.port`.
+//! A value named `…_FILE` is read from that file, so Kubernetes secrets can be mounted.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+
+/// Environment prefix for keys shared by all services.
+pub const SHARED_PREFIX: &str = "PLATFORM_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A key is missing or has the wrong type; figment names the key and where it came from.
+    #[error("configuration: {0}")]
+    Invalid(String),
+    /// A value parsed but breaks a rule of the service.
+    #[error("configuration key `{key}`: {reason}")]
+    Rule { key: String, reason: String },
+    #[error("configuration key `{key}`: cannot read secret file {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A service's typed settings check their own rules after parsing.
+pub trait Validate {
+    fn validate(&self) -> Result<(), SettingsError>;
+}
+
+/// Builds the layered figment for a service; exposed so the embedded runner can add layers.
+pub fn figment(defaults_toml: &str, prefix: &str) -> Result<Figment, SettingsError> {
+    let mut figment = Figment::from(Toml::string(defaults_toml));
+    if let Ok(path) = std::env::var(format!("{prefix}CONFIG_FILE")) {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let figment = env_layers(figment, SHARED_PREFIX)?;
+    env_layers(figment, prefix)
+}
+
+/// Loads and validates settings of type `T`.
+pub fn load<T: DeserializeOwned + Validate>(defaults_toml: &str, prefix: &str) -> Result<T, SettingsError> {
+    extract(figment(defaults_toml, prefix)?)
+}
+
+/// Extracts and validates settings from an already-built figment.
+pub fn extract<T: DeserializeOwned + Validate>(figment: Figment) -> Result<T, SettingsError> {
+    let settings: T = figment
+        .extract()
+        .map_err(|e| SettingsError::Invalid(describe(e)))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// A rule violation, for `Validate` implementations.
+pub fn rule(key: &str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Rule {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Environment variables under `prefix`; a `KEY_FILE` variable sets `key` to that file's contents.
+fn env_layers(figment: Figment, prefix: &str) -> Result<Figment, SettingsError> {
+    let plain = Env::prefixed(prefix)
+        .filter(|key| !key.as_str().ends_with("_file") && key.as_str() != "config_file")
+        .split("__");
+    let mut secrets = figment::value::Dict::new();
+    for (name, path) in std::env::vars() {
+        let Some(key) = name.strip_prefix(prefix).and_then(|k| k.strip_suffix("_FILE")) else { continue };
+        if key.is_empty() || key == "CONFIG" {
+            continue;
+        }
+        let dotted = key.to_ascii_lowercase().replace("__", ".");
+        let contents = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+            key: dotted.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        insert_nested(&mut secrets, &dotted, contents.trim_end_matches(['\n', '\r']).into());
+    }
+    Ok(figment.merge(plain).merge(Serialized::defaults(secrets)))
+}
+
+fn insert_nested(dict: &mut figment::value::Dict, dotted: &str, value: figment::value::Value) {
+    match dotted.split_once('.') {
+        None => {
+            dict.insert(dotted.to_owned(), value);
+        }
+        Some((head, tail)) => {
+            let mut inner = match dict.remove(head) {
+                Some(figment::value::Value::Dict(_, inner)) => inner,
+                _ => figment::value::Dict::new(),
+            };
+            insert_nested(&mut inner, tail, value);
+            dict.insert(head.to_owned(), inner.into());
+        }
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { String::new() } else { format!("key `{}`: ", e.path.join(".")) };
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            format!("{key}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Http {
+        port: u16,
+        host: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Demo {
+        http: Http,
+        name: String,
+    }
+
+    impl Validate for Demo {
+        fn validate(&self) -> Result<(), SettingsError> {
+            if self.name.is_empty() {
+                return Err(rule("name", "must not be empty"));
+            }
+            Ok(())
+        }
+    }
+
+    const DEFAULTS: &str = "name = \"demo\"\n[http]\nport = 8080\nhost = \"127.0.0.1\"\n";
+
+    // The environment is process-global (and `set_var` unsafe in edition 2024 for that reason):
+    // each test uses its own prefix, so tests running in parallel never see each other's keys.
+    #[test]
+    fn defaults_then_env_override_with_nesting() {
+        unsafe { std::env::set_var("STTEST1_HTTP__PORT", "9000") };
+        let s: Demo = load(DEFAULTS, "STTEST1_").expect("loads");
+        assert_eq!(s.http.port, 9000);
+        assert_eq!(s.http.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_type_names_the_key() {
+        unsafe { std::env::set_var("STTEST2_HTTP__PORT", "not-a-port") };
+        let err = load::<Demo>(DEFAULTS, "STTEST2_").expect_err("must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("http.port"), "{msg}");
+    }
+
+    #[test]
+    fn rule_violation_names_the_key() {
+        unsafe { std::env::set_var("STTEST3_NAME", "") };
+        let err = load::<Demo>(DEFAULTS, "STTEST3_").expect_err("must fail");
+        assert_eq!(err.to_string(), "configuration key `name`: must not be empty");
+    }
+
+    #[test]
+    fn file_suffix_reads_secret_from_file() {
+        let dir = std::env::temp_dir().join(format!("settings-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("name");
+        std::fs::write(&path, "from-file\n").expect("write");
+        unsafe { std::env::set_var("STTEST4_NAME_FILE", &path) };
+        let s: Demo = load(DEFAULTS, "STTEST4_").expect("loads");
+        assert_eq!(s.name, "from-file");
+    }
+}

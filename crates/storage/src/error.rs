@@ -1,0 +1,35 @@
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database url `{0}`: expected postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
+    #[error("no database connection available")]
+    Unavailable(#[source] diesel::r2d2::PoolError),
+    #[error("record not found")]
+    NotFound,
+    #[error("conflicts with an existing record")]
+    Conflict(#[source] DieselError),
+    #[error("database query failed")]
+    Query(#[source] DieselError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("blocking database task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl From<DieselError> for StorageError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict(error),
+            other => Self::Query(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StorageError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(error)
+    }
+}

@@ -1,0 +1,28 @@
+//! One database code path for PostgreSQL (production) and SQLite (embedded mode).
+//!
+//! Repository functions take `&mut AnyConnection` and return `QueryResult`, so several compose in
+//! one transaction (the outbox depends on this). [`Database::run`] carries such a closure to
+//! tokio's blocking pool, because diesel is synchronous and must never block the executor.
+
+mod error;
+mod migrations;
+mod pool;
+
+pub use diesel;
+pub use error::StorageError;
+pub use migrations::Migrations;
+pub use pool::{Backend, Database, PoolSettings};
+
+/// A connection to either backend; queries written once run on both.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Milliseconds since the Unix epoch: the one time representation both backends store alike.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,186 @@
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::{AnyConnection, Migrations, StorageError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A pooled database; cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("Database").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens a pool for `url` (`postgres://…`, `postgresql://…`, `sqlite://path` or
+    /// `sqlite::memory:`); SQLite creates the file and its directory when missing.
+    /// Blocks for the first connection, so call it before serving.
+    pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StorageError> {
+        let manager = Manager::parse(url)?;
+        let backend = manager.backend();
+        if let Manager::Sqlite(path) = &manager {
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StorageError::Migration(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        // SQLite allows one writer: a small pool avoids lock convoys; busy_timeout covers the rest.
+        let max = match backend {
+            Backend::Postgres => settings.max_connections,
+            Backend::Sqlite => settings.max_connections.min(4),
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connect_timeout)
+            .build(manager)?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `work` with a pooled connection on the blocking pool, inside the caller's span.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(StorageError::Task)?
+    }
+
+    /// Like [`Database::run`], with `work` inside one transaction: all of it commits, or none.
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(work)).await
+    }
+
+    /// Applies every pending migration of each set, in order.
+    pub async fn migrate(&self, sets: &'static [&'static Migrations]) -> Result<usize, StorageError> {
+        self.run(move |conn| sets.iter().try_fold(0, |n, set| Ok(n + set.run(conn)?)))
+            .await
+    }
+
+    /// Readiness probe: one round trip.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|conn| conn.batch_execute("SELECT 1").map_err(StorageError::from)).await
+    }
+}
+
+/// Opens connections of the backend the URL names, with the settings each needs.
+#[derive(Debug)]
+enum Manager {
+    Postgres(String),
+    Sqlite(String),
+}
+
+impl Manager {
+    fn parse(url: &str) -> Result<Self, StorageError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.to_owned())),
+            _ => Err(StorageError::UnsupportedUrl(redact(url))),
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match self {
+            Self::Postgres(url) => PgConnection::establish(url)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Self::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_reject_others() {
+        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
+        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
+        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
+        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…"));
+    }
+}

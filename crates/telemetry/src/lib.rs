@@ -1,0 +1,115 @@
+//! Logs and traces for every binary, set up once in `main`.
+//!
+//! Logs are JSON lines (or human-readable with `LOG_FORMAT=pretty`), filtered by `RUST_LOG`.
+//! Every span carries an OpenTelemetry context, so W3C `traceparent` values can be read from and
+//! written to requests and events even when no collector is configured; spans are exported over
+//! OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+pub const TRACEPARENT: &str = "traceparent";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes and shuts down the span exporter when dropped (end of `main`).
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("telemetry: span exporter shutdown failed: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber: env filter, JSON or pretty logs, OpenTelemetry layer.
+pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+    let provider = tracer_provider(service_name)?;
+    let tracer = provider.tracer(service_name.to_owned());
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let pretty = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("pretty"));
+    let fmt = if pretty {
+        tracing_subscriber::fmt::layer().with_target(false).boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
+
+fn tracer_provider(service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty());
+    let builder = match endpoint {
+        None => builder,
+        Some(_) => {
+            // The exporter reads OTEL_EXPORTER_OTLP_* itself (endpoint, headers, timeout).
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            builder.with_batch_exporter(exporter)
+        }
+    };
+    Ok(builder.build())
+}
+
+/// The `traceparent` of `span`, to send with an outgoing request or event.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier.remove(TRACEPARENT)
+}
+
+/// The `traceparent` of the current span.
+pub fn current_traceparent() -> Option<String> {
+    traceparent_of(&tracing::Span::current())
+}
+
+/// Makes `span` a child of the remote span named by `traceparent`; malformed values are ignored,
+/// as W3C Trace Context requires.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    if opentelemetry::trace::TraceContextExt::span(&context).span_context().is_valid() {
+        // Fails only when the span is disabled, in which case there is nothing to continue.
+        let _ = span.set_parent(context);
+    }
+}
+
+/// The trace id of `span` as 32 hex digits, for log correlation and tests.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    traceparent_of(span).and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+}
