@@ -42,7 +42,8 @@ impl Event {
             id: Uuid::now_v7(),
             source: source.to_owned(),
             event_type: P::TYPE.to_owned(),
-            time: Utc::now(),
+            // Millisecond precision, as serialized, so an event equals its own round trip.
+            time: DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default(),
             subject,
             datacontenttype: "application/json".to_owned(),
             data: serde_json::to_value(payload)?,

@@ -20,5 +20,5 @@ pub use bus::{Bus, BusError, Delivery, Handler, HandlerError, RetryPolicy, Subsc
 pub use event::{Event, EventPayload};
 pub use memory::InProcessBus;
 pub use outbox::{MIGRATIONS, OutboxRelay, RelaySettings};
-pub use rabbit::{RabbitBus, RabbitSettings};
+pub use rabbit::{DEFAULT_EXCHANGE, RabbitBus, RabbitSettings};
 pub use topic::topic_matches;

@@ -97,7 +97,8 @@ impl Database {
     }
 
     /// Applies every pending migration of each set, in order.
-    pub async fn migrate(&self, sets: &'static [&'static Migrations]) -> Result<usize, StorageError> {
+    pub async fn migrate(&self, sets: &[&'static Migrations]) -> Result<usize, StorageError> {
+        let sets = sets.to_vec();
         self.run(move |conn| sets.iter().try_fold(0, |n, set| Ok(n + set.run(conn)?)))
             .await
     }

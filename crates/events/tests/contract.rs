@@ -1,0 +1,259 @@
+//! The same contract, run over every bus and database backend: RabbitMQ and in-process,
+//! PostgreSQL and SQLite. Real servers come from `deploy/servers.sh` (see test-support).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use events::catalogue::{TokenRevoked, UserUpdated};
+use events::{Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings, RetryPolicy, Subscription, outbox};
+use storage::{Database, PoolSettings, StorageError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn rabbit() -> Arc<dyn Bus> {
+    Arc::new(RabbitBus::new(RabbitSettings {
+        url: test_support::amqp_url(),
+        exchange: test_support::unique("contract"),
+        connection_name: "events-contract".into(),
+    }))
+}
+
+fn in_process() -> Arc<dyn Bus> {
+    Arc::new(InProcessBus::new())
+}
+
+fn revoked(jti: &str) -> Event {
+    Event::new("/test", Some(jti.into()), &TokenRevoked { jti: jti.into(), client_id: "c".into(), sub: None, exp: 0 }).unwrap()
+}
+
+fn updated(user: &str) -> Event {
+    Event::new("/test", Some(user.into()), &UserUpdated { user_id: user.into(), username: user.into(), picture: None, group: None }).unwrap()
+}
+
+/// Forwards deliveries to the test; fails the first `failures` attempts of every event.
+struct Recorder {
+    tx: mpsc::UnboundedSender<(Delivery, Instant)>,
+    failures: u32,
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let attempt = delivery.attempt;
+        let _ = self.tx.send((delivery, Instant::now()));
+        if attempt <= self.failures { Err(HandlerError::new("induced failure")) } else { Ok(()) }
+    }
+}
+
+async fn subscribe(bus: &Arc<dyn Bus>, sub: Subscription, failures: u32) -> (mpsc::UnboundedReceiver<(Delivery, Instant)>, CancellationToken) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    bus.subscribe(sub, Arc::new(Recorder { tx, failures }), stop.clone()).await.expect("subscribe");
+    (rx, stop)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) -> (Delivery, Instant) {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("a delivery in time").expect("channel open")
+}
+
+async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) {
+    let extra = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+    assert!(extra.is_err(), "unexpected delivery: {extra:?}");
+}
+
+fn fast_retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy { max_attempts, delays: vec![Duration::from_millis(300)] }
+}
+
+async fn publish_consume_ack(bus: Arc<dyn Bus>) {
+    let (mut rx, stop) = subscribe(&bus, Subscription::new("gateway", &["token.*"]), 0).await;
+    let (a, b) = (revoked("a"), revoked("b"));
+    bus.publish(&[a.clone(), updated("u"), b.clone()]).await.expect("publish");
+    let first = next(&mut rx).await.0;
+    let second = next(&mut rx).await.0;
+    assert_eq!((first.event, first.attempt), (a, 1));
+    assert_eq!((second.event, second.attempt), (b, 1));
+    nothing_more(&mut rx).await;
+    stop.cancel();
+}
+
+async fn failure_is_retried_with_delay_then_parked(bus: Arc<dyn Bus>) {
+    let mut sub = Subscription::new("flaky", &["token.revoked"]);
+    sub.retry = fast_retry(3);
+    let (mut rx, stop) = subscribe(&bus, sub, u32::MAX).await;
+    let event = revoked("poison");
+    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(next(&mut rx).await);
+    }
+    assert_eq!(seen.iter().map(|(d, _)| d.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(seen.iter().all(|(d, _)| d.event == event));
+    for pair in seen.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(gap >= Duration::from_millis(250), "retry came after {gap:?}, before its delay");
+    }
+    nothing_more(&mut rx).await;
+    let parked = bus.take_parked("flaky", 10).await.expect("parked");
+    assert_eq!(parked, vec![event]);
+    assert!(bus.take_parked("flaky", 10).await.expect("parked").is_empty(), "taking removes");
+    stop.cancel();
+}
+
+async fn transient_failure_succeeds_on_retry(bus: Arc<dyn Bus>) {
+    let mut sub = Subscription::new("transient", &["user.#"]);
+    sub.retry = fast_retry(5);
+    let (mut rx, stop) = subscribe(&bus, sub, 1).await;
+    bus.publish(&[updated("x")]).await.expect("publish");
+    assert_eq!(next(&mut rx).await.0.attempt, 1);
+    let retried = next(&mut rx).await.0;
+    assert_eq!((retried.attempt, retried.redelivered), (2, true));
+    nothing_more(&mut rx).await;
+    assert!(bus.take_parked("transient", 10).await.expect("parked").is_empty());
+    stop.cancel();
+}
+
+async fn queue_outlives_its_consumer(bus: Arc<dyn Bus>) {
+    let (_rx, stop) = subscribe(&bus, Subscription::new("durable", &["token.revoked"]), 0).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let event = revoked("while-away");
+    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
+    let (mut rx, stop) = subscribe(&bus, Subscription::new("durable", &["token.revoked"]), 0).await;
+    assert_eq!(next(&mut rx).await.0.event, event);
+    stop.cancel();
+}
+
+async fn migrated(url: &str) -> Database {
+    let db = Database::connect(url, &PoolSettings::default()).expect("connect");
+    db.migrate(&[&outbox::MIGRATIONS]).await.expect("migrate");
+    db
+}
+
+/// An outbox row is published exactly when its transaction commits.
+async fn outbox_publishes_exactly_committed_rows(bus: Arc<dyn Bus>, url: &str) {
+    let db = migrated(url).await;
+    let (mut rx, stop) = subscribe(&bus, Subscription::new("outbox", &["#"]), 0).await;
+    let relay = OutboxRelay::new(db.clone(), bus.clone(), RelaySettings::default());
+    let wake = relay.waker();
+    let relay_stop = CancellationToken::new();
+    let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
+
+    let rolled_back = revoked("rolled-back");
+    let result: Result<(), StorageError> = db
+        .transaction(move |conn| {
+            outbox::enqueue(conn, &[rolled_back])?;
+            Err(StorageError::NotFound) // the change fails after its event was written
+        })
+        .await;
+    assert!(result.is_err());
+    let committed = revoked("committed");
+    let event = committed.clone();
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, &[event])?)).await.expect("commit");
+    wake.notify_one();
+
+    assert_eq!(next(&mut rx).await.0.event, committed);
+    nothing_more(&mut rx).await;
+    assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("count"), 0, "published rows are removed");
+    relay_stop.cancel();
+    relay_task.await.expect("relay stops");
+    stop.cancel();
+}
+
+/// Rows left at shutdown are published by the drain before the relay returns.
+async fn relay_drains_at_shutdown(bus: Arc<dyn Bus>, url: &str) {
+    let db = migrated(url).await;
+    let (mut rx, stop) = subscribe(&bus, Subscription::new("drain", &["#"]), 0).await;
+    let events: Vec<Event> = (0..50).map(|i| revoked(&format!("d{i}"))).collect();
+    let batch = events.clone();
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, &batch)?)).await.expect("commit");
+    let relay_stop = CancellationToken::new();
+    relay_stop.cancel(); // already shutting down: only the drain runs
+    let settings = RelaySettings { batch_size: 7, ..RelaySettings::default() };
+    OutboxRelay::new(db.clone(), bus.clone(), settings).run(relay_stop).await;
+    assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("count"), 0);
+    let mut received = Vec::new();
+    for _ in 0..events.len() {
+        received.push(next(&mut rx).await.0.event);
+    }
+    assert_eq!(received, events, "in order, each once");
+    stop.cancel();
+}
+
+async fn inbox_recognises_redeliveries(url: &str) {
+    let db = migrated(url).await;
+    let id = uuid::Uuid::now_v7();
+    let first = db.run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?)).await.expect("insert");
+    let again = db.run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?)).await.expect("insert");
+    let other = db.run(move |c| Ok(events::inbox::first_time(c, "blog", &id)?)).await.expect("insert");
+    assert_eq!((first, again, other), (true, false, true));
+    let purged = db.run(|c| Ok(events::inbox::purge(c, i64::MAX)?)).await.expect("purge");
+    assert_eq!(purged, 2);
+}
+
+macro_rules! bus_contract {
+    ($name:ident, $bus:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn publish_consume_ack() {
+                super::publish_consume_ack($bus).await;
+            }
+
+            #[tokio::test]
+            async fn failure_is_retried_with_delay_then_parked() {
+                super::failure_is_retried_with_delay_then_parked($bus).await;
+            }
+
+            #[tokio::test]
+            async fn transient_failure_succeeds_on_retry() {
+                super::transient_failure_succeeds_on_retry($bus).await;
+            }
+
+            #[tokio::test]
+            async fn queue_outlives_its_consumer() {
+                super::queue_outlives_its_consumer($bus).await;
+            }
+        }
+    };
+}
+
+macro_rules! outbox_contract {
+    ($name:ident, $bus:expr, $db:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn publishes_exactly_committed_rows() {
+                let db = $db;
+                super::outbox_publishes_exactly_committed_rows($bus, &db.url).await;
+            }
+
+            #[tokio::test]
+            async fn drains_at_shutdown() {
+                let db = $db;
+                super::relay_drains_at_shutdown($bus, &db.url).await;
+            }
+
+            #[tokio::test]
+            async fn inbox_recognises_redeliveries() {
+                let db = $db;
+                super::inbox_recognises_redeliveries(&db.url).await;
+            }
+        }
+    };
+}
+
+bus_contract!(bus_rabbitmq, rabbit());
+bus_contract!(bus_in_process, in_process());
+outbox_contract!(outbox_postgres_rabbitmq, rabbit(), test_support::TestDatabase::create());
+outbox_contract!(outbox_sqlite_in_process, in_process(), test_support::TestSqlite::create());
+outbox_contract!(outbox_sqlite_rabbitmq, rabbit(), test_support::TestSqlite::create());
+outbox_contract!(outbox_postgres_in_process, in_process(), test_support::TestDatabase::create());
+
