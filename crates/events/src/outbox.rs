@@ -108,22 +108,25 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         while !shutdown.is_cancelled() {
-            let wait = match self.relay_batch().await {
-                Ok(n) if n == self.batch_len() => {
+            match self.relay_batch().await {
+                Ok(n) if n == self.batch_len() => continue,
+                Ok(_) => {
                     backoff = Duration::from_millis(50);
-                    continue;
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.settings.poll_interval) => {}
+                    }
                 }
-                Ok(_) => self.settings.poll_interval,
                 Err(error) => {
+                    // New rows do not cut the backoff short: the broker or database is what is down.
                     tracing::warn!(%error, ?backoff, "outbox relay could not publish; will retry");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(backoff) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    backoff
                 }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
             }
         }
         self.drain().await;

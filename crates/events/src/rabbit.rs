@@ -20,6 +20,7 @@ use crate::Event;
 pub const DEFAULT_EXCHANGE: &str = "platform.events";
 const RETRY_COUNT: &str = "x-retry-count";
 const CONTENT_TYPE: &str = "application/cloudevents+json";
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct RabbitSettings {
@@ -61,19 +62,23 @@ impl RabbitBus {
             *guard = Some(self.connect_publisher().await?);
         }
         let Some(publisher) = guard.as_ref() else { return Err(BusError::Unavailable("no channel".into())) };
-        let result = publish_confirmed(&publisher.channel, &self.settings.exchange, events).await;
-        if matches!(result, Err(BusError::Unavailable(_))) {
+        let limit = BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
+        let result = within(limit, publish_confirmed(&publisher.channel, &self.settings.exchange, events)).await;
+        if result.is_err() {
             *guard = None;
         }
         result
     }
 
     async fn connect_publisher(&self) -> Result<Publisher, BusError> {
-        let connection = connect(&self.settings, "publisher").await?;
-        let channel = connection.create_channel().await.map_err(unavailable)?;
-        declare_exchange(&channel, &self.settings.exchange).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
-        Ok(Publisher { _connection: connection, channel })
+        within(BROKER_TIMEOUT, async {
+            let connection = connect(&self.settings, "publisher").await?;
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            declare_exchange(&channel, &self.settings.exchange).await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+            Ok(Publisher { _connection: connection, channel })
+        })
+        .await
     }
 }
 
@@ -163,20 +168,24 @@ impl Consumer {
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), BusError> {
-        let connection = connect(&self.settings, &self.subscription.consumer).await?;
-        let channel = connection.create_channel().await.map_err(unavailable)?;
-        let forward = connection.create_channel().await.map_err(unavailable)?;
-        forward.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
-        self.declare(&channel).await?;
-        channel
-            .basic_qos(self.subscription.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(unavailable)?;
         let tag = format!("{}-{}", self.subscription.consumer, uuid::Uuid::new_v4());
-        let mut deliveries = channel
-            .basic_consume(self.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
-            .await
-            .map_err(unavailable)?;
+        let (connection, channel, forward, mut deliveries) = within(BROKER_TIMEOUT, async {
+            let connection = connect(&self.settings, &self.subscription.consumer).await?;
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            let forward = connection.create_channel().await.map_err(unavailable)?;
+            forward.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+            self.declare(&channel).await?;
+            channel
+                .basic_qos(self.subscription.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(unavailable)?;
+            let deliveries = channel
+                .basic_consume(self.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+                .await
+                .map_err(unavailable)?;
+            Ok((connection, channel, forward, deliveries))
+        })
+        .await?;
         tracing::info!(queue = %self.queue, "consuming");
         loop {
             let next = tokio::select! {
@@ -231,12 +240,14 @@ impl Consumer {
             let mut headers = delivery.properties.headers().clone().unwrap_or_default();
             headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
             let properties = delivery.properties.clone().with_headers(headers);
-            let confirm = forward
-                .basic_publish("".into(), target.as_str().into(), BasicPublishOptions::default(), &delivery.data, properties)
-                .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)?;
+            let confirm = within(BROKER_TIMEOUT, async {
+                let confirm = forward
+                    .basic_publish("".into(), target.as_str().into(), BasicPublishOptions::default(), &delivery.data, properties)
+                    .await
+                    .map_err(unavailable)?;
+                confirm.await.map_err(unavailable)
+            })
+            .await?;
             if !confirm.is_ack() {
                 return Err(BusError::Nacked);
             }
@@ -295,7 +306,15 @@ fn retry_count(properties: &BasicProperties) -> u32 {
 
 async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, BusError> {
     let properties = ConnectionProperties::default().with_connection_name(format!("{}/{role}", settings.connection_name).into());
-    Connection::connect(&settings.url, properties).await.map_err(unavailable)
+    within(BROKER_TIMEOUT, async { Connection::connect(&settings.url, properties).await.map_err(unavailable) }).await
+}
+
+/// A broker that is starting or stopping can accept a socket and then never answer: every wait
+/// on it is bounded, and a timeout counts as the broker being unavailable.
+async fn within<T>(limit: Duration, work: impl Future<Output = Result<T, BusError>>) -> Result<T, BusError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(BusError::Unavailable(format!("no answer from the broker within {limit:?}"))))
 }
 
 async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
