@@ -40,15 +40,29 @@ struct Row {
 
 /// Adds events to the outbox inside the caller's transaction.
 pub fn enqueue(conn: &mut AnyConnection, events: &[Event]) -> QueryResult<()> {
-    // One statement per row: diesel's multi-backend connection has no batch insert for SQLite.
-    for event in events {
-        let row = Row {
+    let created_at = storage::now_millis();
+    let rows: Vec<Row> = events
+        .iter()
+        .map(|event| Row {
             id: event.id.to_string(),
             event_type: event.event_type.clone(),
             payload: String::from_utf8_lossy(&event.to_json()).into_owned(),
-            created_at: storage::now_millis(),
-        };
-        diesel::insert_into(outbox_events::table).values(&row).execute(conn)?;
+            created_at,
+        })
+        .collect();
+    match conn {
+        // One multi-row statement on PostgreSQL; diesel has no batch insert for SQLite through
+        // the multi-backend connection, and SQLite, being in-process, gains little from one.
+        AnyConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(outbox_events::table).values(chunk).execute(pg)?;
+            }
+        }
+        AnyConnection::Sqlite(sqlite) => {
+            for row in &rows {
+                diesel::insert_into(outbox_events::table).values(row).execute(sqlite)?;
+            }
+        }
     }
     Ok(())
 }
@@ -71,7 +85,7 @@ pub struct RelaySettings {
 impl Default for RelaySettings {
     fn default() -> Self {
         Self {
-            batch_size: 500,
+            batch_size: 1000,
             poll_interval: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(10),
         }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -187,28 +187,39 @@ impl Consumer {
         })
         .await?;
         tracing::info!(queue = %self.queue, "consuming");
+        let mut acks = PendingAcks::default();
         loop {
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => {
-                    // Deliveries prefetched but not handled go back to the queue when the channel closes.
-                    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
-                    let _ = connection.close(200, "shutdown".into()).await;
-                    return Ok(());
+            // Acknowledge in batches (`multiple`), flushing whenever the queue has nothing ready.
+            let next = match deliveries.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    acks.flush().await?;
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => {
+                            // Prefetched deliveries not handled go back to the queue when the channel closes.
+                            let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                            let _ = connection.close(200, "shutdown".into()).await;
+                            return Ok(());
+                        }
+                        next = deliveries.next() => next,
+                    }
                 }
-                next = deliveries.next() => next,
             };
             match next {
-                Some(Ok(delivery)) => self.settle(&forward, delivery).await?,
+                Some(Ok(delivery)) => {
+                    self.settle(&forward, &delivery).await?;
+                    acks.push(delivery.acker).await?;
+                }
                 Some(Err(error)) => return Err(unavailable(error)),
                 None => return Err(BusError::Unavailable("consumer cancelled by the broker".into())),
             }
         }
     }
 
-    /// Handles one delivery and acknowledges it only once its fate is recorded: handled,
-    /// re-queued for a delayed retry, or parked (the last two confirmed by the broker first).
-    async fn settle(&self, forward: &Channel, delivery: lapin::message::Delivery) -> Result<(), BusError> {
+    /// Handles one delivery; it may be acknowledged once this returns, its fate being recorded:
+    /// handled, re-queued for a delayed retry, or parked (the last two confirmed by the broker).
+    async fn settle(&self, forward: &Channel, delivery: &lapin::message::Delivery) -> Result<(), BusError> {
         let attempt = retry_count(&delivery.properties) + 1;
         let outcome = match Event::from_json(&delivery.data) {
             Ok(event) => {
@@ -252,7 +263,6 @@ impl Consumer {
                 return Err(BusError::Nacked);
             }
         }
-        delivery.ack(BasicAckOptions::default()).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -280,6 +290,34 @@ impl Consumer {
             declare_queue(channel, &retry_queue(&self.queue, delay), args).await?;
         }
         declare_queue(channel, &format!("{}.parked", self.queue), quorum()).await
+    }
+}
+
+/// Settled deliveries not yet acknowledged; one `multiple` ack covers them all.
+#[derive(Default)]
+struct PendingAcks {
+    last: Option<lapin::Acker>,
+    count: usize,
+}
+
+impl PendingAcks {
+    const BATCH: usize = 64;
+
+    async fn push(&mut self, acker: lapin::Acker) -> Result<(), BusError> {
+        self.last = Some(acker);
+        self.count += 1;
+        if self.count >= Self::BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), BusError> {
+        self.count = 0;
+        match self.last.take() {
+            Some(acker) => acker.ack(BasicAckOptions { multiple: true }).await.map(|_| ()).map_err(unavailable),
+            None => Ok(()),
+        }
     }
 }
 
