@@ -1,0 +1,108 @@
+//! Extractor settings whose failures answer in the envelope, and a catch-all for every other
+//! error response actix would otherwise send as plain text.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpRequest, ResponseError, web};
+
+use crate::{ApiError, ErrorKind};
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into())
+}
+
+pub fn form_config(limit: usize) -> web::FormConfig {
+    web::FormConfig::default().limit(limit).error_handler(|e, _| form_error(e).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| query_error(e).into())
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| path_error(e).into())
+}
+
+pub fn payload_config(limit: usize) -> web::PayloadConfig {
+    web::PayloadConfig::new(limit)
+}
+
+fn json_error(error: JsonPayloadError) -> ApiError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { length, limit } => {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {length} bytes; the limit is {limit}"))
+        }
+        JsonPayloadError::Overflow { limit } => {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body exceeds the limit of {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/json")
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::new(ErrorKind::Unprocessable).debug(e.to_string())
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::new(ErrorKind::BadRequest).code("malformed_json").debug(e.to_string()),
+        other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
+    }
+}
+
+fn form_error(error: UrlencodedError) -> ApiError {
+    match error {
+        UrlencodedError::Overflow { size, limit } => {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {size} bytes; the limit is {limit}"))
+        }
+        UrlencodedError::ContentType => {
+            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/x-www-form-urlencoded")
+        }
+        other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
+    }
+}
+
+fn query_error(error: QueryPayloadError) -> ApiError {
+    ApiError::new(ErrorKind::BadRequest).code("invalid_query").debug(error.to_string())
+}
+
+fn path_error(error: PathError) -> ApiError {
+    ApiError::new(ErrorKind::NotFound).debug(error.to_string())
+}
+
+/// Any 4xx/5xx that is not JSON yet (unknown route, payload errors raised inside actix, a
+/// panic caught by the server) becomes the error envelope, keeping `Allow`, `Retry-After` and
+/// `WWW-Authenticate`.
+pub fn catch_all<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(to_envelope)
+}
+
+fn to_envelope<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let mut error = ApiError::new(ErrorKind::from_status(status));
+    if let Some(cause) = res.response().error() {
+        error = error.debug(cause.to_string());
+    }
+    let (req, old) = res.into_parts();
+    let mut response = error.error_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = old.headers().get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+}
+
+/// The default service: every path no route matches.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
+}
+
+/// Keeps the compiler honest about the body type `catch_all` produces.
+pub type CaughtBody<B> = EitherBody<B, BoxBody>;
