@@ -1,0 +1,50 @@
+//! The gateway: the one public address partners call.
+//!
+//! Today it serves the platform's operational endpoints; routing to the services, token
+//! validation and rate limits arrive with the gateway issue.
+
+use std::sync::Arc;
+
+use http_kit::server::{self, HttpSettings, Service};
+use runtime::{BusSettings, Deps, ServiceSettings, Started};
+use serde::Deserialize;
+use settings::{SettingsError, Validate};
+use utoipa::OpenApi;
+
+pub const NAME: &str = "gateway";
+pub const ENV_PREFIX: &str = "GATEWAY_";
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub bus: BusSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.validate("http")?;
+        self.bus.validate()
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn bus(&self) -> &BusSettings {
+        &self.bus
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Partner API platform: gateway", description = "The one public address of the platform."))]
+struct ApiDoc;
+
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::Error> {
+    let service = Service {
+        name: NAME,
+        openapi: ApiDoc::openapi(),
+        readiness: http_kit::Readiness::new(),
+        routes: Arc::new(|_| {}),
+    };
+    let http = server::start(service, &settings.http, deps.shutdown)?;
+    Ok(Started { name: NAME, http, tasks: Vec::new() })
+}

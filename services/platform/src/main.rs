@@ -1,1 +1,60 @@
-fn main(){}
+//! `make run`: the whole platform in one process. Each service keeps its own port, database
+//! file under `./data` and settings (its defaults file, then its environment variables); they
+//! share one in-process bus instead of RabbitMQ. Ctrl-C stops them all: in-flight requests
+//! finish, consumers settle, outboxes drain.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use events::InProcessBus;
+use runtime::{Deps, Started};
+use tokio_util::sync::CancellationToken;
+
+fn load<S: serde::de::DeserializeOwned + settings::Validate>(defaults: &str, prefix: &str) -> Result<S, ExitCode> {
+    settings::load(defaults, prefix).map_err(|error| {
+        eprintln!("platform: {error}");
+        ExitCode::from(2)
+    })
+}
+
+async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
+    let gateway_settings: gateway::Settings = load(gateway::DEFAULTS, gateway::ENV_PREFIX)?;
+    let gateway = gateway::start(gateway_settings, deps.clone()).await.map_err(|error| {
+        eprintln!("platform: gateway failed to start: {error}");
+        ExitCode::FAILURE
+    })?;
+    Ok(vec![gateway])
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _telemetry = match telemetry::init("platform") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("platform: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let deps = Deps { bus: Arc::new(InProcessBus::new()), shutdown: shutdown.clone() };
+    let started = match start_all(&deps).await {
+        Ok(started) => started,
+        Err(code) => {
+            shutdown.cancel();
+            return code;
+        }
+    };
+    println!("\nPartner API platform, embedded mode (SQLite under ./data, in-process bus)");
+    for service in &started {
+        println!("  {:<22} http://{}", service.name, service.http.addr);
+    }
+    if let Some(gateway) = started.iter().find(|s| s.name == gateway::NAME) {
+        println!("\nGateway: http://{}   (Ctrl-C to stop)\n", gateway.http.addr);
+    }
+    http_kit::server::shutdown_on_signal(shutdown).await;
+    for service in started {
+        service.stopped().await;
+    }
+    tracing::info!("platform stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,55 @@
+# The two commands: `make run` (the whole platform, embedded, no server needed) and
+# `make test` (installs and starts real PostgreSQL, Redis and RabbitMQ, then runs everything).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test bench proto-docs deps servers servers-stop up down lint fmt clean-data help
+
+help:
+	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
+	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
+	@echo "make bench       event throughput and latency (in-process, RabbitMQ, outbox)"
+	@echo "make up / down   production topology on this machine: one process per service, real servers"
+	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
+	@echo "make proto-docs  regenerate proto-docs/asyncapi.json from the event catalogue"
+
+# System libraries diesel links against (PostgreSQL's libpq, SQLite).
+deps:
+	@deploy/deps.sh
+
+run: deps
+	$(CARGO) build --locked -p platform
+	LOG_FORMAT=$${LOG_FORMAT:-pretty} ./target/debug/platform
+
+test: deps
+	deploy/test.sh
+
+bench: deps
+	deploy/servers.sh start
+	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput
+
+proto-docs:
+	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p events --lib catalogue::tests::proto_docs_match_the_catalogue
+
+servers:
+	deploy/servers.sh start
+
+servers-stop:
+	deploy/servers.sh stop
+
+up: deps
+	deploy/up.sh start
+
+down:
+	deploy/up.sh stop
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-data:
+	rm -rf data

@@ -1,0 +1,173 @@
+//! The parts every service process assembles the same way, so a service crate only says what
+//! is its own: typed `[database]` and `[bus]` settings, the bus they select, a migrated
+//! database with its outbox relay, and the `main` of a standalone binary.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use events::{Bus, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings};
+use http_kit::server::Running;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use settings::{SettingsError, Validate};
+use storage::{Database, Migrations, PoolSettings, StorageError};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// `[database]`: where the service keeps its data.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/<service>.db` (embedded) or `postgres://user:pass@host/db`.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl DatabaseSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let url = self.url.expose_secret();
+        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p)) {
+            return Err(settings::rule("database.url", "must start with postgres:// or sqlite://"));
+        }
+        if self.max_connections == 0 {
+            return Err(settings::rule("database.max_connections", "must be more than 0"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusKind {
+    /// Queues inside this process: embedded mode, one process for every service.
+    InProcess,
+    Rabbitmq,
+}
+
+/// `[bus]`, shared by every service (`PLATFORM_BUS__…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusSettings {
+    pub kind: BusKind,
+    pub url: SecretString,
+    pub exchange: String,
+}
+
+impl BusSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.kind == BusKind::Rabbitmq && !self.url.expose_secret().starts_with("amqp") {
+            return Err(settings::rule("bus.url", "must be an amqp:// or amqps:// URL when bus.kind = \"rabbitmq\""));
+        }
+        if self.exchange.is_empty() {
+            return Err(settings::rule("bus.exchange", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The bus these settings select, for a service running alone in its process.
+    pub fn connect(&self, service: &str) -> Arc<dyn Bus> {
+        match self.kind {
+            BusKind::Rabbitmq => Arc::new(RabbitBus::new(RabbitSettings {
+                url: self.url.expose_secret().to_owned(),
+                exchange: self.exchange.clone(),
+                connection_name: service.to_owned(),
+            })),
+            BusKind::InProcess => {
+                tracing::warn!(service, "bus.kind = \"in-process\" in a standalone process: events stay inside it");
+                Arc::new(InProcessBus::new())
+            }
+        }
+    }
+}
+
+/// What a service is given to start: the shared bus and the shutdown signal.
+#[derive(Clone)]
+pub struct Deps {
+    pub bus: Arc<dyn Bus>,
+    pub shutdown: CancellationToken,
+}
+
+/// A started service: its HTTP server and its background tasks (relay, consumers).
+pub struct Started {
+    pub name: &'static str,
+    pub http: Running,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl Started {
+    /// Waits until the server has finished its in-flight requests and every task has stopped
+    /// (consumers settled, outbox drained).
+    pub async fn stopped(self) {
+        if let Err(error) = self.http.stopped().await {
+            tracing::error!(service = self.name, %error, "HTTP server stopped with an error");
+        }
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(service = self.name, %error, "background task failed");
+            }
+        }
+    }
+}
+
+/// Opens and migrates the service's database.
+pub async fn database(settings: &DatabaseSettings, migrations: &[&'static Migrations]) -> Result<Database, StorageError> {
+    let url = settings.url.expose_secret().to_owned();
+    let pool = PoolSettings { max_connections: settings.max_connections, ..PoolSettings::default() };
+    // Connecting blocks (it opens the first connection): keep it off the executor.
+    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &pool))
+        .await
+        .map_err(StorageError::Task)??;
+    let applied = db.migrate(migrations).await?;
+    tracing::info!(backend = ?db.backend(), applied, "database ready");
+    Ok(db)
+}
+
+/// Starts the outbox relay of `db`; it drains when `deps.shutdown` fires.
+pub fn outbox_relay(db: &Database, deps: &Deps) -> (Arc<tokio::sync::Notify>, JoinHandle<()>) {
+    let relay = OutboxRelay::new(db.clone(), deps.bus.clone(), RelaySettings::default());
+    let waker = relay.waker();
+    (waker, tokio::spawn(relay.run(deps.shutdown.clone())))
+}
+
+/// Settings every service has, so the standalone `main` can read them.
+pub trait ServiceSettings: serde::de::DeserializeOwned + Validate {
+    fn bus(&self) -> &BusSettings;
+}
+
+/// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
+/// status 2 and names it), the bus, start, then wait for SIGTERM or Ctrl-C and stop in order.
+pub async fn main<S, F, Fut, E>(name: &'static str, defaults: &str, prefix: &str, start: F) -> ExitCode
+where
+    S: ServiceSettings,
+    F: FnOnce(S, Deps) -> Fut,
+    Fut: Future<Output = Result<Started, E>>,
+    E: std::fmt::Display,
+{
+    let _telemetry = match telemetry::init(name) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings: S = match settings::load(defaults, prefix) {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            eprintln!("{name}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let deps = Deps { bus: settings.bus().connect(name), shutdown: shutdown.clone() };
+    let started = match start(settings, deps).await {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::error!(%error, "failed to start");
+            return ExitCode::FAILURE;
+        }
+    };
+    http_kit::server::shutdown_on_signal(shutdown).await;
+    started.stopped().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: lints, then every test against real PostgreSQL, Redis and RabbitMQ started on
+# loopback test ports by deploy/servers.sh (installed with apt-get when missing). Servers this
+# script started are stopped at the end; servers that were already running are left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started_here=0
+if ! deploy/servers.sh status >/dev/null 2>&1; then
+    started_here=1
+fi
+deploy/servers.sh start
+if [[ $started_here == 1 ]]; then
+    trap 'deploy/servers.sh stop' EXIT
+fi
+eval "$(deploy/servers.sh env)"
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
+cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(rabbitmq_restart)'
+
+# It restarts the shared broker, so it runs alone.
+echo "== RabbitMQ restart under load"
+cargo nextest run --locked -p events --test rabbitmq_restart --no-capture

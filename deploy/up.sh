@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make up` / `make down`: the production topology on this machine. Real PostgreSQL, Redis and
+# RabbitMQ (deploy/servers.sh), a PostgreSQL database per service, and each service as its own
+# process on its usual port, talking over RabbitMQ. Logs and pids under target/up/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=target/up
+# name:database (empty: the service keeps no data)
+SERVICES=(gateway:)
+
+start() {
+    deploy/servers.sh start
+    eval "$(deploy/servers.sh env)"
+    cargo build --locked $(printf -- '-p %s ' "${SERVICES[@]%%:*}")
+    mkdir -p "$DIR"
+    local entry name db prefix
+    for entry in "${SERVICES[@]}"; do
+        name=${entry%%:*}
+        db=${entry#*:}
+        prefix=$(echo "$name" | tr 'a-z-' 'A-Z_')_
+        if [[ -f $DIR/$name.pid ]] && kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null; then
+            echo "up: $name already running (pid $(cat "$DIR/$name.pid"))"
+            continue
+        fi
+        local env=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL")
+        if [[ -n $db ]]; then
+            psql -q -h 127.0.0.1 -p "${PLATFORM_PG_PORT:-15432}" -U postgres -tc \
+                "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+                psql -q -h 127.0.0.1 -p "${PLATFORM_PG_PORT:-15432}" -U postgres -c "CREATE DATABASE $db"
+            env+=("${prefix}DATABASE__URL=${PLATFORM_TEST_POSTGRES_URL%/*}/$db")
+        fi
+        env "${env[@]}" setsid "target/debug/$name" >"$DIR/$name.log" 2>&1 &
+        echo $! >"$DIR/$name.pid"
+        echo "up: $name started (pid $!, log $DIR/$name.log)"
+    done
+    sleep 1
+    for entry in "${SERVICES[@]}"; do
+        name=${entry%%:*}
+        kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null || { echo "up: $name exited; see $DIR/$name.log" >&2; tail -5 "$DIR/$name.log" >&2; exit 1; }
+    done
+    echo "up: gateway on http://127.0.0.1:8080 ('make down' stops the services, 'make servers-stop' the servers)"
+}
+
+stop() {
+    local pidfile pid
+    for pidfile in "$DIR"/*.pid; do
+        [[ -f $pidfile ]] || continue
+        pid=$(cat "$pidfile")
+        if kill -TERM "$pid" 2>/dev/null; then
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+            echo "up: stopped $(basename "$pidfile" .pid)"
+        fi
+        rm -f "$pidfile"
+    done
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    *) echo "usage: deploy/up.sh start|stop" >&2; exit 2 ;;
+esac
