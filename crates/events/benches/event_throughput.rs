@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
-use events::{Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings, Subscription, outbox};
+use events::{
+    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus,
+    RabbitSettings, RelaySettings, Subscription, outbox,
+};
 use storage::{Database, PoolSettings, StorageError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -38,15 +41,28 @@ impl Handler for Latencies {
 }
 
 fn event(base: Instant, i: usize) -> Event {
-    let mut event = Event::new("/bench", None, &TokenRevoked { jti: format!("b{i}"), client_id: "c".into(), sub: None, exp: 0 }).unwrap();
-    event.data["sent_us"] = serde_json::json!(u64::try_from(base.elapsed().as_micros()).unwrap_or(0));
+    let mut event = Event::new(
+        "/bench",
+        None,
+        &TokenRevoked {
+            jti: format!("b{i}"),
+            client_id: "c".into(),
+            sub: None,
+            exp: 0,
+        },
+    )
+    .unwrap();
+    event.data["sent_us"] =
+        serde_json::json!(u64::try_from(base.elapsed().as_micros()).unwrap_or(0));
     event
 }
 
 fn report(name: &str, n: usize, elapsed: Duration, latencies: &Latencies) {
     let mut samples = latencies.samples.lock().unwrap().clone();
     samples.sort_unstable();
-    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
+    let pct = |p: f64| {
+        samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0
+    };
     println!(
         "{name:<44} {n:>7} events  {:>9.0} events/s  latency p50 {:>7.2} ms  p99 {:>7.2} ms",
         n as f64 / elapsed.as_secs_f64(),
@@ -55,12 +71,24 @@ fn report(name: &str, n: usize, elapsed: Duration, latencies: &Latencies) {
     );
 }
 
-async fn consumer(bus: &Arc<dyn Bus>, name: &str, n: usize, base: Instant) -> (Arc<Latencies>, CancellationToken) {
-    let latencies = Arc::new(Latencies { base, expected: n, samples: Mutex::new(Vec::with_capacity(n)), done: Notify::new() });
+async fn consumer(
+    bus: &Arc<dyn Bus>,
+    name: &str,
+    n: usize,
+    base: Instant,
+) -> (Arc<Latencies>, CancellationToken) {
+    let latencies = Arc::new(Latencies {
+        base,
+        expected: n,
+        samples: Mutex::new(Vec::with_capacity(n)),
+        done: Notify::new(),
+    });
     let stop = CancellationToken::new();
     let mut sub = Subscription::new(name, &["token.revoked"]);
     sub.prefetch = 1000;
-    bus.subscribe(sub, latencies.clone(), stop.clone()).await.expect("subscribe");
+    bus.subscribe(sub, latencies.clone(), stop.clone())
+        .await
+        .expect("subscribe");
     (latencies, stop)
 }
 
@@ -69,7 +97,9 @@ async fn bus_direct(name: &str, bus: Arc<dyn Bus>, n: usize) {
     let (latencies, stop) = consumer(&bus, "bench", n, base).await;
     let start = Instant::now();
     for chunk in 0..n.div_ceil(BATCH) {
-        let events: Vec<Event> = (chunk * BATCH..((chunk + 1) * BATCH).min(n)).map(|i| event(base, i)).collect();
+        let events: Vec<Event> = (chunk * BATCH..((chunk + 1) * BATCH).min(n))
+            .map(|i| event(base, i))
+            .collect();
         bus.publish(&events).await.expect("publish");
     }
     latencies.done.notified().await;
@@ -95,12 +125,20 @@ async fn through_outbox(bus: Arc<dyn Bus>, n: usize, paced: bool) {
         if paced {
             tick.tick().await;
         }
-        let events: Vec<Event> = (chunk * batch..((chunk + 1) * batch).min(n)).map(|i| event(base, i)).collect();
-        db.transaction(move |c| Ok::<_, StorageError>(outbox::enqueue(c, &events)?)).await.expect("enqueue");
+        let events: Vec<Event> = (chunk * batch..((chunk + 1) * batch).min(n))
+            .map(|i| event(base, i))
+            .collect();
+        db.transaction(move |c| Ok::<_, StorageError>(outbox::enqueue(c, &events)?))
+            .await
+            .expect("enqueue");
         wake.notify_one();
     }
     latencies.done.notified().await;
-    let name = if paced { "outbox -> RabbitMQ, paced at 2,000/s" } else { "outbox (PostgreSQL) -> RabbitMQ -> consumer" };
+    let name = if paced {
+        "outbox -> RabbitMQ, paced at 2,000/s"
+    } else {
+        "outbox (PostgreSQL) -> RabbitMQ -> consumer"
+    };
     report(name, n, start.elapsed(), &latencies);
     stop.cancel();
     relay_task.await.expect("relay");
@@ -115,10 +153,19 @@ fn rabbit() -> Arc<dyn Bus> {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let n: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
-        println!("event throughput, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!(
+            "event throughput, {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
         bus_direct("in-process bus", Arc::new(InProcessBus::new()), n).await;
         bus_direct("RabbitMQ bus (confirms, manual acks)", rabbit(), n).await;
         through_outbox(rabbit(), n, false).await;

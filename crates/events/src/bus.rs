@@ -67,7 +67,10 @@ impl RetryPolicy {
         if attempt >= self.max_attempts {
             return None;
         }
-        let index = usize::try_from(attempt).unwrap_or(usize::MAX).min(self.delays.len()).saturating_sub(1);
+        let index = usize::try_from(attempt)
+            .unwrap_or(usize::MAX)
+            .min(self.delays.len())
+            .saturating_sub(1);
         Some(self.delays.get(index).copied().unwrap_or(Duration::ZERO))
     }
 }
@@ -115,25 +118,31 @@ pub trait Bus: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), BusError>;
 }
 
+/// Runs a handler, turning a panic into an ordinary failure so the event is retried, not lost.
+pub(crate) async fn handle_guarded(
+    handler: &dyn Handler,
+    delivery: Delivery,
+) -> Result<(), HandlerError> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(handler.handle(delivery))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(HandlerError("handler panicked".to_owned())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn retry_policy_walks_the_delays_then_parks() {
-        let policy = RetryPolicy { max_attempts: 4, delays: vec![Duration::from_secs(1), Duration::from_secs(5)] };
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            delays: vec![Duration::from_secs(1), Duration::from_secs(5)],
+        };
         assert_eq!(policy.delay_after(1), Some(Duration::from_secs(1)));
         assert_eq!(policy.delay_after(2), Some(Duration::from_secs(5)));
         assert_eq!(policy.delay_after(3), Some(Duration::from_secs(5)));
         assert_eq!(policy.delay_after(4), None);
     }
-}
-
-/// Runs a handler, turning a panic into an ordinary failure so the event is retried, not lost.
-pub(crate) async fn handle_guarded(handler: &dyn Handler, delivery: Delivery) -> Result<(), HandlerError> {
-    use futures_util::FutureExt;
-    std::panic::AssertUnwindSafe(handler.handle(delivery))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(HandlerError("handler panicked".to_owned())))
 }

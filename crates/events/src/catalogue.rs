@@ -96,7 +96,8 @@ pub fn all() -> Vec<EventKind> {
 /// The AsyncAPI 3.0 document describing the exchange, its routing keys and payloads.
 pub fn asyncapi(exchange: &str) -> serde_json::Value {
     use serde_json::{Map, Value, json};
-    let (mut channels, mut operations, mut messages, mut schemas) = (Map::new(), Map::new(), Map::new(), Map::new());
+    let (mut channels, mut operations, mut messages, mut schemas) =
+        (Map::new(), Map::new(), Map::new(), Map::new());
     for kind in all() {
         let id = kind.event_type.replace('.', "_");
         channels.insert(
@@ -126,7 +127,10 @@ pub fn asyncapi(exchange: &str) -> serde_json::Value {
                 "bindings": { "amqp": { "deliveryMode": 2, "bindingVersion": "0.3.0" } }
             }),
         );
-        schemas.insert(kind.payload_name, serde_json::to_value(kind.payload_schema).unwrap_or(Value::Null));
+        schemas.insert(
+            kind.payload_name,
+            serde_json::to_value(kind.payload_schema).unwrap_or(Value::Null),
+        );
     }
     schemas.insert("CloudEventAttributes".to_owned(), envelope_schema());
     json!({
@@ -176,12 +180,18 @@ mod tests {
     /// Regenerate with `make proto-docs` after changing the catalogue.
     #[test]
     fn proto_docs_match_the_catalogue() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/asyncapi.json");
-        let generated = serde_json::to_string_pretty(&asyncapi(crate::rabbit::DEFAULT_EXCHANGE)).expect("json") + "\n";
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/asyncapi.json");
+        let generated = serde_json::to_string_pretty(&asyncapi(crate::rabbit::DEFAULT_EXCHANGE))
+            .expect("json")
+            + "\n";
         if std::env::var_os("UPDATE_PROTO_DOCS").is_some() {
             std::fs::write(&path, &generated).expect("write proto-docs");
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == generated, "proto-docs/asyncapi.json is out of date: run `make proto-docs`");
+        assert!(
+            committed == generated,
+            "proto-docs/asyncapi.json is out of date: run `make proto-docs`"
+        );
     }
 }

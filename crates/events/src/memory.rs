@@ -41,8 +41,16 @@ impl Bus for InProcessBus {
         let queues = self.lock();
         for event in events {
             for queue in queues.values() {
-                if queue.bindings.iter().any(|b| topic_matches(b, &event.event_type)) {
-                    let delivery = Delivery { event: event.clone(), attempt: 1, redelivered: false };
+                if queue
+                    .bindings
+                    .iter()
+                    .any(|b| topic_matches(b, &event.event_type))
+                {
+                    let delivery = Delivery {
+                        event: event.clone(),
+                        attempt: 1,
+                        redelivered: false,
+                    };
                     // The queue holds its own receiver whenever no consumer runs: sending cannot fail.
                     let _ = queue.sender.send(delivery);
                 }
@@ -59,15 +67,24 @@ impl Bus for InProcessBus {
     ) -> Result<JoinHandle<()>, BusError> {
         let (sender, mut receiver, parked) = {
             let mut queues = self.lock();
-            let queue = queues.entry(subscription.consumer.clone()).or_insert_with(|| {
-                let (sender, receiver) = mpsc::unbounded_channel();
-                Queue { bindings: Vec::new(), sender, receiver: Some(receiver), parked: Arc::default() }
-            });
+            let queue = queues
+                .entry(subscription.consumer.clone())
+                .or_insert_with(|| {
+                    let (sender, receiver) = mpsc::unbounded_channel();
+                    Queue {
+                        bindings: Vec::new(),
+                        sender,
+                        receiver: Some(receiver),
+                        parked: Arc::default(),
+                    }
+                });
             queue.bindings = subscription.bindings.clone();
-            let receiver = queue
-                .receiver
-                .take()
-                .ok_or_else(|| BusError::Protocol(format!("consumer {} is already running", subscription.consumer)))?;
+            let receiver = queue.receiver.take().ok_or_else(|| {
+                BusError::Protocol(format!(
+                    "consumer {} is already running",
+                    subscription.consumer
+                ))
+            })?;
             (queue.sender.clone(), receiver, queue.parked.clone())
         };
         let bus = self.clone();
@@ -79,19 +96,28 @@ impl Bus for InProcessBus {
                     next = receiver.recv() => match next { Some(d) => d, None => break },
                 };
                 let attempt = delivery.attempt;
-                let Err(error) = handle_guarded(handler.as_ref(), delivery.clone()).await else { continue };
+                let Err(error) = handle_guarded(handler.as_ref(), delivery.clone()).await else {
+                    continue;
+                };
                 match subscription.retry.delay_after(attempt) {
                     Some(delay) => {
                         tracing::warn!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, error = %error, "event handling failed; retrying later");
                         let sender = sender.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            let _ = sender.send(Delivery { attempt: attempt + 1, redelivered: true, ..delivery });
+                            let _ = sender.send(Delivery {
+                                attempt: attempt + 1,
+                                redelivered: true,
+                                ..delivery
+                            });
                         });
                     }
                     None => {
                         tracing::error!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, error = %error, "event handling failed for the last time; parked");
-                        parked.lock().unwrap_or_else(PoisonError::into_inner).push_back(delivery.event);
+                        parked
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push_back(delivery.event);
                     }
                 }
             }
@@ -102,7 +128,9 @@ impl Bus for InProcessBus {
     }
 
     async fn take_parked(&self, consumer: &str, max: usize) -> Result<Vec<Event>, BusError> {
-        let Some(parked) = self.lock().get(consumer).map(|q| q.parked.clone()) else { return Ok(Vec::new()) };
+        let Some(parked) = self.lock().get(consumer).map(|q| q.parked.clone()) else {
+            return Ok(Vec::new());
+        };
         let mut parked = parked.lock().unwrap_or_else(PoisonError::into_inner);
         let n = max.min(parked.len());
         Ok(parked.drain(..n).collect())

@@ -55,12 +55,16 @@ pub fn enqueue(conn: &mut AnyConnection, events: &[Event]) -> QueryResult<()> {
         // the multi-backend connection, and SQLite, being in-process, gains little from one.
         AnyConnection::Postgresql(pg) => {
             for chunk in rows.chunks(1000) {
-                diesel::insert_into(outbox_events::table).values(chunk).execute(pg)?;
+                diesel::insert_into(outbox_events::table)
+                    .values(chunk)
+                    .execute(pg)?;
             }
         }
         AnyConnection::Sqlite(sqlite) => {
             for row in &rows {
-                diesel::insert_into(outbox_events::table).values(row).execute(sqlite)?;
+                diesel::insert_into(outbox_events::table)
+                    .values(row)
+                    .execute(sqlite)?;
             }
         }
     }
@@ -110,7 +114,12 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     pub fn new(db: Database, bus: Arc<dyn Bus>, settings: RelaySettings) -> Self {
-        Self { db, bus, settings, wake: Arc::new(Notify::new()) }
+        Self {
+            db,
+            bus,
+            settings,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Notify after committing a transaction that enqueued events, to publish them at once.
@@ -190,14 +199,21 @@ impl OutboxRelay {
             match Event::from_json(payload.as_bytes()) {
                 Ok(event) => events.push(event),
                 // Written by `enqueue` from a valid event: unreadable means corruption; skip it loudly.
-                Err(error) => tracing::error!(outbox.id = %id, %error, "dropping an unreadable outbox row"),
+                Err(error) => {
+                    tracing::error!(outbox.id = %id, %error, "dropping an unreadable outbox row")
+                }
             }
             ids.push(id);
         }
         self.bus.publish(&events).await?;
         let published = ids.len();
         self.db
-            .run(move |conn| Ok(diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids))).execute(conn)?))
+            .run(move |conn| {
+                Ok(
+                    diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids)))
+                        .execute(conn)?,
+                )
+            })
             .await?;
         Ok(published)
     }

@@ -5,8 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -14,8 +15,8 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
 use crate::Event;
+use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
 
 pub const DEFAULT_EXCHANGE: &str = "platform.events";
 const RETRY_COUNT: &str = "x-retry-count";
@@ -49,7 +50,10 @@ struct Publisher {
 impl RabbitBus {
     /// Does not connect: the first publish or subscribe does, and reconnects after failures.
     pub fn new(settings: RabbitSettings) -> Self {
-        Self { settings, publisher: Mutex::new(None) }
+        Self {
+            settings,
+            publisher: Mutex::new(None),
+        }
     }
 
     fn queue_name(&self, consumer: &str) -> String {
@@ -58,12 +62,22 @@ impl RabbitBus {
 
     async fn publish_inner(&self, events: &[Event]) -> Result<(), BusError> {
         let mut guard = self.publisher.lock().await;
-        if guard.as_ref().is_none_or(|p| !p.channel.status().connected()) {
+        if guard
+            .as_ref()
+            .is_none_or(|p| !p.channel.status().connected())
+        {
             *guard = Some(self.connect_publisher().await?);
         }
-        let Some(publisher) = guard.as_ref() else { return Err(BusError::Unavailable("no channel".into())) };
-        let limit = BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
-        let result = within(limit, publish_confirmed(&publisher.channel, &self.settings.exchange, events)).await;
+        let Some(publisher) = guard.as_ref() else {
+            return Err(BusError::Unavailable("no channel".into()));
+        };
+        let limit =
+            BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
+        let result = within(
+            limit,
+            publish_confirmed(&publisher.channel, &self.settings.exchange, events),
+        )
+        .await;
         if result.is_err() {
             *guard = None;
         }
@@ -75,8 +89,14 @@ impl RabbitBus {
             let connection = connect(&self.settings, "publisher").await?;
             let channel = connection.create_channel().await.map_err(unavailable)?;
             declare_exchange(&channel, &self.settings.exchange).await?;
-            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
-            Ok(Publisher { _connection: connection, channel })
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(unavailable)?;
+            Ok(Publisher {
+                _connection: connection,
+                channel,
+            })
         })
         .await
     }
@@ -124,7 +144,9 @@ impl Bus for RabbitBus {
             let Some(message) = message else { break };
             match Event::from_json(&message.delivery.data) {
                 Ok(event) => events.push(event),
-                Err(error) => tracing::error!(%error, queue = %parked, "dropping an unreadable parked message"),
+                Err(error) => {
+                    tracing::error!(%error, queue = %parked, "dropping an unreadable parked message")
+                }
             }
         }
         let _ = connection.close(200, "done".into()).await;
@@ -133,7 +155,10 @@ impl Bus for RabbitBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         let guard = self.publisher.lock().await;
-        if guard.as_ref().is_some_and(|p| p.channel.status().connected()) {
+        if guard
+            .as_ref()
+            .is_some_and(|p| p.channel.status().connected())
+        {
             return Ok(());
         }
         drop(guard);
@@ -157,7 +182,9 @@ impl Consumer {
         while !shutdown.is_cancelled() {
             match self.consume(&shutdown).await {
                 Ok(()) => break,
-                Err(error) => tracing::warn!(queue = %self.queue, %error, ?backoff, "consumer lost its broker; reconnecting"),
+                Err(error) => {
+                    tracing::warn!(queue = %self.queue, %error, ?backoff, "consumer lost its broker; reconnecting")
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -173,14 +200,22 @@ impl Consumer {
             let connection = connect(&self.settings, &self.subscription.consumer).await?;
             let channel = connection.create_channel().await.map_err(unavailable)?;
             let forward = connection.create_channel().await.map_err(unavailable)?;
-            forward.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+            forward
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(unavailable)?;
             self.declare(&channel).await?;
             channel
                 .basic_qos(self.subscription.prefetch, BasicQosOptions::default())
                 .await
                 .map_err(unavailable)?;
             let deliveries = channel
-                .basic_consume(self.queue.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    self.queue.as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
                 .map_err(unavailable)?;
             Ok((connection, channel, forward, deliveries))
@@ -212,14 +247,22 @@ impl Consumer {
                     acks.push(delivery.acker).await?;
                 }
                 Some(Err(error)) => return Err(unavailable(error)),
-                None => return Err(BusError::Unavailable("consumer cancelled by the broker".into())),
+                None => {
+                    return Err(BusError::Unavailable(
+                        "consumer cancelled by the broker".into(),
+                    ));
+                }
             }
         }
     }
 
     /// Handles one delivery; it may be acknowledged once this returns, its fate being recorded:
     /// handled, re-queued for a delayed retry, or parked (the last two confirmed by the broker).
-    async fn settle(&self, forward: &Channel, delivery: &lapin::message::Delivery) -> Result<(), BusError> {
+    async fn settle(
+        &self,
+        forward: &Channel,
+        delivery: &lapin::message::Delivery,
+    ) -> Result<(), BusError> {
         let attempt = retry_count(&delivery.properties) + 1;
         let outcome = match Event::from_json(&delivery.data) {
             Ok(event) => {
@@ -229,11 +272,20 @@ impl Consumer {
                 }
                 let redelivered = delivery.redelivered || attempt > 1;
                 let result = tracing::Instrument::instrument(
-                    handle_guarded(self.handler.as_ref(), Delivery { event, attempt, redelivered }),
+                    handle_guarded(
+                        self.handler.as_ref(),
+                        Delivery {
+                            event,
+                            attempt,
+                            redelivered,
+                        },
+                    ),
                     span,
                 )
                 .await;
-                result.err().map(|e| (e.0, self.subscription.retry.delay_after(attempt)))
+                result
+                    .err()
+                    .map(|e| (e.0, self.subscription.retry.delay_after(attempt)))
             }
             Err(error) => Some((format!("unreadable event: {error}"), None)),
         };
@@ -249,11 +301,20 @@ impl Consumer {
                 }
             };
             let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-            headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+            headers.insert(
+                RETRY_COUNT.into(),
+                AMQPValue::LongLongInt(i64::from(attempt)),
+            );
             let properties = delivery.properties.clone().with_headers(headers);
             let confirm = within(BROKER_TIMEOUT, async {
                 let confirm = forward
-                    .basic_publish("".into(), target.as_str().into(), BasicPublishOptions::default(), &delivery.data, properties)
+                    .basic_publish(
+                        "".into(),
+                        target.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &delivery.data,
+                        properties,
+                    )
                     .await
                     .map_err(unavailable)?;
                 confirm.await.map_err(unavailable)
@@ -284,9 +345,18 @@ impl Consumer {
         let delays: BTreeSet<Duration> = self.subscription.retry.delays.iter().copied().collect();
         for delay in delays {
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)));
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(self.queue.as_str().into()));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString("".into()),
+            );
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                AMQPValue::LongString(self.queue.as_str().into()),
+            );
             declare_queue(channel, &retry_queue(&self.queue, delay), args).await?;
         }
         declare_queue(channel, &format!("{}.parked", self.queue), quorum()).await
@@ -315,7 +385,11 @@ impl PendingAcks {
     async fn flush(&mut self) -> Result<(), BusError> {
         self.count = 0;
         match self.last.take() {
-            Some(acker) => acker.ack(BasicAckOptions { multiple: true }).await.map(|_| ()).map_err(unavailable),
+            Some(acker) => acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .map(|_| ())
+                .map_err(unavailable),
             None => Ok(()),
         }
     }
@@ -327,12 +401,18 @@ fn retry_queue(queue: &str, delay: Duration) -> String {
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }
 
 fn retry_count(properties: &BasicProperties) -> u32 {
-    let value = properties.headers().as_ref().and_then(|h| h.inner().get(&ShortString::from(RETRY_COUNT)).cloned());
+    let value = properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(&ShortString::from(RETRY_COUNT)).cloned());
     let count = match value {
         Some(AMQPValue::LongLongInt(n)) => n,
         Some(AMQPValue::LongInt(n)) => i64::from(n),
@@ -343,16 +423,27 @@ fn retry_count(properties: &BasicProperties) -> u32 {
 }
 
 async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, BusError> {
-    let properties = ConnectionProperties::default().with_connection_name(format!("{}/{role}", settings.connection_name).into());
-    within(BROKER_TIMEOUT, async { Connection::connect(&settings.url, properties).await.map_err(unavailable) }).await
+    let properties = ConnectionProperties::default()
+        .with_connection_name(format!("{}/{role}", settings.connection_name).into());
+    within(BROKER_TIMEOUT, async {
+        Connection::connect(&settings.url, properties)
+            .await
+            .map_err(unavailable)
+    })
+    .await
 }
 
 /// A broker that is starting or stopping can accept a socket and then never answer: every wait
 /// on it is bounded, and a timeout counts as the broker being unavailable.
-async fn within<T>(limit: Duration, work: impl Future<Output = Result<T, BusError>>) -> Result<T, BusError> {
-    tokio::time::timeout(limit, work)
-        .await
-        .unwrap_or_else(|_| Err(BusError::Unavailable(format!("no answer from the broker within {limit:?}"))))
+async fn within<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, BusError>>,
+) -> Result<T, BusError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(BusError::Unavailable(format!(
+            "no answer from the broker within {limit:?}"
+        )))
+    })
 }
 
 async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
@@ -360,7 +451,10 @@ async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusEr
         .exchange_declare(
             exchange.into(),
             ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
             FieldTable::default(),
         )
         .await
@@ -376,11 +470,21 @@ async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> Resul
 }
 
 /// Publishes every event, then waits for every confirm: pipelining is what makes confirms cheap.
-async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) -> Result<(), BusError> {
+async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    events: &[Event],
+) -> Result<(), BusError> {
     let mut confirms = Vec::with_capacity(events.len());
     for event in events {
         let confirm = channel
-            .basic_publish(exchange.into(), event.event_type.as_str().into(), BasicPublishOptions::default(), &event.to_json(), properties(event))
+            .basic_publish(
+                exchange.into(),
+                event.event_type.as_str().into(),
+                BasicPublishOptions::default(),
+                &event.to_json(),
+                properties(event),
+            )
             .await
             .map_err(unavailable)?;
         confirms.push(confirm);
@@ -396,7 +500,10 @@ async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) 
 fn properties(event: &Event) -> BasicProperties {
     let mut headers = FieldTable::default();
     if let Some(tp) = &event.traceparent {
-        headers.insert(telemetry::TRACEPARENT.into(), AMQPValue::LongString(tp.as_str().into()));
+        headers.insert(
+            telemetry::TRACEPARENT.into(),
+            AMQPValue::LongString(tp.as_str().into()),
+        );
     }
     BasicProperties::default()
         .with_content_type(CONTENT_TYPE.into())

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use events::catalogue::{TokenRevoked, UserUpdated};
-use events::{Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings, RetryPolicy, Subscription, outbox};
+use events::{
+    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus,
+    RabbitSettings, RelaySettings, RetryPolicy, Subscription, outbox,
+};
 use storage::{Database, PoolSettings, StorageError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,11 +31,31 @@ fn in_process() -> Arc<dyn Bus> {
 }
 
 fn revoked(jti: &str) -> Event {
-    Event::new("/test", Some(jti.into()), &TokenRevoked { jti: jti.into(), client_id: "c".into(), sub: None, exp: 0 }).unwrap()
+    Event::new(
+        "/test",
+        Some(jti.into()),
+        &TokenRevoked {
+            jti: jti.into(),
+            client_id: "c".into(),
+            sub: None,
+            exp: 0,
+        },
+    )
+    .unwrap()
 }
 
 fn updated(user: &str) -> Event {
-    Event::new("/test", Some(user.into()), &UserUpdated { user_id: user.into(), username: user.into(), picture: None, group: None }).unwrap()
+    Event::new(
+        "/test",
+        Some(user.into()),
+        &UserUpdated {
+            user_id: user.into(),
+            username: user.into(),
+            picture: None,
+            group: None,
+        },
+    )
+    .unwrap()
 }
 
 /// Forwards deliveries to the test; fails the first `failures` attempts of every event.
@@ -46,19 +69,35 @@ impl Handler for Recorder {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
         let attempt = delivery.attempt;
         let _ = self.tx.send((delivery, Instant::now()));
-        if attempt <= self.failures { Err(HandlerError::new("induced failure")) } else { Ok(()) }
+        if attempt <= self.failures {
+            Err(HandlerError::new("induced failure"))
+        } else {
+            Ok(())
+        }
     }
 }
 
-async fn subscribe(bus: &Arc<dyn Bus>, sub: Subscription, failures: u32) -> (mpsc::UnboundedReceiver<(Delivery, Instant)>, CancellationToken) {
+async fn subscribe(
+    bus: &Arc<dyn Bus>,
+    sub: Subscription,
+    failures: u32,
+) -> (
+    mpsc::UnboundedReceiver<(Delivery, Instant)>,
+    CancellationToken,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
-    bus.subscribe(sub, Arc::new(Recorder { tx, failures }), stop.clone()).await.expect("subscribe");
+    bus.subscribe(sub, Arc::new(Recorder { tx, failures }), stop.clone())
+        .await
+        .expect("subscribe");
     (rx, stop)
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) -> (Delivery, Instant) {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("a delivery in time").expect("channel open")
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("a delivery in time")
+        .expect("channel open")
 }
 
 async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) {
@@ -67,13 +106,18 @@ async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) {
 }
 
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy { max_attempts, delays: vec![Duration::from_millis(300)] }
+    RetryPolicy {
+        max_attempts,
+        delays: vec![Duration::from_millis(300)],
+    }
 }
 
 async fn publish_consume_ack(bus: Arc<dyn Bus>) {
     let (mut rx, stop) = subscribe(&bus, Subscription::new("gateway", &["token.*"]), 0).await;
     let (a, b) = (revoked("a"), revoked("b"));
-    bus.publish(&[a.clone(), updated("u"), b.clone()]).await.expect("publish");
+    bus.publish(&[a.clone(), updated("u"), b.clone()])
+        .await
+        .expect("publish");
     let first = next(&mut rx).await.0;
     let second = next(&mut rx).await.0;
     assert_eq!((first.event, first.attempt), (a, 1));
@@ -87,21 +131,35 @@ async fn failure_is_retried_with_delay_then_parked(bus: Arc<dyn Bus>) {
     sub.retry = fast_retry(3);
     let (mut rx, stop) = subscribe(&bus, sub, u32::MAX).await;
     let event = revoked("poison");
-    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
+    bus.publish(std::slice::from_ref(&event))
+        .await
+        .expect("publish");
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.push(next(&mut rx).await);
     }
-    assert_eq!(seen.iter().map(|(d, _)| d.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        seen.iter().map(|(d, _)| d.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert!(seen.iter().all(|(d, _)| d.event == event));
     for pair in seen.windows(2) {
         let gap = pair[1].1 - pair[0].1;
-        assert!(gap >= Duration::from_millis(250), "retry came after {gap:?}, before its delay");
+        assert!(
+            gap >= Duration::from_millis(250),
+            "retry came after {gap:?}, before its delay"
+        );
     }
     nothing_more(&mut rx).await;
     let parked = bus.take_parked("flaky", 10).await.expect("parked");
     assert_eq!(parked, vec![event]);
-    assert!(bus.take_parked("flaky", 10).await.expect("parked").is_empty(), "taking removes");
+    assert!(
+        bus.take_parked("flaky", 10)
+            .await
+            .expect("parked")
+            .is_empty(),
+        "taking removes"
+    );
     stop.cancel();
 }
 
@@ -114,7 +172,12 @@ async fn transient_failure_succeeds_on_retry(bus: Arc<dyn Bus>) {
     let retried = next(&mut rx).await.0;
     assert_eq!((retried.attempt, retried.redelivered), (2, true));
     nothing_more(&mut rx).await;
-    assert!(bus.take_parked("transient", 10).await.expect("parked").is_empty());
+    assert!(
+        bus.take_parked("transient", 10)
+            .await
+            .expect("parked")
+            .is_empty()
+    );
     stop.cancel();
 }
 
@@ -123,7 +186,9 @@ async fn queue_outlives_its_consumer(bus: Arc<dyn Bus>) {
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let event = revoked("while-away");
-    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
+    bus.publish(std::slice::from_ref(&event))
+        .await
+        .expect("publish");
     let (mut rx, stop) = subscribe(&bus, Subscription::new("durable", &["token.revoked"]), 0).await;
     assert_eq!(next(&mut rx).await.0.event, event);
     stop.cancel();
@@ -154,12 +219,18 @@ async fn outbox_publishes_exactly_committed_rows(bus: Arc<dyn Bus>, url: &str) {
     assert!(result.is_err());
     let committed = revoked("committed");
     let event = committed.clone();
-    db.transaction(move |conn| Ok(outbox::enqueue(conn, &[event])?)).await.expect("commit");
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, &[event])?))
+        .await
+        .expect("commit");
     wake.notify_one();
 
     assert_eq!(next(&mut rx).await.0.event, committed);
     nothing_more(&mut rx).await;
-    assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("count"), 0, "published rows are removed");
+    assert_eq!(
+        db.run(|c| Ok(outbox::pending(c)?)).await.expect("count"),
+        0,
+        "published rows are removed"
+    );
     relay_stop.cancel();
     relay_task.await.expect("relay stops");
     stop.cancel();
@@ -171,11 +242,18 @@ async fn relay_drains_at_shutdown(bus: Arc<dyn Bus>, url: &str) {
     let (mut rx, stop) = subscribe(&bus, Subscription::new("drain", &["#"]), 0).await;
     let events: Vec<Event> = (0..50).map(|i| revoked(&format!("d{i}"))).collect();
     let batch = events.clone();
-    db.transaction(move |conn| Ok(outbox::enqueue(conn, &batch)?)).await.expect("commit");
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, &batch)?))
+        .await
+        .expect("commit");
     let relay_stop = CancellationToken::new();
     relay_stop.cancel(); // already shutting down: only the drain runs
-    let settings = RelaySettings { batch_size: 7, ..RelaySettings::default() };
-    OutboxRelay::new(db.clone(), bus.clone(), settings).run(relay_stop).await;
+    let settings = RelaySettings {
+        batch_size: 7,
+        ..RelaySettings::default()
+    };
+    OutboxRelay::new(db.clone(), bus.clone(), settings)
+        .run(relay_stop)
+        .await;
     assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("count"), 0);
     let mut received = Vec::new();
     for _ in 0..events.len() {
@@ -188,11 +266,23 @@ async fn relay_drains_at_shutdown(bus: Arc<dyn Bus>, url: &str) {
 async fn inbox_recognises_redeliveries(url: &str) {
     let db = migrated(url).await;
     let id = uuid::Uuid::now_v7();
-    let first = db.run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?)).await.expect("insert");
-    let again = db.run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?)).await.expect("insert");
-    let other = db.run(move |c| Ok(events::inbox::first_time(c, "blog", &id)?)).await.expect("insert");
+    let first = db
+        .run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?))
+        .await
+        .expect("insert");
+    let again = db
+        .run(move |c| Ok(events::inbox::first_time(c, "gateway", &id)?))
+        .await
+        .expect("insert");
+    let other = db
+        .run(move |c| Ok(events::inbox::first_time(c, "blog", &id)?))
+        .await
+        .expect("insert");
     assert_eq!((first, again, other), (true, false, true));
-    let purged = db.run(|c| Ok(events::inbox::purge(c, i64::MAX)?)).await.expect("purge");
+    let purged = db
+        .run(|c| Ok(events::inbox::purge(c, i64::MAX)?))
+        .await
+        .expect("purge");
     assert_eq!(purged, 2);
 }
 
@@ -252,8 +342,23 @@ macro_rules! outbox_contract {
 
 bus_contract!(bus_rabbitmq, rabbit());
 bus_contract!(bus_in_process, in_process());
-outbox_contract!(outbox_postgres_rabbitmq, rabbit(), test_support::TestDatabase::create());
-outbox_contract!(outbox_sqlite_in_process, in_process(), test_support::TestSqlite::create());
-outbox_contract!(outbox_sqlite_rabbitmq, rabbit(), test_support::TestSqlite::create());
-outbox_contract!(outbox_postgres_in_process, in_process(), test_support::TestDatabase::create());
-
+outbox_contract!(
+    outbox_postgres_rabbitmq,
+    rabbit(),
+    test_support::TestDatabase::create()
+);
+outbox_contract!(
+    outbox_sqlite_in_process,
+    in_process(),
+    test_support::TestSqlite::create()
+);
+outbox_contract!(
+    outbox_sqlite_rabbitmq,
+    rabbit(),
+    test_support::TestSqlite::create()
+);
+outbox_contract!(
+    outbox_postgres_in_process,
+    in_process(),
+    test_support::TestDatabase::create()
+);

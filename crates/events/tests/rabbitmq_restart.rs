@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
-use events::{Bus, Delivery, Event, Handler, HandlerError, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings, Subscription, inbox, outbox};
+use events::{
+    Bus, Delivery, Event, Handler, HandlerError, OutboxRelay, RabbitBus, RabbitSettings,
+    RelaySettings, Subscription, inbox, outbox,
+};
 use storage::{Database, PoolSettings, StorageError};
 use tokio_util::sync::CancellationToken;
 
@@ -49,24 +52,45 @@ async fn restart_rabbitmq() {
         .status()
         .await
         .expect("run deploy/servers.sh");
-    assert!(status.success(), "deploy/servers.sh restart rabbitmq failed");
+    assert!(
+        status.success(),
+        "deploy/servers.sh restart rabbitmq failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_restart_loses_no_event() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let pg = test_support::TestDatabase::create();
-    let db = Database::connect(&pg.url, &PoolSettings { max_connections: 16, ..PoolSettings::default() }).expect("connect");
+    let db = Database::connect(
+        &pg.url,
+        &PoolSettings {
+            max_connections: 16,
+            ..PoolSettings::default()
+        },
+    )
+    .expect("connect");
     db.migrate(&[&outbox::MIGRATIONS]).await.expect("migrate");
     let bus: Arc<dyn Bus> = Arc::new(RabbitBus::new(RabbitSettings {
         url: test_support::amqp_url(),
         exchange: test_support::unique("restart"),
         connection_name: "restart-test".into(),
     }));
-    let handler = Arc::new(Deduplicating { db: db.clone(), deliveries: AtomicUsize::new(0), unique: AtomicUsize::new(0) });
+    let handler = Arc::new(Deduplicating {
+        db: db.clone(),
+        deliveries: AtomicUsize::new(0),
+        unique: AtomicUsize::new(0),
+    });
     let stop = CancellationToken::new();
     let consumer = bus
-        .subscribe(Subscription::new("restart-test", &["token.revoked"]), handler.clone(), stop.clone())
+        .subscribe(
+            Subscription::new("restart-test", &["token.revoked"]),
+            handler.clone(),
+            stop.clone(),
+        )
         .await
         .expect("subscribe");
     let relay = OutboxRelay::new(db.clone(), bus.clone(), RelaySettings::default());
@@ -81,10 +105,22 @@ async fn rabbitmq_restart_loses_no_event() {
                 let events: Vec<Event> = (0..PER_TRANSACTION)
                     .map(|i| {
                         let jti = format!("t{}", chunk * PER_TRANSACTION + i);
-                        Event::new("/test", None, &TokenRevoked { jti, client_id: "c".into(), sub: None, exp: 0 }).unwrap()
+                        Event::new(
+                            "/test",
+                            None,
+                            &TokenRevoked {
+                                jti,
+                                client_id: "c".into(),
+                                sub: None,
+                                exp: 0,
+                            },
+                        )
+                        .unwrap()
                     })
                     .collect();
-                db.transaction(move |conn| Ok::<_, StorageError>(outbox::enqueue(conn, &events)?)).await.expect("enqueue");
+                db.transaction(move |conn| Ok::<_, StorageError>(outbox::enqueue(conn, &events)?))
+                    .await
+                    .expect("enqueue");
                 wake.notify_one();
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -103,7 +139,10 @@ async fn rabbitmq_restart_loses_no_event() {
     while handler.unique.load(Ordering::SeqCst) < EVENTS {
         if Instant::now() > deadline {
             let pending = db.run(|c| Ok(outbox::pending(c)?)).await.expect("pending");
-            panic!("only {} of {EVENTS} events arrived; {pending} still in the outbox", handler.unique.load(Ordering::SeqCst));
+            panic!(
+                "only {} of {EVENTS} events arrived; {pending} still in the outbox",
+                handler.unique.load(Ordering::SeqCst)
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -122,5 +161,8 @@ async fn rabbitmq_restart_loses_no_event() {
         deliveries - unique
     );
     assert_eq!(unique, EVENTS);
-    assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("pending"), 0);
+    assert_eq!(
+        db.run(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
+        0
+    );
 }

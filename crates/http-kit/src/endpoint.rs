@@ -25,7 +25,10 @@ macro_rules! method {
 
 impl Endpoint {
     pub fn new(path: &str) -> Self {
-        Self { resource: web::resource(path), methods: Vec::new() }
+        Self {
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
     }
 
     method!(get, get, "GET");

@@ -26,7 +26,13 @@ impl<T: Serialize> Envelope<T> {
     }
 
     pub fn with_status(status: StatusCode, code: &str, message: &str, data: T) -> Self {
-        Self { success: true, code: code.to_owned(), message: message.to_owned(), data, status }
+        Self {
+            success: true,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            data,
+            status,
+        }
     }
 
     pub fn message(mut self, message: impl Into<String>) -> Self {

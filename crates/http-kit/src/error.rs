@@ -128,7 +128,11 @@ impl ErrorKind {
 /// A failure with everything needed to answer it. Build one with the constructors; 5xx causes
 /// are logged once, with the request's span, when the response is made.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+// Boxed: handlers return `Result<_, ApiError>` everywhere, and the Ok path should stay small.
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
@@ -140,8 +144,8 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)?;
-        if let Some(debug) = &self.debug {
+        write!(f, "{}: {}", self.0.code, self.0.message)?;
+        if let Some(debug) = &self.0.debug {
             write!(f, " ({debug})")?;
         }
         Ok(())
@@ -150,13 +154,16 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             code: Cow::Borrowed(kind.code()),
             message: Cow::Borrowed(kind.message()),
@@ -164,36 +171,36 @@ impl ApiError {
             more_info: None,
             headers: Vec::new(),
             source: None,
-        }
+        }))
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
-        self.code = code.into();
+        self.0.code = code.into();
         self
     }
 
     pub fn message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
-        self.message = message.into();
+        self.0.message = message.into();
         self
     }
 
     /// Details for the developer; never shown on a 5xx.
     pub fn debug(mut self, debug: impl Into<String>) -> Self {
-        self.debug = Some(debug.into());
+        self.0.debug = Some(debug.into());
         self
     }
 
     pub fn more_info(mut self, more_info: impl Into<String>) -> Self {
-        self.more_info = Some(more_info.into());
+        self.0.more_info = Some(more_info.into());
         self
     }
 
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.0.headers.push((name, value));
         self
     }
 
@@ -235,7 +242,8 @@ impl ApiError {
     /// 429 with `Retry-After` in whole seconds, rounded up.
     pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        Self::new(ErrorKind::TooManyRequests).header(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))
+        Self::new(ErrorKind::TooManyRequests)
+            .header(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))
     }
 
     pub fn unavailable(debug: impl Into<String>) -> Self {
@@ -245,45 +253,53 @@ impl ApiError {
     /// An internal failure: the client learns nothing of it, the log learns everything.
     pub fn internal(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         let mut error = Self::new(ErrorKind::Internal);
-        error.source = Some(Box::new(source));
+        error.0.source = Some(Box::new(source));
         error
     }
 
     pub fn body(&self) -> ErrorBody {
-        let server_side = self.kind.status().is_server_error();
+        let server_side = self.0.kind.status().is_server_error();
         ErrorBody {
             success: false,
-            code: self.code.clone().into_owned(),
-            message: self.message.clone().into_owned(),
-            debug_message: if server_side { None } else { self.debug.clone() },
-            more_info: self.more_info.clone(),
+            code: self.0.code.clone().into_owned(),
+            message: self.0.message.clone().into_owned(),
+            debug_message: if server_side {
+                None
+            } else {
+                self.0.debug.clone()
+            },
+            more_info: self.0.more_info.clone(),
         }
     }
 
     fn log(&self) {
-        if !self.kind.status().is_server_error() {
+        if !self.0.kind.status().is_server_error() {
             return;
         }
-        let mut chain = self.debug.clone().unwrap_or_default();
-        let mut cause = self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static));
+        let mut chain = self.0.debug.clone().unwrap_or_default();
+        let mut cause = self
+            .0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
         while let Some(error) = cause {
             chain.push_str(if chain.is_empty() { "" } else { ": " });
             chain.push_str(&error.to_string());
             cause = error.source();
         }
-        tracing::error!(error.code = %self.code, error.cause = %chain, status = self.kind.status().as_u16(), "request failed");
+        tracing::error!(error.code = %self.0.code, error.cause = %chain, status = self.0.kind.status().as_u16(), "request failed");
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.kind.status()
+        self.0.kind.status()
     }
 
     fn error_response(&self) -> HttpResponse {
         self.log();
-        let mut response = HttpResponse::build(self.kind.status());
-        for (name, value) in &self.headers {
+        let mut response = HttpResponse::build(self.0.kind.status());
+        for (name, value) in &self.0.headers {
             response.insert_header((name.clone(), value.clone()));
         }
         response.json(self.body())
@@ -298,7 +314,7 @@ impl From<storage::StorageError> for ApiError {
             E::Conflict(_) => Self::new(ErrorKind::Conflict),
             E::Unavailable(_) => {
                 let mut e = Self::new(ErrorKind::Unavailable).debug("database unavailable");
-                e.source = Some(Box::new(error));
+                e.0.source = Some(Box::new(error));
                 e
             }
             other => Self::internal(other),
@@ -321,19 +337,36 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
-        let response = ApiError::too_many_requests(std::time::Duration::from_millis(1500)).error_response();
+        let response =
+            ApiError::too_many_requests(std::time::Duration::from_millis(1500)).error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("2"));
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
     }
 
     #[test]
     fn every_status_maps_back_to_its_kind() {
         for kind in [
-            ErrorKind::BadRequest, ErrorKind::Unauthorized, ErrorKind::Forbidden, ErrorKind::NotFound,
-            ErrorKind::MethodNotAllowed, ErrorKind::Conflict, ErrorKind::PreconditionFailed,
-            ErrorKind::PayloadTooLarge, ErrorKind::UnsupportedMediaType, ErrorKind::Unprocessable,
-            ErrorKind::TooManyRequests, ErrorKind::Internal, ErrorKind::BadGateway,
-            ErrorKind::Unavailable, ErrorKind::GatewayTimeout,
+            ErrorKind::BadRequest,
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::MethodNotAllowed,
+            ErrorKind::Conflict,
+            ErrorKind::PreconditionFailed,
+            ErrorKind::PayloadTooLarge,
+            ErrorKind::UnsupportedMediaType,
+            ErrorKind::Unprocessable,
+            ErrorKind::TooManyRequests,
+            ErrorKind::Internal,
+            ErrorKind::BadGateway,
+            ErrorKind::Unavailable,
+            ErrorKind::GatewayTimeout,
         ] {
             assert_eq!(ErrorKind::from_status(kind.status()), kind);
         }

@@ -11,11 +11,15 @@ use actix_web::{HttpRequest, ResponseError, web};
 use crate::{ApiError, ErrorKind};
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(|e, _| json_error(e).into())
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| json_error(e).into())
 }
 
 pub fn form_config(limit: usize) -> web::FormConfig {
-    web::FormConfig::default().limit(limit).error_handler(|e, _| form_error(e).into())
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| form_error(e).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -33,36 +37,37 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 fn json_error(error: JsonPayloadError) -> ApiError {
     match error {
         JsonPayloadError::OverflowKnownLength { length, limit } => {
-            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {length} bytes; the limit is {limit}"))
+            ApiError::new(ErrorKind::PayloadTooLarge)
+                .debug(format!("body is {length} bytes; the limit is {limit}"))
         }
-        JsonPayloadError::Overflow { limit } => {
-            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body exceeds the limit of {limit} bytes"))
-        }
-        JsonPayloadError::ContentType => {
-            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/json")
-        }
+        JsonPayloadError::Overflow { limit } => ApiError::new(ErrorKind::PayloadTooLarge)
+            .debug(format!("body exceeds the limit of {limit} bytes")),
+        JsonPayloadError::ContentType => ApiError::new(ErrorKind::UnsupportedMediaType)
+            .debug("send the body as application/json"),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::new(ErrorKind::Unprocessable).debug(e.to_string())
         }
-        JsonPayloadError::Deserialize(e) => ApiError::new(ErrorKind::BadRequest).code("malformed_json").debug(e.to_string()),
+        JsonPayloadError::Deserialize(e) => ApiError::new(ErrorKind::BadRequest)
+            .code("malformed_json")
+            .debug(e.to_string()),
         other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
     }
 }
 
 fn form_error(error: UrlencodedError) -> ApiError {
     match error {
-        UrlencodedError::Overflow { size, limit } => {
-            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {size} bytes; the limit is {limit}"))
-        }
-        UrlencodedError::ContentType => {
-            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/x-www-form-urlencoded")
-        }
+        UrlencodedError::Overflow { size, limit } => ApiError::new(ErrorKind::PayloadTooLarge)
+            .debug(format!("body is {size} bytes; the limit is {limit}")),
+        UrlencodedError::ContentType => ApiError::new(ErrorKind::UnsupportedMediaType)
+            .debug("send the body as application/x-www-form-urlencoded"),
         other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
     }
 }
 
 fn query_error(error: QueryPayloadError) -> ApiError {
-    ApiError::new(ErrorKind::BadRequest).code("invalid_query").debug(error.to_string())
+    ApiError::new(ErrorKind::BadRequest)
+        .code("invalid_query")
+        .debug(error.to_string())
 }
 
 fn path_error(error: PathError) -> ApiError {
@@ -76,7 +81,9 @@ pub fn catch_all<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(to_envelope)
 }
 
-fn to_envelope<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+fn to_envelope<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -96,12 +103,18 @@ fn to_envelope<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::
             response.headers_mut().insert(name, value.clone());
         }
     }
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
 }
 
 /// The default service: every path no route matches.
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// Keeps the compiler honest about the body type `catch_all` produces.

@@ -35,7 +35,8 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks.push((name.to_owned(), Arc::new(move || Box::pin(check()))));
+        self.checks
+            .push((name.to_owned(), Arc::new(move || Box::pin(check()))));
         self
     }
 
@@ -55,7 +56,11 @@ impl Readiness {
                 Ok(Err(error)) => Some(error),
                 Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
             };
-            CheckResult { name: name.clone(), ok: outcome.is_none(), error: outcome }
+            CheckResult {
+                name: name.clone(),
+                ok: outcome.is_none(),
+                error: outcome,
+            }
         }))
         .await
     }
@@ -78,7 +83,10 @@ pub struct Status {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> Envelope<Status> {
-    Envelope::ok(Status { status: "alive", checks: Vec::new() })
+    Envelope::ok(Status {
+        status: "alive",
+        checks: Vec::new(),
+    })
 }
 
 /// The service can serve: not draining, and its dependencies answer.
@@ -88,7 +96,9 @@ pub async fn healthz() -> Envelope<Status> {
 ))]
 pub async fn readyz(readiness: web::Data<Readiness>) -> Result<Envelope<Status>, ApiError> {
     if readiness.is_draining() {
-        return Err(ApiError::new(ErrorKind::Unavailable).code("draining").debug("shutting down"));
+        return Err(ApiError::new(ErrorKind::Unavailable)
+            .code("draining")
+            .debug("shutting down"));
     }
     let checks = readiness.run().await;
     let failed: Vec<String> = checks
@@ -96,15 +106,23 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> Result<Envelope<Status>,
         .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
         .collect();
     if failed.is_empty() {
-        Ok(Envelope::ok(Status { status: "ready", checks }))
+        Ok(Envelope::ok(Status {
+            status: "ready",
+            checks,
+        }))
     } else {
         // Which dependency is down is operational, not secret: say it, so probes are debuggable.
-        Err(ApiError::new(ErrorKind::Unavailable).code("not_ready").message("A dependency is unavailable.").more_info(failed.join("; ")))
+        Err(ApiError::new(ErrorKind::Unavailable)
+            .code("not_ready")
+            .message("A dependency is unavailable.")
+            .more_info(failed.join("; ")))
     }
 }
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
 }

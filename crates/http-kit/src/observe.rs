@@ -28,24 +28,47 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(service: &str) -> Result<Self, prometheus::Error> {
-        let registry = Registry::new_custom(None, Some(std::collections::HashMap::from([("service".to_owned(), service.to_owned())])))?;
+        let registry = Registry::new_custom(
+            None,
+            Some(std::collections::HashMap::from([(
+                "service".to_owned(),
+                service.to_owned(),
+            )])),
+        )?;
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route pattern and status."),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status.",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by method and route pattern.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route pattern.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
             &["method", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Self { registry, requests, latency })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+        })
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests.with_label_values(&[method, route, status_label(status)]).inc();
-        self.latency.with_label_values(&[method, route]).observe(seconds);
+        self.requests
+            .with_label_values(&[method, route, status_label(status)])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
     }
 
     /// The Prometheus text exposition of every family in the registry.
@@ -60,10 +83,30 @@ impl Metrics {
 fn status_label(status: u16) -> &'static str {
     // Static labels avoid an allocation per request; the set of statuses is small.
     match status {
-        200 => "200", 201 => "201", 202 => "202", 204 => "204", 301 => "301", 302 => "302",
-        303 => "303", 304 => "304", 307 => "307", 400 => "400", 401 => "401", 403 => "403",
-        404 => "404", 405 => "405", 409 => "409", 412 => "412", 413 => "413", 415 => "415",
-        422 => "422", 429 => "429", 500 => "500", 502 => "502", 503 => "503", 504 => "504",
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        301 => "301",
+        302 => "302",
+        303 => "303",
+        304 => "304",
+        307 => "307",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        412 => "412",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
         _ => "other",
     }
 }
@@ -76,12 +119,17 @@ fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
     let method = req.method().as_str().to_owned();
     // The pattern, not the path: `/users/{id}` keeps the metric's cardinality bounded.
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!(
         "http.request",
         otel.kind = "server",
@@ -91,7 +139,11 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
         request_id = %id,
         http.status_code = tracing::field::Empty,
     );
-    if let Some(tp) = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok()) {
+    if let Some(tp) = req
+        .headers()
+        .get(telemetry::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+    {
         telemetry::continue_trace(&span, tp);
     }
     req.extensions_mut().insert(RequestId(id.clone()));

@@ -36,7 +36,10 @@ impl TryFrom<PageQuery> for PageRequest {
             return Err(ApiError::invalid_field("page", "must be 1 or more"));
         }
         if !(1..=MAX_SIZE).contains(&size) {
-            return Err(ApiError::invalid_field("size", format_args!("must be between 1 and {MAX_SIZE}")));
+            return Err(ApiError::invalid_field(
+                "size",
+                format_args!("must be between 1 and {MAX_SIZE}"),
+            ));
         }
         Ok(Self { page, size })
     }
@@ -84,7 +87,9 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// `path` and `query` are the request's; links keep its other parameters.
     pub fn new(items: Vec<T>, request: PageRequest, total: u64, path: &str, query: &str) -> Self {
-        let total_pages = u32::try_from(total.div_ceil(u64::from(request.size))).unwrap_or(u32::MAX).max(1);
+        let total_pages = u32::try_from(total.div_ceil(u64::from(request.size)))
+            .unwrap_or(u32::MAX)
+            .max(1);
         let link = |page: u32| page_link(path, query, page, request.size);
         Self {
             items,
@@ -145,12 +150,27 @@ mod tests {
         let page = Page::new(vec![1, 2], r, 25, "/blog", "category=sport&page=2&size=10");
         assert_eq!(page.total_pages, 3);
         assert_eq!(page.links.self_, "/blog?category=sport&page=2&size=10");
-        assert_eq!(page.links.prev.as_deref(), Some("/blog?category=sport&page=1&size=10"));
-        assert_eq!(page.links.next.as_deref(), Some("/blog?category=sport&page=3&size=10"));
+        assert_eq!(
+            page.links.prev.as_deref(),
+            Some("/blog?category=sport&page=1&size=10")
+        );
+        assert_eq!(
+            page.links.next.as_deref(),
+            Some("/blog?category=sport&page=3&size=10")
+        );
         assert_eq!(page.links.last, "/blog?category=sport&page=3&size=10");
-        let last = Page::new(vec![1], request(Some(3), Some(10)).expect("valid"), 25, "/blog", "");
+        let last = Page::new(
+            vec![1],
+            request(Some(3), Some(10)).expect("valid"),
+            25,
+            "/blog",
+            "",
+        );
         assert_eq!(last.links.next, None);
         let empty = Page::<u8>::new(vec![], request(None, None).expect("valid"), 0, "/x", "");
-        assert_eq!((empty.total_pages, empty.links.prev, empty.links.next), (1, None, None));
+        assert_eq!(
+            (empty.total_pages, empty.links.prev, empty.links.next),
+            (1, None, None)
+        );
     }
 }

@@ -38,9 +38,16 @@ struct TestServer {
 
 impl TestServer {
     fn start(readiness: Readiness) -> Self {
-        static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
+        static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> =
+            std::sync::OnceLock::new();
         TELEMETRY.get_or_init(|| telemetry::init("kit-test").ok());
-        let settings = HttpSettings { host: "127.0.0.1".into(), port: 0, body_limit: 1024, shutdown_grace_secs: 5, workers: 1 };
+        let settings = HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            body_limit: 1024,
+            shutdown_grace_secs: 5,
+            workers: 1,
+        };
         let service = Service {
             name: "kit-test",
             openapi: utoipa::openapi::OpenApiBuilder::new().build(),
@@ -52,15 +59,31 @@ impl TestServer {
         };
         let shutdown = CancellationToken::new();
         let running = server::start(service, &settings, shutdown.clone()).expect("start");
-        Self { base: format!("http://{}", running.addr), client: reqwest::Client::new(), shutdown, running: Some(running) }
+        Self {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            shutdown,
+            running: Some(running),
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn post(&self, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, Value) {
-        let res = self.client.post(self.url("/items")).header("content-type", content_type).body(body).send().await.expect("send");
+    async fn post(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let res = self
+            .client
+            .post(self.url("/items"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
         parts(res).await
     }
 }
@@ -76,16 +99,27 @@ async fn parts(res: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Valu
 fn assert_envelope(body: &Value, code: &str) {
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    assert!(body.get("debugMessage").is_some() && body.get("moreInfo").is_some(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body.get("debugMessage").is_some() && body.get("moreInfo").is_some(),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn valid_request_answers_the_success_envelope() {
     let server = TestServer::start(Readiness::new());
-    let (status, headers, body) = server.post("application/json", r#"{"name":"a","count":2}"#).await;
+    let (status, headers, body) = server
+        .post("application/json", r#"{"name":"a","count":2}"#)
+        .await;
     assert_eq!(status, 201);
-    assert_eq!(body, serde_json::json!({"success": true, "code": "created", "message": "Created", "data": {"name": "a", "count": 2}}));
+    assert_eq!(
+        body,
+        serde_json::json!({"success": true, "code": "created", "message": "Created", "data": {"name": "a", "count": 2}})
+    );
     assert!(headers.contains_key("x-request-id"));
 }
 
@@ -100,12 +134,25 @@ async fn malformed_json_is_400() {
 #[tokio::test]
 async fn wrong_field_type_is_422_naming_the_problem() {
     let server = TestServer::start(Readiness::new());
-    let (status, _, body) = server.post("application/json", r#"{"name": "a", "count": "many"}"#).await;
+    let (status, _, body) = server
+        .post("application/json", r#"{"name": "a", "count": "many"}"#)
+        .await;
     assert_eq!(status, 422);
     assert_envelope(&body, "validation_failed");
-    assert!(body["debugMessage"].as_str().unwrap().contains("invalid type"), "{body}");
-    let (status, _, body) = server.post("application/json", r#"{"name": "", "count": 1}"#).await;
-    assert_eq!((status, body["debugMessage"].as_str()), (422, Some("name: must not be empty")));
+    assert!(
+        body["debugMessage"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{body}"
+    );
+    let (status, _, body) = server
+        .post("application/json", r#"{"name": "", "count": 1}"#)
+        .await;
+    assert_eq!(
+        (status, body["debugMessage"].as_str()),
+        (422, Some("name: must not be empty"))
+    );
 }
 
 #[tokio::test]
@@ -128,7 +175,15 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn unknown_route_is_404() {
     let server = TestServer::start(Readiness::new());
-    let (status, _, body) = parts(server.client.get(server.url("/nowhere")).send().await.unwrap()).await;
+    let (status, _, body) = parts(
+        server
+            .client
+            .get(server.url("/nowhere"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_envelope(&body, "not_found");
 }
@@ -136,19 +191,52 @@ async fn unknown_route_is_404() {
 #[tokio::test]
 async fn wrong_method_is_405_with_allow() {
     let server = TestServer::start(Readiness::new());
-    let (status, headers, body) = parts(server.client.delete(server.url("/items")).send().await.unwrap()).await;
+    let (status, headers, body) = parts(
+        server
+            .client
+            .delete(server.url("/items"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 405);
-    assert_eq!(headers.get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
     assert_envelope(&body, "method_not_allowed");
 }
 
 #[tokio::test]
 async fn request_id_is_kept_or_made() {
     let server = TestServer::start(Readiness::new());
-    let res = server.client.get(server.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
-    assert_eq!(res.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("abc-123"));
-    let res = server.client.get(server.url("/healthz")).header("x-request-id", "bad id\twith tab").send().await.unwrap();
-    let made = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap().to_owned();
+    let res = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("abc-123")
+    );
+    let res = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "bad id\twith tab")
+        .send()
+        .await
+        .unwrap();
+    let made = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap()
+        .to_owned();
     assert_eq!(made.len(), 36, "a fresh UUID replaces an unsafe id: {made}");
 }
 
@@ -156,28 +244,88 @@ async fn request_id_is_kept_or_made() {
 async fn traceparent_is_continued() {
     let server = TestServer::start(Readiness::new());
     let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let res = server.client.get(server.url("/trace")).header("traceparent", incoming).send().await.unwrap();
+    let res = server
+        .client
+        .get(server.url("/trace"))
+        .header("traceparent", incoming)
+        .send()
+        .await
+        .unwrap();
     let (_, _, body) = parts(res).await;
-    let ours = body["data"].as_str().expect("a traceparent inside the request span");
-    assert!(ours.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "same trace id: {ours}");
+    let ours = body["data"]
+        .as_str()
+        .expect("a traceparent inside the request span");
+    assert!(
+        ours.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "same trace id: {ours}"
+    );
     assert!(!ours.contains("00f067aa0ba902b7"), "a new span id: {ours}");
 }
 
 #[tokio::test]
 async fn health_metrics_and_openapi() {
     let server = TestServer::start(Readiness::new());
-    let (status, _, body) = parts(server.client.get(server.url("/healthz")).send().await.unwrap()).await;
-    assert_eq!((status, &body["data"]["status"]), (200, &Value::from("alive")));
-    let (status, _, body) = parts(server.client.get(server.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!((status, &body["data"]["status"]), (200, &Value::from("ready")));
+    let (status, _, body) = parts(
+        server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (200, &Value::from("alive"))
+    );
+    let (status, _, body) = parts(
+        server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (200, &Value::from("ready"))
+    );
     server.post("application/json", "{").await;
-    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"http_requests_total{method="POST",route="/items",status="400",service="kit-test"} 1"#), "{metrics}");
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
-    let (status, _, doc) = parts(server.client.get(server.url("/openapi.json")).send().await.unwrap()).await;
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"http_requests_total{method="POST",route="/items",status="400",service="kit-test"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    let (status, _, doc) = parts(
+        server
+            .client
+            .get(server.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(doc["paths"]["/readyz"].is_object() && doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(
+        doc["paths"]["/readyz"].is_object()
+            && doc["components"]["schemas"]["ErrorBody"].is_object()
+    );
 }
 
 #[tokio::test]
@@ -186,7 +334,15 @@ async fn readiness_reports_failed_checks_and_draining() {
         .check("database", || async { Ok(()) })
         .check("bus", || async { Err("connection refused".to_owned()) });
     let mut server = TestServer::start(readiness);
-    let (status, _, body) = parts(server.client.get(server.url("/readyz")).send().await.unwrap()).await;
+    let (status, _, body) = parts(
+        server
+            .client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_envelope(&body, "not_ready");
     assert_eq!(body["moreInfo"], "bus: connection refused");

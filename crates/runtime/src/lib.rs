@@ -26,11 +26,20 @@ pub struct DatabaseSettings {
 impl DatabaseSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let url = self.url.expose_secret();
-        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p)) {
-            return Err(settings::rule("database.url", "must start with postgres:// or sqlite://"));
+        if !["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            return Err(settings::rule(
+                "database.url",
+                "must start with postgres:// or sqlite://",
+            ));
         }
         if self.max_connections == 0 {
-            return Err(settings::rule("database.max_connections", "must be more than 0"));
+            return Err(settings::rule(
+                "database.max_connections",
+                "must be more than 0",
+            ));
         }
         Ok(())
     }
@@ -55,7 +64,10 @@ pub struct BusSettings {
 impl BusSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.kind == BusKind::Rabbitmq && !self.url.expose_secret().starts_with("amqp") {
-            return Err(settings::rule("bus.url", "must be an amqp:// or amqps:// URL when bus.kind = \"rabbitmq\""));
+            return Err(settings::rule(
+                "bus.url",
+                "must be an amqp:// or amqps:// URL when bus.kind = \"rabbitmq\"",
+            ));
         }
         if self.exchange.is_empty() {
             return Err(settings::rule("bus.exchange", "must not be empty"));
@@ -72,7 +84,10 @@ impl BusSettings {
                 connection_name: service.to_owned(),
             })),
             BusKind::InProcess => {
-                tracing::warn!(service, "bus.kind = \"in-process\" in a standalone process: events stay inside it");
+                tracing::warn!(
+                    service,
+                    "bus.kind = \"in-process\" in a standalone process: events stay inside it"
+                );
                 Arc::new(InProcessBus::new())
             }
         }
@@ -109,9 +124,15 @@ impl Started {
 }
 
 /// Opens and migrates the service's database.
-pub async fn database(settings: &DatabaseSettings, migrations: &[&'static Migrations]) -> Result<Database, StorageError> {
+pub async fn database(
+    settings: &DatabaseSettings,
+    migrations: &[&'static Migrations],
+) -> Result<Database, StorageError> {
     let url = settings.url.expose_secret().to_owned();
-    let pool = PoolSettings { max_connections: settings.max_connections, ..PoolSettings::default() };
+    let pool = PoolSettings {
+        max_connections: settings.max_connections,
+        ..PoolSettings::default()
+    };
     // Connecting blocks (it opens the first connection): keep it off the executor.
     let db = tokio::task::spawn_blocking(move || Database::connect(&url, &pool))
         .await
@@ -135,7 +156,12 @@ pub trait ServiceSettings: serde::de::DeserializeOwned + Validate {
 
 /// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
 /// status 2 and names it), the bus, start, then wait for SIGTERM or Ctrl-C and stop in order.
-pub async fn main<S, F, Fut, E>(name: &'static str, defaults: &str, prefix: &str, start: F) -> ExitCode
+pub async fn main<S, F, Fut, E>(
+    name: &'static str,
+    defaults: &str,
+    prefix: &str,
+    start: F,
+) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S, Deps) -> Fut,
@@ -158,7 +184,10 @@ where
         }
     };
     let shutdown = CancellationToken::new();
-    let deps = Deps { bus: settings.bus().connect(name), shutdown: shutdown.clone() };
+    let deps = Deps {
+        bus: settings.bus().connect(name),
+        shutdown: shutdown.clone(),
+    };
     let started = match start(settings, deps).await {
         Ok(started) => started,
         Err(error) => {

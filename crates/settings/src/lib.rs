@@ -48,7 +48,10 @@ pub fn figment(defaults_toml: &str, prefix: &str) -> Result<Figment, SettingsErr
 }
 
 /// Loads and validates settings of type `T`.
-pub fn load<T: DeserializeOwned + Validate>(defaults_toml: &str, prefix: &str) -> Result<T, SettingsError> {
+pub fn load<T: DeserializeOwned + Validate>(
+    defaults_toml: &str,
+    prefix: &str,
+) -> Result<T, SettingsError> {
     extract(figment(defaults_toml, prefix)?)
 }
 
@@ -76,17 +79,27 @@ fn env_layers(figment: Figment, prefix: &str) -> Result<Figment, SettingsError> 
         .split("__");
     let mut secrets = figment::value::Dict::new();
     for (name, path) in std::env::vars() {
-        let Some(key) = name.strip_prefix(prefix).and_then(|k| k.strip_suffix("_FILE")) else { continue };
+        let Some(key) = name
+            .strip_prefix(prefix)
+            .and_then(|k| k.strip_suffix("_FILE"))
+        else {
+            continue;
+        };
         if key.is_empty() || key == "CONFIG" {
             continue;
         }
         let dotted = key.to_ascii_lowercase().replace("__", ".");
-        let contents = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
-            key: dotted.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        insert_nested(&mut secrets, &dotted, contents.trim_end_matches(['\n', '\r']).into());
+        let contents =
+            std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+                key: dotted.clone(),
+                path: path.clone(),
+                source,
+            })?;
+        insert_nested(
+            &mut secrets,
+            &dotted,
+            contents.trim_end_matches(['\n', '\r']).into(),
+        );
     }
     Ok(figment.merge(plain).merge(Serialized::defaults(secrets)))
 }
@@ -111,8 +124,16 @@ fn describe(error: figment::Error) -> String {
     error
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { String::new() } else { format!("key `{}`: ", e.path.join(".")) };
-            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("key `{}`: ", e.path.join("."))
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
             format!("{key}{}{source}", e.kind)
         })
         .collect::<Vec<_>>()
@@ -120,6 +141,8 @@ fn describe(error: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail closures must return figment::Error, which is large; that is figment's choice.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use serde::Deserialize;
@@ -147,39 +170,105 @@ mod tests {
 
     const DEFAULTS: &str = "name = \"demo\"\n[http]\nport = 8080\nhost = \"127.0.0.1\"\n";
 
-    // The environment is process-global (and `set_var` unsafe in edition 2024 for that reason):
-    // each test uses its own prefix, so tests running in parallel never see each other's keys.
+    // `Jail` serializes tests that touch the process environment and restores it afterwards.
     #[test]
     fn defaults_then_env_override_with_nesting() {
-        unsafe { std::env::set_var("STTEST1_HTTP__PORT", "9000") };
-        let s: Demo = load(DEFAULTS, "STTEST1_").expect("loads");
-        assert_eq!(s.http.port, 9000);
-        assert_eq!(s.http.host, "127.0.0.1");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMO_HTTP__PORT", "9000");
+            let s: Demo = load(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?;
+            assert_eq!((s.http.port, s.http.host.as_str()), (9000, "127.0.0.1"));
+            Ok(())
+        });
     }
 
     #[test]
-    fn bad_type_names_the_key() {
-        unsafe { std::env::set_var("STTEST2_HTTP__PORT", "not-a-port") };
-        let err = load::<Demo>(DEFAULTS, "STTEST2_").expect_err("must fail");
-        let msg = err.to_string();
-        assert!(msg.contains("http.port"), "{msg}");
+    fn shared_prefix_applies_and_service_prefix_wins() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PLATFORM_NAME", "shared");
+            assert_eq!(
+                load::<Demo>(DEFAULTS, "DEMO_")
+                    .map_err(|e| e.to_string())?
+                    .name,
+                "shared"
+            );
+            jail.set_env("DEMO_NAME", "own");
+            assert_eq!(
+                load::<Demo>(DEFAULTS, "DEMO_")
+                    .map_err(|e| e.to_string())?
+                    .name,
+                "own"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_type_names_the_key_and_the_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMO_HTTP__PORT", "not-a-port");
+            let msg = load::<Demo>(DEFAULTS, "DEMO_")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(msg.contains("http.port") && msg.contains("DEMO_"), "{msg}");
+            Ok(())
+        });
     }
 
     #[test]
     fn rule_violation_names_the_key() {
-        unsafe { std::env::set_var("STTEST3_NAME", "") };
-        let err = load::<Demo>(DEFAULTS, "STTEST3_").expect_err("must fail");
-        assert_eq!(err.to_string(), "configuration key `name`: must not be empty");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMO_NAME", "");
+            let msg = load::<Demo>(DEFAULTS, "DEMO_").err().map(|e| e.to_string());
+            assert_eq!(
+                msg.as_deref(),
+                Some("configuration key `name`: must not be empty")
+            );
+            Ok(())
+        });
     }
 
     #[test]
     fn file_suffix_reads_secret_from_file() {
-        let dir = std::env::temp_dir().join(format!("settings-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("name");
-        std::fs::write(&path, "from-file\n").expect("write");
-        unsafe { std::env::set_var("STTEST4_NAME_FILE", &path) };
-        let s: Demo = load(DEFAULTS, "STTEST4_").expect("loads");
-        assert_eq!(s.name, "from-file");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("name.secret", "from-file\n")?;
+            let path = jail.directory().join("name.secret");
+            jail.set_env("DEMO_NAME_FILE", path.display());
+            assert_eq!(
+                load::<Demo>(DEFAULTS, "DEMO_")
+                    .map_err(|e| e.to_string())?
+                    .name,
+                "from-file"
+            );
+            jail.set_env("DEMO_NAME_FILE", "/nonexistent/secret");
+            let msg = load::<Demo>(DEFAULTS, "DEMO_")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                msg.contains("`name`") && msg.contains("/nonexistent/secret"),
+                "{msg}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_file_layers_over_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("extra.toml", "[http]\nport = 7000\n")?;
+            jail.set_env(
+                "DEMO_CONFIG_FILE",
+                jail.directory().join("extra.toml").display(),
+            );
+            assert_eq!(
+                load::<Demo>(DEFAULTS, "DEMO_")
+                    .map_err(|e| e.to_string())?
+                    .http
+                    .port,
+                7000
+            );
+            Ok(())
+        });
     }
 }

@@ -4,6 +4,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub enum StorageError {
     #[error("unsupported database url `{0}`: expected postgres://… or sqlite://…")]
     UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Open(String),
     #[error("no database connection available")]
     Unavailable(#[source] diesel::r2d2::PoolError),
     #[error("record not found")]
@@ -22,7 +24,9 @@ impl From<DieselError> for StorageError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => Self::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict(error),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Conflict(error)
+            }
             other => Self::Query(other),
         }
     }

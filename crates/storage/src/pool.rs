@@ -37,7 +37,9 @@ pub struct Database {
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: never print it.
-        f.debug_struct("Database").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,10 +50,13 @@ impl Database {
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StorageError> {
         let manager = Manager::parse(url)?;
         let backend = manager.backend();
-        if let Manager::Sqlite(path) = &manager {
-            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| StorageError::Migration(format!("cannot create {}: {e}", dir.display())))?;
-            }
+        if let Manager::Sqlite(path) = &manager
+            && let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StorageError::Open(format!("cannot create {}: {e}", dir.display())))?;
         }
         // SQLite allows one writer: a small pool avoids lock convoys; busy_timeout covers the rest.
         let max = match backend {
@@ -105,7 +110,8 @@ impl Database {
 
     /// Readiness probe: one round trip.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        self.run(|conn| conn.batch_execute("SELECT 1").map_err(StorageError::from)).await
+        self.run(|conn| conn.batch_execute("SELECT 1").map_err(StorageError::from))
+            .await
     }
 }
 
@@ -121,7 +127,10 @@ impl Manager {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.to_owned())),
             _ => Err(StorageError::UnsupportedUrl(redact(url))),
         }
@@ -137,7 +146,9 @@ impl Manager {
 
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -152,7 +163,8 @@ impl ManageConnection for Manager {
                 .map(AnyConnection::Postgresql)
                 .map_err(r2d2::Error::ConnectionError),
             Self::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
@@ -164,7 +176,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -178,10 +191,24 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend_and_reject_others() {
-        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
-        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
-        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
-        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…"));
+        assert!(matches!(
+            Manager::parse("postgres://u@h/db"),
+            Ok(Manager::Postgres(_))
+        ));
+        assert!(
+            matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db")
+        );
+        assert!(
+            matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:")
+        );
+        let err = Manager::parse("mysql://root:hunter2@h/db")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…"
+            )
+        );
     }
 }

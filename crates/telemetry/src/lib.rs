@@ -71,7 +71,9 @@ fn tracer_provider(service_name: &str) -> Result<SdkTracerProvider, TelemetryErr
         .with_service_name(service_name.to_owned())
         .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|e| !e.is_empty());
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
     let builder = match endpoint {
         None => builder,
         Some(_) => {
@@ -103,7 +105,10 @@ pub fn current_traceparent() -> Option<String> {
 pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
     let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
-    if opentelemetry::trace::TraceContextExt::span(&context).span_context().is_valid() {
+    if opentelemetry::trace::TraceContextExt::span(&context)
+        .span_context()
+        .is_valid()
+    {
         // Fails only when the span is disabled, in which case there is nothing to continue.
         let _ = span.set_parent(context);
     }

@@ -51,17 +51,30 @@ impl TestDatabase {
     pub fn create() -> Self {
         let admin_url = postgres_url();
         let name = unique("test");
-        let mut admin = PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-        Self { url: format!("{base}/{name}"), name, admin_url }
+        let mut admin =
+            PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+            admin_url,
+        }
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }
@@ -76,7 +89,10 @@ impl TestSqlite {
     pub fn create() -> Self {
         let dir = std::env::temp_dir().join(unique("platform-test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Self { url: format!("sqlite://{}", dir.join("test.db").display()), dir }
+        Self {
+            url: format!("sqlite://{}", dir.join("test.db").display()),
+            dir,
+        }
     }
 }
 

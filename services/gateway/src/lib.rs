@@ -35,7 +35,10 @@ impl ServiceSettings for Settings {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Partner API platform: gateway", description = "The one public address of the platform."))]
+#[openapi(info(
+    title = "Partner API platform: gateway",
+    description = "The one public address of the platform."
+))]
 struct ApiDoc;
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::Error> {
@@ -46,5 +49,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::E
         routes: Arc::new(|_| {}),
     };
     let http = server::start(service, &settings.http, deps.shutdown)?;
-    Ok(Started { name: NAME, http, tasks: Vec::new() })
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: Vec::new(),
+    })
 }

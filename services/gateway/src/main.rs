@@ -1,4 +1,10 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    runtime::main(gateway::NAME, gateway::DEFAULTS, gateway::ENV_PREFIX, gateway::start).await
+    runtime::main(
+        gateway::NAME,
+        gateway::DEFAULTS,
+        gateway::ENV_PREFIX,
+        gateway::start,
+    )
+    .await
 }

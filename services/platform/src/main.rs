@@ -10,7 +10,10 @@ use events::InProcessBus;
 use runtime::{Deps, Started};
 use tokio_util::sync::CancellationToken;
 
-fn load<S: serde::de::DeserializeOwned + settings::Validate>(defaults: &str, prefix: &str) -> Result<S, ExitCode> {
+fn load<S: serde::de::DeserializeOwned + settings::Validate>(
+    defaults: &str,
+    prefix: &str,
+) -> Result<S, ExitCode> {
     settings::load(defaults, prefix).map_err(|error| {
         eprintln!("platform: {error}");
         ExitCode::from(2)
@@ -19,10 +22,12 @@ fn load<S: serde::de::DeserializeOwned + settings::Validate>(defaults: &str, pre
 
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let gateway_settings: gateway::Settings = load(gateway::DEFAULTS, gateway::ENV_PREFIX)?;
-    let gateway = gateway::start(gateway_settings, deps.clone()).await.map_err(|error| {
-        eprintln!("platform: gateway failed to start: {error}");
-        ExitCode::FAILURE
-    })?;
+    let gateway = gateway::start(gateway_settings, deps.clone())
+        .await
+        .map_err(|error| {
+            eprintln!("platform: gateway failed to start: {error}");
+            ExitCode::FAILURE
+        })?;
     Ok(vec![gateway])
 }
 
@@ -36,7 +41,10 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = CancellationToken::new();
-    let deps = Deps { bus: Arc::new(InProcessBus::new()), shutdown: shutdown.clone() };
+    let deps = Deps {
+        bus: Arc::new(InProcessBus::new()),
+        shutdown: shutdown.clone(),
+    };
     let started = match start_all(&deps).await {
         Ok(started) => started,
         Err(code) => {
@@ -49,7 +57,10 @@ async fn main() -> ExitCode {
         println!("  {:<22} http://{}", service.name, service.http.addr);
     }
     if let Some(gateway) = started.iter().find(|s| s.name == gateway::NAME) {
-        println!("\nGateway: http://{}   (Ctrl-C to stop)\n", gateway.http.addr);
+        println!(
+            "\nGateway: http://{}   (Ctrl-C to stop)\n",
+            gateway.http.addr
+        );
     }
     http_kit::server::shutdown_on_signal(shutdown).await;
     for service in started {
