@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/up
 # name:database (empty: the service keeps no data)
-SERVICES=(gateway:)
+SERVICES=(auth:auth gateway:)
 
 start() {
     deploy/servers.sh start

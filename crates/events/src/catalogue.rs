@@ -9,7 +9,7 @@ use crate::EventPayload;
 /// An access or refresh token was revoked; gateways purge it from their caches at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenRevoked {
-    /// The token's `jti`.
+    /// The token's `jti`; `*` revokes every token of `client_id` (the application was deleted).
     pub jti: String,
     pub client_id: String,
     /// The user the token was issued for; absent for client_credentials tokens.

@@ -224,8 +224,10 @@ impl Consumer {
         tracing::info!(queue = %self.queue, "consuming");
         let mut acks = PendingAcks::default();
         loop {
-            // Acknowledge in batches (`multiple`), flushing whenever the queue has nothing ready.
-            let next = match deliveries.next().now_or_never() {
+            // Acknowledge in batches (`multiple`), flushing whenever the queue has nothing ready;
+            // under a backlog, shutdown is still noticed between two deliveries.
+            let ready = if shutdown.is_cancelled() { None } else { deliveries.next().now_or_never() };
+            let next = match ready {
                 Some(next) => next,
                 None => {
                     acks.flush().await?;

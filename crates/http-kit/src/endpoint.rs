@@ -43,6 +43,12 @@ impl Endpoint {
         self
     }
 
+    /// Data or extractor settings for this resource only (they win over the app's).
+    pub fn app_data<U: 'static>(mut self, data: U) -> Self {
+        self.resource = self.resource.app_data(data);
+        self
+    }
+
     pub fn name(mut self, name: &str) -> Self {
         self.resource = self.resource.name(name);
         self

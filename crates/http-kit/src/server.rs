@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -177,9 +176,4 @@ pub async fn shutdown_on_signal(shutdown: CancellationToken) {
         () = term => tracing::info!("SIGTERM received"),
     }
     shutdown.cancel();
-}
-
-/// How long a binary waits for its parts to stop before exiting anyway.
-pub fn grace(settings: &HttpSettings) -> Duration {
-    Duration::from_secs(settings.shutdown_grace_secs + 5)
 }

@@ -154,44 +154,71 @@ pub trait ServiceSettings: serde::de::DeserializeOwned + Validate {
     fn bus(&self) -> &BusSettings;
 }
 
+/// `/readyz` checks for a service with a database and the bus.
+pub fn readiness(db: &Database, deps: &Deps) -> http_kit::Readiness {
+    let (db, bus) = (db.clone(), deps.bus.clone());
+    http_kit::Readiness::new()
+        .check("database", move || {
+            let db = db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        })
+        .check("bus", move || {
+            let bus = bus.clone();
+            async move { bus.ping().await.map_err(|e| e.to_string()) }
+        })
+}
+
+fn init_telemetry(name: &str) -> Result<telemetry::TelemetryGuard, ExitCode> {
+    telemetry::init(name).map_err(|error| {
+        eprintln!("{name}: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+fn load_or_exit<S>(name: &str, load: impl FnOnce() -> Result<S, SettingsError>) -> Result<S, ExitCode> {
+    load().map_err(|error| {
+        tracing::error!(%error, "invalid configuration");
+        eprintln!("{name}: {error}");
+        ExitCode::from(2)
+    })
+}
+
 /// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
 /// status 2 and names it), the bus, start, then wait for SIGTERM or Ctrl-C and stop in order.
-pub async fn main<S, F, Fut, E>(
-    name: &'static str,
-    defaults: &str,
-    prefix: &str,
-    start: F,
-) -> ExitCode
+pub async fn main<S, F, Fut, E>(name: &'static str, defaults: &str, prefix: &str, start: F) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S, Deps) -> Fut,
     Fut: Future<Output = Result<Started, E>>,
     E: std::fmt::Display,
 {
-    let _telemetry = match telemetry::init(name) {
+    main_with(name, || settings::load(defaults, prefix), start).await
+}
+
+/// [`main`] with the service's own settings loader.
+pub async fn main_with<S, L, F, Fut, E>(name: &'static str, load: L, start: F) -> ExitCode
+where
+    S: ServiceSettings,
+    L: FnOnce() -> Result<S, SettingsError>,
+    F: FnOnce(S, Deps) -> Fut,
+    Fut: Future<Output = Result<Started, E>>,
+    E: std::fmt::Display,
+{
+    let _telemetry = match init_telemetry(name) {
         Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("{name}: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let settings: S = match settings::load(defaults, prefix) {
+    let settings = match load_or_exit(name, load) {
         Ok(settings) => settings,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration");
-            eprintln!("{name}: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
-    let deps = Deps {
-        bus: settings.bus().connect(name),
-        shutdown: shutdown.clone(),
-    };
+    let deps = Deps { bus: settings.bus().connect(name), shutdown: shutdown.clone() };
     let started = match start(settings, deps).await {
         Ok(started) => started,
         Err(error) => {
             tracing::error!(%error, "failed to start");
+            shutdown.cancel();
             return ExitCode::FAILURE;
         }
     };
@@ -199,4 +226,32 @@ where
     started.stopped().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// A one-shot subcommand (`migrate`, `rotate-keys`): prints its result, exits 0, or 1 on error.
+pub async fn command<S, L, F, Fut, E>(name: &'static str, load: L, run: F) -> ExitCode
+where
+    L: FnOnce() -> Result<S, SettingsError>,
+    F: FnOnce(S) -> Fut,
+    Fut: Future<Output = Result<String, E>>,
+    E: std::fmt::Display,
+{
+    let _telemetry = match init_telemetry(name) {
+        Ok(guard) => guard,
+        Err(code) => return code,
+    };
+    let settings = match load_or_exit(name, load) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    match run(settings).await {
+        Ok(message) => {
+            println!("{name}: {message}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

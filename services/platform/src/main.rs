@@ -20,15 +20,26 @@ fn load<S: serde::de::DeserializeOwned + settings::Validate>(
     })
 }
 
+fn start_failed(service: &'static str) -> impl FnOnce(String) -> ExitCode {
+    move |error| {
+        eprintln!("platform: {service} failed to start: {error}");
+        ExitCode::FAILURE
+    }
+}
+
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
+    let auth_settings = auth::load_settings().map_err(|error| {
+        eprintln!("platform: {error}");
+        ExitCode::from(2)
+    })?;
+    let auth = auth::start(auth_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("auth")(e.to_string()))?;
     let gateway_settings: gateway::Settings = load(gateway::DEFAULTS, gateway::ENV_PREFIX)?;
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
-        .map_err(|error| {
-            eprintln!("platform: gateway failed to start: {error}");
-            ExitCode::FAILURE
-        })?;
-    Ok(vec![gateway])
+        .map_err(|e| start_failed("gateway")(e.to_string()))?;
+    Ok(vec![auth, gateway])
 }
 
 #[tokio::main]

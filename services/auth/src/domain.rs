@@ -1,0 +1,282 @@
+//! Values parsed once at the edge; past this module they cannot be invalid.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
+    Invalid { field, reason: reason.into() }
+}
+
+macro_rules! text_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// 3 to 32 letters, digits, `_`, `.` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+text_newtype!(Username);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let ok_chars = raw.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !(3..=32).contains(&raw.len()) || !ok_chars {
+            return Err(invalid("username", "3 to 32 characters: letters, digits, _ . -"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// A plausible address, lower-cased; proving it is the mailbox's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+text_newtype!(Email);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let raw = raw.trim();
+        let valid = raw.len() <= 254
+            && !raw.chars().any(char::is_whitespace)
+            && raw.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            });
+        if !valid {
+            return Err(invalid("email", "not an e-mail address"));
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+}
+
+/// A new password: 8 to 128 characters. Never printed.
+pub struct NewPassword(SecretString);
+
+impl NewPassword {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let chars = raw.chars().count();
+        if !(8..=128).contains(&chars) {
+            return Err(invalid("password", "8 to 128 characters"));
+        }
+        Ok(Self(SecretString::from(raw.to_owned())))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+/// An RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Scope(String);
+text_newtype!(Scope);
+
+impl Scope {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let ok = !raw.is_empty() && raw.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !ok {
+            return Err(invalid("scope", format!("`{raw}` is not a valid scope")));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// A set of scopes; written space-separated, in a stable order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes(BTreeSet<Scope>);
+
+impl Scopes {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        raw.split(' ').filter(|s| !s.is_empty()).map(Scope::parse).collect::<Result<_, _>>().map(Self)
+    }
+
+    pub fn from_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
+        list.iter().map(|s| Scope::parse(s.as_ref())).collect::<Result<_, _>>().map(Self)
+    }
+
+    pub fn is_subset(&self, of: &Scopes) -> bool {
+        self.0.is_subset(&of.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s.0 == scope)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<&str> = self.0.iter().map(Scope::as_str).collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+    Password,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [Self::AuthorizationCode, Self::ClientCredentials, Self::RefreshToken, Self::Password];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+            Self::Password => "password",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == raw)
+    }
+}
+
+/// The grant types a client may use, stored space-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantTypes(BTreeSet<GrantType>);
+
+impl GrantTypes {
+    pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
+        list.iter()
+            .map(|g| GrantType::parse(g.as_ref()).ok_or_else(|| invalid("grant_types", format!("`{}` is not supported", g.as_ref()))))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.0.contains(&grant)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|g| g.as_str()).collect()
+    }
+}
+
+impl fmt::Display for GrantTypes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(" "))
+    }
+}
+
+/// A redirect URI, matched exactly: https, http on a loopback host, or a private-use scheme
+/// (`com.example.app:/callback`) for native apps; never a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+text_newtype!(RedirectUri);
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let url = url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
+        if url.fragment().is_some() {
+            return Err(invalid("redirect_uris", format!("`{raw}` has a fragment")));
+        }
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let allowed = match url.scheme() {
+            "https" => true,
+            "http" => loopback,
+            scheme => scheme.contains('.'),
+        };
+        if !allowed {
+            return Err(invalid("redirect_uris", format!("`{raw}` must be https (http only on a loopback host)")));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Admin,
+    /// Seed 000: only these users create applications.
+    RegistrationPlatform,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::RegistrationPlatform => "registration_platform",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Admin, Self::RegistrationPlatform].into_iter().find(|r| r.as_str() == raw)
+    }
+}
+
+/// Roles stored space-separated; unknown words (from a newer version) are ignored.
+pub fn parse_roles(stored: &str) -> BTreeSet<Role> {
+    stored.split(' ').filter_map(Role::parse).collect()
+}
+
+pub fn format_roles(roles: &BTreeSet<Role>) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_emails() {
+        assert!(Username::parse("alice_01").is_ok());
+        assert_eq!(Username::parse("a").map_err(|e| e.field), Err("username"));
+        assert!(Username::parse("bad name").is_err());
+        assert_eq!(Email::parse(" Alice@Example.COM ").map(|e| e.to_string()), Ok("alice@example.com".into()));
+        for bad in ["no-at", "@example.com", "a@b", "a@@b.c", "a b@c.d", "a@.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes_parse_and_compare() {
+        let granted = Scopes::parse("blog:read  profile").expect("valid");
+        assert_eq!(granted.to_string(), "blog:read profile");
+        assert!(Scopes::parse("profile").expect("valid").is_subset(&granted));
+        assert!(!Scopes::parse("email").expect("valid").is_subset(&granted));
+        assert!(Scopes::parse("bad\"scope").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_are_strict() {
+        assert!(RedirectUri::parse("https://app.example.com/cb").is_ok());
+        assert!(RedirectUri::parse("http://127.0.0.1:9000/cb").is_ok());
+        assert!(RedirectUri::parse("com.example.app:/cb").is_ok());
+        assert!(RedirectUri::parse("http://app.example.com/cb").is_err());
+        assert!(RedirectUri::parse("https://app.example.com/cb#frag").is_err());
+        assert!(RedirectUri::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn grant_types_round_trip() {
+        let grants = GrantTypes::parse_list(&["refresh_token", "client_credentials"]).expect("valid");
+        assert_eq!(grants.to_string(), "client_credentials refresh_token");
+        assert!(grants.allows(GrantType::ClientCredentials) && !grants.allows(GrantType::Password));
+        assert!(GrantTypes::parse_list(&["implicit"]).is_err());
+    }
+}

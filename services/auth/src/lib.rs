@@ -1,0 +1,289 @@
+//! The OAuth2 authorization server: users, applications (clients), grants, access tokens
+//! (RFC 9068 JWTs signed with keys kept in the database and published as a JWKS), refresh
+//! tokens, revocation, metadata, and seed 002's login and revoke endpoints.
+
+mod bearer;
+mod client_auth;
+pub mod crypto;
+pub mod domain;
+pub mod keys;
+mod limiter;
+mod oauth_error;
+mod routes;
+mod state;
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use diesel_migrations::embed_migrations;
+use http_kit::Endpoint;
+use http_kit::server::{self, HttpSettings, Service};
+use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use settings::{SettingsError, Validate};
+use storage::{Database, Migrations};
+use utoipa::OpenApi;
+
+pub use state::AppState;
+
+pub const NAME: &str = "auth";
+pub const ENV_PREFIX: &str = "AUTH_";
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations/postgres"),
+    sqlite: embed_migrations!("migrations/sqlite"),
+};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub signing_algorithm: String,
+    pub scopes: Vec<String>,
+    pub legacy_client_id: String,
+    pub legacy_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapSettings {
+    pub admin_username: String,
+    pub admin_password: SecretString,
+    pub admin_email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub bus: BusSettings,
+    pub database: DatabaseSettings,
+    pub oauth: OAuthSettings,
+    pub bootstrap: BootstrapSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.validate("http")?;
+        self.bus.validate()?;
+        self.database.validate()?;
+        let o = &self.oauth;
+        if url::Url::parse(&o.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
+            return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
+        }
+        if !(60..=86_400).contains(&o.access_token_ttl_secs) {
+            return Err(settings::rule("oauth.access_token_ttl_secs", "must be between 60 and 86400"));
+        }
+        if o.refresh_token_ttl_secs < o.access_token_ttl_secs {
+            return Err(settings::rule("oauth.refresh_token_ttl_secs", "must be at least the access token lifetime"));
+        }
+        if o.signing_algorithm != "EdDSA" {
+            return Err(settings::rule("oauth.signing_algorithm", "only EdDSA is available"));
+        }
+        let platform = domain::Scopes::from_list(&o.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
+        let legacy = domain::Scopes::from_list(&o.legacy_scopes).map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
+        if !legacy.is_subset(&platform) {
+            return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
+        }
+        let b = &self.bootstrap;
+        if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
+            return Err(settings::rule("bootstrap.admin_password", "set both the admin username and password, or neither"));
+        }
+        Ok(())
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn bus(&self) -> &BusSettings {
+        &self.bus
+    }
+}
+
+/// Settings from the defaults file and the environment, including the documented
+/// `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` variables.
+pub fn load_settings() -> Result<Settings, SettingsError> {
+    let mut figment = settings::figment(DEFAULTS, ENV_PREFIX)?;
+    for (var, key) in [("BOOTSTRAP_ADMIN_USERNAME", "bootstrap.admin_username"), ("BOOTSTRAP_ADMIN_PASSWORD", "bootstrap.admin_password")] {
+        if let Ok(value) = std::env::var(var) {
+            figment = figment.merge((key, value));
+        }
+    }
+    settings::extract(figment)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Partner API platform: auth", description = "OAuth2 authorization server: users, applications, tokens, revocation, metadata, and seed 002's endpoints."),
+    paths(
+        routes::token::token, routes::token::revoke, routes::metadata::metadata, routes::metadata::jwks,
+        routes::users::register, routes::users::me, routes::users::set_roles,
+        routes::applications::create, routes::applications::list, routes::applications::show,
+        routes::applications::rotate_secret, routes::applications::delete, routes::applications::register,
+        routes::seed::login, routes::seed::revoke,
+    ),
+    tags((name = "oauth2", description = "RFC 6749, 7009, 7591, 8414"), (name = "users"), (name = "applications"), (name = "seed", description = "Seed 002's endpoints, exact shapes")),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
+    }
+}
+
+fn oauth_form() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(16 * 1024)
+        .error_handler(|e, _| oauth_error::OAuthError::invalid_request(e.to_string()).into())
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    use routes::{applications, metadata, seed, token, users};
+    cfg.service(Endpoint::new("/oauth2/token").app_data(oauth_form()).post(token::token).build())
+        .service(Endpoint::new("/oauth2/revoke").app_data(oauth_form()).post(token::revoke).build())
+        .service(Endpoint::new("/oauth2/register").post(applications::register).build())
+        .service(Endpoint::new("/.well-known/oauth-authorization-server").get(metadata::metadata).build())
+        .service(Endpoint::new("/.well-known/openid-configuration").get(metadata::metadata).build())
+        .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
+        .service(Endpoint::new("/users").post(users::register).build())
+        .service(Endpoint::new("/users/me").get(users::me).build())
+        .service(Endpoint::new("/users/{id}/roles").put(users::set_roles).build())
+        .service(Endpoint::new("/applications").post(applications::create).get(applications::list).build())
+        .service(Endpoint::new("/applications/{id}").get(applications::show).delete(applications::delete).build())
+        .service(Endpoint::new("/applications/{id}/secret").post(applications::rotate_secret).build())
+        .service(Endpoint::new("/oauth").post(seed::login).build())
+        .service(Endpoint::new("/revoke").delete(seed::revoke).build());
+}
+
+/// Creates what must exist: the bootstrap administrator (when configured) and the legacy
+/// first-party client behind seed 002's `POST /oauth`.
+async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit::ApiError> {
+    let b = &settings.bootstrap;
+    if !b.admin_username.is_empty() {
+        let name = b.admin_username.clone();
+        let existing = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
+        if existing.is_none() {
+            let invalid = |e: domain::Invalid| http_kit::ApiError::invalid_field(e.field, e.reason);
+            let username = domain::Username::parse(&b.admin_username).map_err(invalid)?;
+            let email = domain::Email::parse(&b.admin_email).map_err(invalid)?;
+            let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
+            let user = routes::users::create_user(state, username, email, &b.admin_password, roles).await?;
+            tracing::info!(user.id = %user.id, "bootstrap administrator created");
+        }
+    }
+    let legacy = settings.oauth.legacy_client_id.clone();
+    let exists = state.db.run(move |c| Ok(store::client_by_id(c, &legacy)?)).await?.is_some();
+    if !exists {
+        let now = storage::now_millis();
+        let row = store::ClientRow {
+            id: settings.oauth.legacy_client_id.clone(),
+            secret_hash: None,
+            name: "Legacy blog login (seed 002)".to_owned(),
+            owner_id: "platform".to_owned(),
+            redirect_uris: String::new(),
+            grant_types: "password refresh_token".to_owned(),
+            scopes: settings.oauth.legacy_scopes.join(" "),
+            created_at: now,
+            secret_rotated_at: now,
+        };
+        state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
+    }
+    Ok(())
+}
+
+/// Purges what has expired and re-reads signing keys (another replica may have rotated them).
+fn housekeeping(state: Arc<AppState>, keep_ms: i64, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = storage::now_millis();
+            let purged = state
+                .db
+                .run(move |c| {
+                    let tokens = store::purge_expired(c, now)?;
+                    let keys = store::delete_dead_keys(c, now, keep_ms)?;
+                    let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
+                    Ok(tokens + keys + seen)
+                })
+                .await;
+            match purged {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "purged expired tokens, revocations and keys"),
+                Err(error) => tracing::warn!(%error, "housekeeping failed"),
+            }
+            if let Err(error) = state.keys.reload(&state.db).await {
+                tracing::warn!(%error, "signing keys not reloaded");
+            }
+        }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(http_kit::ApiError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database (migrating it), loads keys, bootstraps, and serves.
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
+    let keep_ms = settings.oauth.access_token_ttl_secs * 1000;
+    let keys = Arc::new(keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, keep_ms).await?);
+    let (outbox, relay) = runtime::outbox_relay(&db, &deps);
+    let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
+    let state = Arc::new(AppState {
+        db: db.clone(),
+        keys,
+        oauth: settings.oauth.clone(),
+        platform_scopes,
+        outbox,
+        limiter: limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+    });
+    bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
+    let data = web::Data::from(state.clone());
+    let service = Service {
+        name: NAME,
+        openapi: ApiDoc::openapi(),
+        readiness: runtime::readiness(&db, &deps),
+        routes: Arc::new(move |cfg| {
+            cfg.app_data(data.clone());
+            routes(cfg);
+        }),
+    };
+    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
+    let jobs = housekeeping(state, keep_ms, deps.shutdown.clone());
+    Ok(Started { name: NAME, http, tasks: vec![relay, jobs] })
+}
+
+/// `auth rotate-keys`: a new signing key signs from now on; the old one verifies until its
+/// tokens expire. Running replicas pick it up within a minute.
+pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
+    let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
+    let keys = keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, settings.oauth.access_token_ttl_secs * 1000).await?;
+    Ok(keys.rotate(&db).await?)
+}
+
+/// Opens and migrates the database, for `auth migrate` (a Helm hook in Kubernetes).
+pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
+    Ok(runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?)
+}

@@ -1,0 +1,5 @@
+pub mod applications;
+pub mod metadata;
+pub mod seed;
+pub mod token;
+pub mod users;

@@ -1,0 +1,215 @@
+//! RFC 6749 token endpoint (`POST /oauth2/token`) and RFC 7009 revocation (`POST /oauth2/revoke`).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::client_auth::{self, AuthenticatedClient};
+use crate::crypto;
+use crate::domain::{GrantType, GrantTypes, Scopes};
+use crate::oauth_error::OAuthError;
+use crate::state::{AppState, Issued};
+use crate::store::{self, UserRow};
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    grant_type: Option<String>,
+    scope: Option<String>,
+    refresh_token: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl TokenResponse {
+    pub fn from_issued(issued: Issued, ttl: i64) -> Self {
+        Self {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            refresh_token: issued.refresh_token,
+            scope: issued.claims.scope,
+        }
+    }
+}
+
+fn no_store(body: &impl Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// Issues tokens for the client_credentials, password and refresh_token grants.
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "RFC 6749 token request"),
+    responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
+pub async fn token(state: web::Data<AppState>, req: HttpRequest, form: web::Form<TokenForm>) -> Result<HttpResponse, OAuthError> {
+    let form = form.into_inner();
+    let grant = form.grant_type.as_deref().ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant = GrantType::parse(grant).ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
+    let client = client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
+    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>()).is_ok_and(|g| g.allows(grant)) {
+        return Err(OAuthError::unauthorized_client(format!("this client may not use the {} grant", grant.as_str())));
+    }
+    let issued = match grant {
+        GrantType::ClientCredentials => client_credentials(&state, &client, form.scope.as_deref())?,
+        GrantType::Password => password(&state, &req, &client, &form).await?,
+        GrantType::RefreshToken => refresh(&state, &client, &form).await?,
+        GrantType::AuthorizationCode => return Err(OAuthError::unsupported_grant_type("authorization_code is not available yet")),
+    };
+    Ok(no_store(&TokenResponse::from_issued(issued, state.oauth.access_token_ttl_secs)))
+}
+
+/// The scope to grant: what was asked (all of it allowed to the client), or everything the
+/// client may have when nothing was asked.
+pub fn granted_scope(requested: Option<&str>, allowed: &Scopes) -> Result<Scopes, OAuthError> {
+    match requested.filter(|s| !s.trim().is_empty()) {
+        None => Ok(allowed.clone()),
+        Some(raw) => {
+            let asked = Scopes::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            if !asked.is_subset(allowed) {
+                return Err(OAuthError::invalid_scope(format!("`{asked}` is not within `{allowed}`")));
+            }
+            Ok(asked)
+        }
+    }
+}
+
+fn client_scopes(client: &AuthenticatedClient) -> Scopes {
+    Scopes::parse(&client.row.scopes).unwrap_or_default()
+}
+
+fn client_credentials(state: &AppState, client: &AuthenticatedClient, scope: Option<&str>) -> Result<Issued, OAuthError> {
+    if !client.confidential {
+        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
+    }
+    let scope = granted_scope(scope, &client_scopes(client))?;
+    let (access_token, claims) = state.access_token(&client.row.id, None, &scope).map_err(OAuthError::server_error)?;
+    Ok(Issued { access_token, claims, refresh_token: None })
+}
+
+/// Checks a user's password off the executor, counting failures per username and address.
+pub async fn authenticate_user(state: &AppState, req: &HttpRequest, username: &str, password: &str) -> Result<Option<UserRow>, OAuthError> {
+    let peer = req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let keys = [format!("user:{username}"), format!("ip:{peer}")];
+    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
+    let name = username.to_owned();
+    let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
+    let password = password.to_owned();
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
+        .await
+        .map_err(OAuthError::server_error)?;
+    if ok {
+        Ok(user)
+    } else {
+        state.limiter.record_failure(&keys);
+        tracing::info!(user.name = %username, "password check failed");
+        Ok(None)
+    }
+}
+
+/// Issues an access token for `user` and, when the client may refresh, a refresh token.
+pub async fn issue_for_user(state: &AppState, client: &AuthenticatedClient, user: &UserRow, scope: &Scopes, family: Option<String>) -> Result<Issued, OAuthError> {
+    let (access_token, claims) = state.access_token(&client.row.id, Some(user), scope).map_err(OAuthError::server_error)?;
+    let refreshable = client.row.grant_types.split(' ').any(|g| g == GrantType::RefreshToken.as_str());
+    let refresh_token = if refreshable {
+        let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
+        state.db.run(move |c| Ok(store::insert_refresh(c, &row)?)).await?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(Issued { access_token, claims, refresh_token })
+}
+
+async fn password(state: &AppState, req: &HttpRequest, client: &AuthenticatedClient, form: &TokenForm) -> Result<Issued, OAuthError> {
+    let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref()) else {
+        return Err(OAuthError::invalid_request("username and password are required"));
+    };
+    let scope = granted_scope(form.scope.as_deref(), &client_scopes(client))?;
+    let user = authenticate_user(state, req, username, password).await?.ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+    issue_for_user(state, client, &user, &scope, None).await
+}
+
+/// Rotation with reuse detection: each refresh token works once; presenting a used one means
+/// it leaked, so the whole family is revoked.
+async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenForm) -> Result<Issued, OAuthError> {
+    let token = form.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = crypto::sha256_hex(token);
+    let now = storage::now_millis();
+    let lookup = hash.clone();
+    let row = state.db.run(move |c| Ok(store::refresh_by_hash(c, &lookup)?)).await?;
+    let row = row.filter(|r| r.client_id == client.row.id).ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
+    }
+    let family = row.family_id.clone();
+    let first_use = state.db.run(move |c| Ok(store::use_refresh(c, &hash, now)?)).await?;
+    if !first_use {
+        let revoked = state.db.run(move |c| Ok(store::revoke_family(c, &family, now)?)).await?;
+        tracing::warn!(client.id = %client.row.id, revoked, "refresh token reused; its family is revoked");
+        return Err(OAuthError::invalid_grant("refresh token already used"));
+    }
+    let allowed = Scopes::parse(&row.scope).unwrap_or_default();
+    let scope = granted_scope(form.scope.as_deref(), &allowed)?;
+    let user_id = row.user_id.clone().ok_or_else(|| OAuthError::invalid_grant("refresh token has no user"))?;
+    let user = state.db.run(move |c| Ok(store::user_by_id(c, &user_id)?)).await?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    issue_for_user(state, client, &user, &scope, Some(row.family_id)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 7009: revokes a refresh token (and its family) or an access token. Unknown and expired
+/// tokens answer 200 too, so the endpoint tells nothing about tokens.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "token, token_type_hint"),
+    responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 401, description = "invalid_client")))]
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::Form<RevokeForm>) -> Result<HttpResponse, OAuthError> {
+    let form = form.into_inner();
+    let client = client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
+    let token = form.token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    match form.token_type_hint.as_deref() {
+        None | Some("access_token" | "refresh_token") => {}
+        Some(other) => return Err(OAuthError::unsupported_token_type(format!("`{other}` is not a token type this server issues"))),
+    }
+    if token.starts_with("rt_") {
+        let hash = crypto::sha256_hex(&token);
+        let client_id = client.row.id.clone();
+        let now = storage::now_millis();
+        state
+            .db
+            .run(move |c| {
+                if let Some(row) = store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id) {
+                    store::revoke_family(c, &row.family_id, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+    } else if let Ok(claims) = state.keys.verify(&token) {
+        if claims.client_id != client.row.id {
+            return Err(OAuthError::unauthorized_client("this token was issued to another client"));
+        }
+        state.revoke_access(&claims).await?;
+    }
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+}

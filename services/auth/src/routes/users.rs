@@ -1,0 +1,139 @@
+//! Users: registration, the caller's own account, roles (administrators only).
+
+use std::collections::BTreeSet;
+
+use actix_web::web;
+use events::Event;
+use events::catalogue::UserRegistered;
+use http_kit::{ApiError, Envelope};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::bearer::Caller;
+use crate::crypto;
+use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles};
+use crate::state::{AppState, SOURCE};
+use crate::store::{self, UserRow};
+
+/// Group of an ordinary member, as in seed 002's `group`.
+pub const MEMBER_GROUP: i32 = 1;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub group: i32,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+impl From<&UserRow> for UserView {
+    fn from(row: &UserRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            username: row.username.clone(),
+            email: row.email.clone(),
+            roles: parse_roles(&row.roles).iter().map(|r| r.as_str().to_owned()).collect(),
+            group: row.group_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn field(e: crate::domain::Invalid) -> ApiError {
+    ApiError::invalid_field(e.field, e.reason)
+}
+
+/// Creates a user and publishes `user.registered` in the same transaction.
+pub async fn create_user(state: &AppState, username: Username, email: Email, password: &SecretString, roles: BTreeSet<Role>) -> Result<UserRow, ApiError> {
+    let password = password.clone();
+    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
+    let row = UserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.to_string(),
+        email: email.to_string(),
+        password_hash: hash,
+        roles: format_roles(&roles),
+        group_id: MEMBER_GROUP,
+        created_at: storage::now_millis(),
+    };
+    let payload = UserRegistered { user_id: row.id.clone(), username: row.username.clone(), email: row.email.clone(), registered_at: row.created_at };
+    let event = Event::new(SOURCE, Some(row.id.clone()), &payload).map_err(ApiError::internal)?;
+    let stored = row.clone();
+    state
+        .db
+        .transaction(move |c| {
+            store::insert_user(c, &stored)?;
+            events::outbox::enqueue(c, &[event])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ApiError::conflict("username or email already registered"),
+            other => other.into(),
+        })?;
+    state.outbox.notify_one();
+    Ok(row)
+}
+
+/// Registers a user (any visitor may).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
+    let username = Username::parse(&body.username).map_err(field)?;
+    let email = Email::parse(&body.email).map_err(field)?;
+    let password = NewPassword::parse(&body.password).map_err(field)?;
+    let row = create_user(&state, username, email, password.secret(), BTreeSet::new()).await?;
+    tracing::info!(user.id = %row.id, "user registered");
+    Ok(Envelope::created(UserView::from(&row)))
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = http_kit::ErrorBody)))]
+pub async fn me(caller: Caller) -> Envelope<UserView> {
+    Envelope::ok(UserView::from(&caller.user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RolesUpdate {
+    /// Replaces the user's roles: `admin`, `registration_platform`.
+    pub roles: Vec<String>,
+}
+
+/// Sets a user's roles (administrators only).
+#[utoipa::path(put, path = "/users/{id}/roles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
+    responses((status = 200, body = UserView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn set_roles(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Json<RolesUpdate>) -> Result<Envelope<UserView>, ApiError> {
+    caller.require(Role::Admin)?;
+    let roles = body
+        .roles
+        .iter()
+        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role"))))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let id = id.into_inner();
+    let stored = format_roles(&roles);
+    let row = state
+        .db
+        .transaction(move |c| {
+            if store::set_roles(c, &id, &stored)? == 0 {
+                return Err(storage::StorageError::NotFound);
+            }
+            store::user_by_id(c, &id)?.ok_or(storage::StorageError::NotFound)
+        })
+        .await?;
+    Ok(Envelope::ok(UserView::from(&row)))
+}

@@ -1,0 +1,245 @@
+//! The auth database: tables and the queries on them. Functions take a connection, so callers
+//! compose them in one transaction (with the outbox); run them through `Database::run`.
+
+use diesel::prelude::*;
+use storage::AnyConnection;
+
+pub mod schema {
+    diesel::table! {
+        users (id) {
+            id -> Text,
+            username -> Text,
+            email -> Text,
+            password_hash -> Text,
+            roles -> Text,
+            group_id -> Integer,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        clients (id) {
+            id -> Text,
+            secret_hash -> Nullable<Text>,
+            name -> Text,
+            owner_id -> Text,
+            redirect_uris -> Text,
+            grant_types -> Text,
+            scopes -> Text,
+            created_at -> BigInt,
+            secret_rotated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        signing_keys (kid) {
+            kid -> Text,
+            algorithm -> Text,
+            private_pem -> Text,
+            public_jwk -> Text,
+            created_at -> BigInt,
+            retired_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        refresh_tokens (token_hash) {
+            token_hash -> Text,
+            family_id -> Text,
+            client_id -> Text,
+            user_id -> Nullable<Text>,
+            scope -> Text,
+            created_at -> BigInt,
+            expires_at -> BigInt,
+            used_at -> Nullable<BigInt>,
+            revoked_at -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        revoked_tokens (jti) {
+            jti -> Text,
+            client_id -> Text,
+            expires_at -> BigInt,
+        }
+    }
+}
+
+use schema::{clients, refresh_tokens, revoked_tokens, signing_keys, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub roles: String,
+    pub group_id: i32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub secret_hash: Option<String>,
+    pub name: String,
+    pub owner_id: String,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub secret_rotated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct KeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    pub private_pem: String,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+// Users.
+
+pub fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table).values(user).execute(conn).map(drop)
+}
+
+pub fn user_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<UserRow>> {
+    users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()
+}
+
+pub fn user_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+}
+
+pub fn set_roles(conn: &mut AnyConnection, id: &str, roles: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::roles.eq(roles)).execute(conn)
+}
+
+// Clients.
+
+pub fn insert_client(conn: &mut AnyConnection, client: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table).values(client).execute(conn).map(drop)
+}
+
+pub fn client_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
+}
+
+pub fn clients_of(conn: &mut AnyConnection, owner: &str) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .filter(clients::owner_id.eq(owner))
+        .order(clients::created_at.desc())
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
+pub fn set_client_secret(conn: &mut AnyConnection, id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id))
+        .set((clients::secret_hash.eq(secret_hash), clients::secret_rotated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn delete_client(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(id)).execute(conn)
+}
+
+// Signing keys.
+
+pub fn insert_key(conn: &mut AnyConnection, key: &KeyRow) -> QueryResult<()> {
+    diesel::insert_into(signing_keys::table).values(key).execute(conn).map(drop)
+}
+
+/// Keys that still verify: the active one and those retired less than `keep_ms` ago.
+pub fn live_keys(conn: &mut AnyConnection, now: i64, keep_ms: i64) -> QueryResult<Vec<KeyRow>> {
+    signing_keys::table
+        .filter(signing_keys::retired_at.is_null().or(signing_keys::retired_at.gt(now - keep_ms)))
+        .order(signing_keys::created_at.desc())
+        .select(KeyRow::as_select())
+        .load(conn)
+}
+
+pub fn retire_active_keys(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
+        .set(signing_keys::retired_at.eq(now))
+        .execute(conn)
+}
+
+pub fn delete_dead_keys(conn: &mut AnyConnection, now: i64, keep_ms: i64) -> QueryResult<usize> {
+    diesel::delete(signing_keys::table.filter(signing_keys::retired_at.le(now - keep_ms))).execute(conn)
+}
+
+// Refresh tokens.
+
+pub fn insert_refresh(conn: &mut AnyConnection, row: &RefreshRow) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table).values(row).execute(conn).map(drop)
+}
+
+pub fn refresh_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<RefreshRow>> {
+    refresh_tokens::table.find(hash).select(RefreshRow::as_select()).first(conn).optional()
+}
+
+/// Marks a refresh token used; false when it already was (a concurrent or replayed use).
+pub fn use_refresh(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<bool> {
+    diesel::update(refresh_tokens::table.find(hash).filter(refresh_tokens::used_at.is_null()))
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn revoke_family(conn: &mut AnyConnection, family: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family)).filter(refresh_tokens::revoked_at.is_null()))
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)
+}
+
+pub fn revoke_client_refresh_tokens(conn: &mut AnyConnection, client: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client)).filter(refresh_tokens::revoked_at.is_null()))
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)
+}
+
+// Revoked access tokens.
+
+/// Records a revoked access token; false when it was already recorded.
+pub fn revoke_access(conn: &mut AnyConnection, jti: &str, client: &str, expires_at: i64) -> QueryResult<bool> {
+    use diesel::sql_types::{BigInt, Text};
+    diesel::sql_query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind::<Text, _>(jti)
+        .bind::<Text, _>(client)
+        .bind::<BigInt, _>(expires_at)
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn is_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(revoked_tokens::table.find(jti))).get_result(conn)
+}
+
+/// Deletes what can no longer matter: expired refresh tokens and revocation records of tokens
+/// that have expired anyway. Returns how many rows went.
+pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(conn)?;
+    let revoked = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now))).execute(conn)?;
+    Ok(refresh + revoked)
+}
