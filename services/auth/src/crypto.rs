@@ -43,12 +43,6 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     ok && stored.is_some()
 }
 
-/// PKCE S256: BASE64URL(SHA256(verifier)) == challenge.
-pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,12 +63,5 @@ mod tests {
         assert!(verify_password("correct horse", Some(&hash)));
         assert!(!verify_password("wrong", Some(&hash)));
         assert!(!verify_password("correct horse", None));
-    }
-
-    #[test]
-    fn pkce_rfc7636_example() {
-        // RFC 7636 appendix B.
-        assert!(pkce_s256_matches("dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCQHAMXyqWwZ4LRDvbjBvBX0"));
-        assert!(!pkce_s256_matches("wrong", "E9Melhoa2OwvFrEMTJguCQHAMXyqWwZ4LRDvbjBvBX0"));
     }
 }
