@@ -226,7 +226,11 @@ impl Consumer {
         loop {
             // Acknowledge in batches (`multiple`), flushing whenever the queue has nothing ready;
             // under a backlog, shutdown is still noticed between two deliveries.
-            let ready = if shutdown.is_cancelled() { None } else { deliveries.next().now_or_never() };
+            let ready = if shutdown.is_cancelled() {
+                None
+            } else {
+                deliveries.next().now_or_never()
+            };
             let next = match ready {
                 Some(next) => next,
                 None => {

@@ -175,7 +175,10 @@ fn init_telemetry(name: &str) -> Result<telemetry::TelemetryGuard, ExitCode> {
     })
 }
 
-fn load_or_exit<S>(name: &str, load: impl FnOnce() -> Result<S, SettingsError>) -> Result<S, ExitCode> {
+fn load_or_exit<S>(
+    name: &str,
+    load: impl FnOnce() -> Result<S, SettingsError>,
+) -> Result<S, ExitCode> {
     load().map_err(|error| {
         tracing::error!(%error, "invalid configuration");
         eprintln!("{name}: {error}");
@@ -185,7 +188,12 @@ fn load_or_exit<S>(name: &str, load: impl FnOnce() -> Result<S, SettingsError>) 
 
 /// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
 /// status 2 and names it), the bus, start, then wait for SIGTERM or Ctrl-C and stop in order.
-pub async fn main<S, F, Fut, E>(name: &'static str, defaults: &str, prefix: &str, start: F) -> ExitCode
+pub async fn main<S, F, Fut, E>(
+    name: &'static str,
+    defaults: &str,
+    prefix: &str,
+    start: F,
+) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S, Deps) -> Fut,
@@ -213,7 +221,10 @@ where
         Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
-    let deps = Deps { bus: settings.bus().connect(name), shutdown: shutdown.clone() };
+    let deps = Deps {
+        bus: settings.bus().connect(name),
+        shutdown: shutdown.clone(),
+    };
     let started = match start(settings, deps).await {
         Ok(started) => started,
         Err(error) => {

@@ -23,13 +23,19 @@ impl Caller {
         if self.roles.contains(&role) || self.roles.contains(&Role::Admin) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("requires the {} role", role.as_str())))
+            Err(ApiError::forbidden(format!(
+                "requires the {} role",
+                role.as_str()
+            )))
         }
     }
 }
 
 fn invalid_token(reason: &str) -> ApiError {
-    ApiError::unauthorized(reason.to_owned()).header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""))
+    ApiError::unauthorized(reason.to_owned()).header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    )
 }
 
 /// The bearer token of a request, from the `Authorization` header only.
@@ -39,8 +45,14 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// Verifies the token and that it is not revoked; the user must still exist.
-pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
-    let claims = state.keys.verify(token).map_err(|e| invalid_token(&e.to_string()))?;
+pub async fn verify(
+    state: &AppState,
+    token: &str,
+) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
+    let claims = state
+        .keys
+        .verify(token)
+        .map_err(|e| invalid_token(&e.to_string()))?;
     let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
     let (revoked, user) = state
         .db
@@ -61,12 +73,18 @@ impl FromRequest for Caller {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let token = token.ok_or_else(|| {
-                ApiError::unauthorized("a bearer access token is required").header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+                ApiError::unauthorized("a bearer access token is required")
+                    .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
             })?;
-            let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("auth state missing")))?;
+            let state = state
+                .ok_or_else(|| ApiError::internal(std::io::Error::other("auth state missing")))?;
             let (_, user) = verify(&state, &token).await?;
-            let user = user.ok_or_else(|| ApiError::forbidden("this token does not act for a user"))?;
-            Ok(Caller { roles: parse_roles(&user.roles), user })
+            let user =
+                user.ok_or_else(|| ApiError::forbidden("this token does not act for a user"))?;
+            Ok(Caller {
+                roles: parse_roles(&user.roles),
+                user,
+            })
         })
     }
 }

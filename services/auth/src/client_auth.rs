@@ -22,52 +22,100 @@ struct Presented {
     secret: Option<String>,
 }
 
-fn presented(req: &HttpRequest, form_id: Option<&str>, form_secret: Option<&str>) -> Result<Presented, OAuthError> {
-    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+fn presented(
+    req: &HttpRequest,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<Presented, OAuthError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
     match (basic, form_secret) {
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not two")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        )),
         (Some(value), None) => {
-            let (id, secret) = decode_basic(&value[6..]).ok_or_else(|| OAuthError::invalid_client("malformed Basic authorization header"))?;
+            let (id, secret) = decode_basic(&value[6..]).ok_or_else(|| {
+                OAuthError::invalid_client("malformed Basic authorization header")
+            })?;
             if form_id.is_some_and(|f| f != id) {
-                return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the authenticated client",
+                ));
             }
-            Ok(Presented { id, secret: Some(secret) })
+            Ok(Presented {
+                id,
+                secret: Some(secret),
+            })
         }
         (None, secret) => {
-            let id = form_id.ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-            Ok(Presented { id: id.to_owned(), secret: secret.map(str::to_owned) })
+            let id = form_id
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+            Ok(Presented {
+                id: id.to_owned(),
+                secret: secret.map(str::to_owned),
+            })
         }
     }
 }
 
 /// `base64(urlencode(id) ":" urlencode(secret))`.
 pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     let id = decode(id)?;
     (!id.is_empty()).then_some(())?;
     Some((id, decode(secret)?))
 }
 
 fn peer(req: &HttpRequest) -> String {
-    req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
-pub async fn authenticate(state: &AppState, req: &HttpRequest, form_id: Option<&str>, form_secret: Option<&str>) -> Result<AuthenticatedClient, OAuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(req, form_id, form_secret)?;
-    let keys = [format!("client:{}", presented.id), format!("ip:{}", peer(req))];
-    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
+    let keys = [
+        format!("client:{}", presented.id),
+        format!("ip:{}", peer(req)),
+    ];
+    state
+        .limiter
+        .check(&keys)
+        .map_err(OAuthError::too_many_attempts)?;
     let id = presented.id.clone();
-    let row = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    let row = state
+        .db
+        .run(move |c| Ok(store::client_by_id(c, &id)?))
+        .await?;
     let outcome = match (&row, &presented.secret) {
-        (Some(row), Some(secret)) => row.secret_hash.as_deref().is_some_and(|hash| crypto::secret_matches(secret, hash)),
+        (Some(row), Some(secret)) => row
+            .secret_hash
+            .as_deref()
+            .is_some_and(|hash| crypto::secret_matches(secret, hash)),
         (Some(row), None) => row.secret_hash.is_none(),
         (None, _) => false,
     };
     match row {
-        Some(row) if outcome => Ok(AuthenticatedClient { confidential: row.secret_hash.is_some(), row }),
+        Some(row) if outcome => Ok(AuthenticatedClient {
+            confidential: row.secret_hash.is_some(),
+            row,
+        }),
         _ => {
             state.limiter.record_failure(&keys);
             tracing::info!(client.id = %presented.id, "client authentication failed");
@@ -83,7 +131,10 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         // "my%20app:s%3Acret" → ("my app", "s:cret")
-        assert_eq!(decode_basic("bXklMjBhcHA6cyUzQWNyZXQ="), Some(("my app".into(), "s:cret".into())));
+        assert_eq!(
+            decode_basic("bXklMjBhcHA6cyUzQWNyZXQ="),
+            Some(("my app".into(), "s:cret".into()))
+        );
         assert_eq!(decode_basic("not base64!"), None);
         assert_eq!(decode_basic("bm9jb2xvbg=="), None, "no colon");
     }

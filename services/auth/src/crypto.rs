@@ -2,8 +2,8 @@
 //! SHA-256 is enough to store them and checking costs microseconds; user passwords are chosen
 //! by people, so they get argon2id. Comparisons are constant-time.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,27 +19,41 @@ pub fn random_secret() -> String {
 
 /// How a generated secret is stored and looked up.
 pub fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `presented` hashes to `stored_hash`, in time independent of where they differ.
 pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
-    sha256_hex(presented).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    sha256_hex(presented)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
 }
 
 /// argon2id with the crate's defaults (19 MiB, 2 passes); CPU-heavy: call off the executor.
 pub fn hash_password(password: &SecretString) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Ok(Argon2::default().hash_password(password.expose_secret().as_bytes(), &salt)?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Verifies a password; with `None` (unknown user) it still spends the time of a real check,
 /// so response times do not reveal which usernames exist.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password(&SecretString::from("dummy-password".to_owned())).unwrap_or_default());
+    let dummy = DUMMY.get_or_init(|| {
+        hash_password(&SecretString::from("dummy-password".to_owned())).unwrap_or_default()
+    });
     let hash = stored.unwrap_or(dummy);
-    let ok = PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+    let ok = PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    });
     ok && stored.is_some()
 }
 

@@ -13,7 +13,10 @@ pub struct Invalid {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid { field, reason: reason.into() }
+    Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 macro_rules! text_newtype {
@@ -39,9 +42,14 @@ text_newtype!(Username);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok_chars = raw.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let ok_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !(3..=32).contains(&raw.len()) || !ok_chars {
-            return Err(invalid("username", "3 to 32 characters: letters, digits, _ . -"));
+            return Err(invalid(
+                "username",
+                "3 to 32 characters: letters, digits, _ . -",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -58,7 +66,11 @@ impl Email {
         let valid = raw.len() <= 254
             && !raw.chars().any(char::is_whitespace)
             && raw.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             });
         if !valid {
             return Err(invalid("email", "not an e-mail address"));
@@ -91,7 +103,10 @@ text_newtype!(Scope);
 
 impl Scope {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok = !raw.is_empty() && raw.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let ok = !raw.is_empty()
+            && raw
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !ok {
             return Err(invalid("scope", format!("`{raw}` is not a valid scope")));
         }
@@ -105,11 +120,18 @@ pub struct Scopes(BTreeSet<Scope>);
 
 impl Scopes {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        raw.split(' ').filter(|s| !s.is_empty()).map(Scope::parse).collect::<Result<_, _>>().map(Self)
+        raw.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(Scope::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn from_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
-        list.iter().map(|s| Scope::parse(s.as_ref())).collect::<Result<_, _>>().map(Self)
+        list.iter()
+            .map(|s| Scope::parse(s.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn is_subset(&self, of: &Scopes) -> bool {
@@ -141,7 +163,12 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [Self::AuthorizationCode, Self::ClientCredentials, Self::RefreshToken, Self::Password];
+    pub const ALL: [GrantType; 4] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+        Self::Password,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -164,7 +191,11 @@ pub struct GrantTypes(BTreeSet<GrantType>);
 impl GrantTypes {
     pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
         list.iter()
-            .map(|g| GrantType::parse(g.as_ref()).ok_or_else(|| invalid("grant_types", format!("`{}` is not supported", g.as_ref()))))
+            .map(|g| {
+                GrantType::parse(g.as_ref()).ok_or_else(|| {
+                    invalid("grant_types", format!("`{}` is not supported", g.as_ref()))
+                })
+            })
             .collect::<Result<_, _>>()
             .map(Self)
     }
@@ -192,7 +223,8 @@ text_newtype!(RedirectUri);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let url = url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
+        let url =
+            url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
         if url.fragment().is_some() {
             return Err(invalid("redirect_uris", format!("`{raw}` has a fragment")));
         }
@@ -203,7 +235,10 @@ impl RedirectUri {
             scheme => scheme.contains('.'),
         };
         if !allowed {
-            return Err(invalid("redirect_uris", format!("`{raw}` must be https (http only on a loopback host)")));
+            return Err(invalid(
+                "redirect_uris",
+                format!("`{raw}` must be https (http only on a loopback host)"),
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -225,7 +260,9 @@ impl Role {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Admin, Self::RegistrationPlatform].into_iter().find(|r| r.as_str() == raw)
+        [Self::Admin, Self::RegistrationPlatform]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
     }
 }
 
@@ -235,7 +272,11 @@ pub fn parse_roles(stored: &str) -> BTreeSet<Role> {
 }
 
 pub fn format_roles(roles: &BTreeSet<Role>) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -247,8 +288,18 @@ mod tests {
         assert!(Username::parse("alice_01").is_ok());
         assert_eq!(Username::parse("a").map_err(|e| e.field), Err("username"));
         assert!(Username::parse("bad name").is_err());
-        assert_eq!(Email::parse(" Alice@Example.COM ").map(|e| e.to_string()), Ok("alice@example.com".into()));
-        for bad in ["no-at", "@example.com", "a@b", "a@@b.c", "a b@c.d", "a@.com"] {
+        assert_eq!(
+            Email::parse(" Alice@Example.COM ").map(|e| e.to_string()),
+            Ok("alice@example.com".into())
+        );
+        for bad in [
+            "no-at",
+            "@example.com",
+            "a@b",
+            "a@@b.c",
+            "a b@c.d",
+            "a@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -274,7 +325,8 @@ mod tests {
 
     #[test]
     fn grant_types_round_trip() {
-        let grants = GrantTypes::parse_list(&["refresh_token", "client_credentials"]).expect("valid");
+        let grants =
+            GrantTypes::parse_list(&["refresh_token", "client_credentials"]).expect("valid");
         assert_eq!(grants.to_string(), "client_credentials refresh_token");
         assert!(grants.allows(GrantType::ClientCredentials) && !grants.allows(GrantType::Password));
         assert!(GrantTypes::parse_list(&["implicit"]).is_err());

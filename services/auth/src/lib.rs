@@ -73,26 +73,48 @@ impl Validate for Settings {
         self.bus.validate()?;
         self.database.validate()?;
         let o = &self.oauth;
-        if url::Url::parse(&o.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
-            return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
+        if url::Url::parse(&o.issuer).map_or(true, |u| {
+            !matches!(u.scheme(), "http" | "https") || u.query().is_some()
+        }) {
+            return Err(settings::rule(
+                "oauth.issuer",
+                "must be an http(s) URL without query",
+            ));
         }
         if !(60..=86_400).contains(&o.access_token_ttl_secs) {
-            return Err(settings::rule("oauth.access_token_ttl_secs", "must be between 60 and 86400"));
+            return Err(settings::rule(
+                "oauth.access_token_ttl_secs",
+                "must be between 60 and 86400",
+            ));
         }
         if o.refresh_token_ttl_secs < o.access_token_ttl_secs {
-            return Err(settings::rule("oauth.refresh_token_ttl_secs", "must be at least the access token lifetime"));
+            return Err(settings::rule(
+                "oauth.refresh_token_ttl_secs",
+                "must be at least the access token lifetime",
+            ));
         }
         if o.signing_algorithm != "EdDSA" {
-            return Err(settings::rule("oauth.signing_algorithm", "only EdDSA is available"));
+            return Err(settings::rule(
+                "oauth.signing_algorithm",
+                "only EdDSA is available",
+            ));
         }
-        let platform = domain::Scopes::from_list(&o.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
-        let legacy = domain::Scopes::from_list(&o.legacy_scopes).map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
+        let platform = domain::Scopes::from_list(&o.scopes)
+            .map_err(|e| settings::rule("oauth.scopes", e.reason))?;
+        let legacy = domain::Scopes::from_list(&o.legacy_scopes)
+            .map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
         if !legacy.is_subset(&platform) {
-            return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
+            return Err(settings::rule(
+                "oauth.legacy_scopes",
+                "must be within oauth.scopes",
+            ));
         }
         let b = &self.bootstrap;
         if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
-            return Err(settings::rule("bootstrap.admin_password", "set both the admin username and password, or neither"));
+            return Err(settings::rule(
+                "bootstrap.admin_password",
+                "set both the admin username and password, or neither",
+            ));
         }
         Ok(())
     }
@@ -108,7 +130,10 @@ impl ServiceSettings for Settings {
 /// `BOOTSTRAP_ADMIN_USERNAME` / `BOOTSTRAP_ADMIN_PASSWORD` variables.
 pub fn load_settings() -> Result<Settings, SettingsError> {
     let mut figment = settings::figment(DEFAULTS, ENV_PREFIX)?;
-    for (var, key) in [("BOOTSTRAP_ADMIN_USERNAME", "bootstrap.admin_username"), ("BOOTSTRAP_ADMIN_PASSWORD", "bootstrap.admin_password")] {
+    for (var, key) in [
+        ("BOOTSTRAP_ADMIN_USERNAME", "bootstrap.admin_username"),
+        ("BOOTSTRAP_ADMIN_PASSWORD", "bootstrap.admin_password"),
+    ] {
         if let Ok(value) = std::env::var(var) {
             figment = figment.merge((key, value));
         }
@@ -137,7 +162,15 @@ impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -149,20 +182,64 @@ fn oauth_form() -> web::FormConfig {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{applications, metadata, seed, token, users};
-    cfg.service(Endpoint::new("/oauth2/token").app_data(oauth_form()).post(token::token).build())
-        .service(Endpoint::new("/oauth2/revoke").app_data(oauth_form()).post(token::revoke).build())
-        .service(Endpoint::new("/oauth2/register").post(applications::register).build())
-        .service(Endpoint::new("/.well-known/oauth-authorization-server").get(metadata::metadata).build())
-        .service(Endpoint::new("/.well-known/openid-configuration").get(metadata::metadata).build())
-        .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
-        .service(Endpoint::new("/users").post(users::register).build())
-        .service(Endpoint::new("/users/me").get(users::me).build())
-        .service(Endpoint::new("/users/{id}/roles").put(users::set_roles).build())
-        .service(Endpoint::new("/applications").post(applications::create).get(applications::list).build())
-        .service(Endpoint::new("/applications/{id}").get(applications::show).delete(applications::delete).build())
-        .service(Endpoint::new("/applications/{id}/secret").post(applications::rotate_secret).build())
-        .service(Endpoint::new("/oauth").post(seed::login).build())
-        .service(Endpoint::new("/revoke").delete(seed::revoke).build());
+    cfg.service(
+        Endpoint::new("/oauth2/token")
+            .app_data(oauth_form())
+            .post(token::token)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/oauth2/revoke")
+            .app_data(oauth_form())
+            .post(token::revoke)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/oauth2/register")
+            .post(applications::register)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/.well-known/oauth-authorization-server")
+            .get(metadata::metadata)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/.well-known/openid-configuration")
+            .get(metadata::metadata)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/.well-known/jwks.json")
+            .get(metadata::jwks)
+            .build(),
+    )
+    .service(Endpoint::new("/users").post(users::register).build())
+    .service(Endpoint::new("/users/me").get(users::me).build())
+    .service(
+        Endpoint::new("/users/{id}/roles")
+            .put(users::set_roles)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/applications")
+            .post(applications::create)
+            .get(applications::list)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/applications/{id}")
+            .get(applications::show)
+            .delete(applications::delete)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/applications/{id}/secret")
+            .post(applications::rotate_secret)
+            .build(),
+    )
+    .service(Endpoint::new("/oauth").post(seed::login).build())
+    .service(Endpoint::new("/revoke").delete(seed::revoke).build());
 }
 
 /// Creates what must exist: the bootstrap administrator (when configured) and the legacy
@@ -171,18 +248,26 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
     let b = &settings.bootstrap;
     if !b.admin_username.is_empty() {
         let name = b.admin_username.clone();
-        let existing = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
+        let existing = state
+            .db
+            .run(move |c| Ok(store::user_by_username(c, &name)?))
+            .await?;
         if existing.is_none() {
             let invalid = |e: domain::Invalid| http_kit::ApiError::invalid_field(e.field, e.reason);
             let username = domain::Username::parse(&b.admin_username).map_err(invalid)?;
             let email = domain::Email::parse(&b.admin_email).map_err(invalid)?;
             let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
-            let user = routes::users::create_user(state, username, email, &b.admin_password, roles).await?;
+            let user = routes::users::create_user(state, username, email, &b.admin_password, roles)
+                .await?;
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
     let legacy = settings.oauth.legacy_client_id.clone();
-    let exists = state.db.run(move |c| Ok(store::client_by_id(c, &legacy)?)).await?.is_some();
+    let exists = state
+        .db
+        .run(move |c| Ok(store::client_by_id(c, &legacy)?))
+        .await?
+        .is_some();
     if !exists {
         let now = storage::now_millis();
         let row = store::ClientRow {
@@ -196,13 +281,20 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             created_at: now,
             secret_rotated_at: now,
         };
-        state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
+        state
+            .db
+            .run(move |c| Ok(store::insert_client(c, &row)?))
+            .await?;
     }
     Ok(())
 }
 
 /// Purges what has expired and re-reads signing keys (another replica may have rotated them).
-fn housekeeping(state: Arc<AppState>, keep_ms: i64, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+fn housekeeping(
+    state: Arc<AppState>,
+    keep_ms: i64,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -248,7 +340,15 @@ pub enum StartError {
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
     let keep_ms = settings.oauth.access_token_ttl_secs * 1000;
-    let keys = Arc::new(keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, keep_ms).await?);
+    let keys = Arc::new(
+        keys::KeyRing::load(
+            &db,
+            &settings.oauth.issuer,
+            &settings.oauth.audience,
+            keep_ms,
+        )
+        .await?,
+    );
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
     let state = Arc::new(AppState {
@@ -259,7 +359,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         outbox,
         limiter: limiter::FailureLimiter::new(10, Duration::from_secs(60)),
     });
-    bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
+    bootstrap(&state, &settings)
+        .await
+        .map_err(StartError::Bootstrap)?;
     let data = web::Data::from(state.clone());
     let service = Service {
         name: NAME,
@@ -272,14 +374,24 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     let jobs = housekeeping(state, keep_ms, deps.shutdown.clone());
-    Ok(Started { name: NAME, http, tasks: vec![relay, jobs] })
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: vec![relay, jobs],
+    })
 }
 
 /// `auth rotate-keys`: a new signing key signs from now on; the old one verifies until its
 /// tokens expire. Running replicas pick it up within a minute.
 pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
     let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
-    let keys = keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, settings.oauth.access_token_ttl_secs * 1000).await?;
+    let keys = keys::KeyRing::load(
+        &db,
+        &settings.oauth.issuer,
+        &settings.oauth.audience,
+        settings.oauth.access_token_ttl_secs * 1000,
+    )
+    .await?;
     Ok(keys.rotate(&db).await?)
 }
 

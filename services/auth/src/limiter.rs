@@ -14,17 +14,26 @@ pub struct FailureLimiter {
 
 impl FailureLimiter {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self { max_failures, window, entries: Mutex::new(HashMap::new()) }
+        Self {
+            max_failures,
+            window,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(wait)` when any of `keys` is over its limit.
     pub fn check(&self, keys: &[String]) -> Result<(), Duration> {
         let now = Instant::now();
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let wait = keys
             .iter()
             .filter_map(|k| entries.get(k))
-            .filter(|(count, start)| *count >= self.max_failures && now.duration_since(*start) < self.window)
+            .filter(|(count, start)| {
+                *count >= self.max_failures && now.duration_since(*start) < self.window
+            })
             .map(|(_, start)| self.window.saturating_sub(now.duration_since(*start)))
             .max();
         wait.map_or(Ok(()), Err)
@@ -32,7 +41,10 @@ impl FailureLimiter {
 
     pub fn record_failure(&self, keys: &[String]) {
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() > 100_000 {
             entries.retain(|_, (_, start)| now.duration_since(*start) < self.window);
         }
@@ -60,6 +72,9 @@ mod tests {
         }
         let wait = limiter.check(&keys).expect_err("limited");
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
-        assert!(limiter.check(&["ip:5.6.7.8".to_owned()]).is_ok(), "other keys are not affected");
+        assert!(
+            limiter.check(&["ip:5.6.7.8".to_owned()]).is_ok(),
+            "other keys are not affected"
+        );
     }
 }

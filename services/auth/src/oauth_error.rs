@@ -29,7 +29,12 @@ impl std::fmt::Display for OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), retry_after: None }
+        Self {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -50,7 +55,11 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
     }
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
@@ -58,18 +67,30 @@ impl OAuthError {
     }
 
     pub fn unsupported_token_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            description,
+        )
     }
 
     pub fn too_many_attempts(retry_after: std::time::Duration) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many failed attempts; try again later");
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            "too many failed attempts; try again later",
+        );
         e.retry_after = Some(retry_after.as_secs().max(1));
         e
     }
 
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error.cause = %cause, "token endpoint failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the authorization server failed; try again")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the authorization server failed; try again",
+        )
     }
 
     pub fn error_code(&self) -> &'static str {
@@ -82,7 +103,11 @@ impl From<StorageError> for OAuthError {
         match error {
             StorageError::Unavailable(_) => {
                 tracing::error!(%error, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again shortly")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "try again shortly",
+                )
             }
             other => Self::server_error(other),
         }
@@ -96,13 +121,21 @@ impl ResponseError for OAuthError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
         if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\"")));
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth\", charset=\"UTF-8\""),
+            ));
         }
         if let Some(secs) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, secs));
         }
-        response.json(Body { error: self.error, error_description: &self.description })
+        response.json(Body {
+            error: self.error,
+            error_description: &self.description,
+        })
     }
 }

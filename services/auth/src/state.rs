@@ -35,7 +35,12 @@ pub struct Issued {
 
 impl AppState {
     /// Signs an RFC 9068 access token for `client_id`, on behalf of `user` when there is one.
-    pub fn access_token(&self, client_id: &str, user: Option<&UserRow>, scope: &Scopes) -> Result<(String, AccessClaims), crate::keys::KeyError> {
+    pub fn access_token(
+        &self,
+        client_id: &str,
+        user: Option<&UserRow>,
+        scope: &Scopes,
+    ) -> Result<(String, AccessClaims), crate::keys::KeyError> {
         let now = storage::now_millis() / 1000;
         let claims = AccessClaims {
             iss: self.keys.issuer().to_owned(),
@@ -53,7 +58,13 @@ impl AppState {
     }
 
     /// A new opaque refresh token and the row that stores its hash.
-    pub fn refresh_token(&self, family: &str, client_id: &str, user_id: Option<&str>, scope: &Scopes) -> (String, RefreshRow) {
+    pub fn refresh_token(
+        &self,
+        family: &str,
+        client_id: &str,
+        user_id: Option<&str>,
+        scope: &Scopes,
+    ) -> (String, RefreshRow) {
         let token = format!("rt_{}", crypto::random_secret());
         let now = storage::now_millis();
         let row = RefreshRow {
@@ -77,7 +88,8 @@ impl AppState {
         let recorded = self
             .db
             .transaction(move |conn| {
-                let first = store::revoke_access(conn, &claims.jti, &claims.client_id, claims.exp * 1000)?;
+                let first =
+                    store::revoke_access(conn, &claims.jti, &claims.client_id, claims.exp * 1000)?;
                 if first {
                     enqueue_revoked(conn, &claims)?;
                 }
@@ -93,8 +105,14 @@ impl AppState {
 
 fn enqueue_revoked(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<(), StorageError> {
     let user = (claims.sub != claims.client_id).then(|| claims.sub.clone());
-    let payload = TokenRevoked { jti: claims.jti.clone(), client_id: claims.client_id.clone(), sub: user, exp: claims.exp };
-    let event = Event::new(SOURCE, Some(claims.jti.clone()), &payload).map_err(|e| StorageError::Open(e.to_string()))?;
+    let payload = TokenRevoked {
+        jti: claims.jti.clone(),
+        client_id: claims.client_id.clone(),
+        sub: user,
+        exp: claims.exp,
+    };
+    let event = Event::new(SOURCE, Some(claims.jti.clone()), &payload)
+        .map_err(|e| StorageError::Open(e.to_string()))?;
     events::outbox::enqueue(conn, &[event])?;
     Ok(())
 }

@@ -121,29 +121,49 @@ pub struct RefreshRow {
 // Users.
 
 pub fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> QueryResult<()> {
-    diesel::insert_into(users::table).values(user).execute(conn).map(drop)
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn user_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<UserRow>> {
-    users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()
+    users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn user_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn set_roles(conn: &mut AnyConnection, id: &str, roles: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id)).set(users::roles.eq(roles)).execute(conn)
+    diesel::update(users::table.find(id))
+        .set(users::roles.eq(roles))
+        .execute(conn)
 }
 
 // Clients.
 
 pub fn insert_client(conn: &mut AnyConnection, client: &ClientRow) -> QueryResult<()> {
-    diesel::insert_into(clients::table).values(client).execute(conn).map(drop)
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn client_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<ClientRow>> {
-    clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
+    clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn clients_of(conn: &mut AnyConnection, owner: &str) -> QueryResult<Vec<ClientRow>> {
@@ -154,9 +174,17 @@ pub fn clients_of(conn: &mut AnyConnection, owner: &str) -> QueryResult<Vec<Clie
         .load(conn)
 }
 
-pub fn set_client_secret(conn: &mut AnyConnection, id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
+pub fn set_client_secret(
+    conn: &mut AnyConnection,
+    id: &str,
+    secret_hash: &str,
+    now: i64,
+) -> QueryResult<usize> {
     diesel::update(clients::table.find(id))
-        .set((clients::secret_hash.eq(secret_hash), clients::secret_rotated_at.eq(now)))
+        .set((
+            clients::secret_hash.eq(secret_hash),
+            clients::secret_rotated_at.eq(now),
+        ))
         .execute(conn)
 }
 
@@ -167,13 +195,20 @@ pub fn delete_client(conn: &mut AnyConnection, id: &str) -> QueryResult<usize> {
 // Signing keys.
 
 pub fn insert_key(conn: &mut AnyConnection, key: &KeyRow) -> QueryResult<()> {
-    diesel::insert_into(signing_keys::table).values(key).execute(conn).map(drop)
+    diesel::insert_into(signing_keys::table)
+        .values(key)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Keys that still verify: the active one and those retired less than `keep_ms` ago.
 pub fn live_keys(conn: &mut AnyConnection, now: i64, keep_ms: i64) -> QueryResult<Vec<KeyRow>> {
     signing_keys::table
-        .filter(signing_keys::retired_at.is_null().or(signing_keys::retired_at.gt(now - keep_ms)))
+        .filter(
+            signing_keys::retired_at
+                .is_null()
+                .or(signing_keys::retired_at.gt(now - keep_ms)),
+        )
         .order(signing_keys::created_at.desc())
         .select(KeyRow::as_select())
         .load(conn)
@@ -186,43 +221,72 @@ pub fn retire_active_keys(conn: &mut AnyConnection, now: i64) -> QueryResult<usi
 }
 
 pub fn delete_dead_keys(conn: &mut AnyConnection, now: i64, keep_ms: i64) -> QueryResult<usize> {
-    diesel::delete(signing_keys::table.filter(signing_keys::retired_at.le(now - keep_ms))).execute(conn)
+    diesel::delete(signing_keys::table.filter(signing_keys::retired_at.le(now - keep_ms)))
+        .execute(conn)
 }
 
 // Refresh tokens.
 
 pub fn insert_refresh(conn: &mut AnyConnection, row: &RefreshRow) -> QueryResult<()> {
-    diesel::insert_into(refresh_tokens::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn refresh_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<RefreshRow>> {
-    refresh_tokens::table.find(hash).select(RefreshRow::as_select()).first(conn).optional()
+    refresh_tokens::table
+        .find(hash)
+        .select(RefreshRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Marks a refresh token used; false when it already was (a concurrent or replayed use).
 pub fn use_refresh(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<bool> {
-    diesel::update(refresh_tokens::table.find(hash).filter(refresh_tokens::used_at.is_null()))
-        .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)
-        .map(|n| n == 1)
+    diesel::update(
+        refresh_tokens::table
+            .find(hash)
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 pub fn revoke_family(conn: &mut AnyConnection, family: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family)).filter(refresh_tokens::revoked_at.is_null()))
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
 }
 
-pub fn revoke_client_refresh_tokens(conn: &mut AnyConnection, client: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client)).filter(refresh_tokens::revoked_at.is_null()))
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)
+pub fn revoke_client_refresh_tokens(
+    conn: &mut AnyConnection,
+    client: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::client_id.eq(client))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
 }
 
 // Revoked access tokens.
 
 /// Records a revoked access token; false when it was already recorded.
-pub fn revoke_access(conn: &mut AnyConnection, jti: &str, client: &str, expires_at: i64) -> QueryResult<bool> {
+pub fn revoke_access(
+    conn: &mut AnyConnection,
+    jti: &str,
+    client: &str,
+    expires_at: i64,
+) -> QueryResult<bool> {
     use diesel::sql_types::{BigInt, Text};
     diesel::sql_query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
         .bind::<Text, _>(jti)
@@ -239,7 +303,9 @@ pub fn is_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
 /// Deletes what can no longer matter: expired refresh tokens and revocation records of tokens
 /// that have expired anyway. Returns how many rows went.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
-    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(conn)?;
-    let revoked = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now))).execute(conn)?;
+    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
+        .execute(conn)?;
+    let revoked = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now)))
+        .execute(conn)?;
     Ok(refresh + revoked)
 }

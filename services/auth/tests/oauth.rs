@@ -8,9 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use events::{Bus, Delivery, Handler, HandlerError, InProcessBus, RabbitBus, RabbitSettings, Subscription};
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicRevocationErrorResponse};
-use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl};
+use events::{
+    Bus, Delivery, Handler, HandlerError, InProcessBus, RabbitBus, RabbitSettings, Subscription,
+};
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword,
+    ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+};
 use runtime::Deps;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -22,6 +27,14 @@ enum Backend {
     Sqlite(test_support::TestSqlite),
     Postgres(test_support::TestDatabase),
 }
+
+type TestClient = BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+    oauth2::EndpointSet,
+>;
 
 struct TestApp {
     base: String,
@@ -60,11 +73,29 @@ async fn spawn(backend: Backend) -> TestApp {
         .merge(("bootstrap.admin_password", ADMIN.1));
     let settings: auth::Settings = settings::extract(figment).expect("settings");
     let shutdown = CancellationToken::new();
-    let started = auth::start(settings, Deps { bus: bus.clone(), shutdown: shutdown.clone() }).await.expect("auth starts");
+    let started = auth::start(
+        settings,
+        Deps {
+            bus: bus.clone(),
+            shutdown: shutdown.clone(),
+        },
+    )
+    .await
+    .expect("auth starts");
     let base = format!("http://{}", started.http.addr);
     tokio::spawn(started.stopped());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, http, bus, db_url, shutdown, _db: backend }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        http,
+        bus,
+        db_url,
+        shutdown,
+        _db: backend,
+    }
 }
 
 impl TestApp {
@@ -77,19 +108,35 @@ impl TestApp {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
-        (status, headers, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")) })
+        (
+            status,
+            headers,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+            },
+        )
     }
 
     /// A user token through the password grant of the legacy client (seed 002's POST /oauth).
     async fn login(&self, username: &str, password: &str) -> String {
-        let (status, _, body) = self.json(self.http.post(self.url("/oauth")).basic_auth(username, Some(password))).await;
+        let (status, _, body) = self
+            .json(
+                self.http
+                    .post(self.url("/oauth"))
+                    .basic_auth(username, Some(password)),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
 
     async fn register_user(&self, username: &str) -> String {
         let body = json!({"username": username, "email": format!("{username}@example.com"), "password": "password-123"});
-        let (status, _, body) = self.json(self.http.post(self.url("/users")).json(&body)).await;
+        let (status, _, body) = self
+            .json(self.http.post(self.url("/users")).json(&body))
+            .await;
         assert_eq!(status, 201, "{body}");
         body["data"]["id"].as_str().unwrap().to_owned()
     }
@@ -97,21 +144,27 @@ impl TestApp {
     /// An application created by the bootstrap administrator; returns (client_id, client_secret).
     async fn application(&self, body: Value) -> (String, String) {
         let admin = self.login(ADMIN.0, ADMIN.1).await;
-        let (status, _, body) = self.json(self.http.post(self.url("/applications")).bearer_auth(admin).json(&body)).await;
+        let (status, _, body) = self
+            .json(
+                self.http
+                    .post(self.url("/applications"))
+                    .bearer_auth(admin)
+                    .json(&body),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
         let data = &body["data"];
         assert_eq!(data["client_id"], data["app_id"]);
-        (data["client_id"].as_str().unwrap().to_owned(), data["client_secret"].as_str().unwrap_or_default().to_owned())
+        (
+            data["client_id"].as_str().unwrap().to_owned(),
+            data["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
     }
 
-    fn oauth_client(&self, id: &str, secret: &str) -> oauth2::Client<
-        oauth2::StandardErrorResponse<BasicErrorResponseType>,
-        oauth2::StandardTokenResponse<oauth2::EmptyExtraTokenFields, oauth2::basic::BasicTokenType>,
-        oauth2::StandardTokenIntrospectionResponse<oauth2::EmptyExtraTokenFields, oauth2::basic::BasicTokenType>,
-        StandardRevocableToken,
-        BasicRevocationErrorResponse,
-        oauth2::EndpointNotSet, oauth2::EndpointNotSet, oauth2::EndpointNotSet, oauth2::EndpointSet, oauth2::EndpointSet,
-    > {
+    fn oauth_client(&self, id: &str, secret: &str) -> TestClient {
         BasicClient::new(ClientId::new(id.to_owned()))
             .set_client_secret(ClientSecret::new(secret.to_owned()))
             .set_token_uri(TokenUrl::new(self.url("/oauth2/token")).unwrap())
@@ -119,11 +172,26 @@ impl TestApp {
     }
 
     async fn me(&self, token: &str) -> u16 {
-        self.http.get(self.url("/users/me")).bearer_auth(token).send().await.unwrap().status().as_u16()
+        self.http
+            .get(self.url("/users/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 }
 
-fn server_error<T: std::fmt::Debug>(result: Result<T, RequestTokenError<impl std::error::Error, oauth2::StandardErrorResponse<BasicErrorResponseType>>>) -> BasicErrorResponseType {
+fn server_error<T: std::fmt::Debug>(
+    result: Result<
+        T,
+        RequestTokenError<
+            impl std::error::Error,
+            oauth2::StandardErrorResponse<BasicErrorResponseType>,
+        >,
+    >,
+) -> BasicErrorResponseType {
     match result {
         Err(RequestTokenError::ServerResponse(e)) => e.error().clone(),
         other => panic!("expected an OAuth error response, got {other:?}"),
@@ -131,7 +199,9 @@ fn server_error<T: std::fmt::Debug>(result: Result<T, RequestTokenError<impl std
 }
 
 async fn client_credentials_with_basic_and_post_auth(app: TestApp) {
-    let (id, secret) = app.application(json!({"name": "Backend", "scopes": ["profile", "blog:read"]})).await;
+    let (id, secret) = app
+        .application(json!({"name": "Backend", "scopes": ["profile", "blog:read"]}))
+        .await;
     for auth_type in [AuthType::BasicAuth, AuthType::RequestBody] {
         let client = app.oauth_client(&id, &secret).set_auth_type(auth_type);
         let token = client
@@ -140,33 +210,72 @@ async fn client_credentials_with_basic_and_post_auth(app: TestApp) {
             .request_async(&app.http)
             .await
             .expect("client_credentials");
-        assert_eq!(token.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()), Some(vec!["blog:read".to_owned()]));
+        assert_eq!(
+            token
+                .scopes()
+                .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            Some(vec!["blog:read".to_owned()])
+        );
         assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
         assert!(token.refresh_token().is_none());
         verify_with_jwks(&app, token.access_token().secret(), &id).await;
     }
     let client = app.oauth_client(&id, &secret);
-    let error = server_error(client.exchange_client_credentials().add_scope(Scope::new("email".into())).request_async(&app.http).await);
+    let error = server_error(
+        client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("email".into()))
+            .request_async(&app.http)
+            .await,
+    );
     assert_eq!(error, BasicErrorResponseType::InvalidScope);
 }
 
 /// The token verifies against the published JWKS and carries RFC 9068's claims.
 async fn verify_with_jwks(app: &TestApp, token: &str, client_id: &str) {
-    let (_, _, jwks) = app.json(app.http.get(app.url("/.well-known/jwks.json"))).await;
+    let (_, _, jwks) = app
+        .json(app.http.get(app.url("/.well-known/jwks.json")))
+        .await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"].as_str() == header.kid.as_deref()).expect("kid published");
-    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .expect("kid published");
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["partner-api"]);
-    let (_, _, metadata) = app.json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
+    let (_, _, metadata) = app
+        .json(
+            app.http
+                .get(app.url("/.well-known/oauth-authorization-server")),
+        )
+        .await;
     validation.set_issuer(&[metadata["issuer"].as_str().unwrap()]);
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("verifies").claims;
-    for claim in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"] {
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("verifies")
+        .claims;
+    for claim in [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "client_id",
+        "scope",
+    ] {
         assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
     }
     assert_eq!(claims["client_id"], client_id);
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
 }
 
 async fn password_refresh_rotation_and_reuse_detection(app: TestApp) {
@@ -174,20 +283,46 @@ async fn password_refresh_rotation_and_reuse_detection(app: TestApp) {
     let (id, secret) = app.application(json!({"name": "First party", "grant_types": ["password", "refresh_token"], "scopes": ["profile"]})).await;
     let client = app.oauth_client(&id, &secret);
     let token = client
-        .exchange_password(&ResourceOwnerUsername::new("alice".into()), &ResourceOwnerPassword::new("password-123".into()))
+        .exchange_password(
+            &ResourceOwnerUsername::new("alice".into()),
+            &ResourceOwnerPassword::new("password-123".into()),
+        )
         .request_async(&app.http)
         .await
         .expect("password grant");
     assert_eq!(app.me(token.access_token().secret()).await, 200);
     let first = token.refresh_token().expect("a refresh token").clone();
-    let rotated = client.exchange_refresh_token(&first).request_async(&app.http).await.expect("refresh");
+    let rotated = client
+        .exchange_refresh_token(&first)
+        .request_async(&app.http)
+        .await
+        .expect("refresh");
     let second = rotated.refresh_token().expect("rotated").clone();
     assert_ne!(first.secret(), second.secret());
     // The first token again: reuse. It fails, and so does every token of its family.
-    assert_eq!(server_error(client.exchange_refresh_token(&first).request_async(&app.http).await), BasicErrorResponseType::InvalidGrant);
-    assert_eq!(server_error(client.exchange_refresh_token(&second).request_async(&app.http).await), BasicErrorResponseType::InvalidGrant);
+    assert_eq!(
+        server_error(
+            client
+                .exchange_refresh_token(&first)
+                .request_async(&app.http)
+                .await
+        ),
+        BasicErrorResponseType::InvalidGrant
+    );
+    assert_eq!(
+        server_error(
+            client
+                .exchange_refresh_token(&second)
+                .request_async(&app.http)
+                .await
+        ),
+        BasicErrorResponseType::InvalidGrant
+    );
     let wrong = client
-        .exchange_password(&ResourceOwnerUsername::new("alice".into()), &ResourceOwnerPassword::new("nope".into()))
+        .exchange_password(
+            &ResourceOwnerUsername::new("alice".into()),
+            &ResourceOwnerPassword::new("nope".into()),
+        )
         .request_async(&app.http)
         .await;
     assert_eq!(server_error(wrong), BasicErrorResponseType::InvalidGrant);
@@ -204,30 +339,63 @@ async fn revocation_is_recorded_and_published(app: TestApp) {
         }
     }
     let stop = CancellationToken::new();
-    app.bus.subscribe(Subscription::new("gateway", &["token.revoked"]), Arc::new(Forward(tx)), stop.clone()).await.unwrap();
+    app.bus
+        .subscribe(
+            Subscription::new("gateway", &["token.revoked"]),
+            Arc::new(Forward(tx)),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
 
     app.register_user("bob").await;
-    let (id, secret) = app.application(json!({"name": "Revoker", "grant_types": ["password"], "scopes": ["profile"]})).await;
+    let (id, secret) = app
+        .application(json!({"name": "Revoker", "grant_types": ["password"], "scopes": ["profile"]}))
+        .await;
     let https_revocation = app.url("/oauth2/revoke").replacen("http://", "https://", 1);
-    let client = app.oauth_client(&id, &secret).set_revocation_url(RevocationUrl::new(https_revocation).unwrap());
+    let client = app
+        .oauth_client(&id, &secret)
+        .set_revocation_url(RevocationUrl::new(https_revocation).unwrap());
     let loopback = Loopback(app.http.clone());
     let token = client
-        .exchange_password(&ResourceOwnerUsername::new("bob".into()), &ResourceOwnerPassword::new("password-123".into()))
+        .exchange_password(
+            &ResourceOwnerUsername::new("bob".into()),
+            &ResourceOwnerPassword::new("password-123".into()),
+        )
         .request_async(&app.http)
         .await
         .unwrap();
     let access = token.access_token().clone();
     assert_eq!(app.me(access.secret()).await, 200);
-    client.revoke_token(StandardRevocableToken::AccessToken(access.clone())).unwrap().request_async(&loopback).await.expect("revoked");
+    client
+        .revoke_token(StandardRevocableToken::AccessToken(access.clone()))
+        .unwrap()
+        .request_async(&loopback)
+        .await
+        .expect("revoked");
     assert_eq!(app.me(access.secret()).await, 401);
     // Revoking again is fine and publishes nothing more.
-    client.revoke_token(StandardRevocableToken::AccessToken(access.clone())).unwrap().request_async(&loopback).await.expect("idempotent");
-    let event = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("token.revoked in time").unwrap();
-    let claims: Value = serde_json::from_slice(&base64_decode(access.secret().split('.').nth(1).unwrap())).unwrap();
+    client
+        .revoke_token(StandardRevocableToken::AccessToken(access.clone()))
+        .unwrap()
+        .request_async(&loopback)
+        .await
+        .expect("idempotent");
+    let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("token.revoked in time")
+        .unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64_decode(access.secret().split('.').nth(1).unwrap())).unwrap();
     assert_eq!(event.event.event_type, "token.revoked");
     assert_eq!(event.event.data["jti"], claims["jti"]);
     assert_eq!(event.event.data["client_id"], id.as_str());
-    assert!(tokio::time::timeout(Duration::from_millis(700), rx.recv()).await.is_err(), "one event per revocation");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), rx.recv())
+            .await
+            .is_err(),
+        "one event per revocation"
+    );
     stop.cancel();
 }
 
@@ -237,53 +405,136 @@ struct Loopback(reqwest::Client);
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Loopback {
     type Error = oauth2::HttpClientError<reqwest::Error>;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c>>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c,
+        >,
+    >;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let uri = parts.uri.to_string();
             parts.uri = uri.replacen("https://", "http://", 1).parse().expect("uri");
-            self.0.call(oauth2::HttpRequest::from_parts(parts, body)).await
+            self.0
+                .call(oauth2::HttpRequest::from_parts(parts, body))
+                .await
         })
     }
 }
 
 fn base64_decode(segment: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .unwrap()
 }
 
 async fn negative_cases_follow_rfc6749(app: TestApp) {
-    let (id, secret) = app.application(json!({"name": "Strict", "scopes": ["profile"]})).await;
+    let (id, secret) = app
+        .application(json!({"name": "Strict", "scopes": ["profile"]}))
+        .await;
     // Wrong secret: 401 invalid_client with WWW-Authenticate.
-    let (status, headers, body) = app.json(app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some("wrong")).form(&[("grant_type", "client_credentials")])).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers.get("www-authenticate").unwrap().to_str().unwrap().starts_with("Basic"));
+    let (status, headers, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .basic_auth(&id, Some("wrong"))
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        headers
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     // Malformed Basic header.
-    let (status, _, body) = app.json(app.http.post(app.url("/oauth2/token")).header("authorization", "Basic %%%").form(&[("grant_type", "client_credentials")])).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .header("authorization", "Basic %%%")
+                .form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     // A grant the client is not allowed.
     let client = app.oauth_client(&id, &secret);
     let result = client
-        .exchange_password(&ResourceOwnerUsername::new(ADMIN.0.into()), &ResourceOwnerPassword::new(ADMIN.1.into()))
+        .exchange_password(
+            &ResourceOwnerUsername::new(ADMIN.0.into()),
+            &ResourceOwnerPassword::new(ADMIN.1.into()),
+        )
         .request_async(&app.http)
         .await;
-    assert_eq!(server_error(result), BasicErrorResponseType::UnauthorizedClient);
+    assert_eq!(
+        server_error(result),
+        BasicErrorResponseType::UnauthorizedClient
+    );
     // Unknown grant type, missing grant type, duplicated parameter.
-    let (status, _, body) = app.json(app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&[("grant_type", "implicit")])).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
-    let (status, _, body) = app.json(app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&[("scope", "profile")])).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
     let (status, _, body) = app
-        .json(app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some(&secret)).header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials&grant_type=password"))
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "implicit")]),
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("scope", "profile")]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials&grant_type=password"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     // Both Basic and client_secret in the body.
     let (status, _, body) = app
-        .json(app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())]))
+        .json(
+            app.http
+                .post(app.url("/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_secret", secret.as_str()),
+                ]),
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 }
 
 async fn expired_and_forged_tokens_are_refused(app: TestApp) {
@@ -291,8 +542,20 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
     assert_eq!(app.me(&token).await, 200);
     // Same keys, signed by this test: expired an hour ago.
     let db = storage::Database::connect(&app.db_url, &storage::PoolSettings::default()).unwrap();
-    let (_, _, metadata) = app.json(app.http.get(app.url("/.well-known/oauth-authorization-server"))).await;
-    let keys = auth::keys::KeyRing::load(&db, metadata["issuer"].as_str().unwrap(), "partner-api", 3_600_000).await.unwrap();
+    let (_, _, metadata) = app
+        .json(
+            app.http
+                .get(app.url("/.well-known/oauth-authorization-server")),
+        )
+        .await;
+    let keys = auth::keys::KeyRing::load(
+        &db,
+        metadata["issuer"].as_str().unwrap(),
+        "partner-api",
+        3_600_000,
+    )
+    .await
+    .unwrap();
     let mut claims = keys.verify(&token).expect("own token verifies");
     claims.exp -= 7200;
     claims.iat -= 7200;
@@ -308,70 +571,239 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
 
 async fn seed_002_documents_have_the_exact_shape(app: TestApp) {
     let before = storage::now_millis();
-    let (status, _, doc) = app.json(app.http.post(app.url("/oauth")).basic_auth(ADMIN.0, Some(ADMIN.1)).header("content-type", "application/json")).await;
+    let (status, _, doc) = app
+        .json(
+            app.http
+                .post(app.url("/oauth"))
+                .basic_auth(ADMIN.0, Some(ADMIN.1))
+                .header("content-type", "application/json"),
+        )
+        .await;
     assert_eq!(status, 200);
-    let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
-    let mut expected = vec!["code", "method", "token_type", "error", "access_token", "path", "scope", "expires_in", "group", "timestamp"];
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "code",
+        "method",
+        "token_type",
+        "error",
+        "access_token",
+        "path",
+        "scope",
+        "expires_in",
+        "group",
+        "timestamp",
+    ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{doc}");
-    assert_eq!((doc["code"].as_i64(), doc["method"].as_str(), doc["token_type"].as_str(), doc["error"].as_str(), doc["path"].as_str()), (Some(200), Some("POST"), Some("bearer"), Some("OK"), Some("/oauth")));
+    assert_eq!(
+        (
+            doc["code"].as_i64(),
+            doc["method"].as_str(),
+            doc["token_type"].as_str(),
+            doc["error"].as_str(),
+            doc["path"].as_str()
+        ),
+        (
+            Some(200),
+            Some("POST"),
+            Some("bearer"),
+            Some("OK"),
+            Some("/oauth")
+        )
+    );
     let expires = doc["expires_in"].as_i64().unwrap();
-    assert!(expires >= before + 3_600_000 - 1000 && expires <= storage::now_millis() + 3_600_000, "absolute epoch ms: {expires}");
+    assert!(
+        expires >= before + 3_600_000 - 1000 && expires <= storage::now_millis() + 3_600_000,
+        "absolute epoch ms: {expires}"
+    );
     assert!(doc["group"].is_i64() && doc["timestamp"].as_i64().unwrap() >= before);
     let token = doc["access_token"].as_str().unwrap();
 
-    let (status, _, doc) = app.json(app.http.delete(app.url("/revoke")).bearer_auth(token)).await;
+    let (status, _, doc) = app
+        .json(app.http.delete(app.url("/revoke")).bearer_auth(token))
+        .await;
     assert_eq!(status, 200);
-    let mut keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["code", "error", "method", "path", "scope", "timestamp", "token_type"]);
-    assert_eq!((doc["path"].as_str(), doc["method"].as_str(), doc["error"].as_str()), (Some("/revoke"), Some("DELETE"), Some("OK")));
-    let (status, _, doc) = app.json(app.http.delete(app.url("/revoke")).bearer_auth(token)).await;
-    assert_eq!((status, doc["code"].as_i64()), (401, Some(401)), "a revoked token cannot revoke");
-    let (status, _, doc) = app.json(app.http.post(app.url("/oauth")).basic_auth(ADMIN.0, Some("wrong"))).await;
-    assert_eq!((status, doc["code"].as_i64(), doc["access_token"].is_null()), (401, Some(401), true));
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "error",
+            "method",
+            "path",
+            "scope",
+            "timestamp",
+            "token_type"
+        ]
+    );
+    assert_eq!(
+        (
+            doc["path"].as_str(),
+            doc["method"].as_str(),
+            doc["error"].as_str()
+        ),
+        (Some("/revoke"), Some("DELETE"), Some("OK"))
+    );
+    let (status, _, doc) = app
+        .json(app.http.delete(app.url("/revoke")).bearer_auth(token))
+        .await;
+    assert_eq!(
+        (status, doc["code"].as_i64()),
+        (401, Some(401)),
+        "a revoked token cannot revoke"
+    );
+    let (status, _, doc) = app
+        .json(
+            app.http
+                .post(app.url("/oauth"))
+                .basic_auth(ADMIN.0, Some("wrong")),
+        )
+        .await;
+    assert_eq!(
+        (status, doc["code"].as_i64(), doc["access_token"].is_null()),
+        (401, Some(401), true)
+    );
 }
 
 async fn only_registration_platform_users_create_applications(app: TestApp) {
     let carol = app.register_user("carol").await;
     let token = app.login("carol", "password-123").await;
-    let (status, _, body) = app.json(app.http.post(app.url("/applications")).bearer_auth(&token).json(&json!({"name": "Nope"}))).await;
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/applications"))
+                .bearer_auth(&token)
+                .json(&json!({"name": "Nope"})),
+        )
+        .await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
     let rfc7591 = json!({"client_name": "Dynamic", "redirect_uris": ["https://app.example.com/cb"], "grant_types": ["client_credentials"], "scope": "profile"});
-    let (status, _, _) = app.json(app.http.post(app.url("/oauth2/register")).bearer_auth(&token).json(&rfc7591)).await;
+    let (status, _, _) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/register"))
+                .bearer_auth(&token)
+                .json(&rfc7591),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, _, _) = app.json(app.http.post(app.url("/oauth2/register")).json(&rfc7591)).await;
+    let (status, _, _) = app
+        .json(app.http.post(app.url("/oauth2/register")).json(&rfc7591))
+        .await;
     assert_eq!(status, 401);
 
     let admin = app.login(ADMIN.0, ADMIN.1).await;
-    let (status, _, body) = app.json(app.http.put(app.url(&format!("/users/{carol}/roles"))).bearer_auth(&admin).json(&json!({"roles": ["registration_platform"]}))).await;
+    let (status, _, body) = app
+        .json(
+            app.http
+                .put(app.url(&format!("/users/{carol}/roles")))
+                .bearer_auth(&admin)
+                .json(&json!({"roles": ["registration_platform"]})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (status, headers, body) = app.json(app.http.post(app.url("/oauth2/register")).bearer_auth(&token).json(&rfc7591)).await;
+    let (status, headers, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/register"))
+                .bearer_auth(&token)
+                .json(&rfc7591),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(headers.get("cache-control").unwrap(), "no-store");
-    assert_eq!((body["client_secret_expires_at"].as_i64(), body["token_endpoint_auth_method"].as_str()), (Some(0), Some("client_secret_basic")));
-    let client = app.oauth_client(body["client_id"].as_str().unwrap(), body["client_secret"].as_str().unwrap());
-    client.exchange_client_credentials().request_async(&app.http).await.expect("a registered client gets tokens");
+    assert_eq!(
+        (
+            body["client_secret_expires_at"].as_i64(),
+            body["token_endpoint_auth_method"].as_str()
+        ),
+        (Some(0), Some("client_secret_basic"))
+    );
+    let client = app.oauth_client(
+        body["client_id"].as_str().unwrap(),
+        body["client_secret"].as_str().unwrap(),
+    );
+    client
+        .exchange_client_credentials()
+        .request_async(&app.http)
+        .await
+        .expect("a registered client gets tokens");
     let bad = json!({"redirect_uris": ["http://evil.example.com/cb"], "grant_types": ["authorization_code"]});
-    let (status, _, body) = app.json(app.http.post(app.url("/oauth2/register")).bearer_auth(&token).json(&bad)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_redirect_uri")));
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/register"))
+                .bearer_auth(&token)
+                .json(&bad),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_redirect_uri"))
+    );
 }
 
 async fn secret_rotation_and_deletion(app: TestApp) {
     let admin = app.login(ADMIN.0, ADMIN.1).await;
-    let (id, old) = app.application(json!({"name": "Rotating", "scopes": ["profile"]})).await;
-    let (status, _, body) = app.json(app.http.post(app.url(&format!("/applications/{id}/secret"))).bearer_auth(&admin)).await;
+    let (id, old) = app
+        .application(json!({"name": "Rotating", "scopes": ["profile"]}))
+        .await;
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url(&format!("/applications/{id}/secret")))
+                .bearer_auth(&admin),
+        )
+        .await;
     assert_eq!(status, 200);
     let new = body["data"]["client_secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
-    let old_result = app.oauth_client(&id, &old).exchange_client_credentials().request_async(&app.http).await;
-    assert_eq!(server_error(old_result), BasicErrorResponseType::InvalidClient);
-    app.oauth_client(&id, &new).exchange_client_credentials().request_async(&app.http).await.expect("new secret works");
-    let (status, _, _) = app.json(app.http.delete(app.url(&format!("/applications/{id}"))).bearer_auth(&admin)).await;
+    let old_result = app
+        .oauth_client(&id, &old)
+        .exchange_client_credentials()
+        .request_async(&app.http)
+        .await;
+    assert_eq!(
+        server_error(old_result),
+        BasicErrorResponseType::InvalidClient
+    );
+    app.oauth_client(&id, &new)
+        .exchange_client_credentials()
+        .request_async(&app.http)
+        .await
+        .expect("new secret works");
+    let (status, _, _) = app
+        .json(
+            app.http
+                .delete(app.url(&format!("/applications/{id}")))
+                .bearer_auth(&admin),
+        )
+        .await;
     assert_eq!(status, 204);
-    let gone = app.oauth_client(&id, &new).exchange_client_credentials().request_async(&app.http).await;
+    let gone = app
+        .oauth_client(&id, &new)
+        .exchange_client_credentials()
+        .request_async(&app.http)
+        .await;
     assert_eq!(server_error(gone), BasicErrorResponseType::InvalidClient);
-    let (status, _, _) = app.json(app.http.get(app.url(&format!("/applications/{id}"))).bearer_auth(&admin)).await;
+    let (status, _, _) = app
+        .json(
+            app.http
+                .get(app.url(&format!("/applications/{id}")))
+                .bearer_auth(&admin),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -379,20 +811,43 @@ async fn repeated_failures_are_rate_limited(app: TestApp) {
     let (id, _) = app.application(json!({"name": "Target"})).await;
     let mut last = (0, None);
     for _ in 0..11 {
-        let res = app.http.post(app.url("/oauth2/token")).basic_auth(&id, Some("guess")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
-        last = (res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()));
+        let res = app
+            .http
+            .post(app.url("/oauth2/token"))
+            .basic_auth(&id, Some("guess"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        last = (
+            res.status().as_u16(),
+            res.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        );
     }
     assert_eq!(last.0, 429);
     assert!(last.1.unwrap().parse::<u64>().unwrap() >= 1);
 }
 
 async fn metadata_lists_endpoints_at_the_issuer(app: TestApp) {
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
         let (status, _, doc) = app.json(app.http.get(app.url(path))).await;
         assert_eq!(status, 200);
         let issuer = doc["issuer"].as_str().unwrap();
-        for endpoint in ["token_endpoint", "revocation_endpoint", "registration_endpoint", "jwks_uri"] {
-            assert!(doc[endpoint].as_str().unwrap().starts_with(issuer), "{endpoint}");
+        for endpoint in [
+            "token_endpoint",
+            "revocation_endpoint",
+            "registration_endpoint",
+            "jwks_uri",
+        ] {
+            assert!(
+                doc[endpoint].as_str().unwrap().starts_with(issuer),
+                "{endpoint}"
+            );
         }
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     }
@@ -435,7 +890,8 @@ macro_rules! backend_suite {
 
             #[tokio::test]
             async fn only_registration_platform_users_create_applications() {
-                super::only_registration_platform_users_create_applications(spawn($backend).await).await;
+                super::only_registration_platform_users_create_applications(spawn($backend).await)
+                    .await;
             }
 
             #[tokio::test]
@@ -456,5 +912,11 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(sqlite_in_process, Backend::Sqlite(test_support::TestSqlite::create()));
-backend_suite!(postgres_rabbitmq, Backend::Postgres(test_support::TestDatabase::create()));
+backend_suite!(
+    sqlite_in_process,
+    Backend::Sqlite(test_support::TestSqlite::create())
+);
+backend_suite!(
+    postgres_rabbitmq,
+    Backend::Postgres(test_support::TestDatabase::create())
+);

@@ -25,35 +25,64 @@ pub struct ClientSpec {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid { field, reason: reason.into() }
+    Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl ClientSpec {
-    pub fn parse(name: &str, redirect_uris: &[String], grant_types: &[String], scopes: &Scopes, public: bool, platform: &Scopes) -> Result<Self, Invalid> {
+    pub fn parse(
+        name: &str,
+        redirect_uris: &[String],
+        grant_types: &[String],
+        scopes: &Scopes,
+        public: bool,
+        platform: &Scopes,
+    ) -> Result<Self, Invalid> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(invalid("name", "1 to 100 characters"));
         }
-        let redirect_uris = redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<Vec<_>, _>>()?;
+        let redirect_uris = redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let grant_types = GrantTypes::parse_list(grant_types)?;
         if grant_types.names().is_empty() {
             return Err(invalid("grant_types", "at least one"));
         }
         if grant_types.allows(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-            return Err(invalid("redirect_uris", "authorization_code needs at least one redirect URI"));
+            return Err(invalid(
+                "redirect_uris",
+                "authorization_code needs at least one redirect URI",
+            ));
         }
         if public && grant_types.allows(GrantType::ClientCredentials) {
-            return Err(invalid("grant_types", "a public client cannot use client_credentials"));
+            return Err(invalid(
+                "grant_types",
+                "a public client cannot use client_credentials",
+            ));
         }
         if !scopes.is_subset(platform) {
             return Err(invalid("scopes", format!("must be within `{platform}`")));
         }
-        Ok(Self { name: name.to_owned(), redirect_uris, grant_types, scopes: scopes.clone(), public })
+        Ok(Self {
+            name: name.to_owned(),
+            redirect_uris,
+            grant_types,
+            scopes: scopes.clone(),
+            public,
+        })
     }
 }
 
 /// Stores a new client; returns it with its secret (None for public clients).
-pub async fn create_client(state: &AppState, owner: &str, spec: ClientSpec) -> Result<(ClientRow, Option<String>), ApiError> {
+pub async fn create_client(
+    state: &AppState,
+    owner: &str,
+    spec: ClientSpec,
+) -> Result<(ClientRow, Option<String>), ApiError> {
     let secret = (!spec.public).then(crypto::random_secret);
     let now = storage::now_millis();
     let row = ClientRow {
@@ -61,14 +90,22 @@ pub async fn create_client(state: &AppState, owner: &str, spec: ClientSpec) -> R
         secret_hash: secret.as_deref().map(crypto::sha256_hex),
         name: spec.name,
         owner_id: owner.to_owned(),
-        redirect_uris: spec.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>().join("\n"),
+        redirect_uris: spec
+            .redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
         grant_types: spec.grant_types.to_string(),
         scopes: spec.scopes.to_string(),
         created_at: now,
         secret_rotated_at: now,
     };
     let stored = row.clone();
-    state.db.run(move |c| Ok(store::insert_client(c, &stored)?)).await?;
+    state
+        .db
+        .run(move |c| Ok(store::insert_client(c, &stored)?))
+        .await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
     Ok((row, secret))
 }
@@ -110,7 +147,12 @@ pub struct ApplicationView {
 
 impl ApplicationView {
     fn new(row: &ClientRow, secret: Option<String>) -> Self {
-        let words = |s: &str| s.split([' ', '\n']).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        let words = |s: &str| {
+            s.split([' ', '\n'])
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
         Self {
             client_id: row.id.clone(),
             app_id: row.id.clone(),
@@ -133,47 +175,89 @@ fn field(e: Invalid) -> ApiError {
 /// Creates an application; the answer shows its secret this once.
 #[utoipa::path(post, path = "/applications", tag = "applications", security(("bearer" = [])), request_body = NewApplication,
     responses((status = 201, body = ApplicationView), (status = 403, description = "not a registration-platform user", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, caller: Caller, body: web::Json<NewApplication>) -> Result<Envelope<ApplicationView>, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<NewApplication>,
+) -> Result<Envelope<ApplicationView>, ApiError> {
     caller.require(Role::RegistrationPlatform)?;
-    let grants = if body.grant_types.is_empty() { vec!["client_credentials".to_owned()] } else { body.grant_types.clone() };
+    let grants = if body.grant_types.is_empty() {
+        vec!["client_credentials".to_owned()]
+    } else {
+        body.grant_types.clone()
+    };
     let scopes = Scopes::from_list(&body.scopes).map_err(field)?;
-    let spec = ClientSpec::parse(&body.name, &body.redirect_uris, &grants, &scopes, body.public, &state.platform_scopes).map_err(field)?;
+    let spec = ClientSpec::parse(
+        &body.name,
+        &body.redirect_uris,
+        &grants,
+        &scopes,
+        body.public,
+        &state.platform_scopes,
+    )
+    .map_err(field)?;
     let (row, secret) = create_client(&state, &caller.user.id, spec).await?;
     Ok(Envelope::created(ApplicationView::new(&row, secret)))
 }
 
 /// The caller's applications.
 #[utoipa::path(get, path = "/applications", tag = "applications", security(("bearer" = [])), responses((status = 200, body = [ApplicationView])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
     let owner = caller.user.id.clone();
-    let rows = state.db.run(move |c| Ok(store::clients_of(c, &owner)?)).await?;
-    Ok(Envelope::ok(rows.iter().map(|r| ApplicationView::new(r, None)).collect()))
+    let rows = state
+        .db
+        .run(move |c| Ok(store::clients_of(c, &owner)?))
+        .await?;
+    Ok(Envelope::ok(
+        rows.iter().map(|r| ApplicationView::new(r, None)).collect(),
+    ))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: String) -> Result<ClientRow, ApiError> {
-    let row = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    let row = state
+        .db
+        .run(move |c| Ok(store::client_by_id(c, &id)?))
+        .await?;
     // Another owner's application is reported as missing, so ids cannot be probed.
     row.filter(|r| r.owner_id == caller.user.id || caller.roles.contains(&Role::Admin))
         .ok_or_else(|| ApiError::not_found("no such application"))
 }
 
 #[utoipa::path(get, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn show(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<Envelope<ApplicationView>, ApiError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<Envelope<ApplicationView>, ApiError> {
     let row = owned(&state, &caller, id.into_inner()).await?;
     Ok(Envelope::ok(ApplicationView::new(&row, None)))
 }
 
 /// Replaces the secret; the old one stops working at once.
 #[utoipa::path(post, path = "/applications/{id}/secret", tag = "applications", security(("bearer" = [])), responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn rotate_secret(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<Envelope<ApplicationView>, ApiError> {
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<Envelope<ApplicationView>, ApiError> {
     let mut row = owned(&state, &caller, id.into_inner()).await?;
     if row.secret_hash.is_none() {
         return Err(ApiError::conflict("a public application has no secret"));
     }
     let secret = crypto::random_secret();
-    let (id, hash, now) = (row.id.clone(), crypto::sha256_hex(&secret), storage::now_millis());
+    let (id, hash, now) = (
+        row.id.clone(),
+        crypto::sha256_hex(&secret),
+        storage::now_millis(),
+    );
     row.secret_hash = Some(hash.clone());
-    state.db.run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?)).await?;
+    state
+        .db
+        .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?))
+        .await?;
     tracing::info!(client.id = %row.id, "application secret rotated");
     Ok(Envelope::ok(ApplicationView::new(&row, Some(secret))))
 }
@@ -181,13 +265,23 @@ pub async fn rotate_secret(state: web::Data<AppState>, caller: Caller, id: web::
 /// Deletes an application and revokes its refresh tokens; its access tokens stop working
 /// because introspection requires the client to exist, and `token.revoked` tells gateways.
 #[utoipa::path(delete, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn delete(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = owned(&state, &caller, id.into_inner()).await?;
     let id = row.id.clone();
     let now = storage::now_millis();
     // A client-wide revocation: jti `*` names every token of the client.
-    let payload = TokenRevoked { jti: "*".to_owned(), client_id: id.clone(), sub: None, exp: now / 1000 + state.oauth.access_token_ttl_secs };
-    let event = Event::new(crate::state::SOURCE, Some(id.clone()), &payload).map_err(ApiError::internal)?;
+    let payload = TokenRevoked {
+        jti: "*".to_owned(),
+        client_id: id.clone(),
+        sub: None,
+        exp: now / 1000 + state.oauth.access_token_ttl_secs,
+    };
+    let event =
+        Event::new(crate::state::SOURCE, Some(id.clone()), &payload).map_err(ApiError::internal)?;
     state
         .db
         .transaction(move |c| {
@@ -247,43 +341,81 @@ impl ResponseError for RegistrationError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::BadRequest().json(serde_json::json!({ "error": self.error, "error_description": self.description }))
+        HttpResponse::BadRequest()
+            .json(serde_json::json!({ "error": self.error, "error_description": self.description }))
     }
 }
 
 impl From<Invalid> for RegistrationError {
     fn from(e: Invalid) -> Self {
-        let error = if e.field == "redirect_uris" { "invalid_redirect_uri" } else { "invalid_client_metadata" };
-        Self { error, description: e.to_string() }
+        let error = if e.field == "redirect_uris" {
+            "invalid_redirect_uri"
+        } else {
+            "invalid_client_metadata"
+        };
+        Self {
+            error,
+            description: e.to_string(),
+        }
     }
 }
 
 /// RFC 7591 dynamic client registration, for registration-platform users' bearer tokens.
 #[utoipa::path(post, path = "/oauth2/register", tag = "oauth2", security(("bearer" = [])), request_body = RegistrationRequest,
     responses((status = 201, body = RegistrationResponse), (status = 400, description = "invalid_redirect_uri or invalid_client_metadata"), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
-pub async fn register(state: web::Data<AppState>, caller: Caller, body: web::Json<RegistrationRequest>) -> Result<HttpResponse, actix_web::Error> {
+pub async fn register(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<RegistrationRequest>,
+) -> Result<HttpResponse, actix_web::Error> {
     caller.require(Role::RegistrationPlatform)?;
-    let method = body.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_basic".to_owned());
+    let method = body
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".to_owned());
     let public = match method.as_str() {
         "client_secret_basic" | "client_secret_post" => false,
         "none" => true,
-        other => return Err(RegistrationError { error: "invalid_client_metadata", description: format!("token_endpoint_auth_method `{other}` is not supported") }.into()),
+        other => {
+            return Err(RegistrationError {
+                error: "invalid_client_metadata",
+                description: format!("token_endpoint_auth_method `{other}` is not supported"),
+            }
+            .into());
+        }
     };
-    let grants = body.grant_types.clone().unwrap_or_else(|| vec!["authorization_code".to_owned()]);
-    let scopes = Scopes::parse(body.scope.as_deref().unwrap_or("")).map_err(RegistrationError::from)?;
-    let name = body.client_name.clone().unwrap_or_else(|| "Unnamed application".to_owned());
-    let spec = ClientSpec::parse(&name, &body.redirect_uris, &grants, &scopes, public, &state.platform_scopes).map_err(RegistrationError::from)?;
+    let grants = body
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
+    let scopes =
+        Scopes::parse(body.scope.as_deref().unwrap_or("")).map_err(RegistrationError::from)?;
+    let name = body
+        .client_name
+        .clone()
+        .unwrap_or_else(|| "Unnamed application".to_owned());
+    let spec = ClientSpec::parse(
+        &name,
+        &body.redirect_uris,
+        &grants,
+        &scopes,
+        public,
+        &state.platform_scopes,
+    )
+    .map_err(RegistrationError::from)?;
     let (row, secret) = create_client(&state, &caller.user.id, spec).await?;
     let view = ApplicationView::new(&row, None);
-    Ok(HttpResponse::Created().insert_header(("cache-control", "no-store")).json(RegistrationResponse {
-        client_id: row.id,
-        client_secret: secret,
-        client_id_issued_at: row.created_at / 1000,
-        client_secret_expires_at: 0,
-        client_name: row.name,
-        redirect_uris: view.redirect_uris,
-        grant_types: view.grant_types,
-        token_endpoint_auth_method: method,
-        scope: row.scopes,
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(RegistrationResponse {
+            client_id: row.id,
+            client_secret: secret,
+            client_id_issued_at: row.created_at / 1000,
+            client_secret_expires_at: 0,
+            client_name: row.name,
+            redirect_uris: view.redirect_uris,
+            grant_types: view.grant_types,
+            token_endpoint_auth_method: method,
+            scope: row.scopes,
+        }))
 }

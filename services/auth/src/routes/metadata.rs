@@ -8,7 +8,12 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2", responses((status = 200, description = "RFC 8414 metadata")))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.keys.issuer().trim_end_matches('/');
-    let scopes: Vec<String> = state.platform_scopes.to_string().split(' ').map(str::to_owned).collect();
+    let scopes: Vec<String> = state
+        .platform_scopes
+        .to_string()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
     let body = serde_json::json!({
         "issuer": state.keys.issuer(),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -24,7 +29,9 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
         "service_documentation": format!("{issuer}/openapi.json"),
     });
-    HttpResponse::Ok().insert_header(("cache-control", "public, max-age=300")).json(body)
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(body)
 }
 
 /// The public keys that verify access tokens.

@@ -69,7 +69,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
         .and_then(|v| client_auth::decode_basic(&v[6..]));
     let Some((username, password)) = credentials else {
-        return token_failure(StatusCode::UNAUTHORIZED, "Basic authorization with username:password is required");
+        return token_failure(
+            StatusCode::UNAUTHORIZED,
+            "Basic authorization with username:password is required",
+        );
     };
     match legacy_login(&state, &req, &username, &password).await {
         Ok(response) => response,
@@ -80,32 +83,44 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     }
 }
 
-async fn legacy_login(state: &AppState, req: &HttpRequest, username: &str, password: &str) -> Result<HttpResponse, crate::oauth_error::OAuthError> {
+async fn legacy_login(
+    state: &AppState,
+    req: &HttpRequest,
+    username: &str,
+    password: &str,
+) -> Result<HttpResponse, crate::oauth_error::OAuthError> {
     let client_id = state.oauth.legacy_client_id.clone();
     let row = state
         .db
         .run(move |c| Ok(store::client_by_id(c, &client_id)?))
         .await?
-        .ok_or_else(|| crate::oauth_error::OAuthError::server_error("the legacy client is missing"))?;
-    let client = AuthenticatedClient { confidential: false, row };
+        .ok_or_else(|| {
+            crate::oauth_error::OAuthError::server_error("the legacy client is missing")
+        })?;
+    let client = AuthenticatedClient {
+        confidential: false,
+        row,
+    };
     let Some(user) = authenticate_user(state, req, username, password).await? else {
         return Ok(token_failure(StatusCode::UNAUTHORIZED, "Bad credentials"));
     };
     let scope = Scopes::parse(&client.row.scopes).unwrap_or_default();
     let issued = issue_for_user(state, &client, &user, &scope, None).await?;
     let now = storage::now_millis();
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(SeedTokenDocument {
-        code: 200,
-        method: "POST",
-        token_type: "bearer",
-        error: "OK".to_owned(),
-        access_token: Some(issued.access_token),
-        path: "/oauth",
-        scope: issued.claims.scope,
-        expires_in: Some(issued.claims.exp * 1000),
-        group: Some(user.group_id),
-        timestamp: now,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(SeedTokenDocument {
+            code: 200,
+            method: "POST",
+            token_type: "bearer",
+            error: "OK".to_owned(),
+            access_token: Some(issued.access_token),
+            path: "/oauth",
+            scope: issued.claims.scope,
+            expires_in: Some(issued.claims.exp * 1000),
+            group: Some(user.group_id),
+            timestamp: now,
+        }))
 }
 
 /// Seed 002: revokes the bearer token of the request itself.
@@ -123,7 +138,11 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         })
     };
     let Some(token) = bearer::bearer_token(&req) else {
-        return document(StatusCode::UNAUTHORIZED, String::new(), "a bearer token is required");
+        return document(
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+            "a bearer token is required",
+        );
     };
     let claims = match bearer::verify(&state, token).await {
         Ok((claims, _)) => claims,
@@ -133,7 +152,11 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Ok(()) => document(StatusCode::OK, claims.scope, "OK"),
         Err(error) => {
             tracing::error!(%error, "revocation failed");
-            document(StatusCode::SERVICE_UNAVAILABLE, claims.scope, "try again shortly")
+            document(
+                StatusCode::SERVICE_UNAVAILABLE,
+                claims.scope,
+                "try again shortly",
+            )
         }
     }
 }

@@ -55,21 +55,47 @@ fn no_store(body: &impl Serialize) -> HttpResponse {
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
     request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "RFC 6749 token request"),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
-pub async fn token(state: web::Data<AppState>, req: HttpRequest, form: web::Form<TokenForm>) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, OAuthError> {
     let form = form.into_inner();
-    let grant = form.grant_type.as_deref().ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let grant = GrantType::parse(grant).ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
-    let client = client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
-    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>()).is_ok_and(|g| g.allows(grant)) {
-        return Err(OAuthError::unauthorized_client(format!("this client may not use the {} grant", grant.as_str())));
+    let grant = form
+        .grant_type
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant = GrantType::parse(grant)
+        .ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
+    let client = client_auth::authenticate(
+        &state,
+        &req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?;
+    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>())
+        .is_ok_and(|g| g.allows(grant))
+    {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the {} grant",
+            grant.as_str()
+        )));
     }
     let issued = match grant {
         GrantType::ClientCredentials => client_credentials(&state, &client, form.scope.as_deref())?,
         GrantType::Password => password(&state, &req, &client, &form).await?,
         GrantType::RefreshToken => refresh(&state, &client, &form).await?,
-        GrantType::AuthorizationCode => return Err(OAuthError::unsupported_grant_type("authorization_code is not available yet")),
+        GrantType::AuthorizationCode => {
+            return Err(OAuthError::unsupported_grant_type(
+                "authorization_code is not available yet",
+            ));
+        }
     };
-    Ok(no_store(&TokenResponse::from_issued(issued, state.oauth.access_token_ttl_secs)))
+    Ok(no_store(&TokenResponse::from_issued(
+        issued,
+        state.oauth.access_token_ttl_secs,
+    )))
 }
 
 /// The scope to grant: what was asked (all of it allowed to the client), or everything the
@@ -80,7 +106,9 @@ pub fn granted_scope(requested: Option<&str>, allowed: &Scopes) -> Result<Scopes
         Some(raw) => {
             let asked = Scopes::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
             if !asked.is_subset(allowed) {
-                return Err(OAuthError::invalid_scope(format!("`{asked}` is not within `{allowed}`")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "`{asked}` is not within `{allowed}`"
+                )));
             }
             Ok(asked)
         }
@@ -91,27 +119,53 @@ fn client_scopes(client: &AuthenticatedClient) -> Scopes {
     Scopes::parse(&client.row.scopes).unwrap_or_default()
 }
 
-fn client_credentials(state: &AppState, client: &AuthenticatedClient, scope: Option<&str>) -> Result<Issued, OAuthError> {
+fn client_credentials(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    scope: Option<&str>,
+) -> Result<Issued, OAuthError> {
     if !client.confidential {
-        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        ));
     }
     let scope = granted_scope(scope, &client_scopes(client))?;
-    let (access_token, claims) = state.access_token(&client.row.id, None, &scope).map_err(OAuthError::server_error)?;
-    Ok(Issued { access_token, claims, refresh_token: None })
+    let (access_token, claims) = state
+        .access_token(&client.row.id, None, &scope)
+        .map_err(OAuthError::server_error)?;
+    Ok(Issued {
+        access_token,
+        claims,
+        refresh_token: None,
+    })
 }
 
 /// Checks a user's password off the executor, counting failures per username and address.
-pub async fn authenticate_user(state: &AppState, req: &HttpRequest, username: &str, password: &str) -> Result<Option<UserRow>, OAuthError> {
-    let peer = req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+pub async fn authenticate_user(
+    state: &AppState,
+    req: &HttpRequest,
+    username: &str,
+    password: &str,
+) -> Result<Option<UserRow>, OAuthError> {
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
     let keys = [format!("user:{username}"), format!("ip:{peer}")];
-    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
+    state
+        .limiter
+        .check(&keys)
+        .map_err(OAuthError::too_many_attempts)?;
     let name = username.to_owned();
-    let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
+    let user = state
+        .db
+        .run(move |c| Ok(store::user_by_username(c, &name)?))
+        .await?;
     let password = password.to_owned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
-        .await
-        .map_err(OAuthError::server_error)?;
+    let ok =
+        tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
+            .await
+            .map_err(OAuthError::server_error)?;
     if ok {
         Ok(user)
     } else {
@@ -122,52 +176,108 @@ pub async fn authenticate_user(state: &AppState, req: &HttpRequest, username: &s
 }
 
 /// Issues an access token for `user` and, when the client may refresh, a refresh token.
-pub async fn issue_for_user(state: &AppState, client: &AuthenticatedClient, user: &UserRow, scope: &Scopes, family: Option<String>) -> Result<Issued, OAuthError> {
-    let (access_token, claims) = state.access_token(&client.row.id, Some(user), scope).map_err(OAuthError::server_error)?;
-    let refreshable = client.row.grant_types.split(' ').any(|g| g == GrantType::RefreshToken.as_str());
+pub async fn issue_for_user(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    user: &UserRow,
+    scope: &Scopes,
+    family: Option<String>,
+) -> Result<Issued, OAuthError> {
+    let (access_token, claims) = state
+        .access_token(&client.row.id, Some(user), scope)
+        .map_err(OAuthError::server_error)?;
+    let refreshable = client
+        .row
+        .grant_types
+        .split(' ')
+        .any(|g| g == GrantType::RefreshToken.as_str());
     let refresh_token = if refreshable {
         let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
-        state.db.run(move |c| Ok(store::insert_refresh(c, &row)?)).await?;
+        state
+            .db
+            .run(move |c| Ok(store::insert_refresh(c, &row)?))
+            .await?;
         Some(token)
     } else {
         None
     };
-    Ok(Issued { access_token, claims, refresh_token })
+    Ok(Issued {
+        access_token,
+        claims,
+        refresh_token,
+    })
 }
 
-async fn password(state: &AppState, req: &HttpRequest, client: &AuthenticatedClient, form: &TokenForm) -> Result<Issued, OAuthError> {
-    let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref()) else {
-        return Err(OAuthError::invalid_request("username and password are required"));
+async fn password(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &AuthenticatedClient,
+    form: &TokenForm,
+) -> Result<Issued, OAuthError> {
+    let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref())
+    else {
+        return Err(OAuthError::invalid_request(
+            "username and password are required",
+        ));
     };
     let scope = granted_scope(form.scope.as_deref(), &client_scopes(client))?;
-    let user = authenticate_user(state, req, username, password).await?.ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+    let user = authenticate_user(state, req, username, password)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
     issue_for_user(state, client, &user, &scope, None).await
 }
 
 /// Rotation with reuse detection: each refresh token works once; presenting a used one means
 /// it leaked, so the whole family is revoked.
-async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenForm) -> Result<Issued, OAuthError> {
-    let token = form.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+async fn refresh(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &TokenForm,
+) -> Result<Issued, OAuthError> {
+    let token = form
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = crypto::sha256_hex(token);
     let now = storage::now_millis();
     let lookup = hash.clone();
-    let row = state.db.run(move |c| Ok(store::refresh_by_hash(c, &lookup)?)).await?;
-    let row = row.filter(|r| r.client_id == client.row.id).ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    let row = state
+        .db
+        .run(move |c| Ok(store::refresh_by_hash(c, &lookup)?))
+        .await?;
+    let row = row
+        .filter(|r| r.client_id == client.row.id)
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
     if row.revoked_at.is_some() || row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
+        return Err(OAuthError::invalid_grant(
+            "refresh token expired or revoked",
+        ));
     }
     let family = row.family_id.clone();
-    let first_use = state.db.run(move |c| Ok(store::use_refresh(c, &hash, now)?)).await?;
+    let first_use = state
+        .db
+        .run(move |c| Ok(store::use_refresh(c, &hash, now)?))
+        .await?;
     if !first_use {
-        let revoked = state.db.run(move |c| Ok(store::revoke_family(c, &family, now)?)).await?;
+        let revoked = state
+            .db
+            .run(move |c| Ok(store::revoke_family(c, &family, now)?))
+            .await?;
         tracing::warn!(client.id = %client.row.id, revoked, "refresh token reused; its family is revoked");
         return Err(OAuthError::invalid_grant("refresh token already used"));
     }
     let allowed = Scopes::parse(&row.scope).unwrap_or_default();
     let scope = granted_scope(form.scope.as_deref(), &allowed)?;
-    let user_id = row.user_id.clone().ok_or_else(|| OAuthError::invalid_grant("refresh token has no user"))?;
-    let user = state.db.run(move |c| Ok(store::user_by_id(c, &user_id)?)).await?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let user_id = row
+        .user_id
+        .clone()
+        .ok_or_else(|| OAuthError::invalid_grant("refresh token has no user"))?;
+    let user = state
+        .db
+        .run(move |c| Ok(store::user_by_id(c, &user_id)?))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     issue_for_user(state, client, &user, &scope, Some(row.family_id)).await
 }
 
@@ -184,13 +294,29 @@ pub struct RevokeForm {
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
     request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "token, token_type_hint"),
     responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 401, description = "invalid_client")))]
-pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::Form<RevokeForm>) -> Result<HttpResponse, OAuthError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<RevokeForm>,
+) -> Result<HttpResponse, OAuthError> {
     let form = form.into_inner();
-    let client = client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
-    let token = form.token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let client = client_auth::authenticate(
+        &state,
+        &req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+    .await?;
+    let token = form
+        .token
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     match form.token_type_hint.as_deref() {
         None | Some("access_token" | "refresh_token") => {}
-        Some(other) => return Err(OAuthError::unsupported_token_type(format!("`{other}` is not a token type this server issues"))),
+        Some(other) => {
+            return Err(OAuthError::unsupported_token_type(format!(
+                "`{other}` is not a token type this server issues"
+            )));
+        }
     }
     if token.starts_with("rt_") {
         let hash = crypto::sha256_hex(&token);
@@ -199,7 +325,9 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::For
         state
             .db
             .run(move |c| {
-                if let Some(row) = store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id) {
+                if let Some(row) =
+                    store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id)
+                {
                     store::revoke_family(c, &row.family_id, now)?;
                 }
                 Ok(())
@@ -207,9 +335,13 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, form: web::For
             .await?;
     } else if let Ok(claims) = state.keys.verify(&token) {
         if claims.client_id != client.row.id {
-            return Err(OAuthError::unauthorized_client("this token was issued to another client"));
+            return Err(OAuthError::unauthorized_client(
+                "this token was issued to another client",
+            ));
         }
         state.revoke_access(&claims).await?;
     }
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }

@@ -43,7 +43,10 @@ impl From<&UserRow> for UserView {
             id: row.id.clone(),
             username: row.username.clone(),
             email: row.email.clone(),
-            roles: parse_roles(&row.roles).iter().map(|r| r.as_str().to_owned()).collect(),
+            roles: parse_roles(&row.roles)
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
             group: row.group_id,
             created_at: row.created_at,
         }
@@ -55,7 +58,13 @@ fn field(e: crate::domain::Invalid) -> ApiError {
 }
 
 /// Creates a user and publishes `user.registered` in the same transaction.
-pub async fn create_user(state: &AppState, username: Username, email: Email, password: &SecretString, roles: BTreeSet<Role>) -> Result<UserRow, ApiError> {
+pub async fn create_user(
+    state: &AppState,
+    username: Username,
+    email: Email,
+    password: &SecretString,
+    roles: BTreeSet<Role>,
+) -> Result<UserRow, ApiError> {
     let password = password.clone();
     let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
         .await
@@ -70,7 +79,12 @@ pub async fn create_user(state: &AppState, username: Username, email: Email, pas
         group_id: MEMBER_GROUP,
         created_at: storage::now_millis(),
     };
-    let payload = UserRegistered { user_id: row.id.clone(), username: row.username.clone(), email: row.email.clone(), registered_at: row.created_at };
+    let payload = UserRegistered {
+        user_id: row.id.clone(),
+        username: row.username.clone(),
+        email: row.email.clone(),
+        registered_at: row.created_at,
+    };
     let event = Event::new(SOURCE, Some(row.id.clone()), &payload).map_err(ApiError::internal)?;
     let stored = row.clone();
     state
@@ -82,7 +96,9 @@ pub async fn create_user(state: &AppState, username: Username, email: Email, pas
         })
         .await
         .map_err(|e| match e {
-            storage::StorageError::Conflict(_) => ApiError::conflict("username or email already registered"),
+            storage::StorageError::Conflict(_) => {
+                ApiError::conflict("username or email already registered")
+            }
             other => other.into(),
         })?;
     state.outbox.notify_one();
@@ -92,7 +108,10 @@ pub async fn create_user(state: &AppState, username: Username, email: Email, pas
 /// Registers a user (any visitor may).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserView), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
-pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<NewUser>,
+) -> Result<Envelope<UserView>, ApiError> {
     let username = Username::parse(&body.username).map_err(field)?;
     let email = Email::parse(&body.email).map_err(field)?;
     let password = NewPassword::parse(&body.password).map_err(field)?;
@@ -117,12 +136,20 @@ pub struct RolesUpdate {
 /// Sets a user's roles (administrators only).
 #[utoipa::path(put, path = "/users/{id}/roles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
     responses((status = 200, body = UserView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn set_roles(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Json<RolesUpdate>) -> Result<Envelope<UserView>, ApiError> {
+pub async fn set_roles(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<RolesUpdate>,
+) -> Result<Envelope<UserView>, ApiError> {
     caller.require(Role::Admin)?;
     let roles = body
         .roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role"))))
+        .map(|r| {
+            Role::parse(r)
+                .ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role")))
+        })
         .collect::<Result<BTreeSet<_>, _>>()?;
     let id = id.into_inner();
     let stored = format_roles(&roles);
