@@ -9,7 +9,7 @@ CARGO ?= cargo
 help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
-	@echo "make bench       event throughput and latency (in-process, RabbitMQ, outbox)"
+	@echo "make bench       event throughput (bus, outbox) and token issuance (client_credentials, JWT)"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
 	@echo "make proto-docs  regenerate proto-docs/asyncapi.json from the event catalogue"
@@ -27,7 +27,8 @@ test: deps
 
 bench: deps
 	deploy/servers.sh start
-	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput
+	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput \
+		&& $(CARGO) bench --locked -p auth --bench token_throughput
 
 proto-docs:
 	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p events --lib catalogue::tests::proto_docs_match_the_catalogue

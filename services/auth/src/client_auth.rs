@@ -9,7 +9,7 @@ use base64::Engine;
 use crate::crypto;
 use crate::oauth_error::OAuthError;
 use crate::state::AppState;
-use crate::store::{self, ClientRow};
+use crate::store::ClientRow;
 
 pub struct AuthenticatedClient {
     pub row: ClientRow,
@@ -98,11 +98,7 @@ pub async fn authenticate(
         .limiter
         .check(&keys)
         .map_err(OAuthError::too_many_attempts)?;
-    let id = presented.id.clone();
-    let row = state
-        .db
-        .run(move |c| Ok(store::client_by_id(c, &id)?))
-        .await?;
+    let row = state.client(&presented.id).await?;
     let outcome = match (&row, &presented.secret) {
         (Some(row), Some(secret)) => row
             .secret_hash

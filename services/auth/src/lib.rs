@@ -4,6 +4,7 @@
 
 mod bearer;
 mod client_auth;
+mod client_cache;
 pub mod crypto;
 pub mod domain;
 pub mod keys;
@@ -358,6 +359,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         platform_scopes,
         outbox,
         limiter: limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+        clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
     bootstrap(&state, &settings)
         .await

@@ -24,6 +24,7 @@ pub struct AppState {
     /// Wakes the outbox relay after a commit that wrote events.
     pub outbox: Arc<Notify>,
     pub limiter: FailureLimiter,
+    pub clients: crate::client_cache::ClientCache,
 }
 
 /// Tokens issued by one grant.
@@ -34,6 +35,22 @@ pub struct Issued {
 }
 
 impl AppState {
+    /// A client, from the short-lived cache or the database.
+    pub async fn client(&self, id: &str) -> Result<Option<store::ClientRow>, StorageError> {
+        if let Some(row) = self.clients.get(id) {
+            return Ok(Some(row));
+        }
+        let key = id.to_owned();
+        let row = self
+            .db
+            .run(move |c| Ok(store::client_by_id(c, &key)?))
+            .await?;
+        if let Some(row) = &row {
+            self.clients.put(row);
+        }
+        Ok(row)
+    }
+
     /// Signs an RFC 9068 access token for `client_id`, on behalf of `user` when there is one.
     pub fn access_token(
         &self,

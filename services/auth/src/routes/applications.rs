@@ -258,6 +258,7 @@ pub async fn rotate_secret(
         .db
         .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?))
         .await?;
+    state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, "application secret rotated");
     Ok(Envelope::ok(ApplicationView::new(&row, Some(secret))))
 }
@@ -292,6 +293,7 @@ pub async fn delete(
         })
         .await?;
     state.outbox.notify_one();
+    state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, "application deleted");
     Ok(HttpResponse::NoContent().finish())
 }
