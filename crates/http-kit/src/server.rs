@@ -119,8 +119,9 @@ pub fn start(
                     })
                     .build(),
             )
-            .configure(|cfg| routes(cfg))
+            // Before the service's routes, so a service (the gateway) may set its own default.
             .default_service(web::to(extract::not_found))
+            .configure(|cfg| routes(cfg))
     })
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace_secs);

@@ -1,7 +1,10 @@
 //! The gateway: the one public address partners call.
 //!
-//! Today it serves the platform's operational endpoints; routing to the services, token
-//! validation and rate limits arrive with the gateway issue.
+//! Today it forwards by path prefix to the services (all of which authenticate their callers
+//! themselves) and serves its operational endpoints; token validation against cached
+//! introspection, scopes and rate limits arrive with the gateway issue.
+
+mod proxy;
 
 use std::sync::Arc;
 
@@ -19,12 +22,18 @@ pub const DEFAULTS: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub http: HttpSettings,
     pub bus: BusSettings,
+    #[serde(default)]
+    pub routes: Vec<proxy::Route>,
 }
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.http.validate("http")?;
-        self.bus.validate()
+        self.bus.validate()?;
+        self.routes
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, r)| r.validate(i))
     }
 }
 
@@ -42,11 +51,17 @@ impl ServiceSettings for Settings {
 struct ApiDoc;
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::Error> {
+    let proxy = actix_web::web::Data::new(
+        proxy::Proxy::new(settings.routes.clone()).map_err(std::io::Error::other)?,
+    );
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
         readiness: http_kit::Readiness::new(),
-        routes: Arc::new(|_| {}),
+        routes: Arc::new(move |cfg| {
+            cfg.app_data(proxy.clone())
+                .default_service(actix_web::web::to(proxy::forward));
+        }),
     };
     let http = server::start(service, &settings.http, deps.shutdown)?;
     Ok(Started {

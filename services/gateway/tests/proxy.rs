@@ -1,0 +1,132 @@
+//! The gateway forwards by prefix to a real upstream over HTTP and answers upstream failures in
+//! the envelope.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use events::InProcessBus;
+use runtime::Deps;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// An upstream that echoes what it received, and one route that never answers in time.
+fn upstream() -> String {
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/slow/{tail:.*}", web::get().to(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                HttpResponse::Ok().finish()
+            }))
+            .default_service(web::to(|req: HttpRequest, body: web::Bytes| async move {
+                let headers: serde_json::Map<String, Value> =
+                    req.headers().iter().map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("")))).collect();
+                HttpResponse::Created()
+                    .insert_header(("x-upstream", "yes"))
+                    .json(json!({"method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers, "body": String::from_utf8_lossy(&body)}))
+            }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    format!("http://{addr}")
+}
+
+async fn gateway(routes: Value) -> (String, CancellationToken) {
+    static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> =
+        std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| telemetry::init("gateway-test").ok());
+    let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
+        .unwrap()
+        .merge(("http.port", 0))
+        .merge(("http.workers", 1))
+        .merge(figment::providers::Serialized::default("routes", routes));
+    let settings: gateway::Settings = settings::extract(figment).unwrap();
+    let shutdown = CancellationToken::new();
+    let started = gateway::start(
+        settings,
+        Deps {
+            bus: Arc::new(InProcessBus::new()),
+            shutdown: shutdown.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", started.http.addr);
+    tokio::spawn(started.stopped());
+    (base, shutdown)
+}
+
+#[tokio::test]
+async fn forwards_with_forwarding_headers_and_streams_back() {
+    let up = upstream();
+    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 1}, {"prefix": "/slow", "upstream": up, "timeout_secs": 1}])).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{gw}/api/things?x=1"))
+        .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("connection", "keep-alive, x-secret-hop")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers().get("x-upstream").unwrap(), "yes");
+    assert_eq!(res.headers().get("x-request-id").unwrap(), "req-42");
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(
+        (
+            echo["method"].as_str(),
+            echo["uri"].as_str(),
+            echo["body"].as_str()
+        ),
+        (Some("POST"), Some("/api/things?x=1"), Some("hello"))
+    );
+    let headers = &echo["headers"];
+    assert_eq!(headers["x-request-id"], "req-42");
+    assert_eq!(
+        headers["x-forwarded-for"], "127.0.0.1",
+        "a client's X-Forwarded-For is replaced"
+    );
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert!(
+        headers["traceparent"]
+            .as_str()
+            .is_some_and(|tp| tp.starts_with("00-")),
+        "the gateway's span is the upstream's parent"
+    );
+
+    let res = client.get(format!("{gw}/slow/x")).send().await.unwrap();
+    assert_eq!(res.status(), 504);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["code"],
+        "gateway_timeout"
+    );
+    let res = client.get(format!("{gw}/apix")).send().await.unwrap();
+    assert_eq!(res.status(), 404, "prefixes match whole segments");
+    let res = client.get(format!("{gw}/healthz")).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the gateway's own endpoints are not forwarded"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_502_in_the_envelope() {
+    let (gw, _stop) =
+        gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1}]))
+            .await;
+    let res = reqwest::get(format!("{gw}/down")).await.unwrap();
+    assert_eq!(res.status(), 502);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["success"].as_bool(), body["code"].as_str()),
+        (Some(false), Some("bad_gateway"))
+    );
+}
