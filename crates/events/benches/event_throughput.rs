@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
 use events::{
-    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus,
-    RabbitSettings, RelaySettings, Subscription, outbox,
+    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings,
+    Subscription, outbox,
 };
 use storage::{Database, PoolSettings, StorageError};
 use tokio::sync::Notify;
@@ -52,17 +52,14 @@ fn event(base: Instant, i: usize) -> Event {
         },
     )
     .unwrap();
-    event.data["sent_us"] =
-        serde_json::json!(u64::try_from(base.elapsed().as_micros()).unwrap_or(0));
+    event.data["sent_us"] = serde_json::json!(u64::try_from(base.elapsed().as_micros()).unwrap_or(0));
     event
 }
 
 fn report(name: &str, n: usize, elapsed: Duration, latencies: &Latencies) {
     let mut samples = latencies.samples.lock().unwrap().clone();
     samples.sort_unstable();
-    let pct = |p: f64| {
-        samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0
-    };
+    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
     println!(
         "{name:<44} {n:>7} events  {:>9.0} events/s  latency p50 {:>7.2} ms  p99 {:>7.2} ms",
         n as f64 / elapsed.as_secs_f64(),
@@ -71,12 +68,7 @@ fn report(name: &str, n: usize, elapsed: Duration, latencies: &Latencies) {
     );
 }
 
-async fn consumer(
-    bus: &Arc<dyn Bus>,
-    name: &str,
-    n: usize,
-    base: Instant,
-) -> (Arc<Latencies>, CancellationToken) {
+async fn consumer(bus: &Arc<dyn Bus>, name: &str, n: usize, base: Instant) -> (Arc<Latencies>, CancellationToken) {
     let latencies = Arc::new(Latencies {
         base,
         expected: n,

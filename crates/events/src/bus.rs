@@ -119,10 +119,7 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// Runs a handler, turning a panic into an ordinary failure so the event is retried, not lost.
-pub(crate) async fn handle_guarded(
-    handler: &dyn Handler,
-    delivery: Delivery,
-) -> Result<(), HandlerError> {
+pub(crate) async fn handle_guarded(handler: &dyn Handler, delivery: Delivery) -> Result<(), HandlerError> {
     use futures_util::FutureExt;
     std::panic::AssertUnwindSafe(handler.handle(delivery))
         .catch_unwind()

@@ -96,8 +96,7 @@ pub fn all() -> Vec<EventKind> {
 /// The AsyncAPI 3.0 document describing the exchange, its routing keys and payloads.
 pub fn asyncapi(exchange: &str) -> serde_json::Value {
     use serde_json::{Map, Value, json};
-    let (mut channels, mut operations, mut messages, mut schemas) =
-        (Map::new(), Map::new(), Map::new(), Map::new());
+    let (mut channels, mut operations, mut messages, mut schemas) = (Map::new(), Map::new(), Map::new(), Map::new());
     for kind in all() {
         let id = kind.event_type.replace('.', "_");
         channels.insert(
@@ -172,7 +171,12 @@ mod tests {
         for t in types {
             let parts: Vec<_> = t.split('.').collect();
             assert_eq!(parts.len(), 2, "{t} is not <aggregate>.<event>");
-            assert!(parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{t}");
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+                "{t}"
+            );
         }
     }
 
@@ -180,11 +184,8 @@ mod tests {
     /// Regenerate with `make proto-docs` after changing the catalogue.
     #[test]
     fn proto_docs_match_the_catalogue() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/asyncapi.json");
-        let generated = serde_json::to_string_pretty(&asyncapi(crate::rabbit::DEFAULT_EXCHANGE))
-            .expect("json")
-            + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/asyncapi.json");
+        let generated = serde_json::to_string_pretty(&asyncapi(crate::rabbit::DEFAULT_EXCHANGE)).expect("json") + "\n";
         if std::env::var_os("UPDATE_PROTO_DOCS").is_some() {
             std::fs::write(&path, &generated).expect("write proto-docs");
         }

@@ -36,19 +36,14 @@ pub struct Event {
 
 impl Event {
     /// A new event of `payload`'s type, carrying the current span's trace context.
-    pub fn new<P: EventPayload>(
-        source: &str,
-        subject: Option<String>,
-        payload: &P,
-    ) -> Result<Self, serde_json::Error> {
+    pub fn new<P: EventPayload>(source: &str, subject: Option<String>, payload: &P) -> Result<Self, serde_json::Error> {
         Ok(Self {
             specversion: "1.0".to_owned(),
             id: Uuid::now_v7(),
             source: source.to_owned(),
             event_type: P::TYPE.to_owned(),
             // Millisecond precision, as serialized, so an event equals its own round trip.
-            time: DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
-                .unwrap_or_default(),
+            time: DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default(),
             subject,
             datacontenttype: "application/json".to_owned(),
             data: serde_json::to_value(payload)?,
@@ -104,18 +99,11 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&event.to_json()).expect("json");
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], "token.revoked");
-        assert_eq!(
-            json["id"].as_str().map(|id| &id[14..15]),
-            Some("7"),
-            "UUIDv7"
-        );
+        assert_eq!(json["id"].as_str().map(|id| &id[14..15]), Some("7"), "UUIDv7");
         assert!(json["time"].as_str().is_some_and(|t| t.ends_with('Z')));
         let back = Event::from_json(&event.to_json()).expect("parse");
         assert_eq!(back, event);
-        let decoded = back
-            .payload::<TokenRevoked>()
-            .expect("type matches")
-            .expect("decodes");
+        let decoded = back.payload::<TokenRevoked>().expect("type matches").expect("decodes");
         assert_eq!(decoded.jti, "j1");
     }
 }

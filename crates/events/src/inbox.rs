@@ -6,11 +6,7 @@ use diesel::{QueryResult, RunQueryDsl};
 use storage::AnyConnection;
 
 /// Records that `consumer` handled `event_id`; false when it already had.
-pub fn first_time(
-    conn: &mut AnyConnection,
-    consumer: &str,
-    event_id: &uuid::Uuid,
-) -> QueryResult<bool> {
+pub fn first_time(conn: &mut AnyConnection, consumer: &str, event_id: &uuid::Uuid) -> QueryResult<bool> {
     // `ON CONFLICT DO NOTHING` is spelled alike in PostgreSQL and SQLite.
     let inserted = diesel::sql_query(
         "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

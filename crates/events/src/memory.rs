@@ -41,11 +41,7 @@ impl Bus for InProcessBus {
         let queues = self.lock();
         for event in events {
             for queue in queues.values() {
-                if queue
-                    .bindings
-                    .iter()
-                    .any(|b| topic_matches(b, &event.event_type))
-                {
+                if queue.bindings.iter().any(|b| topic_matches(b, &event.event_type)) {
                     let delivery = Delivery {
                         event: event.clone(),
                         attempt: 1,
@@ -67,24 +63,20 @@ impl Bus for InProcessBus {
     ) -> Result<JoinHandle<()>, BusError> {
         let (sender, mut receiver, parked) = {
             let mut queues = self.lock();
-            let queue = queues
-                .entry(subscription.consumer.clone())
-                .or_insert_with(|| {
-                    let (sender, receiver) = mpsc::unbounded_channel();
-                    Queue {
-                        bindings: Vec::new(),
-                        sender,
-                        receiver: Some(receiver),
-                        parked: Arc::default(),
-                    }
-                });
+            let queue = queues.entry(subscription.consumer.clone()).or_insert_with(|| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                Queue {
+                    bindings: Vec::new(),
+                    sender,
+                    receiver: Some(receiver),
+                    parked: Arc::default(),
+                }
+            });
             queue.bindings = subscription.bindings.clone();
-            let receiver = queue.receiver.take().ok_or_else(|| {
-                BusError::Protocol(format!(
-                    "consumer {} is already running",
-                    subscription.consumer
-                ))
-            })?;
+            let receiver = queue
+                .receiver
+                .take()
+                .ok_or_else(|| BusError::Protocol(format!("consumer {} is already running", subscription.consumer)))?;
             (queue.sender.clone(), receiver, queue.parked.clone())
         };
         let bus = self.clone();

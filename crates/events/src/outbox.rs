@@ -55,16 +55,12 @@ pub fn enqueue(conn: &mut AnyConnection, events: &[Event]) -> QueryResult<()> {
         // the multi-backend connection, and SQLite, being in-process, gains little from one.
         AnyConnection::Postgresql(pg) => {
             for chunk in rows.chunks(1000) {
-                diesel::insert_into(outbox_events::table)
-                    .values(chunk)
-                    .execute(pg)?;
+                diesel::insert_into(outbox_events::table).values(chunk).execute(pg)?;
             }
         }
         AnyConnection::Sqlite(sqlite) => {
             for row in &rows {
-                diesel::insert_into(outbox_events::table)
-                    .values(row)
-                    .execute(sqlite)?;
+                diesel::insert_into(outbox_events::table).values(row).execute(sqlite)?;
             }
         }
     }
@@ -209,10 +205,7 @@ impl OutboxRelay {
         let published = ids.len();
         self.db
             .run(move |conn| {
-                Ok(
-                    diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids)))
-                        .execute(conn)?,
-                )
+                Ok(diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids))).execute(conn)?)
             })
             .await?;
         Ok(published)

@@ -5,9 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -62,17 +61,13 @@ impl RabbitBus {
 
     async fn publish_inner(&self, events: &[Event]) -> Result<(), BusError> {
         let mut guard = self.publisher.lock().await;
-        if guard
-            .as_ref()
-            .is_none_or(|p| !p.channel.status().connected())
-        {
+        if guard.as_ref().is_none_or(|p| !p.channel.status().connected()) {
             *guard = Some(self.connect_publisher().await?);
         }
         let Some(publisher) = guard.as_ref() else {
             return Err(BusError::Unavailable("no channel".into()));
         };
-        let limit =
-            BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
+        let limit = BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
         let result = within(
             limit,
             publish_confirmed(&publisher.channel, &self.settings.exchange, events),
@@ -155,10 +150,7 @@ impl Bus for RabbitBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         let guard = self.publisher.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|p| p.channel.status().connected())
-        {
+        if guard.as_ref().is_some_and(|p| p.channel.status().connected()) {
             return Ok(());
         }
         drop(guard);
@@ -254,9 +246,7 @@ impl Consumer {
                 }
                 Some(Err(error)) => return Err(unavailable(error)),
                 None => {
-                    return Err(BusError::Unavailable(
-                        "consumer cancelled by the broker".into(),
-                    ));
+                    return Err(BusError::Unavailable("consumer cancelled by the broker".into()));
                 }
             }
         }
@@ -264,11 +254,7 @@ impl Consumer {
 
     /// Handles one delivery; it may be acknowledged once this returns, its fate being recorded:
     /// handled, re-queued for a delayed retry, or parked (the last two confirmed by the broker).
-    async fn settle(
-        &self,
-        forward: &Channel,
-        delivery: &lapin::message::Delivery,
-    ) -> Result<(), BusError> {
+    async fn settle(&self, forward: &Channel, delivery: &lapin::message::Delivery) -> Result<(), BusError> {
         let attempt = retry_count(&delivery.properties) + 1;
         let outcome = match Event::from_json(&delivery.data) {
             Ok(event) => {
@@ -307,10 +293,7 @@ impl Consumer {
                 }
             };
             let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-            headers.insert(
-                RETRY_COUNT.into(),
-                AMQPValue::LongLongInt(i64::from(attempt)),
-            );
+            headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
             let properties = delivery.properties.clone().with_headers(headers);
             let confirm = within(BROKER_TIMEOUT, async {
                 let confirm = forward
@@ -355,10 +338,7 @@ impl Consumer {
                 "x-message-ttl".into(),
                 AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
             );
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString("".into()),
-            );
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
             args.insert(
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString(self.queue.as_str().into()),
@@ -407,10 +387,7 @@ fn retry_queue(queue: &str, delay: Duration) -> String {
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     args
 }
 
@@ -429,8 +406,8 @@ fn retry_count(properties: &BasicProperties) -> u32 {
 }
 
 async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, BusError> {
-    let properties = ConnectionProperties::default()
-        .with_connection_name(format!("{}/{role}", settings.connection_name).into());
+    let properties =
+        ConnectionProperties::default().with_connection_name(format!("{}/{role}", settings.connection_name).into());
     within(BROKER_TIMEOUT, async {
         Connection::connect(&settings.url, properties)
             .await
@@ -441,10 +418,7 @@ async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, Bu
 
 /// A broker that is starting or stopping can accept a socket and then never answer: every wait
 /// on it is bounded, and a timeout counts as the broker being unavailable.
-async fn within<T>(
-    limit: Duration,
-    work: impl Future<Output = Result<T, BusError>>,
-) -> Result<T, BusError> {
+async fn within<T>(limit: Duration, work: impl Future<Output = Result<T, BusError>>) -> Result<T, BusError> {
     tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
         Err(BusError::Unavailable(format!(
             "no answer from the broker within {limit:?}"
@@ -476,11 +450,7 @@ async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> Resul
 }
 
 /// Publishes every event, then waits for every confirm: pipelining is what makes confirms cheap.
-async fn publish_confirmed(
-    channel: &Channel,
-    exchange: &str,
-    events: &[Event],
-) -> Result<(), BusError> {
+async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) -> Result<(), BusError> {
     let mut confirms = Vec::with_capacity(events.len());
     for event in events {
         let confirm = channel
@@ -506,10 +476,7 @@ async fn publish_confirmed(
 fn properties(event: &Event) -> BasicProperties {
     let mut headers = FieldTable::default();
     if let Some(tp) = &event.traceparent {
-        headers.insert(
-            telemetry::TRACEPARENT.into(),
-            AMQPValue::LongString(tp.as_str().into()),
-        );
+        headers.insert(telemetry::TRACEPARENT.into(), AMQPValue::LongString(tp.as_str().into()));
     }
     BasicProperties::default()
         .with_content_type(CONTENT_TYPE.into())

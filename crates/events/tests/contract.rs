@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use events::catalogue::{TokenRevoked, UserUpdated};
 use events::{
-    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus,
-    RabbitSettings, RelaySettings, RetryPolicy, Subscription, outbox,
+    Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings,
+    RetryPolicy, Subscription, outbox,
 };
 use storage::{Database, PoolSettings, StorageError};
 use tokio::sync::mpsc;
@@ -81,10 +81,7 @@ async fn subscribe(
     bus: &Arc<dyn Bus>,
     sub: Subscription,
     failures: u32,
-) -> (
-    mpsc::UnboundedReceiver<(Delivery, Instant)>,
-    CancellationToken,
-) {
+) -> (mpsc::UnboundedReceiver<(Delivery, Instant)>, CancellationToken) {
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     bus.subscribe(sub, Arc::new(Recorder { tx, failures }), stop.clone())
@@ -131,17 +128,12 @@ async fn failure_is_retried_with_delay_then_parked(bus: Arc<dyn Bus>) {
     sub.retry = fast_retry(3);
     let (mut rx, stop) = subscribe(&bus, sub, u32::MAX).await;
     let event = revoked("poison");
-    bus.publish(std::slice::from_ref(&event))
-        .await
-        .expect("publish");
+    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.push(next(&mut rx).await);
     }
-    assert_eq!(
-        seen.iter().map(|(d, _)| d.attempt).collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(seen.iter().map(|(d, _)| d.attempt).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(seen.iter().all(|(d, _)| d.event == event));
     for pair in seen.windows(2) {
         let gap = pair[1].1 - pair[0].1;
@@ -154,10 +146,7 @@ async fn failure_is_retried_with_delay_then_parked(bus: Arc<dyn Bus>) {
     let parked = bus.take_parked("flaky", 10).await.expect("parked");
     assert_eq!(parked, vec![event]);
     assert!(
-        bus.take_parked("flaky", 10)
-            .await
-            .expect("parked")
-            .is_empty(),
+        bus.take_parked("flaky", 10).await.expect("parked").is_empty(),
         "taking removes"
     );
     stop.cancel();
@@ -172,12 +161,7 @@ async fn transient_failure_succeeds_on_retry(bus: Arc<dyn Bus>) {
     let retried = next(&mut rx).await.0;
     assert_eq!((retried.attempt, retried.redelivered), (2, true));
     nothing_more(&mut rx).await;
-    assert!(
-        bus.take_parked("transient", 10)
-            .await
-            .expect("parked")
-            .is_empty()
-    );
+    assert!(bus.take_parked("transient", 10).await.expect("parked").is_empty());
     stop.cancel();
 }
 
@@ -186,9 +170,7 @@ async fn queue_outlives_its_consumer(bus: Arc<dyn Bus>) {
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let event = revoked("while-away");
-    bus.publish(std::slice::from_ref(&event))
-        .await
-        .expect("publish");
+    bus.publish(std::slice::from_ref(&event)).await.expect("publish");
     let (mut rx, stop) = subscribe(&bus, Subscription::new("durable", &["token.revoked"]), 0).await;
     assert_eq!(next(&mut rx).await.0.event, event);
     stop.cancel();
@@ -279,10 +261,7 @@ async fn inbox_recognises_redeliveries(url: &str) {
         .await
         .expect("insert");
     assert_eq!((first, again, other), (true, false, true));
-    let purged = db
-        .run(|c| Ok(events::inbox::purge(c, i64::MAX)?))
-        .await
-        .expect("purge");
+    let purged = db.run(|c| Ok(events::inbox::purge(c, i64::MAX)?)).await.expect("purge");
     assert_eq!(purged, 2);
 }
 
@@ -342,21 +321,13 @@ macro_rules! outbox_contract {
 
 bus_contract!(bus_rabbitmq, rabbit());
 bus_contract!(bus_in_process, in_process());
-outbox_contract!(
-    outbox_postgres_rabbitmq,
-    rabbit(),
-    test_support::TestDatabase::create()
-);
+outbox_contract!(outbox_postgres_rabbitmq, rabbit(), test_support::TestDatabase::create());
 outbox_contract!(
     outbox_sqlite_in_process,
     in_process(),
     test_support::TestSqlite::create()
 );
-outbox_contract!(
-    outbox_sqlite_rabbitmq,
-    rabbit(),
-    test_support::TestSqlite::create()
-);
+outbox_contract!(outbox_sqlite_rabbitmq, rabbit(), test_support::TestSqlite::create());
 outbox_contract!(
     outbox_postgres_in_process,
     in_process(),

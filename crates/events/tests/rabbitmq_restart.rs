@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
 use events::{
-    Bus, Delivery, Event, Handler, HandlerError, OutboxRelay, RabbitBus, RabbitSettings,
-    RelaySettings, Subscription, inbox, outbox,
+    Bus, Delivery, Event, Handler, HandlerError, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings, Subscription,
+    inbox, outbox,
 };
 use storage::{Database, PoolSettings, StorageError};
 use tokio_util::sync::CancellationToken;
@@ -52,10 +52,7 @@ async fn restart_rabbitmq() {
         .status()
         .await
         .expect("run deploy/servers.sh");
-    assert!(
-        status.success(),
-        "deploy/servers.sh restart rabbitmq failed"
-    );
+    assert!(status.success(), "deploy/servers.sh restart rabbitmq failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,8 +158,5 @@ async fn rabbitmq_restart_loses_no_event() {
         deliveries - unique
     );
     assert_eq!(unique, EVENTS);
-    assert_eq!(
-        db.run(|c| Ok(outbox::pending(c)?)).await.expect("pending"),
-        0
-    );
+    assert_eq!(db.run(|c| Ok(outbox::pending(c)?)).await.expect("pending"), 0);
 }

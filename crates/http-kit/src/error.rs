@@ -242,8 +242,7 @@ impl ApiError {
     /// 429 with `Retry-After` in whole seconds, rounded up.
     pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        Self::new(ErrorKind::TooManyRequests)
-            .header(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))
+        Self::new(ErrorKind::TooManyRequests).header(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))
     }
 
     pub fn unavailable(debug: impl Into<String>) -> Self {
@@ -263,11 +262,7 @@ impl ApiError {
             success: false,
             code: self.0.code.clone().into_owned(),
             message: self.0.message.clone().into_owned(),
-            debug_message: if server_side {
-                None
-            } else {
-                self.0.debug.clone()
-            },
+            debug_message: if server_side { None } else { self.0.debug.clone() },
             more_info: self.0.more_info.clone(),
         }
     }
@@ -337,8 +332,7 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
-        let response =
-            ApiError::too_many_requests(std::time::Duration::from_millis(1500)).error_response();
+        let response = ApiError::too_many_requests(std::time::Duration::from_millis(1500)).error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(
             response

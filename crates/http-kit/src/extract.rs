@@ -37,16 +37,15 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 fn json_error(error: JsonPayloadError) -> ApiError {
     match error {
         JsonPayloadError::OverflowKnownLength { length, limit } => {
-            ApiError::new(ErrorKind::PayloadTooLarge)
-                .debug(format!("body is {length} bytes; the limit is {limit}"))
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {length} bytes; the limit is {limit}"))
         }
-        JsonPayloadError::Overflow { limit } => ApiError::new(ErrorKind::PayloadTooLarge)
-            .debug(format!("body exceeds the limit of {limit} bytes")),
-        JsonPayloadError::ContentType => ApiError::new(ErrorKind::UnsupportedMediaType)
-            .debug("send the body as application/json"),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::new(ErrorKind::Unprocessable).debug(e.to_string())
+        JsonPayloadError::Overflow { limit } => {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body exceeds the limit of {limit} bytes"))
         }
+        JsonPayloadError::ContentType => {
+            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/json")
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(ErrorKind::Unprocessable).debug(e.to_string()),
         JsonPayloadError::Deserialize(e) => ApiError::new(ErrorKind::BadRequest)
             .code("malformed_json")
             .debug(e.to_string()),
@@ -56,10 +55,12 @@ fn json_error(error: JsonPayloadError) -> ApiError {
 
 fn form_error(error: UrlencodedError) -> ApiError {
     match error {
-        UrlencodedError::Overflow { size, limit } => ApiError::new(ErrorKind::PayloadTooLarge)
-            .debug(format!("body is {size} bytes; the limit is {limit}")),
-        UrlencodedError::ContentType => ApiError::new(ErrorKind::UnsupportedMediaType)
-            .debug("send the body as application/x-www-form-urlencoded"),
+        UrlencodedError::Overflow { size, limit } => {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("body is {size} bytes; the limit is {limit}"))
+        }
+        UrlencodedError::ContentType => {
+            ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/x-www-form-urlencoded")
+        }
         other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
     }
 }
@@ -74,21 +75,20 @@ fn path_error(error: PathError) -> ApiError {
     ApiError::new(ErrorKind::NotFound).debug(error.to_string())
 }
 
-/// Any 4xx/5xx that is not JSON yet (unknown route, payload errors raised inside actix, a
-/// panic caught by the server) becomes the error envelope, keeping `Allow`, `Retry-After` and
+/// Any 4xx/5xx that is neither JSON nor a deliberate HTML page (unknown route, payload errors
+/// raised inside actix, a panic caught by the server) becomes the error envelope, keeping `Allow`, `Retry-After` and
 /// `WWW-Authenticate`.
 pub fn catch_all<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(to_envelope)
 }
 
-fn to_envelope<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
+fn to_envelope<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // JSON errors are ours already; HTML ones are pages a service renders on purpose (login).
+    let deliberate = res
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json {
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    if deliberate {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -35,8 +35,7 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks
-            .push((name.to_owned(), Arc::new(move || Box::pin(check()))));
+        self.checks.push((name.to_owned(), Arc::new(move || Box::pin(check()))));
         self
     }
 

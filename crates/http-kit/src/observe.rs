@@ -48,8 +48,7 @@ impl Metrics {
                 "HTTP request latency by method and route pattern.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             &["method", "route"],
         )?;
@@ -66,9 +65,7 @@ impl Metrics {
         self.requests
             .with_label_values(&[method, route, status_label(status)])
             .inc();
-        self.latency
-            .with_label_values(&[method, route])
-            .observe(seconds);
+        self.latency.with_label_values(&[method, route]).observe(seconds);
     }
 
     /// The Prometheus text exposition of every family in the registry.
@@ -127,9 +124,7 @@ pub async fn observe(
     let id = request_id(&req);
     let method = req.method().as_str().to_owned();
     // The pattern, not the path: `/users/{id}` keeps the metric's cardinality bounded.
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!(
         "http.request",
         otel.kind = "server",
@@ -139,11 +134,7 @@ pub async fn observe(
         request_id = %id,
         http.status_code = tracing::field::Empty,
     );
-    if let Some(tp) = req
-        .headers()
-        .get(telemetry::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(tp) = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok()) {
         telemetry::continue_trace(&span, tp);
     }
     req.extensions_mut().insert(RequestId(id.clone()));

@@ -150,27 +150,12 @@ mod tests {
         let page = Page::new(vec![1, 2], r, 25, "/blog", "category=sport&page=2&size=10");
         assert_eq!(page.total_pages, 3);
         assert_eq!(page.links.self_, "/blog?category=sport&page=2&size=10");
-        assert_eq!(
-            page.links.prev.as_deref(),
-            Some("/blog?category=sport&page=1&size=10")
-        );
-        assert_eq!(
-            page.links.next.as_deref(),
-            Some("/blog?category=sport&page=3&size=10")
-        );
+        assert_eq!(page.links.prev.as_deref(), Some("/blog?category=sport&page=1&size=10"));
+        assert_eq!(page.links.next.as_deref(), Some("/blog?category=sport&page=3&size=10"));
         assert_eq!(page.links.last, "/blog?category=sport&page=3&size=10");
-        let last = Page::new(
-            vec![1],
-            request(Some(3), Some(10)).expect("valid"),
-            25,
-            "/blog",
-            "",
-        );
+        let last = Page::new(vec![1], request(Some(3), Some(10)).expect("valid"), 25, "/blog", "");
         assert_eq!(last.links.next, None);
         let empty = Page::<u8>::new(vec![], request(None, None).expect("valid"), 0, "/x", "");
-        assert_eq!(
-            (empty.total_pages, empty.links.prev, empty.links.next),
-            (1, None, None)
-        );
+        assert_eq!((empty.total_pages, empty.links.prev, empty.links.next), (1, None, None));
     }
 }

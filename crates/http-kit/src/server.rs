@@ -30,10 +30,7 @@ pub struct HttpSettings {
 impl HttpSettings {
     pub fn validate(&self, prefix: &str) -> Result<(), settings::SettingsError> {
         if self.body_limit == 0 {
-            return Err(settings::rule(
-                &format!("{prefix}.body_limit"),
-                "must be more than 0",
-            ));
+            return Err(settings::rule(&format!("{prefix}.body_limit"), "must be more than 0"));
         }
         if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
             return Err(settings::rule(
@@ -70,15 +67,10 @@ impl Running {
 
 /// Binds and starts serving; on `shutdown` the service turns not-ready, stops accepting, and
 /// gives in-flight requests the grace period to finish.
-pub fn start(
-    service: Service,
-    settings: &HttpSettings,
-    shutdown: CancellationToken,
-) -> std::io::Result<Running> {
+pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationToken) -> std::io::Result<Running> {
     let metrics = web::Data::new(Metrics::new(service.name).map_err(std::io::Error::other)?);
     let readiness = web::Data::new(service.readiness.clone());
-    let document =
-        serde_json::to_vec(&openapi::complete(service.openapi)).map_err(std::io::Error::other)?;
+    let document = serde_json::to_vec(&openapi::complete(service.openapi)).map_err(std::io::Error::other)?;
     let document = web::Bytes::from(document);
     let routes = service.routes;
     let limit = settings.body_limit;
@@ -96,26 +88,14 @@ pub fn start(
             .app_data(extract::path_config())
             .wrap(extract::catch_all())
             .wrap(from_fn(observe))
-            .service(
-                crate::Endpoint::new("/healthz")
-                    .get(health::healthz)
-                    .build(),
-            )
+            .service(crate::Endpoint::new("/healthz").get(health::healthz).build())
             .service(crate::Endpoint::new("/readyz").get(health::readyz).build())
-            .service(
-                crate::Endpoint::new("/metrics")
-                    .get(health::metrics)
-                    .build(),
-            )
+            .service(crate::Endpoint::new("/metrics").get(health::metrics).build())
             .service(
                 crate::Endpoint::new("/openapi.json")
                     .get(move || {
                         let document = document.clone();
-                        async move {
-                            HttpResponse::Ok()
-                                .content_type("application/json")
-                                .body(document)
-                        }
+                        async move { HttpResponse::Ok().content_type("application/json").body(document) }
                     })
                     .build(),
             )
@@ -144,10 +124,7 @@ pub fn start(
     tokio::spawn(async move {
         shutdown.cancelled().await;
         draining.start_draining();
-        tracing::info!(
-            service = name,
-            "shutting down: finishing in-flight requests"
-        );
+        tracing::info!(service = name, "shutting down: finishing in-flight requests");
         handle.stop(true).await;
     });
     tracing::info!(service = name, %addr, "listening");

@@ -38,8 +38,7 @@ struct TestServer {
 
 impl TestServer {
     fn start(readiness: Readiness) -> Self {
-        static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> =
-            std::sync::OnceLock::new();
+        static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
         TELEMETRY.get_or_init(|| telemetry::init("kit-test").ok());
         let settings = HttpSettings {
             host: "127.0.0.1".into(),
@@ -99,10 +98,7 @@ async fn parts(res: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Valu
 fn assert_envelope(body: &Value, code: &str) {
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(
         body.get("debugMessage").is_some() && body.get("moreInfo").is_some(),
         "{body}"
@@ -112,9 +108,7 @@ fn assert_envelope(body: &Value, code: &str) {
 #[tokio::test]
 async fn valid_request_answers_the_success_envelope() {
     let server = TestServer::start(Readiness::new());
-    let (status, headers, body) = server
-        .post("application/json", r#"{"name":"a","count":2}"#)
-        .await;
+    let (status, headers, body) = server.post("application/json", r#"{"name":"a","count":2}"#).await;
     assert_eq!(status, 201);
     assert_eq!(
         body,
@@ -140,15 +134,10 @@ async fn wrong_field_type_is_422_naming_the_problem() {
     assert_eq!(status, 422);
     assert_envelope(&body, "validation_failed");
     assert!(
-        body["debugMessage"]
-            .as_str()
-            .unwrap()
-            .contains("invalid type"),
+        body["debugMessage"].as_str().unwrap().contains("invalid type"),
         "{body}"
     );
-    let (status, _, body) = server
-        .post("application/json", r#"{"name": "", "count": 1}"#)
-        .await;
+    let (status, _, body) = server.post("application/json", r#"{"name": "", "count": 1}"#).await;
     assert_eq!(
         (status, body["debugMessage"].as_str()),
         (422, Some("name: must not be empty"))
@@ -175,15 +164,7 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn unknown_route_is_404() {
     let server = TestServer::start(Readiness::new());
-    let (status, _, body) = parts(
-        server
-            .client
-            .get(server.url("/nowhere"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = parts(server.client.get(server.url("/nowhere")).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert_envelope(&body, "not_found");
 }
@@ -191,20 +172,9 @@ async fn unknown_route_is_404() {
 #[tokio::test]
 async fn wrong_method_is_405_with_allow() {
     let server = TestServer::start(Readiness::new());
-    let (status, headers, body) = parts(
-        server
-            .client
-            .delete(server.url("/items"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, headers, body) = parts(server.client.delete(server.url("/items")).send().await.unwrap()).await;
     assert_eq!(status, 405);
-    assert_eq!(
-        headers.get("allow").and_then(|v| v.to_str().ok()),
-        Some("POST")
-    );
+    assert_eq!(headers.get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
     assert_envelope(&body, "method_not_allowed");
 }
 
@@ -219,9 +189,7 @@ async fn request_id_is_kept_or_made() {
         .await
         .unwrap();
     assert_eq!(
-        res.headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok()),
+        res.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
         Some("abc-123")
     );
     let res = server
@@ -252,9 +220,7 @@ async fn traceparent_is_continued() {
         .await
         .unwrap();
     let (_, _, body) = parts(res).await;
-    let ours = body["data"]
-        .as_str()
-        .expect("a traceparent inside the request span");
+    let ours = body["data"].as_str().expect("a traceparent inside the request span");
     assert!(
         ours.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
         "same trace id: {ours}"
@@ -265,32 +231,10 @@ async fn traceparent_is_continued() {
 #[tokio::test]
 async fn health_metrics_and_openapi() {
     let server = TestServer::start(Readiness::new());
-    let (status, _, body) = parts(
-        server
-            .client
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, &body["data"]["status"]),
-        (200, &Value::from("alive"))
-    );
-    let (status, _, body) = parts(
-        server
-            .client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, &body["data"]["status"]),
-        (200, &Value::from("ready"))
-    );
+    let (status, _, body) = parts(server.client.get(server.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((status, &body["data"]["status"]), (200, &Value::from("alive")));
+    let (status, _, body) = parts(server.client.get(server.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!((status, &body["data"]["status"]), (200, &Value::from("ready")));
     server.post("application/json", "{").await;
     let metrics = server
         .client
@@ -302,30 +246,14 @@ async fn health_metrics_and_openapi() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(
-            r#"http_requests_total{method="POST",route="/items",status="400",service="kit-test"} 1"#
-        ),
+        metrics.contains(r#"http_requests_total{method="POST",route="/items",status="400",service="kit-test"} 1"#),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("http_request_duration_seconds_bucket"),
-        "{metrics}"
-    );
-    let (status, _, doc) = parts(
-        server
-            .client
-            .get(server.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+    let (status, _, doc) = parts(server.client.get(server.url("/openapi.json")).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(
-        doc["paths"]["/readyz"].is_object()
-            && doc["components"]["schemas"]["ErrorBody"].is_object()
-    );
+    assert!(doc["paths"]["/readyz"].is_object() && doc["components"]["schemas"]["ErrorBody"].is_object());
 }
 
 #[tokio::test]
@@ -334,15 +262,7 @@ async fn readiness_reports_failed_checks_and_draining() {
         .check("database", || async { Ok(()) })
         .check("bus", || async { Err("connection refused".to_owned()) });
     let mut server = TestServer::start(readiness);
-    let (status, _, body) = parts(
-        server
-            .client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = parts(server.client.get(server.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 503);
     assert_envelope(&body, "not_ready");
     assert_eq!(body["moreInfo"], "bus: connection refused");

@@ -36,10 +36,7 @@ impl DatabaseSettings {
             ));
         }
         if self.max_connections == 0 {
-            return Err(settings::rule(
-                "database.max_connections",
-                "must be more than 0",
-            ));
+            return Err(settings::rule("database.max_connections", "must be more than 0"));
         }
         Ok(())
     }
@@ -175,10 +172,7 @@ fn init_telemetry(name: &str) -> Result<telemetry::TelemetryGuard, ExitCode> {
     })
 }
 
-fn load_or_exit<S>(
-    name: &str,
-    load: impl FnOnce() -> Result<S, SettingsError>,
-) -> Result<S, ExitCode> {
+fn load_or_exit<S>(name: &str, load: impl FnOnce() -> Result<S, SettingsError>) -> Result<S, ExitCode> {
     load().map_err(|error| {
         tracing::error!(%error, "invalid configuration");
         eprintln!("{name}: {error}");
@@ -188,12 +182,7 @@ fn load_or_exit<S>(
 
 /// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
 /// status 2 and names it), the bus, start, then wait for SIGTERM or Ctrl-C and stop in order.
-pub async fn main<S, F, Fut, E>(
-    name: &'static str,
-    defaults: &str,
-    prefix: &str,
-    start: F,
-) -> ExitCode
+pub async fn main<S, F, Fut, E>(name: &'static str, defaults: &str, prefix: &str, start: F) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S, Deps) -> Fut,

@@ -48,18 +48,13 @@ pub fn figment(defaults_toml: &str, prefix: &str) -> Result<Figment, SettingsErr
 }
 
 /// Loads and validates settings of type `T`.
-pub fn load<T: DeserializeOwned + Validate>(
-    defaults_toml: &str,
-    prefix: &str,
-) -> Result<T, SettingsError> {
+pub fn load<T: DeserializeOwned + Validate>(defaults_toml: &str, prefix: &str) -> Result<T, SettingsError> {
     extract(figment(defaults_toml, prefix)?)
 }
 
 /// Extracts and validates settings from an already-built figment.
 pub fn extract<T: DeserializeOwned + Validate>(figment: Figment) -> Result<T, SettingsError> {
-    let settings: T = figment
-        .extract()
-        .map_err(|e| SettingsError::Invalid(describe(e)))?;
+    let settings: T = figment.extract().map_err(|e| SettingsError::Invalid(describe(e)))?;
     settings.validate()?;
     Ok(settings)
 }
@@ -79,27 +74,19 @@ fn env_layers(figment: Figment, prefix: &str) -> Result<Figment, SettingsError> 
         .split("__");
     let mut secrets = figment::value::Dict::new();
     for (name, path) in std::env::vars() {
-        let Some(key) = name
-            .strip_prefix(prefix)
-            .and_then(|k| k.strip_suffix("_FILE"))
-        else {
+        let Some(key) = name.strip_prefix(prefix).and_then(|k| k.strip_suffix("_FILE")) else {
             continue;
         };
         if key.is_empty() || key == "CONFIG" {
             continue;
         }
         let dotted = key.to_ascii_lowercase().replace("__", ".");
-        let contents =
-            std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
-                key: dotted.clone(),
-                path: path.clone(),
-                source,
-            })?;
-        insert_nested(
-            &mut secrets,
-            &dotted,
-            contents.trim_end_matches(['\n', '\r']).into(),
-        );
+        let contents = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+            key: dotted.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        insert_nested(&mut secrets, &dotted, contents.trim_end_matches(['\n', '\r']).into());
     }
     Ok(figment.merge(plain).merge(Serialized::defaults(secrets)))
 }
@@ -186,18 +173,11 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("PLATFORM_NAME", "shared");
             assert_eq!(
-                load::<Demo>(DEFAULTS, "DEMO_")
-                    .map_err(|e| e.to_string())?
-                    .name,
+                load::<Demo>(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?.name,
                 "shared"
             );
             jail.set_env("DEMO_NAME", "own");
-            assert_eq!(
-                load::<Demo>(DEFAULTS, "DEMO_")
-                    .map_err(|e| e.to_string())?
-                    .name,
-                "own"
-            );
+            assert_eq!(load::<Demo>(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?.name, "own");
             Ok(())
         });
     }
@@ -220,10 +200,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("DEMO_NAME", "");
             let msg = load::<Demo>(DEFAULTS, "DEMO_").err().map(|e| e.to_string());
-            assert_eq!(
-                msg.as_deref(),
-                Some("configuration key `name`: must not be empty")
-            );
+            assert_eq!(msg.as_deref(), Some("configuration key `name`: must not be empty"));
             Ok(())
         });
     }
@@ -235,9 +212,7 @@ mod tests {
             let path = jail.directory().join("name.secret");
             jail.set_env("DEMO_NAME_FILE", path.display());
             assert_eq!(
-                load::<Demo>(DEFAULTS, "DEMO_")
-                    .map_err(|e| e.to_string())?
-                    .name,
+                load::<Demo>(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?.name,
                 "from-file"
             );
             jail.set_env("DEMO_NAME_FILE", "/nonexistent/secret");
@@ -245,10 +220,7 @@ mod tests {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            assert!(
-                msg.contains("`name`") && msg.contains("/nonexistent/secret"),
-                "{msg}"
-            );
+            assert!(msg.contains("`name`") && msg.contains("/nonexistent/secret"), "{msg}");
             Ok(())
         });
     }
@@ -257,15 +229,9 @@ mod tests {
     fn config_file_layers_over_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("extra.toml", "[http]\nport = 7000\n")?;
-            jail.set_env(
-                "DEMO_CONFIG_FILE",
-                jail.directory().join("extra.toml").display(),
-            );
+            jail.set_env("DEMO_CONFIG_FILE", jail.directory().join("extra.toml").display());
             assert_eq!(
-                load::<Demo>(DEFAULTS, "DEMO_")
-                    .map_err(|e| e.to_string())?
-                    .http
-                    .port,
+                load::<Demo>(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?.http.port,
                 7000
             );
             Ok(())

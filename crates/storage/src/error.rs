@@ -24,9 +24,7 @@ impl From<DieselError> for StorageError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => Self::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                Self::Conflict(error)
-            }
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict(error),
             other => Self::Query(other),
         }
     }

@@ -15,12 +15,8 @@ pub struct Migrations {
 impl Migrations {
     pub(crate) fn run(&self, conn: &mut AnyConnection) -> Result<usize, StorageError> {
         let applied = match conn {
-            AnyConnection::Postgresql(c) => c
-                .run_pending_migrations(Borrowed(&self.postgres))
-                .map(|v| v.len()),
-            AnyConnection::Sqlite(c) => c
-                .run_pending_migrations(Borrowed(&self.sqlite))
-                .map(|v| v.len()),
+            AnyConnection::Postgresql(c) => c.run_pending_migrations(Borrowed(&self.postgres)).map(|v| v.len()),
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(Borrowed(&self.sqlite)).map(|v| v.len()),
         };
         applied.map_err(|e| StorageError::Migration(e.to_string()))
     }

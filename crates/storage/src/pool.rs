@@ -127,10 +127,7 @@ impl Manager {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        match url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.to_owned())),
             _ => Err(StorageError::UnsupportedUrl(redact(url))),
         }
@@ -163,8 +160,7 @@ impl ManageConnection for Manager {
                 .map(AnyConnection::Postgresql)
                 .map_err(r2d2::Error::ConnectionError),
             Self::Sqlite(path) => {
-                let mut conn =
-                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
@@ -176,8 +172,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -191,24 +186,13 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend_and_reject_others() {
-        assert!(matches!(
-            Manager::parse("postgres://u@h/db"),
-            Ok(Manager::Postgres(_))
-        ));
-        assert!(
-            matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db")
-        );
-        assert!(
-            matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:")
-        );
-        let err = Manager::parse("mysql://root:hunter2@h/db")
-            .err()
-            .map(|e| e.to_string());
+        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
+        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
+        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
+        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some(
-                "unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…"
-            )
+            Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")
         );
     }
 }

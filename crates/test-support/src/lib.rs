@@ -51,14 +51,11 @@ impl TestDatabase {
     pub fn create() -> Self {
         let admin_url = postgres_url();
         let name = unique("test");
-        let mut admin =
-            PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL");
+        let mut admin = PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
         Self {
             url: format!("{base}/{name}"),
             name,
@@ -70,11 +67,8 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
         }
     }
 }

@@ -14,10 +14,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 async fn start(db_url: &str) -> (String, CancellationToken) {
@@ -72,10 +69,7 @@ async fn client(http: &reqwest::Client, base: &str) -> (String, String) {
 
 async fn load(name: &str, db_url: &str) {
     let (base, shutdown) = start(db_url).await;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let (id, secret) = client(&http, &base).await;
     let (requests, concurrency) = (env("BENCH_REQUESTS", 20_000), env("BENCH_CONCURRENCY", 32));
     let url = format!("{base}/oauth2/token");
@@ -108,10 +102,8 @@ async fn load(name: &str, db_url: &str) {
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
-            * 1000.0
-    };
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     println!(
         "client_credentials over HTTP, {name:<10} {requests} requests, concurrency {concurrency}: {:>6.0} tokens/s  p50 {:.2} ms  p99 {:.2} ms",
         requests as f64 / elapsed.as_secs_f64(),
@@ -124,9 +116,7 @@ async fn load(name: &str, db_url: &str) {
 
 async fn jwt(db_url: &str) {
     let db = storage::Database::connect(db_url, &storage::PoolSettings::default()).unwrap();
-    db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS])
-        .await
-        .unwrap();
+    db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
     let keys = auth::keys::KeyRing::load(&db, "http://127.0.0.1:8080", "partner-api", 3_600_000)
         .await
         .unwrap();

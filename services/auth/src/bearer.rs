@@ -23,10 +23,7 @@ impl Caller {
         if self.roles.contains(&role) || self.roles.contains(&Role::Admin) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "requires the {} role",
-                role.as_str()
-            )))
+            Err(ApiError::forbidden(format!("requires the {} role", role.as_str())))
         }
     }
 }
@@ -45,14 +42,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// Verifies the token and that it is not revoked; the user must still exist.
-pub async fn verify(
-    state: &AppState,
-    token: &str,
-) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
-    let claims = state
-        .keys
-        .verify(token)
-        .map_err(|e| invalid_token(&e.to_string()))?;
+pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
+    let claims = state.keys.verify(token).map_err(|e| invalid_token(&e.to_string()))?;
     let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
     let (revoked, user) = state
         .db
@@ -76,11 +67,9 @@ impl FromRequest for Caller {
                 ApiError::unauthorized("a bearer access token is required")
                     .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
             })?;
-            let state = state
-                .ok_or_else(|| ApiError::internal(std::io::Error::other("auth state missing")))?;
+            let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("auth state missing")))?;
             let (_, user) = verify(&state, &token).await?;
-            let user =
-                user.ok_or_else(|| ApiError::forbidden("this token does not act for a user"))?;
+            let user = user.ok_or_else(|| ApiError::forbidden("this token does not act for a user"))?;
             Ok(Caller {
                 roles: parse_roles(&user.roles),
                 user,

@@ -22,11 +22,7 @@ struct Presented {
     secret: Option<String>,
 }
 
-fn presented(
-    req: &HttpRequest,
-    form_id: Option<&str>,
-    form_secret: Option<&str>,
-) -> Result<Presented, OAuthError> {
+fn presented(req: &HttpRequest, form_id: Option<&str>, form_secret: Option<&str>) -> Result<Presented, OAuthError> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -37,9 +33,8 @@ fn presented(
             "use one client authentication method, not two",
         )),
         (Some(value), None) => {
-            let (id, secret) = decode_basic(&value[6..]).ok_or_else(|| {
-                OAuthError::invalid_client("malformed Basic authorization header")
-            })?;
+            let (id, secret) = decode_basic(&value[6..])
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic authorization header"))?;
             if form_id.is_some_and(|f| f != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the authenticated client",
@@ -51,8 +46,7 @@ fn presented(
             })
         }
         (None, secret) => {
-            let id = form_id
-                .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+            let id = form_id.ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
             Ok(Presented {
                 id: id.to_owned(),
                 secret: secret.map(str::to_owned),
@@ -63,9 +57,7 @@ fn presented(
 
 /// `base64(urlencode(id) ":" urlencode(secret))`.
 pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (id, secret) = text.split_once(':')?;
     let decode = |s: &str| {
@@ -90,14 +82,8 @@ pub async fn authenticate(
     form_secret: Option<&str>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(req, form_id, form_secret)?;
-    let keys = [
-        format!("client:{}", presented.id),
-        format!("ip:{}", peer(req)),
-    ];
-    state
-        .limiter
-        .check(&keys)
-        .map_err(OAuthError::too_many_attempts)?;
+    let keys = [format!("client:{}", presented.id), format!("ip:{}", peer(req))];
+    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
     let row = state.client(&presented.id).await?;
     let outcome = match (&row, &presented.secret) {
         (Some(row), Some(secret)) => row

@@ -25,9 +25,7 @@ impl ClientCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn get(&self, id: &str) -> Option<ClientRow> {

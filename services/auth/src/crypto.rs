@@ -27,10 +27,7 @@ pub fn sha256_hex(secret: &str) -> String {
 
 /// Whether `presented` hashes to `stored_hash`, in time independent of where they differ.
 pub fn secret_matches(presented: &str, stored_hash: &str) -> bool {
-    sha256_hex(presented)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
+    sha256_hex(presented).as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 /// argon2id with the crate's defaults (19 MiB, 2 passes); CPU-heavy: call off the executor.
@@ -45,16 +42,18 @@ pub fn hash_password(password: &SecretString) -> Result<String, argon2::password
 /// so response times do not reveal which usernames exist.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| {
-        hash_password(&SecretString::from("dummy-password".to_owned())).unwrap_or_default()
-    });
+    let dummy =
+        DUMMY.get_or_init(|| hash_password(&SecretString::from("dummy-password".to_owned())).unwrap_or_default());
     let hash = stored.unwrap_or(dummy);
-    let ok = PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    });
+    let ok = PasswordHash::new(hash)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
     ok && stored.is_some()
+}
+
+/// PKCE S256 (RFC 7636 §4.6): BASE64URL(SHA256(verifier)) == challenge.
+pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -77,5 +76,17 @@ mod tests {
         assert!(verify_password("correct horse", Some(&hash)));
         assert!(!verify_password("wrong", Some(&hash)));
         assert!(!verify_password("correct horse", None));
+    }
+
+    #[test]
+    fn pkce_rfc7636_appendix_b() {
+        assert!(pkce_s256_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_s256_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
     }
 }

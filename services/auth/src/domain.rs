@@ -42,14 +42,9 @@ text_newtype!(Username);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok_chars = raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        let ok_chars = raw.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !(3..=32).contains(&raw.len()) || !ok_chars {
-            return Err(invalid(
-                "username",
-                "3 to 32 characters: letters, digits, _ . -",
-            ));
+            return Err(invalid("username", "3 to 32 characters: letters, digits, _ . -"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -192,9 +187,8 @@ impl GrantTypes {
     pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
         list.iter()
             .map(|g| {
-                GrantType::parse(g.as_ref()).ok_or_else(|| {
-                    invalid("grant_types", format!("`{}` is not supported", g.as_ref()))
-                })
+                GrantType::parse(g.as_ref())
+                    .ok_or_else(|| invalid("grant_types", format!("`{}` is not supported", g.as_ref())))
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -223,8 +217,7 @@ text_newtype!(RedirectUri);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let url =
-            url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
+        let url = url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
         if url.fragment().is_some() {
             return Err(invalid("redirect_uris", format!("`{raw}` has a fragment")));
         }
@@ -272,11 +265,7 @@ pub fn parse_roles(stored: &str) -> BTreeSet<Role> {
 }
 
 pub fn format_roles(roles: &BTreeSet<Role>) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -292,14 +281,7 @@ mod tests {
             Email::parse(" Alice@Example.COM ").map(|e| e.to_string()),
             Ok("alice@example.com".into())
         );
-        for bad in [
-            "no-at",
-            "@example.com",
-            "a@b",
-            "a@@b.c",
-            "a b@c.d",
-            "a@.com",
-        ] {
+        for bad in ["no-at", "@example.com", "a@b", "a@@b.c", "a b@c.d", "a@.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -325,8 +307,7 @@ mod tests {
 
     #[test]
     fn grant_types_round_trip() {
-        let grants =
-            GrantTypes::parse_list(&["refresh_token", "client_credentials"]).expect("valid");
+        let grants = GrantTypes::parse_list(&["refresh_token", "client_credentials"]).expect("valid");
         assert_eq!(grants.to_string(), "client_credentials refresh_token");
         assert!(grants.allows(GrantType::ClientCredentials) && !grants.allows(GrantType::Password));
         assert!(GrantTypes::parse_list(&["implicit"]).is_err());

@@ -69,12 +69,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Loads the live keys, creating the first one when there is none.
-    pub async fn load(
-        db: &Database,
-        issuer: &str,
-        audience: &str,
-        keep_ms: i64,
-    ) -> Result<Self, KeyError> {
+    pub async fn load(db: &Database, issuer: &str, audience: &str, keep_ms: i64) -> Result<Self, KeyError> {
         let rows = Self::live_rows(db, keep_ms, true).await?;
         Ok(Self {
             ring: RwLock::new(build(&rows)?),
@@ -86,9 +81,7 @@ impl KeyRing {
 
     async fn live_rows(db: &Database, keep_ms: i64, create: bool) -> Result<Vec<KeyRow>, KeyError> {
         let now = storage::now_millis();
-        let rows = db
-            .run(move |c| Ok(store::live_keys(c, now, keep_ms)?))
-            .await?;
+        let rows = db.run(move |c| Ok(store::live_keys(c, now, keep_ms)?)).await?;
         if !create || rows.iter().any(|r| r.retired_at.is_none()) {
             return Ok(rows);
         }
@@ -121,10 +114,7 @@ impl KeyRing {
     pub async fn reload(&self, db: &Database) -> Result<(), KeyError> {
         let rows = Self::live_rows(db, self.keep_ms, true).await?;
         let ring = build(&rows)?;
-        *self
-            .ring
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+        *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
         Ok(())
     }
 
@@ -137,37 +127,24 @@ impl KeyRing {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
-        let ring = self
-            .ring
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ring = self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut header = Header::new(ring.algorithm);
         header.typ = Some("at+jwt".to_owned());
         header.kid = Some(ring.kid.clone());
-        jsonwebtoken::encode(&header, claims, &ring.signer)
-            .map_err(|e| KeyError::Key(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &ring.signer).map_err(|e| KeyError::Key(e.to_string()))
     }
 
     /// Checks signature, `typ`, issuer, audience and time claims (no leeway on `exp`).
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
-        {
+        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
             return Err(VerifyError::Malformed);
         }
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-        let ring = self
-            .ring
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ring = self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (algorithm, key) = ring.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if *algorithm != header.alg {
-            return Err(VerifyError::Invalid(
-                "algorithm does not match the key".into(),
-            ));
+            return Err(VerifyError::Invalid("algorithm does not match the key".into()));
         }
         let mut validation = Validation::new(*algorithm);
         validation.leeway = 0;
@@ -207,13 +184,9 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
         let jwk: jsonwebtoken::jwk::Jwk =
             serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Key(e.to_string()))?;
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Key(e.to_string()))?;
-        verifiers.insert(
-            row.kid.clone(),
-            (parse_algorithm(&row.algorithm)?, decoding),
-        );
+        verifiers.insert(row.kid.clone(), (parse_algorithm(&row.algorithm)?, decoding));
         keys.push(
-            serde_json::from_str::<serde_json::Value>(&row.public_jwk)
-                .map_err(|e| KeyError::Key(e.to_string()))?,
+            serde_json::from_str::<serde_json::Value>(&row.public_jwk).map_err(|e| KeyError::Key(e.to_string()))?,
         );
     }
     Ok(Ring {
@@ -239,8 +212,7 @@ fn generate() -> Result<KeyRow, KeyError> {
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|e| KeyError::Key(e.to_string()))?;
     let kid = uuid::Uuid::now_v7().simple().to_string();
-    let x =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
     let jwk = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig" });
     Ok(KeyRow {
         kid,

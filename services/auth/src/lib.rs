@@ -10,6 +10,7 @@ pub mod domain;
 pub mod keys;
 mod limiter;
 mod oauth_error;
+mod pages;
 mod routes;
 mod state;
 pub mod store;
@@ -74,13 +75,8 @@ impl Validate for Settings {
         self.bus.validate()?;
         self.database.validate()?;
         let o = &self.oauth;
-        if url::Url::parse(&o.issuer).map_or(true, |u| {
-            !matches!(u.scheme(), "http" | "https") || u.query().is_some()
-        }) {
-            return Err(settings::rule(
-                "oauth.issuer",
-                "must be an http(s) URL without query",
-            ));
+        if url::Url::parse(&o.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
+            return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
         }
         if !(60..=86_400).contains(&o.access_token_ttl_secs) {
             return Err(settings::rule(
@@ -95,20 +91,13 @@ impl Validate for Settings {
             ));
         }
         if o.signing_algorithm != "EdDSA" {
-            return Err(settings::rule(
-                "oauth.signing_algorithm",
-                "only EdDSA is available",
-            ));
+            return Err(settings::rule("oauth.signing_algorithm", "only EdDSA is available"));
         }
-        let platform = domain::Scopes::from_list(&o.scopes)
-            .map_err(|e| settings::rule("oauth.scopes", e.reason))?;
-        let legacy = domain::Scopes::from_list(&o.legacy_scopes)
-            .map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
+        let platform = domain::Scopes::from_list(&o.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
+        let legacy =
+            domain::Scopes::from_list(&o.legacy_scopes).map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
         if !legacy.is_subset(&platform) {
-            return Err(settings::rule(
-                "oauth.legacy_scopes",
-                "must be within oauth.scopes",
-            ));
+            return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
         }
         let b = &self.bootstrap;
         if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
@@ -150,7 +139,7 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
         routes::users::register, routes::users::me, routes::users::set_roles,
         routes::applications::create, routes::applications::list, routes::applications::show,
         routes::applications::rotate_secret, routes::applications::delete, routes::applications::register,
-        routes::seed::login, routes::seed::revoke,
+        routes::seed::login, routes::seed::revoke, routes::token::seed_authorize,
     ),
     tags((name = "oauth2", description = "RFC 6749, 7009, 7591, 8414"), (name = "users"), (name = "applications"), (name = "seed", description = "Seed 002's endpoints, exact shapes")),
     modifiers(&BearerScheme)
@@ -182,7 +171,7 @@ fn oauth_form() -> web::FormConfig {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{applications, metadata, seed, token, users};
+    use routes::{applications, authorize, metadata, seed, token, users};
     cfg.service(
         Endpoint::new("/oauth2/token")
             .app_data(oauth_form())
@@ -195,11 +184,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .post(token::revoke)
             .build(),
     )
-    .service(
-        Endpoint::new("/oauth2/register")
-            .post(applications::register)
-            .build(),
-    )
+    .service(Endpoint::new("/oauth2/register").post(applications::register).build())
     .service(
         Endpoint::new("/.well-known/oauth-authorization-server")
             .get(metadata::metadata)
@@ -210,18 +195,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .get(metadata::metadata)
             .build(),
     )
-    .service(
-        Endpoint::new("/.well-known/jwks.json")
-            .get(metadata::jwks)
-            .build(),
-    )
+    .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
     .service(Endpoint::new("/users").post(users::register).build())
     .service(Endpoint::new("/users/me").get(users::me).build())
-    .service(
-        Endpoint::new("/users/{id}/roles")
-            .put(users::set_roles)
-            .build(),
-    )
+    .service(Endpoint::new("/users/{id}/roles").put(users::set_roles).build())
     .service(
         Endpoint::new("/applications")
             .post(applications::create)
@@ -239,6 +216,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .post(applications::rotate_secret)
             .build(),
     )
+    .service(Endpoint::new("/oauth2/authorize").get(authorize::authorize).build())
+    .service(Endpoint::new("/oauth2/login").post(authorize::login).build())
+    .service(Endpoint::new("/oauth2/consent").post(authorize::consent).build())
+    .service(Endpoint::new("/oauth2/logout").post(authorize::logout).build())
+    .service(Endpoint::new("/api/oauth").get(authorize::seed_login_with).build())
+    .service(Endpoint::new("/api/authorize").get(token::seed_authorize).build())
     .service(Endpoint::new("/oauth").post(seed::login).build())
     .service(Endpoint::new("/revoke").delete(seed::revoke).build());
 }
@@ -249,17 +232,13 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
     let b = &settings.bootstrap;
     if !b.admin_username.is_empty() {
         let name = b.admin_username.clone();
-        let existing = state
-            .db
-            .run(move |c| Ok(store::user_by_username(c, &name)?))
-            .await?;
+        let existing = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
         if existing.is_none() {
             let invalid = |e: domain::Invalid| http_kit::ApiError::invalid_field(e.field, e.reason);
             let username = domain::Username::parse(&b.admin_username).map_err(invalid)?;
             let email = domain::Email::parse(&b.admin_email).map_err(invalid)?;
             let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
-            let user = routes::users::create_user(state, username, email, &b.admin_password, roles)
-                .await?;
+            let user = routes::users::create_user(state, username, email, &b.admin_password, roles).await?;
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
@@ -282,10 +261,7 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             created_at: now,
             secret_rotated_at: now,
         };
-        state
-            .db
-            .run(move |c| Ok(store::insert_client(c, &row)?))
-            .await?;
+        state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
     }
     Ok(())
 }
@@ -307,7 +283,7 @@ fn housekeeping(
             let purged = state
                 .db
                 .run(move |c| {
-                    let tokens = store::purge_expired(c, now)?;
+                    let tokens = store::purge_expired(c, now)? + store::purge_expired_logins(c, now - keep_ms)?;
                     let keys = store::delete_dead_keys(c, now, keep_ms)?;
                     let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
                     Ok(tokens + keys + seen)
@@ -341,15 +317,7 @@ pub enum StartError {
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
     let keep_ms = settings.oauth.access_token_ttl_secs * 1000;
-    let keys = Arc::new(
-        keys::KeyRing::load(
-            &db,
-            &settings.oauth.issuer,
-            &settings.oauth.audience,
-            keep_ms,
-        )
-        .await?,
-    );
+    let keys = Arc::new(keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, keep_ms).await?);
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
     let state = Arc::new(AppState {
@@ -361,9 +329,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         limiter: limiter::FailureLimiter::new(10, Duration::from_secs(60)),
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
-    bootstrap(&state, &settings)
-        .await
-        .map_err(StartError::Bootstrap)?;
+    bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
     let data = web::Data::from(state.clone());
     let service = Service {
         name: NAME,

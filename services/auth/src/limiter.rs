@@ -24,16 +24,11 @@ impl FailureLimiter {
     /// `Err(wait)` when any of `keys` is over its limit.
     pub fn check(&self, keys: &[String]) -> Result<(), Duration> {
         let now = Instant::now();
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let wait = keys
             .iter()
             .filter_map(|k| entries.get(k))
-            .filter(|(count, start)| {
-                *count >= self.max_failures && now.duration_since(*start) < self.window
-            })
+            .filter(|(count, start)| *count >= self.max_failures && now.duration_since(*start) < self.window)
             .map(|(_, start)| self.window.saturating_sub(now.duration_since(*start)))
             .max();
         wait.map_or(Ok(()), Err)
@@ -41,10 +36,7 @@ impl FailureLimiter {
 
     pub fn record_failure(&self, keys: &[String]) {
         let now = Instant::now();
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() > 100_000 {
             entries.retain(|_, (_, start)| now.duration_since(*start) < self.window);
         }

@@ -3,29 +3,21 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => {
-            runtime::main_with(auth::NAME, auth::load_settings, auth::start).await
-        }
+        None | Some("serve") => runtime::main_with(auth::NAME, auth::load_settings, auth::start).await,
         Some("rotate-keys") => {
             runtime::command(auth::NAME, auth::load_settings, |s| async move {
-                auth::rotate_keys(&s)
-                    .await
-                    .map(|kid| format!("new signing key: {kid}"))
+                auth::rotate_keys(&s).await.map(|kid| format!("new signing key: {kid}"))
             })
             .await
         }
         Some("migrate") => {
             runtime::command(auth::NAME, auth::load_settings, |s| async move {
-                auth::migrate(&s)
-                    .await
-                    .map(|_| "migrations applied".to_owned())
+                auth::migrate(&s).await.map(|_| "migrations applied".to_owned())
             })
             .await
         }
         Some(other) => {
-            eprintln!(
-                "auth: unknown command `{other}`; commands: serve (default), migrate, rotate-keys"
-            );
+            eprintln!("auth: unknown command `{other}`; commands: serve (default), migrate, rotate-keys");
             ExitCode::from(2)
         }
     }

@@ -55,11 +55,7 @@ impl OAuthError {
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            description,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", description)
     }
 
     pub fn invalid_scope(description: impl Into<String>) -> Self {
@@ -67,11 +63,7 @@ impl OAuthError {
     }
 
     pub fn unsupported_token_type(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_token_type",
-            description,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
     }
 
     pub fn too_many_attempts(retry_after: std::time::Duration) -> Self {

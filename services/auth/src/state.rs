@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use events::Event;
 use events::catalogue::TokenRevoked;
-use storage::{AnyConnection, Database, StorageError};
+use storage::{Database, StorageError};
 use tokio::sync::Notify;
 
 use crate::OAuthSettings;
@@ -41,10 +41,7 @@ impl AppState {
             return Ok(Some(row));
         }
         let key = id.to_owned();
-        let row = self
-            .db
-            .run(move |c| Ok(store::client_by_id(c, &key)?))
-            .await?;
+        let row = self.db.run(move |c| Ok(store::client_by_id(c, &key)?)).await?;
         if let Some(row) = &row {
             self.clients.put(row);
         }
@@ -101,14 +98,25 @@ impl AppState {
     /// Records a revoked access token and its `token.revoked` event in one transaction, then
     /// wakes the relay. Revoking twice is harmless and publishes once.
     pub async fn revoke_access(&self, claims: &AccessClaims) -> Result<(), StorageError> {
-        let claims = claims.clone();
+        let user = (claims.sub != claims.client_id).then(|| claims.sub.clone());
+        let payload = TokenRevoked {
+            jti: claims.jti.clone(),
+            client_id: claims.client_id.clone(),
+            sub: user,
+            exp: claims.exp,
+        };
+        self.revoke(payload).await
+    }
+
+    pub async fn revoke(&self, revoked: TokenRevoked) -> Result<(), StorageError> {
         let recorded = self
             .db
             .transaction(move |conn| {
-                let first =
-                    store::revoke_access(conn, &claims.jti, &claims.client_id, claims.exp * 1000)?;
+                let first = store::revoke_access(conn, &revoked.jti, &revoked.client_id, revoked.exp * 1000)?;
                 if first {
-                    enqueue_revoked(conn, &claims)?;
+                    let event = Event::new(SOURCE, Some(revoked.jti.clone()), &revoked)
+                        .map_err(|e| StorageError::Open(e.to_string()))?;
+                    events::outbox::enqueue(conn, &[event])?;
                 }
                 Ok(first)
             })
@@ -118,18 +126,4 @@ impl AppState {
         }
         Ok(())
     }
-}
-
-fn enqueue_revoked(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<(), StorageError> {
-    let user = (claims.sub != claims.client_id).then(|| claims.sub.clone());
-    let payload = TokenRevoked {
-        jti: claims.jti.clone(),
-        client_id: claims.client_id.clone(),
-        sub: user,
-        exp: claims.exp,
-    };
-    let event = Event::new(SOURCE, Some(claims.jti.clone()), &payload)
-        .map_err(|e| StorageError::Open(e.to_string()))?;
-    events::outbox::enqueue(conn, &[event])?;
-    Ok(())
 }

@@ -121,10 +121,7 @@ pub struct RefreshRow {
 // Users.
 
 pub fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> QueryResult<()> {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(users::table).values(user).execute(conn).map(drop)
 }
 
 pub fn user_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<UserRow>> {
@@ -174,17 +171,9 @@ pub fn clients_of(conn: &mut AnyConnection, owner: &str) -> QueryResult<Vec<Clie
         .load(conn)
 }
 
-pub fn set_client_secret(
-    conn: &mut AnyConnection,
-    id: &str,
-    secret_hash: &str,
-    now: i64,
-) -> QueryResult<usize> {
+pub fn set_client_secret(conn: &mut AnyConnection, id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
     diesel::update(clients::table.find(id))
-        .set((
-            clients::secret_hash.eq(secret_hash),
-            clients::secret_rotated_at.eq(now),
-        ))
+        .set((clients::secret_hash.eq(secret_hash), clients::secret_rotated_at.eq(now)))
         .execute(conn)
 }
 
@@ -221,8 +210,7 @@ pub fn retire_active_keys(conn: &mut AnyConnection, now: i64) -> QueryResult<usi
 }
 
 pub fn delete_dead_keys(conn: &mut AnyConnection, now: i64, keep_ms: i64) -> QueryResult<usize> {
-    diesel::delete(signing_keys::table.filter(signing_keys::retired_at.le(now - keep_ms)))
-        .execute(conn)
+    diesel::delete(signing_keys::table.filter(signing_keys::retired_at.le(now - keep_ms))).execute(conn)
 }
 
 // Refresh tokens.
@@ -264,11 +252,7 @@ pub fn revoke_family(conn: &mut AnyConnection, family: &str, now: i64) -> QueryR
     .execute(conn)
 }
 
-pub fn revoke_client_refresh_tokens(
-    conn: &mut AnyConnection,
-    client: &str,
-    now: i64,
-) -> QueryResult<usize> {
+pub fn revoke_client_refresh_tokens(conn: &mut AnyConnection, client: &str, now: i64) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::client_id.eq(client))
@@ -281,19 +265,16 @@ pub fn revoke_client_refresh_tokens(
 // Revoked access tokens.
 
 /// Records a revoked access token; false when it was already recorded.
-pub fn revoke_access(
-    conn: &mut AnyConnection,
-    jti: &str,
-    client: &str,
-    expires_at: i64,
-) -> QueryResult<bool> {
+pub fn revoke_access(conn: &mut AnyConnection, jti: &str, client: &str, expires_at: i64) -> QueryResult<bool> {
     use diesel::sql_types::{BigInt, Text};
-    diesel::sql_query("INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind::<Text, _>(jti)
-        .bind::<Text, _>(client)
-        .bind::<BigInt, _>(expires_at)
-        .execute(conn)
-        .map(|n| n == 1)
+    diesel::sql_query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(jti)
+    .bind::<Text, _>(client)
+    .bind::<BigInt, _>(expires_at)
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 pub fn is_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
@@ -303,9 +284,172 @@ pub fn is_revoked(conn: &mut AnyConnection, jti: &str) -> QueryResult<bool> {
 /// Deletes what can no longer matter: expired refresh tokens and revocation records of tokens
 /// that have expired anyway. Returns how many rows went.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
-    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
-        .execute(conn)?;
-    let revoked = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now)))
-        .execute(conn)?;
+    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(conn)?;
+    let revoked = diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.lt(now))).execute(conn)?;
     Ok(refresh + revoked)
+}
+
+pub mod authorize_schema {
+    diesel::table! {
+        authorization_codes (code_hash) {
+            code_hash -> Text,
+            client_id -> Text,
+            user_id -> Text,
+            redirect_uri -> Text,
+            scope -> Text,
+            code_challenge -> Nullable<Text>,
+            created_at -> BigInt,
+            expires_at -> BigInt,
+            used_at -> Nullable<BigInt>,
+            issued_jti -> Nullable<Text>,
+            issued_family -> Nullable<Text>,
+            issued_exp -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        consents (user_id, client_id) {
+            user_id -> Text,
+            client_id -> Text,
+            scope -> Text,
+            granted_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        sessions (id_hash) {
+            id_hash -> Text,
+            user_id -> Text,
+            created_at -> BigInt,
+            expires_at -> BigInt,
+        }
+    }
+}
+
+use authorize_schema::{authorization_codes, consents, sessions};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct CodeRow {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub issued_jti: Option<String>,
+    pub issued_family: Option<String>,
+    pub issued_exp: Option<i64>,
+}
+
+pub fn insert_code(conn: &mut AnyConnection, row: &CodeRow) -> QueryResult<()> {
+    diesel::insert_into(authorization_codes::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn code_by_hash(conn: &mut AnyConnection, hash: &str) -> QueryResult<Option<CodeRow>> {
+    authorization_codes::table
+        .find(hash)
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks a code used; false when it already was (a replay).
+pub fn use_code(conn: &mut AnyConnection, hash: &str, now: i64) -> QueryResult<bool> {
+    diesel::update(
+        authorization_codes::table
+            .find(hash)
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Remembers what a code issued, so that a replay can revoke it.
+pub fn record_issued(
+    conn: &mut AnyConnection,
+    hash: &str,
+    jti: &str,
+    family: Option<&str>,
+    exp: i64,
+) -> QueryResult<usize> {
+    diesel::update(authorization_codes::table.find(hash))
+        .set((
+            authorization_codes::issued_jti.eq(jti),
+            authorization_codes::issued_family.eq(family),
+            authorization_codes::issued_exp.eq(exp),
+        ))
+        .execute(conn)
+}
+
+pub fn consent(conn: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Option<String>> {
+    consents::table
+        .find((user, client))
+        .select(consents::scope)
+        .first(conn)
+        .optional()
+}
+
+pub fn save_consent(conn: &mut AnyConnection, user: &str, client: &str, scope: &str, now: i64) -> QueryResult<()> {
+    diesel::delete(consents::table.find((user, client))).execute(conn)?;
+    diesel::insert_into(consents::table)
+        .values((
+            consents::user_id.eq(user),
+            consents::client_id.eq(client),
+            consents::scope.eq(scope),
+            consents::granted_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_session(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    user: &str,
+    now: i64,
+    expires_at: i64,
+) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id_hash.eq(id_hash),
+            sessions::user_id.eq(user),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The user of a live session.
+pub fn session_user(conn: &mut AnyConnection, id_hash: &str, now: i64) -> QueryResult<Option<UserRow>> {
+    let user: Option<String> = sessions::table
+        .find(id_hash)
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::user_id)
+        .first(conn)
+        .optional()?;
+    match user {
+        Some(id) => user_by_id(conn, &id),
+        None => Ok(None),
+    }
+}
+
+pub fn delete_session(conn: &mut AnyConnection, id_hash: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)
+}
+
+/// Expired codes and sessions.
+pub fn purge_expired_logins(conn: &mut AnyConnection, now: i64) -> QueryResult<usize> {
+    let codes =
+        diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(now))).execute(conn)?;
+    let sessions = diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
+    Ok(codes + sessions)
 }

@@ -4,193 +4,26 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod common;
+
+use common::{ADMIN, Backend, TestApp, spawn};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use events::{
-    Bus, Delivery, Handler, HandlerError, InProcessBus, RabbitBus, RabbitSettings, Subscription,
-};
-use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use events::{Delivery, Handler, HandlerError, Subscription};
+use oauth2::basic::BasicErrorResponseType;
 use oauth2::{
-    AuthType, ClientId, ClientSecret, RequestTokenError, ResourceOwnerPassword,
-    ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    AuthType, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl, Scope,
+    StandardRevocableToken, TokenResponse,
 };
-use runtime::Deps;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-const ADMIN: (&str, &str) = ("admin", "admin-password-1");
-
-enum Backend {
-    Sqlite(test_support::TestSqlite),
-    Postgres(test_support::TestDatabase),
-}
-
-type TestClient = BasicClient<
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
-    oauth2::EndpointSet,
->;
-
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    bus: Arc<dyn Bus>,
-    db_url: String,
-    shutdown: CancellationToken,
-    _db: Backend,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn spawn(backend: Backend) -> TestApp {
-    let db_url = match &backend {
-        Backend::Sqlite(db) => db.url.clone(),
-        Backend::Postgres(db) => db.url.clone(),
-    };
-    let bus: Arc<dyn Bus> = match backend {
-        Backend::Sqlite(_) => Arc::new(InProcessBus::new()),
-        Backend::Postgres(_) => Arc::new(RabbitBus::new(RabbitSettings {
-            url: test_support::amqp_url(),
-            exchange: test_support::unique("auth"),
-            connection_name: "auth-test".into(),
-        })),
-    };
-    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("database.url", db_url.clone()))
-        .merge(("bootstrap.admin_username", ADMIN.0))
-        .merge(("bootstrap.admin_password", ADMIN.1));
-    let settings: auth::Settings = settings::extract(figment).expect("settings");
-    let shutdown = CancellationToken::new();
-    let started = auth::start(
-        settings,
-        Deps {
-            bus: bus.clone(),
-            shutdown: shutdown.clone(),
-        },
-    )
-    .await
-    .expect("auth starts");
-    let base = format!("http://{}", started.http.addr);
-    tokio::spawn(started.stopped());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        base,
-        http,
-        bus,
-        db_url,
-        shutdown,
-        _db: backend,
-    }
-}
-
-impl TestApp {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn json(&self, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
-        let res = req.send().await.expect("send");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            headers,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-            },
-        )
-    }
-
-    /// A user token through the password grant of the legacy client (seed 002's POST /oauth).
-    async fn login(&self, username: &str, password: &str) -> String {
-        let (status, _, body) = self
-            .json(
-                self.http
-                    .post(self.url("/oauth"))
-                    .basic_auth(username, Some(password)),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn register_user(&self, username: &str) -> String {
-        let body = json!({"username": username, "email": format!("{username}@example.com"), "password": "password-123"});
-        let (status, _, body) = self
-            .json(self.http.post(self.url("/users")).json(&body))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["data"]["id"].as_str().unwrap().to_owned()
-    }
-
-    /// An application created by the bootstrap administrator; returns (client_id, client_secret).
-    async fn application(&self, body: Value) -> (String, String) {
-        let admin = self.login(ADMIN.0, ADMIN.1).await;
-        let (status, _, body) = self
-            .json(
-                self.http
-                    .post(self.url("/applications"))
-                    .bearer_auth(admin)
-                    .json(&body),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let data = &body["data"];
-        assert_eq!(data["client_id"], data["app_id"]);
-        (
-            data["client_id"].as_str().unwrap().to_owned(),
-            data["client_secret"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    }
-
-    fn oauth_client(&self, id: &str, secret: &str) -> TestClient {
-        BasicClient::new(ClientId::new(id.to_owned()))
-            .set_client_secret(ClientSecret::new(secret.to_owned()))
-            .set_token_uri(TokenUrl::new(self.url("/oauth2/token")).unwrap())
-            .set_revocation_url(RevocationUrl::new(self.url("/oauth2/revoke")).unwrap())
-    }
-
-    async fn me(&self, token: &str) -> u16 {
-        self.http
-            .get(self.url("/users/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
 fn server_error<T: std::fmt::Debug>(
-    result: Result<
-        T,
-        RequestTokenError<
-            impl std::error::Error,
-            oauth2::StandardErrorResponse<BasicErrorResponseType>,
-        >,
-    >,
+    result: Result<T, RequestTokenError<impl std::error::Error, oauth2::StandardErrorResponse<BasicErrorResponseType>>>,
 ) -> BasicErrorResponseType {
     match result {
         Err(RequestTokenError::ServerResponse(e)) => e.error().clone(),
@@ -233,9 +66,7 @@ async fn client_credentials_with_basic_and_post_auth(app: TestApp) {
 
 /// The token verifies against the published JWKS and carries RFC 9068's claims.
 async fn verify_with_jwks(app: &TestApp, token: &str, client_id: &str) {
-    let (_, _, jwks) = app
-        .json(app.http.get(app.url("/.well-known/jwks.json")))
-        .await;
+    let (_, _, jwks) = app.json(app.http.get(app.url("/.well-known/jwks.json"))).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks["keys"]
@@ -244,43 +75,30 @@ async fn verify_with_jwks(app: &TestApp, token: &str, client_id: &str) {
         .iter()
         .find(|k| k["kid"].as_str() == header.kid.as_deref())
         .expect("kid published");
-    let key =
-        jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["partner-api"]);
     let (_, _, metadata) = app
-        .json(
-            app.http
-                .get(app.url("/.well-known/oauth-authorization-server")),
-        )
+        .json(app.http.get(app.url("/.well-known/oauth-authorization-server")))
         .await;
     validation.set_issuer(&[metadata["issuer"].as_str().unwrap()]);
     let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
         .expect("verifies")
         .claims;
-    for claim in [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "nbf",
-        "jti",
-        "client_id",
-        "scope",
-    ] {
+    for claim in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"] {
         assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
     }
     assert_eq!(claims["client_id"], client_id);
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3600
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
 }
 
 async fn password_refresh_rotation_and_reuse_detection(app: TestApp) {
     app.register_user("alice").await;
-    let (id, secret) = app.application(json!({"name": "First party", "grant_types": ["password", "refresh_token"], "scopes": ["profile"]})).await;
+    let (id, secret) = app
+        .application(
+            json!({"name": "First party", "grant_types": ["password", "refresh_token"], "scopes": ["profile"]}),
+        )
+        .await;
     let client = app.oauth_client(&id, &secret);
     let token = client
         .exchange_password(
@@ -301,21 +119,11 @@ async fn password_refresh_rotation_and_reuse_detection(app: TestApp) {
     assert_ne!(first.secret(), second.secret());
     // The first token again: reuse. It fails, and so does every token of its family.
     assert_eq!(
-        server_error(
-            client
-                .exchange_refresh_token(&first)
-                .request_async(&app.http)
-                .await
-        ),
+        server_error(client.exchange_refresh_token(&first).request_async(&app.http).await),
         BasicErrorResponseType::InvalidGrant
     );
     assert_eq!(
-        server_error(
-            client
-                .exchange_refresh_token(&second)
-                .request_async(&app.http)
-                .await
-        ),
+        server_error(client.exchange_refresh_token(&second).request_async(&app.http).await),
         BasicErrorResponseType::InvalidGrant
     );
     let wrong = client
@@ -385,8 +193,7 @@ async fn revocation_is_recorded_and_published(app: TestApp) {
         .await
         .expect("token.revoked in time")
         .unwrap();
-    let claims: Value =
-        serde_json::from_slice(&base64_decode(access.secret().split('.').nth(1).unwrap())).unwrap();
+    let claims: Value = serde_json::from_slice(&base64_decode(access.secret().split('.').nth(1).unwrap())).unwrap();
     assert_eq!(event.event.event_type, "token.revoked");
     assert_eq!(event.event.data["jti"], claims["jti"]);
     assert_eq!(event.event.data["client_id"], id.as_str());
@@ -405,20 +212,15 @@ struct Loopback(reqwest::Client);
 
 impl<'c> oauth2::AsyncHttpClient<'c> for Loopback {
     type Error = oauth2::HttpClientError<reqwest::Error>;
-    type Future = std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c,
-        >,
-    >;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let uri = parts.uri.to_string();
             parts.uri = uri.replacen("https://", "http://", 1).parse().expect("uri");
-            self.0
-                .call(oauth2::HttpRequest::from_parts(parts, body))
-                .await
+            self.0.call(oauth2::HttpRequest::from_parts(parts, body)).await
         })
     }
 }
@@ -431,9 +233,7 @@ fn base64_decode(segment: &str) -> Vec<u8> {
 }
 
 async fn negative_cases_follow_rfc6749(app: TestApp) {
-    let (id, secret) = app
-        .application(json!({"name": "Strict", "scopes": ["profile"]}))
-        .await;
+    let (id, secret) = app.application(json!({"name": "Strict", "scopes": ["profile"]})).await;
     // Wrong secret: 401 invalid_client with WWW-Authenticate.
     let (status, headers, body) = app
         .json(
@@ -443,10 +243,7 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
                 .form(&[("grant_type", "client_credentials")]),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     assert!(
         headers
             .get("www-authenticate")
@@ -464,10 +261,7 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
                 .form(&[("grant_type", "client_credentials")]),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     // A grant the client is not allowed.
     let client = app.oauth_client(&id, &secret);
     let result = client
@@ -477,10 +271,7 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
         )
         .request_async(&app.http)
         .await;
-    assert_eq!(
-        server_error(result),
-        BasicErrorResponseType::UnauthorizedClient
-    );
+    assert_eq!(server_error(result), BasicErrorResponseType::UnauthorizedClient);
     // Unknown grant type, missing grant type, duplicated parameter.
     let (status, _, body) = app
         .json(
@@ -490,10 +281,7 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
                 .form(&[("grant_type", "implicit")]),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unsupported_grant_type"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
     let (status, _, body) = app
         .json(
             app.http
@@ -502,10 +290,7 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
                 .form(&[("scope", "profile")]),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
     let (status, _, body) = app
         .json(
             app.http
@@ -515,26 +300,17 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
                 .body("grant_type=client_credentials&grant_type=password"),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
     // Both Basic and client_secret in the body.
     let (status, _, body) = app
         .json(
             app.http
                 .post(app.url("/oauth2/token"))
                 .basic_auth(&id, Some(&secret))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_secret", secret.as_str()),
-                ]),
+                .form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())]),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
 }
 
 async fn expired_and_forged_tokens_are_refused(app: TestApp) {
@@ -543,19 +319,11 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
     // Same keys, signed by this test: expired an hour ago.
     let db = storage::Database::connect(&app.db_url, &storage::PoolSettings::default()).unwrap();
     let (_, _, metadata) = app
-        .json(
-            app.http
-                .get(app.url("/.well-known/oauth-authorization-server")),
-        )
+        .json(app.http.get(app.url("/.well-known/oauth-authorization-server")))
         .await;
-    let keys = auth::keys::KeyRing::load(
-        &db,
-        metadata["issuer"].as_str().unwrap(),
-        "partner-api",
-        3_600_000,
-    )
-    .await
-    .unwrap();
+    let keys = auth::keys::KeyRing::load(&db, metadata["issuer"].as_str().unwrap(), "partner-api", 3_600_000)
+        .await
+        .unwrap();
     let mut claims = keys.verify(&token).expect("own token verifies");
     claims.exp -= 7200;
     claims.iat -= 7200;
@@ -580,12 +348,7 @@ async fn seed_002_documents_have_the_exact_shape(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200);
-    let keys: Vec<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
     let mut expected = vec![
         "code",
         "method",
@@ -608,13 +371,7 @@ async fn seed_002_documents_have_the_exact_shape(app: TestApp) {
             doc["error"].as_str(),
             doc["path"].as_str()
         ),
-        (
-            Some(200),
-            Some("POST"),
-            Some("bearer"),
-            Some("OK"),
-            Some("/oauth")
-        )
+        (Some(200), Some("POST"), Some("bearer"), Some("OK"), Some("/oauth"))
     );
     let expires = doc["expires_in"].as_i64().unwrap();
     assert!(
@@ -624,51 +381,26 @@ async fn seed_002_documents_have_the_exact_shape(app: TestApp) {
     assert!(doc["group"].is_i64() && doc["timestamp"].as_i64().unwrap() >= before);
     let token = doc["access_token"].as_str().unwrap();
 
-    let (status, _, doc) = app
-        .json(app.http.delete(app.url("/revoke")).bearer_auth(token))
-        .await;
+    let (status, _, doc) = app.json(app.http.delete(app.url("/revoke")).bearer_auth(token)).await;
     assert_eq!(status, 200);
-    let mut keys: Vec<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
-        [
-            "code",
-            "error",
-            "method",
-            "path",
-            "scope",
-            "timestamp",
-            "token_type"
-        ]
+        ["code", "error", "method", "path", "scope", "timestamp", "token_type"]
     );
     assert_eq!(
-        (
-            doc["path"].as_str(),
-            doc["method"].as_str(),
-            doc["error"].as_str()
-        ),
+        (doc["path"].as_str(), doc["method"].as_str(), doc["error"].as_str()),
         (Some("/revoke"), Some("DELETE"), Some("OK"))
     );
-    let (status, _, doc) = app
-        .json(app.http.delete(app.url("/revoke")).bearer_auth(token))
-        .await;
+    let (status, _, doc) = app.json(app.http.delete(app.url("/revoke")).bearer_auth(token)).await;
     assert_eq!(
         (status, doc["code"].as_i64()),
         (401, Some(401)),
         "a revoked token cannot revoke"
     );
     let (status, _, doc) = app
-        .json(
-            app.http
-                .post(app.url("/oauth"))
-                .basic_auth(ADMIN.0, Some("wrong")),
-        )
+        .json(app.http.post(app.url("/oauth")).basic_auth(ADMIN.0, Some("wrong")))
         .await;
     assert_eq!(
         (status, doc["code"].as_i64(), doc["access_token"].is_null()),
@@ -748,10 +480,7 @@ async fn only_registration_platform_users_create_applications(app: TestApp) {
                 .json(&bad),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_redirect_uri"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_redirect_uri")));
 }
 
 async fn secret_rotation_and_deletion(app: TestApp) {
@@ -774,10 +503,7 @@ async fn secret_rotation_and_deletion(app: TestApp) {
         .exchange_client_credentials()
         .request_async(&app.http)
         .await;
-    assert_eq!(
-        server_error(old_result),
-        BasicErrorResponseType::InvalidClient
-    );
+    assert_eq!(server_error(old_result), BasicErrorResponseType::InvalidClient);
     app.oauth_client(&id, &new)
         .exchange_client_credentials()
         .request_async(&app.http)
@@ -821,9 +547,7 @@ async fn repeated_failures_are_rate_limited(app: TestApp) {
             .unwrap();
         last = (
             res.status().as_u16(),
-            res.headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned()),
+            res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()),
         );
     }
     assert_eq!(last.0, 429);
@@ -844,10 +568,7 @@ async fn metadata_lists_endpoints_at_the_issuer(app: TestApp) {
             "registration_endpoint",
             "jwks_uri",
         ] {
-            assert!(
-                doc[endpoint].as_str().unwrap().starts_with(issuer),
-                "{endpoint}"
-            );
+            assert!(doc[endpoint].as_str().unwrap().starts_with(issuer), "{endpoint}");
         }
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     }
@@ -890,8 +611,7 @@ macro_rules! backend_suite {
 
             #[tokio::test]
             async fn only_registration_platform_users_create_applications() {
-                super::only_registration_platform_users_create_applications(spawn($backend).await)
-                    .await;
+                super::only_registration_platform_users_create_applications(spawn($backend).await).await;
             }
 
             #[tokio::test]
@@ -912,10 +632,7 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(
-    sqlite_in_process,
-    Backend::Sqlite(test_support::TestSqlite::create())
-);
+backend_suite!(sqlite_in_process, Backend::Sqlite(test_support::TestSqlite::create()));
 backend_suite!(
     postgres_rabbitmq,
     Backend::Postgres(test_support::TestDatabase::create())

@@ -30,10 +30,7 @@ impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.http.validate("http")?;
         self.bus.validate()?;
-        self.routes
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, r)| r.validate(i))
+        self.routes.iter().enumerate().try_for_each(|(i, r)| r.validate(i))
     }
 }
 
@@ -51,9 +48,7 @@ impl ServiceSettings for Settings {
 struct ApiDoc;
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::Error> {
-    let proxy = actix_web::web::Data::new(
-        proxy::Proxy::new(settings.routes.clone()).map_err(std::io::Error::other)?,
-    );
+    let proxy = actix_web::web::Data::new(proxy::Proxy::new(settings.routes.clone()).map_err(std::io::Error::other)?);
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),

@@ -27,8 +27,7 @@ impl Route {
                 "must start with `/` and not end with one",
             ));
         }
-        if url::Url::parse(&self.upstream).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
-        {
+        if url::Url::parse(&self.upstream).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
             return Err(settings::rule(&key("upstream"), "must be an http(s) URL"));
         }
         if self.timeout_secs == 0 {
@@ -92,10 +91,7 @@ fn forwarded_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
         }
     }
     let info = req.connection_info();
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     for (name, value) in [
         ("x-forwarded-for", peer.as_str()),
         ("x-forwarded-proto", info.scheme()),
@@ -110,23 +106,17 @@ fn forwarded_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
     {
         out.insert("x-request-id", v);
     }
-    if let Some(tp) = telemetry::current_traceparent()
-        .and_then(|tp| reqwest::header::HeaderValue::from_str(&tp).ok())
-    {
+    if let Some(tp) = telemetry::current_traceparent().and_then(|tp| reqwest::header::HeaderValue::from_str(&tp).ok()) {
         out.insert(telemetry::TRACEPARENT, tp);
     }
     out
 }
 
 /// The default service of the gateway: every path not served by the gateway itself.
-pub async fn forward(
-    req: HttpRequest,
-    body: web::Bytes,
-    proxy: web::Data<Proxy>,
-) -> Result<HttpResponse, ApiError> {
-    let route = proxy.route(req.path()).ok_or_else(|| {
-        ApiError::not_found(format!("no route for {} {}", req.method(), req.path()))
-    })?;
+pub async fn forward(req: HttpRequest, body: web::Bytes, proxy: web::Data<Proxy>) -> Result<HttpResponse, ApiError> {
+    let route = proxy
+        .route(req.path())
+        .ok_or_else(|| ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))?;
     let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let url = format!("{}{path_and_query}", route.upstream.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
@@ -156,10 +146,7 @@ pub async fn forward(
     Ok(response.streaming(upstream.bytes_stream().map_err(std::io::Error::other)))
 }
 
-fn copy_response_headers(
-    from: &reqwest::header::HeaderMap,
-    to: &mut actix_web::HttpResponseBuilder,
-) {
+fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut actix_web::HttpResponseBuilder) {
     let mut seen = HeaderMap::new();
     for (name, value) in from {
         if let (Ok(n), Ok(v)) = (

@@ -37,8 +37,7 @@ fn upstream() -> String {
 }
 
 async fn gateway(routes: Value) -> (String, CancellationToken) {
-    static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> =
-        std::sync::OnceLock::new();
+    static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| telemetry::init("gateway-test").ok());
     let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
         .unwrap()
@@ -80,11 +79,7 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
     assert_eq!(res.headers().get("x-request-id").unwrap(), "req-42");
     let echo: Value = res.json().await.unwrap();
     assert_eq!(
-        (
-            echo["method"].as_str(),
-            echo["uri"].as_str(),
-            echo["body"].as_str()
-        ),
+        (echo["method"].as_str(), echo["uri"].as_str(), echo["body"].as_str()),
         (Some("POST"), Some("/api/things?x=1"), Some("hello"))
     );
     let headers = &echo["headers"];
@@ -95,33 +90,22 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
     );
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert!(
-        headers["traceparent"]
-            .as_str()
-            .is_some_and(|tp| tp.starts_with("00-")),
+        headers["traceparent"].as_str().is_some_and(|tp| tp.starts_with("00-")),
         "the gateway's span is the upstream's parent"
     );
 
     let res = client.get(format!("{gw}/slow/x")).send().await.unwrap();
     assert_eq!(res.status(), 504);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["code"],
-        "gateway_timeout"
-    );
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "gateway_timeout");
     let res = client.get(format!("{gw}/apix")).send().await.unwrap();
     assert_eq!(res.status(), 404, "prefixes match whole segments");
     let res = client.get(format!("{gw}/healthz")).send().await.unwrap();
-    assert_eq!(
-        res.status(),
-        200,
-        "the gateway's own endpoints are not forwarded"
-    );
+    assert_eq!(res.status(), 200, "the gateway's own endpoints are not forwarded");
 }
 
 #[tokio::test]
 async fn unreachable_upstream_is_502_in_the_envelope() {
-    let (gw, _stop) =
-        gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1}]))
-            .await;
+    let (gw, _stop) = gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1}])).await;
     let res = reqwest::get(format!("{gw}/down")).await.unwrap();
     assert_eq!(res.status(), 502);
     let body: Value = res.json().await.unwrap();

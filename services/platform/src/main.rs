@@ -10,10 +10,7 @@ use events::InProcessBus;
 use runtime::{Deps, Started};
 use tokio_util::sync::CancellationToken;
 
-fn load<S: serde::de::DeserializeOwned + settings::Validate>(
-    defaults: &str,
-    prefix: &str,
-) -> Result<S, ExitCode> {
+fn load<S: serde::de::DeserializeOwned + settings::Validate>(defaults: &str, prefix: &str) -> Result<S, ExitCode> {
     settings::load(defaults, prefix).map_err(|error| {
         eprintln!("platform: {error}");
         ExitCode::from(2)
@@ -68,10 +65,7 @@ async fn main() -> ExitCode {
         println!("  {:<22} http://{}", service.name, service.http.addr);
     }
     if let Some(gateway) = started.iter().find(|s| s.name == gateway::NAME) {
-        println!(
-            "\nGateway: http://{}   (Ctrl-C to stop)\n",
-            gateway.http.addr
-        );
+        println!("\nGateway: http://{}   (Ctrl-C to stop)\n", gateway.http.addr);
     }
     http_kit::server::shutdown_on_signal(shutdown).await;
     for service in started {

@@ -59,10 +59,7 @@ impl ClientSpec {
             ));
         }
         if public && grant_types.allows(GrantType::ClientCredentials) {
-            return Err(invalid(
-                "grant_types",
-                "a public client cannot use client_credentials",
-            ));
+            return Err(invalid("grant_types", "a public client cannot use client_credentials"));
         }
         if !scopes.is_subset(platform) {
             return Err(invalid("scopes", format!("must be within `{platform}`")));
@@ -102,10 +99,7 @@ pub async fn create_client(
         secret_rotated_at: now,
     };
     let stored = row.clone();
-    state
-        .db
-        .run(move |c| Ok(store::insert_client(c, &stored)?))
-        .await?;
+    state.db.run(move |c| Ok(store::insert_client(c, &stored)?)).await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
     Ok((row, secret))
 }
@@ -202,25 +196,16 @@ pub async fn create(
 
 /// The caller's applications.
 #[utoipa::path(get, path = "/applications", tag = "applications", security(("bearer" = [])), responses((status = 200, body = [ApplicationView])))]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
     let owner = caller.user.id.clone();
-    let rows = state
-        .db
-        .run(move |c| Ok(store::clients_of(c, &owner)?))
-        .await?;
+    let rows = state.db.run(move |c| Ok(store::clients_of(c, &owner)?)).await?;
     Ok(Envelope::ok(
         rows.iter().map(|r| ApplicationView::new(r, None)).collect(),
     ))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: String) -> Result<ClientRow, ApiError> {
-    let row = state
-        .db
-        .run(move |c| Ok(store::client_by_id(c, &id)?))
-        .await?;
+    let row = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
     // Another owner's application is reported as missing, so ids cannot be probed.
     row.filter(|r| r.owner_id == caller.user.id || caller.roles.contains(&Role::Admin))
         .ok_or_else(|| ApiError::not_found("no such application"))
@@ -248,11 +233,7 @@ pub async fn rotate_secret(
         return Err(ApiError::conflict("a public application has no secret"));
     }
     let secret = crypto::random_secret();
-    let (id, hash, now) = (
-        row.id.clone(),
-        crypto::sha256_hex(&secret),
-        storage::now_millis(),
-    );
+    let (id, hash, now) = (row.id.clone(), crypto::sha256_hex(&secret), storage::now_millis());
     row.secret_hash = Some(hash.clone());
     state
         .db
@@ -281,8 +262,7 @@ pub async fn delete(
         sub: None,
         exp: now / 1000 + state.oauth.access_token_ttl_secs,
     };
-    let event =
-        Event::new(crate::state::SOURCE, Some(id.clone()), &payload).map_err(ApiError::internal)?;
+    let event = Event::new(crate::state::SOURCE, Some(id.clone()), &payload).map_err(ApiError::internal)?;
     state
         .db
         .transaction(move |c| {
@@ -390,8 +370,7 @@ pub async fn register(
         .grant_types
         .clone()
         .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
-    let scopes =
-        Scopes::parse(body.scope.as_deref().unwrap_or("")).map_err(RegistrationError::from)?;
+    let scopes = Scopes::parse(body.scope.as_deref().unwrap_or("")).map_err(RegistrationError::from)?;
     let name = body
         .client_name
         .clone()

@@ -16,13 +16,14 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         .collect();
     let body = serde_json::json!({
         "issuer": state.keys.issuer(),
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "registration_endpoint": format!("{issuer}/oauth2/register"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],

@@ -1,4 +1,5 @@
 pub mod applications;
+pub mod authorize;
 pub mod metadata;
 pub mod seed;
 pub mod token;

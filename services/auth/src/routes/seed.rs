@@ -94,9 +94,7 @@ async fn legacy_login(
         .db
         .run(move |c| Ok(store::client_by_id(c, &client_id)?))
         .await?
-        .ok_or_else(|| {
-            crate::oauth_error::OAuthError::server_error("the legacy client is missing")
-        })?;
+        .ok_or_else(|| crate::oauth_error::OAuthError::server_error("the legacy client is missing"))?;
     let client = AuthenticatedClient {
         confidential: false,
         row,
@@ -138,11 +136,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         })
     };
     let Some(token) = bearer::bearer_token(&req) else {
-        return document(
-            StatusCode::UNAUTHORIZED,
-            String::new(),
-            "a bearer token is required",
-        );
+        return document(StatusCode::UNAUTHORIZED, String::new(), "a bearer token is required");
     };
     let claims = match bearer::verify(&state, token).await {
         Ok((claims, _)) => claims,
@@ -152,11 +146,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         Ok(()) => document(StatusCode::OK, claims.scope, "OK"),
         Err(error) => {
             tracing::error!(%error, "revocation failed");
-            document(
-                StatusCode::SERVICE_UNAVAILABLE,
-                claims.scope,
-                "try again shortly",
-            )
+            document(StatusCode::SERVICE_UNAVAILABLE, claims.scope, "try again shortly")
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::store::{self, UserRow};
 pub struct TokenForm {
     grant_type: Option<String>,
     scope: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
     refresh_token: Option<String>,
     username: Option<String>,
     password: Option<String>,
@@ -67,16 +70,9 @@ pub async fn token(
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let grant = GrantType::parse(grant)
         .ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
-    let client = client_auth::authenticate(
-        &state,
-        &req,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
-    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>())
-        .is_ok_and(|g| g.allows(grant))
-    {
+    let client =
+        client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
+    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>()).is_ok_and(|g| g.allows(grant)) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the {} grant",
             grant.as_str()
@@ -87,9 +83,18 @@ pub async fn token(
         GrantType::Password => password(&state, &req, &client, &form).await?,
         GrantType::RefreshToken => refresh(&state, &client, &form).await?,
         GrantType::AuthorizationCode => {
-            return Err(OAuthError::unsupported_grant_type(
-                "authorization_code is not available yet",
-            ));
+            let code = form
+                .code
+                .as_deref()
+                .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+            redeem_code(
+                &state,
+                &client,
+                code,
+                form.redirect_uri.as_deref(),
+                form.code_verifier.as_deref(),
+            )
+            .await?
         }
     };
     Ok(no_store(&TokenResponse::from_issued(
@@ -151,21 +156,14 @@ pub async fn authenticate_user(
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
     let keys = [format!("user:{username}"), format!("ip:{peer}")];
-    state
-        .limiter
-        .check(&keys)
-        .map_err(OAuthError::too_many_attempts)?;
+    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
     let name = username.to_owned();
-    let user = state
-        .db
-        .run(move |c| Ok(store::user_by_username(c, &name)?))
-        .await?;
+    let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
     let password = password.to_owned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok =
-        tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
-            .await
-            .map_err(OAuthError::server_error)?;
+    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
+        .await
+        .map_err(OAuthError::server_error)?;
     if ok {
         Ok(user)
     } else {
@@ -194,10 +192,7 @@ pub async fn issue_for_user(
     let refresh_token = if refreshable {
         let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
-        state
-            .db
-            .run(move |c| Ok(store::insert_refresh(c, &row)?))
-            .await?;
+        state.db.run(move |c| Ok(store::insert_refresh(c, &row)?)).await?;
         Some(token)
     } else {
         None
@@ -215,11 +210,8 @@ async fn password(
     client: &AuthenticatedClient,
     form: &TokenForm,
 ) -> Result<Issued, OAuthError> {
-    let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref())
-    else {
-        return Err(OAuthError::invalid_request(
-            "username and password are required",
-        ));
+    let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref()) else {
+        return Err(OAuthError::invalid_request("username and password are required"));
     };
     let scope = granted_scope(form.scope.as_deref(), &client_scopes(client))?;
     let user = authenticate_user(state, req, username, password)
@@ -230,11 +222,7 @@ async fn password(
 
 /// Rotation with reuse detection: each refresh token works once; presenting a used one means
 /// it leaked, so the whole family is revoked.
-async fn refresh(
-    state: &AppState,
-    client: &AuthenticatedClient,
-    form: &TokenForm,
-) -> Result<Issued, OAuthError> {
+async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenForm) -> Result<Issued, OAuthError> {
     let token = form
         .refresh_token
         .as_deref()
@@ -242,23 +230,15 @@ async fn refresh(
     let hash = crypto::sha256_hex(token);
     let now = storage::now_millis();
     let lookup = hash.clone();
-    let row = state
-        .db
-        .run(move |c| Ok(store::refresh_by_hash(c, &lookup)?))
-        .await?;
+    let row = state.db.run(move |c| Ok(store::refresh_by_hash(c, &lookup)?)).await?;
     let row = row
         .filter(|r| r.client_id == client.row.id)
         .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
     if row.revoked_at.is_some() || row.expires_at <= now {
-        return Err(OAuthError::invalid_grant(
-            "refresh token expired or revoked",
-        ));
+        return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
     }
     let family = row.family_id.clone();
-    let first_use = state
-        .db
-        .run(move |c| Ok(store::use_refresh(c, &hash, now)?))
-        .await?;
+    let first_use = state.db.run(move |c| Ok(store::use_refresh(c, &hash, now)?)).await?;
     if !first_use {
         let revoked = state
             .db
@@ -300,13 +280,8 @@ pub async fn revoke(
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = form.into_inner();
-    let client = client_auth::authenticate(
-        &state,
-        &req,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )
-    .await?;
+    let client =
+        client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
     let token = form
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -325,9 +300,7 @@ pub async fn revoke(
         state
             .db
             .run(move |c| {
-                if let Some(row) =
-                    store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id)
-                {
+                if let Some(row) = store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id) {
                     store::revoke_family(c, &row.family_id, now)?;
                 }
                 Ok(())
@@ -344,4 +317,122 @@ pub async fn revoke(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// Redeems an authorization code (or seed 003 `auth_key`) once. The code is spent before any
+/// other check, so guessing a PKCE verifier costs the code; a replay revokes what it issued.
+pub async fn redeem_code(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<Issued, OAuthError> {
+    let hash = crypto::sha256_hex(code);
+    let now = storage::now_millis();
+    let (lookup, spend) = (hash.clone(), hash.clone());
+    let row = state.db.run(move |c| Ok(store::code_by_hash(c, &lookup)?)).await?;
+    let row = row
+        .filter(|r| r.client_id == client.row.id)
+        .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
+    if !state.db.run(move |c| Ok(store::use_code(c, &spend, now)?)).await? {
+        revoke_issued(state, &row).await?;
+        tracing::warn!(client.id = %client.row.id, "authorization code replayed; what it issued is revoked");
+        return Err(OAuthError::invalid_grant("authorization code already used"));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("authorization code expired"));
+    }
+    if redirect_uri.is_some_and(|uri| uri != row.redirect_uri) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if crypto::pkce_s256_matches(verifier, challenge) => {}
+        (Some(_), _) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (None, _) if !client.confidential => return Err(OAuthError::invalid_grant("public clients must use PKCE")),
+        (None, _) => {}
+    }
+    let user_id = row.user_id.clone();
+    let user = state
+        .db
+        .run(move |c| Ok(store::user_by_id(c, &user_id)?))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let scope = Scopes::parse(&row.scope).unwrap_or_default();
+    let family = uuid::Uuid::now_v7().to_string();
+    let issued = issue_for_user(state, client, &user, &scope, Some(family.clone())).await?;
+    let (jti, exp, family) = (
+        issued.claims.jti.clone(),
+        issued.claims.exp,
+        issued.refresh_token.is_some().then_some(family),
+    );
+    state
+        .db
+        .run(move |c| Ok(store::record_issued(c, &hash, &jti, family.as_deref(), exp)?))
+        .await?;
+    Ok(issued)
+}
+
+async fn revoke_issued(state: &AppState, row: &store::CodeRow) -> Result<(), OAuthError> {
+    if let (Some(jti), Some(exp)) = (&row.issued_jti, row.issued_exp) {
+        let revoked = events::catalogue::TokenRevoked {
+            jti: jti.clone(),
+            client_id: row.client_id.clone(),
+            sub: Some(row.user_id.clone()),
+            exp,
+        };
+        state.revoke(revoked).await?;
+    }
+    if let Some(family) = row.issued_family.clone() {
+        let now = storage::now_millis();
+        state
+            .db
+            .run(move |c| Ok(store::revoke_family(c, &family, now)?))
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedAuthorizeQuery {
+    app_id: Option<String>,
+    app_secret: Option<String>,
+    auth_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeedAccessToken {
+    /// Valid one hour.
+    pub access_token: String,
+}
+
+/// Seed 003: `GET /api/authorize?app_id&app_secret&auth_key` exchanges the single-use auth_key.
+#[utoipa::path(get, path = "/api/authorize", tag = "seed",
+    params(("app_id" = String, Query), ("app_secret" = String, Query), ("auth_key" = String, Query)),
+    responses((status = 200, body = SeedAccessToken), (status = 400, description = "invalid_grant"), (status = 401, description = "invalid_client")))]
+pub async fn seed_authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SeedAuthorizeQuery>,
+) -> Result<HttpResponse, OAuthError> {
+    let query = query.into_inner();
+    let secret = query
+        .app_secret
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_client("app_secret is required"))?;
+    let client = client_auth::authenticate(&state, &req, query.app_id.as_deref(), Some(secret)).await?;
+    let key = query
+        .auth_key
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("auth_key is required"))?;
+    let issued = redeem_code(&state, &client, key, None, None).await?;
+    Ok(no_store(&SeedAccessToken {
+        access_token: issued.access_token,
+    }))
 }

@@ -43,10 +43,7 @@ impl From<&UserRow> for UserView {
             id: row.id.clone(),
             username: row.username.clone(),
             email: row.email.clone(),
-            roles: parse_roles(&row.roles)
-                .iter()
-                .map(|r| r.as_str().to_owned())
-                .collect(),
+            roles: parse_roles(&row.roles).iter().map(|r| r.as_str().to_owned()).collect(),
             group: row.group_id,
             created_at: row.created_at,
         }
@@ -96,9 +93,7 @@ pub async fn create_user(
         })
         .await
         .map_err(|e| match e {
-            storage::StorageError::Conflict(_) => {
-                ApiError::conflict("username or email already registered")
-            }
+            storage::StorageError::Conflict(_) => ApiError::conflict("username or email already registered"),
             other => other.into(),
         })?;
     state.outbox.notify_one();
@@ -108,10 +103,7 @@ pub async fn create_user(
 /// Registers a user (any visitor may).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserView), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
-pub async fn register(
-    state: web::Data<AppState>,
-    body: web::Json<NewUser>,
-) -> Result<Envelope<UserView>, ApiError> {
+pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
     let username = Username::parse(&body.username).map_err(field)?;
     let email = Email::parse(&body.email).map_err(field)?;
     let password = NewPassword::parse(&body.password).map_err(field)?;
@@ -146,10 +138,7 @@ pub async fn set_roles(
     let roles = body
         .roles
         .iter()
-        .map(|r| {
-            Role::parse(r)
-                .ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role")))
-        })
+        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role"))))
         .collect::<Result<BTreeSet<_>, _>>()?;
     let id = id.into_inner();
     let stored = format_roles(&roles);

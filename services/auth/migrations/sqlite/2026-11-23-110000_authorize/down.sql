@@ -1,0 +1,3 @@
+DROP TABLE sessions;
+DROP TABLE consents;
+DROP TABLE authorization_codes;

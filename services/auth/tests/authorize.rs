@@ -1,0 +1,370 @@
+//! The authorization code flow with PKCE, driven by the `oauth2` crate through the login and
+//! consent pages over plain HTTP (forms and cookies, as a browser without JavaScript would),
+//! and seed 003's "Log in with" flow.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{ADMIN, Backend, TestApp, spawn};
+use oauth2::basic::BasicErrorResponseType;
+use oauth2::{
+    AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse,
+};
+use serde_json::{Value, json};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// A browser without JavaScript: follows nothing by itself, keeps cookies, submits forms.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    html: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let res = req.header("cookie", self.cookie_header()).send().await.unwrap();
+        for set in res.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = res.status().as_u16();
+        let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            html: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> Page {
+        let url = if url.starts_with('/') {
+            self.app.url(url)
+        } else {
+            url.to_owned()
+        };
+        self.send(self.app.http.get(url)).await
+    }
+
+    /// Submits the page's form whose action is `action`, with its hidden fields plus `extra`.
+    async fn submit(&mut self, page: &Page, action: &str, extra: &[(&str, &str)]) -> Page {
+        let form = form_with_action(&page.html, action);
+        let mut fields = hidden_fields(form);
+        fields.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.send(self.app.http.post(self.app.url(action)).form(&fields)).await
+    }
+}
+
+fn form_with_action<'h>(html: &'h str, action: &str) -> &'h str {
+    let start = html
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form posting to {action} in {html}"));
+    &html[start..start + html[start..].find("</form>").unwrap()]
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+fn hidden_fields(form: &str) -> Vec<(String, String)> {
+    form.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|input| {
+            let attr = |name: &str| {
+                let start = input.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                unescape(&input[start..start + input[start..].find('"').unwrap()])
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn code_app(app: &TestApp, public: bool) -> (String, String) {
+    app.application(json!({
+        "name": "Photo printer",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [REDIRECT],
+        "scopes": ["profile", "email"],
+        "public": public,
+    }))
+    .await
+}
+
+/// Login and consent pages, the code, then the token exchange with the PKCE verifier.
+async fn sign_in_and_consent(browser: &mut Browser<'_>, authorize_url: &str) -> String {
+    let page = browser.get(authorize_url).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Sign in"), "{}", page.html);
+    let wrong = browser
+        .submit(&page, "/oauth2/login", &[("username", ADMIN.0), ("password", "wrong")])
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.html.contains("Wrong username or password"));
+    let login = browser
+        .submit(&wrong, "/oauth2/login", &[("username", ADMIN.0), ("password", ADMIN.1)])
+        .await;
+    assert_eq!(login.status, 303);
+    let consent = browser.get(login.location.as_deref().unwrap()).await;
+    assert_eq!(consent.status, 200);
+    assert!(
+        consent.html.contains("Photo printer") && consent.html.contains("<code>email</code>"),
+        "{}",
+        consent.html
+    );
+    let approved = browser
+        .submit(&consent, "/oauth2/consent", &[("decision", "approve")])
+        .await;
+    assert_eq!(approved.status, 303);
+    approved.location.unwrap()
+}
+
+async fn code_flow_with_pkce_refresh_and_replay(app: TestApp) {
+    let (id, secret) = code_app(&app, false).await;
+    let client = app
+        .oauth_client(&id, &secret)
+        .set_auth_uri(AuthUrl::new(app.url("/oauth2/authorize")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut browser = Browser::new(&app);
+    let callback = sign_in_and_consent(&mut browser, url.as_str()).await;
+    assert!(callback.starts_with(REDIRECT));
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(state.secret().as_str()),
+        "state round-trips"
+    );
+    let code = AuthorizationCode::new(query_param(&callback, "code").unwrap());
+
+    let token = client
+        .exchange_code(code.clone())
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&app.http)
+        .await
+        .expect("code exchanged");
+    assert_eq!(token.scopes().unwrap()[0].as_str(), "email");
+    assert_eq!(app.me(token.access_token().secret()).await, 200);
+    let refreshed = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .request_async(&app.http)
+        .await
+        .expect("refresh");
+    assert_eq!(app.me(refreshed.access_token().secret()).await, 200);
+
+    // Replay: refused, and what the code issued is revoked.
+    let replay = client
+        .exchange_code(code)
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&app.http)
+        .await;
+    assert!(
+        matches!(replay, Err(RequestTokenError::ServerResponse(ref e)) if *e.error() == BasicErrorResponseType::InvalidGrant)
+    );
+    assert_eq!(
+        app.me(token.access_token().secret()).await,
+        401,
+        "the replayed code's access token is revoked"
+    );
+    let after = client
+        .exchange_refresh_token(refreshed.refresh_token().unwrap())
+        .request_async(&app.http)
+        .await;
+    assert!(after.is_err(), "its refresh token family is revoked");
+
+    // Consent to `email` is remembered: asking for it again redirects at once. A wrong verifier
+    // then fails. (Asking for more, `profile`, would show the consent page again.)
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scope(Scope::new("email".into()))
+        .url();
+    let page = browser.get(url.as_str()).await;
+    assert_eq!(page.status, 303);
+    let code = AuthorizationCode::new(query_param(page.location.as_deref().unwrap(), "code").unwrap());
+    let wrong = client
+        .exchange_code(code)
+        .set_pkce_verifier(PkceCodeVerifier::new("x".repeat(43)))
+        .request_async(&app.http)
+        .await;
+    assert!(
+        matches!(wrong, Err(RequestTokenError::ServerResponse(ref e)) if *e.error() == BasicErrorResponseType::InvalidGrant)
+    );
+}
+
+async fn bad_requests_show_a_page_or_redirect_with_the_error(app: TestApp) {
+    let (id, _) = code_app(&app, false).await;
+    let (public_id, _) = code_app(&app, true).await;
+    let mut browser = Browser::new(&app);
+    // Untrusted redirect URI: a page, never a redirect.
+    let page = browser
+        .get(&format!(
+            "/oauth2/authorize?response_type=code&client_id={id}&redirect_uri=https://evil.example.com/cb"
+        ))
+        .await;
+    assert_eq!((page.status, page.location), (400, None));
+    assert!(page.html.contains("not registered"));
+    let page = browser
+        .get("/oauth2/authorize?response_type=code&client_id=nobody")
+        .await;
+    assert_eq!(page.status, 400);
+    // Trusted redirect URI: the error goes back to the application, with the state.
+    let page = browser
+        .get(&format!(
+            "/oauth2/authorize?response_type=token&client_id={id}&state=s1"
+        ))
+        .await;
+    let location = page.location.unwrap();
+    assert_eq!(
+        (
+            query_param(&location, "error").as_deref(),
+            query_param(&location, "state").as_deref()
+        ),
+        (Some("unsupported_response_type"), Some("s1"))
+    );
+    let page = browser
+        .get(&format!(
+            "/oauth2/authorize?response_type=code&client_id={public_id}&state=s2"
+        ))
+        .await;
+    assert_eq!(
+        query_param(&page.location.unwrap(), "error").as_deref(),
+        Some("invalid_request"),
+        "PKCE is mandatory for public clients"
+    );
+    // Deny.
+    let page = browser
+        .get(&format!("/oauth2/authorize?response_type=code&client_id={id}&state=s3"))
+        .await;
+    let login = browser
+        .submit(&page, "/oauth2/login", &[("username", ADMIN.0), ("password", ADMIN.1)])
+        .await;
+    let consent = browser.get(login.location.as_deref().unwrap()).await;
+    let denied = browser
+        .submit(&consent, "/oauth2/consent", &[("decision", "deny")])
+        .await;
+    let location = denied.location.unwrap();
+    assert_eq!(
+        (
+            query_param(&location, "error").as_deref(),
+            query_param(&location, "state").as_deref()
+        ),
+        (Some("access_denied"), Some("s3"))
+    );
+    // A form posted without the CSRF cookie is refused.
+    let mut stranger = Browser::new(&app);
+    let forged = stranger
+        .submit(&consent, "/oauth2/consent", &[("decision", "approve")])
+        .await;
+    assert_eq!(forged.status, 403);
+    // Logout ends the session: the next request asks to sign in again.
+    let signed_out = browser.submit(&consent, "/oauth2/logout", &[]).await;
+    assert_eq!(signed_out.status, 200);
+    let page = browser
+        .get(&format!("/oauth2/authorize?response_type=code&client_id={id}"))
+        .await;
+    assert!(page.html.contains("Sign in"));
+}
+
+async fn seed_003_log_in_with(app: TestApp) {
+    let (id, secret) = code_app(&app, false).await;
+    let mut browser = Browser::new(&app);
+    let callback = sign_in_and_consent(&mut browser, &format!("/api/oauth?app_id={id}")).await;
+    let auth_key = query_param(&callback, "auth_key").expect("auth_key in the redirect");
+    assert!(query_param(&callback, "code").is_none());
+    let url = app.url(&format!(
+        "/api/authorize?app_id={id}&app_secret={secret}&auth_key={auth_key}"
+    ));
+    let (status, _, body) = app.json(app.http.get(&url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), ["access_token"]);
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(app.me(token).await, 200);
+    let (status, _, body) = app.json(app.http.get(&url)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "auth_key is single use"
+    );
+    let (status, _, _): (u16, _, Value) = app
+        .json(
+            app.http
+                .get(app.url(&format!("/api/authorize?app_id={id}&app_secret=wrong&auth_key=x"))),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
+macro_rules! backend_suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn code_flow_with_pkce_refresh_and_replay() {
+                super::code_flow_with_pkce_refresh_and_replay(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn bad_requests_show_a_page_or_redirect_with_the_error() {
+                super::bad_requests_show_a_page_or_redirect_with_the_error(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn seed_003_log_in_with() {
+                super::seed_003_log_in_with(spawn($backend).await).await;
+            }
+        }
+    };
+}
+
+backend_suite!(sqlite_in_process, Backend::Sqlite(test_support::TestSqlite::create()));
+backend_suite!(
+    postgres_rabbitmq,
+    Backend::Postgres(test_support::TestDatabase::create())
+);
