@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(rabbitmq_restart)'
 
+echo "== pages in headless Chromium"
+deploy/browser-test.sh
+
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"
 cargo nextest run --locked -p events --test rabbitmq_restart --no-capture

@@ -61,7 +61,8 @@ fn hidden(fields: &[(&str, &str)]) -> String {
         .collect()
 }
 
-pub fn login(csrf: &str, return_to: &str, error: Option<&str>, username: &str) -> HttpResponse {
+/// `app`: the application the person signs in for, when known.
+pub fn login(csrf: &str, return_to: &str, app: Option<&str>, error: Option<&str>, username: &str) -> HttpResponse {
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
@@ -71,13 +72,17 @@ pub fn login(csrf: &str, return_to: &str, error: Option<&str>, username: &str) -
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
     let body = format!(
-        "<h1>Sign in</h1><p class=\"lead\">to continue to the application</p>{error}\
+        "<h1>Sign in</h1><p class=\"lead\">to continue to {app}</p>{error}\
          <form method=\"post\" action=\"/oauth2/login\">{hidden}\
          <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
         hidden = hidden(&[("csrf", csrf), ("return_to", return_to)]),
         username = escape(username),
+        app = app.map_or_else(
+            || "the application".to_owned(),
+            |a| format!("<span class=\"app\">{}</span>", escape(a))
+        ),
     );
     layout(status, "Sign in", &body)
 }

@@ -270,7 +270,12 @@ async fn proceed(state: &AppState, req: &HttpRequest, params: AuthorizeParams) -
     };
     let (csrf, fresh) = csrf_token(req);
     let Some(user) = session_user(state, req).await else {
-        return with_csrf(state, pages::login(&csrf, &params.return_to(), None, ""), csrf, fresh);
+        return with_csrf(
+            state,
+            pages::login(&csrf, &params.return_to(), Some(&valid.client.name), None, ""),
+            csrf,
+            fresh,
+        );
     };
     let (uid, cid) = (user.id.clone(), valid.client.id.clone());
     let remembered = state
@@ -352,6 +357,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
             return pages::login(
                 &form.csrf,
                 return_to,
+                None,
                 Some("Too many failed attempts. Wait a minute and try again."),
                 &form.username,
             );
@@ -367,6 +373,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         return pages::login(
             &form.csrf,
             return_to,
+            None,
             Some("Wrong username or password."),
             &form.username,
         );
@@ -416,7 +423,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
         let (csrf, fresh) = csrf_token(&req);
         return with_csrf(
             &state,
-            pages::login(&csrf, &form.params.return_to(), None, ""),
+            pages::login(&csrf, &form.params.return_to(), Some(&valid.client.name), None, ""),
             csrf,
             fresh,
         );

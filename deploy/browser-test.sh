@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The HTML pages in a real headless browser: Debian's chromium (installed with apt-get when
+# missing) driven by playwright-core from npm, against the auth binary. Screenshots go to
+# target/screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "browser-test: install Debian's chromium (sudo apt-get install -y chromium)" >&2
+        exit 1
+    fi
+    echo "browser-test: installing chromium" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+cargo build --locked -p auth
+cd services/auth/tests/browser
+npm ci --no-audit --no-fund --loglevel=error
+node --test
