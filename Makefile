@@ -18,8 +18,12 @@ help:
 deps:
 	@deploy/deps.sh
 
+# The bootstrap administrator comes from the environment; without it, dev defaults (printed).
 run: deps
 	$(CARGO) build --locked -p platform
+	@echo "Administrator: $${BOOTSTRAP_ADMIN_USERNAME:-admin} / $${BOOTSTRAP_ADMIN_PASSWORD:-admin-dev-password} (set BOOTSTRAP_ADMIN_USERNAME and BOOTSTRAP_ADMIN_PASSWORD to choose)"
+	BOOTSTRAP_ADMIN_USERNAME=$${BOOTSTRAP_ADMIN_USERNAME:-admin} \
+	BOOTSTRAP_ADMIN_PASSWORD=$${BOOTSTRAP_ADMIN_PASSWORD:-admin-dev-password} \
 	LOG_FORMAT=$${LOG_FORMAT:-pretty} ./target/debug/platform
 
 test: deps

@@ -15,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use crate::{Bus, BusError, Event};
 
 /// The outbox and processed-events tables, for every service that publishes or consumes.
+// The SQL is portable so far, so both dialects read one directory; a migration that needs
+// dialect-specific SQL splits them.
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: embed_migrations!("migrations/postgres"),
-    sqlite: embed_migrations!("migrations/sqlite"),
+    postgres: embed_migrations!("migrations"),
+    sqlite: embed_migrations!("migrations"),
 };
 
 diesel::table! {

@@ -165,19 +165,21 @@ pub fn readiness(db: &Database, deps: &Deps) -> http_kit::Readiness {
         })
 }
 
-fn init_telemetry(name: &str) -> Result<telemetry::TelemetryGuard, ExitCode> {
-    telemetry::init(name).map_err(|error| {
+/// Telemetry, then settings; a bad configuration exits with status 2 and names the key.
+fn prepare<S>(
+    name: &str,
+    load: impl FnOnce() -> Result<S, SettingsError>,
+) -> Result<(telemetry::TelemetryGuard, S), ExitCode> {
+    let guard = telemetry::init(name).map_err(|error| {
         eprintln!("{name}: {error}");
         ExitCode::FAILURE
-    })
-}
-
-fn load_or_exit<S>(name: &str, load: impl FnOnce() -> Result<S, SettingsError>) -> Result<S, ExitCode> {
-    load().map_err(|error| {
+    })?;
+    let settings = load().map_err(|error| {
         tracing::error!(%error, "invalid configuration");
         eprintln!("{name}: {error}");
         ExitCode::from(2)
-    })
+    })?;
+    Ok((guard, settings))
 }
 
 /// The whole `main` of a standalone service binary: telemetry, settings (a bad key exits with
@@ -201,12 +203,8 @@ where
     Fut: Future<Output = Result<Started, E>>,
     E: std::fmt::Display,
 {
-    let _telemetry = match init_telemetry(name) {
-        Ok(guard) => guard,
-        Err(code) => return code,
-    };
-    let settings = match load_or_exit(name, load) {
-        Ok(settings) => settings,
+    let (_telemetry, settings) = match prepare(name, load) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
@@ -236,12 +234,8 @@ where
     Fut: Future<Output = Result<String, E>>,
     E: std::fmt::Display,
 {
-    let _telemetry = match init_telemetry(name) {
-        Ok(guard) => guard,
-        Err(code) => return code,
-    };
-    let settings = match load_or_exit(name, load) {
-        Ok(settings) => settings,
+    let (_telemetry, settings) = match prepare(name, load) {
+        Ok(prepared) => prepared,
         Err(code) => return code,
     };
     match run(settings).await {

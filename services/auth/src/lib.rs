@@ -36,9 +36,11 @@ pub const NAME: &str = "auth";
 pub const ENV_PREFIX: &str = "AUTH_";
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
+// The SQL is portable so far, so both dialects read one directory; a migration that needs
+// dialect-specific SQL splits them.
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: embed_migrations!("migrations/postgres"),
-    sqlite: embed_migrations!("migrations/sqlite"),
+    postgres: embed_migrations!("migrations"),
+    sqlite: embed_migrations!("migrations"),
 };
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,3 +1,0 @@
-DROP TABLE sessions;
-DROP TABLE consents;
-DROP TABLE authorization_codes;
