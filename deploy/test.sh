@@ -26,4 +26,4 @@ deploy/browser-test.sh
 
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"
-cargo nextest run --locked -p events --test rabbitmq_restart --no-capture
+cargo nextest run --workspace --locked -E 'binary(rabbitmq_restart)' --no-capture

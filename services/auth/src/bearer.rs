@@ -41,7 +41,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")).then(|| value[7..].trim())
 }
 
-/// Verifies the token and that it is not revoked; the user must still exist.
+/// Verifies the token, that it is not revoked and that its application still exists (deleting
+/// an application ends its tokens); the caller decides whether the user must exist.
 pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
     let claims = state.keys.verify(token).map_err(|e| invalid_token(&e.to_string()))?;
     let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
@@ -51,6 +52,9 @@ pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Opti
         .await?;
     if revoked {
         return Err(invalid_token("token revoked"));
+    }
+    if state.client(&claims.client_id).await?.is_none() {
+        return Err(invalid_token("the token's application was deleted"));
     }
     Ok((claims, user))
 }

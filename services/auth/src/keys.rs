@@ -61,6 +61,8 @@ struct Ring {
 
 pub struct KeyRing {
     ring: RwLock<Ring>,
+    /// Algorithm of the keys this replica creates (at first start and on rotation).
+    algorithm: Algorithm,
     issuer: String,
     audience: String,
     /// How long a retired key keeps verifying: the access token lifetime.
@@ -68,24 +70,32 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the live keys, creating the first one when there is none.
-    pub async fn load(db: &Database, issuer: &str, audience: &str, keep_ms: i64) -> Result<Self, KeyError> {
-        let rows = Self::live_rows(db, keep_ms, true).await?;
+    /// Loads the live keys, creating the first one (of `algorithm`) when there is none.
+    pub async fn load(
+        db: &Database,
+        issuer: &str,
+        audience: &str,
+        keep_ms: i64,
+        algorithm: &str,
+    ) -> Result<Self, KeyError> {
+        let algorithm = parse_algorithm(algorithm)?;
+        let rows = Self::live_rows(db, keep_ms, Some(algorithm)).await?;
         Ok(Self {
             ring: RwLock::new(build(&rows)?),
+            algorithm,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             keep_ms,
         })
     }
 
-    async fn live_rows(db: &Database, keep_ms: i64, create: bool) -> Result<Vec<KeyRow>, KeyError> {
+    async fn live_rows(db: &Database, keep_ms: i64, create: Option<Algorithm>) -> Result<Vec<KeyRow>, KeyError> {
         let now = storage::now_millis();
         let rows = db.run(move |c| Ok(store::live_keys(c, now, keep_ms)?)).await?;
-        if !create || rows.iter().any(|r| r.retired_at.is_none()) {
+        let Some(algorithm) = create.filter(|_| !rows.iter().any(|r| r.retired_at.is_none())) else {
             return Ok(rows);
-        }
-        let key = generate()?;
+        };
+        let key = generate(algorithm)?;
         db.transaction(move |c| {
             store::insert_key(c, &key)?;
             Ok(store::live_keys(c, now, keep_ms)?)
@@ -96,7 +106,7 @@ impl KeyRing {
 
     /// Retires the active key and makes a new one; returns the new `kid`.
     pub async fn rotate(&self, db: &Database) -> Result<String, KeyError> {
-        let key = generate()?;
+        let key = generate(self.algorithm)?;
         let kid = key.kid.clone();
         let now = storage::now_millis();
         db.transaction(move |c| {
@@ -112,7 +122,7 @@ impl KeyRing {
 
     /// Re-reads the keys (another replica may have rotated) and forgets dead ones.
     pub async fn reload(&self, db: &Database) -> Result<(), KeyError> {
-        let rows = Self::live_rows(db, self.keep_ms, true).await?;
+        let rows = Self::live_rows(db, self.keep_ms, Some(self.algorithm)).await?;
         let ring = build(&rows)?;
         *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
         Ok(())
@@ -173,9 +183,11 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
         .find(|r| r.retired_at.is_none())
         .ok_or_else(|| KeyError::Key("no active signing key".into()))?;
     let algorithm = parse_algorithm(&active.algorithm)?;
+    let pem = active.private_pem.as_bytes();
     let signer = match algorithm {
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(active.private_pem.as_bytes()),
-        other => return Err(KeyError::Algorithm(format!("{other:?}"))),
+        Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+        _ => EncodingKey::from_ed_pem(pem),
     }
     .map_err(|e| KeyError::Key(e.to_string()))?;
     let mut verifiers = HashMap::new();
@@ -198,26 +210,78 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
     })
 }
 
+/// The signing algorithms this server offers: EdDSA (Ed25519, the default), ES256, RS256.
+pub const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
+
 fn parse_algorithm(name: &str) -> Result<Algorithm, KeyError> {
     match name {
         "EdDSA" => Ok(Algorithm::EdDSA),
+        "ES256" => Ok(Algorithm::ES256),
+        "RS256" => Ok(Algorithm::RS256),
         other => Err(KeyError::Algorithm(other.to_owned())),
     }
 }
 
-/// A new Ed25519 key with its public JWK.
-fn generate() -> Result<KeyRow, KeyError> {
-    let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let pem = signing
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| KeyError::Key(e.to_string()))?;
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn key_error(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Key(e.to_string())
+}
+
+/// A new private key (PKCS#8 PEM) with its public JWK.
+fn generate(algorithm: Algorithm) -> Result<KeyRow, KeyError> {
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let mut rng = rand::rngs::OsRng;
     let kid = uuid::Uuid::now_v7().simple().to_string();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
-    let jwk = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig" });
+    let (name, pem, public) = match algorithm {
+        Algorithm::ES256 => {
+            use p256::elliptic_curve::sec1::ToEncodedPoint;
+            use p256::pkcs8::EncodePrivateKey as _;
+            let secret = p256::SecretKey::random(&mut rng);
+            let point = secret.public_key().to_encoded_point(false);
+            let (x, y) = (
+                point.x().ok_or_else(|| key_error("no x"))?,
+                point.y().ok_or_else(|| key_error("no y"))?,
+            );
+            let pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string();
+            (
+                "ES256",
+                pem,
+                serde_json::json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }),
+            )
+        }
+        Algorithm::RS256 => {
+            use rsa::pkcs8::EncodePrivateKey as _;
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(key_error)?;
+            let public =
+                serde_json::json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) });
+            (
+                "RS256",
+                key.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string(),
+                public,
+            )
+        }
+        _ => {
+            let signing = ed25519_dalek::SigningKey::generate(&mut rng);
+            let pem = signing.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string();
+            (
+                "EdDSA",
+                pem,
+                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(&signing.verifying_key().to_bytes()) }),
+            )
+        }
+    };
+    let mut jwk = public;
+    jwk["kid"] = serde_json::json!(kid);
+    jwk["alg"] = serde_json::json!(name);
+    jwk["use"] = serde_json::json!("sig");
     Ok(KeyRow {
         kid,
-        algorithm: "EdDSA".to_owned(),
-        private_pem: pem.to_string(),
+        algorithm: name.to_owned(),
+        private_pem: pem,
         public_jwk: jwk.to_string(),
         created_at: storage::now_millis(),
         retired_at: None,

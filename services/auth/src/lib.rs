@@ -92,8 +92,11 @@ impl Validate for Settings {
                 "must be at least the access token lifetime",
             ));
         }
-        if o.signing_algorithm != "EdDSA" {
-            return Err(settings::rule("oauth.signing_algorithm", "only EdDSA is available"));
+        if !keys::ALGORITHMS.contains(&o.signing_algorithm.as_str()) {
+            return Err(settings::rule(
+                "oauth.signing_algorithm",
+                format!("must be one of {}", keys::ALGORITHMS.join(", ")),
+            ));
         }
         let platform = domain::Scopes::from_list(&o.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
         let legacy =
@@ -319,7 +322,16 @@ pub enum StartError {
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
     let keep_ms = settings.oauth.access_token_ttl_secs * 1000;
-    let keys = Arc::new(keys::KeyRing::load(&db, &settings.oauth.issuer, &settings.oauth.audience, keep_ms).await?);
+    let keys = Arc::new(
+        keys::KeyRing::load(
+            &db,
+            &settings.oauth.issuer,
+            &settings.oauth.audience,
+            keep_ms,
+            &settings.oauth.signing_algorithm,
+        )
+        .await?,
+    );
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
     let state = Arc::new(AppState {
@@ -360,6 +372,7 @@ pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
         &settings.oauth.issuer,
         &settings.oauth.audience,
         settings.oauth.access_token_ttl_secs * 1000,
+        &settings.oauth.signing_algorithm,
     )
     .await?;
     Ok(keys.rotate(&db).await?)

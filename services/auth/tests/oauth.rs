@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ADMIN, Backend, TestApp, spawn};
+use common::{ADMIN, Backend, TestApp, spawn, spawn_with};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,7 @@ async fn verify_with_jwks(app: &TestApp, token: &str, client_id: &str) {
         .find(|k| k["kid"].as_str() == header.kid.as_deref())
         .expect("kid published");
     let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&["partner-api"]);
     let (_, _, metadata) = app
         .json(app.http.get(app.url("/.well-known/oauth-authorization-server")))
@@ -321,9 +321,15 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
     let (_, _, metadata) = app
         .json(app.http.get(app.url("/.well-known/oauth-authorization-server")))
         .await;
-    let keys = auth::keys::KeyRing::load(&db, metadata["issuer"].as_str().unwrap(), "partner-api", 3_600_000)
-        .await
-        .unwrap();
+    let keys = auth::keys::KeyRing::load(
+        &db,
+        metadata["issuer"].as_str().unwrap(),
+        "partner-api",
+        3_600_000,
+        "EdDSA",
+    )
+    .await
+    .unwrap();
     let mut claims = keys.verify(&token).expect("own token verifies");
     claims.exp -= 7200;
     claims.iat -= 7200;
@@ -486,7 +492,9 @@ async fn only_registration_platform_users_create_applications(app: TestApp) {
 async fn secret_rotation_and_deletion(app: TestApp) {
     let admin = app.login(ADMIN.0, ADMIN.1).await;
     let (id, old) = app
-        .application(json!({"name": "Rotating", "scopes": ["profile"]}))
+        .application(
+            json!({"name": "Rotating", "grant_types": ["client_credentials", "password"], "scopes": ["profile"]}),
+        )
         .await;
     let (status, _, body) = app
         .json(
@@ -509,6 +517,16 @@ async fn secret_rotation_and_deletion(app: TestApp) {
         .request_async(&app.http)
         .await
         .expect("new secret works");
+    let user_token = app
+        .oauth_client(&id, &new)
+        .exchange_password(
+            &ResourceOwnerUsername::new(ADMIN.0.into()),
+            &ResourceOwnerPassword::new(ADMIN.1.into()),
+        )
+        .request_async(&app.http)
+        .await
+        .expect("password grant");
+    assert_eq!(app.me(user_token.access_token().secret()).await, 200);
     let (status, _, _) = app
         .json(
             app.http
@@ -517,6 +535,11 @@ async fn secret_rotation_and_deletion(app: TestApp) {
         )
         .await;
     assert_eq!(status, 204);
+    assert_eq!(
+        app.me(user_token.access_token().secret()).await,
+        401,
+        "deleting the application ends its tokens"
+    );
     let gone = app
         .oauth_client(&id, &new)
         .exchange_client_credentials()
@@ -637,3 +660,75 @@ backend_suite!(
     postgres_rabbitmq,
     Backend::Postgres(test_support::TestDatabase::create())
 );
+
+#[tokio::test]
+async fn every_signing_algorithm_makes_tokens_the_jwks_verifies() {
+    for algorithm in auth::keys::ALGORITHMS {
+        let app = spawn_with(
+            Backend::Sqlite(test_support::TestSqlite::create()),
+            &[("oauth.signing_algorithm", algorithm)],
+        )
+        .await;
+        let (id, secret) = app
+            .application(json!({"name": "Algorithms", "scopes": ["profile"]}))
+            .await;
+        let token = app
+            .oauth_client(&id, &secret)
+            .exchange_client_credentials()
+            .request_async(&app.http)
+            .await
+            .expect("token");
+        let header = jsonwebtoken::decode_header(token.access_token().secret()).unwrap();
+        assert_eq!(format!("{:?}", header.alg), algorithm);
+        verify_with_jwks(&app, token.access_token().secret(), &id).await;
+        assert_eq!(app.me(&app.login(ADMIN.0, ADMIN.1).await).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
+    let sqlite = test_support::TestSqlite::create();
+    let db = storage::Database::connect(&sqlite.url, &storage::PoolSettings::default()).unwrap();
+    db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
+    let keys = auth::keys::KeyRing::load(&db, "http://issuer", "partner-api", 3_600_000, "EdDSA")
+        .await
+        .unwrap();
+    let now = storage::now_millis() / 1000;
+    let claims = auth::keys::AccessClaims {
+        iss: "http://issuer".into(),
+        sub: "c".into(),
+        aud: "partner-api".into(),
+        exp: now + 60,
+        iat: now,
+        nbf: now,
+        jti: "j".into(),
+        client_id: "c".into(),
+        scope: String::new(),
+        username: None,
+    };
+    let old = keys.sign(&claims).unwrap();
+    let kid = keys.rotate(&db).await.unwrap();
+    let new = keys.sign(&claims).unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(),
+        Some(kid.as_str())
+    );
+    assert_ne!(
+        jsonwebtoken::decode_header(&old).unwrap().kid,
+        jsonwebtoken::decode_header(&new).unwrap().kid
+    );
+    assert!(keys.verify(&old).is_ok() && keys.verify(&new).is_ok());
+    assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2, "both keys published");
+    // Another replica loading now sees both, and signs with the new one.
+    let replica = auth::keys::KeyRing::load(&db, "http://issuer", "partner-api", 3_600_000, "EdDSA")
+        .await
+        .unwrap();
+    assert!(replica.verify(&old).is_ok());
+    assert_eq!(
+        jsonwebtoken::decode_header(replica.sign(&claims).unwrap())
+            .unwrap()
+            .kid
+            .as_deref(),
+        Some(kid.as_str())
+    );
+}

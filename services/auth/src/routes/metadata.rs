@@ -27,7 +27,6 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
         "service_documentation": format!("{issuer}/openapi.json"),
     });
     HttpResponse::Ok()

@@ -42,6 +42,11 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, &[]).await
+}
+
+/// A test server with some settings overridden (`("oauth.signing_algorithm", "ES256")`).
+pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
     let db_url = match &backend {
         Backend::Sqlite(db) => db.url.clone(),
         Backend::Postgres(db) => db.url.clone(),
@@ -61,6 +66,9 @@ pub async fn spawn(backend: Backend) -> TestApp {
         .merge(("database.url", db_url.clone()))
         .merge(("bootstrap.admin_username", ADMIN.0))
         .merge(("bootstrap.admin_password", ADMIN.1));
+    let figment = overrides
+        .iter()
+        .fold(figment, |f, (key, value)| f.merge((*key, *value)));
     let settings: auth::Settings = settings::extract(figment).expect("settings");
     let shutdown = CancellationToken::new();
     let started = auth::start(
