@@ -83,7 +83,11 @@ pub async fn authenticate(
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(req, form_id, form_secret)?;
     let keys = [format!("client:{}", presented.id), format!("ip:{}", peer(req))];
-    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
+    state
+        .limiter
+        .check(&keys)
+        .await
+        .map_err(OAuthError::too_many_attempts)?;
     let row = state.client(&presented.id).await?;
     let outcome = match (&row, &presented.secret) {
         (Some(row), Some(secret)) => row
@@ -99,7 +103,7 @@ pub async fn authenticate(
             row,
         }),
         _ => {
-            state.limiter.record_failure(&keys);
+            state.limiter.record_failure(&keys).await;
             tracing::info!(client.id = %presented.id, "client authentication failed");
             Err(OAuthError::invalid_client("unknown client or wrong secret"))
         }

@@ -63,10 +63,18 @@ pub struct BootstrapSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub max_failures: u64,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
     pub bus: BusSettings,
     pub database: DatabaseSettings,
+    pub cache: cache::CacheSettings,
+    pub limits: LimitSettings,
     pub oauth: OAuthSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -76,6 +84,10 @@ impl Validate for Settings {
         self.http.validate("http")?;
         self.bus.validate()?;
         self.database.validate()?;
+        self.cache.validate()?;
+        if self.limits.max_failures == 0 || self.limits.window_secs == 0 {
+            return Err(settings::rule("limits.max_failures", "limits must be more than 0"));
+        }
         let o = &self.oauth;
         if url::Url::parse(&o.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
             return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
@@ -312,6 +324,8 @@ pub enum StartError {
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
+    #[error("cache: {0}")]
+    Cache(String),
     #[error("bootstrap failed: {0}")]
     Bootstrap(http_kit::ApiError),
     #[error(transparent)]
@@ -334,13 +348,21 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     );
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
+    let counters = settings
+        .cache
+        .counters()
+        .map_err(|e| StartError::Cache(e.to_string()))?;
     let state = Arc::new(AppState {
         db: db.clone(),
         keys,
         oauth: settings.oauth.clone(),
         platform_scopes,
         outbox,
-        limiter: limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+        limiter: limiter::FailureLimiter::new(
+            counters.clone(),
+            settings.limits.max_failures,
+            Duration::from_secs(settings.limits.window_secs),
+        ),
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
     bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
@@ -348,7 +370,10 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        readiness: runtime::readiness(&db, &deps),
+        readiness: runtime::readiness(&db, &deps).check("cache", move || {
+            let counters = counters.clone();
+            async move { counters.ping().await.map_err(|e| e.to_string()) }
+        }),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone());
             routes(cfg);

@@ -156,7 +156,11 @@ pub async fn authenticate_user(
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
     let keys = [format!("user:{username}"), format!("ip:{peer}")];
-    state.limiter.check(&keys).map_err(OAuthError::too_many_attempts)?;
+    state
+        .limiter
+        .check(&keys)
+        .await
+        .map_err(OAuthError::too_many_attempts)?;
     let name = username.to_owned();
     let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
     let password = password.to_owned();
@@ -167,7 +171,7 @@ pub async fn authenticate_user(
     if ok {
         Ok(user)
     } else {
-        state.limiter.record_failure(&keys);
+        state.limiter.record_failure(&keys).await;
         tracing::info!(user.name = %username, "password check failed");
         Ok(None)
     }

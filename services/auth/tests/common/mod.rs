@@ -51,6 +51,7 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
         Backend::Sqlite(db) => db.url.clone(),
         Backend::Postgres(db) => db.url.clone(),
     };
+    let production = matches!(backend, Backend::Postgres(_));
     let bus: Arc<dyn Bus> = match backend {
         Backend::Sqlite(_) => Arc::new(InProcessBus::new()),
         Backend::Postgres(_) => Arc::new(RabbitBus::new(RabbitSettings {
@@ -66,6 +67,15 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
         .merge(("database.url", db_url.clone()))
         .merge(("bootstrap.admin_username", ADMIN.0))
         .merge(("bootstrap.admin_password", ADMIN.1));
+    // The production-like suite also counts failures in Redis.
+    let figment = if production {
+        figment
+            .merge(("cache.kind", "redis"))
+            .merge(("cache.url", test_support::redis_url()))
+            .merge(("cache.prefix", format!("{}:", test_support::unique("auth"))))
+    } else {
+        figment
+    };
     let figment = overrides
         .iter()
         .fold(figment, |f, (key, value)| f.merge((*key, *value)));
