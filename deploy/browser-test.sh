@@ -14,7 +14,10 @@ if [[ ! -x /usr/bin/chromium ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-cargo build --locked -p auth
+# deploy/test.sh has just built the binary (cargo builds it for auth's integration tests).
+if [[ ${BROWSER_TEST_PREBUILT:-} != 1 || ! -x target/debug/auth ]]; then
+    cargo build --locked -p auth
+fi
 cd services/auth/tests/browser
 npm ci --no-audit --no-fund --loglevel=error
 node --test

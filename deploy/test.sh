@@ -22,7 +22,7 @@ echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(rabbitmq_restart)'
 
 echo "== pages in headless Chromium"
-deploy/browser-test.sh
+BROWSER_TEST_PREBUILT=1 deploy/browser-test.sh
 
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"

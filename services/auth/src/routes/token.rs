@@ -54,7 +54,7 @@ fn no_store(body: &impl Serialize) -> HttpResponse {
         .json(body)
 }
 
-/// Issues tokens for the client_credentials, password and refresh_token grants.
+/// Issues tokens for the authorization_code, client_credentials, password and refresh_token grants.
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
     request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "RFC 6749 token request"),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
