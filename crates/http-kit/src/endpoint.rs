@@ -49,11 +49,6 @@ impl Endpoint {
         self
     }
 
-    pub fn name(mut self, name: &str) -> Self {
-        self.resource = self.resource.name(name);
-        self
-    }
-
     /// The finished resource, for `ServiceConfig::service`.
     pub fn build(self) -> impl HttpServiceFactory {
         let allow = self.methods;

@@ -174,10 +174,6 @@ impl ApiError {
         }))
     }
 
-    pub fn kind(&self) -> ErrorKind {
-        self.0.kind
-    }
-
     pub fn code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
         self.0.code = code.into();
         self

@@ -1,7 +1,7 @@
 //! Extractor settings whose failures answer in the envelope, and a catch-all for every other
 //! error response actix would otherwise send as plain text.
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::header;
@@ -116,6 +116,3 @@ pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiE
         req.path()
     )))
 }
-
-/// Keeps the compiler honest about the body type `catch_all` produces.
-pub type CaughtBody<B> = EitherBody<B, BoxBody>;

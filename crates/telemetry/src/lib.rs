@@ -113,8 +113,3 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
         let _ = span.set_parent(context);
     }
 }
-
-/// The trace id of `span` as 32 hex digits, for log correlation and tests.
-pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
-    traceparent_of(span).and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
-}

@@ -132,14 +132,6 @@ impl Scopes {
     pub fn is_subset(&self, of: &Scopes) -> bool {
         self.0.is_subset(&of.0)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn contains(&self, scope: &str) -> bool {
-        self.0.iter().any(|s| s.0 == scope)
-    }
 }
 
 impl fmt::Display for Scopes {
