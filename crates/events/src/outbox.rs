@@ -125,32 +125,62 @@ impl OutboxRelay {
         self.wake.clone()
     }
 
-    /// Publishes until `shutdown`, then drains what is left within the drain timeout.
+    /// Publishes until `shutdown`, then drains what is left within the drain timeout. Two
+    /// batches are in flight at once: the next is read and sent while the broker confirms the
+    /// previous one, whose rows are deleted only once confirmed.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
+        let mut pending: Option<InFlight> = None;
         while !shutdown.is_cancelled() {
-            match self.relay_batch().await {
-                Ok(n) if n == self.batch_len() => continue,
-                Ok(_) => {
-                    backoff = Duration::from_millis(50);
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = self.wake.notified() => {}
-                        () = tokio::time::sleep(self.settings.poll_interval) => {}
-                    }
-                }
+            let excluded = pending.as_ref().map_or(&[][..], |p| p.ids.as_slice());
+            let launched = match self.fetch(excluded).await {
+                Ok((ids, _)) if ids.is_empty() => None,
+                Ok((ids, events)) => Some(self.launch(ids, events)),
                 Err(error) => {
-                    // New rows do not cut the backoff short: the broker or database is what is down.
-                    tracing::warn!(%error, ?backoff, "outbox relay could not publish; will retry");
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    fail(error, &mut backoff, &shutdown).await;
+                    continue;
+                }
+            };
+            if let Some(previous) = pending.take()
+                && let Err(error) = self.settle(previous).await
+            {
+                fail(error, &mut backoff, &shutdown).await;
+            }
+            let idle = launched.is_none();
+            pending = launched;
+            if idle {
+                backoff = Duration::from_millis(50);
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.settings.poll_interval) => {}
                 }
             }
         }
+        if let Some(previous) = pending.take()
+            && let Err(error) = self.settle(previous).await
+        {
+            tracing::warn!(%error, "last outbox batch not confirmed; it is published again by the drain");
+        }
         self.drain().await;
+    }
+
+    fn launch(&self, ids: Vec<String>, events: Vec<Event>) -> InFlight {
+        let bus = self.bus.clone();
+        InFlight {
+            ids,
+            task: tokio::spawn(async move { bus.publish(&events).await }),
+        }
+    }
+
+    /// Deletes a batch's rows once the broker confirmed all of it; otherwise they stay, to be
+    /// published again.
+    async fn settle(&self, batch: InFlight) -> Result<(), RelayError> {
+        batch
+            .task
+            .await
+            .unwrap_or_else(|e| Err(BusError::Protocol(e.to_string())))?;
+        self.delete(batch.ids).await
     }
 
     async fn drain(&self) {
@@ -171,26 +201,33 @@ impl OutboxRelay {
         }
     }
 
-    fn batch_len(&self) -> usize {
-        usize::try_from(self.settings.batch_size).unwrap_or(0)
-    }
-
     /// Publishes the oldest batch and deletes it; returns how many rows it published.
     async fn relay_batch(&self) -> Result<usize, RelayError> {
+        let (ids, events) = self.fetch(&[]).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.bus.publish(&events).await?;
+        let published = ids.len();
+        self.delete(ids).await?;
+        Ok(published)
+    }
+
+    /// The oldest rows not in `excluded` (a batch still in flight): their ids and events.
+    async fn fetch(&self, excluded: &[String]) -> Result<(Vec<String>, Vec<Event>), RelayError> {
         let limit = self.settings.batch_size;
+        let excluded = excluded.to_vec();
         let rows: Vec<(String, String)> = self
             .db
             .run(move |conn| {
                 Ok(outbox_events::table
                     .select((outbox_events::id, outbox_events::payload))
+                    .filter(outbox_events::id.ne_all(excluded))
                     .order(outbox_events::id)
                     .limit(limit)
                     .load(conn)?)
             })
             .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
         let mut events = Vec::with_capacity(rows.len());
         let mut ids = Vec::with_capacity(rows.len());
         for (id, payload) in rows {
@@ -203,13 +240,32 @@ impl OutboxRelay {
             }
             ids.push(id);
         }
-        self.bus.publish(&events).await?;
-        let published = ids.len();
+        Ok((ids, events))
+    }
+
+    async fn delete(&self, ids: Vec<String>) -> Result<(), RelayError> {
         self.db
             .run(move |conn| {
                 Ok(diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids))).execute(conn)?)
             })
             .await?;
-        Ok(published)
+        Ok(())
     }
+}
+
+/// A batch sent to the bus whose confirms are still awaited.
+struct InFlight {
+    ids: Vec<String>,
+    task: tokio::task::JoinHandle<Result<(), BusError>>,
+}
+
+/// Logs a failure and waits: new rows do not cut the backoff short, since the broker or the
+/// database is what is down.
+async fn fail(error: RelayError, backoff: &mut Duration, shutdown: &CancellationToken) {
+    tracing::warn!(%error, ?backoff, "outbox relay could not publish; will retry");
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
 }

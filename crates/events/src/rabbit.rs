@@ -9,7 +9,7 @@ use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,24 +59,29 @@ impl RabbitBus {
         format!("{}.{consumer}", self.settings.exchange)
     }
 
+    /// Sends under the publisher lock, then waits for the confirms outside it, so concurrent
+    /// publishes (the relay's pipeline) overlap their round trips to the broker.
     async fn publish_inner(&self, events: &[Event]) -> Result<(), BusError> {
-        let mut guard = self.publisher.lock().await;
-        if guard.as_ref().is_none_or(|p| !p.channel.status().connected()) {
-            *guard = Some(self.connect_publisher().await?);
-        }
-        let Some(publisher) = guard.as_ref() else {
-            return Err(BusError::Unavailable("no channel".into()));
-        };
         let limit = BROKER_TIMEOUT + Duration::from_millis(u64::try_from(events.len()).unwrap_or(u64::MAX));
-        let result = within(
-            limit,
-            publish_confirmed(&publisher.channel, &self.settings.exchange, events),
-        )
-        .await;
-        if result.is_err() {
-            *guard = None;
+        let sent = {
+            let mut guard = self.publisher.lock().await;
+            if guard.as_ref().is_none_or(|p| !p.channel.status().connected()) {
+                *guard = Some(self.connect_publisher().await?);
+            }
+            let Some(publisher) = guard.as_ref() else {
+                return Err(BusError::Unavailable("no channel".into()));
+            };
+            let sent = within(limit, send(&publisher.channel, &self.settings.exchange, events)).await;
+            if sent.is_err() {
+                *guard = None;
+            }
+            sent?
+        };
+        let confirmed = within(limit, confirmed(sent)).await;
+        if confirmed.is_err() {
+            *self.publisher.lock().await = None;
         }
-        result
+        confirmed
     }
 
     async fn connect_publisher(&self) -> Result<Publisher, BusError> {
@@ -449,8 +454,8 @@ async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> Resul
         .map_err(unavailable)
 }
 
-/// Publishes every event, then waits for every confirm: pipelining is what makes confirms cheap.
-async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) -> Result<(), BusError> {
+/// Publishes every event; the confirms are awaited by [`confirmed`].
+async fn send(channel: &Channel, exchange: &str, events: &[Event]) -> Result<Vec<PublisherConfirm>, BusError> {
     let mut confirms = Vec::with_capacity(events.len());
     for event in events {
         let confirm = channel
@@ -465,6 +470,10 @@ async fn publish_confirmed(channel: &Channel, exchange: &str, events: &[Event]) 
             .map_err(unavailable)?;
         confirms.push(confirm);
     }
+    Ok(confirms)
+}
+
+async fn confirmed(confirms: Vec<PublisherConfirm>) -> Result<(), BusError> {
     for confirm in confirms {
         if !confirm.await.map_err(unavailable)?.is_ack() {
             return Err(BusError::Nacked);
