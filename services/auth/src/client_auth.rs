@@ -23,17 +23,13 @@ struct Presented {
 }
 
 fn presented(req: &HttpRequest, form_id: Option<&str>, form_secret: Option<&str>) -> Result<Presented, OAuthError> {
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    let basic = basic_header(req);
     match (basic, form_secret) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "use one client authentication method, not two",
         )),
         (Some(value), None) => {
-            let (id, secret) = decode_basic(&value[6..])
+            let (id, secret) = decode_basic(value)
                 .ok_or_else(|| OAuthError::invalid_client("malformed Basic authorization header"))?;
             if form_id.is_some_and(|f| f != id) {
                 return Err(OAuthError::invalid_request(
@@ -70,7 +66,14 @@ pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     Some((id, decode(secret)?))
 }
 
-fn peer(req: &HttpRequest) -> String {
+/// The credentials of an `Authorization: Basic …` header, still base64-encoded.
+pub fn basic_header(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    (value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ")).then(|| &value[6..])
+}
+
+/// The caller's address, for per-address limits.
+pub fn peer(req: &HttpRequest) -> String {
     req.peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }

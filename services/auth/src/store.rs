@@ -118,6 +118,18 @@ pub struct RefreshRow {
     pub revoked_at: Option<i64>,
 }
 
+impl ClientRow {
+    /// Whether the client may use `grant` (grant types are stored space-separated).
+    pub fn allows(&self, grant: crate::domain::GrantType) -> bool {
+        self.grant_types.split(' ').any(|g| g == grant.as_str())
+    }
+
+    /// The scopes the client may be granted.
+    pub fn scopes(&self) -> crate::domain::Scopes {
+        crate::domain::Scopes::parse(&self.scopes).unwrap_or_default()
+    }
+}
+
 // Users.
 
 pub fn insert_user(conn: &mut AnyConnection, user: &UserRow) -> QueryResult<()> {

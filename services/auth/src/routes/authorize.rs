@@ -144,17 +144,13 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, R
             "only response_type=code is supported",
         ));
     }
-    if !client
-        .grant_types
-        .split(' ')
-        .any(|g| g == GrantType::AuthorizationCode.as_str())
-    {
+    if !client.allows(GrantType::AuthorizationCode) {
         return Err(fail(
             "unauthorized_client",
             "this application may not use the authorization code flow",
         ));
     }
-    let allowed = Scopes::parse(&client.scopes).unwrap_or_default();
+    let allowed = client.scopes();
     let scope = match params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         None => allowed.clone(),
         Some(raw) => Scopes::parse(raw)

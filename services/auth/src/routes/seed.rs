@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::bearer;
 use crate::client_auth::{self, AuthenticatedClient};
-use crate::domain::Scopes;
 use crate::routes::token::{authenticate_user, issue_for_user};
 use crate::state::AppState;
 use crate::store;
@@ -62,12 +61,7 @@ fn token_failure(status: StatusCode, error: &str) -> HttpResponse {
 /// Seed 002 login: `Authorization: Basic base64(username:password)`.
 #[utoipa::path(post, path = "/oauth", tag = "seed", responses((status = 200, body = SeedTokenDocument), (status = 401, body = SeedTokenDocument)))]
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let credentials = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
-        .and_then(|v| client_auth::decode_basic(&v[6..]));
+    let credentials = client_auth::basic_header(&req).and_then(client_auth::decode_basic);
     let Some((username, password)) = credentials else {
         return token_failure(
             StatusCode::UNAUTHORIZED,
@@ -102,7 +96,7 @@ async fn legacy_login(
     let Some(user) = authenticate_user(state, req, username, password).await? else {
         return Ok(token_failure(StatusCode::UNAUTHORIZED, "Bad credentials"));
     };
-    let scope = Scopes::parse(&client.row.scopes).unwrap_or_default();
+    let scope = client.row.scopes();
     let issued = issue_for_user(state, &client, &user, &scope, None).await?;
     let now = storage::now_millis();
     Ok(HttpResponse::Ok()

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::crypto;
-use crate::domain::{GrantType, GrantTypes, Scopes};
+use crate::domain::{GrantType, Scopes};
 use crate::oauth_error::OAuthError;
 use crate::state::{AppState, Issued};
 use crate::store::{self, UserRow};
@@ -72,7 +72,7 @@ pub async fn token(
         .ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
     let client =
         client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
-    if !GrantTypes::parse_list(&client.row.grant_types.split(' ').collect::<Vec<_>>()).is_ok_and(|g| g.allows(grant)) {
+    if !client.row.allows(grant) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the {} grant",
             grant.as_str()
@@ -120,10 +120,6 @@ pub fn granted_scope(requested: Option<&str>, allowed: &Scopes) -> Result<Scopes
     }
 }
 
-fn client_scopes(client: &AuthenticatedClient) -> Scopes {
-    Scopes::parse(&client.row.scopes).unwrap_or_default()
-}
-
 fn client_credentials(
     state: &AppState,
     client: &AuthenticatedClient,
@@ -134,7 +130,7 @@ fn client_credentials(
             "public clients cannot use client_credentials",
         ));
     }
-    let scope = granted_scope(scope, &client_scopes(client))?;
+    let scope = granted_scope(scope, &client.row.scopes())?;
     let (access_token, claims) = state
         .access_token(&client.row.id, None, &scope)
         .map_err(OAuthError::server_error)?;
@@ -152,10 +148,7 @@ pub async fn authenticate_user(
     username: &str,
     password: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
-    let peer = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-    let keys = [format!("user:{username}"), format!("ip:{peer}")];
+    let keys = [format!("user:{username}"), format!("ip:{}", client_auth::peer(req))];
     state
         .limiter
         .check(&keys)
@@ -188,11 +181,7 @@ pub async fn issue_for_user(
     let (access_token, claims) = state
         .access_token(&client.row.id, Some(user), scope)
         .map_err(OAuthError::server_error)?;
-    let refreshable = client
-        .row
-        .grant_types
-        .split(' ')
-        .any(|g| g == GrantType::RefreshToken.as_str());
+    let refreshable = client.row.allows(GrantType::RefreshToken);
     let refresh_token = if refreshable {
         let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
@@ -217,7 +206,7 @@ async fn password(
     let (Some(username), Some(password)) = (form.username.as_deref(), form.password.as_deref()) else {
         return Err(OAuthError::invalid_request("username and password are required"));
     };
-    let scope = granted_scope(form.scope.as_deref(), &client_scopes(client))?;
+    let scope = granted_scope(form.scope.as_deref(), &client.row.scopes())?;
     let user = authenticate_user(state, req, username, password)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
