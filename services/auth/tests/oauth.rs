@@ -253,15 +253,11 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
             .starts_with("Basic")
     );
     // Malformed Basic header.
-    let (status, _, body) = app
-        .json(
-            app.http
-                .post(app.url("/oauth2/token"))
-                .header("authorization", "Basic %%%")
-                .form(&[("grant_type", "client_credentials")]),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let malformed = token_error(&app, |r| {
+        r.header("authorization", "Basic %%%")
+            .form(&[("grant_type", "client_credentials")])
+    });
+    assert_eq!(malformed.await, (401, Some("invalid_client".into())));
     // A grant the client is not allowed.
     let client = app.oauth_client(&id, &secret);
     let result = client
@@ -272,45 +268,32 @@ async fn negative_cases_follow_rfc6749(app: TestApp) {
         .request_async(&app.http)
         .await;
     assert_eq!(server_error(result), BasicErrorResponseType::UnauthorizedClient);
+    let authed = |r: reqwest::RequestBuilder| r.basic_auth(&id, Some(&secret));
     // Unknown grant type, missing grant type, duplicated parameter.
-    let (status, _, body) = app
-        .json(
-            app.http
-                .post(app.url("/oauth2/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "implicit")]),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
-    let (status, _, body) = app
-        .json(
-            app.http
-                .post(app.url("/oauth2/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("scope", "profile")]),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    let (status, _, body) = app
-        .json(
-            app.http
-                .post(app.url("/oauth2/token"))
-                .basic_auth(&id, Some(&secret))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("grant_type=client_credentials&grant_type=password"),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let unknown = token_error(&app, |r| authed(r).form(&[("grant_type", "implicit")]));
+    assert_eq!(unknown.await, (400, Some("unsupported_grant_type".into())));
+    let missing = token_error(&app, |r| authed(r).form(&[("scope", "profile")]));
+    assert_eq!(missing.await, (400, Some("invalid_request".into())));
+    let duplicated = token_error(&app, |r| {
+        authed(r)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&grant_type=password")
+    });
+    assert_eq!(duplicated.await, (400, Some("invalid_request".into())));
     // Both Basic and client_secret in the body.
-    let (status, _, body) = app
-        .json(
-            app.http
-                .post(app.url("/oauth2/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())]),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let both = token_error(&app, |r| {
+        authed(r).form(&[("grant_type", "client_credentials"), ("client_secret", secret.as_str())])
+    });
+    assert_eq!(both.await, (400, Some("invalid_request".into())));
+}
+
+/// Sends a token request built by `build` and returns its status and RFC 6749 `error` code.
+async fn token_error(
+    app: &TestApp,
+    build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (u16, Option<String>) {
+    let (status, _, body) = app.json(build(app.http.post(app.url("/oauth2/token")))).await;
+    (status, body["error"].as_str().map(str::to_owned))
 }
 
 async fn expired_and_forged_tokens_are_refused(app: TestApp) {
