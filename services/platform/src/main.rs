@@ -10,32 +10,28 @@ use events::InProcessBus;
 use runtime::{Deps, Started};
 use tokio_util::sync::CancellationToken;
 
-fn load<S: serde::de::DeserializeOwned + settings::Validate>(defaults: &str, prefix: &str) -> Result<S, ExitCode> {
-    settings::load(defaults, prefix).map_err(|error| {
+/// A configuration error names its key; the platform exits with status 2, as each service would.
+fn settings_or_exit<S>(loaded: Result<S, settings::SettingsError>) -> Result<S, ExitCode> {
+    loaded.map_err(|error| {
         eprintln!("platform: {error}");
         ExitCode::from(2)
     })
 }
 
-fn start_failed(service: &'static str) -> impl FnOnce(String) -> ExitCode {
-    move |error| {
-        eprintln!("platform: {service} failed to start: {error}");
-        ExitCode::FAILURE
-    }
+fn start_failed(service: &str, error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("platform: {service} failed to start: {error}");
+    ExitCode::FAILURE
 }
 
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
-    let auth_settings = auth::load_settings().map_err(|error| {
-        eprintln!("platform: {error}");
-        ExitCode::from(2)
-    })?;
+    let auth_settings = settings_or_exit(auth::load_settings())?;
     let auth = auth::start(auth_settings, deps.clone())
         .await
-        .map_err(|e| start_failed("auth")(e.to_string()))?;
-    let gateway_settings: gateway::Settings = load(gateway::DEFAULTS, gateway::ENV_PREFIX)?;
+        .map_err(|e| start_failed("auth", e))?;
+    let gateway_settings = settings_or_exit(settings::load(gateway::DEFAULTS, gateway::ENV_PREFIX))?;
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
-        .map_err(|e| start_failed("gateway")(e.to_string()))?;
+        .map_err(|e| start_failed("gateway", e))?;
     Ok(vec![auth, gateway])
 }
 
