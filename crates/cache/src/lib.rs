@@ -6,6 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod entries;
+mod local;
+mod rate;
+mod redis_conn;
+
+pub use entries::RedisEntries;
+pub use local::LocalCache;
+pub use rate::{Decision, GcraPolicy, InProcessRates, RateLimiter, RedisRates};
+pub use redis_conn::Redis;
+
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -49,6 +59,8 @@ pub struct CacheSettings {
     pub url: SecretString,
     /// Prefixed to every key, so services (and tests) sharing a Redis never collide.
     pub prefix: String,
+    /// Longest wait for one Redis call before the caller degrades (milliseconds).
+    pub timeout_ms: u64,
 }
 
 impl CacheSettings {
@@ -62,11 +74,32 @@ impl CacheSettings {
         Ok(())
     }
 
-    /// The counters these settings select. Redis connects lazily and reconnects by itself.
+    /// The Redis these settings name, or `None` in embedded mode. It connects lazily and
+    /// reconnects by itself.
+    pub fn redis(&self) -> Result<Option<Arc<Redis>>, CacheError> {
+        match self.kind {
+            CacheKind::InProcess => Ok(None),
+            CacheKind::Redis => Ok(Some(Arc::new(Redis::new(
+                self.url.expose_secret(),
+                &self.prefix,
+                Duration::from_millis(self.timeout_ms),
+            )?))),
+        }
+    }
+
+    /// The counters these settings select.
     pub fn counters(&self) -> Result<Arc<dyn Counters>, CacheError> {
-        Ok(match self.kind {
-            CacheKind::InProcess => Arc::new(InProcessCounters::default()),
-            CacheKind::Redis => Arc::new(RedisCounters::new(self.url.expose_secret(), &self.prefix)?),
+        Ok(match self.redis()? {
+            None => Arc::new(InProcessCounters::default()),
+            Some(redis) => Arc::new(RedisCounters::new(redis)),
+        })
+    }
+
+    /// The rate limiter these settings select.
+    pub fn rates(&self) -> Result<Arc<dyn RateLimiter>, CacheError> {
+        Ok(match self.redis()? {
+            None => Arc::new(InProcessRates::default()),
+            Some(redis) => Arc::new(RedisRates::new(redis)),
         })
     }
 }
@@ -115,38 +148,14 @@ impl Counters for InProcessCounters {
     }
 }
 
+/// Windowed counters in Redis, so every replica counts together.
 pub struct RedisCounters {
-    client: redis::Client,
-    connection: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
-    prefix: String,
-}
-
-fn unavailable(error: redis::RedisError) -> CacheError {
-    CacheError::Unavailable(error.to_string())
+    redis: Arc<Redis>,
 }
 
 impl RedisCounters {
-    pub fn new(url: &str, prefix: &str) -> Result<Self, CacheError> {
-        Ok(Self {
-            client: redis::Client::open(url).map_err(unavailable)?,
-            connection: tokio::sync::OnceCell::new(),
-            prefix: prefix.to_owned(),
-        })
-    }
-
-    async fn connection(&self) -> Result<redis::aio::ConnectionManager, CacheError> {
-        self.connection
-            .get_or_try_init(|| async {
-                tokio::time::timeout(
-                    Duration::from_secs(2),
-                    redis::aio::ConnectionManager::new(self.client.clone()),
-                )
-                .await
-                .map_err(|_| CacheError::Unavailable("no answer from Redis within 2s".into()))?
-                .map_err(unavailable)
-            })
-            .await
-            .cloned()
+    pub fn new(redis: Arc<Redis>) -> Self {
+        Self { redis }
     }
 }
 
@@ -165,35 +174,25 @@ fn window(count: i64, ttl_ms: i64) -> Window {
 #[async_trait]
 impl Counters for RedisCounters {
     async fn hit(&self, key: &str, length: Duration) -> Result<Window, CacheError> {
-        let mut conn = self.connection().await?;
+        let key = self.redis.key(key);
         let ms = i64::try_from(length.as_millis()).unwrap_or(i64::MAX);
-        let (count, ttl): (i64, i64) = redis::Script::new(HIT)
-            .key(format!("{}{key}", self.prefix))
-            .arg(ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (count, ttl): (i64, i64) = self
+            .redis
+            .call(|mut c| async move { redis::Script::new(HIT).key(key).arg(ms).invoke_async(&mut c).await })
+            .await?;
         Ok(window(count, ttl))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Window>, CacheError> {
-        let mut conn = self.connection().await?;
-        let full = format!("{}{key}", self.prefix);
-        let (count, ttl): (Option<i64>, i64) = redis::pipe()
-            .get(&full)
-            .pttl(&full)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let key = self.redis.key(key);
+        let (count, ttl): (Option<i64>, i64) = self
+            .redis
+            .call(|mut c| async move { redis::pipe().get(&key).pttl(&key).query_async(&mut c).await })
+            .await?;
         Ok(count.filter(|_| ttl > 0).map(|c| window(c, ttl)))
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.connection().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(unavailable)
+        self.redis.ping().await
     }
 }

@@ -1,10 +1,14 @@
-//! The counters' contract, on real Redis and in process.
+//! The counters' and rate limiters' contracts, on real Redis and in process, and the entries.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cache::{Counters, InProcessCounters, RedisCounters};
+use cache::{
+    Counters, GcraPolicy, InProcessCounters, InProcessRates, RateLimiter, Redis, RedisCounters, RedisEntries,
+    RedisRates,
+};
 
 async fn counts_within_a_window_then_resets(counters: &dyn Counters) {
     let window = Duration::from_millis(400);
@@ -38,12 +42,13 @@ async fn concurrent_hits_are_all_counted(counters: std::sync::Arc<dyn Counters>)
     assert_eq!(counters.get("race").await.unwrap().map(|w| w.count), Some(50));
 }
 
+fn shared_redis() -> Arc<Redis> {
+    let prefix = format!("{}:", test_support::unique("cache"));
+    Arc::new(Redis::new(&test_support::redis_url(), &prefix, Duration::from_secs(2)).unwrap())
+}
+
 fn redis() -> RedisCounters {
-    RedisCounters::new(
-        &test_support::redis_url(),
-        &format!("{}:", test_support::unique("cache")),
-    )
-    .unwrap()
+    RedisCounters::new(shared_redis())
 }
 
 #[tokio::test]
@@ -68,8 +73,74 @@ async fn in_process_concurrent_hits_are_all_counted() {
 
 #[tokio::test]
 async fn unreachable_redis_is_an_error_not_a_hang() {
-    let counters = RedisCounters::new("redis://127.0.0.1:9", "x:").unwrap();
+    let redis = Arc::new(Redis::new("redis://127.0.0.1:9", "x:", Duration::from_millis(200)).unwrap());
+    let counters = RedisCounters::new(redis.clone());
     let started = std::time::Instant::now();
     assert!(counters.hit("k", Duration::from_secs(1)).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(10));
+    // Just after a failure, calls fail without waiting on the dead server again.
+    let again = std::time::Instant::now();
+    assert!(RedisEntries::new(redis).get("k").await.is_err());
+    assert!(again.elapsed() < Duration::from_millis(100));
+}
+
+async fn a_burst_then_refusals_with_retry_after(limiter: &dyn RateLimiter) {
+    let policy = GcraPolicy { rate: 2.0, burst: 5 };
+    for remaining in (0..5).rev() {
+        let decision = limiter.check("client", &policy).await.unwrap();
+        assert!(decision.allowed);
+        assert_eq!(decision.remaining, remaining);
+        assert_eq!(decision.limit, 5);
+    }
+    let refused = limiter.check("client", &policy).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(refused.retry_after > Duration::from_millis(300) && refused.retry_after <= Duration::from_millis(500));
+    assert!(
+        limiter.check("another", &policy).await.unwrap().allowed,
+        "keys are independent"
+    );
+    tokio::time::sleep(refused.retry_after + Duration::from_millis(20)).await;
+    assert!(
+        limiter.check("client", &policy).await.unwrap().allowed,
+        "the budget refills"
+    );
+}
+
+#[tokio::test]
+async fn redis_rates_allow_a_burst_then_refuse() {
+    a_burst_then_refusals_with_retry_after(&RedisRates::new(shared_redis())).await;
+}
+
+#[tokio::test]
+async fn in_process_rates_allow_a_burst_then_refuse() {
+    a_burst_then_refusals_with_retry_after(&InProcessRates::default()).await;
+}
+
+#[tokio::test]
+async fn replicas_share_one_redis_budget() {
+    let redis = shared_redis();
+    let (a, b) = (RedisRates::new(redis.clone()), RedisRates::new(redis));
+    let policy = GcraPolicy { rate: 1.0, burst: 4 };
+    let mut allowed = 0;
+    for i in 0..8 {
+        let limiter = if i % 2 == 0 { &a } else { &b };
+        allowed += usize::from(limiter.check("shared", &policy).await.unwrap().allowed);
+    }
+    assert_eq!(allowed, 4);
+}
+
+#[tokio::test]
+async fn redis_entries_expire_and_scan_by_prefix() {
+    let entries = RedisEntries::new(shared_redis());
+    entries.set("rev:a", b"1", Duration::from_secs(30)).await.unwrap();
+    entries.set("rev:b", b"2", Duration::from_millis(50)).await.unwrap();
+    entries.set("tok:c", b"3", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(entries.get("tok:c").await.unwrap().as_deref(), Some(&b"3"[..]));
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(entries.get("rev:b").await.unwrap(), None);
+    assert_eq!(
+        entries.scan("rev:").await.unwrap(),
+        vec![("rev:a".to_owned(), b"1".to_vec())]
+    );
+    entries.ping().await.unwrap();
 }

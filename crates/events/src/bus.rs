@@ -84,6 +84,9 @@ pub struct Subscription {
     /// Deliveries in flight before acknowledgements are required.
     pub prefetch: u16,
     pub retry: RetryPolicy,
+    /// For a queue of one replica (see [`Subscription::per_replica`]): the broker deletes it
+    /// after it has had no consumer this long, so replicas that are gone leave nothing behind.
+    pub expires: Option<Duration>,
 }
 
 impl Subscription {
@@ -93,6 +96,18 @@ impl Subscription {
             bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
             prefetch: 256,
             retry: RetryPolicy::default(),
+            expires: None,
+        }
+    }
+
+    /// A queue of this process alone, so every replica receives every event (a cache purge
+    /// must reach them all), where [`Subscription::new`] makes replicas share the work. The
+    /// queue survives a reconnection, so events published meanwhile still arrive.
+    pub fn per_replica(consumer: &str, bindings: &[&str]) -> Self {
+        let replica = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            expires: Some(Duration::from_secs(600)),
+            ..Self::new(format!("{consumer}.{}", &replica[..12]), bindings)
         }
     }
 }

@@ -321,9 +321,29 @@ impl Consumer {
         Ok(())
     }
 
+    /// Quorum queues for shared consumers; a replica's own queue is a classic one that
+    /// expires (it holds cache purges, worth nothing once its replica is gone).
+    fn queue_args(&self) -> FieldTable {
+        let mut args = self.expiring(FieldTable::default());
+        if self.subscription.expires.is_none() {
+            args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        }
+        args
+    }
+
+    fn expiring(&self, mut args: FieldTable) -> FieldTable {
+        if let Some(expires) = self.subscription.expires {
+            args.insert(
+                "x-expires".into(),
+                AMQPValue::LongLongInt(i64::try_from(expires.as_millis()).unwrap_or(i64::MAX)),
+            );
+        }
+        args
+    }
+
     async fn declare(&self, channel: &Channel) -> Result<(), BusError> {
         declare_exchange(channel, &self.settings.exchange).await?;
-        declare_queue(channel, &self.queue, quorum()).await?;
+        declare_queue(channel, &self.queue, self.queue_args()).await?;
         for binding in &self.subscription.bindings {
             channel
                 .queue_bind(
@@ -348,9 +368,9 @@ impl Consumer {
                 "x-dead-letter-routing-key".into(),
                 AMQPValue::LongString(self.queue.as_str().into()),
             );
-            declare_queue(channel, &retry_queue(&self.queue, delay), args).await?;
+            declare_queue(channel, &retry_queue(&self.queue, delay), self.expiring(args)).await?;
         }
-        declare_queue(channel, &format!("{}.parked", self.queue), quorum()).await
+        declare_queue(channel, &format!("{}.parked", self.queue), self.queue_args()).await
     }
 }
 
@@ -388,12 +408,6 @@ impl PendingAcks {
 
 fn retry_queue(queue: &str, delay: Duration) -> String {
     format!("{queue}.retry.{}ms", delay.as_millis())
-}
-
-fn quorum() -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args
 }
 
 fn retry_count(properties: &BasicProperties) -> u32 {

@@ -4,6 +4,8 @@
 //! - [`error`]: [`ApiError`], the one mapping from failures to statuses and error envelopes;
 //! - [`extract`]: JSON, form, query and path extractors whose failures answer in the envelope,
 //!   and a catch-all that turns any other error (unknown route, …) into the envelope too;
+//! - [`oauth_error`]: RFC 6749 §5.2 errors (`{"error", "error_description"}`) for the OAuth
+//!   endpoints, which off-the-shelf clients parse instead of the envelope;
 //! - [`endpoint`]: resources that answer 405 with `Allow` for a method they do not serve;
 //! - [`observe`]: request ids, W3C `traceparent`, a span per request, Prometheus metrics;
 //! - [`health`]: `/healthz`, `/readyz` with the service's own checks, `/metrics`;
@@ -16,6 +18,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod oauth_error;
 pub mod observe;
 pub mod openapi;
 pub mod pagination;
@@ -25,6 +28,7 @@ pub use endpoint::Endpoint;
 pub use envelope::Envelope;
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use health::Readiness;
+pub use oauth_error::OAuthError;
 pub use observe::RequestId;
 pub use pagination::{CursorPage, Page, PageQuery, PageRequest};
 pub use server::{HttpSettings, Running, Service};

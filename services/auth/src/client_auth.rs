@@ -7,9 +7,9 @@ use actix_web::http::header;
 use base64::Engine;
 
 use crate::crypto;
-use crate::oauth_error::OAuthError;
 use crate::state::AppState;
 use crate::store::ClientRow;
+use http_kit::OAuthError;
 
 pub struct AuthenticatedClient {
     pub row: ClientRow,

@@ -2,14 +2,14 @@
 //! verify until the last token they signed has expired), published as a JWKS. Rotation is a
 //! command (`auth rotate-keys`) or an admin call; other replicas pick keys up on reload.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 
 use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use storage::{Database, StorageError};
+use tokens::KeySet;
+pub use tokens::{ALGORITHMS, AccessClaims, VerifyError};
 
 use crate::store::{self, KeyRow};
 
@@ -23,39 +23,11 @@ pub enum KeyError {
     Algorithm(String),
 }
 
-/// Why a token did not verify; callers answer all of them alike (RFC 6750 `invalid_token`).
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("not a JWT access token")]
-    Malformed,
-    #[error("signed by an unknown key")]
-    UnknownKey,
-    #[error("invalid: {0}")]
-    Invalid(String),
-}
-
-/// RFC 9068 access token claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    /// The user, or the client itself for client_credentials.
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: String,
-    pub client_id: String,
-    pub scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-}
-
 struct Ring {
     kid: String,
     algorithm: Algorithm,
     signer: EncodingKey,
-    verifiers: HashMap<String, (Algorithm, DecodingKey)>,
+    verifiers: KeySet,
     jwks: serde_json::Value,
 }
 
@@ -146,25 +118,8 @@ impl KeyRing {
 
     /// Checks signature, `typ`, issuer, audience and time claims (no leeway on `exp`).
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
-            return Err(VerifyError::Malformed);
-        }
-        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
         let ring = self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (algorithm, key) = ring.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
-        if *algorithm != header.alg {
-            return Err(VerifyError::Invalid("algorithm does not match the key".into()));
-        }
-        let mut validation = Validation::new(*algorithm);
-        validation.leeway = 0;
-        validation.validate_nbf = true;
-        validation.set_audience(&[&self.audience]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))
+        ring.verifiers.verify(token, &self.issuer, Some(&self.audience))
     }
 
     /// The JSON Web Key Set of every key that still verifies.
@@ -190,16 +145,12 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
         _ => EncodingKey::from_ed_pem(pem),
     }
     .map_err(|e| KeyError::Key(e.to_string()))?;
-    let mut verifiers = HashMap::new();
+    let mut verifiers = KeySet::default();
     let mut keys = Vec::new();
     for row in rows {
-        let jwk: jsonwebtoken::jwk::Jwk =
-            serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Key(e.to_string()))?;
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Key(e.to_string()))?;
-        verifiers.insert(row.kid.clone(), (parse_algorithm(&row.algorithm)?, decoding));
-        keys.push(
-            serde_json::from_str::<serde_json::Value>(&row.public_jwk).map_err(|e| KeyError::Key(e.to_string()))?,
-        );
+        let jwk = serde_json::from_str::<serde_json::Value>(&row.public_jwk).map_err(key_error)?;
+        verifiers.insert(&jwk).map_err(key_error)?;
+        keys.push(jwk);
     }
     Ok(Ring {
         kid: active.kid.clone(),
@@ -210,16 +161,8 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
     })
 }
 
-/// The signing algorithms this server offers: EdDSA (Ed25519, the default), ES256, RS256.
-pub const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
-
 fn parse_algorithm(name: &str) -> Result<Algorithm, KeyError> {
-    match name {
-        "EdDSA" => Ok(Algorithm::EdDSA),
-        "ES256" => Ok(Algorithm::ES256),
-        "RS256" => Ok(Algorithm::RS256),
-        other => Err(KeyError::Algorithm(other.to_owned())),
-    }
+    tokens::parse_algorithm(name).map_err(|_| KeyError::Algorithm(name.to_owned()))
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -9,7 +9,6 @@ pub mod crypto;
 pub mod domain;
 pub mod keys;
 mod limiter;
-mod oauth_error;
 mod pages;
 mod routes;
 mod state;
@@ -184,11 +183,11 @@ impl utoipa::Modify for BearerScheme {
 fn oauth_form() -> web::FormConfig {
     web::FormConfig::default()
         .limit(16 * 1024)
-        .error_handler(|e, _| oauth_error::OAuthError::invalid_request(e.to_string()).into())
+        .error_handler(|e, _| http_kit::OAuthError::invalid_request(e.to_string()).into())
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{applications, authorize, metadata, seed, token, users};
+    use routes::{applications, authorize, internal, metadata, seed, token, users};
     cfg.service(
         Endpoint::new("/oauth2/token")
             .app_data(oauth_form())
@@ -240,7 +239,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(Endpoint::new("/api/oauth").get(authorize::seed_login_with).build())
     .service(Endpoint::new("/api/authorize").get(token::seed_authorize).build())
     .service(Endpoint::new("/oauth").post(seed::login).build())
-    .service(Endpoint::new("/revoke").delete(seed::revoke).build());
+    .service(Endpoint::new("/revoke").delete(seed::revoke).build())
+    .service(
+        Endpoint::new("/internal/v1/client-authentication")
+            .app_data(oauth_form())
+            .post(internal::authenticate_client)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/internal/v1/token-lookup")
+            .app_data(oauth_form())
+            .post(internal::lookup_token)
+            .build(),
+    );
 }
 
 /// Creates what must exist: the bootstrap administrator (when configured) and the legacy

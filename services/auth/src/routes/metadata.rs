@@ -19,6 +19,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "registration_endpoint": format!("{issuer}/oauth2/register"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "scopes_supported": scopes,
@@ -26,8 +27,9 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
         "code_challenge_methods_supported": ["S256"],
-        "service_documentation": format!("{issuer}/openapi.json"),
+        "service_documentation": format!("{issuer}/docs"),
     });
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))

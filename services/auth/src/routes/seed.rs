@@ -82,13 +82,13 @@ async fn legacy_login(
     req: &HttpRequest,
     username: &str,
     password: &str,
-) -> Result<HttpResponse, crate::oauth_error::OAuthError> {
+) -> Result<HttpResponse, http_kit::OAuthError> {
     let client_id = state.oauth.legacy_client_id.clone();
     let row = state
         .db
         .run(move |c| Ok(store::client_by_id(c, &client_id)?))
         .await?
-        .ok_or_else(|| crate::oauth_error::OAuthError::server_error("the legacy client is missing"))?;
+        .ok_or_else(|| http_kit::OAuthError::server_error("the legacy client is missing"))?;
     let client = AuthenticatedClient {
         confidential: false,
         row,

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::crypto;
 use crate::domain::{GrantType, Scopes};
-use crate::oauth_error::OAuthError;
 use crate::state::{AppState, Issued};
 use crate::store::{self, UserRow};
+use http_kit::OAuthError;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {

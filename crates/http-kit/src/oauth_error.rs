@@ -76,8 +76,17 @@ impl OAuthError {
         e
     }
 
+    pub fn temporarily_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error.cause = %cause, "a dependency is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "try again shortly",
+        )
+    }
+
     pub fn server_error(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error.cause = %cause, "token endpoint failed");
+        tracing::error!(error.cause = %cause, "OAuth endpoint failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
@@ -93,14 +102,7 @@ impl OAuthError {
 impl From<StorageError> for OAuthError {
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::Unavailable(_) => {
-                tracing::error!(%error, "database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "try again shortly",
-                )
-            }
+            StorageError::Unavailable(_) => Self::temporarily_unavailable(error),
             other => Self::server_error(other),
         }
     }

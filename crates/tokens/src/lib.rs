@@ -1,0 +1,11 @@
+//! Access tokens as every service sees them: the RFC 9068 claims auth signs, a key set built
+//! from a JWKS that verifies them, and the list of revoked tokens that gateways and the
+//! introspection service keep in memory.
+
+mod claims;
+mod keyset;
+mod revocations;
+
+pub use claims::AccessClaims;
+pub use keyset::{ALGORITHMS, KeySet, KeySetError, VerifyError, parse_algorithm};
+pub use revocations::RevocationList;

@@ -1,0 +1,106 @@
+//! Endpoints for the introspection service, on auth's own address only: the gateway routes no
+//! `/internal` path, and in Kubernetes a NetworkPolicy admits only introspection. Both answer
+//! what a caller could learn anyway from the token endpoint, under the same failure limits.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::client_auth;
+use crate::crypto;
+use crate::state::AppState;
+use crate::store;
+use http_kit::OAuthError;
+
+#[derive(Deserialize)]
+pub struct CredentialsForm {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AuthenticatedView {
+    client_id: String,
+    /// Every scope the client may be granted.
+    scope: String,
+}
+
+/// Authenticates a client exactly as the token endpoint does (Basic or form credentials).
+pub async fn authenticate_client(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CredentialsForm>,
+) -> Result<HttpResponse, OAuthError> {
+    let client =
+        client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
+    if !client.confidential {
+        return Err(OAuthError::invalid_client("a public client cannot authenticate"));
+    }
+    Ok(HttpResponse::Ok().json(AuthenticatedView {
+        scope: client.row.scopes().to_string(),
+        client_id: client.row.id,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct LookupForm {
+    token: String,
+}
+
+/// RFC 7662 fields of an opaque (refresh) token; `{"active": false}` for anything else.
+#[derive(Serialize, Default)]
+struct RefreshView {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+}
+
+pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm>) -> Result<HttpResponse, OAuthError> {
+    let hash = crypto::sha256_hex(&form.token);
+    let now = storage::now_millis();
+    let found = state
+        .db
+        .run(move |c| {
+            let Some(row) = store::refresh_by_hash(c, &hash)? else {
+                return Ok(None);
+            };
+            let user = match &row.user_id {
+                Some(id) => store::user_by_id(c, id)?,
+                None => None,
+            };
+            Ok(Some((row, user)))
+        })
+        .await?;
+    let view = match found {
+        Some((row, user))
+            if row.used_at.is_none()
+                && row.revoked_at.is_none()
+                && row.expires_at > now
+                && state.client(&row.client_id).await?.is_some() =>
+        {
+            RefreshView {
+                active: true,
+                sub: Some(row.user_id.clone().unwrap_or_else(|| row.client_id.clone())),
+                username: user.map(|u| u.username),
+                scope: Some(row.scope),
+                token_type: Some("refresh_token"),
+                exp: Some(row.expires_at / 1000),
+                iat: Some(row.created_at / 1000),
+                client_id: Some(row.client_id),
+            }
+        }
+        _ => RefreshView::default(),
+    };
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,2 @@
+DROP TABLE revoked_clients;
+DROP TABLE revoked_tokens;

@@ -1,0 +1,151 @@
+//! Who is asking (RFC 7662 §2.1: the caller must authenticate): a bearer access token, checked
+//! here like any token, or client credentials (Basic or form), checked by auth and remembered
+//! for a short while by a hash of the credentials, so a busy caller costs auth one call a minute.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use cache::LocalCache;
+use http_kit::OAuthError;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::keys::RemoteKeys;
+use crate::revocations::Revocations;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Caller {
+    pub client_id: String,
+    /// Scopes of the caller's token, or every scope its client may be granted.
+    pub scope: String,
+}
+
+impl Caller {
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scope.split_ascii_whitespace().any(|s| s == scope)
+    }
+}
+
+pub struct Callers {
+    auth_url: String,
+    client: reqwest::Client,
+    known: LocalCache<[u8; 32], Arc<Caller>>,
+    remember: Duration,
+}
+
+enum Presented<'a> {
+    Bearer(&'a str),
+    /// `Authorization: Basic …` forwarded as is, or form credentials.
+    Basic(String),
+    Form(&'a str, &'a str),
+}
+
+fn presented<'a>(
+    req: &'a HttpRequest,
+    form_id: Option<&'a str>,
+    form_secret: Option<&'a str>,
+) -> Result<Presented<'a>, OAuthError> {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match (authorization, form_id, form_secret) {
+        (Some(value), None, None) => {
+            let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+            let credentials = credentials.trim();
+            if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
+                Ok(Presented::Bearer(credentials))
+            } else if scheme.eq_ignore_ascii_case("basic") && !credentials.is_empty() {
+                Ok(Presented::Basic(value.to_owned()))
+            } else {
+                Err(OAuthError::invalid_client("unsupported Authorization scheme"))
+            }
+        }
+        (None, Some(id), Some(secret)) => Ok(Presented::Form(id, secret)),
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        )),
+        _ => Err(OAuthError::invalid_client("the caller must authenticate")),
+    }
+}
+
+impl Callers {
+    pub fn new(auth_url: &str, client: reqwest::Client, remember: Duration) -> Self {
+        Self {
+            auth_url: format!("{}/internal/v1/client-authentication", auth_url.trim_end_matches('/')),
+            client,
+            known: LocalCache::new(10_000),
+            remember,
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        req: &HttpRequest,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+        keys: &RemoteKeys,
+        revocations: &Revocations,
+    ) -> Result<Arc<Caller>, OAuthError> {
+        match presented(req, form_id, form_secret)? {
+            Presented::Bearer(token) => {
+                let claims = keys
+                    .verify(token)
+                    .await
+                    .map_err(|_| OAuthError::invalid_client("the caller's token is not valid"))?;
+                if revocations.is_revoked(&claims) {
+                    return Err(OAuthError::invalid_client("the caller's token is not valid"));
+                }
+                Ok(Arc::new(Caller {
+                    client_id: claims.client_id,
+                    scope: claims.scope,
+                }))
+            }
+            Presented::Basic(header) => self.by_credentials(header).await,
+            Presented::Form(id, secret) => {
+                let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!("{}:{}", encode(id), encode(secret));
+                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                self.by_credentials(format!("Basic {basic}")).await
+            }
+        }
+    }
+
+    /// Credentials checked by auth, remembered by their hash (never stored in clear).
+    async fn by_credentials(&self, authorization: String) -> Result<Arc<Caller>, OAuthError> {
+        let digest: [u8; 32] = Sha256::digest(authorization.as_bytes()).into();
+        if let Some(caller) = self.known.get(&digest) {
+            return Ok(caller);
+        }
+        let response = self
+            .client
+            .post(&self.auth_url)
+            .header(header::AUTHORIZATION.as_str(), authorization)
+            .header(header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .map_err(OAuthError::temporarily_unavailable)?;
+        match response.status().as_u16() {
+            200 => {
+                let caller: Caller = response.json().await.map_err(OAuthError::server_error)?;
+                let caller = Arc::new(caller);
+                self.known.insert(digest, caller.clone(), self.remember);
+                Ok(caller)
+            }
+            400 | 401 => Err(OAuthError::invalid_client("unknown client or wrong secret")),
+            429 => Err(OAuthError::too_many_attempts(Duration::from_secs(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER.as_str())
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(60),
+            ))),
+            status => Err(OAuthError::temporarily_unavailable(format!("auth answered {status}"))),
+        }
+    }
+
+    /// Forgets every remembered caller of a deleted application.
+    pub fn forget_client(&self, client_id: &str) {
+        self.known.retain(|_, caller| caller.client_id != client_id);
+    }
+}

@@ -1,0 +1,225 @@
+//! Auth and introspection started side by side on one backend: SQLite with the in-process bus,
+//! or PostgreSQL (a database each) with RabbitMQ, as in production. The gateway's end-to-end
+//! tests start their gateways in front of this.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
+
+use std::sync::Arc;
+
+use events::{Bus, InProcessBus, RabbitBus, RabbitSettings};
+use runtime::{Deps, Started};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+pub const ISSUER: &str = "http://gateway.test";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+enum Db {
+    Sqlite(test_support::TestSqlite),
+    Postgres(test_support::TestDatabase),
+}
+
+impl Db {
+    fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite(test_support::TestSqlite::create()),
+            Backend::Postgres => Self::Postgres(test_support::TestDatabase::create()),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite(db) => db.url.clone(),
+            Self::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+pub struct Platform {
+    pub backend: Backend,
+    pub auth: String,
+    pub introspection: String,
+    pub http: reqwest::Client,
+    /// The exchange events travel on (RabbitMQ), for processes started beside this one.
+    pub exchange: String,
+    pub bus: Arc<dyn Bus>,
+    auth_shutdown: CancellationToken,
+    introspection_shutdown: CancellationToken,
+    _dbs: Vec<Db>,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.auth_shutdown.cancel();
+        self.introspection_shutdown.cancel();
+    }
+}
+
+fn bus(backend: Backend, exchange: &str, name: &str) -> Arc<dyn Bus> {
+    match backend {
+        Backend::Sqlite => Arc::new(InProcessBus::new()),
+        Backend::Postgres => Arc::new(RabbitBus::new(RabbitSettings {
+            url: test_support::amqp_url(),
+            exchange: exchange.to_owned(),
+            connection_name: name.to_owned(),
+        })),
+    }
+}
+
+fn served(started: Started) -> String {
+    let base = format!("http://{}", started.http.addr);
+    tokio::spawn(started.stopped());
+    base
+}
+
+impl Platform {
+    pub async fn start(backend: Backend) -> Self {
+        let exchange = test_support::unique("e2e");
+        let auth_bus = bus(backend, &exchange, "auth");
+        // Embedded mode shares one in-process bus; production gives each service its own connection.
+        let introspection_bus = match backend {
+            Backend::Sqlite => auth_bus.clone(),
+            Backend::Postgres => bus(backend, &exchange, "introspection"),
+        };
+        let (auth_db, introspection_db) = (Db::create(backend), Db::create(backend));
+        let figment = settings::figment(auth::DEFAULTS, "E2E_UNUSED_")
+            .unwrap()
+            .merge(("http.port", 0))
+            .merge(("http.workers", 2))
+            .merge(("database.url", auth_db.url()))
+            .merge(("oauth.issuer", ISSUER))
+            .merge(("bootstrap.admin_username", ADMIN.0))
+            .merge(("bootstrap.admin_password", ADMIN.1));
+        let auth_shutdown = CancellationToken::new();
+        let deps = Deps {
+            bus: auth_bus.clone(),
+            shutdown: auth_shutdown.clone(),
+        };
+        let auth = served(
+            auth::start(settings::extract(figment).unwrap(), deps)
+                .await
+                .expect("auth starts"),
+        );
+        let figment = settings::figment(introspection::DEFAULTS, "E2E_UNUSED_")
+            .unwrap()
+            .merge(("http.port", 0))
+            .merge(("http.workers", 2))
+            .merge(("database.url", introspection_db.url()))
+            .merge(("auth.url", auth.clone()))
+            .merge(("auth.issuer", ISSUER))
+            .merge(("auth.jwks_refresh_secs", 0));
+        let introspection_shutdown = CancellationToken::new();
+        let deps = Deps {
+            bus: introspection_bus,
+            shutdown: introspection_shutdown.clone(),
+        };
+        let introspection = served(
+            introspection::start(settings::extract(figment).unwrap(), deps)
+                .await
+                .expect("introspection starts"),
+        );
+        Self {
+            backend,
+            auth,
+            introspection,
+            http: reqwest::Client::new(),
+            exchange,
+            bus: auth_bus,
+            auth_shutdown,
+            introspection_shutdown,
+            _dbs: vec![auth_db, introspection_db],
+        }
+    }
+
+    pub fn stop_introspection(&self) {
+        self.introspection_shutdown.cancel();
+    }
+
+    pub async fn json(&self, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+        let res = req.send().await.expect("send");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, body)
+    }
+
+    /// A user token through seed 002's `POST /oauth`.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let req = self
+            .http
+            .post(format!("{}/oauth", self.auth))
+            .basic_auth(username, Some(password));
+        let (status, _, body) = self.json(req).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An application of the administrator: (client_id, client_secret).
+    pub async fn application(&self, body: Value) -> (String, String) {
+        let admin = self.login(ADMIN.0, ADMIN.1).await;
+        let req = self
+            .http
+            .post(format!("{}/applications", self.auth))
+            .bearer_auth(admin)
+            .json(&body);
+        let (status, _, body) = self.json(req).await;
+        assert_eq!(status, 201, "{body}");
+        let data = &body["data"];
+        (
+            data["client_id"].as_str().unwrap().to_owned(),
+            data["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A client_credentials access token.
+    pub async fn token(&self, (id, secret): &(String, String), scope: &str) -> String {
+        let req = self
+            .http
+            .post(format!("{}/oauth2/token", self.auth))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)]);
+        let (status, _, body) = self.json(req).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A client allowed the privileged `introspect` scope, as the gateway is.
+    pub async fn privileged_client(&self) -> (String, String) {
+        self.application(json!({"name": "Gateway", "scopes": ["introspect"]}))
+            .await
+    }
+
+    pub async fn revoke(&self, (id, secret): &(String, String), token: &str) {
+        let req = self
+            .http
+            .post(format!("{}/oauth2/revoke", self.auth))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)]);
+        assert_eq!(self.json(req).await.0, 200);
+    }
+
+    /// Introspects `token` as the holder of Basic `credentials`.
+    pub async fn introspect(
+        &self,
+        (id, secret): &(String, String),
+        token: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let req = self
+            .http
+            .post(format!("{}/oauth2/introspect", self.introspection))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)]);
+        self.json(req).await
+    }
+}
