@@ -84,14 +84,14 @@ echo
 row target url "req/s" "p50 ms" "p99 ms"
 for t in $TARGETS; do row "$t" "$(url_of "$t")" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}"; done
 for t in $PACED; do
-    [[ -n ${RPS[p$t]:-} ]] && row "$t@$RATE" "(paced, req/s achieved)" "${RPS[p$t]}" "${P50[p$t]}" "${P99[p$t]}"
+    if [[ -n ${RPS[p$t]:-} ]]; then row "$t@$RATE" "(paced; req/s achieved)" "${RPS[p$t]}" "${P50[p$t]}" "${P99[p$t]}"; fi
 done
 echo
 for k in "${!ERR[@]}"; do
     [[ ${ERR[$k]} -eq 0 ]] || echo "WARNING: run $k had ${ERR[$k]} non-2xx answers or socket errors"
 done
 for t in $PACED; do
-    [[ -n ${RPS[p$t]:-} ]] && awk -v t="$t" -v a="${RPS[p$t]}" -v r="$RATE" 'BEGIN { if (a < 0.95 * r)
+    [[ -z ${RPS[p$t]:-} ]] || awk -v t="$t" -v a="${RPS[p$t]}" -v r="$RATE" 'BEGIN { if (a < 0.95 * r)
         printf "WARNING: (%s) reached only %.0f of %d req/s: saturated, its paced latency is not valid\n", t, a, r }'
 done
 if [[ $TARGETS == *d* ]]; then

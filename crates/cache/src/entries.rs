@@ -41,6 +41,37 @@ impl RedisEntries {
             .await
     }
 
+    /// Sets several keys with one expiry, in one round trip.
+    pub async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        for (key, value) in entries {
+            pipe.cmd("SET")
+                .arg(self.redis.key(key))
+                .arg(value)
+                .arg("PX")
+                .arg(millis(ttl))
+                .ignore();
+        }
+        self.redis
+            .call(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
+    }
+
+    /// Deletes `key` and returns what it held (GETDEL).
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let key = self.redis.key(key);
+        self.redis
+            .call(|mut c| async move { redis::cmd("GETDEL").arg(key).query_async(&mut c).await })
+            .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let key = self.redis.key(key);
+        self.redis
+            .call(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+            .await
+    }
+
     /// Every live entry whose key starts with `prefix`, with its value (SCAN, not KEYS, so a
     /// large Redis is not blocked).
     pub async fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, CacheError> {

@@ -45,23 +45,23 @@ pub trait RateLimiter: Send + Sync + 'static {
 /// One step of GCRA at `now` (µs) from the stored arrival time; returns the decision and the
 /// arrival time to store when the request is allowed.
 fn gcra(now: u64, stored: Option<u64>, policy: &GcraPolicy) -> (Decision, Option<u64>) {
-    let interval = policy.interval_us();
-    let tolerance = interval.saturating_mul(u64::from(policy.burst));
-    let tat = stored.unwrap_or(now).max(now);
+    // Signed: early in a process's life `allow_at` lies before its clock's zero.
+    let (now_i, interval) = (i128::from(now), i128::from(policy.interval_us()));
+    let tat = i128::from(stored.unwrap_or(now).max(now));
     let new_tat = tat + interval;
-    let allow_at = new_tat.saturating_sub(tolerance);
-    let us = Duration::from_micros;
-    if now < allow_at {
+    let allow_at = new_tat - interval * i128::from(policy.burst);
+    let us = |v: i128| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+    if now_i < allow_at {
         let decision = Decision {
             allowed: false,
             limit: policy.burst,
             remaining: 0,
-            retry_after: us(allow_at - now),
-            reset_after: us(tat - now),
+            retry_after: us(allow_at - now_i),
+            reset_after: us(tat - now_i),
         };
         return (decision, None);
     }
-    let remaining = u32::try_from((now - allow_at) / interval)
+    let remaining = u32::try_from((now_i - allow_at) / interval)
         .unwrap_or(u32::MAX)
         .min(policy.burst);
     let decision = Decision {
@@ -69,9 +69,9 @@ fn gcra(now: u64, stored: Option<u64>, policy: &GcraPolicy) -> (Decision, Option
         limit: policy.burst,
         remaining,
         retry_after: Duration::ZERO,
-        reset_after: us(new_tat - now),
+        reset_after: us(new_tat - now_i),
     };
-    (decision, Some(new_tat))
+    (decision, u64::try_from(new_tat).ok())
 }
 
 pub struct InProcessRates {
@@ -167,7 +167,8 @@ mod tests {
     #[test]
     fn a_burst_then_one_per_interval() {
         let policy = GcraPolicy { rate: 10.0, burst: 3 };
-        let (mut tat, now) = (None, 1_000_000);
+        // Early in the clock's life too: the burst is whole from the first request.
+        let (mut tat, now) = (None, 1_000);
         for expected_remaining in [2, 1, 0] {
             let (decision, next) = gcra(now, tat, &policy);
             assert!(decision.allowed);

@@ -21,7 +21,14 @@ type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Syn
 #[derive(Clone, Default)]
 pub struct Readiness {
     draining: Arc<AtomicBool>,
-    checks: Vec<(String, Check)>,
+    checks: Vec<(String, Check, Required)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Required {
+    Yes,
+    /// The service still serves without it, worse: reported, but the service stays ready.
+    Degrades,
 }
 
 impl Readiness {
@@ -35,7 +42,20 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks.push((name.to_owned(), Arc::new(move || Box::pin(check()))));
+        self.checks
+            .push((name.to_owned(), Arc::new(move || Box::pin(check())), Required::Yes));
+        self
+    }
+
+    /// Adds a check of a dependency the service can do without, degraded (the gateway without
+    /// Redis): `/readyz` stays 200 and reports `"status": "degraded"` with the error.
+    pub fn degradable<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks
+            .push((name.to_owned(), Arc::new(move || Box::pin(check())), Required::Degrades));
         self
     }
 
@@ -49,7 +69,7 @@ impl Readiness {
     }
 
     async fn run(&self) -> Vec<CheckResult> {
-        join_all(self.checks.iter().map(|(name, check)| async move {
+        join_all(self.checks.iter().map(|(name, check, required)| async move {
             let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                 Ok(Ok(())) => None,
                 Ok(Err(error)) => Some(error),
@@ -58,6 +78,7 @@ impl Readiness {
             CheckResult {
                 name: name.clone(),
                 ok: outcome.is_none(),
+                required: *required == Required::Yes,
                 error: outcome,
             }
         }))
@@ -69,6 +90,8 @@ impl Readiness {
 pub struct CheckResult {
     pub name: String,
     pub ok: bool,
+    /// False for a dependency the service can serve without (degraded).
+    pub required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -102,11 +125,13 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> Result<Envelope<Status>,
     let checks = readiness.run().await;
     let failed: Vec<String> = checks
         .iter()
+        .filter(|c| c.required)
         .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
         .collect();
     if failed.is_empty() {
+        let degraded = checks.iter().any(|c| !c.ok);
         Ok(Envelope::ok(Status {
-            status: "ready",
+            status: if degraded { "degraded" } else { "ready" },
             checks,
         }))
     } else {

@@ -49,6 +49,8 @@ pub struct Service {
     pub readiness: Readiness,
     /// Registers the service's routes and its own app data.
     pub routes: Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>,
+    /// The service's own metric families, exported at `/metrics` beside the HTTP ones.
+    pub metrics: Vec<Box<dyn prometheus::core::Collector>>,
 }
 
 /// A started server.
@@ -68,7 +70,11 @@ impl Running {
 /// Binds and starts serving; on `shutdown` the service turns not-ready, stops accepting, and
 /// gives in-flight requests the grace period to finish.
 pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationToken) -> std::io::Result<Running> {
-    let metrics = web::Data::new(Metrics::new(service.name).map_err(std::io::Error::other)?);
+    let metrics = Metrics::new(service.name).map_err(std::io::Error::other)?;
+    for collector in service.metrics {
+        metrics.registry.register(collector).map_err(std::io::Error::other)?;
+    }
+    let metrics = web::Data::new(metrics);
     let readiness = web::Data::new(service.readiness.clone());
     let document = serde_json::to_vec(&openapi::complete(service.openapi)).map_err(std::io::Error::other)?;
     let document = web::Bytes::from(document);

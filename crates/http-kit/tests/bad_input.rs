@@ -55,6 +55,7 @@ impl TestServer {
                 cfg.service(Endpoint::new("/items").post(create).build());
                 cfg.service(Endpoint::new("/trace").get(trace).build());
             }),
+            metrics: Vec::new(),
         };
         let shutdown = CancellationToken::new();
         let running = server::start(service, &settings, shutdown.clone()).expect("start");

@@ -59,6 +59,9 @@ pub struct BootstrapSettings {
     pub admin_username: String,
     pub admin_password: SecretString,
     pub admin_email: String,
+    /// The gateway's client (scope `introspect`), kept in line with these settings at start.
+    pub gateway_client_id: String,
+    pub gateway_client_secret: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +119,12 @@ impl Validate for Settings {
             return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
         }
         let b = &self.bootstrap;
+        if !b.gateway_client_id.is_empty() && b.gateway_client_secret.expose_secret().len() < 16 {
+            return Err(settings::rule(
+                "bootstrap.gateway_client_secret",
+                "must be at least 16 characters when bootstrap.gateway_client_id is set",
+            ));
+        }
         if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
             return Err(settings::rule(
                 "bootstrap.admin_password",
@@ -270,6 +279,7 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
+    gateway_client(state, b).await?;
     let legacy = settings.oauth.legacy_client_id.clone();
     let exists = state
         .db
@@ -291,6 +301,42 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
         };
         state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
     }
+    Ok(())
+}
+
+/// The gateway's own client, which introspects every token: created, or given the configured
+/// secret when it changed (so rotating it is a configuration change and a restart).
+async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), http_kit::ApiError> {
+    if b.gateway_client_id.is_empty() {
+        return Ok(());
+    }
+    let hash = crypto::sha256_hex(b.gateway_client_secret.expose_secret());
+    let now = storage::now_millis();
+    let row = store::ClientRow {
+        id: b.gateway_client_id.clone(),
+        secret_hash: Some(hash.clone()),
+        name: "Platform gateway".to_owned(),
+        owner_id: "platform".to_owned(),
+        redirect_uris: String::new(),
+        grant_types: "client_credentials".to_owned(),
+        scopes: "introspect".to_owned(),
+        created_at: now,
+        secret_rotated_at: now,
+    };
+    let id = row.id.clone();
+    state
+        .db
+        .transaction(move |c| {
+            match store::client_by_id(c, &id)? {
+                None => store::insert_client(c, &row)?,
+                Some(existing) if existing.secret_hash.as_deref() != Some(hash.as_str()) => {
+                    store::set_client_secret(c, &id, &hash, now)?;
+                }
+                Some(_) => {}
+            }
+            Ok(())
+        })
+        .await?;
     Ok(())
 }
 
@@ -389,6 +435,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone());
             routes(cfg);
         }),
+        metrics: Vec::new(),
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     let jobs = housekeeping(state, keep_ms, deps.shutdown.clone());

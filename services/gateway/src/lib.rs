@@ -1,36 +1,98 @@
-//! The gateway: the one public address partners call.
-//!
-//! Today it forwards by path prefix to the services (all of which authenticate their callers
-//! themselves) and serves its operational endpoints; token validation against cached
-//! introspection, scopes and rate limits arrive with the gateway issue.
+//! The gateway: the one public address partners call. It routes by path prefix to the
+//! services, checks bearer tokens against cached introspection (see [`tokens`]), drops revoked
+//! tokens at once (see [`revocation`]), enforces scopes and per-client rates, tells upstreams
+//! who is calling with signed headers (the `identity` crate), and serves the merged API
+//! reference.
 
+mod cors;
+mod docs;
+mod limits;
+mod metrics;
 mod proxy;
+mod revocation;
+mod routes;
+mod tokens;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use events::{EventPayload, Subscription};
+use http_kit::Endpoint;
 use http_kit::server::{self, HttpSettings, Service};
 use runtime::{BusSettings, Deps, ServiceSettings, Started};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use utoipa::OpenApi;
+
+pub use cors::CorsSettings;
+pub use docs::DocsSettings;
+pub use limits::RatePolicy;
+pub use routes::Route;
+pub use tokens::{IntrospectionSettings, TokenSettings};
 
 pub const NAME: &str = "gateway";
 pub const ENV_PREFIX: &str = "GATEWAY_";
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    /// Signs the identity headers; upstream services hold the same secret.
+    pub secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
     pub bus: BusSettings,
+    pub cache: cache::CacheSettings,
+    pub introspection: IntrospectionSettings,
+    pub tokens: TokenSettings,
+    pub identity: IdentitySettings,
+    pub cors: CorsSettings,
+    pub docs: DocsSettings,
     #[serde(default)]
-    pub routes: Vec<proxy::Route>,
+    pub rate_limits: HashMap<String, RatePolicy>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
 }
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.http.validate("http")?;
         self.bus.validate()?;
-        self.routes.iter().enumerate().try_for_each(|(i, r)| r.validate(i))
+        self.cache.validate()?;
+        if url::Url::parse(&self.introspection.url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+            return Err(settings::rule("introspection.url", "must be an http(s) URL"));
+        }
+        if self.introspection.client_id.is_empty() || self.introspection.client_secret.expose_secret().is_empty() {
+            return Err(settings::rule(
+                "introspection.client_secret",
+                "the gateway's client id and secret are required (auth's [bootstrap] gateway client)",
+            ));
+        }
+        if self.identity.secret.expose_secret().len() < 16 {
+            return Err(settings::rule("identity.secret", "must be at least 16 characters"));
+        }
+        if self.tokens.max_ttl_secs == 0 || self.tokens.local_capacity == 0 {
+            return Err(settings::rule(
+                "tokens.max_ttl_secs",
+                "cache lifetimes and capacity must be more than 0",
+            ));
+        }
+        for (name, policy) in &self.rate_limits {
+            if !(policy.rate > 0.0) || policy.burst == 0 {
+                return Err(settings::rule(
+                    &format!("rate_limits.{name}"),
+                    "rate and burst must be more than 0",
+                ));
+            }
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, r)| r.validate(i, &self.rate_limits))
     }
 }
 
@@ -41,27 +103,115 @@ impl ServiceSettings for Settings {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "Partner API platform: gateway",
-    description = "The one public address of the platform."
-))]
+#[openapi(
+    info(title = "Partner API platform: gateway", description = "The one public address of the platform."),
+    paths(docs::swagger, docs::page),
+    tags((name = "reference", description = "The API reference"))
+)]
 struct ApiDoc;
 
-pub async fn start(settings: Settings, deps: Deps) -> Result<Started, std::io::Error> {
-    let proxy = actix_web::web::Data::new(proxy::Proxy::new(settings.routes.clone()).map_err(std::io::Error::other)?);
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cache: {0}")]
+    Cache(#[from] cache::CacheError),
+    #[error(transparent)]
+    Bus(#[from] events::BusError),
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Forgets revocations of tokens that have expired anyway.
+fn housekeeping(
+    validator: Arc<tokens::Validator>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => validator.forget_expired_revocations(),
+            }
+        }
+    })
+}
+
+fn readiness(redis: Option<Arc<cache::Redis>>, deps: &Deps) -> http_kit::Readiness {
+    let bus = deps.bus.clone();
+    // Neither makes the gateway unready: without Redis it serves from its own cache and
+    // introspection; without the bus it still refuses what it knows is revoked. Both say so.
+    let readiness = http_kit::Readiness::new().degradable("bus", move || {
+        let bus = bus.clone();
+        async move { bus.ping().await.map_err(|e| e.to_string()) }
+    });
+    match redis {
+        Some(redis) => readiness.degradable("redis", move || {
+            let redis = redis.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        }),
+        None => readiness,
+    }
+}
+
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    let metrics = metrics::GatewayMetrics::new()?;
+    let redis = settings.cache.redis()?;
+    let validator = Arc::new(tokens::Validator::new(
+        settings.tokens.clone(),
+        &settings.introspection,
+        redis.clone().map(cache::RedisEntries::new),
+        metrics.clone(),
+    )?);
+    match revocation::load_markers(&validator).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(revocations = n, "revocations learnt from Redis"),
+        Err(error) => tracing::warn!(%error, "revocations in Redis not read; relying on events"),
+    }
+    let consumer = deps
+        .bus
+        .subscribe(
+            Subscription::per_replica(NAME, &[events::catalogue::TokenRevoked::TYPE]),
+            Arc::new(revocation::RevocationFeed(validator.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let gateway = actix_web::web::Data::new(proxy::Gateway {
+        routes: routes::RouteTable::new(settings.routes.clone()),
+        client,
+        validator: validator.clone(),
+        limits: limits::Limits::new(settings.cache.rates()?),
+        policies: settings.rate_limits.clone(),
+        cors: settings.cors.clone(),
+        identity_secret: settings.identity.secret.clone(),
+        metrics: metrics.clone(),
+    });
+    let own = serde_json::to_value(ApiDoc::openapi()).map_err(std::io::Error::other)?;
+    let docs = actix_web::web::Data::new(docs::Docs::new(settings.docs.clone(), own)?);
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        readiness: http_kit::Readiness::new(),
+        readiness: readiness(redis, &deps),
         routes: Arc::new(move |cfg| {
-            cfg.app_data(proxy.clone())
+            cfg.app_data(gateway.clone())
+                .app_data(docs.clone())
+                .service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())
+                .service(Endpoint::new("/docs").get(docs::page).build())
                 .default_service(actix_web::web::to(proxy::forward));
         }),
+        metrics: metrics.collectors(),
     };
-    let http = server::start(service, &settings.http, deps.shutdown)?;
+    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {
         name: NAME,
         http,
-        tasks: Vec::new(),
+        tasks: vec![consumer, housekeeping(validator, deps.shutdown)],
     })
 }

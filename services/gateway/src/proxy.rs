@@ -1,52 +1,33 @@
-//! Forwarding to upstream services by path prefix. The request body is read within the body
-//! limit (actix's payload cannot cross threads into the HTTP client); the response streams back.
+//! The gateway's default service: every path it does not serve itself. In order: the route,
+//! a CORS preflight, the token (unless the route is public) and its scopes, the client's rate,
+//! then the upstream. The request body is read within the body limit (actix's payload cannot
+//! cross threads into the HTTP client); the response streams back.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::TryStreamExt;
 use http_kit::{ApiError, ErrorKind, RequestId};
-use serde::Deserialize;
+use secrecy::{ExposeSecret, SecretString};
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Route {
-    /// Path prefix, matched on a segment boundary.
-    pub prefix: String,
-    /// Base URL of the upstream service; the request's path and query are appended.
-    pub upstream: String,
-    pub timeout_secs: u64,
-}
+use crate::cors::CorsSettings;
+use crate::limits::{self, Limits, RatePolicy};
+use crate::metrics::GatewayMetrics;
+use crate::routes::{Route, RouteTable};
+use crate::tokens::{Answer, Refusal, Validator, now_secs};
 
-impl Route {
-    pub fn validate(&self, index: usize) -> Result<(), settings::SettingsError> {
-        let key = |field: &str| format!("routes[{index}].{field}");
-        if !self.prefix.starts_with('/') || (self.prefix.len() > 1 && self.prefix.ends_with('/')) {
-            return Err(settings::rule(
-                &key("prefix"),
-                "must start with `/` and not end with one",
-            ));
-        }
-        if url::Url::parse(&self.upstream).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-            return Err(settings::rule(&key("upstream"), "must be an http(s) URL"));
-        }
-        if self.timeout_secs == 0 {
-            return Err(settings::rule(&key("timeout_secs"), "must be more than 0"));
-        }
-        Ok(())
-    }
-
-    fn matches(&self, path: &str) -> bool {
-        self.prefix == "/"
-            || path
-                .strip_prefix(&self.prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-}
-
-pub struct Proxy {
-    routes: Vec<Route>,
-    client: reqwest::Client,
+pub struct Gateway {
+    pub routes: RouteTable,
+    pub client: reqwest::Client,
+    pub validator: Arc<Validator>,
+    pub limits: Limits,
+    pub policies: HashMap<String, RatePolicy>,
+    pub cors: CorsSettings,
+    pub identity_secret: SecretString,
+    pub metrics: GatewayMetrics,
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and those the
@@ -63,87 +44,203 @@ const NOT_FORWARDED: [HeaderName; 9] = [
     HeaderName::from_static("keep-alive"),
 ];
 
-impl Proxy {
-    pub fn new(routes: Vec<Route>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self { routes, client })
-    }
-
-    fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(path))
-    }
+fn bearer_challenge(error: Option<&str>) -> HeaderValue {
+    let value = match error {
+        Some(error) => format!("Bearer realm=\"partner-api\", error=\"{error}\""),
+        None => "Bearer realm=\"partner-api\"".to_owned(),
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-fn forwarded_headers(req: &HttpRequest) -> reqwest::header::HeaderMap {
-    let mut out = reqwest::header::HeaderMap::new();
-    for (name, value) in req.headers() {
-        let hop = NOT_FORWARDED.contains(name) || name.as_str().starts_with("x-forwarded-");
-        if !hop
-            && let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(name.as_ref()),
-                reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-            )
-        {
-            out.append(n, v);
-        }
-    }
-    let info = req.connection_info();
-    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    for (name, value) in [
-        ("x-forwarded-for", peer.as_str()),
-        ("x-forwarded-proto", info.scheme()),
-        ("x-forwarded-host", info.host()),
-    ] {
-        if let Ok(v) = reqwest::header::HeaderValue::from_str(value) {
-            out.insert(name, v);
-        }
-    }
-    if let Some(id) = req.extensions().get::<RequestId>()
-        && let Ok(v) = reqwest::header::HeaderValue::from_str(&id.0)
+/// The bearer token: the `Authorization` header, or `access_token` in the query on the routes
+/// that allow it (seed 003).
+fn token<'a>(req: &'a HttpRequest, route: &Route) -> Option<std::borrow::Cow<'a, str>> {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Some(value) = header
+        && value.len() > 7
+        && value[..7].eq_ignore_ascii_case("bearer ")
     {
-        out.insert("x-request-id", v);
+        return Some(value[7..].trim().into());
     }
-    if let Some(tp) = telemetry::current_traceparent().and_then(|tp| reqwest::header::HeaderValue::from_str(&tp).ok()) {
-        out.insert(telemetry::TRACEPARENT, tp);
+    if !route.query_token {
+        return None;
     }
-    out
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned().into())
 }
 
-/// The default service of the gateway: every path not served by the gateway itself.
-pub async fn forward(req: HttpRequest, body: web::Bytes, proxy: web::Data<Proxy>) -> Result<HttpResponse, ApiError> {
-    let route = proxy
-        .route(req.path())
-        .ok_or_else(|| ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))?;
-    let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let url = format!("{}{path_and_query}", route.upstream.trim_end_matches('/'));
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
-    let upstream = proxy
-        .client
-        .request(method, &url)
-        .headers(forwarded_headers(&req))
-        .body(body)
-        .timeout(Duration::from_secs(route.timeout_secs))
-        .send()
-        .await
-        .map_err(|e| {
-            let kind = if e.is_timeout() {
+impl Gateway {
+    async fn authorize(&self, req: &HttpRequest, route: &Route) -> Result<Option<Arc<Answer>>, ApiError> {
+        if route.public {
+            return Ok(None);
+        }
+        let Some(token) = token(req, route) else {
+            self.metrics.reject("no_token");
+            return Err(ApiError::unauthorized("a bearer access token is required")
+                .header(header::WWW_AUTHENTICATE, bearer_challenge(None)));
+        };
+        let answer = self.validator.validate(&token).await.map_err(|refusal| match refusal {
+            Refusal::Invalid(reason) => {
+                self.metrics.reject("invalid_token");
+                ApiError::unauthorized(reason).header(header::WWW_AUTHENTICATE, bearer_challenge(Some("invalid_token")))
+            }
+            Refusal::Unavailable => {
+                self.metrics.reject("introspection_unavailable");
+                ApiError::unavailable("tokens cannot be checked right now")
+            }
+        })?;
+        if let Some(missing) = route.scopes.iter().find(|s| !answer.has_scope(s)) {
+            self.metrics.reject("insufficient_scope");
+            let challenge = format!(
+                "Bearer realm=\"partner-api\", error=\"insufficient_scope\", scope=\"{}\"",
+                route.scopes.join(" ")
+            );
+            return Err(
+                ApiError::forbidden(format!("the token lacks the `{missing}` scope")).header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&challenge).unwrap_or_else(|_| bearer_challenge(None)),
+                ),
+            );
+        }
+        Ok(Some(answer))
+    }
+
+    async fn limit(
+        &self,
+        req: &HttpRequest,
+        route: &Route,
+        answer: Option<&Answer>,
+    ) -> Result<Option<cache::Decision>, ApiError> {
+        let Some((name, policy)) = route
+            .rate_limit
+            .as_ref()
+            .and_then(|name| Some((name, *self.policies.get(name)?)))
+        else {
+            return Ok(None);
+        };
+        let who = match answer {
+            Some(answer) => format!("client:{}", answer.client_id),
+            None => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
+        };
+        self.limits
+            .check(name, policy, &who)
+            .await
+            .map(Some)
+            .inspect_err(|_| self.metrics.reject("rate_limited"))
+    }
+
+    fn upstream_headers(&self, req: &HttpRequest, answer: Option<&Answer>) -> reqwest::header::HeaderMap {
+        let mut out = reqwest::header::HeaderMap::new();
+        for (name, value) in req.headers() {
+            let own = NOT_FORWARDED.contains(name)
+                || name.as_str().starts_with("x-forwarded-")
+                || name.as_str().starts_with(identity::PREFIX);
+            if !own
+                && let (Ok(n), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_ref()),
+                    reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+                )
+            {
+                out.append(n, v);
+            }
+        }
+        let info = req.connection_info();
+        let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let mut set = |name: &str, value: &str| {
+            if let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                out.insert(n, v);
+            }
+        };
+        set("x-forwarded-for", &peer);
+        set("x-forwarded-proto", info.scheme());
+        set("x-forwarded-host", info.host());
+        set("x-request-id", &request_id);
+        if let Some(tp) = telemetry::current_traceparent() {
+            set(telemetry::TRACEPARENT, &tp);
+        }
+        if let Some(answer) = answer {
+            let who = identity::Identity {
+                subject: answer.sub.clone(),
+                client_id: answer.client_id.clone(),
+                scope: answer.scope.clone(),
+                username: answer.username.clone(),
+            };
+            let secret = self.identity_secret.expose_secret().as_bytes();
+            for (name, value) in identity::sign(&who, secret, &request_id, now_secs()) {
+                set(name, &value);
+            }
+        }
+        out
+    }
+
+    async fn forward(&self, req: &HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+        let route = self
+            .routes
+            .find(req.method().as_str(), req.path())
+            .ok_or_else(|| ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))?;
+        if let Some(preflight) = self.cors.preflight(req) {
+            return Ok(preflight);
+        }
+        let answer = self.authorize(req, route).await?;
+        let decision = self.limit(req, route, answer.as_deref()).await?;
+        let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let url = format!("{}{path_and_query}", route.upstream.trim_end_matches('/'));
+        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+            .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
+        let started = Instant::now();
+        let upstream = self
+            .client
+            .request(method, &url)
+            .headers(self.upstream_headers(req, answer.as_deref()))
+            .body(body)
+            .timeout(Duration::from_secs(route.timeout_secs))
+            .send()
+            .await;
+        self.metrics
+            .upstream
+            .with_label_values(&[route.prefix.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        let upstream = upstream.map_err(|e| {
+            tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
+            ApiError::new(if e.is_timeout() {
                 ErrorKind::GatewayTimeout
             } else {
                 ErrorKind::BadGateway
-            };
-            tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
-            ApiError::new(kind)
+            })
         })?;
-    let mut response = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
-            .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY),
-    );
-    copy_response_headers(upstream.headers(), &mut response);
-    Ok(response.streaming(upstream.bytes_stream().map_err(std::io::Error::other)))
+        let status = actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
+            .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+        let mut response = HttpResponse::build(status);
+        copy_response_headers(upstream.headers(), &mut response);
+        if let Some(decision) = &decision {
+            for field in limits::headers(decision) {
+                response.insert_header(field);
+            }
+        }
+        self.cors.decorate(req, &mut response);
+        Ok(response.streaming(upstream.bytes_stream().map_err(std::io::Error::other)))
+    }
+}
+
+/// The default service of the gateway: every path not served by the gateway itself.
+pub async fn forward(req: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway>) -> HttpResponse {
+    match gateway.forward(&req, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            let mut response = error.error_response();
+            gateway.cors.decorate_headers(&req, response.headers_mut());
+            response
+        }
+    }
 }
 
 fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut actix_web::HttpResponseBuilder) {
@@ -160,43 +257,5 @@ fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut actix_web::
     }
     for (name, value) in seen {
         to.append_header((name, value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(prefix: &str) -> Route {
-        Route {
-            prefix: prefix.into(),
-            upstream: "http://127.0.0.1:1".into(),
-            timeout_secs: 1,
-        }
-    }
-
-    #[test]
-    fn prefixes_match_on_segment_boundaries() {
-        let r = route("/oauth");
-        assert!(r.matches("/oauth") && r.matches("/oauth/x"));
-        assert!(!r.matches("/oauth2/token") && !r.matches("/oauthx"));
-        assert!(route("/").matches("/anything"));
-    }
-
-    #[test]
-    fn bad_routes_name_their_key() {
-        let msg = route("oauth").validate(2).err().map(|e| e.to_string());
-        assert_eq!(
-            msg.as_deref(),
-            Some("configuration key `routes[2].prefix`: must start with `/` and not end with one")
-        );
-        assert!(
-            Route {
-                upstream: "ftp://x".into(),
-                ..route("/a")
-            }
-            .validate(0)
-            .is_err()
-        );
     }
 }

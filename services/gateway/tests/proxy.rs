@@ -1,5 +1,5 @@
 //! The gateway forwards by prefix to a real upstream over HTTP and answers upstream failures in
-//! the envelope.
+//! the envelope (public routes: no token involved; see `tokens.rs` for the checks).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -63,7 +63,7 @@ async fn gateway(routes: Value) -> (String, CancellationToken) {
 #[tokio::test]
 async fn forwards_with_forwarding_headers_and_streams_back() {
     let up = upstream();
-    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 1}, {"prefix": "/slow", "upstream": up, "timeout_secs": 1}])).await;
+    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 1, "public": true}, {"prefix": "/slow", "upstream": up, "timeout_secs": 1, "public": true}])).await;
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{gw}/api/things?x=1"))
@@ -105,7 +105,9 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
 
 #[tokio::test]
 async fn unreachable_upstream_is_502_in_the_envelope() {
-    let (gw, _stop) = gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1}])).await;
+    let (gw, _stop) =
+        gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1, "public": true}]))
+            .await;
     let res = reqwest::get(format!("{gw}/down")).await.unwrap();
     assert_eq!(res.status(), 502);
     let body: Value = res.json().await.unwrap();

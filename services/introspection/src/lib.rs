@@ -361,6 +361,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
                 .service(Endpoint::new("/oauth2/introspect").post(introspect).build())
                 .service(Endpoint::new("/mcg/v1/tokeninfo").post(tokeninfo).build());
         }),
+        metrics: Vec::new(),
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {

@@ -28,11 +28,15 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let auth = auth::start(auth_settings, deps.clone())
         .await
         .map_err(|e| start_failed("auth", e))?;
+    let introspection_settings = settings_or_exit(settings::load(introspection::DEFAULTS, introspection::ENV_PREFIX))?;
+    let introspection = introspection::start(introspection_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("introspection", e))?;
     let gateway_settings = settings_or_exit(settings::load(gateway::DEFAULTS, gateway::ENV_PREFIX))?;
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
         .map_err(|e| start_failed("gateway", e))?;
-    Ok(vec![auth, gateway])
+    Ok(vec![auth, introspection, gateway])
 }
 
 #[tokio::main]

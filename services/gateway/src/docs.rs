@@ -1,0 +1,282 @@
+//! The API reference partners read and generate clients from (seed 000): every service's
+//! OpenAPI document merged into one at `/swagger/swagger.json`, with the gateway's public URL
+//! as its server, and the same rendered as a page at `/docs`. Fetched from the services and
+//! kept for a short while, so a redeployed service shows up without restarting the gateway.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocsSettings {
+    /// The address partners call, written into the document as its server.
+    pub public_url: String,
+    /// Each service's OpenAPI document, on its own address.
+    pub sources: Vec<DocSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocSource {
+    pub name: String,
+    pub url: String,
+}
+
+const KEEP: Duration = Duration::from_secs(30);
+/// Each service's operational endpoints, which partners do not call through the gateway.
+const OPERATIONS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+pub struct Docs {
+    settings: DocsSettings,
+    client: reqwest::Client,
+    own: Value,
+    cached: Mutex<Option<(Instant, Arc<Value>)>>,
+}
+
+fn merge_into(target: &mut Map<String, Value>, source: Option<&Value>) {
+    for (key, value) in source.and_then(Value::as_object).into_iter().flatten() {
+        target.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+}
+
+impl Docs {
+    pub fn new(settings: DocsSettings, own: Value) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            settings,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?,
+            own,
+            cached: Mutex::new(None),
+        })
+    }
+
+    async fn fetch(&self, source: &DocSource) -> Result<Value, reqwest::Error> {
+        self.client
+            .get(&source.url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+
+    pub async fn merged(&self) -> Arc<Value> {
+        if let Some((at, doc)) = self.cached.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && at.elapsed() < KEEP
+        {
+            return doc.clone();
+        }
+        let fetched = futures_util::future::join_all(self.settings.sources.iter().map(|s| self.fetch(s))).await;
+        let mut missing = Vec::new();
+        let mut documents = vec![self.own.clone()];
+        for (source, result) in self.settings.sources.iter().zip(fetched) {
+            match result {
+                Ok(doc) => documents.push(doc),
+                Err(error) => {
+                    tracing::warn!(service = %source.name, %error, "OpenAPI document unavailable");
+                    missing.push(source.name.clone());
+                }
+            }
+        }
+        let doc = Arc::new(self.combine(&documents, &missing));
+        // A partial document is kept only briefly: the missing service may be starting.
+        if missing.is_empty() {
+            *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), doc.clone()));
+        }
+        doc
+    }
+
+    fn combine(&self, documents: &[Value], missing: &[String]) -> Value {
+        let (mut paths, mut schemas, mut schemes) = (Map::new(), Map::new(), Map::new());
+        let mut tags: Vec<Value> = Vec::new();
+        for doc in documents {
+            for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+                if !OPERATIONS.contains(&path.as_str()) || std::ptr::eq(doc, &documents[0]) {
+                    paths.entry(path.clone()).or_insert_with(|| item.clone());
+                }
+            }
+            merge_into(&mut schemas, doc["components"].get("schemas"));
+            merge_into(&mut schemes, doc["components"].get("securitySchemes"));
+            for tag in doc["tags"].as_array().into_iter().flatten() {
+                if !tags.iter().any(|t| t["name"] == tag["name"]) {
+                    tags.push(tag.clone());
+                }
+            }
+        }
+        let mut doc = json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Partner API platform",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "Every API of the platform, through its one public address. Protected \
+                    operations take an OAuth2 bearer access token (RFC 6750) from `/oauth2/token`."
+            },
+            "servers": [{"url": self.settings.public_url}],
+            "paths": paths,
+            "components": {"schemas": schemas, "securitySchemes": schemes},
+            "tags": tags,
+        });
+        if !missing.is_empty() {
+            doc["info"]["x-unavailable"] = json!(missing);
+        }
+        doc
+    }
+}
+
+/// The merged OpenAPI document of every service (seed 000's `/swagger/swagger.json`).
+#[utoipa::path(get, path = "/swagger/swagger.json", tag = "reference",
+    responses((status = 200, description = "OpenAPI 3.1 document of the whole platform", content_type = "application/json")))]
+pub async fn swagger(docs: web::Data<Docs>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=30"))
+        .json(docs.merged().await.as_ref())
+}
+
+/// The API reference, as a page.
+#[utoipa::path(get, path = "/docs", tag = "reference",
+    responses((status = 200, description = "The API reference", content_type = "text/html")))]
+pub async fn page(docs: web::Data<Docs>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(render(docs.merged().await.as_ref()))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn schema_name(schema: &Value) -> String {
+    if let Some(reference) = schema["$ref"].as_str() {
+        return reference.rsplit('/').next().unwrap_or(reference).to_owned();
+    }
+    match (schema["type"].as_str(), schema.get("items")) {
+        (Some("array"), Some(items)) => format!("array of {}", schema_name(items)),
+        (Some(kind), _) => kind.to_owned(),
+        _ => "object".to_owned(),
+    }
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
+    let summary = op["summary"].as_str().unwrap_or_default();
+    let _ = write!(
+        out,
+        "<section class=\"op\" id=\"{method}-{id}\"><h3><span class=\"m {method}\">{upper}</span> <code>{path}</code></h3>",
+        id = escape(&path.replace(['/', '{', '}'], "_")),
+        upper = method.to_uppercase(),
+        path = escape(path),
+    );
+    if !summary.is_empty() {
+        let _ = write!(out, "<p class=\"summary\">{}</p>", escape(summary));
+    }
+    if let Some(description) = op["description"].as_str() {
+        let _ = write!(out, "<p>{}</p>", escape(description));
+    }
+    if op.get("security").is_some() {
+        out.push_str("<p class=\"auth\">Requires a bearer access token.</p>");
+    }
+    let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+    if !parameters.is_empty() {
+        out.push_str("<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>");
+        for p in &parameters {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(p["name"].as_str().unwrap_or_default()),
+                escape(p["in"].as_str().unwrap_or_default()),
+                escape(&schema_name(&p["schema"])),
+                if p["required"].as_bool().unwrap_or(false) {
+                    "yes"
+                } else {
+                    "no"
+                },
+                escape(p["description"].as_str().unwrap_or_default()),
+            );
+        }
+        out.push_str("</table>");
+    }
+    for (content_type, media) in op["requestBody"]["content"].as_object().into_iter().flatten() {
+        let _ = write!(
+            out,
+            "<p class=\"body\">Request body: <code>{}</code> — {}</p>",
+            escape(content_type),
+            escape(&schema_name(&media["schema"])),
+        );
+    }
+    out.push_str("<ul class=\"responses\">");
+    for (code, response) in op["responses"].as_object().into_iter().flatten() {
+        let _ = write!(
+            out,
+            "<li><b>{}</b> {}</li>",
+            escape(code),
+            escape(response["description"].as_str().unwrap_or_default()),
+        );
+    }
+    out.push_str("</ul></section>");
+}
+
+/// Server-rendered, no script: the reference reads in any browser and in the terminal.
+pub fn render(doc: &Value) -> String {
+    let mut by_tag: BTreeMap<String, Vec<(&str, &str, &Value)>> = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
+                by_tag.entry(tag).or_default().push((method, path.as_str(), op));
+            }
+        }
+    }
+    let server = doc["servers"][0]["url"].as_str().unwrap_or_default();
+    let mut out = String::with_capacity(64 * 1024);
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>API reference · {title}</title><style>{STYLE}</style></head><body><header><h1>{title}</h1>\
+         <p>{description}</p><p>Base URL: <code>{server}</code> · <a href=\"/swagger/swagger.json\">OpenAPI document</a> (for client generators)</p></header><nav><ul>",
+        title = escape(doc["info"]["title"].as_str().unwrap_or("API")),
+        description = escape(doc["info"]["description"].as_str().unwrap_or_default()),
+        server = escape(server),
+    );
+    for tag in by_tag.keys() {
+        let _ = write!(out, "<li><a href=\"#tag-{0}\">{0}</a></li>", escape(tag));
+    }
+    out.push_str("</ul></nav><main>");
+    if let Some(missing) = doc["info"]["x-unavailable"].as_array() {
+        let names: Vec<&str> = missing.iter().filter_map(Value::as_str).collect();
+        let _ = write!(
+            out,
+            "<p class=\"warn\">Not shown (unavailable right now): {}</p>",
+            escape(&names.join(", "))
+        );
+    }
+    for (tag, operations) in &by_tag {
+        let _ = write!(out, "<h2 id=\"tag-{0}\">{0}</h2>", escape(tag));
+        for (method, path, op) in operations {
+            render_operation(&mut out, method, path, op);
+        }
+    }
+    out.push_str("</main></body></html>");
+    out
+}
+
+const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2433;background:#f6f7fb}\
+header{background:#1d2433;color:#fff;padding:1.5rem 2rem}header a{color:#9cc3ff}header code{color:#ffe08a}\
+nav{padding:.5rem 2rem;background:#fff;border-bottom:1px solid #dde1ea}nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:1rem}\
+main{max-width:980px;margin:0 auto;padding:1rem 2rem 3rem}h2{margin-top:2rem;border-bottom:2px solid #dde1ea;text-transform:capitalize}\
+.op{background:#fff;border:1px solid #dde1ea;border-radius:8px;padding:.75rem 1rem;margin:.75rem 0}.op h3{margin:0;font-size:1rem}\
+.m{display:inline-block;min-width:4.2rem;text-align:center;border-radius:4px;color:#fff;font-size:.8rem;padding:.1rem .4rem}\
+.get{background:#2f7d32}.post{background:#1f5fbf}.put,.patch{background:#a35d00}.delete{background:#b3261e}\
+.summary{font-weight:600}.auth{color:#6b4e00}table{border-collapse:collapse;width:100%;font-size:.9rem}\
+td,th{border:1px solid #dde1ea;padding:.25rem .5rem;text-align:left}.responses{margin:.25rem 0;padding-left:1.2rem}\
+.warn{background:#fff4d6;border:1px solid #e8c66a;padding:.5rem;border-radius:6px}";

@@ -1,0 +1,320 @@
+//! Is this bearer token good for this request? An in-process cache, then Redis (shared by the
+//! replicas, keyed by a hash of the token, never the token), then the introspection service.
+//! Concurrent misses for one token make one introspection call. Every answer, cached or not,
+//! is checked again here: expiry, audience, and the revocations this replica has heard of.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use cache::{LocalCache, RedisEntries};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokens::RevocationList;
+
+use crate::metrics::GatewayMetrics;
+
+/// The part of an RFC 7662 answer the gateway uses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Answer {
+    pub active: bool,
+    #[serde(default)]
+    pub sub: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub aud: String,
+    #[serde(default)]
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: i64,
+    #[serde(default)]
+    pub jti: String,
+}
+
+impl Answer {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split_ascii_whitespace().any(|s| s == scope)
+    }
+}
+
+/// Why a token is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Inactive, expired, revoked, or for another audience: 401 `invalid_token`.
+    Invalid(&'static str),
+    /// Not cached and introspection cannot be asked: 503, never let through.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSettings {
+    /// Tokens must be for this audience (auth's [oauth] audience).
+    pub audience: String,
+    /// Positive answers are cached until `min(exp, this)` (seconds).
+    pub max_ttl_secs: u64,
+    /// Negative answers are cached this long (seconds).
+    pub negative_ttl_secs: u64,
+    /// Entries in the in-process cache.
+    pub local_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntrospectionSettings {
+    /// The RFC 7662 endpoint, on the introspection service's own address.
+    pub url: String,
+    /// The gateway's client, allowed the privileged `introspect` scope.
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub timeout_ms: u64,
+}
+
+type Digest32 = [u8; 32];
+type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, Refusal>>>;
+
+pub struct Validator {
+    local: LocalCache<Digest32, Arc<Answer>>,
+    shared: Option<RedisEntries>,
+    revoked: RwLock<RevocationList>,
+    in_flight: Mutex<HashMap<Digest32, Pending>>,
+    introspection: Introspection,
+    settings: TokenSettings,
+    metrics: GatewayMetrics,
+}
+
+#[derive(Clone)]
+struct Introspection {
+    client: reqwest::Client,
+    url: String,
+    client_id: String,
+    client_secret: Arc<SecretString>,
+    metrics: GatewayMetrics,
+}
+
+impl Introspection {
+    async fn ask(self, token: String) -> Result<Arc<Answer>, Refusal> {
+        let started = Instant::now();
+        let answer = self
+            .client
+            .post(&self.url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let answer = match answer {
+            Ok(response) => response.json::<Answer>().await,
+            Err(error) => Err(error),
+        };
+        let outcome = if answer.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .introspection
+            .with_label_values(&[outcome])
+            .observe(started.elapsed().as_secs_f64());
+        answer.map(Arc::new).map_err(|error| {
+            tracing::warn!(%error, "introspection failed");
+            Refusal::Unavailable
+        })
+    }
+}
+
+pub fn now_secs() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+fn token_key(digest: &Digest32) -> String {
+    format!("tok:{}", hex::encode(digest))
+}
+
+pub fn jti_key(jti: &str) -> String {
+    format!("jti:{jti}")
+}
+
+impl Validator {
+    pub fn new(
+        settings: TokenSettings,
+        introspection: &IntrospectionSettings,
+        shared: Option<RedisEntries>,
+        metrics: GatewayMetrics,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(introspection.timeout_ms))
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Self {
+            local: LocalCache::new(settings.local_capacity),
+            shared,
+            revoked: RwLock::default(),
+            in_flight: Mutex::default(),
+            introspection: Introspection {
+                client,
+                url: introspection.url.clone(),
+                client_id: introspection.client_id.clone(),
+                client_secret: Arc::new(introspection.client_secret.clone()),
+                metrics: metrics.clone(),
+            },
+            settings,
+            metrics,
+        })
+    }
+
+    pub fn shared(&self) -> Option<&RedisEntries> {
+        self.shared.as_ref()
+    }
+
+    /// The token's answer if it is good now, from the nearest level that has it.
+    pub async fn validate(&self, token: &str) -> Result<Arc<Answer>, Refusal> {
+        let digest: Digest32 = Sha256::digest(token.as_bytes()).into();
+        if let Some(answer) = self.local.get(&digest) {
+            self.metrics.lookup("local", "hit");
+            return self.check(answer);
+        }
+        self.metrics.lookup("local", "miss");
+        if let Some(answer) = self.from_shared(&digest).await {
+            self.cache_locally(digest, answer.clone());
+            return self.check(answer);
+        }
+        let answer = self.introspect(digest, token).await?;
+        self.check(answer)
+    }
+
+    async fn from_shared(&self, digest: &Digest32) -> Option<Arc<Answer>> {
+        let shared = self.shared.as_ref()?;
+        match shared.get(&token_key(digest)).await {
+            Ok(Some(bytes)) => {
+                self.metrics.lookup("redis", "hit");
+                serde_json::from_slice(&bytes).ok().map(Arc::new)
+            }
+            Ok(None) => {
+                self.metrics.lookup("redis", "miss");
+                None
+            }
+            Err(error) => {
+                self.metrics.lookup("redis", "error");
+                tracing::debug!(%error, "Redis unavailable; asking introspection");
+                None
+            }
+        }
+    }
+
+    /// One introspection call per token at a time: later callers wait for the first one.
+    async fn introspect(&self, digest: Digest32, token: &str) -> Result<Arc<Answer>, Refusal> {
+        let (pending, leader) = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match in_flight.get(&digest) {
+                Some(pending) => (pending.clone(), false),
+                None => {
+                    let pending = self.introspection.clone().ask(token.to_owned()).boxed().shared();
+                    in_flight.insert(digest, pending.clone());
+                    (pending, true)
+                }
+            }
+        };
+        self.metrics
+            .lookup("introspection", if leader { "miss" } else { "coalesced" });
+        let answer = pending.clone().await;
+        // Whoever gets here first retires the call (the leader's request may have gone away)
+        // and caches its answer.
+        let first = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            let same = in_flight.get(&digest).is_some_and(|p| p.ptr_eq(&pending));
+            if same {
+                in_flight.remove(&digest);
+            }
+            same
+        };
+        if first && let Ok(answer) = &answer {
+            self.cache_locally(digest, answer.clone());
+            self.cache_shared(digest, answer.clone()).await;
+        }
+        answer
+    }
+
+    fn ttl(&self, answer: &Answer) -> Duration {
+        if !answer.active {
+            return Duration::from_secs(self.settings.negative_ttl_secs);
+        }
+        let left = u64::try_from(answer.exp - now_secs()).unwrap_or(0);
+        Duration::from_secs(left.min(self.settings.max_ttl_secs))
+    }
+
+    fn cache_locally(&self, digest: Digest32, answer: Arc<Answer>) {
+        let ttl = self.ttl(&answer);
+        if !ttl.is_zero() {
+            self.local.insert(digest, answer, ttl);
+        }
+    }
+
+    /// Stores the answer in Redis, with an index from its `jti` so a revocation can delete it.
+    async fn cache_shared(&self, digest: Digest32, answer: Arc<Answer>) {
+        let (Some(shared), ttl) = (&self.shared, self.ttl(&answer)) else {
+            return;
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(answer.as_ref()) else {
+            return;
+        };
+        let key = token_key(&digest);
+        let mut entries = vec![(key.clone(), bytes)];
+        if answer.active {
+            entries.push((jti_key(&answer.jti), key.into_bytes()));
+        }
+        if let Err(error) = shared.set_many(&entries, ttl).await {
+            tracing::debug!(%error, "answer not shared in Redis");
+        }
+    }
+
+    fn check(&self, answer: Arc<Answer>) -> Result<Arc<Answer>, Refusal> {
+        if !answer.active {
+            return Err(Refusal::Invalid("the token is not active"));
+        }
+        if answer.exp <= now_secs() {
+            return Err(Refusal::Invalid("the token has expired"));
+        }
+        if answer.aud != self.settings.audience {
+            return Err(Refusal::Invalid("the token is for another audience"));
+        }
+        let revoked = self.revoked.read().unwrap_or_else(PoisonError::into_inner).is_revoked(
+            &answer.jti,
+            &answer.client_id,
+            answer.iat,
+        );
+        if revoked {
+            return Err(Refusal::Invalid("the token was revoked"));
+        }
+        Ok(answer)
+    }
+
+    /// Records a revocation and drops what the in-process cache holds of it.
+    pub fn revoke(&self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(jti, client_id, expires_at, at);
+        let every = jti == RevocationList::EVERY_TOKEN;
+        self.local
+            .retain(|_, a| !(a.jti == jti || (every && a.client_id == client_id && a.iat <= at)));
+    }
+
+    pub fn forget_expired_revocations(&self) {
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .purge(now_secs());
+    }
+}

@@ -1,0 +1,383 @@
+//! The gateway's token checks against a stand-in introspection service whose answers and calls
+//! the test controls: caching, coalescing, scopes, audience, failing closed, revocation events,
+//! identity headers, rate limits, CORS, the legacy query token, and the merged API reference.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use events::catalogue::TokenRevoked;
+use events::{Bus, Event, InProcessBus};
+use runtime::Deps;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const IDENTITY_SECRET: &str = "identity-dev-secret-change-me";
+
+#[derive(Default)]
+struct Introspection {
+    calls: AtomicUsize,
+    down: AtomicBool,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Tokens are `<jti>:<scope,scope>[@aud]`; `dead:…` is inactive.
+fn answer(token: &str) -> Value {
+    let (jti, rest) = token.split_once(':').unwrap_or((token, ""));
+    let (scope, aud) = rest.split_once('@').unwrap_or((rest, "partner-api"));
+    if jti == "dead" {
+        return json!({"active": false});
+    }
+    json!({"active": true, "sub": "user-1", "client_id": format!("app-{jti}"), "scope": scope.replace(',', " "),
+           "username": "ana", "aud": aud, "exp": now() + 600, "iat": now(), "jti": jti, "token_type": "Bearer"})
+}
+
+macro_rules! serve {
+    ($app:expr) => {{
+        let server = HttpServer::new($app).workers(1).bind(("127.0.0.1", 0)).unwrap();
+        let addr = server.addrs()[0];
+        tokio::spawn(server.run());
+        format!("http://{addr}")
+    }};
+}
+
+fn introspection(state: Arc<Introspection>) -> String {
+    serve!(move || {
+        let state = state.clone();
+        App::new()
+            .route("/openapi.json", web::get().to(|| async {
+                HttpResponse::Ok().json(json!({"openapi": "3.1.0", "paths": {"/echo": {"get": {"tags": ["echo"], "summary": "Echo <b>it</b>", "responses": {"200": {"description": "ok"}}}}, "/healthz": {}}, "components": {"schemas": {"Thing": {"type": "object"}}}}))
+            }))
+            .route("/introspect", web::post().to(move |req: HttpRequest, form: web::Form<Vec<(String, String)>>| {
+                let state = state.clone();
+                async move {
+                    assert!(req.headers().get("authorization").unwrap().to_str().unwrap().starts_with("Basic "));
+                    state.calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if state.down.load(Ordering::SeqCst) {
+                        return HttpResponse::ServiceUnavailable().finish();
+                    }
+                    HttpResponse::Ok().json(answer(&form.0.iter().find(|(k, _)| k == "token").unwrap().1))
+                }
+            }))
+    })
+}
+
+/// Echoes the headers it received.
+fn upstream() -> String {
+    serve!(|| {
+        App::new().default_service(web::to(|req: HttpRequest| async move {
+            let headers: serde_json::Map<String, Value> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                .collect();
+            HttpResponse::Ok().json(json!({"uri": req.uri().to_string(), "headers": headers}))
+        }))
+    })
+}
+
+struct Gateway {
+    base: String,
+    bus: Arc<InProcessBus>,
+    http: reqwest::Client,
+    _stop: CancellationToken,
+}
+
+async fn gateway(introspection: &str, up: &str) -> Gateway {
+    let routes = json!([
+        {"prefix": "/open", "upstream": up, "timeout_secs": 2, "public": true},
+        {"prefix": "/write", "upstream": up, "timeout_secs": 2, "scopes": ["blog:write"]},
+        {"prefix": "/limited", "upstream": up, "timeout_secs": 2, "rate_limit": "tight"},
+        {"prefix": "/api/get_user_info", "upstream": up, "timeout_secs": 2, "query_token": true},
+        {"prefix": "/", "upstream": up, "timeout_secs": 2},
+    ]);
+    let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
+        .unwrap()
+        .merge(("http.port", 0))
+        .merge(("http.workers", 2))
+        .merge(("introspection.url", format!("{introspection}/introspect")))
+        .merge(("cors.allowed_origins", ["https://app.example.com"]))
+        .merge(("rate_limits.tight", json!({"rate": 1.0, "burst": 2})))
+        .merge(("docs.sources", json!([{"name": "echo", "url": format!("{introspection}/openapi.json")}, {"name": "gone", "url": "http://127.0.0.1:9/openapi.json"}])))
+        .merge(figment::providers::Serialized::default("routes", routes));
+    let bus = Arc::new(InProcessBus::new());
+    let shutdown = CancellationToken::new();
+    let started = gateway::start(
+        settings::extract(figment).unwrap(),
+        Deps {
+            bus: bus.clone(),
+            shutdown: shutdown.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", started.http.addr);
+    tokio::spawn(started.stopped());
+    Gateway {
+        base,
+        bus,
+        http: reqwest::Client::new(),
+        _stop: shutdown,
+    }
+}
+
+impl Gateway {
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.unwrap();
+        let (status, headers) = (res.status().as_u16(), res.headers().clone());
+        (status, headers, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn setup() -> (Arc<Introspection>, Gateway) {
+    let state = Arc::new(Introspection::default());
+    let gw = gateway(&introspection(state.clone()), &upstream()).await;
+    (state, gw)
+}
+
+#[tokio::test]
+async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
+    let (introspection, gw) = setup().await;
+    let (status, headers, body) = gw.get("/things", None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"partner-api\"");
+    let (status, headers, _) = gw.get("/things", Some("dead:x")).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    let (status, _, _) = gw.get("/things", Some("t1:profile@another-api")).await;
+    assert_eq!(status, 401, "a token for another audience is refused");
+
+    let res = gw
+        .http
+        .get(format!("{}/things", gw.base))
+        .bearer_auth("t1:profile")
+        .header("x-auth-subject", "admin")
+        .header("x-auth-scope", "everything")
+        .header("x-request-id", "req-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    let headers = echo["headers"].as_object().unwrap();
+    let identity = identity::verify(
+        |name| headers.get(name).and_then(Value::as_str),
+        IDENTITY_SECRET.as_bytes(),
+        "req-7",
+        now(),
+        60,
+    )
+    .expect("signed by the gateway");
+    assert_eq!(
+        (identity.subject.as_str(), identity.scope.as_str()),
+        ("user-1", "profile"),
+        "client headers replaced"
+    );
+    assert_eq!(identity.client_id, "app-t1");
+
+    let calls = introspection.calls.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(gw.get("/things", Some("t1:profile")).await.0, 200);
+    }
+    assert_eq!(
+        introspection.calls.load(Ordering::SeqCst),
+        calls,
+        "answered from the cache"
+    );
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_token_lookups_total{level=\"local\",result=\"hit\",service=\"gateway\"} 5"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_misses_make_one_introspection_call() {
+    let (introspection, gw) = setup().await;
+    let gw = Arc::new(gw);
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.get("/things", Some("burst:profile")).await.0 })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert_eq!(introspection.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn scopes_are_enforced_on_every_hit() {
+    let (_, gw) = setup().await;
+    assert_eq!(gw.get("/things", Some("t2:profile")).await.0, 200, "cached now");
+    let (status, headers, body) = gw.get("/write/post", Some("t2:profile")).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    assert_eq!(gw.get("/write/post", Some("t3:profile,blog:write")).await.0, 200);
+}
+
+#[tokio::test]
+async fn introspection_down_fails_closed_but_cached_tokens_still_work() {
+    let (introspection, gw) = setup().await;
+    assert_eq!(gw.get("/things", Some("known:profile")).await.0, 200);
+    introspection.down.store(true, Ordering::SeqCst);
+    let (status, _, body) = gw.get("/things", Some("unknown:profile")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("service_unavailable")),
+        "{body}"
+    );
+    assert_eq!(gw.get("/things", Some("known:profile")).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_revocation_event_refuses_the_token_at_once() {
+    let (_, gw) = setup().await;
+    assert_eq!(gw.get("/things", Some("r1:profile")).await.0, 200);
+    assert_eq!(gw.get("/things", Some("r2:profile")).await.0, 200);
+    let revoked = TokenRevoked {
+        jti: "r1".into(),
+        client_id: "app-r1".into(),
+        sub: None,
+        exp: now() + 600,
+    };
+    gw.bus
+        .publish(&[Event::new("/auth", None, &revoked).unwrap()])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while gw.get("/things", Some("r1:profile")).await.0 != 401 {
+        assert!(started.elapsed() < Duration::from_secs(2), "still accepted");
+    }
+    assert_eq!(
+        gw.get("/things", Some("r2:profile")).await.0,
+        200,
+        "other tokens unaffected"
+    );
+    let every = TokenRevoked {
+        jti: "*".into(),
+        client_id: "app-r2".into(),
+        sub: None,
+        exp: now() + 600,
+    };
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the client-wide cut-off is by the second
+    gw.bus
+        .publish(&[Event::new("/auth", None, &every).unwrap()])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while gw.get("/things", Some("r2:profile")).await.0 != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a deleted application's token is still accepted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let (_, gw) = setup().await;
+    let (status, headers, _) = gw.get("/limited", Some("rl:profile")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            headers["ratelimit-limit"].to_str().unwrap(),
+            headers["ratelimit-remaining"].to_str().unwrap()
+        ),
+        ("2", "1")
+    );
+    assert_eq!(gw.get("/limited", Some("rl:profile")).await.0, 200);
+    let (status, headers, body) = gw.get("/limited", Some("rl:profile")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["ratelimit-remaining"], "0");
+    assert_eq!(gw.get("/limited", Some("other:profile")).await.0, 200, "per client");
+}
+
+#[tokio::test]
+async fn cors_and_the_legacy_query_token() {
+    let (_, gw) = setup().await;
+    let preflight = gw
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/things", gw.base))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204, "answered without a token");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let refused = gw
+        .http
+        .get(format!("{}/things", gw.base))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    let (status, _, _) = gw.get("/things?access_token=q1:profile", None).await;
+    assert_eq!(status, 401, "query tokens only on the legacy path");
+    let (status, _, echo) = gw.get("/api/get_user_info?access_token=q1:profile", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(echo["headers"]["x-auth-client-id"], "app-q1");
+}
+
+#[tokio::test]
+async fn the_merged_reference_and_its_page() {
+    let (_, gw) = setup().await;
+    let (status, _, doc) = gw.get("/swagger/swagger.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:8080");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/echo") && paths.contains_key("/docs"), "{paths:?}");
+    assert!(!paths.contains_key("/openapi.json"));
+    assert!(doc["components"]["schemas"]["Thing"].is_object());
+    assert_eq!(doc["info"]["x-unavailable"], json!(["gone"]));
+    let page = gw.http.get(format!("{}/docs", gw.base)).send().await.unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<code>/echo</code>") && html.contains("Echo &lt;b&gt;it&lt;/b&gt;"),
+        "escaped"
+    );
+}
