@@ -57,6 +57,8 @@ run_wrk() { # file url duration [wrk args...]
 }
 
 declare -A RPS P50 P99 ERR
+# Other work on the 2 cores skews every figure: show how busy the machine was before the run.
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "peak: wrk -t $THREADS -c $CONNECTIONS -d $DURATION (after a $WARMUP warm-up each)" >&2
 for t in $TARGETS; do
     run_wrk "$OUT/warm" "$(url_of "$t")" "$WARMUP"   # fills caches and connection pools
