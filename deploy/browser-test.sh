@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTML pages in a real headless browser: Debian's chromium (installed with apt-get when
-# missing) driven by playwright-core from npm, against the auth binary. Screenshots go to
-# target/screenshots/.
+# missing) driven by playwright-core from npm, against the service binaries: every
+# services/*/tests/browser folder. Screenshots go to target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +14,11 @@ if [[ ! -x /usr/bin/chromium ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# deploy/test.sh has just built the binary (cargo builds it for auth's integration tests).
-if [[ ${BROWSER_TEST_PREBUILT:-} != 1 || ! -x target/debug/auth ]]; then
-    cargo build --locked -p auth
+# deploy/test.sh has just built the binaries (cargo builds each for its own integration tests).
+if [[ ${BROWSER_TEST_PREBUILT:-} != 1 || ! -x target/debug/auth || ! -x target/debug/gateway ]]; then
+    cargo build --locked -p auth -p gateway
 fi
-cd services/auth/tests/browser
-npm ci --no-audit --no-fund --loglevel=error
-node --test
+for suite in services/*/tests/browser; do
+    echo "browser-test: $suite" >&2
+    (cd "$suite" && npm ci --no-audit --no-fund --loglevel=error && node --test)
+done

@@ -143,7 +143,7 @@ pub async fn page(docs: web::Data<Docs>) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header((
             "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
         ))
         .body(render(docs.merged().await.as_ref()))
 }
@@ -153,6 +153,28 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Escaped text with the documents' `code spans` set as code.
+fn prose(text: &str) -> String {
+    escape(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_owned() })
+        .collect()
+}
+
+/// A response's description, or the status's reason phrase when the document gives none.
+fn response_text(code: &str, response: &Value) -> String {
+    match response["description"].as_str().filter(|d| !d.is_empty()) {
+        Some(description) => prose(description),
+        None => code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| actix_web::http::StatusCode::from_u16(c).ok()?.canonical_reason())
+            .unwrap_or_default()
+            .to_owned(),
+    }
 }
 
 fn schema_name(schema: &Value) -> String {
@@ -178,10 +200,10 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
         path = escape(path),
     );
     if !summary.is_empty() {
-        let _ = write!(out, "<p class=\"summary\">{}</p>", escape(summary));
+        let _ = write!(out, "<p class=\"summary\">{}</p>", prose(summary));
     }
     if let Some(description) = op["description"].as_str() {
-        let _ = write!(out, "<p>{}</p>", escape(description));
+        let _ = write!(out, "<p>{}</p>", prose(description));
     }
     if op.get("security").is_some() {
         out.push_str("<p class=\"auth\">Requires a bearer access token.</p>");
@@ -201,7 +223,7 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
                 } else {
                     "no"
                 },
-                escape(p["description"].as_str().unwrap_or_default()),
+                prose(p["description"].as_str().unwrap_or_default()),
             );
         }
         out.push_str("</table>");
@@ -220,7 +242,7 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
             out,
             "<li><b>{}</b> {}</li>",
             escape(code),
-            escape(response["description"].as_str().unwrap_or_default()),
+            response_text(code, response),
         );
     }
     out.push_str("</ul></section>");
@@ -241,11 +263,11 @@ pub fn render(doc: &Value) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
          <title>API reference · {title}</title><style>{STYLE}</style></head><body><header><h1>{title}</h1>\
          <p>{description}</p><p>Base URL: <code>{server}</code> · <a href=\"/swagger/swagger.json\">OpenAPI document</a> (for client generators)</p></header><nav><ul>",
         title = escape(doc["info"]["title"].as_str().unwrap_or("API")),
-        description = escape(doc["info"]["description"].as_str().unwrap_or_default()),
+        description = prose(doc["info"]["description"].as_str().unwrap_or_default()),
         server = escape(server),
     );
     for tag in by_tag.keys() {
