@@ -160,7 +160,13 @@ fn prose(text: &str) -> String {
     escape(text)
         .split('`')
         .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_owned() })
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_owned()
+            }
+        })
         .collect()
 }
 

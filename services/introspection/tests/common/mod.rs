@@ -46,6 +46,7 @@ pub struct Platform {
     pub auth: String,
     pub introspection: String,
     pub http: reqwest::Client,
+    pub auth_db: String,
     /// The exchange events travel on (RabbitMQ), for processes started beside this one.
     pub exchange: String,
     pub bus: Arc<dyn Bus>,
@@ -129,6 +130,7 @@ impl Platform {
             auth,
             introspection,
             http: reqwest::Client::new(),
+            auth_db: auth_db.url(),
             exchange,
             bus: auth_bus,
             auth_shutdown,
