@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/up
 # name:database (empty: the service keeps no data)
-SERVICES=(auth:auth gateway:)
+SERVICES=(auth:auth introspection:introspection gateway:)
+
+# A service's port, from its defaults file.
+port() {
+    sed -n '/^\[http\]/,/^\[/s/^port = //p' "services/$1/config/default.toml"
+}
 
 start() {
     deploy/servers.sh start
@@ -22,7 +27,9 @@ start() {
             echo "up: $name already running (pid $(cat "$DIR/$name.pid"))"
             continue
         fi
-        local env=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL")
+        # Redis for the caches and limits that replicas share.
+        local env=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL"
+            "${prefix}CACHE__KIND=redis" "${prefix}CACHE__URL=$PLATFORM_TEST_REDIS_URL")
         if [[ -n $db ]]; then
             psql -q -h 127.0.0.1 -p "${PLATFORM_PG_PORT:-15432}" -U postgres -tc \
                 "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
@@ -32,6 +39,8 @@ start() {
         env "${env[@]}" setsid "target/debug/$name" >"$DIR/$name.log" 2>&1 &
         echo $! >"$DIR/$name.pid"
         echo "up: $name started (pid $!, log $DIR/$name.log)"
+        # Each service waits for the one before it (introspection reads auth's keys at start).
+        for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$(port "$name")/healthz" >/dev/null && break; sleep 0.1; done
     done
     sleep 1
     for entry in "${SERVICES[@]}"; do

@@ -571,6 +571,7 @@ async fn metadata_lists_endpoints_at_the_issuer(app: TestApp) {
         for endpoint in [
             "token_endpoint",
             "revocation_endpoint",
+            "introspection_endpoint",
             "registration_endpoint",
             "jwks_uri",
         ] {

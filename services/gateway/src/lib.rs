@@ -82,7 +82,7 @@ impl Validate for Settings {
             ));
         }
         for (name, policy) in &self.rate_limits {
-            if !(policy.rate > 0.0) || policy.burst == 0 {
+            if !policy.rate.is_finite() || policy.rate <= 0.0 || policy.burst == 0 {
                 return Err(settings::rule(
                     &format!("rate_limits.{name}"),
                     "rate and burst must be more than 0",

@@ -183,7 +183,7 @@ impl Validator {
             return self.check(answer);
         }
         self.metrics.lookup("local", "miss");
-        if let Some(answer) = self.from_shared(&digest).await {
+        if let Some(answer) = self.lookup_shared(&digest).await {
             self.cache_locally(digest, answer.clone());
             return self.check(answer);
         }
@@ -191,7 +191,7 @@ impl Validator {
         self.check(answer)
     }
 
-    async fn from_shared(&self, digest: &Digest32) -> Option<Arc<Answer>> {
+    async fn lookup_shared(&self, digest: &Digest32) -> Option<Arc<Answer>> {
         let shared = self.shared.as_ref()?;
         match shared.get(&token_key(digest)).await {
             Ok(Some(bytes)) => {
