@@ -4,12 +4,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test bench proto-docs deps servers servers-stop up down lint fmt clean-data help
+.PHONY: run test bench bench-gateway proto-docs deps servers servers-stop up down lint fmt clean-data help
 
 help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
-	@echo "make bench       event throughput (bus, outbox) and token issuance (client_credentials, JWT)"
+	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways"
+	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
 	@echo "make proto-docs  regenerate proto-docs/asyncapi.json from the event catalogue"
@@ -32,7 +33,11 @@ test: deps
 bench: deps
 	deploy/servers.sh start
 	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput \
-		&& $(CARGO) bench --locked -p auth --bench token_throughput
+		&& $(CARGO) bench --locked -p auth --bench token_throughput \
+		&& $(CARGO) bench --locked -p gateway --bench revocation
+
+bench-gateway: deps
+	deploy/bench-gateway.sh
 
 proto-docs:
 	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p events --lib catalogue::tests::proto_docs_match_the_catalogue

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::TryStreamExt;
@@ -21,7 +22,6 @@ use crate::tokens::{Answer, Refusal, Validator, now_secs};
 
 pub struct Gateway {
     pub routes: RouteTable,
-    pub client: reqwest::Client,
     pub validator: Arc<Validator>,
     pub limits: Limits,
     pub policies: HashMap<String, RatePolicy>,
@@ -182,7 +182,7 @@ impl Gateway {
         out
     }
 
-    async fn forward(&self, req: &HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    async fn forward(&self, req: &HttpRequest, body: web::Bytes, client: &Upstreams) -> Result<HttpResponse, ApiError> {
         let route = self
             .routes
             .find(req.method().as_str(), req.path())
@@ -197,8 +197,8 @@ impl Gateway {
         let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
         let started = Instant::now();
-        let upstream = self
-            .client
+        let upstream = client
+            .0
             .request(method, &url)
             .headers(self.upstream_headers(req, answer.as_deref()))
             .body(body)
@@ -227,13 +227,40 @@ impl Gateway {
             }
         }
         self.cors.decorate(req, &mut response);
-        Ok(response.streaming(upstream.bytes_stream().map_err(std::io::Error::other)))
+        let length = upstream.content_length();
+        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+        // A known length is kept (no chunked encoding for the client); unknown ones stream.
+        Ok(match length {
+            Some(length) => response.body(SizedStream::new(length, stream)),
+            None => response.streaming(stream),
+        })
+    }
+}
+
+/// The HTTP client of one server worker. Each worker runs its own single-threaded runtime;
+/// a client shared by all of them would drive its connections from whichever worker opened
+/// them, waking other threads on every response.
+#[derive(Clone)]
+pub struct Upstreams(reqwest::Client);
+
+impl Upstreams {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(Self)
     }
 }
 
 /// The default service of the gateway: every path not served by the gateway itself.
-pub async fn forward(req: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway>) -> HttpResponse {
-    match gateway.forward(&req, body).await {
+pub async fn forward(
+    req: HttpRequest,
+    body: web::Bytes,
+    gateway: web::Data<Gateway>,
+    client: web::Data<Upstreams>,
+) -> HttpResponse {
+    match gateway.forward(&req, body, &client).await {
         Ok(response) => response,
         Err(error) => {
             let mut response = error.error_response();

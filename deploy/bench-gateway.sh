@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `make bench-gateway`: the production topology on loopback (release builds; auth and
+# introspection on PostgreSQL, RabbitMQ, the gateway on Redis), then
+#   1. the gateway against nginx, side by side on one trivial upstream (deploy/bench/load.sh):
+#      (a) the upstream, (b) nginx proxying, (c) nginx auth_request + njs introspection with
+#      proxy_cache, (d) the gateway validating every token from its warm cache;
+#   2. introspection of active JWTs (1,000 distinct tokens) straight at the introspection
+#      service, with wrk.
+# Everything shares this machine's cores with the load generator; run it on a quiet machine.
+# DURATION (10s) and CONNECTIONS (64) tune the runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=target/bench-gateway
+mkdir -p "$DIR"
+deploy/servers.sh start >/dev/null
+eval "$(deploy/servers.sh env)"
+cargo build --release --locked -p auth -p introspection -p gateway
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    deploy/bench/nginx.sh stop "$DIR/nginx" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+PG=${PLATFORM_TEST_POSTGRES_URL%/*}
+for db in bench_auth bench_introspection; do
+    psql -q "$PLATFORM_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+done
+EXCHANGE=bench.$RANDOM
+common=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL" "PLATFORM_BUS__EXCHANGE=$EXCHANGE" RUST_LOG=warn)
+ISSUER=http://127.0.0.1:18080
+
+run() { # name, env…
+    local name=$1; shift
+    env "${common[@]}" "$@" "target/release/$name" >"$DIR/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+ready() { for _ in $(seq 1 200); do curl -sf "$1/readyz" >/dev/null && return; sleep 0.1; done; echo "bench: $1 not ready" >&2; exit 1; }
+
+run auth AUTH_HTTP__PORT=18081 "AUTH_DATABASE__URL=$PG/bench_auth" AUTH_OAUTH__ISSUER=$ISSUER \
+    BOOTSTRAP_ADMIN_USERNAME=bench BOOTSTRAP_ADMIN_PASSWORD=bench-password-1
+ready http://127.0.0.1:18081
+run introspection INTROSPECTION_HTTP__PORT=18082 "INTROSPECTION_DATABASE__URL=$PG/bench_introspection" \
+    INTROSPECTION_AUTH__URL=http://127.0.0.1:18081 INTROSPECTION_AUTH__ISSUER=$ISSUER
+ready http://127.0.0.1:18082
+cat >"$DIR/gateway.toml" <<TOML
+[[routes]]
+prefix = "/bench"
+upstream = "http://127.0.0.1:18090"
+timeout_secs = 10
+TOML
+run gateway GATEWAY_HTTP__PORT=18080 "GATEWAY_CONFIG_FILE=$DIR/gateway.toml" \
+    GATEWAY_CACHE__KIND=redis "GATEWAY_CACHE__URL=$PLATFORM_TEST_REDIS_URL" GATEWAY_CACHE__PREFIX="bench$RANDOM:" \
+    GATEWAY_INTROSPECTION__URL=http://127.0.0.1:18082/oauth2/introspect
+ready http://127.0.0.1:18080
+
+# A partner application and its tokens.
+A=http://127.0.0.1:18081
+ADMIN=$(curl -sf -X POST $A/oauth -u bench:bench-password-1 | jq -r .access_token)
+APP=$(curl -sf -X POST $A/applications -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    -d '{"name": "bench", "scopes": ["profile"]}')
+ID=$(jq -r .data.client_id <<<"$APP") SECRET=$(jq -r .data.client_secret <<<"$APP")
+token() { curl -sf -u "$ID:$SECRET" -d grant_type=client_credentials $A/oauth2/token | jq -r .access_token; }
+TOKEN=$(token)
+
+INTROSPECT_CLIENT_ID=gateway INTROSPECT_CLIENT_SECRET=gateway-dev-secret-change-me \
+    INTROSPECT_URL=http://127.0.0.1:18082/oauth2/introspect deploy/bench/nginx.sh start "$DIR/nginx"
+
+echo
+echo "== 1. gateway vs nginx (one trivial upstream; every request carries a bearer token)"
+TOKEN=$TOKEN D_URL=http://127.0.0.1:18080/bench deploy/bench/load.sh
+
+echo
+echo "== 2. introspection of active JWTs (PostgreSQL storage, 1,000 distinct tokens, caller authenticated)"
+for _ in $(seq 1 1000); do token; done >"$DIR/tokens.txt"
+BASIC=$(printf '%s' "$ID:$SECRET" | base64 -w0)
+TOKENS_FILE=$DIR/tokens.txt INTROSPECT_BASIC=$BASIC wrk -t2 -c"${CONNECTIONS:-64}" -d"${DURATION:-10s}" --latency \
+    -s deploy/bench/introspect.lua http://127.0.0.1:18082/oauth2/introspect |
+    grep -E 'Requests/sec|  50%|  99%|not active|Non-2xx|Socket errors'
