@@ -179,7 +179,6 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
-    let shared_client = proxy::Upstreams::new()?;
     let gateway = actix_web::web::Data::new(proxy::Gateway {
         routes: routes::RouteTable::new(settings.routes.clone()),
         validator: validator.clone(),
@@ -196,11 +195,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         openapi: ApiDoc::openapi(),
         readiness: readiness(redis, &deps),
         routes: Arc::new(move |cfg| {
-            let client = proxy::Upstreams::new().unwrap_or_else(|error| {
-                tracing::error!(%error, "worker's HTTP client not built; sharing the first one");
-                shared_client.clone()
-            });
-            cfg.app_data(actix_web::web::Data::new(client));
+            cfg.app_data(actix_web::web::Data::new(proxy::Upstreams::new()));
             cfg.app_data(gateway.clone())
                 .app_data(docs.clone())
                 .service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())

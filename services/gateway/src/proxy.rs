@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use futures_util::TryStreamExt;
 use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -130,19 +129,15 @@ impl Gateway {
             .inspect_err(|_| self.metrics.reject("rate_limited"))
     }
 
-    fn upstream_headers(&self, req: &HttpRequest, answer: Option<&Answer>) -> reqwest::header::HeaderMap {
-        let mut out = reqwest::header::HeaderMap::new();
+    /// The request's headers as the upstream gets them: hop-by-hop fields, forwarding fields
+    /// and identity fields sent by the client dropped; the gateway's own set.
+    fn upstream_headers(&self, req: &HttpRequest, answer: Option<&Answer>, out: &mut HeaderMap) {
         for (name, value) in req.headers() {
             let own = NOT_FORWARDED.contains(name)
                 || name.as_str().starts_with("x-forwarded-")
                 || name.as_str().starts_with(identity::PREFIX);
-            if !own
-                && let (Ok(n), Ok(v)) = (
-                    reqwest::header::HeaderName::from_bytes(name.as_ref()),
-                    reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-                )
-            {
-                out.append(n, v);
+            if !own {
+                out.append(name.clone(), value.clone());
             }
         }
         let info = req.connection_info();
@@ -152,12 +147,9 @@ impl Gateway {
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
-        let mut set = |name: &str, value: &str| {
-            if let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                reqwest::header::HeaderValue::from_str(value),
-            ) {
-                out.insert(n, v);
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                out.insert(HeaderName::from_static(name), value);
             }
         };
         set("x-forwarded-for", &peer);
@@ -179,7 +171,6 @@ impl Gateway {
                 set(name, &value);
             }
         }
-        out
     }
 
     async fn forward(&self, req: &HttpRequest, body: web::Bytes, client: &Upstreams) -> Result<HttpResponse, ApiError> {
@@ -194,62 +185,66 @@ impl Gateway {
         let decision = self.limit(req, route, answer.as_deref()).await?;
         let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let url = format!("{}{path_and_query}", route.upstream.trim_end_matches('/'));
-        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-            .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
-        let started = Instant::now();
-        let upstream = client
+        let mut upstream = client
             .0
-            .request(method, &url)
-            .headers(self.upstream_headers(req, answer.as_deref()))
-            .body(body)
-            .timeout(Duration::from_secs(route.timeout_secs))
-            .send()
-            .await;
+            .request(req.method().clone(), url)
+            .timeout(Duration::from_secs(route.timeout_secs));
+        self.upstream_headers(req, answer.as_deref(), upstream.headers_mut());
+        let started = Instant::now();
+        let upstream = upstream.send_body(body).await;
         self.metrics
             .upstream
             .with_label_values(&[route.prefix.as_str()])
             .observe(started.elapsed().as_secs_f64());
         let upstream = upstream.map_err(|e| {
             tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
-            ApiError::new(if e.is_timeout() {
+            let timeout = matches!(e, awc::error::SendRequestError::Timeout);
+            ApiError::new(if timeout {
                 ErrorKind::GatewayTimeout
             } else {
                 ErrorKind::BadGateway
             })
         })?;
-        let status = actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
-            .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
-        let mut response = HttpResponse::build(status);
-        copy_response_headers(upstream.headers(), &mut response);
+        let mut response = HttpResponse::build(upstream.status());
+        for (name, value) in upstream.headers() {
+            if !NOT_FORWARDED.contains(name) && name != "x-request-id" {
+                response.append_header((name.clone(), value.clone()));
+            }
+        }
         if let Some(decision) = &decision {
             for field in limits::headers(decision) {
                 response.insert_header(field);
             }
         }
         self.cors.decorate(req, &mut response);
-        let length = upstream.content_length();
-        let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+        let length = upstream
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         // A known length is kept (no chunked encoding for the client); unknown ones stream.
         Ok(match length {
-            Some(length) => response.body(SizedStream::new(length, stream)),
-            None => response.streaming(stream),
+            Some(length) => response.body(SizedStream::new(length, upstream)),
+            None => response.streaming(upstream),
         })
     }
 }
 
-/// The HTTP client of one server worker. Each worker runs its own single-threaded runtime;
-/// a client shared by all of them would drive its connections from whichever worker opened
-/// them, waking other threads on every response.
-#[derive(Clone)]
-pub struct Upstreams(reqwest::Client);
+/// The HTTP client of one server worker (awc): each worker runs its own single-threaded
+/// runtime, and its client keeps its connections on it, so a response wakes no other thread.
+pub struct Upstreams(awc::Client);
 
 impl Upstreams {
-    pub fn new() -> Result<Self, reqwest::Error> {
-        reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map(Self)
+    pub fn new() -> Self {
+        let connector = awc::Connector::new()
+            .limit(512)
+            .conn_keep_alive(Duration::from_secs(30));
+        Self(
+            awc::Client::builder()
+                .connector(connector)
+                .disable_redirects()
+                .disable_timeout()
+                .finish(),
+        )
     }
 }
 
@@ -267,22 +262,5 @@ pub async fn forward(
             gateway.cors.decorate_headers(&req, response.headers_mut());
             response
         }
-    }
-}
-
-fn copy_response_headers(from: &reqwest::header::HeaderMap, to: &mut actix_web::HttpResponseBuilder) {
-    let mut seen = HeaderMap::new();
-    for (name, value) in from {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_ref()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) && !NOT_FORWARDED.contains(&n)
-            && n != "x-request-id"
-        {
-            seen.append(n, v);
-        }
-    }
-    for (name, value) in seen {
-        to.append_header((name, value));
     }
 }

@@ -6,114 +6,13 @@
 
 #[path = "../../introspection/tests/common/mod.rs"]
 mod platform;
+mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use platform::{Backend, Platform};
 use serde_json::{Value, json};
-
-fn upstream() -> String {
-    let server = HttpServer::new(|| {
-        App::new().default_service(web::to(|req: HttpRequest| async move {
-            let headers: serde_json::Map<String, Value> = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
-                .collect();
-            HttpResponse::Ok().json(json!({"headers": headers}))
-        }))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    tokio::spawn(server.run());
-    format!("http://{addr}")
-}
-
-struct Gateway {
-    base: String,
-    child: Child,
-    _config: tempfile_path::TempPath,
-}
-
-mod tempfile_path {
-    /// A file removed when dropped.
-    pub struct TempPath(pub std::path::PathBuf);
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str) -> Gateway {
-    let port = test_support::free_port();
-    let config = std::env::temp_dir().join(format!("{}.toml", test_support::unique("gateway")));
-    std::fs::write(
-        &config,
-        format!(
-            "[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout_secs = 5\nscopes = [\"profile\"]\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .env("GATEWAY_CONFIG_FILE", &config)
-        .env("GATEWAY_HTTP__PORT", port.to_string())
-        .env("GATEWAY_HTTP__WORKERS", "2")
-        .env("GATEWAY_BUS__KIND", "rabbitmq")
-        .env("GATEWAY_BUS__URL", test_support::amqp_url())
-        .env("GATEWAY_BUS__EXCHANGE", &p.exchange)
-        .env("GATEWAY_CACHE__KIND", "redis")
-        .env("GATEWAY_CACHE__URL", redis_url)
-        .env("GATEWAY_CACHE__PREFIX", prefix)
-        .env(
-            "GATEWAY_INTROSPECTION__URL",
-            format!("{}/oauth2/introspect", p.introspection),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the gateway binary");
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Gateway {
-        base,
-        child,
-        _config: tempfile_path::TempPath(config),
-    }
-}
-
-async fn call(p: &Platform, gw: &Gateway, token: &str) -> (u16, Value) {
-    let res = p
-        .http
-        .get(format!("{}/echo", gw.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use support::{Gateway, call, gateway, upstream};
 
 /// Polls until `gw` refuses `token`; the time it took.
 async fn refused_after(p: &Platform, gw: &Gateway, token: &str) -> Duration {
