@@ -187,6 +187,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         cors: settings.cors.clone(),
         identity_secret: settings.identity.secret.clone(),
         metrics: metrics.clone(),
+        body_limit: settings.http.body_limit,
     });
     let own = serde_json::to_value(ApiDoc::openapi()).map_err(std::io::Error::other)?;
     let docs = actix_web::web::Data::new(docs::Docs::new(settings.docs.clone(), own)?);

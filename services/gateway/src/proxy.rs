@@ -1,10 +1,14 @@
 //! The gateway's default service: every path it does not serve itself. In order: the route,
 //! a CORS preflight, the token (unless the route is public) and its scopes, the client's rate,
-//! then the upstream. The request body is read within the body limit (actix's payload cannot
-//! cross threads into the HTTP client); the response streams back.
+//! then the upstream. Bodies stream both ways: the request's to the upstream (cut off at the
+//! body limit), the upstream's back to the client.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix_web::body::SizedStream;
@@ -27,6 +31,8 @@ pub struct Gateway {
     pub cors: CorsSettings,
     pub identity_secret: SecretString,
     pub metrics: GatewayMetrics,
+    /// Largest request body forwarded (bytes); larger ones answer 413.
+    pub body_limit: usize,
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and those the
@@ -173,7 +179,12 @@ impl Gateway {
         }
     }
 
-    async fn forward(&self, req: &HttpRequest, body: web::Bytes, client: &Upstreams) -> Result<HttpResponse, ApiError> {
+    async fn forward(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        client: &Upstreams,
+    ) -> Result<HttpResponse, ApiError> {
         let route = self
             .routes
             .find(req.method().as_str(), req.path())
@@ -191,7 +202,19 @@ impl Gateway {
             .timeout(Duration::from_secs(route.timeout_secs));
         self.upstream_headers(req, answer.as_deref(), upstream.headers_mut());
         let started = Instant::now();
-        let upstream = upstream.send_body(body).await;
+        let body = self.body(req, payload)?;
+        let overflow = body.overflow.clone();
+        let upstream = match body.length {
+            Some(0) => upstream.send().await,
+            Some(length) => upstream.send_body(SizedStream::new(length, body)).await,
+            None if req.headers().contains_key(header::TRANSFER_ENCODING) => upstream.send_stream(body).await,
+            None => upstream.send().await,
+        };
+        if overflow.get() {
+            return Err(
+                ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
+            );
+        }
         self.metrics
             .upstream
             .with_label_values(&[route.prefix.as_str()])
@@ -229,6 +252,55 @@ impl Gateway {
     }
 }
 
+/// A request body on its way upstream, cut off past the body limit.
+struct LimitedBody {
+    payload: web::Payload,
+    length: Option<u64>,
+    seen: usize,
+    limit: usize,
+    overflow: Rc<Cell<bool>>,
+}
+
+impl futures_util::Stream for LimitedBody {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = Pin::new(&mut self.payload).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            self.seen += chunk.len();
+            if self.seen > self.limit {
+                self.overflow.set(true);
+                return Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)));
+            }
+        }
+        next
+    }
+}
+
+impl Gateway {
+    /// The request body as a stream; a declared length over the limit is refused at once.
+    fn body(&self, req: &HttpRequest, payload: web::Payload) -> Result<LimitedBody, ApiError> {
+        let length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()))
+            .map(|parsed| parsed.ok_or_else(|| ApiError::bad_request("Content-Length is not a number")))
+            .transpose()?;
+        if length.is_some_and(|l| l > self.body_limit as u64) {
+            return Err(
+                ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
+            );
+        }
+        Ok(LimitedBody {
+            payload,
+            length,
+            seen: 0,
+            limit: self.body_limit,
+            overflow: Rc::default(),
+        })
+    }
+}
+
 /// The HTTP client of one server worker (awc): each worker runs its own single-threaded
 /// runtime, and its client keeps its connections on it, so a response wakes no other thread.
 pub struct Upstreams(awc::Client);
@@ -251,7 +323,7 @@ impl Upstreams {
 /// The default service of the gateway: every path not served by the gateway itself.
 pub async fn forward(
     req: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
     gateway: web::Data<Gateway>,
     client: web::Data<Upstreams>,
 ) -> HttpResponse {

@@ -116,3 +116,40 @@ async fn unreachable_upstream_is_502_in_the_envelope() {
         (Some(false), Some("bad_gateway"))
     );
 }
+
+#[tokio::test]
+async fn bodies_stream_to_the_upstream_within_the_limit() {
+    let up = upstream();
+    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 5, "public": true}])).await;
+    let client = reqwest::Client::new();
+    let chunks = |n: usize| {
+        reqwest::Body::wrap_stream(futures_util::stream::iter(
+            (0..n).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])),
+        ))
+    };
+    // Chunked (no length): forwarded as it comes.
+    let res = client
+        .post(format!("{gw}/api/upload"))
+        .body(chunks(4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["body"].as_str().map(str::len), Some(4 * 64 * 1024));
+
+    // Over the limit (1 MiB by default), declared or not: 413 in the envelope.
+    let res = client
+        .post(format!("{gw}/api/upload"))
+        .body(vec![b'x'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "payload_too_large");
+    let res = client.post(format!("{gw}/api/upload")).body(chunks(40)).send().await;
+    assert!(
+        res.is_err() || res.unwrap().status() == 413,
+        "an endless chunked body is cut off"
+    );
+}
