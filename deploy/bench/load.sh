@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load side of the gateway benchmark: peak throughput of every target, then latency of (a) and (d)
-# at a fixed rate of half (a)'s peak. Targets: (a) trivial upstream, (b) nginx proxy, (c) nginx
+# at a fixed rate of half (d)'s peak (half of (a)'s in a dry run). Targets: (a) trivial upstream, (b) nginx proxy, (c) nginx
 # auth_request+njs introspection (all from nginx.sh), (d) the Rust gateway.
 #
 # Environment: TOKEN (required), A_URL B_URL C_URL (defaults: 127.0.0.1:18090/18091/18092 /bench),
@@ -71,9 +71,12 @@ done
 # it reports (0.1 ms resolution). wrk with pace.lua offers the exact rate from wrk's C event loop and
 # records latency in us. Latency counts from the actual send (no coordinated-omission correction),
 # which is sound while the target keeps up with the rate: hence the achieved-rate check below.
-RATE=$(awk -v r="${RPS[a]}" 'BEGIN { printf "%d", r / 2 }')
+# The rate is half of the gateway's own peak when it is measured (what it adds at a load it
+# carries comfortably), otherwise half of (a)'s.
+PACE_OF=a; [[ $TARGETS == *d* ]] && PACE_OF=d
+RATE=$(awk -v r="${RPS[$PACE_OF]}" 'BEGIN { printf "%d", r / 2 }')
 export PACE_RATE=$RATE PACE_THREADS=$THREADS
-echo "paced: $RATE req/s (half of a's peak), wrk -s pace.lua, $DURATION each" >&2
+echo "paced: $RATE req/s (half of $PACE_OF's peak), wrk -s pace.lua, $DURATION each" >&2
 for t in $PACED; do
     [[ $TARGETS == *$t* ]] || continue
     run_wrk "$OUT/warm" "$(url_of "$t")" "$WARMUP" -s "$HERE/pace.lua"
