@@ -146,6 +146,25 @@ pub fn outbox_relay(db: &Database, deps: &Deps) -> (Arc<tokio::sync::Notify>, Jo
     (waker, tokio::spawn(relay.run(deps.shutdown.clone())))
 }
 
+/// Runs `job` every `period` (the first time after one period) until `shutdown`: a service's
+/// housekeeping (purging what expired, reloading keys).
+pub fn every<F, Fut>(period: std::time::Duration, shutdown: CancellationToken, mut job: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => job().await,
+            }
+        }
+    })
+}
+
 /// Settings every service has, so the standalone `main` can read them.
 pub trait ServiceSettings: serde::de::DeserializeOwned + Validate {
     fn bus(&self) -> &BusSettings;

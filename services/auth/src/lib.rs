@@ -341,38 +341,25 @@ async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), h
 }
 
 /// Purges what has expired and re-reads signing keys (another replica may have rotated them).
-fn housekeeping(
-    state: Arc<AppState>,
-    keep_ms: i64,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let now = storage::now_millis();
-            let purged = state
-                .db
-                .run(move |c| {
-                    let tokens = store::purge_expired(c, now)? + store::purge_expired_logins(c, now - keep_ms)?;
-                    let keys = store::delete_dead_keys(c, now, keep_ms)?;
-                    let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
-                    Ok(tokens + keys + seen)
-                })
-                .await;
-            match purged {
-                Ok(0) => {}
-                Ok(rows) => tracing::info!(rows, "purged expired tokens, revocations and keys"),
-                Err(error) => tracing::warn!(%error, "housekeeping failed"),
-            }
-            if let Err(error) = state.keys.reload(&state.db).await {
-                tracing::warn!(%error, "signing keys not reloaded");
-            }
-        }
-    })
+async fn housekeeping(state: Arc<AppState>, keep_ms: i64) {
+    let now = storage::now_millis();
+    let purged = state
+        .db
+        .run(move |c| {
+            let tokens = store::purge_expired(c, now)? + store::purge_expired_logins(c, now - keep_ms)?;
+            let keys = store::delete_dead_keys(c, now, keep_ms)?;
+            let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
+            Ok(tokens + keys + seen)
+        })
+        .await;
+    match purged {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "purged expired tokens, revocations and keys"),
+        Err(error) => tracing::warn!(%error, "housekeeping failed"),
+    }
+    if let Err(error) = state.keys.reload(&state.db).await {
+        tracing::warn!(%error, "signing keys not reloaded");
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -438,7 +425,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         metrics: Vec::new(),
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
-    let jobs = housekeeping(state, keep_ms, deps.shutdown.clone());
+    let jobs = runtime::every(Duration::from_secs(60), deps.shutdown.clone(), move || {
+        housekeeping(state.clone(), keep_ms)
+    });
     Ok(Started {
         name: NAME,
         http,

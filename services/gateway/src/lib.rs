@@ -124,22 +124,6 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// Forgets revocations of tokens that have expired anyway.
-fn housekeeping(
-    validator: Arc<tokens::Validator>,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => validator.forget_expired_revocations(),
-            }
-        }
-    })
-}
-
 fn readiness(redis: Option<Arc<cache::Redis>>, deps: &Deps) -> http_kit::Readiness {
     let bus = deps.bus.clone();
     // Neither makes the gateway unready: without Redis it serves from its own cache and
@@ -209,6 +193,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![consumer, housekeeping(validator, deps.shutdown)],
+        // Forgets revocations of tokens that have expired anyway.
+        tasks: vec![
+            consumer,
+            runtime::every(Duration::from_secs(60), deps.shutdown, move || {
+                let validator = validator.clone();
+                async move { validator.forget_expired_revocations() }
+            }),
+        ],
     })
 }

@@ -281,27 +281,15 @@ pub enum StartError {
 }
 
 /// Purges expired revocations, and fetches keys while none could be had.
-fn housekeeping(
-    state: Arc<Introspector>,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if let Err(error) = state.revocations.purge().await {
-                tracing::warn!(%error, "revocations not purged");
-            }
-            if !state.keys.loaded()
-                && let Err(error) = state.keys.refresh().await
-            {
-                tracing::warn!(%error, "signing keys still unavailable");
-            }
-        }
-    })
+async fn housekeeping(state: Arc<Introspector>) {
+    if let Err(error) = state.revocations.purge().await {
+        tracing::warn!(%error, "revocations not purged");
+    }
+    if !state.keys.loaded()
+        && let Err(error) = state.keys.refresh().await
+    {
+        tracing::warn!(%error, "signing keys still unavailable");
+    }
 }
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
@@ -367,7 +355,12 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![consumer, housekeeping(state, deps.shutdown)],
+        tasks: vec![
+            consumer,
+            runtime::every(Duration::from_secs(30), deps.shutdown, move || {
+                housekeeping(state.clone())
+            }),
+        ],
     })
 }
 
