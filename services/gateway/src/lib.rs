@@ -12,6 +12,7 @@ mod proxy;
 mod revocation;
 mod routes;
 mod tokens;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -180,7 +181,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         openapi: ApiDoc::openapi(),
         readiness: readiness(redis, &deps),
         routes: Arc::new(move |cfg| {
-            cfg.app_data(actix_web::web::Data::new(proxy::Upstreams::new()));
+            cfg.app_data(actix_web::web::Data::new(upstream::Upstreams::default()));
             cfg.app_data(gateway.clone())
                 .app_data(docs.clone())
                 .service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +22,7 @@ use crate::limits::{self, Limits, RatePolicy};
 use crate::metrics::GatewayMetrics;
 use crate::routes::{Route, RouteTable};
 use crate::tokens::{Answer, Refusal, Validator, now_secs};
+use crate::upstream::{self, Upstreams};
 
 pub struct Gateway {
     pub routes: RouteTable,
@@ -137,15 +138,33 @@ impl Gateway {
 
     /// The request's headers as the upstream gets them: hop-by-hop fields, forwarding fields
     /// and identity fields sent by the client dropped; the gateway's own set.
-    fn upstream_headers(&self, req: &HttpRequest, answer: Option<&Answer>, out: &mut HeaderMap) {
+    fn upstream_headers(
+        &self,
+        req: &HttpRequest,
+        answer: Option<&Answer>,
+        host: &http::HeaderValue,
+    ) -> http::HeaderMap {
+        let mut out = http::HeaderMap::with_capacity(req.headers().len() + 10);
         for (name, value) in req.headers() {
             let own = NOT_FORWARDED.contains(name)
                 || name.as_str().starts_with("x-forwarded-")
                 || name.as_str().starts_with(identity::PREFIX);
-            if !own {
-                out.append(name.clone(), value.clone());
+            if !own
+                && let (Ok(n), Ok(v)) = (
+                    http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                    http::HeaderValue::from_bytes(value.as_bytes()),
+                )
+            {
+                out.append(n, v);
             }
         }
+        // The body goes as it came: with its length, or chunked.
+        if let Some(length) = req.headers().get(header::CONTENT_LENGTH)
+            && let Ok(length) = http::HeaderValue::from_bytes(length.as_bytes())
+        {
+            out.insert(http::header::CONTENT_LENGTH, length);
+        }
+        out.insert(http::header::HOST, host.clone());
         let info = req.connection_info();
         let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let request_id = req
@@ -154,8 +173,8 @@ impl Gateway {
             .map(|id| id.0.clone())
             .unwrap_or_default();
         let mut set = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                out.insert(HeaderName::from_static(name), value);
+            if let Ok(value) = http::HeaderValue::from_str(value) {
+                out.insert(http::HeaderName::from_static(name), value);
             }
         };
         set("x-forwarded-for", &peer);
@@ -177,6 +196,7 @@ impl Gateway {
                 set(name, &value);
             }
         }
+        out
     }
 
     async fn forward(
@@ -185,53 +205,81 @@ impl Gateway {
         payload: web::Payload,
         client: &Upstreams,
     ) -> Result<HttpResponse, ApiError> {
-        let route = self
+        let entry = self
             .routes
             .find(req.method().as_str(), req.path())
             .ok_or_else(|| ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))?;
+        let route = &entry.route;
         if let Some(preflight) = self.cors.preflight(req) {
             return Ok(preflight);
         }
         let answer = self.authorize(req, route).await?;
         let decision = self.limit(req, route, answer.as_deref()).await?;
+        let target = &entry.target;
         let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        let url = format!("{}{path_and_query}", route.upstream.trim_end_matches('/'));
-        let mut upstream = client
-            .0
-            .request(req.method().clone(), url)
-            .timeout(Duration::from_secs(route.timeout_secs));
-        self.upstream_headers(req, answer.as_deref(), upstream.headers_mut());
-        let started = Instant::now();
+        let uri: http::Uri = format!("{}{path_and_query}", target.base_path)
+            .parse()
+            .map_err(|_| ApiError::bad_request("the path cannot be forwarded"))?;
+        let method = http::Method::from_bytes(req.method().as_str().as_bytes())
+            .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
+        let headers = self.upstream_headers(req, answer.as_deref(), &target.host);
         let body = self.body(req, payload)?;
         let overflow = body.overflow.clone();
-        let upstream = match body.length {
-            Some(0) => upstream.send().await,
-            Some(length) => upstream.send_body(SizedStream::new(length, body)).await,
-            None if req.headers().contains_key(header::TRANSFER_ENCODING) => upstream.send_stream(body).await,
-            None => upstream.send().await,
+        let empty = body.length.is_none_or(|l| l == 0) && !req.headers().contains_key(header::TRANSFER_ENCODING);
+        let build = |body: upstream::Body| {
+            let mut request = http::Request::new(body);
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            request
         };
+        let request = if empty {
+            build(upstream::empty())
+        } else {
+            build(body.into_upstream())
+        };
+        let replay = || build(upstream::empty());
+        let started = Instant::now();
+        let sent = client
+            .send(
+                &target.address,
+                request,
+                empty.then_some(&replay as &dyn Fn() -> http::Request<upstream::Body>),
+                Duration::from_secs(route.timeout_secs),
+            )
+            .await;
+        self.metrics
+            .upstream
+            .with_label_values(&[route.prefix.as_str()])
+            .observe(started.elapsed().as_secs_f64());
         if overflow.get() {
             return Err(
                 ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
             );
         }
-        self.metrics
-            .upstream
-            .with_label_values(&[route.prefix.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-        let upstream = upstream.map_err(|e| {
+        let upstream = sent.map_err(|e| {
             tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
-            let timeout = matches!(e, awc::error::SendRequestError::Timeout);
+            let timeout = matches!(e, upstream::UpstreamError::Timeout(_));
             ApiError::new(if timeout {
                 ErrorKind::GatewayTimeout
             } else {
                 ErrorKind::BadGateway
             })
         })?;
-        let mut response = HttpResponse::build(upstream.status());
+        let status = actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
+            .map_err(|_| ApiError::new(ErrorKind::BadGateway))?;
+        let mut response = HttpResponse::build(status);
+        let mut length = None;
         for (name, value) in upstream.headers() {
-            if !NOT_FORWARDED.contains(name) && name != "x-request-id" {
-                response.append_header((name.clone(), value.clone()));
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_str().as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                if n == header::CONTENT_LENGTH {
+                    length = v.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+                } else if !NOT_FORWARDED.contains(&n) && n != "x-request-id" {
+                    response.append_header((n, v));
+                }
             }
         }
         if let Some(decision) = &decision {
@@ -240,14 +288,11 @@ impl Gateway {
             }
         }
         self.cors.decorate(req, &mut response);
-        let length = upstream
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let stream = upstream::body_stream(upstream.into_body());
         // A known length is kept (no chunked encoding for the client); unknown ones stream.
         Ok(match length {
-            Some(length) => response.body(SizedStream::new(length, upstream)),
-            None => response.streaming(upstream),
+            Some(length) => response.body(SizedStream::new(length, stream)),
+            None => response.streaming(stream),
         })
     }
 }
@@ -277,6 +322,15 @@ impl futures_util::Stream for LimitedBody {
     }
 }
 
+impl LimitedBody {
+    fn into_upstream(self) -> upstream::Body {
+        use futures_util::TryStreamExt;
+        Box::pin(http_body_util::StreamBody::new(
+            self.map_ok(hyper::body::Frame::data).map_err(std::io::Error::other),
+        ))
+    }
+}
+
 impl Gateway {
     /// The request body as a stream; a declared length over the limit is refused at once.
     fn body(&self, req: &HttpRequest, payload: web::Payload) -> Result<LimitedBody, ApiError> {
@@ -298,25 +352,6 @@ impl Gateway {
             limit: self.body_limit,
             overflow: Rc::default(),
         })
-    }
-}
-
-/// The HTTP client of one server worker (awc): each worker runs its own single-threaded
-/// runtime, and its client keeps its connections on it, so a response wakes no other thread.
-pub struct Upstreams(awc::Client);
-
-impl Upstreams {
-    pub fn new() -> Self {
-        let connector = awc::Connector::new()
-            .limit(512)
-            .conn_keep_alive(Duration::from_secs(30));
-        Self(
-            awc::Client::builder()
-                .connector(connector)
-                .disable_redirects()
-                .disable_timeout()
-                .finish(),
-        )
     }
 }
 

@@ -40,8 +40,11 @@ impl Route {
                 "must start with `/` and not end with one",
             ));
         }
-        if url::Url::parse(&self.upstream).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-            return Err(settings::rule(&key("upstream"), "must be an http(s) URL"));
+        if Target::of(&self.upstream).is_none() {
+            return Err(settings::rule(
+                &key("upstream"),
+                "must be an http:// URL with a host (TLS to upstreams is the mesh's job)",
+            ));
         }
         if self.timeout_secs == 0 {
             return Err(settings::rule(&key("timeout_secs"), "must be more than 0"));
@@ -82,16 +85,59 @@ impl Route {
     }
 }
 
-pub struct RouteTable(Vec<Route>);
+/// Where a route's requests go, parsed once.
+pub struct Target {
+    /// `host:port`, to connect to.
+    pub address: String,
+    /// The `Host` header upstreams get.
+    pub host: http::HeaderValue,
+    /// The upstream URL's path, put before the request's (empty for most).
+    pub base_path: String,
+}
+
+impl Target {
+    fn of(upstream: &str) -> Option<Self> {
+        let url = url::Url::parse(upstream).ok().filter(|u| u.scheme() == "http")?;
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Some(Self {
+            address: format!("{host}:{port}"),
+            host: http::HeaderValue::from_str(&authority).ok()?,
+            base_path: url.path().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+pub struct Entry {
+    pub route: Route,
+    pub target: Target,
+}
+
+pub struct RouteTable(Vec<Entry>);
 
 impl RouteTable {
+    /// The table of validated routes (a route whose upstream does not parse is left out).
     pub fn new(routes: Vec<Route>) -> Self {
-        Self(routes)
+        Self(
+            routes
+                .into_iter()
+                .filter_map(|route| {
+                    Some(Entry {
+                        target: Target::of(&route.upstream)?,
+                        route,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The first route, in configuration order, that takes this request.
-    pub fn find(&self, method: &str, path: &str) -> Option<&Route> {
-        self.0.iter().find(|r| r.matches(method, path))
+    pub fn find(&self, method: &str, path: &str) -> Option<&Entry> {
+        self.0.iter().find(|e| e.route.matches(method, path))
     }
 }
 
@@ -126,8 +172,8 @@ mod tests {
             },
             route("/users"),
         ]);
-        assert!(table.find("POST", "/users").is_some_and(|r| r.public));
-        assert!(table.find("GET", "/users/me").is_some_and(|r| !r.public));
+        assert!(table.find("POST", "/users").is_some_and(|e| e.route.public));
+        assert!(table.find("GET", "/users/me").is_some_and(|e| !e.route.public));
         assert!(table.find("GET", "/blog").is_none());
     }
 
