@@ -97,7 +97,7 @@ impl Upstreams {
                     self.release(address, connection);
                     Ok(response)
                 }
-                Err(error) if reused && error.is_canceled() || reused && error.is_incomplete_message() => {
+                Err(error) if reused && (error.is_canceled() || error.is_incomplete_message()) => {
                     let Some(again) = replayable else {
                         return Err(error.into());
                     };
