@@ -1,6 +1,7 @@
-//! Who is asking (RFC 7662 §2.1: the caller must authenticate): a bearer access token, checked
-//! here like any token, or client credentials (Basic or form), checked by auth and remembered
-//! for a short while by a hash of the credentials, so a busy caller costs auth one call a minute.
+//! Who is asking (RFC 7662 §2.1: the caller must authenticate): a bearer access token carrying
+//! the introspection scope, checked here like any token, or client credentials (Basic or form),
+//! checked by auth and remembered for a short while by a hash of the credentials, so a busy
+//! caller costs auth one call a minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,7 @@ impl Callers {
         form_secret: Option<&str>,
         keys: &RemoteKeys,
         revocations: &Revocations,
+        bearer_scope: &str,
     ) -> Result<Arc<Caller>, OAuthError> {
         match presented(req, form_id, form_secret)? {
             Presented::Bearer(token) => {
@@ -95,6 +97,11 @@ impl Callers {
                     .map_err(|_| OAuthError::invalid_client("the caller's token is not valid"))?;
                 if revocations.is_revoked(&claims) {
                     return Err(OAuthError::invalid_client("the caller's token is not valid"));
+                }
+                if !claims.scopes().any(|s| s == bearer_scope) {
+                    return Err(OAuthError::invalid_client(format!(
+                        "a bearer token must carry the `{bearer_scope}` scope to introspect"
+                    )));
                 }
                 Ok(Arc::new(Caller {
                     client_id: claims.client_id,

@@ -81,3 +81,98 @@ impl RemoteKeys {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{App, HttpResponse, HttpServer, web};
+
+    use super::*;
+
+    struct Jwks {
+        document: Mutex<serde_json::Value>,
+        fetches: AtomicUsize,
+    }
+
+    fn serve(jwks: Arc<Jwks>) -> String {
+        let server = HttpServer::new(move || {
+            let jwks = jwks.clone();
+            App::new().route(
+                "/.well-known/jwks.json",
+                web::get().to(move || {
+                    let jwks = jwks.clone();
+                    async move {
+                        jwks.fetches.fetch_add(1, Ordering::SeqCst);
+                        HttpResponse::Ok().json(jwks.document.lock().unwrap().clone())
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        tokio::spawn(server.run());
+        format!("http://{addr}")
+    }
+
+    fn claims() -> AccessClaims {
+        let now = storage::now_millis() / 1000;
+        AccessClaims {
+            iss: "http://issuer".into(),
+            sub: "app".into(),
+            aud: "partner-api".into(),
+            exp: now + 600,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            client_id: "app".into(),
+            scope: "profile".into(),
+            username: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_key_is_fetched_once_when_a_token_names_it() {
+        let file = test_support::TestSqlite::create();
+        let db = storage::Database::connect(&file.url, &storage::PoolSettings::default()).unwrap();
+        db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
+        let ring = auth::keys::KeyRing::load(&db, "http://issuer", "partner-api", 3_600_000, "EdDSA")
+            .await
+            .unwrap();
+        let jwks = Arc::new(Jwks {
+            document: Mutex::new(ring.jwks()),
+            fetches: AtomicUsize::new(0),
+        });
+        let keys = RemoteKeys::new(
+            &serve(jwks.clone()),
+            "http://issuer",
+            reqwest::Client::new(),
+            Duration::from_secs(60),
+        );
+        keys.refresh().await.unwrap();
+        let first = ring.sign(&claims()).unwrap();
+        assert!(keys.verify(&first).await.is_ok());
+
+        // Auth rotates: tokens name a key this service has not seen; one fetch finds it.
+        ring.rotate(&db).await.unwrap();
+        *jwks.document.lock().unwrap() = ring.jwks();
+        let rotated = ring.sign(&claims()).unwrap();
+        *keys.last_fetch.lock().await = None; // the minimum interval has passed
+        assert!(keys.verify(&rotated).await.is_ok());
+        assert!(keys.verify(&first).await.is_ok(), "the retired key still verifies");
+        assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
+
+        // Unknown kids do not make it fetch again within the interval.
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("forged".into());
+        header.typ = Some("at+jwt".into());
+        let forged = jsonwebtoken::encode(&header, &claims(), &jsonwebtoken::EncodingKey::from_secret(b"x")).unwrap();
+        for _ in 0..5 {
+            assert!(matches!(keys.verify(&forged).await, Err(VerifyError::UnknownKey)));
+        }
+        assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
+    }
+}

@@ -194,6 +194,7 @@ async fn answer(state: &Introspector, req: &HttpRequest, form: IntrospectForm) -
             form.client_secret.as_deref(),
             &state.keys,
             &state.revocations,
+            &state.settings.privileged_scope,
         )
         .await?;
     let token = form
