@@ -142,7 +142,19 @@ fn readiness(redis: Option<Arc<cache::Redis>>, deps: &Deps) -> http_kit::Readine
     }
 }
 
+/// The committed defaults of the secrets: fine on a laptop, never in production.
+const DEV_SECRET_MARK: &str = "dev-secret-change-me";
+
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    if settings.bus.kind == runtime::BusKind::Rabbitmq
+        && [&settings.identity.secret, &settings.introspection.client_secret]
+            .iter()
+            .any(|s| s.expose_secret().contains(DEV_SECRET_MARK))
+    {
+        tracing::warn!(
+            "identity.secret or introspection.client_secret is still the development default: set both in production"
+        );
+    }
     let metrics = metrics::GatewayMetrics::new()?;
     let redis = settings.cache.redis()?;
     let validator = Arc::new(tokens::Validator::new(
