@@ -125,6 +125,34 @@ impl Introspection {
     }
 }
 
+/// Takes a finished (or abandoned) introspection call out of the in-flight map.
+struct Retire<'a> {
+    in_flight: &'a Mutex<HashMap<Digest32, Pending>>,
+    digest: Digest32,
+    pending: Option<Pending>,
+}
+
+impl Retire<'_> {
+    /// Removes the call if it is still this one; true when this waiter removed it.
+    fn now(&mut self) -> bool {
+        let Some(pending) = self.pending.take() else {
+            return false;
+        };
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let same = in_flight.get(&self.digest).is_some_and(|p| p.ptr_eq(&pending));
+        if same {
+            in_flight.remove(&self.digest);
+        }
+        same
+    }
+}
+
+impl Drop for Retire<'_> {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
 pub fn now_secs() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
@@ -225,18 +253,17 @@ impl Validator {
         };
         self.metrics
             .lookup("introspection", if leader { "miss" } else { "coalesced" });
-        let answer = pending.clone().await;
-        // Whoever gets here first retires the call (the leader's request may have gone away)
-        // and caches its answer.
-        let first = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-            let same = in_flight.get(&digest).is_some_and(|p| p.ptr_eq(&pending));
-            if same {
-                in_flight.remove(&digest);
-            }
-            same
+        let mut retire = Retire {
+            in_flight: &self.in_flight,
+            digest,
+            pending: Some(pending.clone()),
         };
-        if first && let Ok(answer) = &answer {
+        let answer = pending.await;
+        // Whoever gets here first retires the call and caches its answer; a waiter whose
+        // request went away retires it too (on drop), so no finished call stays in the map.
+        if retire.now()
+            && let Ok(answer) = &answer
+        {
             self.cache_locally(digest, answer.clone());
             self.cache_shared(digest, answer.clone()).await;
         }
