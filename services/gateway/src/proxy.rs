@@ -145,10 +145,18 @@ impl Gateway {
         host: &http::HeaderValue,
     ) -> http::HeaderMap {
         let mut out = http::HeaderMap::with_capacity(req.headers().len() + 10);
+        // Fields the client named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+        let named: Vec<&str> = req
+            .headers()
+            .get_all(header::CONNECTION)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(str::trim))
+            .collect();
         for (name, value) in req.headers() {
             let own = NOT_FORWARDED.contains(name)
                 || name.as_str().starts_with("x-forwarded-")
-                || name.as_str().starts_with(identity::PREFIX);
+                || name.as_str().starts_with(identity::PREFIX)
+                || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str()));
             if !own
                 && let (Ok(n), Ok(v)) = (
                     http::HeaderName::from_bytes(name.as_str().as_bytes()),

@@ -70,6 +70,7 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
         .header("x-request-id", "req-42")
         .header("x-forwarded-for", "6.6.6.6")
         .header("connection", "keep-alive, x-secret-hop")
+        .header("x-secret-hop", "not for the upstream")
         .body("hello")
         .send()
         .await
@@ -89,6 +90,7 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
         "a client's X-Forwarded-For is replaced"
     );
     assert_eq!(headers["x-forwarded-proto"], "http");
+    assert!(headers.get("x-secret-hop").is_none(), "fields named in Connection stay on this hop");
     assert!(
         headers["traceparent"].as_str().is_some_and(|tp| tp.starts_with("00-")),
         "the gateway's span is the upstream's parent"
