@@ -323,20 +323,22 @@ async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), h
         created_at: now,
         secret_rotated_at: now,
     };
+    // Read, then write in a statement of its own: on SQLite a transaction that starts reading
+    // cannot wait for another writer to finish (it fails with "database is locked").
     let id = row.id.clone();
-    state
-        .db
-        .transaction(move |c| {
-            match store::client_by_id(c, &id)? {
-                None => store::insert_client(c, &row)?,
-                Some(existing) if existing.secret_hash.as_deref() != Some(hash.as_str()) => {
-                    store::set_client_secret(c, &id, &hash, now)?;
-                }
-                Some(_) => {}
-            }
-            Ok(())
-        })
-        .await?;
+    let existing = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    match existing {
+        None => state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?,
+        Some(existing) if existing.secret_hash.as_deref() != Some(hash.as_str()) => {
+            let id = existing.id;
+            state
+                .db
+                .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?))
+                .await?;
+            state.clients.evict(&b.gateway_client_id);
+        }
+        Some(_) => {}
+    }
     Ok(())
 }
 

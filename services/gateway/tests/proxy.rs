@@ -90,7 +90,10 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
         "a client's X-Forwarded-For is replaced"
     );
     assert_eq!(headers["x-forwarded-proto"], "http");
-    assert!(headers.get("x-secret-hop").is_none(), "fields named in Connection stay on this hop");
+    assert!(
+        headers.get("x-secret-hop").is_none(),
+        "fields named in Connection stay on this hop"
+    );
     assert!(
         headers["traceparent"].as_str().is_some_and(|tp| tp.starts_with("00-")),
         "the gateway's span is the upstream's parent"
