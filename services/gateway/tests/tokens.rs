@@ -36,9 +36,15 @@ fn issued_at() -> i64 {
     *AT.get_or_init(|| now() - 60)
 }
 
-/// Tokens are `<jti>:<scope,scope>[@aud]`; `dead:…` is inactive.
+/// Test tokens are shaped like JWTs (the gateway refuses anything else unasked) around a
+/// spec `<jti>:<scope,scope>[@aud]`: `jwt("t1:profile")`. `dead:…` is inactive.
+fn jwt(spec: &str) -> String {
+    format!("header.{spec}.signature")
+}
+
 fn answer(token: &str) -> Value {
-    let (jti, rest) = token.split_once(':').unwrap_or((token, ""));
+    let spec = token.split('.').nth(1).unwrap_or_default();
+    let (jti, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let (scope, aud) = rest.split_once('@').unwrap_or((rest, "partner-api"));
     if jti == "dead" {
         return json!({"active": false});
@@ -141,7 +147,7 @@ impl Gateway {
     async fn get(&self, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
         let mut req = self.http.get(format!("{}{path}", self.base));
         if let Some(token) = token {
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(jwt(token));
         }
         let res = req.send().await.unwrap();
         let (status, headers) = (res.status().as_u16(), res.headers().clone());
@@ -170,7 +176,7 @@ async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
     let res = gw
         .http
         .get(format!("{}/things", gw.base))
-        .bearer_auth("t1:profile")
+        .bearer_auth(jwt("t1:profile"))
         .header("x-auth-subject", "admin")
         .header("x-auth-scope", "everything")
         .header("x-request-id", "req-7")
@@ -196,6 +202,19 @@ async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
     assert_eq!(identity.client_id, "app-t1");
 
     let calls = introspection.calls.load(Ordering::SeqCst);
+    let junk = gw
+        .http
+        .get(format!("{}/things", gw.base))
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 401);
+    assert_eq!(
+        introspection.calls.load(Ordering::SeqCst),
+        calls,
+        "junk is refused without asking"
+    );
     for _ in 0..5 {
         assert_eq!(gw.get("/things", Some("t1:profile")).await.0, 200);
     }
@@ -355,9 +374,13 @@ async fn cors_and_the_legacy_query_token() {
         .await
         .unwrap();
     assert!(!refused.headers().contains_key("access-control-allow-origin"));
-    let (status, _, _) = gw.get("/things?access_token=q1:profile", None).await;
+    let (status, _, _) = gw
+        .get(&format!("/things?access_token={}", jwt("q1:profile")), None)
+        .await;
     assert_eq!(status, 401, "query tokens only on the legacy path");
-    let (status, _, echo) = gw.get("/api/get_user_info?access_token=q1:profile", None).await;
+    let (status, _, echo) = gw
+        .get(&format!("/api/get_user_info?access_token={}", jwt("q1:profile")), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(echo["headers"]["x-auth-client-id"], "app-q1");
 }
