@@ -1,9 +1,11 @@
 //! Logs and traces for every binary, set up once in `main`.
 //!
 //! Logs are JSON lines (or human-readable with `LOG_FORMAT=pretty`), filtered by `RUST_LOG`.
-//! Every span carries an OpenTelemetry context, so W3C `traceparent` values can be read from and
-//! written to requests and events even when no collector is configured; spans are exported over
-//! OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! Spans are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OpenTelemetry
+//! spans, then); otherwise every span carries only its trace and span ids ([`ids`]). Either way
+//! W3C `traceparent` values are read from and written to requests and events.
+
+mod ids;
 
 use std::collections::HashMap;
 
@@ -28,12 +30,12 @@ pub enum TelemetryError {
 
 /// Flushes and shuts down the span exporter when dropped (end of `main`).
 pub struct TelemetryGuard {
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Err(error) = self.provider.shutdown() {
+        if let Some(Err(error)) = self.provider.as_ref().map(SdkTracerProvider::shutdown) {
             eprintln!("telemetry: span exporter shutdown failed: {error}");
         }
     }
@@ -42,7 +44,6 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber: env filter, JSON or pretty logs, OpenTelemetry layer.
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     let provider = tracer_provider(service_name)?;
-    let tracer = provider.tracer(service_name.to_owned());
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -57,39 +58,50 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
             .with_span_list(false)
             .boxed()
     };
+    let traces = match &provider {
+        Some(provider) => tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service_name.to_owned()))
+            .boxed(),
+        None => ids::IdsLayer.boxed(),
+    };
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(traces)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(TelemetryGuard { provider })
 }
 
-fn tracer_provider(service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service_name.to_owned())
-        .build();
-    let builder = SdkTracerProvider::builder().with_resource(resource);
+/// The exporting tracer provider, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn tracer_provider(service_name: &str) -> Result<Option<SdkTracerProvider>, TelemetryError> {
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|e| !e.is_empty());
-    let builder = match endpoint {
-        None => builder,
-        Some(_) => {
-            // The exporter reads OTEL_EXPORTER_OTLP_* itself (endpoint, headers, timeout).
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .build()
-                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-            builder.with_batch_exporter(exporter)
-        }
-    };
-    Ok(builder.build())
+    if endpoint.is_none() {
+        return Ok(None);
+    }
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
+    // The exporter reads OTEL_EXPORTER_OTLP_* itself (endpoint, headers, timeout).
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build(),
+    ))
 }
 
 /// The `traceparent` of `span`, to send with an outgoing request or event.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if let Some(ids) = ids::of(span) {
+        return Some(ids.traceparent());
+    }
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier.remove(TRACEPARENT)
@@ -103,6 +115,11 @@ pub fn current_traceparent() -> Option<String> {
 /// Makes `span` a child of the remote span named by `traceparent`; malformed values are ignored,
 /// as W3C Trace Context requires.
 pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    if let Some(ids) = ids::TraceIds::child_of(traceparent)
+        && ids::set(span, ids)
+    {
+        return;
+    }
     let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
     if opentelemetry::trace::TraceContextExt::span(&context)

@@ -94,7 +94,7 @@ impl Docs {
         let mut tags: Vec<Value> = Vec::new();
         for doc in documents {
             for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                if !OPERATIONS.contains(&path.as_str()) || std::ptr::eq(doc, &documents[0]) {
+                if !OPERATIONS.contains(&path.as_str()) {
                     paths.entry(path.clone()).or_insert_with(|| item.clone());
                 }
             }
