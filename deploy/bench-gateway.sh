@@ -7,7 +7,8 @@
 #   2. introspection of active JWTs (1,000 distinct tokens) straight at the introspection
 #      service, with wrk.
 # Everything shares this machine's cores with the load generator; run it on a quiet machine.
-# DURATION (10s) and CONNECTIONS (64) tune the runs.
+# DURATION (10s), CONNECTIONS (64) and ROUNDS (5) tune the runs; services log at RUST_LOG
+# (default info, as deployed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gateway
@@ -28,7 +29,7 @@ for db in bench_auth bench_introspection; do
     psql -q "$PLATFORM_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 done
 EXCHANGE=bench.$RANDOM
-common=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL" "PLATFORM_BUS__EXCHANGE=$EXCHANGE" RUST_LOG=warn)
+common=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL" "PLATFORM_BUS__EXCHANGE=$EXCHANGE" "RUST_LOG=${RUST_LOG:-info}")
 ISSUER=http://127.0.0.1:18080
 
 run() { # name, env…
@@ -70,6 +71,20 @@ INTROSPECT_CLIENT_ID=gateway INTROSPECT_CLIENT_SECRET=gateway-dev-secret-change-
 echo
 echo "== 1. gateway vs nginx (one trivial upstream; every request carries a bearer token)"
 TOKEN=$TOKEN D_URL=http://127.0.0.1:18080/bench deploy/bench/load.sh
+
+echo
+echo "== 1b. the same, interleaved: (b), (c), (d) in turn, ${ROUNDS:-5} rounds of 4 s; medians"
+# One pass each is at the mercy of whatever else the machine does during it; rounds in turn
+# give each target the same share of that.
+for _ in $(seq 1 "${ROUNDS:-5}"); do
+    for target in b:http://127.0.0.1:18091/bench c:http://127.0.0.1:18092/bench d:http://127.0.0.1:18080/bench; do
+        rate=$(wrk -t2 -c"${CONNECTIONS:-64}" -d4s -H "Authorization: Bearer $TOKEN" "${target#*:}" |
+            awk '/Requests\/sec/ { print $2 }')
+        echo "${target%%:*} $rate"
+    done
+done | sort -k1,1 -k2,2n | awk '{ v[$1] = v[$1] " " $2; n[$1]++; all[$1, n[$1]] = $2 }
+    END { for (t in n) { m = all[t, int((n[t] + 1) / 2)]; med[t] = m; printf "%s median %.0f req/s  (runs:%s)\n", t, m, v[t] }
+          printf "median ratios: d/b %.2f  d/c %.2f\n", med["d"] / med["b"], med["d"] / med["c"] }'
 
 echo
 echo "== 2. introspection of active JWTs (PostgreSQL storage, 1,000 distinct tokens, caller authenticated)"
