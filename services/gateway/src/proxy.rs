@@ -230,31 +230,16 @@ impl Gateway {
             .map_err(|_| ApiError::bad_request("the path cannot be forwarded"))?;
         let method = http::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
-        let headers = self.upstream_headers(req, answer.as_deref(), &target.host);
         let body = self.body(req, payload)?;
         let overflow = body.overflow.clone();
         let empty = body.length.is_none_or(|l| l == 0) && !req.headers().contains_key(header::TRANSFER_ENCODING);
-        let build = |body: upstream::Body| {
-            let mut request = http::Request::new(body);
-            *request.method_mut() = method.clone();
-            *request.uri_mut() = uri.clone();
-            *request.headers_mut() = headers.clone();
-            request
-        };
-        let request = if empty {
-            build(upstream::empty())
-        } else {
-            build(body.into_upstream())
-        };
-        let replay = || build(upstream::empty());
+        let mut request = http::Request::new(if empty { upstream::empty() } else { body.into_upstream() });
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.upstream_headers(req, answer.as_deref(), &target.host);
         let started = Instant::now();
         let sent = client
-            .send(
-                &target.address,
-                request,
-                empty.then_some(&replay as &dyn Fn() -> http::Request<upstream::Body>),
-                Duration::from_secs(route.timeout_secs),
-            )
+            .send(&target.address, request, Duration::from_secs(route.timeout_secs))
             .await;
         self.metrics
             .upstream

@@ -48,17 +48,17 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A connection to `address` (`host:port`) free for a request: an idle one, or a new one.
-    async fn connection(&self, address: &str) -> Result<(SendRequest<Body>, bool), UpstreamError> {
-        let reused = {
-            let mut idle = self.idle.borrow_mut();
-            let pool = idle.entry(address.to_owned()).or_default();
-            pool.retain(|c| !c.is_closed());
-            pool.iter().position(SendRequest::is_ready).map(|i| pool.swap_remove(i))
-        };
-        if let Some(connection) = reused {
-            return Ok((connection, true));
-        }
+    /// An idle connection to `address` (`host:port`) ready for a request, if there is one.
+    fn idle(&self, address: &str) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.borrow_mut();
+        let pool = idle.get_mut(address)?;
+        pool.retain(|c| !c.is_closed());
+        let ready = pool.iter().position(SendRequest::is_ready)?;
+        Some(pool.swap_remove(ready))
+    }
+
+    /// A new connection to `address`, driven on this worker.
+    async fn connect(&self, address: &str) -> Result<SendRequest<Body>, UpstreamError> {
         let stream = tokio::net::TcpStream::connect(address)
             .await
             .map_err(UpstreamError::Connect)?;
@@ -69,45 +69,46 @@ impl Upstreams {
                 tracing::debug!(%error, "upstream connection closed");
             }
         });
-        Ok((sender, false))
+        Ok(sender)
     }
 
     fn release(&self, address: &str, connection: SendRequest<Body>) {
         let mut idle = self.idle.borrow_mut();
-        let pool = idle.entry(address.to_owned()).or_default();
-        if pool.len() < MAX_IDLE {
-            pool.push(connection);
+        match idle.get_mut(address) {
+            Some(pool) if pool.len() >= MAX_IDLE => {}
+            Some(pool) => pool.push(connection),
+            None => {
+                idle.insert(address.to_owned(), vec![connection]);
+            }
         }
     }
 
-    /// Sends `request` to `address`, waiting at most `timeout` for the response's head. A
-    /// request without a body that meets a connection the upstream has just closed is sent
-    /// once more on a new one (the upstream cannot have seen it).
+    /// Sends `request` to `address`, waiting at most `timeout` for the response's head. When
+    /// an idle connection turns out closed before the request was written, hyper hands the
+    /// request back untouched and it goes once more on a new connection.
     pub async fn send(
         &self,
         address: &str,
         request: http::Request<Body>,
-        replayable: Option<&dyn Fn() -> http::Request<Body>>,
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
         let attempt = async {
-            let (mut connection, reused) = self.connection(address).await?;
-            match connection.send_request(request).await {
-                Ok(response) => {
-                    self.release(address, connection);
-                    Ok(response)
-                }
-                Err(error) if reused && (error.is_canceled() || error.is_incomplete_message()) => {
-                    let Some(again) = replayable else {
-                        return Err(error.into());
+            let mut connection = match self.idle(address) {
+                Some(idle) => idle,
+                None => self.connect(address).await?,
+            };
+            let response = match connection.try_send_request(request).await {
+                Ok(response) => response,
+                Err(mut error) => {
+                    let Some(unsent) = error.take_message() else {
+                        return Err(error.into_error().into());
                     };
-                    let (mut connection, _) = self.connection(address).await?;
-                    let response = connection.send_request(again()).await?;
-                    self.release(address, connection);
-                    Ok(response)
+                    connection = self.connect(address).await?;
+                    connection.send_request(unsent).await?
                 }
-                Err(error) => Err(error.into()),
-            }
+            };
+            self.release(address, connection);
+            Ok(response)
         };
         tokio::time::timeout(timeout, attempt)
             .await
