@@ -75,7 +75,8 @@ impl CacheSettings {
     }
 
     /// The Redis these settings name, or `None` in embedded mode. It connects lazily and
-    /// reconnects by itself.
+    /// reconnects by itself; a process makes one and gives it to every cache kind
+    /// ([`counters`], [`rates`], [`RedisEntries`]).
     pub fn redis(&self) -> Result<Option<Arc<Redis>>, CacheError> {
         match self.kind {
             CacheKind::InProcess => Ok(None),
@@ -85,22 +86,6 @@ impl CacheSettings {
                 Duration::from_millis(self.timeout_ms),
             )?))),
         }
-    }
-
-    /// The counters these settings select.
-    pub fn counters(&self) -> Result<Arc<dyn Counters>, CacheError> {
-        Ok(match self.redis()? {
-            None => Arc::new(InProcessCounters::default()),
-            Some(redis) => Arc::new(RedisCounters::new(redis)),
-        })
-    }
-
-    /// The rate limiter these settings select.
-    pub fn rates(&self) -> Result<Arc<dyn RateLimiter>, CacheError> {
-        Ok(match self.redis()? {
-            None => Arc::new(InProcessRates::default()),
-            Some(redis) => Arc::new(RedisRates::new(redis)),
-        })
     }
 }
 
@@ -145,6 +130,22 @@ impl Counters for InProcessCounters {
 
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
+    }
+}
+
+/// Counters on `redis`, or in process without one.
+pub fn counters(redis: Option<Arc<Redis>>) -> Arc<dyn Counters> {
+    match redis {
+        None => Arc::new(InProcessCounters::default()),
+        Some(redis) => Arc::new(RedisCounters::new(redis)),
+    }
+}
+
+/// A rate limiter on `redis`, or in process without one.
+pub fn rates(redis: Option<Arc<Redis>>) -> Arc<dyn RateLimiter> {
+    match redis {
+        None => Arc::new(InProcessRates::default()),
+        Some(redis) => Arc::new(RedisRates::new(redis)),
     }
 }
 

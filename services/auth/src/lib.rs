@@ -394,10 +394,8 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     );
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
-    let counters = settings
-        .cache
-        .counters()
-        .map_err(|e| StartError::Cache(e.to_string()))?;
+    let redis = settings.cache.redis().map_err(|e| StartError::Cache(e.to_string()))?;
+    let counters = cache::counters(redis);
     let state = Arc::new(AppState {
         db: db.clone(),
         keys,

@@ -179,7 +179,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let gateway = actix_web::web::Data::new(proxy::Gateway {
         routes: routes::RouteTable::new(settings.routes.clone()),
         validator: validator.clone(),
-        limits: limits::Limits::new(settings.cache.rates()?),
+        limits: limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
         cors: settings.cors.clone(),
         identity_secret: settings.identity.secret.clone(),
