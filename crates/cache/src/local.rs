@@ -14,7 +14,7 @@ pub struct LocalCache<K, V> {
     hasher: RandomState,
 }
 
-impl<K: Hash + Eq, V: Clone> LocalCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone> LocalCache<K, V> {
     /// Holds at most about `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -47,12 +47,11 @@ impl<K: Hash + Eq, V: Clone> LocalCache<K, V> {
         let mut shard = self.shard(&key);
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.retain(|_, (_, until)| *until > now);
-            if shard.len() >= self.per_shard {
-                // Which entry goes hardly matters: the hash order is as good as random.
-                let victim = shard.keys().next().map(|k| self.hasher.hash_one(k));
-                if let Some(victim) = victim {
-                    shard.retain(|k, _| self.hasher.hash_one(k) != victim);
-                }
+            // Which entry goes hardly matters: the hash order is as good as random.
+            if shard.len() >= self.per_shard
+                && let Some(victim) = shard.keys().next().cloned()
+            {
+                shard.remove(&victim);
             }
         }
         shard.insert(key, (value, now + ttl));
