@@ -9,3 +9,10 @@ mod revocations;
 pub use claims::AccessClaims;
 pub use keyset::{ALGORITHMS, KeySet, KeySetError, VerifyError, parse_algorithm};
 pub use revocations::RevocationList;
+
+/// Now, in the seconds since the epoch that `exp`, `iat` and `nbf` count.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -21,8 +21,9 @@ use crate::cors::CorsSettings;
 use crate::limits::{self, Limits, RatePolicy};
 use crate::metrics::GatewayMetrics;
 use crate::routes::{Route, RouteTable};
-use crate::tokens::{Answer, Refusal, Validator, now_secs};
+use crate::tokens::{Answer, Refusal, Validator};
 use crate::upstream::{self, Upstreams};
+use tokens::now_secs;
 
 pub struct Gateway {
     pub routes: RouteTable,

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
 use events::{Delivery, Handler, HandlerError};
-use tokens::RevocationList;
 
-use crate::tokens::{Validator, jti_key, now_secs};
+use crate::tokens::{Validator, jti_key};
+use tokens::{RevocationList, now_secs};
 
 const TOKEN_MARKER: &str = "revoked:";
 const CLIENT_MARKER: &str = "revoked-client:";

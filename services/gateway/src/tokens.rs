@@ -13,7 +13,7 @@ use futures_util::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokens::RevocationList;
+use tokens::{RevocationList, now_secs};
 
 use crate::metrics::GatewayMetrics;
 
@@ -154,16 +154,6 @@ impl Drop for Retire<'_> {
     fn drop(&mut self) {
         self.now();
     }
-}
-
-pub fn now_secs() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs(),
-    )
-    .unwrap_or(i64::MAX)
 }
 
 fn token_key(digest: &Digest32) -> String {

@@ -119,7 +119,7 @@ mod tests {
     }
 
     fn claims() -> AccessClaims {
-        let now = storage::now_millis() / 1000;
+        let now = tokens::now_secs();
         AccessClaims {
             iss: "http://issuer".into(),
             sub: "app".into(),

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use sha2::{Digest, Sha256};
 use storage::{Database, Migrations};
-use tokens::{AccessClaims, RevocationList};
+use tokens::{AccessClaims, RevocationList, now_secs};
 use utoipa::OpenApi;
 
 pub use answer::Introspection;
@@ -111,10 +111,6 @@ pub struct Introspector {
     client: reqwest::Client,
     lookup_url: String,
     settings: IntrospectionSettings,
-}
-
-fn now_secs() -> i64 {
-    storage::now_millis() / 1000
 }
 
 impl Introspector {

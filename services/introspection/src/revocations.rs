@@ -75,7 +75,7 @@ fn purge(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<usize> {
 
 impl Revocations {
     pub async fn load(db: Database) -> Result<Self, StorageError> {
-        let now = storage::now_millis() / 1000;
+        let now = tokens::now_secs();
         let rows = db.run(move |c| Ok(load_rows(c, now)?)).await?;
         let mut list = RevocationList::default();
         for (client_wide, row) in rows {
@@ -111,7 +111,7 @@ impl Revocations {
 
     /// Forgets revocations of tokens that have expired anyway.
     pub async fn purge(&self) -> Result<usize, StorageError> {
-        let now = storage::now_millis() / 1000;
+        let now = tokens::now_secs();
         self.list
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
