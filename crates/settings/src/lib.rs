@@ -67,6 +67,14 @@ pub fn rule(key: &str, reason: impl Into<String>) -> SettingsError {
     }
 }
 
+/// `value` as an http(s) URL, or the error naming `key`.
+pub fn http_url(key: &str, value: &str) -> Result<url::Url, SettingsError> {
+    url::Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| rule(key, "must be an http(s) URL"))
+}
+
 /// Environment variables under `prefix`; a `KEY_FILE` variable sets `key` to that file's contents.
 fn env_layers(figment: Figment, prefix: &str) -> Result<Figment, SettingsError> {
     let plain = Env::prefixed(prefix)

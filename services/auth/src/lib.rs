@@ -91,7 +91,7 @@ impl Validate for Settings {
             return Err(settings::rule("limits.max_failures", "limits must be more than 0"));
         }
         let o = &self.oauth;
-        if url::Url::parse(&o.issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
+        if settings::http_url("oauth.issuer", &o.issuer).map_or(true, |u| u.query().is_some()) {
             return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
         }
         if !(60..=86_400).contains(&o.access_token_ttl_secs) {

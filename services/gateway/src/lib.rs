@@ -64,9 +64,7 @@ impl Validate for Settings {
         self.http.validate("http")?;
         self.bus.validate()?;
         self.cache.validate()?;
-        if url::Url::parse(&self.introspection.url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-            return Err(settings::rule("introspection.url", "must be an http(s) URL"));
-        }
+        settings::http_url("introspection.url", &self.introspection.url)?;
         if self.introspection.client_id.is_empty() || self.introspection.client_secret.expose_secret().is_empty() {
             return Err(settings::rule(
                 "introspection.client_secret",

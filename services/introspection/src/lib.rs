@@ -68,20 +68,13 @@ pub struct Settings {
     pub introspection: IntrospectionSettings,
 }
 
-fn http_url(key: &str, value: &str) -> Result<(), SettingsError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        _ => Err(settings::rule(key, "must be an http(s) URL")),
-    }
-}
-
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.http.validate("http")?;
         self.bus.validate()?;
         self.database.validate()?;
-        http_url("auth.url", &self.auth.url)?;
-        http_url("auth.issuer", &self.auth.issuer)?;
+        settings::http_url("auth.url", &self.auth.url)?;
+        settings::http_url("auth.issuer", &self.auth.issuer)?;
         if self.auth.timeout_secs == 0 {
             return Err(settings::rule("auth.timeout_secs", "must be more than 0"));
         }
