@@ -6,6 +6,7 @@
 //!   and a catch-all that turns any other error (unknown route, …) into the envelope too;
 //! - [`oauth_error`]: RFC 6749 §5.2 errors (`{"error", "error_description"}`) for the OAuth
 //!   endpoints, which off-the-shelf clients parse instead of the envelope;
+//! - [`credentials`]: the bearer token or Basic credentials of an `Authorization` header;
 //! - [`endpoint`]: resources that answer 405 with `Allow` for a method they do not serve;
 //! - [`observe`]: request ids, W3C `traceparent`, a span per request, Prometheus metrics;
 //! - [`health`]: `/healthz`, `/readyz` with the service's own checks, `/metrics`;
@@ -13,6 +14,7 @@
 //! - [`openapi`]: the service's OpenAPI 3 document at `/openapi.json`;
 //! - [`server`]: binding, serving and graceful shutdown.
 
+pub mod credentials;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;

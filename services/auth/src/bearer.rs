@@ -35,12 +35,6 @@ fn invalid_token(reason: &str) -> ApiError {
     )
 }
 
-/// The bearer token of a request, from the `Authorization` header only.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    (value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ")).then(|| value[7..].trim())
-}
-
 /// Verifies the token, that it is not revoked and that its application still exists (deleting
 /// an application ends its tokens); the caller decides whether the user must exist.
 pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
@@ -64,7 +58,7 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer_token(req).map(str::to_owned);
+        let token = http_kit::credentials::bearer(req).map(str::to_owned);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let token = token.ok_or_else(|| {

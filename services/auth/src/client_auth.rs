@@ -3,7 +3,6 @@
 //! naming itself with `client_id` alone.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use base64::Engine;
 
 use crate::crypto;
@@ -23,7 +22,7 @@ struct Presented {
 }
 
 fn presented(req: &HttpRequest, form_id: Option<&str>, form_secret: Option<&str>) -> Result<Presented, OAuthError> {
-    let basic = basic_header(req);
+    let basic = http_kit::credentials::basic(req);
     match (basic, form_secret) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "use one client authentication method, not two",
@@ -64,12 +63,6 @@ pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let id = decode(id)?;
     (!id.is_empty()).then_some(())?;
     Some((id, decode(secret)?))
-}
-
-/// The credentials of an `Authorization: Basic …` header, still base64-encoded.
-pub fn basic_header(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    (value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ")).then(|| &value[6..])
 }
 
 /// The caller's address, for per-address limits.

@@ -62,12 +62,8 @@ fn bearer_challenge(error: Option<&str>) -> HeaderValue {
 /// The bearer token: the `Authorization` header, or `access_token` in the query on the routes
 /// that allow it (seed 003).
 fn token<'a>(req: &'a HttpRequest, route: &Route) -> Option<std::borrow::Cow<'a, str>> {
-    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Some(value) = header
-        && value.len() > 7
-        && value[..7].eq_ignore_ascii_case("bearer ")
-    {
-        return Some(value[7..].trim().into());
+    if let Some(token) = http_kit::credentials::bearer(req) {
+        return Some(token.into());
     }
     if !route.query_token {
         return None;

@@ -49,21 +49,19 @@ fn presented<'a>(
     form_id: Option<&'a str>,
     form_secret: Option<&'a str>,
 ) -> Result<Presented<'a>, OAuthError> {
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = req.headers().contains_key(header::AUTHORIZATION);
     match (authorization, form_id, form_secret) {
-        (Some(value), None, None) => {
-            let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-            let credentials = credentials.trim();
-            if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
-                Ok(Presented::Bearer(credentials))
-            } else if scheme.eq_ignore_ascii_case("basic") && !credentials.is_empty() {
-                Ok(Presented::Basic(value.to_owned()))
+        (true, None, None) => {
+            if let Some(token) = http_kit::credentials::bearer(req) {
+                Ok(Presented::Bearer(token))
+            } else if let Some(basic) = http_kit::credentials::basic(req) {
+                Ok(Presented::Basic(format!("Basic {basic}")))
             } else {
                 Err(OAuthError::invalid_client("unsupported Authorization scheme"))
             }
         }
-        (None, Some(id), Some(secret)) => Ok(Presented::Form(id, secret)),
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+        (false, Some(id), Some(secret)) => Ok(Presented::Form(id, secret)),
+        (true, Some(_), _) | (true, _, Some(_)) => Err(OAuthError::invalid_request(
             "use one client authentication method, not two",
         )),
         _ => Err(OAuthError::invalid_client("the caller must authenticate")),

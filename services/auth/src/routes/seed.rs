@@ -61,7 +61,7 @@ fn token_failure(status: StatusCode, error: &str) -> HttpResponse {
 /// Seed 002 login: `Authorization: Basic base64(username:password)`.
 #[utoipa::path(post, path = "/oauth", tag = "seed", responses((status = 200, body = SeedTokenDocument), (status = 401, body = SeedTokenDocument)))]
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let credentials = client_auth::basic_header(&req).and_then(client_auth::decode_basic);
+    let credentials = http_kit::credentials::basic(&req).and_then(client_auth::decode_basic);
     let Some((username, password)) = credentials else {
         return token_failure(
             StatusCode::UNAUTHORIZED,
@@ -129,7 +129,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
             timestamp: storage::now_millis(),
         })
     };
-    let Some(token) = bearer::bearer_token(&req) else {
+    let Some(token) = http_kit::credentials::bearer(&req) else {
         return document(StatusCode::UNAUTHORIZED, String::new(), "a bearer token is required");
     };
     let claims = match bearer::verify(&state, token).await {
