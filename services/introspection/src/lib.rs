@@ -191,7 +191,7 @@ async fn answer(state: &Introspector, req: &HttpRequest, form: IntrospectForm) -
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let full = state.inspect(&token).await?;
-    Ok(state.respond(&full.for_caller(&caller, &state.settings.privileged_scope)))
+    Ok(state.respond(&answer::for_caller(full, &caller, &state.settings.privileged_scope)))
 }
 
 /// RFC 7662 token introspection. The caller authenticates with client credentials (Basic or

@@ -4,6 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use tokens::Introspection;
 
 use crate::client_auth;
 use crate::crypto;
@@ -47,25 +48,6 @@ pub struct LookupForm {
 }
 
 /// RFC 7662 fields of an opaque (refresh) token; `{"active": false}` for anything else.
-#[derive(Serialize, Default)]
-struct RefreshView {
-    active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iat: Option<i64>,
-}
-
 pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm>) -> Result<HttpResponse, OAuthError> {
     let hash = crypto::sha256_hex(&form.token);
     let now = storage::now_millis();
@@ -89,18 +71,19 @@ pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm
                 && row.expires_at > now
                 && state.client(&row.client_id).await?.is_some() =>
         {
-            RefreshView {
+            Introspection {
                 active: true,
                 sub: Some(row.user_id.clone().unwrap_or_else(|| row.client_id.clone())),
                 username: user.map(|u| u.username),
                 scope: Some(row.scope),
-                token_type: Some("refresh_token"),
+                token_type: Some("refresh_token".to_owned()),
                 exp: Some(row.expires_at / 1000),
                 iat: Some(row.created_at / 1000),
                 client_id: Some(row.client_id),
+                ..Introspection::default()
             }
         }
-        _ => RefreshView::default(),
+        _ => Introspection::inactive(),
     };
     Ok(HttpResponse::Ok().json(view))
 }
