@@ -1,9 +1,16 @@
 use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Revoked tokens that have not expired yet, by `jti`, and applications whose every token
 /// issued up to a moment is revoked (a deleted application). Small: only live revocations.
+/// Shared by every request of a process, so it locks inside.
 #[derive(Debug, Default)]
 pub struct RevocationList {
+    lists: RwLock<Lists>,
+}
+
+#[derive(Debug, Default)]
+struct Lists {
     /// jti → when the token expires (seconds since the epoch).
     tokens: HashMap<String, i64>,
     /// client_id → (tokens issued at or before this second are revoked, until when to remember).
@@ -11,9 +18,19 @@ pub struct RevocationList {
 }
 
 impl RevocationList {
+    pub const EVERY_TOKEN: &'static str = "*";
+
+    fn read(&self) -> RwLockReadGuard<'_, Lists> {
+        self.lists.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Lists> {
+        self.lists.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Records one `token.revoked` event: `jti` `*` names every token of the client issued up
     /// to `at` (seconds), the moment of the revocation.
-    pub fn record(&mut self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
+    pub fn record(&self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
         if jti == Self::EVERY_TOKEN {
             self.revoke_client(client_id, at, expires_at);
         } else {
@@ -21,15 +38,14 @@ impl RevocationList {
         }
     }
 
-    pub const EVERY_TOKEN: &'static str = "*";
-
-    pub fn revoke_token(&mut self, jti: &str, expires_at: i64) {
-        self.tokens.insert(jti.to_owned(), expires_at);
+    pub fn revoke_token(&self, jti: &str, expires_at: i64) {
+        self.write().tokens.insert(jti.to_owned(), expires_at);
     }
 
     /// Revokes every token of `client_id` issued at or before `issued_up_to`.
-    pub fn revoke_client(&mut self, client_id: &str, issued_up_to: i64, remember_until: i64) {
-        let entry = self
+    pub fn revoke_client(&self, client_id: &str, issued_up_to: i64, remember_until: i64) {
+        let mut lists = self.write();
+        let entry = lists
             .clients
             .entry(client_id.to_owned())
             .or_insert((issued_up_to, remember_until));
@@ -37,23 +53,26 @@ impl RevocationList {
     }
 
     pub fn is_revoked(&self, jti: &str, client_id: &str, issued_at: i64) -> bool {
-        self.tokens.contains_key(jti)
-            || self
+        let lists = self.read();
+        lists.tokens.contains_key(jti)
+            || lists
                 .clients
                 .get(client_id)
                 .is_some_and(|(up_to, _)| issued_at <= *up_to)
     }
 
     /// Forgets revocations of tokens that have expired by `now` (seconds).
-    pub fn purge(&mut self, now: i64) -> usize {
-        let before = self.tokens.len() + self.clients.len();
-        self.tokens.retain(|_, exp| *exp > now);
-        self.clients.retain(|_, (_, until)| *until > now);
-        before - self.tokens.len() - self.clients.len()
+    pub fn purge(&self, now: i64) -> usize {
+        let mut lists = self.write();
+        let before = lists.tokens.len() + lists.clients.len();
+        lists.tokens.retain(|_, exp| *exp > now);
+        lists.clients.retain(|_, (_, until)| *until > now);
+        before - lists.tokens.len() - lists.clients.len()
     }
 
     pub fn len(&self) -> usize {
-        self.tokens.len() + self.clients.len()
+        let lists = self.read();
+        lists.tokens.len() + lists.clients.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_client_revocation_covers_tokens_issued_until_then() {
-        let mut list = RevocationList::default();
+        let list = RevocationList::default();
         list.revoke_client("app", 100, 200);
         assert!(list.is_revoked("any", "app", 100));
         assert!(!list.is_revoked("any", "app", 101), "issued after the revocation");

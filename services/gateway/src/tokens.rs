@@ -4,7 +4,7 @@
 //! is checked again here: expiry, audience, and the revocations this replica has heard of.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cache::{LocalCache, RedisEntries};
@@ -85,7 +85,7 @@ type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, Refusal>>>;
 pub struct Validator {
     local: LocalCache<Digest32, Arc<Answer>>,
     shared: Option<RedisEntries>,
-    revoked: RwLock<RevocationList>,
+    revoked: RevocationList,
     in_flight: Mutex<HashMap<Digest32, Pending>>,
     introspection: Introspection,
     settings: TokenSettings,
@@ -178,7 +178,7 @@ impl Validator {
         Ok(Self {
             local: LocalCache::new(settings.local_capacity),
             shared,
-            revoked: RwLock::default(),
+            revoked: RevocationList::default(),
             in_flight: Mutex::default(),
             introspection: Introspection {
                 client,
@@ -313,12 +313,7 @@ impl Validator {
         if answer.aud != self.settings.audience {
             return Err(Refusal::Invalid("the token is for another audience"));
         }
-        let revoked = self.revoked.read().unwrap_or_else(PoisonError::into_inner).is_revoked(
-            &answer.jti,
-            &answer.client_id,
-            answer.iat,
-        );
-        if revoked {
+        if self.revoked.is_revoked(&answer.jti, &answer.client_id, answer.iat) {
             return Err(Refusal::Invalid("the token was revoked"));
         }
         Ok(answer)
@@ -326,19 +321,13 @@ impl Validator {
 
     /// Records a revocation and drops what the in-process cache holds of it.
     pub fn revoke(&self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
-        self.revoked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(jti, client_id, expires_at, at);
+        self.revoked.record(jti, client_id, expires_at, at);
         let every = jti == RevocationList::EVERY_TOKEN;
         self.local
             .retain(|_, a| !(a.jti == jti || (every && a.client_id == client_id && a.iat <= at)));
     }
 
     pub fn forget_expired_revocations(&self) {
-        self.revoked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .purge(now_secs());
+        self.revoked.purge(now_secs());
     }
 }

@@ -1,8 +1,6 @@
 //! What has been revoked: learnt from `token.revoked` events (each replica consumes every one),
 //! kept in memory for the per-request check and in the database so a restart remembers.
 
-use std::sync::RwLock;
-
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Text};
 use events::catalogue::TokenRevoked;
@@ -11,7 +9,7 @@ use tokens::{AccessClaims, RevocationList};
 
 pub struct Revocations {
     db: Database,
-    list: RwLock<RevocationList>,
+    list: RevocationList,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -77,7 +75,7 @@ impl Revocations {
     pub async fn load(db: Database) -> Result<Self, StorageError> {
         let now = tokens::now_secs();
         let rows = db.run(move |c| Ok(load_rows(c, now)?)).await?;
-        let mut list = RevocationList::default();
+        let list = RevocationList::default();
         for (client_wide, row) in rows {
             if client_wide {
                 list.revoke_client(&row.id, row.issued_up_to, row.expires_at);
@@ -86,36 +84,24 @@ impl Revocations {
             }
         }
         tracing::info!(revocations = list.len(), "revocations loaded");
-        Ok(Self {
-            db,
-            list: RwLock::new(list),
-        })
+        Ok(Self { db, list })
     }
 
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
-        self.list
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_revoked(&claims.jti, &claims.client_id, claims.iat)
+        self.list.is_revoked(&claims.jti, &claims.client_id, claims.iat)
     }
 
     /// Records a revocation that happened at `at` (seconds): in memory first, so it counts at
     /// once, then in the database (idempotent: every replica writes the same row).
     pub async fn record(&self, revoked: TokenRevoked, at: i64) -> Result<(), StorageError> {
-        self.list
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record(&revoked.jti, &revoked.client_id, revoked.exp, at);
+        self.list.record(&revoked.jti, &revoked.client_id, revoked.exp, at);
         self.db.run(move |c| Ok(store(c, &revoked, at)?)).await.map(drop)
     }
 
     /// Forgets revocations of tokens that have expired anyway.
     pub async fn purge(&self) -> Result<usize, StorageError> {
         let now = tokens::now_secs();
-        self.list
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .purge(now);
+        self.list.purge(now);
         self.db.run(move |c| Ok(purge(c, now)?)).await
     }
 }
