@@ -4,6 +4,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "support/echo.rs"]
+mod echo;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -84,20 +87,6 @@ fn introspection(state: Arc<Introspection>) -> String {
     })
 }
 
-/// Echoes the headers it received.
-fn upstream() -> String {
-    serve!(|| {
-        App::new().default_service(web::to(|req: HttpRequest| async move {
-            let headers: serde_json::Map<String, Value> = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
-                .collect();
-            HttpResponse::Ok().json(json!({"uri": req.uri().to_string(), "headers": headers}))
-        }))
-    })
-}
-
 struct Gateway {
     base: String,
     bus: Arc<InProcessBus>,
@@ -157,7 +146,7 @@ impl Gateway {
 
 async fn setup() -> (Arc<Introspection>, Gateway) {
     let state = Arc::new(Introspection::default());
-    let gw = gateway(&introspection(state.clone()), &upstream()).await;
+    let gw = gateway(&introspection(state.clone()), &echo::upstream()).await;
     (state, gw)
 }
 
