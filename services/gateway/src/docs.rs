@@ -82,7 +82,7 @@ impl Docs {
             }
         }
         let doc = Arc::new(self.combine(&documents, &missing));
-        // A partial document is kept only briefly: the missing service may be starting.
+        // A partial document is not kept: the missing service may be starting.
         if missing.is_empty() {
             *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), doc.clone()));
         }

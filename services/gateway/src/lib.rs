@@ -184,11 +184,12 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,
     });
-    let own = serde_json::to_value(ApiDoc::openapi()).map_err(std::io::Error::other)?;
+    let openapi = ApiDoc::openapi();
+    let own = serde_json::to_value(&openapi).map_err(std::io::Error::other)?;
     let docs = actix_web::web::Data::new(docs::Docs::new(settings.docs.clone(), own)?);
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi,
         readiness: readiness(redis, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(actix_web::web::Data::new(upstream::Upstreams::default()));
