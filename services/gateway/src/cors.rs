@@ -2,7 +2,7 @@
 //! gateway itself (they carry no token), and the response headers browsers need.
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,23 +47,16 @@ impl CorsSettings {
         Some(response.finish())
     }
 
-    /// Adds the CORS fields to a response to an allowed origin.
-    pub fn decorate(&self, req: &HttpRequest, response: &mut HttpResponseBuilder) {
-        if let Some(origin) = self.allowed(req) {
-            response
-                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
-                .insert_header((header::VARY, "Origin"));
-            if !self.exposed_headers.is_empty() {
-                response.insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed_headers.join(", ")));
-            }
-        }
-    }
-
-    /// The same, on an error response already built.
-    pub fn decorate_headers(&self, req: &HttpRequest, headers: &mut HeaderMap) {
-        if let Some(origin) = self.allowed(req) {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    /// Adds the CORS fields to any response (forwarded, or the gateway's own error) to an
+    /// allowed origin.
+    pub fn decorate(&self, req: &HttpRequest, headers: &mut HeaderMap) {
+        let Some(origin) = self.allowed(req) else { return };
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if let Ok(exposed) = HeaderValue::from_str(&self.exposed_headers.join(", "))
+            && !self.exposed_headers.is_empty()
+        {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
         }
     }
 }

@@ -277,7 +277,6 @@ impl Gateway {
                 response.insert_header(field);
             }
         }
-        self.cors.decorate(req, &mut response);
         let stream = upstream::body_stream(upstream.into_body());
         // A known length is kept (no chunked encoding for the client); unknown ones stream.
         Ok(match length {
@@ -352,12 +351,10 @@ pub async fn forward(
     gateway: web::Data<Gateway>,
     client: web::Data<Upstreams>,
 ) -> HttpResponse {
-    match gateway.forward(&req, body, &client).await {
-        Ok(response) => response,
-        Err(error) => {
-            let mut response = error.error_response();
-            gateway.cors.decorate_headers(&req, response.headers_mut());
-            response
-        }
-    }
+    let mut response = gateway
+        .forward(&req, body, &client)
+        .await
+        .unwrap_or_else(|error| error.error_response());
+    gateway.cors.decorate(&req, response.headers_mut());
+    response
 }
