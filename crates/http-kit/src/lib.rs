@@ -10,6 +10,7 @@
 //! - [`endpoint`]: resources that answer 405 with `Allow` for a method they do not serve;
 //! - [`observe`]: request ids, W3C `traceparent`, a span per request, Prometheus metrics;
 //! - [`health`]: `/healthz`, `/readyz` with the service's own checks, `/metrics`;
+//! - [`etag`]: ETags from versions, `If-Match` (412) and `If-None-Match` (304);
 //! - [`pagination`]: page/size and cursor pages, with totals and links;
 //! - [`openapi`]: the service's OpenAPI 3 document at `/openapi.json`;
 //! - [`server`]: binding, serving and graceful shutdown.
@@ -18,6 +19,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod health;
 pub mod oauth_error;

@@ -17,3 +17,23 @@ pub fn complete(mut service: Document) -> Document {
     service.merge(KitApi::openapi());
     service
 }
+
+/// Declares the `bearer` security scheme (an RFC 6750 JWT access token) that operations name
+/// in `security(("bearer" = [scopes]))`.
+pub struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

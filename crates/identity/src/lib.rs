@@ -5,7 +5,11 @@
 //! request that reaches it some other way (a misrouted port, a pod in the same network)
 //! cannot claim to be anyone.
 
+mod caller;
+
 use hmac::{Hmac, Mac};
+
+pub use caller::{Caller, IdentitySettings};
 use sha2::Sha256;
 
 pub const SUBJECT: &str = "x-auth-subject";

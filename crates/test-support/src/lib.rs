@@ -155,3 +155,53 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// The two ways a service runs: embedded (SQLite, in-process bus) or production (PostgreSQL,
+/// RabbitMQ). Contract tests run each scenario on both.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test, on either backend.
+pub enum Db {
+    Sqlite(TestSqlite),
+    Postgres(TestDatabase),
+}
+
+impl Db {
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite(TestSqlite::create()),
+            Backend::Postgres => Self::Postgres(TestDatabase::create()),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(db) => db.url.clone(),
+            Self::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+/// The bus of `backend`: a new in-process bus, or a RabbitMQ connection named `name` on
+/// `exchange` (a unique exchange keeps tests apart).
+pub fn bus(backend: Backend, exchange: &str, name: &str) -> std::sync::Arc<dyn events::Bus> {
+    match backend {
+        Backend::Sqlite => std::sync::Arc::new(events::InProcessBus::new()),
+        Backend::Postgres => std::sync::Arc::new(events::RabbitBus::new(events::RabbitSettings {
+            url: amqp_url(),
+            exchange: exchange.to_owned(),
+            connection_name: name.to_owned(),
+        })),
+    }
+}
+
+/// The base URL of a started service, whose stopping runs in the background.
+pub fn served(started: runtime::Started) -> String {
+    let base = format!("http://{}", started.http.addr);
+    tokio::spawn(started.stopped());
+    base
+}

@@ -21,6 +21,7 @@ use std::time::Duration;
 use actix_web::web;
 use diesel_migrations::embed_migrations;
 use http_kit::Endpoint;
+use http_kit::openapi::BearerScheme;
 use http_kit::server::{self, HttpSettings, Service};
 use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
 use secrecy::{ExposeSecret, SecretString};
@@ -170,24 +171,6 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 fn oauth_form() -> web::FormConfig {
     web::FormConfig::default()

@@ -22,7 +22,7 @@ use events::{EventPayload, Subscription};
 use http_kit::Endpoint;
 use http_kit::server::{self, HttpSettings, Service};
 use runtime::{BusSettings, Deps, ServiceSettings, Started};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use utoipa::OpenApi;
@@ -38,19 +38,14 @@ pub const ENV_PREFIX: &str = "GATEWAY_";
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct IdentitySettings {
-    /// Signs the identity headers; upstream services hold the same secret.
-    pub secret: SecretString,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
     pub bus: BusSettings,
     pub cache: cache::CacheSettings,
     pub introspection: IntrospectionSettings,
     pub tokens: TokenSettings,
-    pub identity: IdentitySettings,
+    /// Signs the identity headers; upstream services hold the same secret.
+    pub identity: identity::IdentitySettings,
     pub cors: CorsSettings,
     pub docs: DocsSettings,
     #[serde(default)]
@@ -71,9 +66,7 @@ impl Validate for Settings {
                 "the gateway's client id and secret are required (auth's [bootstrap] gateway client)",
             ));
         }
-        if self.identity.secret.expose_secret().len() < 16 {
-            return Err(settings::rule("identity.secret", "must be at least 16 characters"));
-        }
+        self.identity.validate()?;
         if self.tokens.max_ttl_secs == 0 || self.tokens.local_capacity == 0 {
             return Err(settings::rule(
                 "tokens.max_ttl_secs",

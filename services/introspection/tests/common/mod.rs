@@ -6,40 +6,16 @@
 
 use std::sync::Arc;
 
-use events::{Bus, InProcessBus, RabbitBus, RabbitSettings};
-use runtime::{Deps, Started};
+use events::Bus;
+use runtime::Deps;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
 pub const ISSUER: &str = "http://gateway.test";
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-enum Db {
-    Sqlite(test_support::TestSqlite),
-    Postgres(test_support::TestDatabase),
-}
-
-impl Db {
-    fn create(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => Self::Sqlite(test_support::TestSqlite::create()),
-            Backend::Postgres => Self::Postgres(test_support::TestDatabase::create()),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Self::Sqlite(db) => db.url.clone(),
-            Self::Postgres(db) => db.url.clone(),
-        }
-    }
-}
+pub use test_support::Backend;
+use test_support::{Db, bus, served};
 
 pub struct Platform {
     pub backend: Backend,
@@ -60,23 +36,6 @@ impl Drop for Platform {
         self.auth_shutdown.cancel();
         self.introspection_shutdown.cancel();
     }
-}
-
-fn bus(backend: Backend, exchange: &str, name: &str) -> Arc<dyn Bus> {
-    match backend {
-        Backend::Sqlite => Arc::new(InProcessBus::new()),
-        Backend::Postgres => Arc::new(RabbitBus::new(RabbitSettings {
-            url: test_support::amqp_url(),
-            exchange: exchange.to_owned(),
-            connection_name: name.to_owned(),
-        })),
-    }
-}
-
-fn served(started: Started) -> String {
-    let base = format!("http://{}", started.http.addr);
-    tokio::spawn(started.stopped());
-    base
 }
 
 impl Platform {

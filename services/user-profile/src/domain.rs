@@ -1,0 +1,230 @@
+//! Profile fields parsed once at the edge: past [`ProfilePatch::parse`] nothing is invalid.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use crate::{countries, sports};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A text field: trimmed, 1 to `max` characters, no control characters.
+fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String, Invalid> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(field, "must not be empty (send null to clear it)"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<String, Invalid> {
+    if allowed.contains(&value) {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid(field, format!("must be one of {}", allowed.join(", "))))
+    }
+}
+
+pub const GENDERS: &[&str] = &["female", "male", "non_binary", "unspecified"];
+pub const RELATIONSHIPS: &[&str] = &[
+    "single",
+    "in_a_relationship",
+    "engaged",
+    "married",
+    "civil_union",
+    "separated",
+    "divorced",
+    "widowed",
+    "complicated",
+];
+const MAX_SPORTS: usize = 30;
+
+/// An ISO 8601 calendar date (`YYYY-MM-DD`) from 1900 to today.
+fn birth_date(field: &str, value: &str, today: NaiveDate) -> Result<String, Invalid> {
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|_| value.len() == 10)
+        .ok_or_else(|| invalid(field, "must be an ISO 8601 date, YYYY-MM-DD"))?;
+    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+    if date < earliest || date > today {
+        return Err(invalid(field, "must be between 1900-01-01 and today"));
+    }
+    Ok(date.format("%Y-%m-%d").to_string())
+}
+
+/// An absolute `http(s)` URL of at most 2,048 characters.
+fn web_url(field: &str, value: &str) -> Result<String, Invalid> {
+    if value.len() > 2048 {
+        return Err(invalid(field, "must be at most 2048 characters"));
+    }
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url.to_string()),
+        _ => Err(invalid(field, "must be an absolute http or https URL")),
+    }
+}
+
+fn nationality(field: &str, value: &str) -> Result<String, Invalid> {
+    let code = value.to_ascii_uppercase();
+    if countries::is_assigned(&code) {
+        Ok(code)
+    } else {
+        Err(invalid(field, "must be an ISO 3166-1 alpha-2 country code (FR, DE, …)"))
+    }
+}
+
+fn sport_codes(field: &str, value: &Value) -> Result<String, Invalid> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| invalid(field, "must be an array of sport codes (GET /sports)"))?;
+    if list.len() > MAX_SPORTS {
+        return Err(invalid(field, format!("at most {MAX_SPORTS} sports")));
+    }
+    let mut codes = BTreeSet::new();
+    for (i, code) in list.iter().enumerate() {
+        match code.as_str() {
+            Some(code) if sports::is_known(code) => codes.insert(code),
+            _ => return Err(invalid(&format!("{field}[{i}]"), "is not a sport code of GET /sports")),
+        };
+    }
+    Ok(codes.into_iter().collect::<Vec<_>>().join(" "))
+}
+
+/// A change to a profile (JSON merge patch, RFC 7396): a field absent stays, `null` clears
+/// it, a value replaces it. Every value is normalised (trimmed, upper-case country code, …).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProfilePatch {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub gender: Option<Option<String>>,
+    pub birth_date: Option<Option<String>>,
+    pub picture: Option<Option<String>>,
+    pub cover: Option<Option<String>>,
+    pub relationship: Option<Option<String>>,
+    pub biography: Option<Option<String>>,
+    pub website: Option<Option<String>>,
+    pub nationality: Option<Option<String>>,
+    /// Space-separated codes; `Some(String::new())` clears them.
+    pub sports: Option<String>,
+}
+
+impl ProfilePatch {
+    pub fn parse(body: &Map<String, Value>, today: NaiveDate) -> Result<Self, Invalid> {
+        let mut patch = Self::default();
+        for (field, value) in body {
+            let f = field.as_str();
+            if f == "sports" {
+                patch.sports = Some(if value.is_null() { String::new() } else { sport_codes(f, value)? });
+                continue;
+            }
+            let slot = match f {
+                "first_name" => &mut patch.first_name,
+                "last_name" => &mut patch.last_name,
+                "gender" => &mut patch.gender,
+                "birth_date" => &mut patch.birth_date,
+                "picture" => &mut patch.picture,
+                "cover" => &mut patch.cover,
+                "relationship" => &mut patch.relationship,
+                "biography" => &mut patch.biography,
+                "website" => &mut patch.website,
+                "nationality" => &mut patch.nationality,
+                "id" | "username" | "email" | "verified" | "registered_at" | "updated_at" => {
+                    return Err(invalid(f, "cannot be changed here"));
+                }
+                _ => return Err(invalid(f, "is not a profile field")),
+            };
+            let Some(raw) = value.as_str() else {
+                if value.is_null() {
+                    *slot = Some(None);
+                    continue;
+                }
+                return Err(invalid(f, "must be a string or null"));
+            };
+            let parsed = match f {
+                "first_name" | "last_name" => text(f, raw, 100, false)?,
+                "gender" => one_of(f, raw, GENDERS)?,
+                "birth_date" => birth_date(f, raw, today)?,
+                "picture" | "cover" | "website" => web_url(f, raw)?,
+                "relationship" => one_of(f, raw, RELATIONSHIPS)?,
+                "biography" => text(f, raw, 2000, true)?,
+                _ => nationality(f, raw)?,
+            };
+            *slot = Some(Some(parsed));
+        }
+        Ok(patch)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether the change touches what other services copy (the blog's author data).
+    pub fn changes_public_identity(&self) -> bool {
+        self.picture.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(body: Value) -> Result<ProfilePatch, Invalid> {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default();
+        ProfilePatch::parse(body.as_object().unwrap_or(&Map::new()), today)
+    }
+
+    fn field_of(body: Value) -> String {
+        parse(body).err().map(|e| e.field).unwrap_or_default()
+    }
+
+    #[test]
+    fn values_are_normalised() {
+        let patch = parse(json!({"first_name": "  Ana ", "nationality": "fr", "sports": ["yoga", "tennis", "yoga"],
+            "birth_date": "1990-02-28", "website": "https://ana.example"}));
+        let patch = patch.unwrap_or_default();
+        assert_eq!(patch.first_name, Some(Some("Ana".into())));
+        assert_eq!(patch.nationality, Some(Some("FR".into())));
+        assert_eq!(patch.sports.as_deref(), Some("tennis yoga"));
+        assert_eq!(patch.website, Some(Some("https://ana.example/".into())));
+        assert_eq!(parse(json!({"cover": null})).ok().and_then(|p| p.cover), Some(None));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        assert_eq!(field_of(json!({"nationality": "XX"})), "nationality");
+        assert_eq!(field_of(json!({"nationality": "FRA"})), "nationality");
+        assert_eq!(field_of(json!({"birth_date": "24/11/1990"})), "birth_date");
+        assert_eq!(field_of(json!({"birth_date": "1990-2-3"})), "birth_date");
+        assert_eq!(field_of(json!({"birth_date": "2030-01-01"})), "birth_date");
+        assert_eq!(field_of(json!({"birth_date": "1990-02-30"})), "birth_date");
+        assert_eq!(field_of(json!({"sports": ["tennis", "quidditch"]})), "sports[1]");
+        assert_eq!(field_of(json!({"sports": "tennis"})), "sports");
+        assert_eq!(field_of(json!({"biography": "x".repeat(2001)})), "biography");
+        assert_eq!(field_of(json!({"first_name": ""})), "first_name");
+        assert_eq!(field_of(json!({"gender": "robot"})), "gender");
+        assert_eq!(field_of(json!({"website": "javascript:alert(1)"})), "website");
+        assert_eq!(field_of(json!({"picture": 3})), "picture");
+        assert_eq!(field_of(json!({"email": "a@b.c"})), "email");
+        assert_eq!(field_of(json!({"favourite_colour": "blue"})), "favourite_colour");
+    }
+}

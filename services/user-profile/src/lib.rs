@@ -1,0 +1,161 @@
+//! Users' profiles: created when auth publishes `user.registered`, read through seed 003's
+//! `GET /api/get_user_info` and `/users/…`, changed by their owner (each change published as
+//! `user.updated` through the outbox), deleted with `user.deleted`. Seed 000's sports list and
+//! ISO 3166-1 codes bound what a profile may say.
+
+mod countries;
+pub mod domain;
+mod routes;
+mod sports;
+pub mod store;
+mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use async_trait::async_trait;
+use diesel_migrations::embed_migrations;
+use events::catalogue::UserRegistered;
+use events::{Delivery, EventPayload, Handler, HandlerError, Subscription};
+use http_kit::Endpoint;
+use http_kit::openapi::BearerScheme;
+use http_kit::server::{self, HttpSettings, Service};
+use identity::IdentitySettings;
+use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
+use serde::Deserialize;
+use settings::{SettingsError, Validate};
+use storage::{Database, Migrations};
+use tokio::sync::Notify;
+use utoipa::OpenApi;
+
+pub const NAME: &str = "user-profile";
+pub const ENV_PREFIX: &str = "USER_PROFILE_";
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+/// CloudEvents `source` of this service's events.
+pub const SOURCE: &str = "/user-profile";
+
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations"),
+    sqlite: embed_migrations!("migrations"),
+};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub bus: BusSettings,
+    pub database: DatabaseSettings,
+    pub identity: IdentitySettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.validate("http")?;
+        self.bus.validate()?;
+        self.database.validate()?;
+        self.identity.validate()
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn bus(&self) -> &BusSettings {
+        &self.bus
+    }
+}
+
+/// What every request shares.
+pub struct Profiles {
+    db: Database,
+    outbox: Arc<Notify>,
+}
+
+/// Creates the profile of each new user.
+struct Registrations(Arc<Profiles>);
+
+#[async_trait]
+impl Handler for Registrations {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let Some(payload) = delivery.event.payload::<UserRegistered>() else {
+            return Ok(());
+        };
+        let user = payload.map_err(HandlerError::new)?;
+        let row = store::ProfileRow::registered(user.user_id, user.username, user.email, user.registered_at);
+        events::inbox::once(&self.0.db, NAME, delivery.event.id, move |c| {
+            store::insert_if_absent(c, &row)?;
+            Ok(())
+        })
+        .await
+        .map(drop)
+        .map_err(HandlerError::new)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Partner API platform: user profiles", description = "Profiles, seed 003's get_user_info, seed 000's sports list."),
+    paths(routes::user_info, routes::me, routes::update_me, routes::delete_me, routes::public_profile, routes::sports),
+    tags((name = "profiles"), (name = "seed", description = "Seed 003's endpoint, exact shape")),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/api/get_user_info").get(routes::user_info).build())
+        .service(
+            Endpoint::new("/users/me")
+                .get(routes::me)
+                .patch(routes::update_me)
+                .delete(routes::delete_me)
+                .build(),
+        )
+        .service(Endpoint::new("/users/{id}").get(routes::public_profile).build())
+        .service(Endpoint::new("/sports").get(routes::sports).build());
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Bus(#[from] events::BusError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
+
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
+    let (outbox, relay) = runtime::outbox_relay(&db, &deps);
+    let state = Arc::new(Profiles { db: db.clone(), outbox });
+    let consumer = deps
+        .bus
+        .subscribe(
+            Subscription::new(NAME, &[UserRegistered::TYPE]),
+            Arc::new(Registrations(state.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
+    let data = web::Data::from(state);
+    let identity = web::Data::new(settings.identity.clone());
+    let service = Service {
+        name: NAME,
+        openapi: ApiDoc::openapi(),
+        readiness: runtime::readiness(&db, &deps),
+        routes: Arc::new(move |cfg| {
+            cfg.app_data(data.clone()).app_data(identity.clone());
+            routes(cfg);
+        }),
+        metrics: Vec::new(),
+    };
+    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: vec![relay, consumer],
+    })
+}
+
+/// Opens and migrates the database, for `user-profile migrate` (a Helm hook in Kubernetes).
+pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
+    Ok(runtime::database(&settings.database, &MIGRATION_SETS).await?)
+}

@@ -1,0 +1,173 @@
+//! The profile API. Every handler but `/sports` takes a [`Caller`]: requests reach it only
+//! through the gateway, which signed who is calling.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use events::Event;
+use events::catalogue::{UserDeleted, UserUpdated};
+use http_kit::{ApiError, Envelope, etag};
+use identity::Caller;
+
+use crate::domain::ProfilePatch;
+use crate::sports::{SPORTS, Sport};
+use crate::store::{self, ProfileRow};
+use crate::views::{Profile, PublicProfile, UserInfo, UserInfoDocument};
+use crate::{Profiles, SOURCE};
+
+pub const PROFILE_SCOPE: &str = "profile";
+pub const EMAIL_SCOPE: &str = "email";
+
+async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
+    let id = user_id.to_owned();
+    state
+        .db
+        .run(move |c| Ok(store::by_id(c, &id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no profile for this user"))
+}
+
+fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&etag::of(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// Seed 003's user information. The gateway also accepts the token as `?access_token=`.
+#[utoipa::path(get, path = "/api/get_user_info", tag = "seed",
+    params(("access_token" = Option<String>, Query, description = "The access token, when not sent as a bearer header")),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserInfoDocument), (status = 401, body = http_kit::ErrorBody),
+              (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn user_info(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, caller.user()?).await?;
+    let info = UserInfo::of(&row, caller.0.has_scope(PROFILE_SCOPE), caller.0.has_scope(EMAIL_SCOPE));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(UserInfoDocument { user_info: info }))
+}
+
+/// The caller's profile (scope `profile`), with its ETag.
+#[utoipa::path(get, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
+    responses((status = 200, body = Profile), (status = 304, description = "If-None-Match matched"),
+              (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn me(state: web::Data<Profiles>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(PROFILE_SCOPE)?;
+    let row = load(&state, caller.user()?).await?;
+    if etag::not_modified(&req, &etag::of(row.version)) {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), row.version));
+    }
+    Ok(with_etag(
+        HttpResponse::Ok().json(Envelope::ok(Profile::from(&row))),
+        row.version,
+    ))
+}
+
+/// Changes the caller's profile (scope `profile`): a JSON merge patch (RFC 7396) where `null`
+/// clears a field. `If-Match` makes it conditional (412 when the profile changed).
+#[utoipa::path(patch, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "first_name, last_name, gender, birth_date, picture, cover, relationship, biography, website, nationality, sports"),
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, body = Profile), (status = 412, body = http_kit::ErrorBody),
+              (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
+pub async fn update_me(
+    state: web::Data<Profiles>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(PROFILE_SCOPE)?;
+    let user = caller.user()?.to_owned();
+    let fields = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_field("body", "must be a JSON object"))?;
+    let today = chrono::Utc::now().date_naive();
+    let patch = ProfilePatch::parse(fields, today).map_err(|e| ApiError::invalid_field(&e.field, e.reason))?;
+    let expected = etag::if_match(&req)?;
+    // Without If-Match a change made meanwhile is read again and the patch applied on top.
+    for _ in 0..3 {
+        let current = load(&state, &user).await?;
+        etag::check(expected, current.version)?;
+        if patch.is_empty() {
+            return Ok(with_etag(HttpResponse::Ok().json(Envelope::ok(Profile::from(&current))), current.version));
+        }
+        let next = current.patched(patch.clone(), storage::now_millis());
+        if let Some(saved) = save(&state, next).await? {
+            tracing::info!(user.id = %saved.user_id, "profile updated");
+            return Ok(with_etag(HttpResponse::Ok().json(Envelope::ok(Profile::from(&saved))), saved.version));
+        }
+    }
+    Err(ApiError::conflict("the profile is being changed concurrently; try again"))
+}
+
+/// Writes `next` with its `user.updated` event, if nobody changed the profile meanwhile.
+async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, ApiError> {
+    let payload = UserUpdated {
+        user_id: next.user_id.clone(),
+        username: next.username.clone(),
+        picture: next.picture.clone(),
+        group: None,
+    };
+    let event = Event::new(SOURCE, Some(next.user_id.clone()), &payload).map_err(ApiError::internal)?;
+    let saved = state
+        .db
+        .transaction(move |c| {
+            if !store::replace(c, &next)? {
+                return Ok(None);
+            }
+            events::outbox::enqueue(c, &[event])?;
+            Ok(Some(next))
+        })
+        .await?;
+    if saved.is_some() {
+        state.outbox.notify_one();
+    }
+    Ok(saved)
+}
+
+/// Deletes the caller's profile (scope `profile`) and publishes `user.deleted`: auth then
+/// deletes the account and revokes its tokens, the blog forgets the author.
+#[utoipa::path(delete, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
+    responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(PROFILE_SCOPE)?;
+    let user = caller.user()?.to_owned();
+    let event = Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() })
+        .map_err(ApiError::internal)?;
+    let id = user.clone();
+    state
+        .db
+        .transaction(move |c| {
+            if store::delete(c, &id)? == 0 {
+                return Err(storage::StorageError::NotFound);
+            }
+            events::outbox::enqueue(c, &[event])?;
+            Ok(())
+        })
+        .await?;
+    state.outbox.notify_one();
+    tracing::info!(user.id = %user, "profile deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What any signed-in caller may see of a user.
+#[utoipa::path(get, path = "/users/{id}", tag = "profiles", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, body = PublicProfile), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn public_profile(
+    state: web::Data<Profiles>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<Envelope<PublicProfile>, ApiError> {
+    let row = load(&state, &id).await?;
+    Ok(Envelope::ok(PublicProfile::from(&row)))
+}
+
+/// Seed 000's sports list: every code a profile's `sports` accepts.
+#[utoipa::path(get, path = "/sports", tag = "profiles", responses((status = 200, body = Vec<Sport>)))]
+pub async fn sports() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .json(Envelope::ok(SPORTS))
+}

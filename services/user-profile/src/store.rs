@@ -1,0 +1,156 @@
+//! The profiles table and the queries on it. Functions take a connection, so callers compose
+//! them with the outbox in one transaction; run them through `Database::run`.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use storage::AnyConnection;
+
+use crate::domain::ProfilePatch;
+
+// Raw SQL: diesel's `table!` stops at 16 columns without a feature that slows every build.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ProfileRow {
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Text)]
+    pub username: String,
+    #[diesel(sql_type = Text)]
+    pub email: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub first_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub gender: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub birth_date: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub picture: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub cover: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub relationship: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub biography: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub website: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub nationality: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub sports: String,
+    #[diesel(sql_type = Bool)]
+    pub verified: bool,
+    #[diesel(sql_type = BigInt)]
+    pub registered_at: i64,
+    #[diesel(sql_type = BigInt)]
+    pub updated_at: i64,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+}
+
+impl ProfileRow {
+    /// A new user's profile: only what auth knows.
+    pub fn registered(user_id: String, username: String, email: String, at: i64) -> Self {
+        Self {
+            user_id,
+            username,
+            email,
+            first_name: None,
+            last_name: None,
+            gender: None,
+            birth_date: None,
+            picture: None,
+            cover: None,
+            relationship: None,
+            biography: None,
+            website: None,
+            nationality: None,
+            sports: String::new(),
+            verified: false,
+            registered_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    /// This profile with `patch` applied, one version later.
+    pub fn patched(&self, patch: ProfilePatch, now: i64) -> Self {
+        let mut next = self.clone();
+        let fields = [
+            (patch.first_name, &mut next.first_name),
+            (patch.last_name, &mut next.last_name),
+            (patch.gender, &mut next.gender),
+            (patch.birth_date, &mut next.birth_date),
+            (patch.picture, &mut next.picture),
+            (patch.cover, &mut next.cover),
+            (patch.relationship, &mut next.relationship),
+            (patch.biography, &mut next.biography),
+            (patch.website, &mut next.website),
+            (patch.nationality, &mut next.nationality),
+        ];
+        for (change, slot) in fields {
+            if let Some(value) = change {
+                *slot = value;
+            }
+        }
+        if let Some(sports) = patch.sports {
+            next.sports = sports;
+        }
+        next.updated_at = now;
+        next.version = self.version + 1;
+        next
+    }
+}
+
+/// Creates the profile unless it exists (a redelivered `user.registered` changes nothing).
+pub fn insert_if_absent(conn: &mut AnyConnection, row: &ProfileRow) -> QueryResult<bool> {
+    let inserted = diesel::sql_query(
+        "INSERT INTO profiles (user_id, username, email, sports, verified, registered_at, updated_at, version) \
+         VALUES ($1, $2, $3, '', FALSE, $4, $4, 1) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(&row.user_id)
+    .bind::<Text, _>(&row.username)
+    .bind::<Text, _>(&row.email)
+    .bind::<BigInt, _>(row.registered_at)
+    .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+pub fn by_id(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Option<ProfileRow>> {
+    diesel::sql_query("SELECT * FROM profiles WHERE user_id = $1")
+        .bind::<Text, _>(user_id)
+        .get_result(conn)
+        .optional()
+}
+
+/// Writes `next` if the stored profile is still at `next.version - 1`; false if it moved on.
+pub fn replace(conn: &mut AnyConnection, next: &ProfileRow) -> QueryResult<bool> {
+    let updated = diesel::sql_query(
+        "UPDATE profiles SET first_name = $1, last_name = $2, gender = $3, birth_date = $4, picture = $5, \
+         cover = $6, relationship = $7, biography = $8, website = $9, nationality = $10, sports = $11, \
+         updated_at = $12, version = $13 WHERE user_id = $14 AND version = $15",
+    )
+    .bind::<Nullable<Text>, _>(&next.first_name)
+    .bind::<Nullable<Text>, _>(&next.last_name)
+    .bind::<Nullable<Text>, _>(&next.gender)
+    .bind::<Nullable<Text>, _>(&next.birth_date)
+    .bind::<Nullable<Text>, _>(&next.picture)
+    .bind::<Nullable<Text>, _>(&next.cover)
+    .bind::<Nullable<Text>, _>(&next.relationship)
+    .bind::<Nullable<Text>, _>(&next.biography)
+    .bind::<Nullable<Text>, _>(&next.website)
+    .bind::<Nullable<Text>, _>(&next.nationality)
+    .bind::<Text, _>(&next.sports)
+    .bind::<BigInt, _>(next.updated_at)
+    .bind::<BigInt, _>(next.version)
+    .bind::<Text, _>(&next.user_id)
+    .bind::<BigInt, _>(next.version - 1)
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn delete(conn: &mut AnyConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM profiles WHERE user_id = $1")
+        .bind::<Text, _>(user_id)
+        .execute(conn)
+}

@@ -1,0 +1,175 @@
+//! What the API answers: the owner's full profile, the public subset anyone signed in sees,
+//! and seed 003's `user_info` document.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::ProfileRow;
+
+fn iso(millis: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn sports(row: &ProfileRow) -> Vec<String> {
+    row.sports.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// The caller's own profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// female, male, non_binary or unspecified.
+    pub gender: Option<String>,
+    /// ISO 8601 date, YYYY-MM-DD.
+    pub birth_date: Option<String>,
+    /// URL of the profile picture.
+    pub picture: Option<String>,
+    /// URL of the cover image.
+    pub cover: Option<String>,
+    /// single, in_a_relationship, engaged, married, civil_union, separated, divorced, widowed, complicated.
+    pub relationship: Option<String>,
+    pub biography: Option<String>,
+    pub website: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub nationality: Option<String>,
+    /// Codes from GET /sports.
+    pub sports: Vec<String>,
+    pub verified: bool,
+    /// ISO 8601.
+    pub registered_at: String,
+    /// ISO 8601.
+    pub updated_at: String,
+}
+
+impl From<&ProfileRow> for Profile {
+    fn from(row: &ProfileRow) -> Self {
+        Self {
+            id: row.user_id.clone(),
+            username: row.username.clone(),
+            email: row.email.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            gender: row.gender.clone(),
+            birth_date: row.birth_date.clone(),
+            picture: row.picture.clone(),
+            cover: row.cover.clone(),
+            relationship: row.relationship.clone(),
+            biography: row.biography.clone(),
+            website: row.website.clone(),
+            nationality: row.nationality.clone(),
+            sports: sports(row),
+            verified: row.verified,
+            registered_at: iso(row.registered_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+/// What any signed-in caller may see of a user: no e-mail, birth date, gender or relationship.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProfile {
+    pub id: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub picture: Option<String>,
+    pub cover: Option<String>,
+    pub biography: Option<String>,
+    pub website: Option<String>,
+    pub nationality: Option<String>,
+    pub sports: Vec<String>,
+    pub verified: bool,
+}
+
+impl From<&ProfileRow> for PublicProfile {
+    fn from(row: &ProfileRow) -> Self {
+        Self {
+            id: row.user_id.clone(),
+            username: row.username.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            picture: row.picture.clone(),
+            cover: row.cover.clone(),
+            biography: row.biography.clone(),
+            website: row.website.clone(),
+            nationality: row.nationality.clone(),
+            sports: sports(row),
+            verified: row.verified,
+        }
+    }
+}
+
+/// Seed 003's document: `{"user_info": {…}}`, every value a string, `""` when unset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfoDocument {
+    pub user_info: UserInfo,
+}
+
+/// Fields the token's scopes do not cover are left out: `user_email` needs `email`, the
+/// others but `user_id` need `profile`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct UserInfo {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_firstname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_lastname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_gender: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_birthdate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_cover: Option<String>,
+    /// ISO 8601 registration time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_registered: Option<String>,
+    /// "1" when verified, "0" otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_verified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_relationship: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_biography: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_website: Option<String>,
+}
+
+impl UserInfo {
+    pub fn of(row: &ProfileRow, profile_scope: bool, email_scope: bool) -> Self {
+        let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
+        let mut info = Self {
+            user_id: row.user_id.clone(),
+            user_email: email_scope.then(|| row.email.clone()),
+            ..Self::default()
+        };
+        if profile_scope {
+            info.user_name = Some(row.username.clone());
+            info.user_firstname = text(&row.first_name);
+            info.user_lastname = text(&row.last_name);
+            info.user_gender = text(&row.gender);
+            info.user_birthdate = text(&row.birth_date);
+            info.user_picture = text(&row.picture);
+            info.user_cover = text(&row.cover);
+            info.user_registered = Some(iso(row.registered_at));
+            info.user_verified = Some(if row.verified { "1" } else { "0" }.to_owned());
+            info.user_relationship = text(&row.relationship);
+            info.user_biography = text(&row.biography);
+            info.user_website = text(&row.website);
+        }
+        info
+    }
+}

@@ -1,0 +1,310 @@
+//! Contract tests of the profile API, called as the gateway calls it (signed identity headers),
+//! on SQLite with the in-process bus and on PostgreSQL with RabbitMQ.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use events::catalogue::{UserDeleted, UserRegistered, UserUpdated};
+use events::{Bus, Delivery, Event, EventPayload, Handler, HandlerError, Subscription};
+use runtime::Deps;
+use serde_json::{Value, json};
+use test_support::{Backend, Db, bus, served};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "identity-test-secret-0123";
+
+struct Service {
+    base: String,
+    bus: Arc<dyn Bus>,
+    http: reqwest::Client,
+    events: mpsc::UnboundedReceiver<Event>,
+    shutdown: CancellationToken,
+    _db: Db,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+struct Collect(mpsc::UnboundedSender<Event>);
+
+#[async_trait::async_trait]
+impl Handler for Collect {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let _ = self.0.send(delivery.event);
+        Ok(())
+    }
+}
+
+async fn start(backend: Backend) -> Service {
+    let exchange = test_support::unique("profiles");
+    let bus = bus(backend, &exchange, "user-profile");
+    let db = Db::create(backend);
+    let shutdown = CancellationToken::new();
+    let (tx, events) = mpsc::unbounded_channel();
+    bus.subscribe(
+        Subscription::new(test_support::unique("watcher"), &["user.*"]),
+        Arc::new(Collect(tx)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let figment = settings::figment(user_profile::DEFAULTS, "TEST_UNUSED_")
+        .unwrap()
+        .merge(("http.port", 0))
+        .merge(("http.workers", 1))
+        .merge(("database.url", db.url()))
+        .merge(("identity.secret", SECRET));
+    let deps = Deps {
+        bus: bus.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let started = user_profile::start(settings::extract(figment).unwrap(), deps)
+        .await
+        .expect("user-profile starts");
+    Service {
+        base: served(started),
+        bus,
+        http: reqwest::Client::new(),
+        events,
+        shutdown,
+        _db: db,
+    }
+}
+
+impl Service {
+    /// Publishes `user.registered` and waits until the profile exists.
+    async fn register(&self, name: &str) -> String {
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let payload = UserRegistered {
+            user_id: user_id.clone(),
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            registered_at: 1_700_000_000_000,
+        };
+        let event = Event::new("/auth", Some(user_id.clone()), &payload).unwrap();
+        self.bus.publish(&[event.clone()]).await.unwrap();
+        // A redelivery changes nothing.
+        self.bus.publish(&[event]).await.unwrap();
+        let started = Instant::now();
+        while self.call("GET", "/users/me", &user_id, "profile", None, &[]).await.0 == 404 {
+            assert!(started.elapsed() < Duration::from_secs(10), "profile never created");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        user_id
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        subject: &str,
+        scope: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let who = identity::Identity {
+            subject: subject.into(),
+            client_id: "partner-app".into(),
+            scope: scope.into(),
+            username: None,
+        };
+        let request_id = test_support::unique("req");
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .header("x-request-id", &request_id);
+        for (name, value) in identity::sign(&who, SECRET.as_bytes(), &request_id, storage::now_millis() / 1000) {
+            req = req.header(name, value);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    async fn next_event(&mut self, event_type: &str) -> Event {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+                .await
+                .expect("an event within 10 s")
+                .unwrap();
+            if event.event_type == event_type {
+                return event;
+            }
+        }
+    }
+}
+
+async fn owners_read_change_and_delete_their_profile(backend: Backend) {
+    let mut s = start(backend).await;
+    let ana = s.register("ana").await;
+    let (status, body, headers) = s.call("GET", "/users/me", &ana, "profile", None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["username"], "ana");
+    assert_eq!(body["data"]["sports"], json!([]));
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let (status, _, _) = s
+        .call("GET", "/users/me", &ana, "profile", None, &[("if-none-match", &etag)])
+        .await;
+    assert_eq!(status, 304);
+
+    let change = json!({"first_name": "Ana", "nationality": "pt", "birth_date": "1991-05-17",
+        "sports": ["surfing", "yoga"], "picture": "https://cdn.example.com/ana.png", "relationship": "single"});
+    let (status, body, headers) = s
+        .call("PATCH", "/users/me", &ana, "profile", Some(change), &[("if-match", &etag)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["nationality"], "PT");
+    assert_eq!(body["data"]["sports"], json!(["surfing", "yoga"]));
+    assert_ne!(headers["etag"].to_str().unwrap(), etag);
+    let updated = s.next_event(UserUpdated::TYPE).await;
+    let payload: UserUpdated = updated.payload().unwrap().unwrap();
+    assert_eq!(payload.picture.as_deref(), Some("https://cdn.example.com/ana.png"));
+
+    // The old ETag no longer matches: 412, and nothing changed.
+    let (status, body, _) = s
+        .call("PATCH", "/users/me", &ana, "profile", Some(json!({"first_name": "Other"})), &[("if-match", &etag)])
+        .await;
+    assert_eq!((status, body["code"].as_str()), (412, Some("precondition_failed")));
+    let (_, body, _) = s.call("GET", "/users/me", &ana, "profile", None, &[]).await;
+    assert_eq!(body["data"]["first_name"], "Ana");
+
+    // null clears a field.
+    let (status, body, _) = s
+        .call("PATCH", "/users/me", &ana, "profile", Some(json!({"relationship": null})), &[])
+        .await;
+    assert_eq!((status, &body["data"]["relationship"]), (200, &Value::Null));
+
+    // Others see the public subset.
+    let bob = s.register("bob").await;
+    let (status, body, _) = s.call("GET", &format!("/users/{ana}"), &bob, "", None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["first_name"], "Ana");
+    assert!(body["data"].get("email").is_none() && body["data"].get("birth_date").is_none());
+
+    let (status, _, _) = s.call("DELETE", "/users/me", &ana, "profile", None, &[]).await;
+    assert_eq!(status, 204);
+    let deleted: UserDeleted = s.next_event(UserDeleted::TYPE).await.payload().unwrap().unwrap();
+    assert_eq!(deleted.user_id, ana);
+    let (status, _, _) = s.call("GET", &format!("/users/{ana}"), &bob, "", None, &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn owners_read_change_and_delete_their_profile_sqlite() {
+    owners_read_change_and_delete_their_profile(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn owners_read_change_and_delete_their_profile_postgres() {
+    owners_read_change_and_delete_their_profile(Backend::Postgres).await;
+}
+
+async fn bad_values_are_refused_naming_the_field(backend: Backend) {
+    let s = start(backend).await;
+    let ana = s.register("ana").await;
+    for (change, field) in [
+        (json!({"nationality": "XX"}), "nationality"),
+        (json!({"birth_date": "17/05/1991"}), "birth_date"),
+        (json!({"sports": ["surfing", "quidditch"]}), "sports[1]"),
+        (json!({"biography": "x".repeat(2001)}), "biography"),
+        (json!({"email": "new@example.com"}), "email"),
+    ] {
+        let (status, body, _) = s.call("PATCH", "/users/me", &ana, "profile", Some(change), &[]).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["success"], false);
+        assert!(body["debugMessage"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    let (status, body, _) = s.call("PATCH", "/users/me", &ana, "profile", Some(json!([1])), &[]).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body, _) = s.call("GET", "/users/me", &ana, "profile", None, &[]).await;
+    assert_eq!((status, &body["data"]["nationality"]), (200, &Value::Null), "nothing was saved");
+}
+
+#[tokio::test]
+async fn bad_values_are_refused_naming_the_field_sqlite() {
+    bad_values_are_refused_naming_the_field(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn bad_values_are_refused_naming_the_field_postgres() {
+    bad_values_are_refused_naming_the_field(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn callers_need_a_signed_identity_and_the_scopes() {
+    let s = start(Backend::Sqlite).await;
+    let ana = s.register("ana").await;
+    // Straight to the service, without the gateway's signature.
+    let resp = s.http.get(format!("{}/users/me", s.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let forged = s
+        .http
+        .get(format!("{}/users/me", s.base))
+        .header("x-auth-subject", &ana)
+        .header("x-auth-client-id", "app")
+        .header("x-auth-scope", "profile")
+        .header("x-auth-timestamp", (storage::now_millis() / 1000).to_string())
+        .header("x-auth-signature", format!("v1={}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let (status, body, headers) = s.call("GET", "/users/me", &ana, "email", None, &[]).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("insufficient_scope")));
+    assert!(headers["www-authenticate"].to_str().unwrap().contains("scope=\"profile\""));
+    // A client's own token (subject = client) acts for no user.
+    let (status, _, _) = s.call("GET", "/users/me", "partner-app", "profile", None, &[]).await;
+    assert_eq!(status, 403);
+    let (status, body, _) = s.call("GET", "/sports", &ana, "", None, &[]).await;
+    assert_eq!(status, 200);
+    assert!(body["data"].as_array().unwrap().iter().any(|s| s["code"] == "tennis"));
+}
+
+/// Seed 003's document, field by field: names, nesting, and every value a string.
+#[tokio::test]
+async fn get_user_info_has_seed_003s_shape_and_withholds_what_scopes_do_not_cover() {
+    let s = start(Backend::Sqlite).await;
+    let ana = s.register("ana").await;
+    s.call("PATCH", "/users/me", &ana, "profile", Some(json!({"first_name": "Ana", "website": "https://ana.example"})), &[])
+        .await;
+    let seed: Value = serde_json::from_str(
+        r#"{ "user_info": { "user_id": "", "user_name": "", "user_email": "", "user_firstname": "", "user_lastname": "", "user_gender": "", "user_birthdate": "", "user_picture": "", "user_cover": "", "user_registered": "", "user_verified": "", "user_relationship": "", "user_biography": "", "user_website": "" } }"#,
+    )
+    .unwrap();
+    let (status, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile email", None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let ours = body.as_object().unwrap();
+    assert_eq!(ours.keys().collect::<Vec<_>>(), vec!["user_info"]);
+    let (expected, got) = (seed["user_info"].as_object().unwrap(), body["user_info"].as_object().unwrap());
+    let mut names: Vec<_> = got.keys().collect();
+    let mut seed_names: Vec<_> = expected.keys().collect();
+    names.sort();
+    seed_names.sort();
+    assert_eq!(names, seed_names);
+    assert!(got.values().all(Value::is_string), "{body}");
+    assert_eq!(got["user_id"], ana.as_str());
+    assert_eq!(got["user_firstname"], "Ana");
+    assert_eq!(got["user_email"], "ana@example.com");
+    assert_eq!(got["user_lastname"], "");
+    assert_eq!(got["user_verified"], "0");
+
+    let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile", None, &[]).await;
+    assert!(body["user_info"].get("user_email").is_none(), "no email scope, no e-mail: {body}");
+    let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "email", None, &[]).await;
+    let keys: Vec<_> = body["user_info"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, vec!["user_email", "user_id"]);
+}
