@@ -66,6 +66,71 @@ impl EventPayload for UserDeleted {
     const DESCRIPTION: &'static str = "A user and their profile were deleted.";
 }
 
+/// An article was published on the blog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArticlePublished {
+    pub article_id: i64,
+    /// The author's user id.
+    pub author_id: String,
+    pub title: String,
+    /// Locale name (`fr`, `en`).
+    pub locale: String,
+    pub category: String,
+    /// Milliseconds since the epoch.
+    pub published_at: i64,
+}
+
+impl EventPayload for ArticlePublished {
+    const TYPE: &'static str = "article.published";
+    const DESCRIPTION: &'static str = "An article was published on the blog.";
+}
+
+/// An article's title, content, locale or category changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArticleUpdated {
+    pub article_id: i64,
+    pub author_id: String,
+    pub title: String,
+    /// The article's version after the change (its ETag).
+    pub version: i64,
+    /// Milliseconds since the epoch.
+    pub modified_at: i64,
+}
+
+impl EventPayload for ArticleUpdated {
+    const TYPE: &'static str = "article.updated";
+    const DESCRIPTION: &'static str = "An article was changed.";
+}
+
+/// An article was deleted, with its comments (by its author, an administrator, or because
+/// its author's account was deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArticleDeleted {
+    pub article_id: i64,
+    pub author_id: String,
+}
+
+impl EventPayload for ArticleDeleted {
+    const TYPE: &'static str = "article.deleted";
+    const DESCRIPTION: &'static str = "An article and its comments were deleted.";
+}
+
+/// Someone commented on an article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommentCreated {
+    pub comment_id: i64,
+    pub article_id: i64,
+    /// The commenter's user id.
+    pub author_id: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+impl EventPayload for CommentCreated {
+    const TYPE: &'static str = "comment.created";
+    const DESCRIPTION: &'static str = "A comment was added to an article.";
+}
+
 /// One catalogue entry: what the AsyncAPI document says of an event type.
 pub struct EventKind {
     pub event_type: &'static str,
@@ -90,6 +155,10 @@ pub fn all() -> Vec<EventKind> {
         kind::<UserRegistered>(),
         kind::<UserUpdated>(),
         kind::<UserDeleted>(),
+        kind::<ArticlePublished>(),
+        kind::<ArticleUpdated>(),
+        kind::<ArticleDeleted>(),
+        kind::<CommentCreated>(),
     ]
 }
 

@@ -67,12 +67,18 @@ mod tests {
 
     #[test]
     fn tags_round_trip_and_mismatches_fail() {
-        let req = TestRequest::default().insert_header((header::IF_MATCH, of(3))).to_http_request();
+        let req = TestRequest::default()
+            .insert_header((header::IF_MATCH, of(3)))
+            .to_http_request();
         assert_eq!(if_match(&req).ok().flatten(), Some(3));
         assert!(check(Some(3), 3).is_ok() && check(Some(3), 4).is_err() && check(None, 4).is_ok());
-        let foreign = TestRequest::default().insert_header((header::IF_MATCH, "\"abc\"")).to_http_request();
+        let foreign = TestRequest::default()
+            .insert_header((header::IF_MATCH, "\"abc\""))
+            .to_http_request();
         assert_eq!(if_match(&foreign).ok().flatten(), Some(-1));
-        let star = TestRequest::default().insert_header((header::IF_MATCH, "*")).to_http_request();
+        let star = TestRequest::default()
+            .insert_header((header::IF_MATCH, "*"))
+            .to_http_request();
         assert_eq!(if_match(&star).ok().flatten(), None);
         let cached = TestRequest::default()
             .insert_header((header::IF_NONE_MATCH, "\"v1\", W/\"v2\""))

@@ -97,8 +97,7 @@ fn admit(req: &HttpRequest) -> Result<Caller, ApiError> {
             IdentityError::Missing => "call this API through the gateway, with a bearer token",
             IdentityError::BadSignature | IdentityError::Stale => "the request's identity could not be verified",
         };
-        ApiError::unauthorized(status)
-            .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        ApiError::unauthorized(status).header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     })
 }
 

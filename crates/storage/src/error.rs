@@ -24,7 +24,11 @@ impl From<DieselError> for StorageError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => Self::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict(error),
+            // A duplicate, or a row still referred to (or referring to one gone).
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => Self::Conflict(error),
             other => Self::Query(other),
         }
     }

@@ -5,7 +5,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod calls;
+
 use std::path::PathBuf;
+
+pub use calls::{Answer, As, IDENTITY_SECRET, Signed, Watch};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 

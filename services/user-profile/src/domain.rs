@@ -30,7 +30,10 @@ fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String,
     if value.chars().count() > max {
         return Err(invalid(field, format!("must be at most {max} characters")));
     }
-    if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
         return Err(invalid(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
@@ -132,7 +135,11 @@ impl ProfilePatch {
         for (field, value) in body {
             let f = field.as_str();
             if f == "sports" {
-                patch.sports = Some(if value.is_null() { String::new() } else { sport_codes(f, value)? });
+                patch.sports = Some(if value.is_null() {
+                    String::new()
+                } else {
+                    sport_codes(f, value)?
+                });
                 continue;
             }
             let slot = match f {
@@ -199,8 +206,10 @@ mod tests {
 
     #[test]
     fn values_are_normalised() {
-        let patch = parse(json!({"first_name": "  Ana ", "nationality": "fr", "sports": ["yoga", "tennis", "yoga"],
-            "birth_date": "1990-02-28", "website": "https://ana.example"}));
+        let patch = parse(
+            json!({"first_name": "  Ana ", "nationality": "fr", "sports": ["yoga", "tennis", "yoga"],
+            "birth_date": "1990-02-28", "website": "https://ana.example"}),
+        );
         let patch = patch.unwrap_or_default();
         assert_eq!(patch.first_name, Some(Some("Ana".into())));
         assert_eq!(patch.nationality, Some(Some("FR".into())));

@@ -90,15 +90,23 @@ pub async fn update_me(
         let current = load(&state, &user).await?;
         etag::check(expected, current.version)?;
         if patch.is_empty() {
-            return Ok(with_etag(HttpResponse::Ok().json(Envelope::ok(Profile::from(&current))), current.version));
+            return Ok(with_etag(
+                HttpResponse::Ok().json(Envelope::ok(Profile::from(&current))),
+                current.version,
+            ));
         }
         let next = current.patched(patch.clone(), storage::now_millis());
         if let Some(saved) = save(&state, next).await? {
             tracing::info!(user.id = %saved.user_id, "profile updated");
-            return Ok(with_etag(HttpResponse::Ok().json(Envelope::ok(Profile::from(&saved))), saved.version));
+            return Ok(with_etag(
+                HttpResponse::Ok().json(Envelope::ok(Profile::from(&saved))),
+                saved.version,
+            ));
         }
     }
-    Err(ApiError::conflict("the profile is being changed concurrently; try again"))
+    Err(ApiError::conflict(
+        "the profile is being changed concurrently; try again",
+    ))
 }
 
 /// Writes `next` with its `user.updated` event, if nobody changed the profile meanwhile.
@@ -133,8 +141,8 @@ async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, 
 pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_scope(PROFILE_SCOPE)?;
     let user = caller.user()?.to_owned();
-    let event = Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() })
-        .map_err(ApiError::internal)?;
+    let event =
+        Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() }).map_err(ApiError::internal)?;
     let id = user.clone();
     state
         .db

@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn codes_are_sorted_unique_and_lower_snake_case() {
-        assert!(SPORTS.windows(2).all(|w| w[0].code < w[1].code), "sorted, for binary search");
+        assert!(
+            SPORTS.windows(2).all(|w| w[0].code < w[1].code),
+            "sorted, for binary search"
+        );
         assert!(
             SPORTS
                 .iter()

@@ -7,20 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use events::catalogue::{UserDeleted, UserRegistered, UserUpdated};
-use events::{Bus, Delivery, Event, EventPayload, Handler, HandlerError, Subscription};
+use events::{Bus, Event, EventPayload};
 use runtime::Deps;
 use serde_json::{Value, json};
-use test_support::{Backend, Db, bus, served};
-use tokio::sync::mpsc;
+use test_support::{As, Backend, Db, IDENTITY_SECRET, Signed, Watch, bus, served};
 use tokio_util::sync::CancellationToken;
 
-const SECRET: &str = "identity-test-secret-0123";
-
 struct Service {
-    base: String,
+    api: Signed,
     bus: Arc<dyn Bus>,
-    http: reqwest::Client,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: Watch,
     shutdown: CancellationToken,
     _db: Db,
 }
@@ -31,35 +27,18 @@ impl Drop for Service {
     }
 }
 
-struct Collect(mpsc::UnboundedSender<Event>);
-
-#[async_trait::async_trait]
-impl Handler for Collect {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
-        let _ = self.0.send(delivery.event);
-        Ok(())
-    }
-}
-
 async fn start(backend: Backend) -> Service {
     let exchange = test_support::unique("profiles");
     let bus = bus(backend, &exchange, "user-profile");
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
-    let (tx, events) = mpsc::unbounded_channel();
-    bus.subscribe(
-        Subscription::new(test_support::unique("watcher"), &["user.*"]),
-        Arc::new(Collect(tx)),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let events = Watch::start(&bus, &["user.*"], shutdown.clone()).await;
     let figment = settings::figment(user_profile::DEFAULTS, "TEST_UNUSED_")
         .unwrap()
         .merge(("http.port", 0))
         .merge(("http.workers", 1))
         .merge(("database.url", db.url()))
-        .merge(("identity.secret", SECRET));
+        .merge(("identity.secret", IDENTITY_SECRET));
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
@@ -68,9 +47,8 @@ async fn start(backend: Backend) -> Service {
         .await
         .expect("user-profile starts");
     Service {
-        base: served(started),
+        api: Signed::new(served(started)),
         bus,
-        http: reqwest::Client::new(),
         events,
         shutdown,
         _db: db,
@@ -78,7 +56,8 @@ async fn start(backend: Backend) -> Service {
 }
 
 impl Service {
-    /// Publishes `user.registered` and waits until the profile exists.
+    /// Publishes `user.registered` (twice: a redelivery changes nothing) and waits until the
+    /// profile exists.
     async fn register(&self, name: &str) -> String {
         let user_id = uuid::Uuid::now_v7().to_string();
         let payload = UserRegistered {
@@ -88,8 +67,7 @@ impl Service {
             registered_at: 1_700_000_000_000,
         };
         let event = Event::new("/auth", Some(user_id.clone()), &payload).unwrap();
-        self.bus.publish(&[event.clone()]).await.unwrap();
-        // A redelivery changes nothing.
+        self.bus.publish(std::slice::from_ref(&event)).await.unwrap();
         self.bus.publish(&[event]).await.unwrap();
         let started = Instant::now();
         while self.call("GET", "/users/me", &user_id, "profile", None, &[]).await.0 == 404 {
@@ -107,44 +85,12 @@ impl Service {
         scope: &str,
         body: Option<Value>,
         headers: &[(&str, &str)],
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let who = identity::Identity {
-            subject: subject.into(),
-            client_id: "partner-app".into(),
-            scope: scope.into(),
-            username: None,
-        };
-        let request_id = test_support::unique("req");
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .header("x-request-id", &request_id);
-        for (name, value) in identity::sign(&who, SECRET.as_bytes(), &request_id, storage::now_millis() / 1000) {
-            req = req.header(name, value);
-        }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.json().await.unwrap_or(Value::Null);
-        (status, body, headers)
+    ) -> test_support::Answer {
+        self.api.call(method, path, As { subject, scope }, body, headers).await
     }
 
     async fn next_event(&mut self, event_type: &str) -> Event {
-        loop {
-            let event = tokio::time::timeout(Duration::from_secs(10), self.events.recv())
-                .await
-                .expect("an event within 10 s")
-                .unwrap();
-            if event.event_type == event_type {
-                return event;
-            }
-        }
+        self.events.next(event_type).await
     }
 }
 
@@ -164,7 +110,14 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     let change = json!({"first_name": "Ana", "nationality": "pt", "birth_date": "1991-05-17",
         "sports": ["surfing", "yoga"], "picture": "https://cdn.example.com/ana.png", "relationship": "single"});
     let (status, body, headers) = s
-        .call("PATCH", "/users/me", &ana, "profile", Some(change), &[("if-match", &etag)])
+        .call(
+            "PATCH",
+            "/users/me",
+            &ana,
+            "profile",
+            Some(change),
+            &[("if-match", &etag)],
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["nationality"], "PT");
@@ -176,7 +129,14 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
 
     // The old ETag no longer matches: 412, and nothing changed.
     let (status, body, _) = s
-        .call("PATCH", "/users/me", &ana, "profile", Some(json!({"first_name": "Other"})), &[("if-match", &etag)])
+        .call(
+            "PATCH",
+            "/users/me",
+            &ana,
+            "profile",
+            Some(json!({"first_name": "Other"})),
+            &[("if-match", &etag)],
+        )
         .await;
     assert_eq!((status, body["code"].as_str()), (412, Some("precondition_failed")));
     let (_, body, _) = s.call("GET", "/users/me", &ana, "profile", None, &[]).await;
@@ -184,7 +144,14 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
 
     // null clears a field.
     let (status, body, _) = s
-        .call("PATCH", "/users/me", &ana, "profile", Some(json!({"relationship": null})), &[])
+        .call(
+            "PATCH",
+            "/users/me",
+            &ana,
+            "profile",
+            Some(json!({"relationship": null})),
+            &[],
+        )
         .await;
     assert_eq!((status, &body["data"]["relationship"]), (200, &Value::Null));
 
@@ -228,10 +195,16 @@ async fn bad_values_are_refused_naming_the_field(backend: Backend) {
         assert_eq!(body["success"], false);
         assert!(body["debugMessage"].as_str().unwrap().starts_with(field), "{body}");
     }
-    let (status, body, _) = s.call("PATCH", "/users/me", &ana, "profile", Some(json!([1])), &[]).await;
+    let (status, body, _) = s
+        .call("PATCH", "/users/me", &ana, "profile", Some(json!([1])), &[])
+        .await;
     assert_eq!(status, 422, "{body}");
     let (status, body, _) = s.call("GET", "/users/me", &ana, "profile", None, &[]).await;
-    assert_eq!((status, &body["data"]["nationality"]), (200, &Value::Null), "nothing was saved");
+    assert_eq!(
+        (status, &body["data"]["nationality"]),
+        (200, &Value::Null),
+        "nothing was saved"
+    );
 }
 
 #[tokio::test]
@@ -249,11 +222,12 @@ async fn callers_need_a_signed_identity_and_the_scopes() {
     let s = start(Backend::Sqlite).await;
     let ana = s.register("ana").await;
     // Straight to the service, without the gateway's signature.
-    let resp = s.http.get(format!("{}/users/me", s.base)).send().await.unwrap();
+    let resp = s.api.http.get(format!("{}/users/me", s.api.base)).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let forged = s
+        .api
         .http
-        .get(format!("{}/users/me", s.base))
+        .get(format!("{}/users/me", s.api.base))
         .header("x-auth-subject", &ana)
         .header("x-auth-client-id", "app")
         .header("x-auth-scope", "profile")
@@ -265,7 +239,12 @@ async fn callers_need_a_signed_identity_and_the_scopes() {
     assert_eq!(forged.status(), 401);
     let (status, body, headers) = s.call("GET", "/users/me", &ana, "email", None, &[]).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("insufficient_scope")));
-    assert!(headers["www-authenticate"].to_str().unwrap().contains("scope=\"profile\""));
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"profile\"")
+    );
     // A client's own token (subject = client) acts for no user.
     let (status, _, _) = s.call("GET", "/users/me", "partner-app", "profile", None, &[]).await;
     assert_eq!(status, 403);
@@ -279,17 +258,29 @@ async fn callers_need_a_signed_identity_and_the_scopes() {
 async fn get_user_info_has_seed_003s_shape_and_withholds_what_scopes_do_not_cover() {
     let s = start(Backend::Sqlite).await;
     let ana = s.register("ana").await;
-    s.call("PATCH", "/users/me", &ana, "profile", Some(json!({"first_name": "Ana", "website": "https://ana.example"})), &[])
-        .await;
+    s.call(
+        "PATCH",
+        "/users/me",
+        &ana,
+        "profile",
+        Some(json!({"first_name": "Ana", "website": "https://ana.example"})),
+        &[],
+    )
+    .await;
     let seed: Value = serde_json::from_str(
         r#"{ "user_info": { "user_id": "", "user_name": "", "user_email": "", "user_firstname": "", "user_lastname": "", "user_gender": "", "user_birthdate": "", "user_picture": "", "user_cover": "", "user_registered": "", "user_verified": "", "user_relationship": "", "user_biography": "", "user_website": "" } }"#,
     )
     .unwrap();
-    let (status, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile email", None, &[]).await;
+    let (status, body, _) = s
+        .call("GET", "/api/get_user_info", &ana, "profile email", None, &[])
+        .await;
     assert_eq!(status, 200, "{body}");
     let ours = body.as_object().unwrap();
     assert_eq!(ours.keys().collect::<Vec<_>>(), vec!["user_info"]);
-    let (expected, got) = (seed["user_info"].as_object().unwrap(), body["user_info"].as_object().unwrap());
+    let (expected, got) = (
+        seed["user_info"].as_object().unwrap(),
+        body["user_info"].as_object().unwrap(),
+    );
     let mut names: Vec<_> = got.keys().collect();
     let mut seed_names: Vec<_> = expected.keys().collect();
     names.sort();
@@ -303,7 +294,10 @@ async fn get_user_info_has_seed_003s_shape_and_withholds_what_scopes_do_not_cove
     assert_eq!(got["user_verified"], "0");
 
     let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile", None, &[]).await;
-    assert!(body["user_info"].get("user_email").is_none(), "no email scope, no e-mail: {body}");
+    assert!(
+        body["user_info"].get("user_email").is_none(),
+        "no email scope, no e-mail: {body}"
+    );
     let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "email", None, &[]).await;
     let keys: Vec<_> = body["user_info"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, vec!["user_email", "user_id"]);

@@ -1,0 +1,6 @@
+DROP TABLE comments;
+DROP TABLE articles;
+DROP TABLE categories;
+DROP TABLE locales;
+DROP TABLE authors;
+DROP TABLE author_groups;

@@ -1,0 +1,198 @@
+//! The blog: articles, comments, locales and categories, with seed 002's `GET /blog` document
+//! exactly. Authors are a local projection of users kept from `user.*` events; every change
+//! publishes its event (`article.published`, `article.updated`, `article.deleted`,
+//! `comment.created`) through the outbox.
+
+mod authors;
+pub mod domain;
+mod routes;
+pub mod store;
+mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use diesel_migrations::embed_migrations;
+use events::Subscription;
+use http_kit::Endpoint;
+use http_kit::openapi::BearerScheme;
+use http_kit::server::{self, HttpSettings, Service};
+use identity::IdentitySettings;
+use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
+use serde::Deserialize;
+use settings::{SettingsError, Validate};
+use storage::{Database, Migrations};
+use tokio::sync::Notify;
+use utoipa::OpenApi;
+
+pub const NAME: &str = "blog";
+pub const ENV_PREFIX: &str = "BLOG_";
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+/// CloudEvents `source` of this service's events.
+pub const SOURCE: &str = "/blog";
+
+// Ids are serial integers (seed 002), spelled differently by each dialect.
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations/postgres"),
+    sqlite: embed_migrations!("migrations/sqlite"),
+};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BlogSettings {
+    pub default_avatar: String,
+    pub comments_per_article: i64,
+    pub max_content_chars: usize,
+    pub max_comment_chars: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub bus: BusSettings,
+    pub database: DatabaseSettings,
+    pub identity: IdentitySettings,
+    pub blog: BlogSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.validate("http")?;
+        self.bus.validate()?;
+        self.database.validate()?;
+        self.identity.validate()?;
+        if !(0..=100).contains(&self.blog.comments_per_article) {
+            return Err(settings::rule("blog.comments_per_article", "must be between 0 and 100"));
+        }
+        if self.blog.max_content_chars == 0 || self.blog.max_comment_chars == 0 {
+            return Err(settings::rule(
+                "blog.max_content_chars",
+                "content limits must be more than 0",
+            ));
+        }
+        // A character takes up to 4 bytes in UTF-8 and a few more escaped in JSON.
+        if self.blog.max_content_chars > self.http.body_limit {
+            return Err(settings::rule(
+                "blog.max_content_chars",
+                "must fit in http.body_limit (bytes); raise the body limit first",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn bus(&self) -> &BusSettings {
+        &self.bus
+    }
+}
+
+/// What every request shares.
+pub struct Blog {
+    db: Database,
+    outbox: Arc<Notify>,
+    settings: BlogSettings,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Partner API platform: blog", description = "Articles, comments, locales and categories; seed 002's GET /blog."),
+    paths(
+        routes::feed::feed,
+        routes::articles::create, routes::articles::show, routes::articles::update, routes::articles::delete,
+        routes::comments::list, routes::comments::create, routes::comments::update, routes::comments::delete,
+        routes::taxonomy::list, routes::taxonomy::create, routes::taxonomy::rename, routes::taxonomy::delete,
+    ),
+    tags((name = "seed", description = "Seed 002's endpoint, exact shape"), (name = "articles"), (name = "comments"), (name = "locales and categories")),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    use routes::{articles, comments, feed, taxonomy};
+    cfg.service(Endpoint::new("/blog").get(feed::feed).build())
+        .service(Endpoint::new("/blog/articles").post(articles::create).build())
+        .service(
+            Endpoint::new("/blog/articles/{id}")
+                .get(articles::show)
+                .patch(articles::update)
+                .delete(articles::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/articles/{id}/comments")
+                .get(comments::list)
+                .post(comments::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/comments/{id}")
+                .patch(comments::update)
+                .delete(comments::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/{list}")
+                .get(taxonomy::list)
+                .post(taxonomy::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/{list}/{id}")
+                .patch(taxonomy::rename)
+                .delete(taxonomy::delete)
+                .build(),
+        );
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Bus(#[from] events::BusError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
+
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
+    let (outbox, relay) = runtime::outbox_relay(&db, &deps);
+    let state = Arc::new(Blog {
+        db: db.clone(),
+        outbox,
+        settings: settings.blog.clone(),
+    });
+    let consumer = deps
+        .bus
+        .subscribe(
+            Subscription::new(NAME, &authors::BINDINGS),
+            Arc::new(authors::Authors(state.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
+    let data = web::Data::from(state);
+    let identity = web::Data::new(settings.identity.clone());
+    let service = Service {
+        name: NAME,
+        openapi: ApiDoc::openapi(),
+        readiness: runtime::readiness(&db, &deps),
+        routes: Arc::new(move |cfg| {
+            cfg.app_data(data.clone()).app_data(identity.clone());
+            routes(cfg);
+        }),
+        metrics: Vec::new(),
+    };
+    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: vec![relay, consumer],
+    })
+}
+
+/// Opens and migrates the database, for `blog migrate` (a Helm hook in Kubernetes).
+pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
+    Ok(runtime::database(&settings.database, &MIGRATION_SETS).await?)
+}

@@ -1,0 +1,239 @@
+//! Articles: read by anyone with `blog:read`, written by their author, deleted by their author
+//! or an administrator. Changes are conditional on `If-Match` when sent; each one publishes
+//! its event through the outbox.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
+use http_kit::{ApiError, Envelope, etag};
+use identity::Caller;
+
+use super::{field, is_admin, lost_race, reader, with_etag, writer};
+use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
+use crate::store::{self, ArticleFields, ArticleRow, Taxonomy};
+use crate::views::Article;
+use crate::{Blog, SOURCE};
+
+pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
+    state
+        .db
+        .run(move |c| Ok(store::article(c, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no article {id}")))
+}
+
+/// Validates the text and that the locale and category exist.
+async fn checked(state: &Blog, fields: ArticleFields) -> Result<ArticleFields, ApiError> {
+    let fields = ArticleFields {
+        title: domain::text("title", &fields.title, MAX_TITLE, false).map_err(field)?,
+        content: domain::text("content", &fields.content, state.settings.max_content_chars, true).map_err(field)?,
+        ..fields
+    };
+    let (locale, category) = (fields.locales_id, fields.blog_category_id);
+    let (locale, category) = state
+        .db
+        .run(move |c| {
+            Ok((
+                store::name_by_id(c, Taxonomy::Locales, locale)?,
+                store::name_by_id(c, Taxonomy::Categories, category)?,
+            ))
+        })
+        .await?;
+    if locale.is_none() {
+        return Err(ApiError::invalid_field(
+            "locales_id",
+            "no such locale (GET /blog/locales)",
+        ));
+    }
+    if category.is_none() {
+        return Err(ApiError::invalid_field(
+            "blog_category_id",
+            "no such category (GET /blog/categories)",
+        ));
+    }
+    Ok(fields)
+}
+
+fn answer(state: &Blog, row: &ArticleRow, status: actix_web::http::StatusCode) -> HttpResponse {
+    let body = Envelope::with_status(status, "ok", "OK", Article::of(row, &state.settings.default_avatar));
+    with_etag(HttpResponse::build(status).json(body), row.version)
+}
+
+/// Publishes an article (scope `blog:write`).
+#[utoipa::path(post, path = "/blog/articles", tag = "articles", request_body = ArticleInput, security(("bearer" = ["blog:write"])),
+    responses((status = 201, body = Article, headers(("ETag" = String), ("Location" = String))),
+              (status = 403, body = http_kit::ErrorBody), (status = 413, body = http_kit::ErrorBody),
+              (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
+pub async fn create(
+    state: web::Data<Blog>,
+    caller: Caller,
+    body: web::Json<ArticleInput>,
+) -> Result<HttpResponse, ApiError> {
+    let user = writer(&caller)?.to_owned();
+    let body = body.into_inner();
+    let fields = checked(
+        &state,
+        ArticleFields {
+            title: body.title,
+            content: body.content,
+            locales_id: body.locales_id,
+            blog_category_id: body.blog_category_id,
+        },
+    )
+    .await?;
+    let username = caller.username().to_owned();
+    let row = state
+        .db
+        .transaction(move |c| {
+            let account = store::author_id(c, &user, &username)?;
+            let now = storage::now_millis();
+            let id = store::insert_article(c, account, &fields, now)?;
+            let row = store::article(c, id)?.ok_or(storage::StorageError::NotFound)?;
+            let published = ArticlePublished {
+                article_id: id,
+                author_id: user.clone(),
+                title: row.title.clone(),
+                locale: row.locale_name.clone(),
+                category: row.category_name.clone(),
+                published_at: now,
+            };
+            enqueue(c, &published, id)?;
+            Ok(row)
+        })
+        .await?;
+    state.outbox.notify_one();
+    tracing::info!(article.id = row.id, "article published");
+    let mut response = answer(&state, &row, actix_web::http::StatusCode::CREATED);
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/blog/articles/{}", row.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Adds the event of a change to `article` to the outbox, in the change's transaction.
+pub fn enqueue<P: events::EventPayload>(
+    c: &mut storage::AnyConnection,
+    payload: &P,
+    article: i64,
+) -> diesel::QueryResult<()> {
+    events::outbox::enqueue_new(c, SOURCE, Some(format!("article/{article}")), payload)
+}
+
+/// One article, with its ETag; `If-None-Match` answers 304 when it has not changed.
+#[utoipa::path(get, path = "/blog/articles/{id}", tag = "articles", security(("bearer" = ["blog:read"])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Article, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn show(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    reader(&caller)?;
+    let row = load(&state, *id).await?;
+    if etag::not_modified(&req, &etag::of(row.version)) {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), row.version));
+    }
+    Ok(answer(&state, &row, actix_web::http::StatusCode::OK))
+}
+
+/// The article if `user` wrote it; 403 otherwise.
+fn own(row: &ArticleRow, user: &str) -> Result<(), ApiError> {
+    if row.author.user_id == user {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the article's author may change it"))
+    }
+}
+
+/// Changes an article (its author, scope `blog:write`): the fields sent replace the stored ones.
+#[utoipa::path(patch, path = "/blog/articles/{id}", tag = "articles", request_body = ArticlePatch, security(("bearer" = ["blog:write"])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, body = Article), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
+              (status = 409, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn update(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: web::Json<ArticlePatch>,
+) -> Result<HttpResponse, ApiError> {
+    let user = writer(&caller)?.to_owned();
+    let current = load(&state, *id).await?;
+    own(&current, &user)?;
+    let expected = etag::if_match(&req)?;
+    etag::check(expected, current.version)?;
+    let patch = body.into_inner();
+    let fields = checked(
+        &state,
+        ArticleFields {
+            title: patch.title.unwrap_or_else(|| current.title.clone()),
+            content: patch.content.unwrap_or_else(|| current.content.clone()),
+            locales_id: patch.locales_id.unwrap_or(current.locales_id),
+            blog_category_id: patch.blog_category_id.unwrap_or(current.blog_category_id),
+        },
+    )
+    .await?;
+    let (article, version) = (current.id, current.version);
+    let row = state
+        .db
+        .transaction(move |c| {
+            let now = storage::now_millis();
+            if !store::update_article(c, article, &fields, version, now)? {
+                return Ok(None);
+            }
+            let row = store::article(c, article)?.ok_or(storage::StorageError::NotFound)?;
+            let updated = ArticleUpdated {
+                article_id: article,
+                author_id: user,
+                title: row.title.clone(),
+                version: row.version,
+                modified_at: now,
+            };
+            enqueue(c, &updated, article)?;
+            Ok(Some(row))
+        })
+        .await?
+        .ok_or_else(|| lost_race(expected))?;
+    state.outbox.notify_one();
+    Ok(answer(&state, &row, actix_web::http::StatusCode::OK))
+}
+
+/// Deletes an article and its comments (its author with `blog:write`, or `blog:admin`).
+#[utoipa::path(delete, path = "/blog/articles/{id}", tag = "articles", security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let current = load(&state, *id).await?;
+    if !is_admin(&caller) {
+        own(&current, writer(&caller)?)?;
+    }
+    let expected = etag::if_match(&req)?;
+    etag::check(expected, current.version)?;
+    let deleted = ArticleDeleted {
+        article_id: current.id,
+        author_id: current.author.user_id.clone(),
+    };
+    let (article, version) = (current.id, current.version);
+    let done = state
+        .db
+        .transaction(move |c| {
+            if !store::delete_article(c, article, version)? {
+                return Ok(false);
+            }
+            enqueue(c, &deleted, article)?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        return Err(lost_race(expected));
+    }
+    state.outbox.notify_one();
+    tracing::info!(article.id = article, "article deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,154 @@
+//! Comments on articles: listed by page, written by anyone with `blog:write`, changed by
+//! their author, deleted by their author or an administrator.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use events::catalogue::CommentCreated;
+use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
+use identity::Caller;
+
+use super::articles::{self, enqueue};
+use super::{field, is_admin, links, lost_race, reader, with_etag, writer};
+use crate::Blog;
+use crate::domain::{self, CommentInput};
+use crate::store::{self, CommentRow};
+use crate::views::Comment;
+
+async fn load(state: &Blog, id: i64) -> Result<CommentRow, ApiError> {
+    state
+        .db
+        .run(move |c| Ok(store::comment(c, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no comment {id}")))
+}
+
+fn answer(state: &Blog, row: &CommentRow, status: StatusCode) -> HttpResponse {
+    let body = Envelope::with_status(status, "ok", "OK", Comment::of(row, &state.settings.default_avatar));
+    with_etag(HttpResponse::build(status).json(body), row.version)
+}
+
+fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
+    domain::text("content", value, state.settings.max_comment_chars, true).map_err(field)
+}
+
+/// An article's comments, oldest first, a page at a time (`Link` points to the next).
+#[utoipa::path(get, path = "/blog/articles/{id}/comments", tag = "comments", params(("id" = i64, Path), PageQuery),
+    security(("bearer" = ["blog:read"])),
+    responses((status = 200, body = Vec<Comment>), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn list(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    reader(&caller)?;
+    let page = PageRequest::try_from(query.into_inner())?;
+    let article = articles::load(&state, *id).await?.id;
+    let mut rows = state
+        .db
+        .run(move |c| Ok(store::comments_of(c, article, page.limit() + 1, page.offset())?))
+        .await?;
+    let has_next = rows.len() > page.size() as usize;
+    rows.truncate(page.size() as usize);
+    let avatar = &state.settings.default_avatar;
+    let comments: Vec<Comment> = rows.iter().map(|row| Comment::of(row, avatar)).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::LINK, links(&req, page, has_next)))
+        .json(Envelope::ok(comments)))
+}
+
+/// Comments on an article (scope `blog:write`).
+#[utoipa::path(post, path = "/blog/articles/{id}/comments", tag = "comments", request_body = CommentInput,
+    params(("id" = i64, Path)), security(("bearer" = ["blog:write"])),
+    responses((status = 201, body = Comment), (status = 403, body = http_kit::ErrorBody),
+              (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn create(
+    state: web::Data<Blog>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let user = writer(&caller)?.to_owned();
+    let text = content(&state, &body.content)?;
+    let article = articles::load(&state, *id).await?.id;
+    let username = caller.username().to_owned();
+    let row = state
+        .db
+        .transaction(move |c| {
+            let account = store::author_id(c, &user, &username)?;
+            let now = storage::now_millis();
+            let id = store::insert_comment(c, article, account, &text, now)?;
+            let created = CommentCreated {
+                comment_id: id,
+                article_id: article,
+                author_id: user,
+                created_at: now,
+            };
+            enqueue(c, &created, article)?;
+            store::comment(c, id)?.ok_or(storage::StorageError::NotFound)
+        })
+        .await?;
+    state.outbox.notify_one();
+    Ok(answer(&state, &row, StatusCode::CREATED))
+}
+
+/// Changes a comment (its author, scope `blog:write`).
+#[utoipa::path(patch, path = "/blog/comments/{id}", tag = "comments", request_body = CommentInput,
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"])),
+    responses((status = 200, body = Comment), (status = 403, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
+pub async fn update(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    body: web::Json<CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let user = writer(&caller)?;
+    let current = load(&state, *id).await?;
+    if current.author.user_id != user {
+        return Err(ApiError::forbidden("only the comment's author may change it"));
+    }
+    let expected = etag::if_match(&req)?;
+    etag::check(expected, current.version)?;
+    let text = content(&state, &body.content)?;
+    let (comment, version) = (current.id, current.version);
+    let row = state
+        .db
+        .transaction(move |c| {
+            if !store::update_comment(c, comment, &text, version, storage::now_millis())? {
+                return Ok(None);
+            }
+            Ok(store::comment(c, comment)?)
+        })
+        .await?
+        .ok_or_else(|| lost_race(expected))?;
+    Ok(answer(&state, &row, StatusCode::OK))
+}
+
+/// Deletes a comment (its author with `blog:write`, or `blog:admin`).
+#[utoipa::path(delete, path = "/blog/comments/{id}", tag = "comments",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
+    responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<Blog>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let current = load(&state, *id).await?;
+    if !is_admin(&caller) && current.author.user_id != writer(&caller)? {
+        return Err(ApiError::forbidden("only the comment's author may delete it"));
+    }
+    let expected = etag::if_match(&req)?;
+    etag::check(expected, current.version)?;
+    let (comment, version) = (current.id, current.version);
+    if !state
+        .db
+        .run(move |c| Ok(store::delete_comment(c, comment, version)?))
+        .await?
+    {
+        return Err(lost_race(expected));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

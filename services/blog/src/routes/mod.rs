@@ -1,0 +1,79 @@
+//! The blog API. Every handler takes a [`Caller`]: requests reach it only through the
+//! gateway, which signed who is calling. Reading needs `blog:read` (or `blog:write`), writing
+//! `blog:write` and a token that acts for a user, managing locales and categories `blog:admin`.
+
+pub mod articles;
+pub mod comments;
+pub mod feed;
+pub mod taxonomy;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use http_kit::{ApiError, PageRequest, etag};
+use identity::Caller;
+
+use crate::domain::Invalid;
+
+pub const READ_SCOPE: &str = "blog:read";
+pub const WRITE_SCOPE: &str = "blog:write";
+pub const ADMIN_SCOPE: &str = "blog:admin";
+
+pub fn reader(caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.has_scope(WRITE_SCOPE) {
+        return Ok(());
+    }
+    caller.require_scope(READ_SCOPE)
+}
+
+/// The user who writes: `blog:write`, on a token acting for a user.
+pub fn writer(caller: &Caller) -> Result<&str, ApiError> {
+    caller.require_scope(WRITE_SCOPE)?;
+    caller.user()
+}
+
+pub fn is_admin(caller: &Caller) -> bool {
+    caller.0.has_scope(ADMIN_SCOPE)
+}
+
+pub fn field(e: Invalid) -> ApiError {
+    ApiError::invalid_field(e.field, e.reason)
+}
+
+pub fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&etag::of(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A change another request made first: 412 when the caller named a version, else 409.
+pub fn lost_race(expected: Option<i64>) -> ApiError {
+    if expected.is_some() {
+        ApiError::new(http_kit::ErrorKind::PreconditionFailed).debug("the resource changed since you read it")
+    } else {
+        ApiError::conflict("the resource changed while this request ran; read it again and retry")
+    }
+}
+
+/// RFC 8288 links to the neighbouring pages, keeping the other parameters.
+pub fn links(req: &HttpRequest, page: PageRequest, has_next: bool) -> String {
+    let others: Vec<_> = req
+        .query_string()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("page="))
+        .collect();
+    let link = |n: u32, rel: &str| {
+        let mut query = others.clone();
+        let page = format!("page={n}");
+        query.push(&page);
+        format!("<{}?{}>; rel=\"{rel}\"", req.path(), query.join("&"))
+    };
+    let mut all = vec![link(1, "first")];
+    if page.page() > 1 {
+        all.push(link(page.page() - 1, "prev"));
+    }
+    if has_next {
+        all.push(link(page.page() + 1, "next"));
+    }
+    all.join(", ")
+}

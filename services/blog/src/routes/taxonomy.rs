@@ -1,0 +1,141 @@
+//! Locales and categories (`/blog/locales`, `/blog/categories`): read with `blog:read`,
+//! managed with `blog:admin`. One set of handlers serves both lists.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use http_kit::{ApiError, Envelope};
+use identity::Caller;
+use serde::Deserialize;
+
+use super::{ADMIN_SCOPE, field, reader};
+use crate::Blog;
+use crate::domain::{self, NameInput};
+use crate::store::{self, Taxonomy};
+use crate::views::Named;
+
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum List {
+    Locales,
+    Categories,
+}
+
+impl List {
+    fn taxonomy(self) -> Taxonomy {
+        match self {
+            Self::Locales => Taxonomy::Locales,
+            Self::Categories => Taxonomy::Categories,
+        }
+    }
+
+    fn parse(self, name: &str) -> Result<String, ApiError> {
+        match self {
+            Self::Locales => domain::locale_name(name),
+            Self::Categories => domain::category_name(name),
+        }
+        .map_err(field)
+    }
+}
+
+fn named(row: store::NamedRow) -> Named {
+    Named {
+        id: row.id,
+        name: row.name,
+    }
+}
+
+/// Every locale or category.
+#[utoipa::path(get, path = "/blog/{list}", tag = "locales and categories", params(("list" = List, Path)),
+    security(("bearer" = ["blog:read"])), responses((status = 200, body = Vec<Named>)))]
+pub async fn list(
+    state: web::Data<Blog>,
+    caller: Caller,
+    list: web::Path<List>,
+) -> Result<Envelope<Vec<Named>>, ApiError> {
+    reader(&caller)?;
+    let taxonomy = list.taxonomy();
+    let rows = state.db.run(move |c| Ok(store::names(c, taxonomy)?)).await?;
+    Ok(Envelope::ok(rows.into_iter().map(named).collect()))
+}
+
+/// Adds a locale (a language tag, `pt-BR`) or a category (scope `blog:admin`); 409 if it exists.
+#[utoipa::path(post, path = "/blog/{list}", tag = "locales and categories", params(("list" = List, Path)),
+    request_body = NameInput, security(("bearer" = ["blog:admin"])),
+    responses((status = 201, body = Named), (status = 403, body = http_kit::ErrorBody),
+              (status = 409, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn create(
+    state: web::Data<Blog>,
+    caller: Caller,
+    list: web::Path<List>,
+    body: web::Json<NameInput>,
+) -> Result<Envelope<Named>, ApiError> {
+    caller.require_scope(ADMIN_SCOPE)?;
+    let name = list.parse(&body.name)?;
+    let taxonomy = list.taxonomy();
+    let stored = name.clone();
+    let id = state
+        .db
+        .run(move |c| Ok(store::insert_name(c, taxonomy, &stored)?))
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ApiError::conflict(format!("`{name}` already exists")),
+            other => other.into(),
+        })?;
+    Ok(Envelope::with_status(
+        StatusCode::CREATED,
+        "created",
+        "Created",
+        Named { id, name },
+    ))
+}
+
+/// Renames a locale or category (scope `blog:admin`).
+#[utoipa::path(patch, path = "/blog/{list}/{id}", tag = "locales and categories",
+    params(("list" = List, Path), ("id" = i64, Path)), request_body = NameInput, security(("bearer" = ["blog:admin"])),
+    responses((status = 200, body = Named), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
+pub async fn rename(
+    state: web::Data<Blog>,
+    caller: Caller,
+    path: web::Path<(List, i64)>,
+    body: web::Json<NameInput>,
+) -> Result<Envelope<Named>, ApiError> {
+    caller.require_scope(ADMIN_SCOPE)?;
+    let (list, id) = path.into_inner();
+    let name = list.parse(&body.name)?;
+    let (taxonomy, stored) = (list.taxonomy(), name.clone());
+    if !state
+        .db
+        .run(move |c| Ok(store::rename(c, taxonomy, id, &stored)?))
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no entry {id}")));
+    }
+    Ok(Envelope::ok(Named { id, name }))
+}
+
+/// Deletes a locale or category no article uses (scope `blog:admin`); 409 while one does.
+#[utoipa::path(delete, path = "/blog/{list}/{id}", tag = "locales and categories",
+    params(("list" = List, Path), ("id" = i64, Path)), security(("bearer" = ["blog:admin"])),
+    responses((status = 204), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<Blog>,
+    caller: Caller,
+    path: web::Path<(List, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(ADMIN_SCOPE)?;
+    let (list, id) = path.into_inner();
+    let taxonomy = list.taxonomy();
+    // The articles' foreign key refuses the deletion of an entry in use.
+    let deleted = state
+        .db
+        .run(move |c| Ok(store::delete_name(c, taxonomy, id)?))
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ApiError::conflict("articles use it; move them first"),
+            other => other.into(),
+        })?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("no entry {id}")));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,402 @@
+//! The blog database. Reads join what a seed 002 document shows in one statement: a page of
+//! `GET /blog` is two queries (articles, then their newest comments), whatever its size.
+//! Functions take a connection, so callers compose them with the outbox in one transaction.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use storage::AnyConnection;
+
+/// The author columns every article and comment row carries.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AuthorColumns {
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Text)]
+    pub username: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub avatar: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub group_id: i64,
+    #[diesel(sql_type = Text)]
+    pub group_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub group_parent_id: i64,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ArticleRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub account_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub locales_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub blog_category_id: i64,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = Text)]
+    pub content: String,
+    #[diesel(sql_type = BigInt)]
+    pub create_timestamp: i64,
+    #[diesel(sql_type = BigInt)]
+    pub modify_timestamp: i64,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(sql_type = Text)]
+    pub locale_name: String,
+    #[diesel(sql_type = Text)]
+    pub category_name: String,
+    #[diesel(embed)]
+    pub author: AuthorColumns,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CommentRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub article_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub account_id: i64,
+    #[diesel(sql_type = Text)]
+    pub content: String,
+    #[diesel(sql_type = BigInt)]
+    pub create_timestamp: i64,
+    #[diesel(sql_type = BigInt)]
+    pub modify_timestamp: i64,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(embed)]
+    pub author: AuthorColumns,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct NamedRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+const AUTHOR_COLUMNS: &str =
+    "u.user_id, u.username, u.avatar, g.id AS group_id, g.name AS group_name, g.parent_id AS group_parent_id";
+
+fn article_select() -> String {
+    format!(
+        "SELECT a.id, a.account_id, a.locales_id, a.blog_category_id, a.title, a.content, a.create_timestamp, \
+         a.modify_timestamp, a.version, l.name AS locale_name, c.name AS category_name, {AUTHOR_COLUMNS} \
+         FROM articles a JOIN authors u ON u.id = a.account_id JOIN author_groups g ON g.id = u.group_id \
+         JOIN locales l ON l.id = a.locales_id JOIN categories c ON c.id = a.blog_category_id"
+    )
+}
+
+fn comment_select() -> String {
+    format!(
+        "SELECT cm.id, cm.article_id, cm.account_id, cm.content, cm.create_timestamp, cm.modify_timestamp, \
+         cm.version, {AUTHOR_COLUMNS} FROM comments cm JOIN authors u ON u.id = cm.account_id \
+         JOIN author_groups g ON g.id = u.group_id"
+    )
+}
+
+// Authors: a projection of users, from events and from the identity of whoever writes.
+
+/// Records a registered user, unless already known.
+pub fn author_registered(conn: &mut AnyConnection, user_id: &str, username: &str, at: i64) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO authors (user_id, username, group_id, updated_at) VALUES ($1, $2, 1, $3) ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind::<Text, _>(user_id)
+    .bind::<Text, _>(username)
+    .bind::<BigInt, _>(at)
+    .execute(conn)
+    .map(drop)
+}
+
+/// Applies a `user.updated` of time `at`, unless the row already reflects a later one.
+pub fn author_updated(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    username: &str,
+    avatar: Option<&str>,
+    at: i64,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO authors (user_id, username, group_id, avatar, updated_at) VALUES ($1, $2, 1, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, avatar = excluded.avatar, \
+         updated_at = excluded.updated_at WHERE authors.updated_at <= excluded.updated_at",
+    )
+    .bind::<Text, _>(user_id)
+    .bind::<Text, _>(username)
+    .bind::<Nullable<Text>, _>(avatar)
+    .bind::<BigInt, _>(at)
+    .execute(conn)
+    .map(drop)
+}
+
+/// The account id of `user_id`, recording the author first if this is their first write.
+pub fn author_id(conn: &mut AnyConnection, user_id: &str, username: &str) -> QueryResult<i64> {
+    author_registered(conn, user_id, username, 0)?;
+    diesel::sql_query("SELECT id FROM authors WHERE user_id = $1")
+        .bind::<Text, _>(user_id)
+        .get_result::<Id>(conn)
+        .map(|row| row.id)
+}
+
+/// Forgets a deleted user: their comments, their articles (with every comment on them) and
+/// the author row. Returns the ids of the articles deleted.
+pub fn delete_author(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<i64>> {
+    let articles: Vec<i64> =
+        diesel::sql_query("SELECT a.id FROM articles a JOIN authors u ON u.id = a.account_id WHERE u.user_id = $1")
+            .bind::<Text, _>(user_id)
+            .load::<Id>(conn)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+    for statement in [
+        "DELETE FROM comments WHERE account_id IN (SELECT id FROM authors WHERE user_id = $1)",
+        "DELETE FROM articles WHERE account_id IN (SELECT id FROM authors WHERE user_id = $1)",
+        "DELETE FROM authors WHERE user_id = $1",
+    ] {
+        diesel::sql_query(statement).bind::<Text, _>(user_id).execute(conn)?;
+    }
+    Ok(articles)
+}
+
+// Articles.
+
+/// What `GET /blog` may filter on; 0 and "" mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedFilter {
+    pub category: i64,
+    pub locale: i64,
+    pub author: i64,
+    /// A `LIKE` pattern over the lower-cased title and content, or "".
+    pub text: String,
+}
+
+/// A page of articles, newest first.
+pub fn feed(conn: &mut AnyConnection, filter: &FeedFilter, limit: i64, offset: i64) -> QueryResult<Vec<ArticleRow>> {
+    // Unused filters compare their neutral value, so one statement serves every combination;
+    // PostgreSQL plans each execution with the values bound, and the indexes still apply.
+    let sql = format!(
+        "{} WHERE ($1 = 0 OR a.blog_category_id = $1) AND ($2 = 0 OR a.locales_id = $2) \
+         AND ($3 = 0 OR a.account_id = $3) \
+         AND ($4 = '' OR LOWER(a.title) LIKE $4 ESCAPE '\\' OR LOWER(a.content) LIKE $4 ESCAPE '\\') \
+         ORDER BY a.create_timestamp DESC, a.id DESC LIMIT $5 OFFSET $6",
+        article_select()
+    );
+    diesel::sql_query(sql)
+        .bind::<BigInt, _>(filter.category)
+        .bind::<BigInt, _>(filter.locale)
+        .bind::<BigInt, _>(filter.author)
+        .bind::<Text, _>(&filter.text)
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(offset)
+        .load(conn)
+}
+
+/// The newest `per_article` comments of each article, oldest first within an article.
+pub fn newest_comments(conn: &mut AnyConnection, articles: &[i64], per_article: i64) -> QueryResult<Vec<CommentRow>> {
+    if articles.is_empty() || per_article == 0 {
+        return Ok(Vec::new());
+    }
+    // The ids come from the database as integers: written into the statement, they cannot
+    // inject anything, and one statement serves any page size.
+    let ids = articles.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT * FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.article_id ORDER BY t.id DESC) AS rn \
+         FROM ({} WHERE cm.article_id IN ({ids})) t) ranked WHERE rn <= $1 ORDER BY article_id, id",
+        comment_select()
+    );
+    diesel::sql_query(sql).bind::<BigInt, _>(per_article).load(conn)
+}
+
+pub fn article(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ArticleRow>> {
+    diesel::sql_query(format!("{} WHERE a.id = $1", article_select()))
+        .bind::<BigInt, _>(id)
+        .get_result(conn)
+        .optional()
+}
+
+/// The fields an author writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleFields {
+    pub title: String,
+    pub content: String,
+    pub locales_id: i64,
+    pub blog_category_id: i64,
+}
+
+pub fn insert_article(conn: &mut AnyConnection, account_id: i64, fields: &ArticleFields, now: i64) -> QueryResult<i64> {
+    diesel::sql_query(
+        "INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, 1) RETURNING id",
+    )
+    .bind::<BigInt, _>(account_id)
+    .bind::<BigInt, _>(fields.locales_id)
+    .bind::<BigInt, _>(fields.blog_category_id)
+    .bind::<Text, _>(&fields.title)
+    .bind::<Text, _>(&fields.content)
+    .bind::<BigInt, _>(now)
+    .get_result::<Id>(conn)
+    .map(|row| row.id)
+}
+
+/// Writes the article at version `version + 1` if it is still at `version`.
+pub fn update_article(
+    conn: &mut AnyConnection,
+    id: i64,
+    fields: &ArticleFields,
+    version: i64,
+    now: i64,
+) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE articles SET title = $1, content = $2, locales_id = $3, blog_category_id = $4, modify_timestamp = $5, \
+         version = version + 1 WHERE id = $6 AND version = $7",
+    )
+    .bind::<Text, _>(&fields.title)
+    .bind::<Text, _>(&fields.content)
+    .bind::<BigInt, _>(fields.locales_id)
+    .bind::<BigInt, _>(fields.blog_category_id)
+    .bind::<BigInt, _>(now)
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(version)
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Deletes the article (its comments go with it) if it is still at `version`.
+pub fn delete_article(conn: &mut AnyConnection, id: i64, version: i64) -> QueryResult<bool> {
+    diesel::sql_query("DELETE FROM articles WHERE id = $1 AND version = $2")
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(version)
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+// Comments.
+
+pub fn comments_of(conn: &mut AnyConnection, article: i64, limit: i64, offset: i64) -> QueryResult<Vec<CommentRow>> {
+    diesel::sql_query(format!(
+        "{} WHERE cm.article_id = $1 ORDER BY cm.id LIMIT $2 OFFSET $3",
+        comment_select()
+    ))
+    .bind::<BigInt, _>(article)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(offset)
+    .load(conn)
+}
+
+pub fn comment(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<CommentRow>> {
+    diesel::sql_query(format!("{} WHERE cm.id = $1", comment_select()))
+        .bind::<BigInt, _>(id)
+        .get_result(conn)
+        .optional()
+}
+
+pub fn insert_comment(
+    conn: &mut AnyConnection,
+    article: i64,
+    account_id: i64,
+    content: &str,
+    now: i64,
+) -> QueryResult<i64> {
+    diesel::sql_query(
+        "INSERT INTO comments (article_id, account_id, content, create_timestamp, modify_timestamp, version) \
+         VALUES ($1, $2, $3, $4, $4, 1) RETURNING id",
+    )
+    .bind::<BigInt, _>(article)
+    .bind::<BigInt, _>(account_id)
+    .bind::<Text, _>(content)
+    .bind::<BigInt, _>(now)
+    .get_result::<Id>(conn)
+    .map(|row| row.id)
+}
+
+pub fn update_comment(conn: &mut AnyConnection, id: i64, content: &str, version: i64, now: i64) -> QueryResult<bool> {
+    diesel::sql_query(
+        "UPDATE comments SET content = $1, modify_timestamp = $2, version = version + 1 WHERE id = $3 AND version = $4",
+    )
+    .bind::<Text, _>(content)
+    .bind::<BigInt, _>(now)
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(version)
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn delete_comment(conn: &mut AnyConnection, id: i64, version: i64) -> QueryResult<bool> {
+    diesel::sql_query("DELETE FROM comments WHERE id = $1 AND version = $2")
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(version)
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+// Locales and categories: the same `{id, name}` lists, managed by administrators.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taxonomy {
+    Locales,
+    Categories,
+}
+
+impl Taxonomy {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Locales => "locales",
+            Self::Categories => "categories",
+        }
+    }
+}
+
+pub fn names(conn: &mut AnyConnection, taxonomy: Taxonomy) -> QueryResult<Vec<NamedRow>> {
+    diesel::sql_query(format!("SELECT id, name FROM {} ORDER BY id", taxonomy.table())).load(conn)
+}
+
+pub fn name_by_id(conn: &mut AnyConnection, taxonomy: Taxonomy, id: i64) -> QueryResult<Option<NamedRow>> {
+    diesel::sql_query(format!("SELECT id, name FROM {} WHERE id = $1", taxonomy.table()))
+        .bind::<BigInt, _>(id)
+        .get_result(conn)
+        .optional()
+}
+
+pub fn id_by_name(conn: &mut AnyConnection, taxonomy: Taxonomy, name: &str) -> QueryResult<Option<i64>> {
+    diesel::sql_query(format!("SELECT id FROM {} WHERE name = $1", taxonomy.table()))
+        .bind::<Text, _>(name)
+        .get_result::<Id>(conn)
+        .optional()
+        .map(|row| row.map(|r| r.id))
+}
+
+pub fn insert_name(conn: &mut AnyConnection, taxonomy: Taxonomy, name: &str) -> QueryResult<i64> {
+    diesel::sql_query(format!(
+        "INSERT INTO {} (name) VALUES ($1) RETURNING id",
+        taxonomy.table()
+    ))
+    .bind::<Text, _>(name)
+    .get_result::<Id>(conn)
+    .map(|row| row.id)
+}
+
+pub fn rename(conn: &mut AnyConnection, taxonomy: Taxonomy, id: i64, name: &str) -> QueryResult<bool> {
+    diesel::sql_query(format!("UPDATE {} SET name = $1 WHERE id = $2", taxonomy.table()))
+        .bind::<Text, _>(name)
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn delete_name(conn: &mut AnyConnection, taxonomy: Taxonomy, id: i64) -> QueryResult<bool> {
+    diesel::sql_query(format!("DELETE FROM {} WHERE id = $1", taxonomy.table()))
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .map(|n| n == 1)
+}
