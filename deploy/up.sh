@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/up
 # name:database (empty: the service keeps no data)
-SERVICES=(auth:auth introspection:introspection gateway:)
+# Consumers of auth's events first: on a first start their queues must exist before auth
+# publishes the bootstrap administrator's user.registered.
+SERVICES=(user-profile:user_profile blog:blog auth:auth introspection:introspection gateway:)
 
 # A service's port, from its defaults file.
 port() {

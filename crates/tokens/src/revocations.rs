@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Revoked tokens that have not expired yet, by `jti`, and applications whose every token
-/// issued up to a moment is revoked (a deleted application). Small: only live revocations.
+/// Revoked tokens that have not expired yet, by `jti`; applications whose every token issued
+/// up to a moment is revoked (a deleted application); users likewise (a deleted account).
+/// Small: only live revocations.
 /// Shared by every request of a process, so it locks inside.
 #[derive(Debug, Default)]
 pub struct RevocationList {
@@ -15,6 +16,20 @@ struct Lists {
     tokens: HashMap<String, i64>,
     /// client_id → (tokens issued at or before this second are revoked, until when to remember).
     clients: HashMap<String, (i64, i64)>,
+    /// sub → the same, for every token of a user whatever its client.
+    subjects: HashMap<String, (i64, i64)>,
+}
+
+/// Raises a wide revocation to cover `issued_up_to` and to be remembered until `until`.
+fn widen(map: &mut HashMap<String, (i64, i64)>, key: &str, issued_up_to: i64, until: i64) {
+    let entry = map.entry(key.to_owned()).or_insert((issued_up_to, until));
+    *entry = (entry.0.max(issued_up_to), entry.1.max(until));
+}
+
+impl Lists {
+    fn len(&self) -> usize {
+        self.tokens.len() + self.clients.len() + self.subjects.len()
+    }
 }
 
 impl RevocationList {
@@ -29,12 +44,13 @@ impl RevocationList {
     }
 
     /// Records one `token.revoked` event: `jti` `*` names every token of the client issued up
-    /// to `at` (seconds), the moment of the revocation.
-    pub fn record(&self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
-        if jti == Self::EVERY_TOKEN {
-            self.revoke_client(client_id, at, expires_at);
-        } else {
-            self.revoke_token(jti, expires_at);
+    /// to `at` (seconds), the moment of the revocation; `jti` and `client_id` both `*` every
+    /// token of the user `sub`.
+    pub fn record(&self, jti: &str, client_id: &str, sub: Option<&str>, expires_at: i64, at: i64) {
+        match (jti == Self::EVERY_TOKEN, client_id == Self::EVERY_TOKEN, sub) {
+            (true, true, Some(sub)) => self.revoke_subject(sub, at, expires_at),
+            (true, _, _) => self.revoke_client(client_id, at, expires_at),
+            (false, _, _) => self.revoke_token(jti, expires_at),
         }
     }
 
@@ -44,35 +60,33 @@ impl RevocationList {
 
     /// Revokes every token of `client_id` issued at or before `issued_up_to`.
     pub fn revoke_client(&self, client_id: &str, issued_up_to: i64, remember_until: i64) {
-        let mut lists = self.write();
-        let entry = lists
-            .clients
-            .entry(client_id.to_owned())
-            .or_insert((issued_up_to, remember_until));
-        *entry = (entry.0.max(issued_up_to), entry.1.max(remember_until));
+        widen(&mut self.write().clients, client_id, issued_up_to, remember_until);
     }
 
-    pub fn is_revoked(&self, jti: &str, client_id: &str, issued_at: i64) -> bool {
+    /// Revokes every token of the user `sub` issued at or before `issued_up_to`.
+    pub fn revoke_subject(&self, sub: &str, issued_up_to: i64, remember_until: i64) {
+        widen(&mut self.write().subjects, sub, issued_up_to, remember_until);
+    }
+
+    pub fn is_revoked(&self, jti: &str, client_id: &str, sub: &str, issued_at: i64) -> bool {
         let lists = self.read();
-        lists.tokens.contains_key(jti)
-            || lists
-                .clients
-                .get(client_id)
-                .is_some_and(|(up_to, _)| issued_at <= *up_to)
+        let covers =
+            |map: &HashMap<String, (i64, i64)>, key: &str| map.get(key).is_some_and(|(up_to, _)| issued_at <= *up_to);
+        lists.tokens.contains_key(jti) || covers(&lists.clients, client_id) || covers(&lists.subjects, sub)
     }
 
     /// Forgets revocations of tokens that have expired by `now` (seconds).
     pub fn purge(&self, now: i64) -> usize {
         let mut lists = self.write();
-        let before = lists.tokens.len() + lists.clients.len();
+        let before = lists.len();
         lists.tokens.retain(|_, exp| *exp > now);
         lists.clients.retain(|_, (_, until)| *until > now);
-        before - lists.tokens.len() - lists.clients.len()
+        lists.subjects.retain(|_, (_, until)| *until > now);
+        before - lists.len()
     }
 
     pub fn len(&self) -> usize {
-        let lists = self.read();
-        lists.tokens.len() + lists.clients.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,14 +102,29 @@ mod tests {
     fn a_client_revocation_covers_tokens_issued_until_then() {
         let list = RevocationList::default();
         list.revoke_client("app", 100, 200);
-        assert!(list.is_revoked("any", "app", 100));
-        assert!(!list.is_revoked("any", "app", 101), "issued after the revocation");
-        assert!(!list.is_revoked("any", "other", 50));
+        assert!(list.is_revoked("any", "app", "ana", 100));
+        assert!(
+            !list.is_revoked("any", "app", "ana", 101),
+            "issued after the revocation"
+        );
+        assert!(!list.is_revoked("any", "other", "ana", 50));
         list.revoke_token("t1", 150);
-        assert!(list.is_revoked("t1", "other", 0));
+        assert!(list.is_revoked("t1", "other", "ana", 0));
         assert_eq!(list.purge(160), 1);
-        assert!(!list.is_revoked("t1", "other", 0));
+        assert!(!list.is_revoked("t1", "other", "ana", 0));
         assert_eq!(list.purge(200), 1);
         assert!(list.is_empty());
+    }
+
+    #[test]
+    fn a_user_revocation_covers_their_tokens_of_every_client() {
+        let list = RevocationList::default();
+        list.record("*", "*", Some("ana"), 200, 100);
+        assert!(list.is_revoked("t", "app", "ana", 100) && list.is_revoked("u", "other", "ana", 90));
+        assert!(!list.is_revoked("t", "app", "ana", 101), "issued after the revocation");
+        assert!(!list.is_revoked("t", "app", "bob", 50));
+        list.record("*", "app", None, 200, 100);
+        assert!(list.is_revoked("t", "app", "bob", 50), "client-wide");
+        assert_eq!(list.purge(200), 2);
     }
 }

@@ -132,6 +132,11 @@ impl Scopes {
     pub fn is_subset(&self, of: &Scopes) -> bool {
         self.0.is_subset(&of.0)
     }
+
+    /// These scopes but those in `other`.
+    pub fn without(&self, other: &Scopes) -> Scopes {
+        Self(self.0.difference(&other.0).cloned().collect())
+    }
 }
 
 impl fmt::Display for Scopes {

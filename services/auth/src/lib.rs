@@ -2,6 +2,7 @@
 //! (RFC 9068 JWTs signed with keys kept in the database and published as a JWKS), refresh
 //! tokens, revocation, metadata, and seed 002's login and revoke endpoints.
 
+mod accounts;
 mod bearer;
 mod client_auth;
 mod client_cache;
@@ -53,6 +54,8 @@ pub struct OAuthSettings {
     pub scopes: Vec<String>,
     pub legacy_client_id: String,
     pub legacy_scopes: Vec<String>,
+    /// Scopes only users with the admin role get in their tokens.
+    pub admin_scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +121,11 @@ impl Validate for Settings {
             domain::Scopes::from_list(&o.legacy_scopes).map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
         if !legacy.is_subset(&platform) {
             return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
+        }
+        let admin =
+            domain::Scopes::from_list(&o.admin_scopes).map_err(|e| settings::rule("oauth.admin_scopes", e.reason))?;
+        if !admin.is_subset(&platform) {
+            return Err(settings::rule("oauth.admin_scopes", "must be within oauth.scopes"));
         }
         let b = &self.bootstrap;
         if !b.gateway_client_id.is_empty() && b.gateway_client_secret.expose_secret().len() < 16 {
@@ -205,8 +213,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
     .service(Endpoint::new("/users").post(users::register).build())
-    .service(Endpoint::new("/users/me").get(users::me).build())
-    .service(Endpoint::new("/users/{id}/roles").put(users::set_roles).build())
+    .service(Endpoint::new("/accounts/me").get(users::me).build())
+    .service(Endpoint::new("/accounts/{id}/roles").put(users::set_roles).build())
     .service(
         Endpoint::new("/applications")
             .post(applications::create)
@@ -355,6 +363,8 @@ pub enum StartError {
     Keys(#[from] keys::KeyError),
     #[error("cache: {0}")]
     Cache(String),
+    #[error(transparent)]
+    Bus(#[from] events::BusError),
     #[error("bootstrap failed: {0}")]
     Bootstrap(http_kit::ApiError),
     #[error(transparent)]
@@ -377,6 +387,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     );
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
+    let admin_scopes = domain::Scopes::from_list(&settings.oauth.admin_scopes).unwrap_or_default();
     let redis = settings.cache.redis().map_err(|e| StartError::Cache(e.to_string()))?;
     let counters = cache::counters(redis);
     let state = Arc::new(AppState {
@@ -384,6 +395,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         keys,
         oauth: settings.oauth.clone(),
         platform_scopes,
+        admin_scopes,
         outbox,
         limiter: limiter::FailureLimiter::new(
             counters.clone(),
@@ -393,6 +405,14 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
     bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
+    let deletions = deps
+        .bus
+        .subscribe(
+            events::Subscription::new(NAME, &accounts::BINDINGS),
+            Arc::new(accounts::Deletions(state.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
     let data = web::Data::from(state.clone());
     let service = Service {
         name: NAME,
@@ -414,7 +434,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![relay, jobs],
+        tasks: vec![relay, deletions, jobs],
     })
 }
 

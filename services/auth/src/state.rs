@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 
 use crate::OAuthSettings;
 use crate::crypto;
-use crate::domain::Scopes;
+use crate::domain::{Role, Scopes, parse_roles};
 use crate::keys::{AccessClaims, KeyRing};
 use crate::limiter::FailureLimiter;
 use crate::store::{self, RefreshRow, UserRow};
@@ -21,6 +21,8 @@ pub struct AppState {
     pub oauth: OAuthSettings,
     /// Every scope an application may be granted.
     pub platform_scopes: Scopes,
+    /// Scopes a token carries only for a user with the admin role.
+    pub admin_scopes: Scopes,
     /// Wakes the outbox relay after a commit that wrote events.
     pub outbox: Arc<Notify>,
     pub limiter: FailureLimiter,
@@ -56,6 +58,14 @@ impl AppState {
         scope: &Scopes,
     ) -> Result<(String, AccessClaims), crate::keys::KeyError> {
         let now = storage::now_millis() / 1000;
+        let admin = user.is_some_and(|u| parse_roles(&u.roles).contains(&Role::Admin));
+        // Never more than the bearer may do: an application granted `blog:admin` acts as an
+        // administrator only for users who are.
+        let scope = if admin {
+            scope.clone()
+        } else {
+            scope.without(&self.admin_scopes)
+        };
         let claims = AccessClaims {
             iss: self.keys.issuer().to_owned(),
             sub: user.map_or_else(|| client_id.to_owned(), |u| u.id.clone()),

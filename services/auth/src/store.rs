@@ -465,3 +465,14 @@ pub fn purge_expired_logins(conn: &mut AnyConnection, now: i64) -> QueryResult<u
     let sessions = diesel::delete(sessions::table.filter(sessions::expires_at.lt(now))).execute(conn)?;
     Ok(codes + sessions)
 }
+
+/// Deletes a user and everything that acts for them: sessions, consents, codes not yet used,
+/// refresh tokens. False when there was no such user. Their access tokens are revoked by the
+/// caller's `token.revoked` event (they are not stored).
+pub fn delete_user(conn: &mut AnyConnection, id: &str) -> QueryResult<bool> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
+    diesel::delete(consents::table.filter(consents::user_id.eq(id))).execute(conn)?;
+    diesel::delete(authorization_codes::table.filter(authorization_codes::user_id.eq(id))).execute(conn)?;
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(id))).execute(conn)?;
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
+}

@@ -428,7 +428,7 @@ async fn only_registration_platform_users_create_applications(app: TestApp) {
     let (status, _, body) = app
         .json(
             app.http
-                .put(app.url(&format!("/users/{carol}/roles")))
+                .put(app.url(&format!("/accounts/{carol}/roles")))
                 .bearer_auth(&admin)
                 .json(&json!({"roles": ["registration_platform"]})),
         )

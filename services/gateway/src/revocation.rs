@@ -13,6 +13,7 @@ use tokens::{RevocationList, now_secs};
 
 const TOKEN_MARKER: &str = "revoked:";
 const CLIENT_MARKER: &str = "revoked-client:";
+const USER_MARKER: &str = "revoked-user:";
 
 pub struct RevocationFeed(pub Arc<Validator>);
 
@@ -24,7 +25,13 @@ impl Handler for RevocationFeed {
         };
         let revoked = payload.map_err(HandlerError::new)?;
         let at = delivery.event.time.timestamp();
-        self.0.revoke(&revoked.jti, &revoked.client_id, revoked.exp, at);
+        self.0.revoke(
+            &revoked.jti,
+            &revoked.client_id,
+            revoked.sub.as_deref(),
+            revoked.exp,
+            at,
+        );
         // A failure here is retried later; this replica already refuses the token.
         share(&self.0, &revoked, at).await.map_err(HandlerError::new)
     }
@@ -41,9 +48,11 @@ async fn share(validator: &Validator, revoked: &TokenRevoked, at: i64) -> Result
     let ttl = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
     let value = format!("{} {} {at}", revoked.client_id, revoked.exp).into_bytes();
     if revoked.jti == RevocationList::EVERY_TOKEN {
-        return shared
-            .set(&format!("{CLIENT_MARKER}{}", revoked.client_id), &value, ttl)
-            .await;
+        let key = match revoked.sub.as_deref() {
+            Some(sub) if revoked.client_id == RevocationList::EVERY_TOKEN => format!("{USER_MARKER}{sub}"),
+            _ => format!("{CLIENT_MARKER}{}", revoked.client_id),
+        };
+        return shared.set(&key, &value, ttl).await;
     }
     shared
         .set(&format!("{TOKEN_MARKER}{}", revoked.jti), &value, ttl)
@@ -60,7 +69,7 @@ pub async fn load_markers(validator: &Validator) -> Result<usize, cache::CacheEr
         return Ok(0);
     };
     let mut loaded = 0;
-    for (prefix, every) in [(TOKEN_MARKER, false), (CLIENT_MARKER, true)] {
+    for prefix in [TOKEN_MARKER, CLIENT_MARKER, USER_MARKER] {
         for (key, value) in shared.scan(prefix).await? {
             let value = String::from_utf8_lossy(&value);
             let mut parts = value.split(' ');
@@ -69,12 +78,13 @@ pub async fn load_markers(validator: &Validator) -> Result<usize, cache::CacheEr
             else {
                 continue;
             };
-            let jti = if every {
-                RevocationList::EVERY_TOKEN
-            } else {
-                &key[prefix.len()..]
+            let named = &key[prefix.len()..];
+            let (jti, sub) = match prefix {
+                TOKEN_MARKER => (named, None),
+                CLIENT_MARKER => (RevocationList::EVERY_TOKEN, None),
+                _ => (RevocationList::EVERY_TOKEN, Some(named)),
             };
-            validator.revoke(jti, client, exp, at);
+            validator.revoke(jti, client, sub, exp, at);
             loaded += 1;
         }
     }

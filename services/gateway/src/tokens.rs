@@ -313,18 +313,28 @@ impl Validator {
         if answer.aud != self.settings.audience {
             return Err(Refusal::Invalid("the token is for another audience"));
         }
-        if self.revoked.is_revoked(&answer.jti, &answer.client_id, answer.iat) {
+        if self
+            .revoked
+            .is_revoked(&answer.jti, &answer.client_id, &answer.sub, answer.iat)
+        {
             return Err(Refusal::Invalid("the token was revoked"));
         }
         Ok(answer)
     }
 
     /// Records a revocation and drops what the in-process cache holds of it.
-    pub fn revoke(&self, jti: &str, client_id: &str, expires_at: i64, at: i64) {
-        self.revoked.record(jti, client_id, expires_at, at);
+    pub fn revoke(&self, jti: &str, client_id: &str, sub: Option<&str>, expires_at: i64, at: i64) {
+        self.revoked.record(jti, client_id, sub, expires_at, at);
         let every = jti == RevocationList::EVERY_TOKEN;
-        self.local
-            .retain(|_, a| !(a.jti == jti || (every && a.client_id == client_id && a.iat <= at)));
+        let of_user = every && client_id == RevocationList::EVERY_TOKEN;
+        self.local.retain(|_, a| {
+            let covered = if of_user {
+                sub == Some(a.sub.as_str())
+            } else {
+                every && a.client_id == client_id
+            };
+            !(a.jti == jti || (covered && a.iat <= at))
+        });
     }
 
     pub fn forget_expired_revocations(&self) {

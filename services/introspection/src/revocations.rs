@@ -22,53 +22,90 @@ struct Row {
     expires_at: i64,
 }
 
-fn load_rows(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<Vec<(bool, Row)>> {
-    let tokens: Vec<Row> = diesel::sql_query(
-        "SELECT jti AS id, CAST(0 AS BIGINT) AS issued_up_to, expires_at FROM revoked_tokens WHERE expires_at > $1",
-    )
-    .bind::<BigInt, _>(now)
-    .load(conn)?;
-    let clients: Vec<Row> = diesel::sql_query(
-        "SELECT client_id AS id, issued_up_to, expires_at FROM revoked_clients WHERE expires_at > $1",
-    )
-    .bind::<BigInt, _>(now)
-    .load(conn)?;
-    Ok(tokens
-        .into_iter()
-        .map(|r| (false, r))
-        .chain(clients.into_iter().map(|r| (true, r)))
-        .collect())
+/// What a stored revocation covers.
+#[derive(Clone, Copy)]
+enum Covers {
+    Token,
+    Client,
+    User,
+}
+
+impl Covers {
+    fn of(revoked: &TokenRevoked) -> Self {
+        match (
+            revoked.jti == RevocationList::EVERY_TOKEN,
+            revoked.client_id == RevocationList::EVERY_TOKEN,
+            &revoked.sub,
+        ) {
+            (true, true, Some(_)) => Self::User,
+            (true, _, _) => Self::Client,
+            (false, _, _) => Self::Token,
+        }
+    }
+
+    /// Its table and key column.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Token => ("revoked_tokens", "jti"),
+            Self::Client => ("revoked_clients", "client_id"),
+            Self::User => ("revoked_users", "sub"),
+        }
+    }
+}
+
+const ALL: [Covers; 3] = [Covers::Token, Covers::Client, Covers::User];
+
+fn load_rows(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<Vec<(Covers, Row)>> {
+    let mut all = Vec::new();
+    for covers in ALL {
+        let (table, key) = covers.table();
+        let issued_up_to = match covers {
+            Covers::Token => "CAST(0 AS BIGINT)",
+            Covers::Client | Covers::User => "issued_up_to",
+        };
+        let rows: Vec<Row> = diesel::sql_query(format!(
+            "SELECT {key} AS id, {issued_up_to} AS issued_up_to, expires_at FROM {table} WHERE expires_at > $1"
+        ))
+        .bind::<BigInt, _>(now)
+        .load(conn)?;
+        all.extend(rows.into_iter().map(|row| (covers, row)));
+    }
+    Ok(all)
 }
 
 fn store(conn: &mut AnyConnection, revoked: &TokenRevoked, at: i64) -> diesel::QueryResult<usize> {
-    if revoked.jti == RevocationList::EVERY_TOKEN {
-        diesel::sql_query(
-            "INSERT INTO revoked_clients (client_id, issued_up_to, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (client_id) DO UPDATE SET issued_up_to = excluded.issued_up_to, expires_at = excluded.expires_at",
-        )
-        .bind::<Text, _>(&revoked.client_id)
-        .bind::<BigInt, _>(at)
-        .bind::<BigInt, _>(revoked.exp)
-        .execute(conn)
-    } else {
-        diesel::sql_query(
+    let covers = Covers::of(revoked);
+    let (table, key) = covers.table();
+    match covers {
+        Covers::Token => diesel::sql_query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind::<Text, _>(&revoked.jti)
         .bind::<Text, _>(&revoked.client_id)
         .bind::<BigInt, _>(revoked.exp)
-        .execute(conn)
+        .execute(conn),
+        Covers::Client | Covers::User => diesel::sql_query(format!(
+            "INSERT INTO {table} ({key}, issued_up_to, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT ({key}) DO UPDATE SET issued_up_to = excluded.issued_up_to, expires_at = excluded.expires_at"
+        ))
+        .bind::<Text, _>(match covers {
+            Covers::User => revoked.sub.as_deref().unwrap_or_default(),
+            _ => &revoked.client_id,
+        })
+        .bind::<BigInt, _>(at)
+        .bind::<BigInt, _>(revoked.exp)
+        .execute(conn),
     }
 }
 
 fn purge(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<usize> {
-    let tokens = diesel::sql_query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-        .bind::<BigInt, _>(now)
-        .execute(conn)?;
-    let clients = diesel::sql_query("DELETE FROM revoked_clients WHERE expires_at <= $1")
-        .bind::<BigInt, _>(now)
-        .execute(conn)?;
-    Ok(tokens + clients)
+    let mut purged = 0;
+    for covers in ALL {
+        purged += diesel::sql_query(format!("DELETE FROM {} WHERE expires_at <= $1", covers.table().0))
+            .bind::<BigInt, _>(now)
+            .execute(conn)?;
+    }
+    Ok(purged)
 }
 
 impl Revocations {
@@ -76,11 +113,11 @@ impl Revocations {
         let now = tokens::now_secs();
         let rows = db.run(move |c| Ok(load_rows(c, now)?)).await?;
         let list = RevocationList::default();
-        for (client_wide, row) in rows {
-            if client_wide {
-                list.revoke_client(&row.id, row.issued_up_to, row.expires_at);
-            } else {
-                list.revoke_token(&row.id, row.expires_at);
+        for (covers, row) in rows {
+            match covers {
+                Covers::Token => list.revoke_token(&row.id, row.expires_at),
+                Covers::Client => list.revoke_client(&row.id, row.issued_up_to, row.expires_at),
+                Covers::User => list.revoke_subject(&row.id, row.issued_up_to, row.expires_at),
             }
         }
         tracing::info!(revocations = list.len(), "revocations loaded");
@@ -88,13 +125,20 @@ impl Revocations {
     }
 
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
-        self.list.is_revoked(&claims.jti, &claims.client_id, claims.iat)
+        self.list
+            .is_revoked(&claims.jti, &claims.client_id, &claims.sub, claims.iat)
     }
 
     /// Records a revocation that happened at `at` (seconds): in memory first, so it counts at
     /// once, then in the database (idempotent: every replica writes the same row).
     pub async fn record(&self, revoked: TokenRevoked, at: i64) -> Result<(), StorageError> {
-        self.list.record(&revoked.jti, &revoked.client_id, revoked.exp, at);
+        self.list.record(
+            &revoked.jti,
+            &revoked.client_id,
+            revoked.sub.as_deref(),
+            revoked.exp,
+            at,
+        );
         self.db.run(move |c| Ok(store(c, &revoked, at)?)).await.map(drop)
     }
 

@@ -23,7 +23,18 @@ fn start_failed(service: &str, error: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Starts every service. Consumers of auth's events start first: an event published while no
+/// queue is bound to its routing key reaches nobody (the bootstrap administrator's
+/// `user.registered`, on a first start).
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
+    let profile_settings = settings_or_exit(settings::load(user_profile::DEFAULTS, user_profile::ENV_PREFIX))?;
+    let profiles = user_profile::start(profile_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("user-profile", e))?;
+    let blog_settings = settings_or_exit(settings::load(blog::DEFAULTS, blog::ENV_PREFIX))?;
+    let blog = blog::start(blog_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("blog", e))?;
     let auth_settings = settings_or_exit(auth::load_settings())?;
     let auth = auth::start(auth_settings, deps.clone())
         .await
@@ -36,7 +47,7 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
         .map_err(|e| start_failed("gateway", e))?;
-    Ok(vec![auth, introspection, gateway])
+    Ok(vec![auth, introspection, profiles, blog, gateway])
 }
 
 #[tokio::main]

@@ -112,8 +112,8 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> R
     Ok(Envelope::created(UserView::from(&row)))
 }
 
-/// The caller's account.
-#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
+/// The caller's account (the profile is user-profile's `GET /users/me`).
+#[utoipa::path(get, path = "/accounts/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn me(caller: Caller) -> Envelope<UserView> {
     Envelope::ok(UserView::from(&caller.user))
@@ -126,7 +126,7 @@ pub struct RolesUpdate {
 }
 
 /// Sets a user's roles (administrators only).
-#[utoipa::path(put, path = "/users/{id}/roles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
+#[utoipa::path(put, path = "/accounts/{id}/roles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
     responses((status = 200, body = UserView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn set_roles(
     state: web::Data<AppState>,

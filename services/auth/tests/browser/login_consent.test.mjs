@@ -140,7 +140,7 @@ test("sign in, consent, and the application gets a working token", async () => {
   const token = await json("/oauth2/token", { method: "POST", headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" }, body: form });
   assert.equal(token.status, 200);
   assert.equal(token.body.scope, "email profile");
-  const me = await json("/users/me", { headers: { authorization: `Bearer ${token.body.access_token}` } });
+  const me = await json("/accounts/me", { headers: { authorization: `Bearer ${token.body.access_token}` } });
   assert.equal(me.body.data.username, ADMIN.username);
   await page.close();
 });

@@ -168,7 +168,7 @@ impl TestApp {
 
     pub async fn me(&self, token: &str) -> u16 {
         self.http
-            .get(self.url("/users/me"))
+            .get(self.url("/accounts/me"))
             .bearer_auth(token)
             .send()
             .await

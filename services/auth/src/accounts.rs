@@ -1,0 +1,49 @@
+//! Accounts end when their profile does: on `user.deleted` (published by user-profile when a
+//! user deletes themselves) auth deletes the account, its sessions, consents and refresh
+//! tokens, and revokes every access token issued to the user, through one `token.revoked`
+//! that gateways and introspection apply at once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use events::catalogue::{TokenRevoked, UserDeleted};
+use events::{Delivery, Event, EventPayload, Handler, HandlerError};
+use tokens::RevocationList;
+
+use crate::state::{AppState, SOURCE};
+use crate::store;
+
+pub const BINDINGS: [&str; 1] = [UserDeleted::TYPE];
+
+pub struct Deletions(pub Arc<AppState>);
+
+#[async_trait]
+impl Handler for Deletions {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let Some(payload) = delivery.event.payload::<UserDeleted>() else {
+            return Ok(());
+        };
+        let user = payload.map_err(HandlerError::new)?.user_id;
+        // Every token of the user, of any client, issued until now.
+        let revoked = TokenRevoked {
+            jti: RevocationList::EVERY_TOKEN.to_owned(),
+            client_id: RevocationList::EVERY_TOKEN.to_owned(),
+            sub: Some(user.clone()),
+            exp: storage::now_millis() / 1000 + self.0.oauth.access_token_ttl_secs,
+        };
+        let event = Event::new(SOURCE, Some(user.clone()), &revoked).map_err(HandlerError::new)?;
+        let id = user.clone();
+        let deleted = events::inbox::once(&self.0.db, crate::NAME, delivery.event.id, move |c| {
+            store::delete_user(c, &id)?;
+            events::outbox::enqueue(c, &[event])?;
+            Ok(())
+        })
+        .await
+        .map_err(HandlerError::new)?;
+        if deleted {
+            self.0.outbox.notify_one();
+            tracing::info!(user.id = %user, "account deleted; its tokens revoked");
+        }
+        Ok(())
+    }
+}
