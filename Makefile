@@ -9,7 +9,7 @@ CARGO ?= cargo
 help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
-	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways"
+	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog"
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
@@ -34,7 +34,8 @@ bench: deps
 	deploy/servers.sh start
 	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput \
 		&& $(CARGO) bench --locked -p auth --bench token_throughput \
-		&& $(CARGO) bench --locked -p gateway --bench revocation
+		&& $(CARGO) bench --locked -p gateway --bench revocation \
+		&& $(CARGO) bench --locked -p gateway --bench blog_feed
 
 bench-gateway: deps
 	deploy/bench-gateway.sh

@@ -268,3 +268,40 @@ where
         }
     }
 }
+
+/// `db_statements_total` on `/metrics`: the statements the service's database pool ran.
+/// Against `http_requests_total` it shows how many statements a request costs.
+pub fn statement_metrics(db: &Database) -> Box<dyn prometheus::core::Collector> {
+    Box::new(Statements {
+        db: db.clone(),
+        desc: prometheus::core::Collector::desc(&statements_counter())
+            .into_iter()
+            .cloned()
+            .collect(),
+    })
+}
+
+struct Statements {
+    db: Database,
+    desc: Vec<prometheus::core::Desc>,
+}
+
+fn statements_counter() -> prometheus::IntCounter {
+    prometheus::IntCounter::new(
+        "db_statements_total",
+        "Statements run by the database pool (queries, and the pool's connection checks)",
+    )
+    .unwrap_or_else(|_| unreachable!("a valid, constant metric name"))
+}
+
+impl prometheus::core::Collector for Statements {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.desc.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let counter = statements_counter();
+        counter.inc_by(self.db.statements());
+        prometheus::core::Collector::collect(&counter)
+    }
+}

@@ -1,6 +1,8 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
@@ -32,6 +34,23 @@ impl Default for PoolSettings {
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    statements: Arc<AtomicU64>,
+}
+
+/// Counts every statement the pool's connections run (queries, and the pool's own checks).
+#[derive(Debug)]
+struct CountStatements(Arc<AtomicU64>);
+
+impl r2d2::CustomizeConnection<AnyConnection, r2d2::Error> for CountStatements {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        let count = self.0.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -63,16 +82,30 @@ impl Database {
             Backend::Postgres => settings.max_connections,
             Backend::Sqlite => settings.max_connections.min(4),
         };
+        let statements = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
+            .connection_customizer(Box::new(CountStatements(statements.clone())))
+            // A connection is checked when returned (`has_broken`), not with a round trip on
+            // every checkout: a request after a database restart may fail once instead.
+            .test_on_check_out(false)
             .max_size(max)
             .min_idle(Some(1))
             .connection_timeout(settings.connect_timeout)
             .build(manager)?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            statements,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Statements run since the pool opened: divided by requests, it shows N+1 patterns.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs `work` with a pooled connection on the blocking pool, inside the caller's span.
@@ -175,8 +208,12 @@ impl ManageConnection for Manager {
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            AnyConnection::Postgresql(pg) => pg.is_broken(),
+            AnyConnection::Sqlite(sqlite) => sqlite.is_broken(),
+        }
     }
 }
 

@@ -425,7 +425,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone());
             routes(cfg);
         }),
-        metrics: Vec::new(),
+        metrics: vec![runtime::statement_metrics(&db)],
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     let jobs = runtime::every(Duration::from_secs(60), deps.shutdown.clone(), move || {

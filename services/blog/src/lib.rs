@@ -5,6 +5,7 @@
 
 mod authors;
 pub mod domain;
+mod names;
 mod routes;
 pub mod store;
 mod views;
@@ -90,6 +91,7 @@ impl ServiceSettings for Settings {
 pub struct Blog {
     db: Database,
     outbox: Arc<Notify>,
+    names: names::Names,
     settings: BlogSettings,
 }
 
@@ -162,6 +164,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let state = Arc::new(Blog {
         db: db.clone(),
         outbox,
+        names: names::Names::load(db.clone()).await?,
         settings: settings.blog.clone(),
     });
     let consumer = deps
@@ -172,6 +175,15 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
+    let names = state.clone();
+    let refresh = runtime::every(std::time::Duration::from_secs(10), deps.shutdown.clone(), move || {
+        let names = names.clone();
+        async move {
+            if let Err(error) = names.names.refresh().await {
+                tracing::warn!(%error, "locale and category names not refreshed");
+            }
+        }
+    });
     let data = web::Data::from(state);
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
@@ -182,13 +194,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone()).app_data(identity.clone());
             routes(cfg);
         }),
-        metrics: Vec::new(),
+        metrics: vec![runtime::statement_metrics(&db)],
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![relay, consumer],
+        tasks: vec![relay, consumer, refresh],
     })
 }
 

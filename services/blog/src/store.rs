@@ -17,10 +17,6 @@ pub struct AuthorColumns {
     pub avatar: Option<String>,
     #[diesel(sql_type = BigInt)]
     pub group_id: i64,
-    #[diesel(sql_type = Text)]
-    pub group_name: String,
-    #[diesel(sql_type = BigInt)]
-    pub group_parent_id: i64,
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -43,10 +39,6 @@ pub struct ArticleRow {
     pub modify_timestamp: i64,
     #[diesel(sql_type = BigInt)]
     pub version: i64,
-    #[diesel(sql_type = Text)]
-    pub locale_name: String,
-    #[diesel(sql_type = Text)]
-    pub category_name: String,
     #[diesel(embed)]
     pub author: AuthorColumns,
 }
@@ -85,23 +77,32 @@ struct Id {
     id: i64,
 }
 
-const AUTHOR_COLUMNS: &str =
-    "u.user_id, u.username, u.avatar, g.id AS group_id, g.name AS group_name, g.parent_id AS group_parent_id";
+#[derive(Debug, Clone, QueryableByName)]
+pub struct GroupRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = BigInt)]
+    pub parent_id: i64,
+}
+
+// Rows join only their authors: the names of locales, categories and groups (a few rows that
+// rarely change) come from memory (`crate::names`). A join of five tables cost PostgreSQL more
+// to plan than to run, on every request.
+const AUTHOR_COLUMNS: &str = "u.user_id, u.username, u.avatar, u.group_id";
 
 fn article_select() -> String {
     format!(
         "SELECT a.id, a.account_id, a.locales_id, a.blog_category_id, a.title, a.content, a.create_timestamp, \
-         a.modify_timestamp, a.version, l.name AS locale_name, c.name AS category_name, {AUTHOR_COLUMNS} \
-         FROM articles a JOIN authors u ON u.id = a.account_id JOIN author_groups g ON g.id = u.group_id \
-         JOIN locales l ON l.id = a.locales_id JOIN categories c ON c.id = a.blog_category_id"
+         a.modify_timestamp, a.version, {AUTHOR_COLUMNS} FROM articles a JOIN authors u ON u.id = a.account_id"
     )
 }
 
 fn comment_select() -> String {
     format!(
         "SELECT cm.id, cm.article_id, cm.account_id, cm.content, cm.create_timestamp, cm.modify_timestamp, \
-         cm.version, {AUTHOR_COLUMNS} FROM comments cm JOIN authors u ON u.id = cm.account_id \
-         JOIN author_groups g ON g.id = u.group_id"
+         cm.version, {AUTHOR_COLUMNS} FROM comments cm JOIN authors u ON u.id = cm.account_id"
     )
 }
 
@@ -361,11 +362,8 @@ pub fn names(conn: &mut AnyConnection, taxonomy: Taxonomy) -> QueryResult<Vec<Na
     diesel::sql_query(format!("SELECT id, name FROM {} ORDER BY id", taxonomy.table())).load(conn)
 }
 
-pub fn name_by_id(conn: &mut AnyConnection, taxonomy: Taxonomy, id: i64) -> QueryResult<Option<NamedRow>> {
-    diesel::sql_query(format!("SELECT id, name FROM {} WHERE id = $1", taxonomy.table()))
-        .bind::<BigInt, _>(id)
-        .get_result(conn)
-        .optional()
+pub fn groups(conn: &mut AnyConnection) -> QueryResult<Vec<GroupRow>> {
+    diesel::sql_query("SELECT id, name, parent_id FROM author_groups").load(conn)
 }
 
 pub fn id_by_name(conn: &mut AnyConnection, taxonomy: Taxonomy, name: &str) -> QueryResult<Option<i64>> {

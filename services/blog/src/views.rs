@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::names::Snapshot;
 use crate::store::{ArticleRow, AuthorColumns, CommentRow};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -83,14 +84,15 @@ pub struct Feed {
     pub data: Vec<FeedItem>,
 }
 
-fn account(id: i64, author: &AuthorColumns, default_avatar: &str) -> Account {
+fn account(id: i64, author: &AuthorColumns, names: &Snapshot, default_avatar: &str) -> Account {
+    let (group, parent_id) = names.group(author.group_id);
     Account {
         id,
         username: author.username.clone(),
         group: Group {
             id: author.group_id,
-            name: author.group_name.clone(),
-            parent_id: author.group_parent_id,
+            name: group.to_owned(),
+            parent_id,
         },
         avatar: Avatar {
             id,
@@ -100,7 +102,7 @@ fn account(id: i64, author: &AuthorColumns, default_avatar: &str) -> Account {
 }
 
 impl Article {
-    pub fn of(row: &ArticleRow, default_avatar: &str) -> Self {
+    pub fn of(row: &ArticleRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
             id: row.id,
             account_id: row.account_id,
@@ -110,27 +112,27 @@ impl Article {
             content: row.content.clone(),
             create_timestamp: row.create_timestamp,
             modify_timestamp: row.modify_timestamp,
-            account: account(row.account_id, &row.author, default_avatar),
+            account: account(row.account_id, &row.author, names, default_avatar),
             locale: Named {
                 id: row.locales_id,
-                name: row.locale_name.clone(),
+                name: names.locale(row.locales_id).to_owned(),
             },
             category: Named {
                 id: row.blog_category_id,
-                name: row.category_name.clone(),
+                name: names.category(row.blog_category_id).to_owned(),
             },
         }
     }
 }
 
 impl Comment {
-    pub fn of(row: &CommentRow, default_avatar: &str) -> Self {
+    pub fn of(row: &CommentRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
             id: row.id,
             content: row.content.clone(),
             create_timestamp: row.create_timestamp,
             modify_timestamp: row.modify_timestamp,
-            user: account(row.account_id, &row.author, default_avatar),
+            user: account(row.account_id, &row.author, names, default_avatar),
         }
     }
 }

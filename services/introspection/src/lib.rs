@@ -339,7 +339,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
                 .service(Endpoint::new("/oauth2/introspect").post(introspect).build())
                 .service(Endpoint::new("/mcg/v1/tokeninfo").post(tokeninfo).build());
         }),
-        metrics: Vec::new(),
+        metrics: vec![runtime::statement_metrics(&db)],
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {

@@ -145,7 +145,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone()).app_data(identity.clone());
             routes(cfg);
         }),
-        metrics: Vec::new(),
+        metrics: vec![runtime::statement_metrics(&db)],
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {

@@ -2,15 +2,18 @@
 //! or an administrator. Changes are conditional on `If-Match` when sent; each one publishes
 //! its event through the outbox.
 
-use actix_web::http::header;
+use std::sync::Arc;
+
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
 use http_kit::{ApiError, Envelope, etag};
 use identity::Caller;
 
-use super::{field, is_admin, lost_race, reader, with_etag, writer};
+use super::{field, is_admin, lost_race, names_for, reader, with_etag, writer};
 use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
-use crate::store::{self, ArticleFields, ArticleRow, Taxonomy};
+use crate::names::Snapshot;
+use crate::store::{self, ArticleFields, ArticleRow};
 use crate::views::Article;
 use crate::{Blog, SOURCE};
 
@@ -22,41 +25,41 @@ pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no article {id}")))
 }
 
-/// Validates the text and that the locale and category exist.
-async fn checked(state: &Blog, fields: ArticleFields) -> Result<ArticleFields, ApiError> {
+/// Validates the text and that the locale and category exist; the names, for the events.
+async fn checked(state: &Blog, fields: ArticleFields) -> Result<(ArticleFields, Arc<Snapshot>), ApiError> {
     let fields = ArticleFields {
         title: domain::text("title", &fields.title, MAX_TITLE, false).map_err(field)?,
         content: domain::text("content", &fields.content, state.settings.max_content_chars, true).map_err(field)?,
         ..fields
     };
-    let (locale, category) = (fields.locales_id, fields.blog_category_id);
-    let (locale, category) = state
-        .db
-        .run(move |c| {
-            Ok((
-                store::name_by_id(c, Taxonomy::Locales, locale)?,
-                store::name_by_id(c, Taxonomy::Categories, category)?,
-            ))
-        })
+    let names = state
+        .names
+        .covering(&[fields.locales_id], &[fields.blog_category_id], &[])
         .await?;
-    if locale.is_none() {
+    if !names.has_locale(fields.locales_id) {
         return Err(ApiError::invalid_field(
             "locales_id",
             "no such locale (GET /blog/locales)",
         ));
     }
-    if category.is_none() {
+    if !names.has_category(fields.blog_category_id) {
         return Err(ApiError::invalid_field(
             "blog_category_id",
             "no such category (GET /blog/categories)",
         ));
     }
-    Ok(fields)
+    Ok((fields, names))
 }
 
-fn answer(state: &Blog, row: &ArticleRow, status: actix_web::http::StatusCode) -> HttpResponse {
-    let body = Envelope::with_status(status, "ok", "OK", Article::of(row, &state.settings.default_avatar));
-    with_etag(HttpResponse::build(status).json(body), row.version)
+async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
+    let names = names_for(state, std::slice::from_ref(&row), &[]).await?;
+    let body = Envelope::with_status(
+        status,
+        "ok",
+        "OK",
+        Article::of(&row, &names, &state.settings.default_avatar),
+    );
+    Ok(with_etag(HttpResponse::build(status).json(body), row.version))
 }
 
 /// Publishes an article (scope `blog:write`).
@@ -71,7 +74,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let user = writer(&caller)?.to_owned();
     let body = body.into_inner();
-    let fields = checked(
+    let (fields, names) = checked(
         &state,
         ArticleFields {
             title: body.title,
@@ -81,6 +84,10 @@ pub async fn create(
         },
     )
     .await?;
+    let (locale, category) = (
+        names.locale(fields.locales_id).to_owned(),
+        names.category(fields.blog_category_id).to_owned(),
+    );
     let username = caller.username().to_owned();
     let row = state
         .db
@@ -93,8 +100,8 @@ pub async fn create(
                 article_id: id,
                 author_id: user.clone(),
                 title: row.title.clone(),
-                locale: row.locale_name.clone(),
-                category: row.category_name.clone(),
+                locale,
+                category,
                 published_at: now,
             };
             enqueue(c, &published, id)?;
@@ -103,8 +110,9 @@ pub async fn create(
         .await?;
     state.outbox.notify_one();
     tracing::info!(article.id = row.id, "article published");
-    let mut response = answer(&state, &row, actix_web::http::StatusCode::CREATED);
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/blog/articles/{}", row.id)) {
+    let location = format!("/blog/articles/{}", row.id);
+    let mut response = answer(&state, row, StatusCode::CREATED).await?;
+    if let Ok(location) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
@@ -134,7 +142,7 @@ pub async fn show(
     if etag::not_modified(&req, &etag::of(row.version)) {
         return Ok(with_etag(HttpResponse::NotModified().finish(), row.version));
     }
-    Ok(answer(&state, &row, actix_web::http::StatusCode::OK))
+    answer(&state, row, StatusCode::OK).await
 }
 
 /// The article if `user` wrote it; 403 otherwise.
@@ -164,7 +172,7 @@ pub async fn update(
     let expected = etag::if_match(&req)?;
     etag::check(expected, current.version)?;
     let patch = body.into_inner();
-    let fields = checked(
+    let (fields, _) = checked(
         &state,
         ArticleFields {
             title: patch.title.unwrap_or_else(|| current.title.clone()),
@@ -196,7 +204,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| lost_race(expected))?;
     state.outbox.notify_one();
-    Ok(answer(&state, &row, actix_web::http::StatusCode::OK))
+    answer(&state, row, StatusCode::OK).await
 }
 
 /// Deletes an article and its comments (its author with `blog:write`, or `blog:admin`).

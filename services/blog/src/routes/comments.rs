@@ -8,7 +8,7 @@ use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::Caller;
 
 use super::articles::{self, enqueue};
-use super::{field, is_admin, links, lost_race, reader, with_etag, writer};
+use super::{field, is_admin, links, lost_race, names_for, reader, with_etag, writer};
 use crate::Blog;
 use crate::domain::{self, CommentInput};
 use crate::store::{self, CommentRow};
@@ -22,9 +22,15 @@ async fn load(state: &Blog, id: i64) -> Result<CommentRow, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no comment {id}")))
 }
 
-fn answer(state: &Blog, row: &CommentRow, status: StatusCode) -> HttpResponse {
-    let body = Envelope::with_status(status, "ok", "OK", Comment::of(row, &state.settings.default_avatar));
-    with_etag(HttpResponse::build(status).json(body), row.version)
+async fn answer(state: &Blog, row: CommentRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
+    let names = names_for(state, &[], std::slice::from_ref(&row)).await?;
+    let body = Envelope::with_status(
+        status,
+        "ok",
+        "OK",
+        Comment::of(&row, &names, &state.settings.default_avatar),
+    );
+    Ok(with_etag(HttpResponse::build(status).json(body), row.version))
 }
 
 fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
@@ -52,7 +58,8 @@ pub async fn list(
     let has_next = rows.len() > page.size() as usize;
     rows.truncate(page.size() as usize);
     let avatar = &state.settings.default_avatar;
-    let comments: Vec<Comment> = rows.iter().map(|row| Comment::of(row, avatar)).collect();
+    let names = names_for(&state, &[], &rows).await?;
+    let comments: Vec<Comment> = rows.iter().map(|row| Comment::of(row, &names, avatar)).collect();
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::LINK, links(&req, page, has_next)))
         .json(Envelope::ok(comments)))
@@ -90,7 +97,7 @@ pub async fn create(
         })
         .await?;
     state.outbox.notify_one();
-    Ok(answer(&state, &row, StatusCode::CREATED))
+    answer(&state, row, StatusCode::CREATED).await
 }
 
 /// Changes a comment (its author, scope `blog:write`).
@@ -123,7 +130,7 @@ pub async fn update(
         })
         .await?
         .ok_or_else(|| lost_race(expected))?;
-    Ok(answer(&state, &row, StatusCode::OK))
+    answer(&state, row, StatusCode::OK).await
 }
 
 /// Deletes a comment (its author with `blog:write`, or `blog:admin`).

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, PageQuery, PageRequest};
 use identity::Caller;
 
-use super::{field, links, reader};
+use super::{field, links, names_for, reader};
 use crate::Blog;
 use crate::domain::{self, FeedQuery};
 use crate::store::{self, FeedFilter, Taxonomy};
@@ -66,16 +66,17 @@ pub async fn feed(
     let has_next = articles.len() > page.size() as usize;
     articles.truncate(page.size() as usize);
     let avatar = &state.settings.default_avatar;
+    let names = names_for(&state, &articles, &comments).await?;
     let mut data: Vec<FeedItem> = articles
         .iter()
         .map(|row| FeedItem {
-            article: Article::of(row, avatar),
+            article: Article::of(row, &names, avatar),
             comments: Vec::new(),
         })
         .collect();
     for comment in &comments {
         if let Some(item) = data.iter_mut().find(|item| item.article.id == comment.article_id) {
-            item.comments.push(Comment::of(comment, avatar));
+            item.comments.push(Comment::of(comment, &names, avatar));
         }
     }
     let document = Feed {

@@ -12,7 +12,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use http_kit::{ApiError, PageRequest, etag};
 use identity::Caller;
 
+use crate::Blog;
 use crate::domain::Invalid;
+use crate::names::Snapshot;
+use crate::store::{ArticleRow, CommentRow};
 
 pub const READ_SCOPE: &str = "blog:read";
 pub const WRITE_SCOPE: &str = "blog:write";
@@ -76,4 +79,20 @@ pub fn links(req: &HttpRequest, page: PageRequest, has_next: bool) -> String {
         all.push(link(page.page() + 1, "next"));
     }
     all.join(", ")
+}
+
+/// Names for everything `articles` and `comments` refer to.
+pub async fn names_for(
+    state: &Blog,
+    articles: &[ArticleRow],
+    comments: &[CommentRow],
+) -> Result<std::sync::Arc<Snapshot>, ApiError> {
+    let locales: Vec<i64> = articles.iter().map(|a| a.locales_id).collect();
+    let categories: Vec<i64> = articles.iter().map(|a| a.blog_category_id).collect();
+    let groups: Vec<i64> = articles
+        .iter()
+        .map(|a| a.author.group_id)
+        .chain(comments.iter().map(|c| c.author.group_id))
+        .collect();
+    Ok(state.names.covering(&locales, &categories, &groups).await?)
 }

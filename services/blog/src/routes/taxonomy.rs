@@ -110,6 +110,7 @@ pub async fn rename(
     {
         return Err(ApiError::not_found(format!("no entry {id}")));
     }
+    state.names.refresh().await?;
     Ok(Envelope::ok(Named { id, name }))
 }
 
@@ -137,5 +138,6 @@ pub async fn delete(
     if !deleted {
         return Err(ApiError::not_found(format!("no entry {id}")));
     }
+    state.names.refresh().await?;
     Ok(HttpResponse::NoContent().finish())
 }
