@@ -277,7 +277,7 @@ pub fn render(doc: &Value) -> String {
         server = escape(server),
     );
     for tag in by_tag.keys() {
-        let _ = write!(out, "<li><a href=\"#tag-{0}\">{0}</a></li>", escape(tag));
+        let _ = write!(out, "<li><a href=\"#tag-{}\">{}</a></li>", anchor(tag), escape(tag));
     }
     out.push_str("</ul></nav><main>");
     if let Some(missing) = doc["info"]["x-unavailable"].as_array() {
@@ -289,7 +289,7 @@ pub fn render(doc: &Value) -> String {
         );
     }
     for (tag, operations) in &by_tag {
-        let _ = write!(out, "<h2 id=\"tag-{0}\">{0}</h2>", escape(tag));
+        let _ = write!(out, "<h2 id=\"tag-{}\">{}</h2>", anchor(tag), escape(tag));
         for (method, path, op) in operations {
             render_operation(&mut out, method, path, op);
         }
@@ -308,3 +308,17 @@ main{max-width:980px;margin:0 auto;padding:1rem 2rem 3rem}h2{margin-top:2rem;bor
 .summary{font-weight:600}.auth{color:#6b4e00}table{border-collapse:collapse;width:100%;font-size:.9rem}\
 td,th{border:1px solid #dde1ea;padding:.25rem .5rem;text-align:left}.responses{margin:.25rem 0;padding-left:1.2rem}\
 .warn{background:#fff4d6;border:1px solid #e8c66a;padding:.5rem;border-radius:6px}";
+
+/// A fragment identifier for `tag`: tags are free text ("locales and categories"), ids may
+/// not hold spaces.
+fn anchor(tag: &str) -> String {
+    tag.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
