@@ -305,3 +305,14 @@ impl prometheus::core::Collector for Statements {
         prometheus::core::Collector::collect(&counter)
     }
 }
+
+/// Why a service without dependencies of its own failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Bus(#[from] events::BusError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -21,7 +21,7 @@ use http_kit::Endpoint;
 use http_kit::openapi::BearerScheme;
 use http_kit::server::{self, HttpSettings, Service};
 use identity::IdentitySettings;
-use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
+use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, StartError, Started};
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use storage::{Database, Migrations};
@@ -109,16 +109,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(Endpoint::new("/users/{id}").get(routes::public_profile).build())
         .service(Endpoint::new("/sports").get(routes::sports).build());
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Storage(#[from] storage::StorageError),
-    #[error(transparent)]
-    Bus(#[from] events::BusError),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];

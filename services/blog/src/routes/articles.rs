@@ -7,10 +7,10 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
-use http_kit::{ApiError, Envelope, etag};
+use http_kit::{ApiError, etag};
 use identity::Caller;
 
-use super::{field, is_admin, lost_race, names_for, reader, with_etag, writer};
+use super::{field, is_admin, lost_race, names_for, reader, versioned, with_etag, writer};
 use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::store::{self, ArticleFields, ArticleRow};
@@ -53,13 +53,8 @@ async fn checked(state: &Blog, fields: ArticleFields) -> Result<(ArticleFields, 
 
 async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
     let names = names_for(state, std::slice::from_ref(&row), &[]).await?;
-    let body = Envelope::with_status(
-        status,
-        "ok",
-        "OK",
-        Article::of(&row, &names, &state.settings.default_avatar),
-    );
-    Ok(with_etag(HttpResponse::build(status).json(body), row.version))
+    let view = Article::of(&row, &names, &state.settings.default_avatar);
+    Ok(versioned(status, view, row.version))
 }
 
 /// Publishes an article (scope `blog:write`).

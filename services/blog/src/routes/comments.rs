@@ -8,7 +8,7 @@ use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::Caller;
 
 use super::articles::{self, enqueue};
-use super::{field, is_admin, links, lost_race, names_for, reader, with_etag, writer};
+use super::{field, is_admin, links, lost_race, names_for, reader, versioned, writer};
 use crate::Blog;
 use crate::domain::{self, CommentInput};
 use crate::store::{self, CommentRow};
@@ -24,13 +24,8 @@ async fn load(state: &Blog, id: i64) -> Result<CommentRow, ApiError> {
 
 async fn answer(state: &Blog, row: CommentRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
     let names = names_for(state, &[], std::slice::from_ref(&row)).await?;
-    let body = Envelope::with_status(
-        status,
-        "ok",
-        "OK",
-        Comment::of(&row, &names, &state.settings.default_avatar),
-    );
-    Ok(with_etag(HttpResponse::build(status).json(body), row.version))
+    let view = Comment::of(&row, &names, &state.settings.default_avatar);
+    Ok(versioned(status, view, row.version))
 }
 
 fn content(state: &Blog, value: &str) -> Result<String, ApiError> {

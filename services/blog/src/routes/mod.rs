@@ -42,6 +42,14 @@ pub fn field(e: Invalid) -> ApiError {
     ApiError::invalid_field(e.field, e.reason)
 }
 
+/// The envelope of `data` at `version`, with its ETag.
+pub fn versioned<T: serde::Serialize>(status: actix_web::http::StatusCode, data: T, version: i64) -> HttpResponse {
+    with_etag(
+        HttpResponse::build(status).json(http_kit::Envelope::with_status(status, "ok", "OK", data)),
+        version,
+    )
+}
+
 pub fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
     if let Ok(value) = HeaderValue::from_str(&etag::of(version)) {
         response.headers_mut().insert(header::ETAG, value);
