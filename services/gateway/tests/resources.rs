@@ -170,7 +170,7 @@ async fn partners_use_profiles_and_the_blog_through_the_gateway(backend: Backend
     let s = stack(backend).await;
     let app =
         s.p.application(json!({"name": "Partner", "grant_types": ["password"],
-            "scopes": ["profile", "email", "blog:read", "blog:write", "blog:admin"]}))
+            "scopes": ["profile", "email", "blog:read", "blog:write", "blog:admin", "account:delete"]}))
             .await;
     let ana = s.user("ana", &app, "profile email blog:read blog:write").await;
     let ana_reader = s
@@ -259,7 +259,13 @@ async fn partners_use_profiles_and_the_blog_through_the_gateway(backend: Backend
 
     // Deleting one's profile deletes the account: the user's tokens stop working everywhere,
     // their articles go.
-    let (status, _) = s.call("DELETE", "/users/me", &ana, None).await;
+    assert_eq!(
+        s.call("DELETE", "/users/me", &ana, None).await.0,
+        403,
+        "needs account:delete"
+    );
+    let ana_leaving = s.password_token(&app, "ana", "ana-password-1", "account:delete").await;
+    let (status, _) = s.call("DELETE", "/users/me", &ana_leaving, None).await;
     assert_eq!(status, 204);
     s.until(|| async { s.call("GET", "/blog", &ana_reader, None).await.0 == 401 })
         .await;

@@ -16,6 +16,8 @@ use crate::{Profiles, SOURCE};
 
 pub const PROFILE_SCOPE: &str = "profile";
 pub const EMAIL_SCOPE: &str = "email";
+/// Deleting an account is not something every application reading profiles may do.
+pub const DELETE_SCOPE: &str = "account:delete";
 
 async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
     let id = user_id.to_owned();
@@ -134,12 +136,12 @@ async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, 
     Ok(saved)
 }
 
-/// Deletes the caller's profile (scope `profile`) and publishes `user.deleted`: auth then
-/// deletes the account and revokes its tokens, the blog forgets the author.
-#[utoipa::path(delete, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
+/// Deletes the caller's profile (scope `account:delete`) and publishes `user.deleted`: auth
+/// then deletes the account and revokes its tokens, the blog forgets the author.
+#[utoipa::path(delete, path = "/users/me", tag = "profiles", security(("bearer" = ["account:delete"])),
     responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_scope(PROFILE_SCOPE)?;
+    caller.require_scope(DELETE_SCOPE)?;
     let user = caller.user()?.to_owned();
     let event =
         Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() }).map_err(ApiError::internal)?;

@@ -163,6 +163,8 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     assert!(body["data"].get("email").is_none() && body["data"].get("birth_date").is_none());
 
     let (status, _, _) = s.call("DELETE", "/users/me", &ana, "profile", None, &[]).await;
+    assert_eq!(status, 403, "reading profiles does not allow deleting the account");
+    let (status, _, _) = s.call("DELETE", "/users/me", &ana, "account:delete", None, &[]).await;
     assert_eq!(status, 204);
     let deleted: UserDeleted = s.next_event(UserDeleted::TYPE).await.payload().unwrap().unwrap();
     assert_eq!(deleted.user_id, ana);
