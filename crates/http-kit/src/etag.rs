@@ -1,62 +1,64 @@
-//! Optimistic concurrency with entity tags (RFC 9110 §13): a resource's version is its ETag;
-//! `If-Match` makes a change conditional on it, `If-None-Match` saves re-sending it.
+//! Optimistic concurrency with entity tags (RFC 9110 §8.8.3, §13): `If-Match` makes a change
+//! conditional on the representation the client read, `If-None-Match` saves re-sending it.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName};
 
-use crate::ApiError;
+use crate::{ApiError, ErrorKind};
 
-/// The strong ETag of a resource at `version`: `"v7"`.
-pub fn of(version: i64) -> String {
-    format!("\"v{version}\"")
-}
-
-fn listed(value: &HeaderValue, etag: &str) -> bool {
-    value.to_str().is_ok_and(|v| {
-        v.split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == etag)
-    })
-}
-
-/// The version `If-Match` names, when the request has one: `Some(v)` for `"v<v>"`. A tag
-/// this server never issued names no version (the change then fails with 412).
-pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("If-Match is not readable"))?
-        .trim();
-    if value == "*" {
-        return Ok(None);
+/// The strong entity tag of a representation: the resource's `version`, and a fingerprint of
+/// what it shows from elsewhere (an author's name kept by another table), so that the tag
+/// changes whenever the representation does. `"v7"`, or `"v7-<16 hex digits>"`.
+pub fn tag(version: i64, shown: &[&str]) -> String {
+    if shown.is_empty() {
+        return format!("\"v{version}\"");
     }
-    Ok(Some(
-        value
-            .strip_prefix("\"v")
-            .and_then(|v| v.strip_suffix('"'))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1),
-    ))
+    // FNV-1a: stable across processes and releases, unlike the standard library's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in shown {
+        for byte in part.as_bytes().iter().chain([0xff].iter()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("\"v{version}-{hash:016x}\"")
 }
 
-/// Whether `If-None-Match` lists `etag` (the answer is then 304 Not Modified).
-pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+/// The tags a precondition header lists (`*` included), each with whether it is weak.
+fn listed<'a>(req: &'a HttpRequest, name: &HeaderName) -> impl Iterator<Item = (bool, &'a str)> {
     req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .any(|value| listed(value, etag))
+        .get_all(name)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| match t.strip_prefix("W/") {
+            Some(opaque) => (true, opaque),
+            None => (false, t),
+        })
 }
 
-/// 412 when `If-Match` named another version than `current`.
-pub fn check(expected: Option<i64>, current: i64) -> Result<(), ApiError> {
-    match expected {
-        Some(v) if v != current => Err(ApiError::new(crate::ErrorKind::PreconditionFailed).debug(format!(
-            "If-Match names version {v}; the resource is at version {current} (ETag {})",
-            of(current)
-        ))),
-        _ => Ok(()),
+pub fn has_if_match(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::IF_MATCH)
+}
+
+/// 412 unless `If-Match` is absent, `*`, or lists `current` (strong comparison: a weak tag
+/// never matches).
+pub fn if_match(req: &HttpRequest, current: &str) -> Result<(), ApiError> {
+    if !has_if_match(req) {
+        return Ok(());
     }
+    if listed(req, &header::IF_MATCH).any(|(weak, t)| t == "*" || (!weak && t == current)) {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorKind::PreconditionFailed).debug(format!(
+        "If-Match does not name the current representation (ETag {current}); read it again"
+    )))
+}
+
+/// Whether `If-None-Match` lists `current` (weak comparison): the answer is then 304.
+pub fn not_modified(req: &HttpRequest, current: &str) -> bool {
+    listed(req, &header::IF_NONE_MATCH).any(|(_, t)| t == "*" || t == current)
 }
 
 #[cfg(test)]
@@ -65,24 +67,37 @@ mod tests {
 
     use super::*;
 
+    fn with(name: HeaderName, value: &str) -> HttpRequest {
+        TestRequest::default().insert_header((name, value)).to_http_request()
+    }
+
     #[test]
-    fn tags_round_trip_and_mismatches_fail() {
-        let req = TestRequest::default()
-            .insert_header((header::IF_MATCH, of(3)))
-            .to_http_request();
-        assert_eq!(if_match(&req).ok().flatten(), Some(3));
-        assert!(check(Some(3), 3).is_ok() && check(Some(3), 4).is_err() && check(None, 4).is_ok());
-        let foreign = TestRequest::default()
-            .insert_header((header::IF_MATCH, "\"abc\""))
-            .to_http_request();
-        assert_eq!(if_match(&foreign).ok().flatten(), Some(-1));
-        let star = TestRequest::default()
-            .insert_header((header::IF_MATCH, "*"))
-            .to_http_request();
-        assert_eq!(if_match(&star).ok().flatten(), None);
-        let cached = TestRequest::default()
-            .insert_header((header::IF_NONE_MATCH, "\"v1\", W/\"v2\""))
-            .to_http_request();
-        assert!(not_modified(&cached, &of(2)) && !not_modified(&cached, &of(3)));
+    fn tags_change_with_what_they_show() {
+        assert_eq!(tag(3, &[]), "\"v3\"");
+        assert_ne!(tag(3, &["ana", "fr"]), tag(3, &["ana", "en"]));
+        assert_ne!(tag(3, &["an", "afr"]), tag(3, &["ana", "fr"]), "parts are delimited");
+        assert_eq!(tag(3, &["ana"]), tag(3, &["ana"]));
+    }
+
+    #[test]
+    fn if_match_is_strong_and_takes_lists() {
+        let current = tag(4, &[]);
+        assert!(if_match(&TestRequest::default().to_http_request(), &current).is_ok());
+        assert!(if_match(&with(header::IF_MATCH, "\"v3\", \"v4\""), &current).is_ok());
+        assert!(if_match(&with(header::IF_MATCH, "*"), &current).is_ok());
+        assert!(if_match(&with(header::IF_MATCH, "\"v3\""), &current).is_err());
+        assert!(
+            if_match(&with(header::IF_MATCH, "W/\"v4\""), &current).is_err(),
+            "weak never matches"
+        );
+        assert!(if_match(&with(header::IF_MATCH, "garbage"), &current).is_err());
+    }
+
+    #[test]
+    fn if_none_match_is_weak() {
+        let current = tag(2, &[]);
+        assert!(not_modified(&with(header::IF_NONE_MATCH, "\"v1\", W/\"v2\""), &current));
+        assert!(!not_modified(&with(header::IF_NONE_MATCH, "\"v1\""), &current));
+        assert!(not_modified(&with(header::IF_NONE_MATCH, "*"), &current));
     }
 }

@@ -10,7 +10,7 @@
 //! - [`endpoint`]: resources that answer 405 with `Allow` for a method they do not serve;
 //! - [`observe`]: request ids, W3C `traceparent`, a span per request, Prometheus metrics;
 //! - [`health`]: `/healthz`, `/readyz` with the service's own checks, `/metrics`;
-//! - [`etag`]: ETags from versions, `If-Match` (412) and `If-None-Match` (304);
+//! - [`etag`]: entity tags of representations, `If-Match` (412) and `If-None-Match` (304);
 //! - [`pagination`]: page/size and cursor pages, with totals and links;
 //! - [`openapi`]: the service's OpenAPI 3 document at `/openapi.json`;
 //! - [`server`]: binding, serving and graceful shutdown.

@@ -85,8 +85,9 @@ impl Database {
         let statements = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
             .connection_customizer(Box::new(CountStatements(statements.clone())))
-            // A connection is checked when returned (`has_broken`), not with a round trip on
-            // every checkout: a request after a database restart may fail once instead.
+            // No round trip before every loan: a connection the server closed fails the one
+            // request it serves, diesel then reports it broken and the pool drops it when it
+            // comes back (`has_broken`; tests/pool.rs).
             .test_on_check_out(false)
             .max_size(max)
             .min_idle(Some(1))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::catalogue::{TokenRevoked, UserDeleted};
-use events::{Delivery, Event, EventPayload, Handler, HandlerError};
+use events::{Delivery, EventPayload, Handler, HandlerError};
 use tokens::RevocationList;
 
 use crate::state::{AppState, SOURCE};
@@ -24,18 +24,18 @@ impl Handler for Deletions {
             return Ok(());
         };
         let user = payload.map_err(HandlerError::new)?.user_id;
-        // Every token of the user, of any client, issued until now.
-        let revoked = TokenRevoked {
-            jti: RevocationList::EVERY_TOKEN.to_owned(),
-            client_id: RevocationList::EVERY_TOKEN.to_owned(),
-            sub: Some(user.clone()),
-            exp: storage::now_millis() / 1000 + self.0.oauth.access_token_ttl_secs,
-        };
-        let event = Event::new(SOURCE, Some(user.clone()), &revoked).map_err(HandlerError::new)?;
-        let id = user.clone();
+        let (id, ttl) = (user.clone(), self.0.oauth.access_token_ttl_secs);
         let deleted = events::inbox::once(&self.0.db, crate::NAME, delivery.event.id, move |c| {
             store::delete_user(c, &id)?;
-            events::outbox::enqueue(c, &[event])?;
+            // Made after the delete, so its time (from which on tokens are revoked) follows
+            // any token issued before the user was gone.
+            let revoked = TokenRevoked {
+                jti: RevocationList::EVERY_TOKEN.to_owned(),
+                client_id: RevocationList::EVERY_TOKEN.to_owned(),
+                sub: Some(id.clone()),
+                exp: storage::now_millis() / 1000 + ttl,
+            };
+            events::outbox::enqueue_new(c, SOURCE, Some(id), &revoked)?;
             Ok(())
         })
         .await

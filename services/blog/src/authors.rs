@@ -1,6 +1,8 @@
 //! The blog's copy of who writes: created from `user.registered`, kept current from
 //! `user.updated` (never overwritten by an older event), and forgotten with `user.deleted`,
-//! which also deletes the user's articles and comments. Requests never ask another service.
+//! which also deletes the user's articles and comments and keeps a tombstone, so that neither
+//! a late event nor a write with a not-yet-refused token brings the user back. Requests never
+//! ask another service.
 
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ impl Handler for Authors {
                 })
             } else if let Some(payload) = event.payload::<UserDeleted>() {
                 let user = payload.map_err(HandlerError::new)?;
-                Box::new(move |c| forget(c, &user.user_id))
+                Box::new(move |c| forget(c, &user.user_id, at))
             } else {
                 return Ok(());
             };
@@ -51,8 +53,8 @@ impl Handler for Authors {
     }
 }
 
-fn forget(c: &mut storage::AnyConnection, user_id: &str) -> Result<(), storage::StorageError> {
-    let articles = store::delete_author(c, user_id)?;
+fn forget(c: &mut storage::AnyConnection, user_id: &str, at: i64) -> Result<(), storage::StorageError> {
+    let articles = store::delete_author(c, user_id, at)?;
     for article in articles {
         let deleted = ArticleDeleted {
             article_id: article,

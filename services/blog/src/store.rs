@@ -1,6 +1,7 @@
-//! The blog database. Reads join what a seed 002 document shows in one statement: a page of
-//! `GET /blog` is two queries (articles, then their newest comments), whatever its size.
-//! Functions take a connection, so callers compose them with the outbox in one transaction.
+//! The blog database. A page of `GET /blog` is two queries (articles, then their newest
+//! comments), whatever its size. Functions take a connection, so callers compose them with the
+//! outbox in one transaction. Placeholders (`$n`) must first appear in the statement in
+//! numeric order: SQLite numbers them by first appearance.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -108,10 +109,12 @@ fn comment_select() -> String {
 
 // Authors: a projection of users, from events and from the identity of whoever writes.
 
-/// Records a registered user, unless already known.
+/// Records a registered user, unless already known or deleted.
 pub fn author_registered(conn: &mut AnyConnection, user_id: &str, username: &str, at: i64) -> QueryResult<()> {
+    // The WHERE also tells SQLite's parser that ON CONFLICT belongs to the INSERT.
     diesel::sql_query(
-        "INSERT INTO authors (user_id, username, group_id, updated_at) VALUES ($1, $2, 1, $3) ON CONFLICT (user_id) DO NOTHING",
+        "INSERT INTO authors (user_id, username, group_id, updated_at) SELECT $1, $2, 1, $3 \
+         WHERE NOT EXISTS (SELECT 1 FROM deleted_authors WHERE user_id = $1) ON CONFLICT (user_id) DO NOTHING",
     )
     .bind::<Text, _>(user_id)
     .bind::<Text, _>(username)
@@ -120,7 +123,8 @@ pub fn author_registered(conn: &mut AnyConnection, user_id: &str, username: &str
     .map(drop)
 }
 
-/// Applies a `user.updated` of time `at`, unless the row already reflects a later one.
+/// Applies a `user.updated` of time `at`, unless the row already reflects a later one or the
+/// user was deleted.
 pub fn author_updated(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -129,7 +133,8 @@ pub fn author_updated(
     at: i64,
 ) -> QueryResult<()> {
     diesel::sql_query(
-        "INSERT INTO authors (user_id, username, group_id, avatar, updated_at) VALUES ($1, $2, 1, $3, $4) \
+        "INSERT INTO authors (user_id, username, group_id, avatar, updated_at) SELECT $1, $2, 1, $3, $4 \
+         WHERE NOT EXISTS (SELECT 1 FROM deleted_authors WHERE user_id = $1) \
          ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, avatar = excluded.avatar, \
          updated_at = excluded.updated_at WHERE authors.updated_at <= excluded.updated_at",
     )
@@ -141,18 +146,24 @@ pub fn author_updated(
     .map(drop)
 }
 
-/// The account id of `user_id`, recording the author first if this is their first write.
-pub fn author_id(conn: &mut AnyConnection, user_id: &str, username: &str) -> QueryResult<i64> {
+/// The account id of `user_id`, recording the author first if this is their first write;
+/// `None` for a deleted user.
+pub fn author_id(conn: &mut AnyConnection, user_id: &str, username: &str) -> QueryResult<Option<i64>> {
     author_registered(conn, user_id, username, 0)?;
     diesel::sql_query("SELECT id FROM authors WHERE user_id = $1")
         .bind::<Text, _>(user_id)
         .get_result::<Id>(conn)
-        .map(|row| row.id)
+        .optional()
+        .map(|row| row.map(|r| r.id))
 }
 
 /// Forgets a deleted user: their comments, their articles (with every comment on them) and
-/// the author row. Returns the ids of the articles deleted.
-pub fn delete_author(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<i64>> {
+/// the author row, and remembers the deletion. Returns the ids of the articles deleted.
+pub fn delete_author(conn: &mut AnyConnection, user_id: &str, at: i64) -> QueryResult<Vec<i64>> {
+    diesel::sql_query("INSERT INTO deleted_authors (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind::<Text, _>(user_id)
+        .bind::<BigInt, _>(at)
+        .execute(conn)?;
     let articles: Vec<i64> =
         diesel::sql_query("SELECT a.id FROM articles a JOIN authors u ON u.id = a.account_id WHERE u.user_id = $1")
             .bind::<Text, _>(user_id)
@@ -178,7 +189,7 @@ pub struct FeedFilter {
     pub category: i64,
     pub locale: i64,
     pub author: i64,
-    /// A `LIKE` pattern over the lower-cased title and content, or "".
+    /// A `LIKE` pattern over the lower-cased title and content (`search_text`), or "".
     pub text: String,
 }
 
@@ -189,7 +200,7 @@ pub fn feed(conn: &mut AnyConnection, filter: &FeedFilter, limit: i64, offset: i
     let sql = format!(
         "{} WHERE ($1 = 0 OR a.blog_category_id = $1) AND ($2 = 0 OR a.locales_id = $2) \
          AND ($3 = 0 OR a.account_id = $3) \
-         AND ($4 = '' OR LOWER(a.title) LIKE $4 ESCAPE '\\' OR LOWER(a.content) LIKE $4 ESCAPE '\\') \
+         AND ($4 = '' OR a.search_text LIKE $4 ESCAPE '\\') \
          ORDER BY a.create_timestamp DESC, a.id DESC LIMIT $5 OFFSET $6",
         article_select()
     );
@@ -235,10 +246,17 @@ pub struct ArticleFields {
     pub blog_category_id: i64,
 }
 
+impl ArticleFields {
+    /// What text search looks in; `domain::search_pattern` lower-cases the query alike.
+    fn search_text(&self) -> String {
+        format!("{}\n{}", self.title, self.content).to_lowercase()
+    }
+}
+
 pub fn insert_article(conn: &mut AnyConnection, account_id: i64, fields: &ArticleFields, now: i64) -> QueryResult<i64> {
     diesel::sql_query(
-        "INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, 1) RETURNING id",
+        "INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp, version, search_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7) RETURNING id",
     )
     .bind::<BigInt, _>(account_id)
     .bind::<BigInt, _>(fields.locales_id)
@@ -246,6 +264,7 @@ pub fn insert_article(conn: &mut AnyConnection, account_id: i64, fields: &Articl
     .bind::<Text, _>(&fields.title)
     .bind::<Text, _>(&fields.content)
     .bind::<BigInt, _>(now)
+    .bind::<Text, _>(fields.search_text())
     .get_result::<Id>(conn)
     .map(|row| row.id)
 }
@@ -260,13 +279,14 @@ pub fn update_article(
 ) -> QueryResult<bool> {
     diesel::sql_query(
         "UPDATE articles SET title = $1, content = $2, locales_id = $3, blog_category_id = $4, modify_timestamp = $5, \
-         version = version + 1 WHERE id = $6 AND version = $7",
+         search_text = $6, version = version + 1 WHERE id = $7 AND version = $8",
     )
     .bind::<Text, _>(&fields.title)
     .bind::<Text, _>(&fields.content)
     .bind::<BigInt, _>(fields.locales_id)
     .bind::<BigInt, _>(fields.blog_category_id)
     .bind::<BigInt, _>(now)
+    .bind::<Text, _>(fields.search_text())
     .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(version)
     .execute(conn)

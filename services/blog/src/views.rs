@@ -102,6 +102,22 @@ fn account(id: i64, author: &AuthorColumns, names: &Snapshot, default_avatar: &s
 }
 
 impl Article {
+    /// The entity tag of this representation at `version`: it shows the author's and the
+    /// names' current values, which change without the article's version.
+    pub fn tag(&self, version: i64) -> String {
+        let a = &self.account;
+        http_kit::etag::tag(
+            version,
+            &[
+                &a.username,
+                &a.avatar.path,
+                &a.group.name,
+                &self.locale.name,
+                &self.category.name,
+            ],
+        )
+    }
+
     pub fn of(row: &ArticleRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
             id: row.id,
@@ -126,6 +142,12 @@ impl Article {
 }
 
 impl Comment {
+    /// The entity tag of this representation at `version` (see [`Article::tag`]).
+    pub fn tag(&self, version: i64) -> String {
+        let u = &self.user;
+        http_kit::etag::tag(version, &[&u.username, &u.avatar.path, &u.group.name])
+    }
+
     pub fn of(row: &CommentRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
             id: row.id,

@@ -38,9 +38,10 @@ fn seed(url: &str) {
          INSERT INTO authors (user_id, username, group_id, avatar, updated_at)
            SELECT 'bench-' || n, 'author' || n, 1, 'https://cdn.example.com/' || n || '.png', 0
            FROM generate_series(1, 100) AS n;
-         INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp)
+         INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp, search_text)
            SELECT 1 + n % 100, 1 + n % 2, 1 + n % 3, 'Article ' || n,
-                  repeat('Lorem ipsum dolor sit amet. ', 20), 1700000000000 + n * 1000, 1700000000000 + n * 1000
+                  repeat('Lorem ipsum dolor sit amet. ', 20), 1700000000000 + n * 1000, 1700000000000 + n * 1000,
+                  lower('Article ' || n || chr(10) || repeat('Lorem ipsum dolor sit amet. ', 20))
            FROM generate_series(1, {ARTICLES}) AS n;
          INSERT INTO comments (article_id, account_id, content, create_timestamp, modify_timestamp)
            SELECT a, 1 + (a + c) % 100, 'Comment ' || c || ' on ' || a, 1700000000000 + a * 1000 + c, 1700000000000 + a * 1000 + c

@@ -1,7 +1,7 @@
 //! The profile API. Every handler but `/sports` takes a [`Caller`]: requests reach it only
 //! through the gateway, which signed who is calling.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::Event;
 use events::catalogue::{UserDeleted, UserUpdated};
@@ -28,11 +28,18 @@ async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
         .ok_or_else(|| ApiError::not_found("no profile for this user"))
 }
 
-fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
-    if let Ok(value) = HeaderValue::from_str(&etag::of(version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+/// The caller's view of `row` and its entity tag: the e-mail shows only with `email`.
+fn own_view(row: &ProfileRow, caller: &Caller) -> (Profile, String) {
+    let email = caller.0.has_scope(EMAIL_SCOPE);
+    let tag = etag::tag(row.version, if email { &["email"] } else { &[] });
+    (Profile::of(row, email), tag)
+}
+
+fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
+    let (view, tag) = own_view(row, caller);
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .json(Envelope::ok(view))
 }
 
 /// Seed 003's user information. The gateway also accepts the token as `?access_token=`.
@@ -56,13 +63,11 @@ pub async fn user_info(state: web::Data<Profiles>, caller: Caller) -> Result<Htt
 pub async fn me(state: web::Data<Profiles>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     caller.require_scope(PROFILE_SCOPE)?;
     let row = load(&state, caller.user()?).await?;
-    if etag::not_modified(&req, &etag::of(row.version)) {
-        return Ok(with_etag(HttpResponse::NotModified().finish(), row.version));
+    let (_, tag) = own_view(&row, &caller);
+    if etag::not_modified(&req, &tag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
     }
-    Ok(with_etag(
-        HttpResponse::Ok().json(Envelope::ok(Profile::from(&row))),
-        row.version,
-    ))
+    Ok(answer(&row, &caller))
 }
 
 /// Changes the caller's profile (scope `profile`): a JSON merge patch (RFC 7396) where `null`
@@ -86,24 +91,18 @@ pub async fn update_me(
         .ok_or_else(|| ApiError::invalid_field("body", "must be a JSON object"))?;
     let today = chrono::Utc::now().date_naive();
     let patch = ProfilePatch::parse(fields, today).map_err(|e| ApiError::invalid_field(&e.field, e.reason))?;
-    let expected = etag::if_match(&req)?;
-    // Without If-Match a change made meanwhile is read again and the patch applied on top.
+    // Without If-Match a change made meanwhile is read again and the patch applied on top;
+    // with it, the next round answers 412.
     for _ in 0..3 {
         let current = load(&state, &user).await?;
-        etag::check(expected, current.version)?;
+        etag::if_match(&req, &own_view(&current, &caller).1)?;
         if patch.is_empty() {
-            return Ok(with_etag(
-                HttpResponse::Ok().json(Envelope::ok(Profile::from(&current))),
-                current.version,
-            ));
+            return Ok(answer(&current, &caller));
         }
         let next = current.patched(patch.clone(), storage::now_millis());
         if let Some(saved) = save(&state, next).await? {
             tracing::info!(user.id = %saved.user_id, "profile updated");
-            return Ok(with_etag(
-                HttpResponse::Ok().json(Envelope::ok(Profile::from(&saved))),
-                saved.version,
-            ));
+            return Ok(answer(&saved, &caller));
         }
     }
     Err(ApiError::conflict(
@@ -161,15 +160,16 @@ pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<Htt
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// What any signed-in caller may see of a user.
-#[utoipa::path(get, path = "/users/{id}", tag = "profiles", security(("bearer" = [])),
+/// What any application with `profile` may see of a user.
+#[utoipa::path(get, path = "/users/{id}", tag = "profiles", security(("bearer" = ["profile"])),
     params(("id" = String, Path, description = "The user's id")),
     responses((status = 200, body = PublicProfile), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn public_profile(
     state: web::Data<Profiles>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<Envelope<PublicProfile>, ApiError> {
+    caller.require_scope(PROFILE_SCOPE)?;
     let row = load(&state, &id).await?;
     Ok(Envelope::ok(PublicProfile::from(&row)))
 }

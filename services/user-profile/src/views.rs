@@ -22,7 +22,9 @@ fn sports(row: &ProfileRow) -> Vec<String> {
 pub struct Profile {
     pub id: String,
     pub username: String,
-    pub email: String,
+    /// Only for tokens with the `email` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     /// female, male, non_binary or unspecified.
@@ -48,12 +50,12 @@ pub struct Profile {
     pub updated_at: String,
 }
 
-impl From<&ProfileRow> for Profile {
-    fn from(row: &ProfileRow) -> Self {
+impl Profile {
+    pub fn of(row: &ProfileRow, with_email: bool) -> Self {
         Self {
             id: row.user_id.clone(),
             username: row.username.clone(),
-            email: row.email.clone(),
+            email: with_email.then(|| row.email.clone()),
             first_name: row.first_name.clone(),
             last_name: row.last_name.clone(),
             gender: row.gender.clone(),
@@ -112,60 +114,50 @@ pub struct UserInfoDocument {
     pub user_info: UserInfo,
 }
 
-/// Fields the token's scopes do not cover are left out: `user_email` needs `email`, the
-/// others but `user_id` need `profile`.
+/// Every key of seed 003's document is always present, so its clients find what they
+/// expect; a value the token's scopes do not cover is withheld as `""`: `user_email` needs
+/// `email`, every other field but `user_id` needs `profile`.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct UserInfo {
     pub user_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_firstname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_lastname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_gender: Option<String>,
+    pub user_name: String,
+    pub user_email: String,
+    pub user_firstname: String,
+    pub user_lastname: String,
+    pub user_gender: String,
     /// YYYY-MM-DD.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_birthdate: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_picture: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_cover: Option<String>,
+    pub user_birthdate: String,
+    pub user_picture: String,
+    pub user_cover: String,
     /// ISO 8601 registration time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_registered: Option<String>,
+    pub user_registered: String,
     /// "1" when verified, "0" otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_verified: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_relationship: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_biography: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_website: Option<String>,
+    pub user_verified: String,
+    pub user_relationship: String,
+    pub user_biography: String,
+    pub user_website: String,
 }
 
 impl UserInfo {
     pub fn of(row: &ProfileRow, profile_scope: bool, email_scope: bool) -> Self {
-        let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
         let mut info = Self {
             user_id: row.user_id.clone(),
-            user_email: email_scope.then(|| row.email.clone()),
             ..Self::default()
         };
+        if email_scope {
+            info.user_email = row.email.clone();
+        }
         if profile_scope {
-            info.user_name = Some(row.username.clone());
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            info.user_name = row.username.clone();
             info.user_firstname = text(&row.first_name);
             info.user_lastname = text(&row.last_name);
             info.user_gender = text(&row.gender);
             info.user_birthdate = text(&row.birth_date);
             info.user_picture = text(&row.picture);
             info.user_cover = text(&row.cover);
-            info.user_registered = Some(iso(row.registered_at));
-            info.user_verified = Some(if row.verified { "1" } else { "0" }.to_owned());
+            info.user_registered = iso(row.registered_at);
+            info.user_verified = if row.verified { "1" } else { "0" }.to_owned();
             info.user_relationship = text(&row.relationship);
             info.user_biography = text(&row.biography);
             info.user_website = text(&row.website);

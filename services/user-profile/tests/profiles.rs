@@ -101,6 +101,12 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["username"], "ana");
     assert_eq!(body["data"]["sports"], json!([]));
+    assert!(
+        body["data"].get("email").is_none(),
+        "the e-mail needs the email scope: {body}"
+    );
+    let (_, with_email, _) = s.call("GET", "/users/me", &ana, "profile email", None, &[]).await;
+    assert_eq!(with_email["data"]["email"], "ana@example.com");
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let (status, _, _) = s
         .call("GET", "/users/me", &ana, "profile", None, &[("if-none-match", &etag)])
@@ -157,7 +163,13 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
 
     // Others see the public subset.
     let bob = s.register("bob").await;
-    let (status, body, _) = s.call("GET", &format!("/users/{ana}"), &bob, "", None, &[]).await;
+    assert_eq!(
+        s.call("GET", &format!("/users/{ana}"), &bob, "", None, &[]).await.0,
+        403
+    );
+    let (status, body, _) = s
+        .call("GET", &format!("/users/{ana}"), &bob, "profile", None, &[])
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["first_name"], "Ana");
     assert!(body["data"].get("email").is_none() && body["data"].get("birth_date").is_none());
@@ -168,7 +180,9 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     assert_eq!(status, 204);
     let deleted: UserDeleted = s.next_event(UserDeleted::TYPE).await.payload().unwrap().unwrap();
     assert_eq!(deleted.user_id, ana);
-    let (status, _, _) = s.call("GET", &format!("/users/{ana}"), &bob, "", None, &[]).await;
+    let (status, _, _) = s
+        .call("GET", &format!("/users/{ana}"), &bob, "profile", None, &[])
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -296,11 +310,11 @@ async fn get_user_info_has_seed_003s_shape_and_withholds_what_scopes_do_not_cove
     assert_eq!(got["user_verified"], "0");
 
     let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile", None, &[]).await;
-    assert!(
-        body["user_info"].get("user_email").is_none(),
-        "no email scope, no e-mail: {body}"
-    );
+    assert_eq!(body["user_info"]["user_email"], "", "no email scope, no e-mail: {body}");
+    assert_eq!(body["user_info"]["user_firstname"], "Ana");
     let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "email", None, &[]).await;
-    let keys: Vec<_> = body["user_info"].as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, vec!["user_email", "user_id"]);
+    let info = body["user_info"].as_object().unwrap();
+    assert_eq!(info.len(), 14, "every key, always: {body}");
+    let filled: Vec<_> = info.iter().filter(|(_, v)| *v != "").map(|(k, _)| k.as_str()).collect();
+    assert_eq!(filled, vec!["user_email", "user_id"]);
 }

@@ -10,7 +10,7 @@ use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
 use http_kit::{ApiError, etag};
 use identity::Caller;
 
-use super::{field, is_admin, lost_race, names_for, reader, versioned, with_etag, writer};
+use super::{field, is_admin, lost_race, names_for, reader, tagged, unchanged, writer};
 use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::store::{self, ArticleFields, ArticleRow};
@@ -51,10 +51,22 @@ async fn checked(state: &Blog, fields: ArticleFields) -> Result<(ArticleFields, 
     Ok((fields, names))
 }
 
+/// A write from a user whose account was deleted (their token not yet refused everywhere).
+pub fn deleted_account() -> ApiError {
+    ApiError::forbidden("this account was deleted")
+}
+
+/// The representation of `row` and its entity tag.
+async fn view(state: &Blog, row: &ArticleRow) -> Result<(Article, String), ApiError> {
+    let names = names_for(state, std::slice::from_ref(row), &[]).await?;
+    let view = Article::of(row, &names, &state.settings.default_avatar);
+    let tag = view.tag(row.version);
+    Ok((view, tag))
+}
+
 async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
-    let names = names_for(state, std::slice::from_ref(&row), &[]).await?;
-    let view = Article::of(&row, &names, &state.settings.default_avatar);
-    Ok(versioned(status, view, row.version))
+    let (view, tag) = view(state, &row).await?;
+    Ok(tagged(status, view, tag))
 }
 
 /// Publishes an article (scope `blog:write`).
@@ -87,7 +99,9 @@ pub async fn create(
     let row = state
         .db
         .transaction(move |c| {
-            let account = store::author_id(c, &user, &username)?;
+            let Some(account) = store::author_id(c, &user, &username)? else {
+                return Ok(None);
+            };
             let now = storage::now_millis();
             let id = store::insert_article(c, account, &fields, now)?;
             let row = store::article(c, id)?.ok_or(storage::StorageError::NotFound)?;
@@ -100,9 +114,10 @@ pub async fn create(
                 published_at: now,
             };
             enqueue(c, &published, id)?;
-            Ok(row)
+            Ok(Some(row))
         })
-        .await?;
+        .await?
+        .ok_or_else(deleted_account)?;
     state.outbox.notify_one();
     tracing::info!(article.id = row.id, "article published");
     let location = format!("/blog/articles/{}", row.id);
@@ -134,10 +149,8 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     reader(&caller)?;
     let row = load(&state, *id).await?;
-    if etag::not_modified(&req, &etag::of(row.version)) {
-        return Ok(with_etag(HttpResponse::NotModified().finish(), row.version));
-    }
-    answer(&state, row, StatusCode::OK).await
+    let (view, tag) = view(&state, &row).await?;
+    Ok(unchanged(&req, &tag).unwrap_or_else(|| tagged(StatusCode::OK, view, tag)))
 }
 
 /// The article if `user` wrote it; 403 otherwise.
@@ -164,8 +177,7 @@ pub async fn update(
     let user = writer(&caller)?.to_owned();
     let current = load(&state, *id).await?;
     own(&current, &user)?;
-    let expected = etag::if_match(&req)?;
-    etag::check(expected, current.version)?;
+    etag::if_match(&req, &view(&state, &current).await?.1)?;
     let patch = body.into_inner();
     let (fields, _) = checked(
         &state,
@@ -197,7 +209,7 @@ pub async fn update(
             Ok(Some(row))
         })
         .await?
-        .ok_or_else(|| lost_race(expected))?;
+        .ok_or_else(|| lost_race(&req))?;
     state.outbox.notify_one();
     answer(&state, row, StatusCode::OK).await
 }
@@ -212,12 +224,17 @@ pub async fn delete(
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    // Permission before existence: a caller who may not delete learns nothing of the id.
+    let author = if is_admin(&caller) {
+        None
+    } else {
+        Some(writer(&caller)?)
+    };
     let current = load(&state, *id).await?;
-    if !is_admin(&caller) {
-        own(&current, writer(&caller)?)?;
+    if let Some(user) = author {
+        own(&current, user)?;
     }
-    let expected = etag::if_match(&req)?;
-    etag::check(expected, current.version)?;
+    etag::if_match(&req, &view(&state, &current).await?.1)?;
     let deleted = ArticleDeleted {
         article_id: current.id,
         author_id: current.author.user_id.clone(),
@@ -234,7 +251,7 @@ pub async fn delete(
         })
         .await?;
     if !done {
-        return Err(lost_race(expected));
+        return Err(lost_race(&req));
     }
     state.outbox.notify_one();
     tracing::info!(article.id = article, "article deleted");

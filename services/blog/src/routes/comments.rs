@@ -8,7 +8,7 @@ use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::Caller;
 
 use super::articles::{self, enqueue};
-use super::{field, is_admin, links, lost_race, names_for, reader, versioned, writer};
+use super::{field, is_admin, links, lost_race, names_for, reader, tagged, writer};
 use crate::Blog;
 use crate::domain::{self, CommentInput};
 use crate::store::{self, CommentRow};
@@ -22,10 +22,17 @@ async fn load(state: &Blog, id: i64) -> Result<CommentRow, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no comment {id}")))
 }
 
+/// The representation of `row` and its entity tag.
+async fn view(state: &Blog, row: &CommentRow) -> Result<(Comment, String), ApiError> {
+    let names = names_for(state, &[], std::slice::from_ref(row)).await?;
+    let view = Comment::of(row, &names, &state.settings.default_avatar);
+    let tag = view.tag(row.version);
+    Ok((view, tag))
+}
+
 async fn answer(state: &Blog, row: CommentRow, status: StatusCode) -> Result<HttpResponse, ApiError> {
-    let names = names_for(state, &[], std::slice::from_ref(&row)).await?;
-    let view = Comment::of(&row, &names, &state.settings.default_avatar);
-    Ok(versioned(status, view, row.version))
+    let (view, tag) = view(state, &row).await?;
+    Ok(tagged(status, view, tag))
 }
 
 fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
@@ -78,7 +85,9 @@ pub async fn create(
     let row = state
         .db
         .transaction(move |c| {
-            let account = store::author_id(c, &user, &username)?;
+            let Some(account) = store::author_id(c, &user, &username)? else {
+                return Ok(None);
+            };
             let now = storage::now_millis();
             let id = store::insert_comment(c, article, account, &text, now)?;
             let created = CommentCreated {
@@ -88,9 +97,10 @@ pub async fn create(
                 created_at: now,
             };
             enqueue(c, &created, article)?;
-            store::comment(c, id)?.ok_or(storage::StorageError::NotFound)
+            Ok(Some(store::comment(c, id)?.ok_or(storage::StorageError::NotFound)?))
         })
-        .await?;
+        .await?
+        .ok_or_else(articles::deleted_account)?;
     state.outbox.notify_one();
     answer(&state, row, StatusCode::CREATED).await
 }
@@ -111,8 +121,7 @@ pub async fn update(
     if current.author.user_id != user {
         return Err(ApiError::forbidden("only the comment's author may change it"));
     }
-    let expected = etag::if_match(&req)?;
-    etag::check(expected, current.version)?;
+    etag::if_match(&req, &view(&state, &current).await?.1)?;
     let text = content(&state, &body.content)?;
     let (comment, version) = (current.id, current.version);
     let row = state
@@ -124,7 +133,7 @@ pub async fn update(
             Ok(store::comment(c, comment)?)
         })
         .await?
-        .ok_or_else(|| lost_race(expected))?;
+        .ok_or_else(|| lost_race(&req))?;
     answer(&state, row, StatusCode::OK).await
 }
 
@@ -138,19 +147,24 @@ pub async fn delete(
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    // Permission before existence: a caller who may not delete learns nothing of the id.
+    let author = if is_admin(&caller) {
+        None
+    } else {
+        Some(writer(&caller)?)
+    };
     let current = load(&state, *id).await?;
-    if !is_admin(&caller) && current.author.user_id != writer(&caller)? {
+    if author.is_some_and(|user| current.author.user_id != user) {
         return Err(ApiError::forbidden("only the comment's author may delete it"));
     }
-    let expected = etag::if_match(&req)?;
-    etag::check(expected, current.version)?;
+    etag::if_match(&req, &view(&state, &current).await?.1)?;
     let (comment, version) = (current.id, current.version);
     if !state
         .db
         .run(move |c| Ok(store::delete_comment(c, comment, version)?))
         .await?
     {
-        return Err(lost_race(expected));
+        return Err(lost_race(&req));
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@ pub mod comments;
 pub mod feed;
 pub mod taxonomy;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
 use http_kit::{ApiError, PageRequest, etag};
 use identity::Caller;
@@ -42,24 +42,25 @@ pub fn field(e: Invalid) -> ApiError {
     ApiError::invalid_field(e.field, e.reason)
 }
 
-/// The envelope of `data` at `version`, with its ETag.
-pub fn versioned<T: serde::Serialize>(status: actix_web::http::StatusCode, data: T, version: i64) -> HttpResponse {
-    with_etag(
-        HttpResponse::build(status).json(http_kit::Envelope::with_status(status, "ok", "OK", data)),
-        version,
-    )
+/// The envelope of `data`, with its entity tag.
+pub fn tagged<T: serde::Serialize>(status: StatusCode, data: T, tag: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, tag))
+        .json(http_kit::Envelope::with_status(status, "ok", "OK", data))
 }
 
-pub fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
-    if let Ok(value) = HeaderValue::from_str(&etag::of(version)) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
-    response
+/// 304 when `If-None-Match` names `tag`.
+pub fn unchanged(req: &HttpRequest, tag: &str) -> Option<HttpResponse> {
+    etag::not_modified(req, tag).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag.to_owned()))
+            .finish()
+    })
 }
 
-/// A change another request made first: 412 when the caller named a version, else 409.
-pub fn lost_race(expected: Option<i64>) -> ApiError {
-    if expected.is_some() {
+/// A change another request made first: 412 when the caller sent `If-Match`, else 409.
+pub fn lost_race(req: &HttpRequest) -> ApiError {
+    if etag::has_if_match(req) {
         ApiError::new(http_kit::ErrorKind::PreconditionFailed).debug("the resource changed since you read it")
     } else {
         ApiError::conflict("the resource changed while this request ran; read it again and retry")

@@ -20,6 +20,13 @@ CREATE TABLE authors (
     updated_at BIGINT NOT NULL
 );
 
+-- Users whose account was deleted: their late writes and user.* events are refused, so that
+-- nothing of theirs comes back.
+CREATE TABLE deleted_authors (
+    user_id    TEXT PRIMARY KEY,
+    deleted_at BIGINT NOT NULL
+);
+
 CREATE TABLE locales (
     id   INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE
@@ -41,7 +48,10 @@ CREATE TABLE articles (
     content          TEXT NOT NULL,
     create_timestamp BIGINT NOT NULL,
     modify_timestamp BIGINT NOT NULL,
-    version          BIGINT NOT NULL DEFAULT 1
+    version          BIGINT NOT NULL DEFAULT 1,
+    -- Title and content lower-cased by the service (Unicode), searched with LIKE: the same
+    -- search finds the same articles on PostgreSQL and SQLite, whatever the database locale.
+    search_text      TEXT NOT NULL DEFAULT ''
 );
 -- GET /blog: newest first, whole or filtered by one of these.
 CREATE INDEX articles_newest ON articles (create_timestamp DESC, id DESC);

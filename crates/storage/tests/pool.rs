@@ -1,0 +1,49 @@
+//! The pool against a real PostgreSQL: it lends connections without a ping, so a connection
+//! the server closed must be dropped after the one request it fails, never lent again.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use diesel::sql_types::Integer;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use storage::{Database, PoolSettings, StorageError};
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+}
+
+async fn backend_pid(db: &Database) -> Result<i32, StorageError> {
+    db.run(|c| {
+        Ok(diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(c)?
+            .pid)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_fails_once_then_is_replaced() {
+    let test_db = test_support::TestDatabase::create();
+    let settings = PoolSettings {
+        max_connections: 1,
+        ..PoolSettings::default()
+    };
+    let url = test_db.url.clone();
+    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &settings))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = backend_pid(&db).await.unwrap();
+    let mut admin = PgConnection::establish(&test_support::postgres_url()).unwrap();
+    diesel::sql_query(format!("SELECT pg_terminate_backend({before})"))
+        .execute(&mut admin)
+        .unwrap();
+    assert!(
+        backend_pid(&db).await.is_err(),
+        "the closed connection fails its request"
+    );
+    let after = backend_pid(&db).await.expect("a new connection serves the next one");
+    assert_ne!(before, after);
+    assert!(db.statements() >= 3, "statements are counted");
+}
