@@ -4,11 +4,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test bench bench-gateway proto-docs deps servers servers-stop up down lint fmt clean-data help
+.PHONY: run test chart bench bench-gateway proto-docs deps servers servers-stop up down lint fmt clean-data help
 
 help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
+	@echo "make chart       lint the Dockerfile, lint, render and validate the Helm chart (part of make test)"
 	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog"
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
@@ -29,6 +30,9 @@ run: deps
 
 test: deps
 	deploy/test.sh
+
+chart:
+	deploy/chart-test.sh
 
 bench: deps
 	deploy/servers.sh start

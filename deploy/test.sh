@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(rabbitmq_restart)'
 
+echo "== images and the Helm chart"
+deploy/chart-test.sh
+
 echo "== pages in headless Chromium"
 BROWSER_TEST_PREBUILT=1 deploy/browser-test.sh
 

@@ -22,8 +22,10 @@ pub struct DocsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DocSource {
+    /// The service; without `url`, an `[upstreams]` name whose `/openapi.json` is read.
     pub name: String,
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 const KEEP: Duration = Duration::from_secs(30);
@@ -55,7 +57,7 @@ impl Docs {
 
     async fn fetch(&self, source: &DocSource) -> Result<Value, reqwest::Error> {
         self.client
-            .get(&source.url)
+            .get(source.url.as_deref().unwrap_or_default())
             .send()
             .await?
             .error_for_status()?

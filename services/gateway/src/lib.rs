@@ -50,8 +50,61 @@ pub struct Settings {
     pub docs: DocsSettings,
     #[serde(default)]
     pub rate_limits: HashMap<String, RatePolicy>,
+    /// Named upstream addresses: routes and documentation sources name them, so a deployment
+    /// sets `GATEWAY_UPSTREAMS__AUTH=http://auth:8081` instead of rewriting the route table.
+    #[serde(default)]
+    pub upstreams: HashMap<String, String>,
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+impl Settings {
+    /// The address `upstream` names: a URL as it is, or an `[upstreams]` entry.
+    fn upstream(&self, key: &str, upstream: &str) -> Result<String, SettingsError> {
+        if upstream.contains("://") {
+            return Ok(upstream.to_owned());
+        }
+        self.upstreams
+            .get(upstream)
+            .cloned()
+            .ok_or_else(|| settings::rule(key, format!("no [upstreams] entry named `{upstream}`")))
+    }
+
+    /// The route table and documentation sources with every upstream name replaced by its address.
+    pub fn resolved(&self) -> Result<(Vec<Route>, Vec<docs::DocSource>), SettingsError> {
+        let routes = self
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                Ok(Route {
+                    upstream: self.upstream(&format!("routes[{i}].upstream"), &route.upstream)?,
+                    ..route.clone()
+                })
+            })
+            .collect::<Result<Vec<_>, SettingsError>>()?;
+        let sources = self
+            .docs
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, source)| {
+                let url = match &source.url {
+                    Some(url) => url.clone(),
+                    None => format!(
+                        "{}/openapi.json",
+                        self.upstream(&format!("docs.sources[{i}]"), &source.name)?
+                            .trim_end_matches('/')
+                    ),
+                };
+                Ok(docs::DocSource {
+                    name: source.name.clone(),
+                    url: Some(url),
+                })
+            })
+            .collect::<Result<Vec<_>, SettingsError>>()?;
+        Ok((routes, sources))
+    }
 }
 
 impl Validate for Settings {
@@ -81,7 +134,8 @@ impl Validate for Settings {
                 ));
             }
         }
-        self.routes
+        let (routes, _) = self.resolved()?;
+        routes
             .iter()
             .enumerate()
             .try_for_each(|(i, r)| r.validate(i, &self.rate_limits))
@@ -167,8 +221,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
+    let (routes, sources) = settings.resolved().map_err(std::io::Error::other)?;
     let gateway = actix_web::web::Data::new(proxy::Gateway {
-        routes: routes::RouteTable::new(settings.routes.clone()),
+        routes: routes::RouteTable::new(routes),
         validator: validator.clone(),
         limits: limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
@@ -179,7 +234,11 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     });
     let openapi = ApiDoc::openapi();
     let own = serde_json::to_value(&openapi).map_err(std::io::Error::other)?;
-    let docs = actix_web::web::Data::new(docs::Docs::new(settings.docs.clone(), own)?);
+    let docs_settings = DocsSettings {
+        sources,
+        ..settings.docs.clone()
+    };
+    let docs = actix_web::web::Data::new(docs::Docs::new(docs_settings, own)?);
     let service = Service {
         name: NAME,
         openapi,
@@ -207,4 +266,36 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             }),
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: serde_json::Value) -> Result<Settings, SettingsError> {
+        let figment = settings::figment(DEFAULTS, "GATEWAY_UNIT_TEST_UNUSED_")
+            .map(|f| f.merge(figment::providers::Serialized::default(key, value)))?;
+        settings::extract(figment)
+    }
+
+    #[test]
+    fn routes_name_upstreams_that_a_deployment_sets() {
+        let moved = with("upstreams.blog", serde_json::json!("http://blog:8084")).map(|s| s.resolved());
+        let Ok(Ok((routes, sources))) = moved else {
+            panic!("the defaults with one upstream moved should load");
+        };
+        let blog = routes.iter().find(|r| r.prefix == "/blog").map(|r| r.upstream.as_str());
+        assert_eq!(blog, Some("http://blog:8084"));
+        let doc = sources.iter().find(|s| s.name == "blog").and_then(|s| s.url.as_deref());
+        assert_eq!(doc, Some("http://blog:8084/openapi.json"));
+        let unknown = with(
+            "routes",
+            serde_json::json!([{"prefix": "/x", "upstream": "nowhere", "timeout_secs": 1}]),
+        );
+        let message = unknown.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("routes[0].upstream") && message.contains("`nowhere`"),
+            "{message}"
+        );
+    }
 }

@@ -1,0 +1,5 @@
+-- A database per service, created when the PostgreSQL volume is first initialised.
+CREATE DATABASE auth;
+CREATE DATABASE introspection;
+CREATE DATABASE user_profile;
+CREATE DATABASE blog;
