@@ -178,22 +178,23 @@ impl OutboxRelay {
         self.drain().await;
     }
 
-    fn launch(&self, ids: Vec<String>, events: Vec<Event>) -> InFlight {
+    fn launch(&self, ids: Vec<String>, mut events: Vec<Event>) -> InFlight {
+        let spans = events.iter_mut().map(relay_span).collect();
         let bus = self.bus.clone();
         InFlight {
             ids,
             task: tokio::spawn(async move { bus.publish(&events).await }),
+            spans,
         }
     }
 
     /// Deletes a batch's rows once the broker confirmed all of it; otherwise they stay, to be
     /// published again.
     async fn settle(&self, batch: InFlight) -> Result<(), RelayError> {
-        batch
-            .task
-            .await
-            .unwrap_or_else(|e| Err(BusError::Protocol(e.to_string())))?;
-        self.delete(batch.ids).await
+        let InFlight { ids, task, spans } = batch;
+        task.await.unwrap_or_else(|e| Err(BusError::Protocol(e.to_string())))?;
+        drop(spans);
+        self.delete(ids).await
     }
 
     async fn drain(&self) {
@@ -220,6 +221,8 @@ impl OutboxRelay {
         if ids.is_empty() {
             return Ok(0);
         }
+        let mut events = events;
+        let _spans: Vec<_> = events.iter_mut().map(relay_span).collect();
         self.bus.publish(&events).await?;
         let published = ids.len();
         self.delete(ids).await?;
@@ -270,6 +273,24 @@ impl OutboxRelay {
 struct InFlight {
     ids: Vec<String>,
     task: tokio::task::JoinHandle<Result<(), BusError>>,
+    /// One per event, ended when the batch is settled.
+    spans: Vec<tracing::Span>,
+}
+
+/// The relay's part of an event's trace: a span from the commit that wrote it to the broker's
+/// confirm, whose id the event then carries, so the consumer's span follows the relay's.
+fn relay_span(event: &mut Event) -> tracing::Span {
+    let span = tracing::info_span!(
+        "outbox.publish",
+        otel.kind = "producer",
+        event.id = %event.id,
+        event.type = %event.event_type,
+    );
+    if let Some(tp) = &event.traceparent {
+        telemetry::continue_trace(&span, tp);
+        event.traceparent = telemetry::traceparent_of(&span).or(event.traceparent.take());
+    }
+    span
 }
 
 /// Logs a failure and waits: new rows do not cut the backoff short, since the broker or the

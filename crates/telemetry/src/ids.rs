@@ -79,11 +79,15 @@ pub(crate) fn of(span: &tracing::Span) -> Option<TraceIds> {
     .flatten()
 }
 
-/// Replaces the ids of `span`; false when this layer is not installed.
+/// Replaces the ids of `span`; false when this layer is not installed (the span then has no
+/// ids to replace: OpenTelemetry's layer keeps the trace instead).
 pub(crate) fn set(span: &tracing::Span, ids: TraceIds) -> bool {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
-        registry.span(id)?.extensions_mut().replace(ids);
+        let span = registry.span(id)?;
+        let mut extensions = span.extensions_mut();
+        let current = extensions.get_mut::<TraceIds>()?;
+        *current = ids;
         Some(())
     })
     .flatten()
