@@ -209,3 +209,18 @@ pub fn served(started: runtime::Started) -> String {
     tokio::spawn(started.stopped());
     base
 }
+
+/// Waits until the service at `base` answers `/readyz` with success (at most 20 s).
+pub async fn wait_ready(base: &str, what: &str) {
+    let started = std::time::Instant::now();
+    while reqwest::get(format!("{base}/readyz"))
+        .await
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{what} did not become ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -4,7 +4,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -65,17 +64,7 @@ pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str
         .spawn()
         .expect("the gateway binary");
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::wait_ready(&base, "the gateway").await;
     Gateway {
         base,
         child,
