@@ -25,6 +25,10 @@ pub struct HttpSettings {
     pub shutdown_grace_secs: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// On shutdown, how long the service keeps serving while answering not-ready, so that
+    /// whoever routes to it (a gateway's checks, Kubernetes' endpoints) stops sending first.
+    #[serde(default)]
+    pub drain_delay_ms: u64,
 }
 
 impl HttpSettings {
@@ -127,9 +131,14 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
     let readiness = service.readiness;
     let draining = readiness.clone();
     let name = service.name;
+    let drain_delay = std::time::Duration::from_millis(settings.drain_delay_ms);
     tokio::spawn(async move {
         shutdown.cancelled().await;
         draining.start_draining();
+        if !drain_delay.is_zero() {
+            tracing::info!(service = name, ?drain_delay, "shutting down: not ready, still serving");
+            tokio::time::sleep(drain_delay).await;
+        }
         tracing::info!(service = name, "shutting down: finishing in-flight requests");
         handle.stop(true).await;
     });

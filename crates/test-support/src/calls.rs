@@ -101,6 +101,14 @@ impl Watch {
         Self(rx)
     }
 
+    /// The next event, whatever its type, within 10 s.
+    pub async fn next_any(&mut self) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), self.0.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event within 10 s"))
+            .expect("bus open")
+    }
+
     /// The next event of `event_type` (others are skipped), within 10 s.
     pub async fn next(&mut self, event_type: &str) -> Event {
         loop {

@@ -52,35 +52,64 @@ pub struct Settings {
     pub rate_limits: HashMap<String, RatePolicy>,
     /// Named upstream addresses: routes and documentation sources name them, so a deployment
     /// sets `GATEWAY_UPSTREAMS__AUTH=http://auth:8081` instead of rewriting the route table.
+    /// A list names the instances of a replicated service, taken in turn.
     #[serde(default)]
-    pub upstreams: HashMap<String, String>,
+    pub upstreams: HashMap<String, Addresses>,
+    pub upstream_checks: UpstreamChecks,
     #[serde(default)]
     pub routes: Vec<Route>,
 }
 
+/// One address, or the instances of a replicated upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Addresses {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `[upstream_checks]`: how often the gateway asks each upstream instance's `/readyz`. One
+/// that is not ready (draining before it stops, say) gets no new requests until it is again.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamChecks {
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+}
+
 impl Settings {
-    /// The address `upstream` names: a URL as it is, or an `[upstreams]` entry.
-    fn upstream(&self, key: &str, upstream: &str) -> Result<String, SettingsError> {
-        if upstream.contains("://") {
-            return Ok(upstream.to_owned());
+    /// The addresses `upstream` names: a URL as it is, or an `[upstreams]` entry.
+    fn upstream(&self, key: &str, upstream: &str) -> Result<Vec<String>, SettingsError> {
+        let urls = if upstream.contains("://") {
+            vec![upstream.to_owned()]
+        } else {
+            match self.upstreams.get(upstream) {
+                Some(Addresses::One(url)) => vec![url.clone()],
+                Some(Addresses::Many(urls)) => urls.clone(),
+                None => return Err(settings::rule(key, format!("no [upstreams] entry named `{upstream}`"))),
+            }
+        };
+        if urls.is_empty() || !urls.iter().all(|u| routes::Target::parses(u)) {
+            return Err(settings::rule(
+                key,
+                "addresses must be http:// URLs with a host (TLS to upstreams is the mesh's job)",
+            ));
         }
-        self.upstreams
-            .get(upstream)
-            .cloned()
-            .ok_or_else(|| settings::rule(key, format!("no [upstreams] entry named `{upstream}`")))
+        Ok(urls)
     }
 
-    /// The route table and documentation sources with every upstream name replaced by its address.
-    pub fn resolved(&self) -> Result<(Vec<Route>, Vec<docs::DocSource>), SettingsError> {
+    /// The route table, each route with its upstream's addresses, and the documentation
+    /// sources with their URLs.
+    #[allow(clippy::type_complexity)]
+    pub fn resolved(&self) -> Result<(Vec<(Route, Vec<String>)>, Vec<docs::DocSource>), SettingsError> {
         let routes = self
             .routes
             .iter()
             .enumerate()
             .map(|(i, route)| {
-                Ok(Route {
-                    upstream: self.upstream(&format!("routes[{i}].upstream"), &route.upstream)?,
-                    ..route.clone()
-                })
+                Ok((
+                    route.clone(),
+                    self.upstream(&format!("routes[{i}].upstream"), &route.upstream)?,
+                ))
             })
             .collect::<Result<Vec<_>, SettingsError>>()?;
         let sources = self
@@ -91,11 +120,10 @@ impl Settings {
             .map(|(i, source)| {
                 let url = match &source.url {
                     Some(url) => url.clone(),
-                    None => format!(
-                        "{}/openapi.json",
-                        self.upstream(&format!("docs.sources[{i}]"), &source.name)?
-                            .trim_end_matches('/')
-                    ),
+                    None => {
+                        let urls = self.upstream(&format!("docs.sources[{i}]"), &source.name)?;
+                        format!("{}/openapi.json", urls[0].trim_end_matches('/'))
+                    }
                 };
                 Ok(docs::DocSource {
                     name: source.name.clone(),
@@ -134,11 +162,14 @@ impl Validate for Settings {
                 ));
             }
         }
+        if self.upstream_checks.interval_ms == 0 || self.upstream_checks.timeout_ms == 0 {
+            return Err(settings::rule("upstream_checks.interval_ms", "must be more than 0"));
+        }
         let (routes, _) = self.resolved()?;
         routes
             .iter()
             .enumerate()
-            .try_for_each(|(i, r)| r.validate(i, &self.rate_limits))
+            .try_for_each(|(i, (r, _))| r.validate(i, &self.rate_limits))
     }
 }
 
@@ -222,8 +253,10 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         )
         .await?;
     let (routes, sources) = settings.resolved().map_err(std::io::Error::other)?;
+    let routes = routes::RouteTable::new(routes);
+    let checks = upstream_checks(&routes, &settings.upstream_checks, deps.shutdown.clone())?;
     let gateway = actix_web::web::Data::new(proxy::Gateway {
-        routes: routes::RouteTable::new(routes),
+        routes,
         validator: validator.clone(),
         limits: limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
@@ -260,12 +293,49 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         // Forgets revocations of tokens that have expired anyway.
         tasks: vec![
             consumer,
+            checks,
             runtime::every(Duration::from_secs(60), deps.shutdown, move || {
                 let validator = validator.clone();
                 async move { validator.forget_expired_revocations() }
             }),
         ],
     })
+}
+
+/// Asks every upstream instance's `/readyz` each interval and records the answer: an
+/// instance draining before it stops is taken out of turn before it closes.
+fn upstream_checks(
+    routes: &routes::RouteTable,
+    settings: &UpstreamChecks,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(settings.timeout_ms))
+        .build()?;
+    let addresses = Arc::new(routes.addresses());
+    Ok(runtime::every(
+        Duration::from_millis(settings.interval_ms),
+        shutdown,
+        move || {
+            let (client, addresses) = (client.clone(), addresses.clone());
+            async move {
+                let checks = addresses.iter().map(|(address, healthy)| {
+                    let client = client.clone();
+                    async move {
+                        let ready = client
+                            .get(format!("http://{address}/readyz"))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success());
+                        if healthy.swap(ready, std::sync::atomic::Ordering::Relaxed) != ready {
+                            tracing::info!(upstream = %address, ready, "upstream readiness changed");
+                        }
+                    }
+                });
+                futures_util::future::join_all(checks).await;
+            }
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -284,8 +354,11 @@ mod tests {
         let Ok(Ok((routes, sources))) = moved else {
             panic!("the defaults with one upstream moved should load");
         };
-        let blog = routes.iter().find(|r| r.prefix == "/blog").map(|r| r.upstream.as_str());
-        assert_eq!(blog, Some("http://blog:8084"));
+        let blog = routes
+            .iter()
+            .find(|(r, _)| r.prefix == "/blog")
+            .map(|(_, urls)| urls.clone());
+        assert_eq!(blog, Some(vec!["http://blog:8084".to_owned()]));
         let doc = sources.iter().find(|s| s.name == "blog").and_then(|s| s.url.as_deref());
         assert_eq!(doc, Some("http://blog:8084/openapi.json"));
         let unknown = with(

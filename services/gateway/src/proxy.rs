@@ -220,7 +220,9 @@ impl Gateway {
         }
         let answer = self.authorize(req, route).await?;
         let decision = self.limit(req, route, answer.as_deref()).await?;
-        let target = &entry.target;
+        // Instances of one upstream share its path; the first to try gives the request its Host.
+        let targets = entry.ordered();
+        let target = targets[0];
         let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let uri: http::Uri = format!("{}{path_and_query}", target.base_path)
             .parse()
@@ -235,9 +237,20 @@ impl Gateway {
         *request.uri_mut() = uri;
         *request.headers_mut() = self.upstream_headers(req, answer.as_deref(), &target.host);
         let started = Instant::now();
+        let addresses: Vec<&str> = targets.iter().map(|t| t.address.as_str()).collect();
         let sent = client
-            .send(&target.address, request, Duration::from_secs(route.timeout_secs))
+            .send(&addresses, request, Duration::from_secs(route.timeout_secs))
             .await;
+        // An instance that refused a connection gets no new requests until its check passes.
+        let (sent, refused) = match sent {
+            Ok((response, refused)) => (Ok(response), refused),
+            Err((error, refused)) => (Err(error), refused),
+        };
+        for index in refused {
+            targets[index]
+                .healthy
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
         self.metrics
             .upstream
             .with_label_values(&[route.prefix.as_str()])

@@ -1,6 +1,8 @@
 //! The route table: which upstream serves a path, and what the gateway requires first.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Deserialize;
 use settings::SettingsError;
@@ -38,12 +40,6 @@ impl Route {
             return Err(settings::rule(
                 &key("prefix"),
                 "must start with `/` and not end with one",
-            ));
-        }
-        if Target::of(&self.upstream).is_none() {
-            return Err(settings::rule(
-                &key("upstream"),
-                "must be an http:// URL with a host (TLS to upstreams is the mesh's job)",
             ));
         }
         if self.timeout_secs == 0 {
@@ -93,9 +89,16 @@ pub struct Target {
     pub host: http::HeaderValue,
     /// The upstream URL's path, put before the request's (empty for most).
     pub base_path: String,
+    /// Whether it answered its last readiness check; shared by every route to this address.
+    pub healthy: Arc<AtomicBool>,
 }
 
 impl Target {
+    /// Whether `upstream` is a URL the gateway can send to.
+    pub fn parses(upstream: &str) -> bool {
+        Self::of(upstream).is_some()
+    }
+
     fn of(upstream: &str) -> Option<Self> {
         let url = url::Url::parse(upstream).ok().filter(|u| u.scheme() == "http")?;
         let host = url.host_str()?;
@@ -108,36 +111,72 @@ impl Target {
             address: format!("{host}:{port}"),
             host: http::HeaderValue::from_str(&authority).ok()?,
             base_path: url.path().trim_end_matches('/').to_owned(),
+            healthy: Arc::new(AtomicBool::new(true)),
         })
     }
 }
 
 pub struct Entry {
     pub route: Route,
-    pub target: Target,
+    /// The instances of the route's upstream (one, or several for a replicated service).
+    pub targets: Vec<Target>,
+    next: AtomicUsize,
+}
+
+impl Entry {
+    /// The targets to try, in order: the healthy ones in turn (round robin), then the others,
+    /// which are tried only when every healthy one refused.
+    pub fn ordered(&self) -> Vec<&Target> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.targets.len();
+        let turn = (0..n).map(|i| &self.targets[(start + i) % n]);
+        let (healthy, unhealthy): (Vec<_>, Vec<_>) = turn.partition(|t| t.healthy.load(Ordering::Relaxed));
+        healthy.into_iter().chain(unhealthy).collect()
+    }
 }
 
 pub struct RouteTable(Vec<Entry>);
 
 impl RouteTable {
-    /// The table of validated routes (a route whose upstream does not parse is left out).
-    pub fn new(routes: Vec<Route>) -> Self {
-        Self(
-            routes
-                .into_iter()
-                .filter_map(|route| {
-                    Some(Entry {
-                        target: Target::of(&route.upstream)?,
-                        route,
+    /// The table of validated routes, each with its upstream's addresses (a route whose
+    /// addresses do not parse is left out). Routes to one address share its health.
+    pub fn new(routes: Vec<(Route, Vec<String>)>) -> Self {
+        let mut health: HashMap<String, Arc<AtomicBool>> = HashMap::new();
+        let entries = routes
+            .into_iter()
+            .filter_map(|(route, urls)| {
+                let targets = urls
+                    .iter()
+                    .map(|url| {
+                        let mut target = Target::of(url)?;
+                        target.healthy = health.entry(target.address.clone()).or_insert(target.healthy).clone();
+                        Some(target)
                     })
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|t| !t.is_empty())?;
+                Some(Entry {
+                    route,
+                    targets,
+                    next: AtomicUsize::new(0),
                 })
-                .collect(),
-        )
+            })
+            .collect();
+        Self(entries)
     }
 
     /// The first route, in configuration order, that takes this request.
     pub fn find(&self, method: &str, path: &str) -> Option<&Entry> {
         self.0.iter().find(|e| e.route.matches(method, path))
+    }
+
+    /// Every upstream address with its health flag, once each, for the readiness checks.
+    pub fn addresses(&self) -> Vec<(String, Arc<AtomicBool>)> {
+        let mut seen = HashMap::new();
+        for target in self.0.iter().flat_map(|e| &e.targets) {
+            seen.entry(target.address.clone())
+                .or_insert_with(|| target.healthy.clone());
+        }
+        seen.into_iter().collect()
     }
 }
 
@@ -164,17 +203,45 @@ mod tests {
         assert!(r.matches("GET", "/oauth") && r.matches("GET", "/oauth/x"));
         assert!(!r.matches("GET", "/oauth2/token") && !r.matches("GET", "/oauthx"));
         assert!(route("/").matches("GET", "/anything"));
+        let one = || vec!["http://127.0.0.1:1".to_owned()];
         let table = RouteTable::new(vec![
-            Route {
-                methods: vec!["POST".into()],
-                public: true,
-                ..route("/users")
-            },
-            route("/users"),
+            (
+                Route {
+                    methods: vec!["POST".into()],
+                    public: true,
+                    ..route("/users")
+                },
+                one(),
+            ),
+            (route("/users"), one()),
         ]);
         assert!(table.find("POST", "/users").is_some_and(|e| e.route.public));
         assert!(table.find("GET", "/users/me").is_some_and(|e| !e.route.public));
         assert!(table.find("GET", "/blog").is_none());
+    }
+
+    #[test]
+    fn replicas_take_turns_and_the_unhealthy_go_last() {
+        let urls = vec!["http://a:1".to_owned(), "http://b:1".to_owned()];
+        let table = RouteTable::new(vec![(route("/blog"), urls.clone()), (route("/blog2"), urls)]);
+        let entry = table.find("GET", "/blog").map(Entry::ordered).unwrap_or_default();
+        let next = table.find("GET", "/blog").map(Entry::ordered).unwrap_or_default();
+        assert_ne!(entry[0].address, next[0].address, "round robin");
+        let addresses = table.addresses();
+        assert_eq!(addresses.len(), 2, "routes to one address share it");
+        for (address, healthy) in &addresses {
+            healthy.store(address != "a:1", Ordering::Relaxed);
+        }
+        for _ in 0..3 {
+            let order: Vec<_> = table
+                .find("GET", "/blog2")
+                .map(Entry::ordered)
+                .unwrap_or_default()
+                .iter()
+                .map(|t| t.address.clone())
+                .collect();
+            assert_eq!(order, ["b:1", "a:1"], "a is tried only after b");
+        }
     }
 
     #[test]
@@ -185,14 +252,7 @@ mod tests {
             msg.as_deref(),
             Some("configuration key `routes[2].prefix`: must start with `/` and not end with one")
         );
-        assert!(
-            Route {
-                upstream: "ftp://x".into(),
-                ..route("/a")
-            }
-            .validate(0, &none)
-            .is_err()
-        );
+        assert!(!Target::parses("ftp://x") && Target::parses("http://blog:8084"));
         let unknown = Route {
             rate_limit: Some("gold".into()),
             ..route("/a")

@@ -83,35 +83,73 @@ impl Upstreams {
         }
     }
 
-    /// Sends `request` to `address`, waiting at most `timeout` for the response's head. When
-    /// an idle connection turns out closed before the request was written, hyper hands the
-    /// request back untouched and it goes once more on a new connection.
+    /// Sends `request` to the first of `addresses` that takes it, waiting at most `timeout`
+    /// for the response's head. A request that was never written (the address refused the
+    /// connection, or an idle connection turned out closed) goes on to the next address or a
+    /// new connection; one that was written is never sent twice. Returns the answer and the
+    /// index of the address that gave it, or the error with the indexes that refused.
     pub async fn send(
         &self,
-        address: &str,
+        addresses: &[&str],
         request: http::Request<Body>,
         timeout: Duration,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
+    ) -> Result<(http::Response<Incoming>, Vec<usize>), (UpstreamError, Vec<usize>)> {
+        let mut refused = Vec::new();
         let attempt = async {
-            let mut connection = match self.idle(address) {
-                Some(idle) => idle,
-                None => self.connect(address).await?,
-            };
-            let response = match connection.try_send_request(request).await {
-                Ok(response) => response,
-                Err(mut error) => {
-                    let Some(unsent) = error.take_message() else {
-                        return Err(error.into_error().into());
-                    };
-                    connection = self.connect(address).await?;
-                    connection.send_request(unsent).await?
+            let mut request = request;
+            let mut last = None;
+            for (index, address) in addresses.iter().enumerate() {
+                match self.send_to(address, request).await {
+                    Ok(response) => return Ok(response),
+                    Err(Failure::Unsent(error, unsent)) => {
+                        refused.push(index);
+                        last = Some(error);
+                        request = *unsent;
+                    }
+                    Err(Failure::Sent(error)) => return Err(error),
                 }
-            };
-            self.release(address, connection);
-            Ok(response)
+            }
+            Err(last.unwrap_or(UpstreamError::Connect(std::io::ErrorKind::NotFound.into())))
         };
-        tokio::time::timeout(timeout, attempt)
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout(timeout)))
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(response)) => Ok((response, refused)),
+            Ok(Err(error)) => Err((error, refused)),
+            Err(_) => Err((UpstreamError::Timeout(timeout), refused)),
+        }
     }
+
+    async fn send_to(&self, address: &str, request: http::Request<Body>) -> Result<http::Response<Incoming>, Failure> {
+        let mut connection = match self.idle(address) {
+            Some(idle) => idle,
+            None => match self.connect(address).await {
+                Ok(connection) => connection,
+                Err(error) => return Err(Failure::Unsent(error, Box::new(request))),
+            },
+        };
+        let response = match connection.try_send_request(request).await {
+            Ok(response) => response,
+            Err(mut error) => {
+                let Some(unsent) = error.take_message() else {
+                    return Err(Failure::Sent(error.into_error().into()));
+                };
+                connection = match self.connect(address).await {
+                    Ok(connection) => connection,
+                    Err(error) => return Err(Failure::Unsent(error, Box::new(unsent))),
+                };
+                connection
+                    .send_request(unsent)
+                    .await
+                    .map_err(|e| Failure::Sent(e.into()))?
+            }
+        };
+        self.release(address, connection);
+        Ok(response)
+    }
+}
+
+/// Why a request did not get an answer: whether it can go elsewhere.
+enum Failure {
+    /// Never written: safe to send to another address.
+    Unsent(UpstreamError, Box<http::Request<Body>>),
+    Sent(UpstreamError),
 }
