@@ -39,6 +39,13 @@ for values in values.yaml values-production.yaml; do
     python3 deploy/chart-check.py <<<"$rendered"
 done
 
+echo "== a new service is a values block"
+helm template platform "$CHART" \
+    --set services.webhook.enabled=true --set services.webhook.port=8086 --set services.webhook.replicas=1 \
+    --set services.webhook.database=true --set 'services.webhook.callers={gateway}' \
+    --set secrets.values.webhook-database-url=postgres://x/webhook \
+    | kubernetes-validate --strict -k "$KUBERNETES" --quiet -
+
 echo "== broken values fail, naming them"
 expect_failure() {
     local want=$1; shift

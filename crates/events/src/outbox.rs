@@ -179,7 +179,7 @@ impl OutboxRelay {
     }
 
     fn launch(&self, ids: Vec<String>, mut events: Vec<Event>) -> InFlight {
-        let spans = events.iter_mut().map(relay_span).collect();
+        let spans = events.iter_mut().filter_map(relay_span).collect();
         let bus = self.bus.clone();
         InFlight {
             ids,
@@ -222,7 +222,7 @@ impl OutboxRelay {
             return Ok(0);
         }
         let mut events = events;
-        let _spans: Vec<_> = events.iter_mut().map(relay_span).collect();
+        let _spans: Vec<_> = events.iter_mut().filter_map(relay_span).collect();
         self.bus.publish(&events).await?;
         let published = ids.len();
         self.delete(ids).await?;
@@ -279,18 +279,18 @@ struct InFlight {
 
 /// The relay's part of an event's trace: a span from the commit that wrote it to the broker's
 /// confirm, whose id the event then carries, so the consumer's span follows the relay's.
-fn relay_span(event: &mut Event) -> tracing::Span {
+/// Events written outside any trace get none (a thousand root spans a batch would be noise).
+fn relay_span(event: &mut Event) -> Option<tracing::Span> {
+    let parent = event.traceparent.take()?;
     let span = tracing::info_span!(
         "outbox.publish",
         otel.kind = "producer",
         event.id = %event.id,
         event.type = %event.event_type,
     );
-    if let Some(tp) = &event.traceparent {
-        telemetry::continue_trace(&span, tp);
-        event.traceparent = telemetry::traceparent_of(&span).or(event.traceparent.take());
-    }
-    span
+    telemetry::continue_trace(&span, &parent);
+    event.traceparent = Some(telemetry::traceparent_of(&span).unwrap_or(parent));
+    Some(span)
 }
 
 /// Logs a failure and waits: new rows do not cut the backoff short, since the broker or the

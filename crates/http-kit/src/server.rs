@@ -25,8 +25,9 @@ pub struct HttpSettings {
     pub shutdown_grace_secs: u64,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
-    /// On shutdown, how long the service keeps serving while answering not-ready, so that
-    /// whoever routes to it (a gateway's checks, Kubernetes' endpoints) stops sending first.
+    /// After SIGTERM, how long a standalone service keeps serving (and consuming) while it
+    /// answers not-ready, so that whoever routes to it (a gateway's checks, Kubernetes'
+    /// endpoints) stops sending first. Read by `runtime::main`.
     #[serde(default)]
     pub drain_delay_ms: u64,
 }
@@ -131,14 +132,9 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
     let readiness = service.readiness;
     let draining = readiness.clone();
     let name = service.name;
-    let drain_delay = std::time::Duration::from_millis(settings.drain_delay_ms);
     tokio::spawn(async move {
         shutdown.cancelled().await;
         draining.start_draining();
-        if !drain_delay.is_zero() {
-            tracing::info!(service = name, ?drain_delay, "shutting down: not ready, still serving");
-            tokio::time::sleep(drain_delay).await;
-        }
         tracing::info!(service = name, "shutting down: finishing in-flight requests");
         handle.stop(true).await;
     });
@@ -150,8 +146,14 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
     })
 }
 
-/// Waits for SIGTERM or Ctrl-C, then cancels `shutdown`; for each binary's `main`.
+/// Waits for SIGTERM or Ctrl-C, then cancels `shutdown`.
 pub async fn shutdown_on_signal(shutdown: CancellationToken) {
+    signalled().await;
+    shutdown.cancel();
+}
+
+/// Returns when SIGTERM or Ctrl-C arrives.
+pub async fn signalled() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let term = async {
@@ -168,5 +170,4 @@ pub async fn shutdown_on_signal(shutdown: CancellationToken) {
         _ = ctrl_c => tracing::info!("Ctrl-C received"),
         () = term => tracing::info!("SIGTERM received"),
     }
-    shutdown.cancel();
 }

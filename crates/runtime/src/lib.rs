@@ -168,6 +168,7 @@ where
 /// Settings every service has, so the standalone `main` can read them.
 pub trait ServiceSettings: serde::de::DeserializeOwned + Validate {
     fn bus(&self) -> &BusSettings;
+    fn http(&self) -> &http_kit::HttpSettings;
 }
 
 /// `/readyz` checks for a service with a database and the bus.
@@ -227,6 +228,7 @@ where
         Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
+    let drain_delay = std::time::Duration::from_millis(settings.http().drain_delay_ms);
     let deps = Deps {
         bus: settings.bus().connect(name),
         shutdown: shutdown.clone(),
@@ -239,7 +241,15 @@ where
             return ExitCode::FAILURE;
         }
     };
-    http_kit::server::shutdown_on_signal(shutdown).await;
+    http_kit::server::signalled().await;
+    // Not ready, but still serving, and consumers and the relay still running, for the drain
+    // delay: whoever routes here stops first. Then everything stops, HTTP first.
+    if !drain_delay.is_zero() {
+        started.http.readiness.start_draining();
+        tracing::info!(?drain_delay, "not ready; serving until the drain delay ends");
+        tokio::time::sleep(drain_delay).await;
+    }
+    shutdown.cancel();
     started.stopped().await;
     tracing::info!("stopped");
     ExitCode::SUCCESS

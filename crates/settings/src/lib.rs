@@ -41,10 +41,28 @@ pub trait Validate {
 pub fn figment(defaults_toml: &str, prefix: &str) -> Result<Figment, SettingsError> {
     let mut figment = Figment::from(Toml::string(defaults_toml));
     if let Ok(path) = std::env::var(format!("{prefix}CONFIG_FILE")) {
-        figment = figment.merge(Toml::file_exact(path));
+        figment = figment.merge(config_file(&path)?);
     }
     let figment = env_layers(figment, SHARED_PREFIX)?;
     env_layers(figment, prefix)
+}
+
+/// The file a deployment mounts (a Helm ConfigMap). Helm writes every number as a float
+/// (`port = 8080.0`): integral ones are read as integers, so typed settings take them.
+fn config_file(path: &str) -> Result<Serialized<figment::value::Value>, SettingsError> {
+    use figment::value::{Num, Value};
+    fn integral(value: Value) -> Value {
+        match value {
+            Value::Num(tag, Num::F64(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Num(tag, Num::I64(f as i64)),
+            Value::Dict(tag, dict) => Value::Dict(tag, dict.into_iter().map(|(k, v)| (k, integral(v))).collect()),
+            Value::Array(tag, items) => Value::Array(tag, items.into_iter().map(integral).collect()),
+            other => other,
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::Invalid(format!("cannot read the configuration file {path}: {e}")))?;
+    let value: Value = Toml::from_str(&text).map_err(|e| SettingsError::Invalid(format!("{path}: {e}")))?;
+    Ok(Serialized::defaults(integral(value)))
 }
 
 /// Loads and validates settings of type `T`.
@@ -236,7 +254,8 @@ mod tests {
     #[test]
     fn config_file_layers_over_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("extra.toml", "[http]\nport = 7000\n")?;
+            // As Helm's toToml writes numbers: floats.
+            jail.create_file("extra.toml", "[http]\nport = 7000.0\n")?;
             jail.set_env("DEMO_CONFIG_FILE", jail.directory().join("extra.toml").display());
             assert_eq!(
                 load::<Demo>(DEFAULTS, "DEMO_").map_err(|e| e.to_string())?.http.port,

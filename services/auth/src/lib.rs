@@ -148,6 +148,10 @@ impl ServiceSettings for Settings {
     fn bus(&self) -> &BusSettings {
         &self.bus
     }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
 }
 
 /// Settings from the defaults file and the environment, including the documented

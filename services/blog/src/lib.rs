@@ -85,6 +85,10 @@ impl ServiceSettings for Settings {
     fn bus(&self) -> &BusSettings {
         &self.bus
     }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
 }
 
 /// What every request shares.

@@ -177,6 +177,10 @@ impl ServiceSettings for Settings {
     fn bus(&self) -> &BusSettings {
         &self.bus
     }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
 }
 
 #[derive(OpenApi)]

@@ -127,10 +127,13 @@ impl Entry {
     /// The targets to try, in order: the healthy ones in turn (round robin), then the others,
     /// which are tried only when every healthy one refused.
     pub fn ordered(&self) -> Vec<&Target> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.targets.len();
-        let turn = (0..n).map(|i| &self.targets[(start + i) % n]);
-        let (healthy, unhealthy): (Vec<_>, Vec<_>) = turn.partition(|t| t.healthy.load(Ordering::Relaxed));
+        let (mut healthy, unhealthy): (Vec<_>, Vec<_>) =
+            self.targets.iter().partition(|t| t.healthy.load(Ordering::Relaxed));
+        // The turn is taken among the healthy only, so each gets an equal share.
+        if !healthy.is_empty() {
+            let start = self.next.fetch_add(1, Ordering::Relaxed) % healthy.len();
+            healthy.rotate_left(start);
+        }
         healthy.into_iter().chain(unhealthy).collect()
     }
 }
@@ -232,6 +235,20 @@ mod tests {
         for (address, healthy) in &addresses {
             healthy.store(address != "a:1", Ordering::Relaxed);
         }
+        let three = vec![
+            "http://a:1".to_owned(),
+            "http://b:1".to_owned(),
+            "http://c:1".to_owned(),
+        ];
+        let table3 = RouteTable::new(vec![(route("/x"), three)]);
+        table3
+            .addresses()
+            .iter()
+            .for_each(|(a, h)| h.store(a != "b:1", Ordering::Relaxed));
+        let firsts: Vec<_> = (0..4)
+            .filter_map(|_| table3.find("GET", "/x").map(|e| e.ordered()[0].address.clone()))
+            .collect();
+        assert_eq!(firsts, ["a:1", "c:1", "a:1", "c:1"], "equal turns among the healthy");
         for _ in 0..3 {
             let order: Vec<_> = table
                 .find("GET", "/blog2")

@@ -41,6 +41,7 @@ pub enum UpstreamError {
 
 /// Idle connections beyond this many per upstream are closed.
 const MAX_IDLE: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Upstreams {
@@ -59,8 +60,11 @@ impl Upstreams {
 
     /// A new connection to `address`, driven on this worker.
     async fn connect(&self, address: &str) -> Result<SendRequest<Body>, UpstreamError> {
-        let stream = tokio::net::TcpStream::connect(address)
+        // An instance that drops packets (a dead node) must not hold the request for the whole
+        // route timeout: past this, it counts as refused and the next instance gets it.
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(address))
             .await
+            .map_err(|_| UpstreamError::Connect(std::io::ErrorKind::TimedOut.into()))?
             .map_err(UpstreamError::Connect)?;
         stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;

@@ -26,6 +26,8 @@ struct Received {
     service: String,
     name: String,
     trace_id: String,
+    span_id: String,
+    parent_span_id: String,
 }
 
 type Spans = Arc<Mutex<Vec<Received>>>;
@@ -60,6 +62,8 @@ fn receiver() -> (String, Spans) {
                                     service: service.clone(),
                                     name: span.name,
                                     trace_id: hex(&span.trace_id),
+                                    span_id: hex(&span.span_id),
+                                    parent_span_id: hex(&span.parent_span_id),
                                 });
                             }
                         }
@@ -238,11 +242,21 @@ async fn one_trace_from_the_gateway_through_a_service_and_the_bus_to_a_consumer(
             .filter(|s| s.trace_id == trace_id)
             .cloned()
             .collect();
-        let found = |(service, name): &(&str, &str)| {
+        let find = |(service, name): &(&str, &str)| {
             seen.iter()
-                .any(|s| s.service.contains(&format!("\"{service}\"")) && s.name.starts_with(name))
+                .find(|s| s.service.contains(&format!("\"{service}\"")) && s.name.starts_with(name))
+                .cloned()
         };
-        if expected.iter().all(found) {
+        let found = |e: &(&str, &str)| find(e).is_some();
+        if let [Some(gateway), Some(request), Some(relay), Some(consume)] = expected.map(|e| find(&e)) {
+            // Each hop is the child of the one before: the ids the exporter saw are the ones
+            // that travelled.
+            assert_eq!(request.parent_span_id, gateway.span_id, "service ← gateway");
+            assert_eq!(
+                relay.parent_span_id, request.span_id,
+                "relay ← the request that wrote the event"
+            );
+            assert_eq!(consume.parent_span_id, relay.span_id, "consumer ← relay");
             break;
         }
         assert!(
