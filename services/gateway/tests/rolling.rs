@@ -138,27 +138,13 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
     let gw = served(gateway::start(settings::extract(figment).unwrap(), deps).await.unwrap());
 
     // A writer, and authors whose deletion the blog will learn of during the restart.
-    let register = p
-        .http
-        .post(format!("{}/users", p.auth))
-        .json(&json!({"username": "roller", "email": "roller@example.com", "password": "roller-password-1"}));
-    assert_eq!(p.json(register).await.0, 201);
+    p.register("roller").await;
     let app = p
         .application(json!({"name": "Load", "grant_types": ["password"], "scopes": ["blog:read", "blog:write"]}))
         .await;
-    let token_request = p
-        .http
-        .post(format!("{}/oauth2/token", p.auth))
-        .basic_auth(&app.0, Some(&app.1))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "roller"),
-            ("password", "roller-password-1"),
-            ("scope", "blog:read blog:write"),
-        ]);
-    let (status, _, body) = p.json(token_request).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = p
+        .password_token(&app, "roller", "roller-password-1", "blog:read blog:write")
+        .await;
     let direct = Signed::new(a.base());
     let mut leaving = Vec::new();
     for i in 0..20 {

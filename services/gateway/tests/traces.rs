@@ -179,27 +179,11 @@ async fn one_trace_from_the_gateway_through_a_service_and_the_bus_to_a_consumer(
     let _gateway = spawn("gateway", gateway_port, &gateway_env, &otlp).await;
 
     // A user (registered at auth: user.registered reaches user-profile and the blog).
-    let register = p
-        .http
-        .post(format!("{}/users", p.auth))
-        .json(&json!({"username": "tracy", "email": "tracy@example.com", "password": "tracy-password-1"}));
-    assert_eq!(p.json(register).await.0, 201);
+    p.register("tracy").await;
     let app = p
         .application(json!({"name": "Traced", "grant_types": ["password"], "scopes": ["profile"]}))
         .await;
-    let token_request = p
-        .http
-        .post(format!("{}/oauth2/token", p.auth))
-        .basic_auth(&app.0, Some(&app.1))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "tracy"),
-            ("password", "tracy-password-1"),
-            ("scope", "profile"),
-        ]);
-    let (status, _, body) = p.json(token_request).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = p.password_token(&app, "tracy", "tracy-password-1", "profile").await;
 
     // The traced request: a profile change, whose user.updated the blog consumes.
     let trace_id = test_support::unique("t").replace('_', "")[1..33].to_owned();

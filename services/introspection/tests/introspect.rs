@@ -238,18 +238,9 @@ async fn refresh_tokens_are_looked_up(backend: Backend) {
             json!({"name": "First party", "grant_types": ["password", "refresh_token"], "scopes": ["profile"]}),
         )
         .await;
-    let req = p
-        .http
-        .post(format!("{}/oauth2/token", p.auth))
-        .basic_auth(&app.0, Some(&app.1))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", common::ADMIN.0),
-            ("password", common::ADMIN.1),
-            ("scope", "profile"),
-        ]);
-    let (status, _, tokens) = p.json(req).await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = p
+        .password_grant(&app, common::ADMIN.0, common::ADMIN.1, "profile")
+        .await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (_, _, body) = p.introspect(&app, refresh).await;
     assert_eq!(body["active"], true, "{body}");

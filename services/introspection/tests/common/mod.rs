@@ -126,6 +126,46 @@ impl Platform {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Registers `name` at auth, with the password `<name>-password-1`.
+    pub async fn register(&self, name: &str) {
+        let body =
+            json!({"username": name, "email": format!("{name}@example.com"), "password": format!("{name}-password-1")});
+        let req = self.http.post(format!("{}/users", self.auth)).json(&body);
+        let (status, _, body) = self.json(req).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// The token response of a password grant at application `app`.
+    pub async fn password_grant(
+        &self,
+        (id, secret): &(String, String),
+        user: &str,
+        password: &str,
+        scope: &str,
+    ) -> Value {
+        let req = self
+            .http
+            .post(format!("{}/oauth2/token", self.auth))
+            .basic_auth(id, Some(secret))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+                ("scope", scope),
+            ]);
+        let (status, _, body) = self.json(req).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A user's access token by the password grant.
+    pub async fn password_token(&self, app: &(String, String), user: &str, password: &str, scope: &str) -> String {
+        self.password_grant(app, user, password, scope).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// An application of the administrator: (client_id, client_secret).
     pub async fn application(&self, body: Value) -> (String, String) {
         let admin = self.login(ADMIN.0, ADMIN.1).await;
