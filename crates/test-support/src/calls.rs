@@ -109,13 +109,10 @@ impl Watch {
             .expect("bus open")
     }
 
-    /// The next event of `event_type` (others are skipped), within 10 s.
+    /// The next event of `event_type` (others are skipped), each within 10 s.
     pub async fn next(&mut self, event_type: &str) -> Event {
         loop {
-            let event = tokio::time::timeout(Duration::from_secs(10), self.0.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no {event_type} within 10 s"))
-                .expect("bus open");
+            let event = self.next_any().await;
             if event.event_type == event_type {
                 return event;
             }

@@ -363,7 +363,9 @@ pub fn delete_comment(conn: &mut AnyConnection, id: i64, version: i64) -> QueryR
 
 // Locales and categories: the same `{id, name}` lists, managed by administrators.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Also the `{list}` of `/blog/{list}`: `locales` or `categories`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Taxonomy {
     Locales,
     Categories,

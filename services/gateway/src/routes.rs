@@ -127,6 +127,10 @@ impl Entry {
     /// The targets to try, in order: the healthy ones in turn (round robin), then the others,
     /// which are tried only when every healthy one refused.
     pub fn ordered(&self) -> Vec<&Target> {
+        // Most upstreams are one instance: nothing to choose, on every request.
+        if let [only] = self.targets.as_slice() {
+            return vec![only];
+        }
         let (mut healthy, unhealthy): (Vec<_>, Vec<_>) =
             self.targets.iter().partition(|t| t.healthy.load(Ordering::Relaxed));
         // The turn is taken among the healthy only, so each gets an equal share.
@@ -172,10 +176,12 @@ impl RouteTable {
         self.0.iter().find(|e| e.route.matches(method, path))
     }
 
-    /// Every upstream address with its health flag, once each, for the readiness checks.
+    /// The address and health flag of every instance of a replicated upstream, once each: the
+    /// readiness checks' work (a lone instance is tried whatever its health).
     pub fn addresses(&self) -> Vec<(String, Arc<AtomicBool>)> {
         let mut seen = HashMap::new();
-        for target in self.0.iter().flat_map(|e| &e.targets) {
+        let replicated = self.0.iter().filter(|e| e.targets.len() > 1);
+        for target in replicated.flat_map(|e| &e.targets) {
             seen.entry(target.address.clone())
                 .or_insert_with(|| target.healthy.clone());
         }

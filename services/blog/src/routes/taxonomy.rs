@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use http_kit::{ApiError, Envelope};
 use identity::Caller;
-use serde::Deserialize;
 
 use super::{ADMIN_SCOPE, field, reader};
 use crate::Blog;
@@ -13,28 +12,13 @@ use crate::domain::{self, NameInput};
 use crate::store::{self, Taxonomy};
 use crate::views::Named;
 
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum List {
-    Locales,
-    Categories,
-}
-
-impl List {
-    fn taxonomy(self) -> Taxonomy {
-        match self {
-            Self::Locales => Taxonomy::Locales,
-            Self::Categories => Taxonomy::Categories,
-        }
+/// A valid name for an entry of `taxonomy`.
+fn parse(taxonomy: Taxonomy, name: &str) -> Result<String, ApiError> {
+    match taxonomy {
+        Taxonomy::Locales => domain::locale_name(name),
+        Taxonomy::Categories => domain::category_name(name),
     }
-
-    fn parse(self, name: &str) -> Result<String, ApiError> {
-        match self {
-            Self::Locales => domain::locale_name(name),
-            Self::Categories => domain::category_name(name),
-        }
-        .map_err(field)
-    }
+    .map_err(field)
 }
 
 fn named(row: store::NamedRow) -> Named {
@@ -45,33 +29,33 @@ fn named(row: store::NamedRow) -> Named {
 }
 
 /// Every locale or category.
-#[utoipa::path(get, path = "/blog/{list}", tag = "locales and categories", params(("list" = List, Path)),
+#[utoipa::path(get, path = "/blog/{list}", tag = "locales and categories", params(("list" = Taxonomy, Path)),
     security(("bearer" = ["blog:read"])), responses((status = 200, body = Vec<Named>)))]
 pub async fn list(
     state: web::Data<Blog>,
     caller: Caller,
-    list: web::Path<List>,
+    list: web::Path<Taxonomy>,
 ) -> Result<Envelope<Vec<Named>>, ApiError> {
     reader(&caller)?;
-    let taxonomy = list.taxonomy();
+    let taxonomy = list.into_inner();
     let rows = state.db.run(move |c| Ok(store::names(c, taxonomy)?)).await?;
     Ok(Envelope::ok(rows.into_iter().map(named).collect()))
 }
 
 /// Adds a locale (a language tag, `pt-BR`) or a category (scope `blog:admin`); 409 if it exists.
-#[utoipa::path(post, path = "/blog/{list}", tag = "locales and categories", params(("list" = List, Path)),
+#[utoipa::path(post, path = "/blog/{list}", tag = "locales and categories", params(("list" = Taxonomy, Path)),
     request_body = NameInput, security(("bearer" = ["blog:admin"])),
     responses((status = 201, body = Named), (status = 403, body = http_kit::ErrorBody),
               (status = 409, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
     caller: Caller,
-    list: web::Path<List>,
+    list: web::Path<Taxonomy>,
     body: web::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
     caller.require_scope(ADMIN_SCOPE)?;
-    let name = list.parse(&body.name)?;
-    let taxonomy = list.taxonomy();
+    let taxonomy = list.into_inner();
+    let name = parse(taxonomy, &body.name)?;
     let stored = name.clone();
     let id = state
         .db
@@ -91,18 +75,18 @@ pub async fn create(
 
 /// Renames a locale or category (scope `blog:admin`).
 #[utoipa::path(patch, path = "/blog/{list}/{id}", tag = "locales and categories",
-    params(("list" = List, Path), ("id" = i64, Path)), request_body = NameInput, security(("bearer" = ["blog:admin"])),
+    params(("list" = Taxonomy, Path), ("id" = i64, Path)), request_body = NameInput, security(("bearer" = ["blog:admin"])),
     responses((status = 200, body = Named), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn rename(
     state: web::Data<Blog>,
     caller: Caller,
-    path: web::Path<(List, i64)>,
+    path: web::Path<(Taxonomy, i64)>,
     body: web::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
     caller.require_scope(ADMIN_SCOPE)?;
-    let (list, id) = path.into_inner();
-    let name = list.parse(&body.name)?;
-    let (taxonomy, stored) = (list.taxonomy(), name.clone());
+    let (taxonomy, id) = path.into_inner();
+    let name = parse(taxonomy, &body.name)?;
+    let stored = name.clone();
     if !state
         .db
         .run(move |c| Ok(store::rename(c, taxonomy, id, &stored)?))
@@ -116,16 +100,15 @@ pub async fn rename(
 
 /// Deletes a locale or category no article uses (scope `blog:admin`); 409 while one does.
 #[utoipa::path(delete, path = "/blog/{list}/{id}", tag = "locales and categories",
-    params(("list" = List, Path), ("id" = i64, Path)), security(("bearer" = ["blog:admin"])),
+    params(("list" = Taxonomy, Path), ("id" = i64, Path)), security(("bearer" = ["blog:admin"])),
     responses((status = 204), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Blog>,
     caller: Caller,
-    path: web::Path<(List, i64)>,
+    path: web::Path<(Taxonomy, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_scope(ADMIN_SCOPE)?;
-    let (list, id) = path.into_inner();
-    let taxonomy = list.taxonomy();
+    let (taxonomy, id) = path.into_inner();
     // The articles' foreign key refuses the deletion of an entry in use.
     let deleted = state
         .db
