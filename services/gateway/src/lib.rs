@@ -68,7 +68,8 @@ pub enum Addresses {
     Many(Vec<String>),
 }
 
-/// `[upstream_checks]`: how often the gateway asks each upstream instance's `/readyz`. One
+/// `[upstream_checks]`: how often the gateway asks each instance of a replicated upstream for
+/// its `/readyz`. One
 /// that is not ready (draining before it stops, say) gets no new requests until it is again.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpstreamChecks {
