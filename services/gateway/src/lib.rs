@@ -69,8 +69,8 @@ pub enum Addresses {
 }
 
 /// `[upstream_checks]`: how often the gateway asks each instance of a replicated upstream for
-/// its `/readyz`. One
-/// that is not ready (draining before it stops, say) gets no new requests until it is again.
+/// its `/readyz`. One that is not ready (draining before it stops, say) gets no new requests
+/// until it is again.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpstreamChecks {
     pub interval_ms: u64,
