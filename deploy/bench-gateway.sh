@@ -53,7 +53,8 @@ timeout_secs = 10
 TOML
 run gateway GATEWAY_HTTP__PORT=18080 "GATEWAY_CONFIG_FILE=$DIR/gateway.toml" \
     GATEWAY_CACHE__KIND=redis "GATEWAY_CACHE__URL=$PLATFORM_TEST_REDIS_URL" GATEWAY_CACHE__PREFIX="bench$RANDOM:" \
-    GATEWAY_INTROSPECTION__URL=http://127.0.0.1:18082/oauth2/introspect
+    GATEWAY_INTROSPECTION__URL=http://127.0.0.1:18082/oauth2/introspect \
+    GATEWAY_UPSTREAMS__AUTH=http://127.0.0.1:18081 GATEWAY_TOKENS__ISSUER=$ISSUER
 ready http://127.0.0.1:18080
 
 # A partner application and its tokens.

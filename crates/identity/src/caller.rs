@@ -9,7 +9,7 @@ use http_kit::ApiError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{Identity, IdentityError, verify};
+use crate::{Identity, IdentityError, now_secs, verify};
 
 /// `[identity]`: the secret the gateway signs with, and how old a signature may be.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,12 +69,6 @@ impl Caller {
     pub fn username(&self) -> &str {
         self.0.username.as_deref().unwrap_or(&self.0.subject)
     }
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn admit(req: &HttpRequest) -> Result<Caller, ApiError> {

@@ -5,10 +5,12 @@
 //! request that reaches it some other way (a misrouted port, a pod in the same network)
 //! cannot claim to be anyone.
 
+mod address;
 mod caller;
 
 use hmac::{Hmac, Mac};
 
+pub use address::{CLIENT_ADDRESS, CLIENT_ADDRESS_SIGNATURE, ClientAddress, sign_address, verify_address};
 pub use caller::{Caller, IdentitySettings};
 use sha2::Sha256;
 
@@ -20,6 +22,12 @@ pub const TIMESTAMP: &str = "x-auth-timestamp";
 pub const SIGNATURE: &str = "x-auth-signature";
 /// Every header name that starts with this is the gateway's to set, never a caller's.
 pub const PREFIX: &str = "x-auth-";
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

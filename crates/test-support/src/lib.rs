@@ -6,10 +6,12 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod calls;
+mod signing;
 
 use std::path::PathBuf;
 
 pub use calls::{Answer, As, IDENTITY_SECRET, Signed, Watch};
+pub use signing::{TestKey, claims_of};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 

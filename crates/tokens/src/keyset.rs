@@ -23,6 +23,9 @@ pub enum VerifyError {
     Malformed,
     #[error("signed by an unknown key")]
     UnknownKey,
+    /// The token names a key the signer's key set could not be fetched to confirm.
+    #[error("the signing keys cannot be fetched")]
+    KeysUnavailable,
     #[error("invalid: {0}")]
     Invalid(String),
 }
@@ -87,7 +90,7 @@ impl KeySet {
         if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
             return Err(VerifyError::Malformed);
         }
-        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let kid = header.kid.ok_or(VerifyError::Malformed)?;
         let (algorithm, key) = self.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if *algorithm != header.alg {
             return Err(VerifyError::Invalid("algorithm does not match the key".into()));

@@ -1,15 +1,17 @@
 //! Access tokens as every service sees them: the RFC 9068 claims auth signs, a key set built
-//! from a JWKS that verifies them, the RFC 7662 answer about a token, and the list of revoked
+//! from a JWKS that verifies them (and kept fresh from auth's), the RFC 7662 answer about a token, and the list of revoked
 //! tokens that gateways and the introspection service keep in memory.
 
 mod claims;
 mod introspection;
 mod keyset;
+mod remote;
 mod revocations;
 
 pub use claims::AccessClaims;
 pub use introspection::Introspection;
 pub use keyset::{ALGORITHMS, KeySet, KeySetError, VerifyError, parse_algorithm};
+pub use remote::{FetchError, RemoteKeys};
 pub use revocations::RevocationList;
 
 /// Now, in the seconds since the epoch that `exp`, `iat` and `nbf` count.

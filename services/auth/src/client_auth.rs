@@ -5,7 +5,10 @@
 use actix_web::HttpRequest;
 use base64::Engine;
 
+use identity::ClientAddress;
+
 use crate::crypto;
+use crate::limiter::Attempt;
 use crate::state::AppState;
 use crate::store::ClientRow;
 use http_kit::OAuthError;
@@ -65,12 +68,6 @@ pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     Some((id, decode(secret)?))
 }
 
-/// The caller's address, for per-address limits.
-pub fn peer(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
-}
-
 pub async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
@@ -78,10 +75,10 @@ pub async fn authenticate(
     form_secret: Option<&str>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(req, form_id, form_secret)?;
-    let keys = [format!("client:{}", presented.id), format!("ip:{}", peer(req))];
+    let attempt = Attempt::client(&presented.id, ClientAddress::of(req).0);
     state
         .limiter
-        .check(&keys)
+        .admit(&attempt)
         .await
         .map_err(OAuthError::too_many_attempts)?;
     let row = state.client(&presented.id).await?;
@@ -94,12 +91,15 @@ pub async fn authenticate(
         (None, _) => false,
     };
     match row {
-        Some(row) if outcome => Ok(AuthenticatedClient {
-            confidential: row.secret_hash.is_some(),
-            row,
-        }),
+        Some(row) if outcome => {
+            state.limiter.succeeded(&attempt).await;
+            Ok(AuthenticatedClient {
+                confidential: row.secret_hash.is_some(),
+                row,
+            })
+        }
         _ => {
-            state.limiter.record_failure(&keys).await;
+            state.limiter.failed(&attempt).await;
             tracing::info!(client.id = %presented.id, "client authentication failed");
             Err(OAuthError::invalid_client("unknown client or wrong secret"))
         }

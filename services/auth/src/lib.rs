@@ -31,6 +31,7 @@ use settings::{SettingsError, Validate};
 use storage::{Database, Migrations};
 use utoipa::OpenApi;
 
+pub use limiter::LimitSettings;
 pub use state::AppState;
 
 pub const NAME: &str = "auth";
@@ -69,12 +70,6 @@ pub struct BootstrapSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct LimitSettings {
-    pub max_failures: u64,
-    pub window_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
     pub bus: BusSettings,
@@ -83,6 +78,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub oauth: OAuthSettings,
     pub bootstrap: BootstrapSettings,
+    /// The gateway's identity-header key: auth believes the client address the gateway signs
+    /// (and introspection signs again) only with it.
+    pub identity: identity::IdentitySettings,
 }
 
 impl Validate for Settings {
@@ -91,9 +89,8 @@ impl Validate for Settings {
         self.bus.validate()?;
         self.database.validate()?;
         self.cache.validate()?;
-        if self.limits.max_failures == 0 || self.limits.window_secs == 0 {
-            return Err(settings::rule("limits.max_failures", "limits must be more than 0"));
-        }
+        self.limits.validate()?;
+        self.identity.validate()?;
         let o = &self.oauth;
         if settings::http_url("oauth.issuer", &o.issuer).map_or(true, |u| u.query().is_some()) {
             return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
@@ -401,11 +398,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         platform_scopes,
         admin_scopes,
         outbox,
-        limiter: limiter::FailureLimiter::new(
-            counters.clone(),
-            settings.limits.max_failures,
-            Duration::from_secs(settings.limits.window_secs),
-        ),
+        limiter: limiter::FailureLimiter::new(counters.clone(), settings.limits.clone()),
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
     bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
@@ -418,6 +411,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         )
         .await?;
     let data = web::Data::from(state.clone());
+    let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
@@ -426,7 +420,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             async move { counters.ping().await.map_err(|e| e.to_string()) }
         }),
         routes: Arc::new(move |cfg| {
-            cfg.app_data(data.clone());
+            cfg.app_data(data.clone()).app_data(identity.clone());
             routes(cfg);
         }),
         metrics: vec![runtime::statement_metrics(&db)],

@@ -1,53 +1,180 @@
-//! Failed-attempt limits (logins, client authentication), per client, per username and per
-//! source address: after `max_failures` within the window, further attempts answer 429 until it
-//! closes. Counted in the shared cache (Redis in production), so replicas count together.
+//! Failed-attempt limits (logins, client authentication), built so that a stranger can slow
+//! down guessing without locking anyone else out (OWASP's authentication guidance; Keycloak's
+//! brute-force detection keeps its lock-outs temporary for the same reason).
+//!
+//! Every attempt names an account (a user or a client) and the real source address (the one
+//! the gateway signed, see `identity::ClientAddress`). Three counters, over one window:
+//! - the *pair* (account, address): past `max_failures` that pair waits for the window to
+//!   close, correct credential or not. This is what stops guessing, and it hurts no one else.
+//! - the *address*, over every account: past `source_max_failures` the address may only try
+//!   accounts it has signed in to before (a "known pair"), so one address cannot spray
+//!   passwords across accounts, yet people behind the same NAT who signed in before go on.
+//! - the *user account*, from every address: past `account_max_failures` only known pairs may
+//!   try it, against guessing spread over many addresses. Clients have no such counter: their
+//!   secrets are 256 random bits, and an account-wide lock would only let a stranger shut
+//!   out an application (the gateway's own client among them).
+//!
+//! Every lock ends with its window: none outlives `window_secs` after the last counted failure
+//! opened it. Counted in the shared cache (Redis in production), so replicas count together.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache::Counters;
+use serde::Deserialize;
+
+/// `[limits]` of auth's settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Failures of one account from one address before that pair waits.
+    pub max_failures: u64,
+    /// Failures from one address, any account, before it may try only accounts it knows.
+    pub source_max_failures: u64,
+    /// Failures against one user account, any address, before only known addresses may try.
+    pub account_max_failures: u64,
+    /// The window every counter runs over, and so the longest any lock lasts (seconds).
+    pub window_secs: u64,
+    /// How long a successful sign-in makes its (account, address) pair known (seconds).
+    pub known_pair_secs: u64,
+}
+
+impl LimitSettings {
+    pub fn validate(&self) -> Result<(), settings::SettingsError> {
+        let counts = [self.max_failures, self.source_max_failures, self.account_max_failures];
+        if counts.contains(&0) || self.window_secs == 0 || self.known_pair_secs == 0 {
+            return Err(settings::rule("limits", "every limit and duration must be more than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Who is trying what, from where.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    account: Account,
+    source: IpAddr,
+}
+
+#[derive(Debug, Clone)]
+enum Account {
+    User(String),
+    Client(String),
+}
+
+impl Attempt {
+    pub fn user(username: &str, source: IpAddr) -> Self {
+        Self {
+            account: Account::User(username.to_owned()),
+            source,
+        }
+    }
+
+    pub fn client(client_id: &str, source: IpAddr) -> Self {
+        Self {
+            account: Account::Client(client_id.to_owned()),
+            source,
+        }
+    }
+
+    fn account_key(&self) -> String {
+        match &self.account {
+            Account::User(name) => format!("auth:failures:user:{name}"),
+            Account::Client(id) => format!("auth:failures:client:{id}"),
+        }
+    }
+
+    fn source_key(&self) -> String {
+        format!("auth:failures:ip:{}", self.source)
+    }
+
+    fn pair_key(&self) -> String {
+        format!("{}|{}", self.account_key(), self.source)
+    }
+
+    fn known_key(&self) -> String {
+        format!("auth:known:{}", self.pair_key().trim_start_matches("auth:failures:"))
+    }
+
+    fn account_wide(&self) -> bool {
+        matches!(self.account, Account::User(_))
+    }
+}
 
 pub struct FailureLimiter {
     counters: Arc<dyn Counters>,
-    max_failures: u64,
-    window: Duration,
+    settings: LimitSettings,
 }
 
 impl FailureLimiter {
-    pub fn new(counters: Arc<dyn Counters>, max_failures: u64, window: Duration) -> Self {
-        Self {
-            counters,
-            max_failures,
-            window,
+    pub fn new(counters: Arc<dyn Counters>, settings: LimitSettings) -> Self {
+        Self { counters, settings }
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.settings.window_secs)
+    }
+
+    /// `Err(wait)` when this attempt may not be checked now. A cache outage lets attempts
+    /// through (logged): the limit defends in depth, it must not take logins down with it.
+    pub async fn admit(&self, attempt: &Attempt) -> Result<(), Duration> {
+        let pair = self.over(&attempt.pair_key(), self.settings.max_failures).await;
+        if let Some(wait) = pair {
+            return Err(wait);
+        }
+        let mut wait = self
+            .over(&attempt.source_key(), self.settings.source_max_failures)
+            .await;
+        if attempt.account_wide() {
+            let account = self
+                .over(&attempt.account_key(), self.settings.account_max_failures)
+                .await;
+            wait = wait.max(account);
+        }
+        match wait {
+            Some(wait) if !self.known(attempt).await => Err(wait),
+            _ => Ok(()),
         }
     }
 
-    fn key(key: &str) -> String {
-        format!("auth:failures:{key}")
-    }
-
-    /// `Err(wait)` when any of `keys` is over its limit. A cache outage lets attempts through
-    /// (logged): the limit defends in depth, it must not take logins down with it.
-    pub async fn check(&self, keys: &[String]) -> Result<(), Duration> {
-        let mut wait = None;
-        for key in keys {
-            match self.counters.get(&Self::key(key)).await {
-                Ok(Some(window)) if window.count >= self.max_failures => {
-                    wait = wait.max(Some(window.remaining));
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "failure limits unavailable; attempt allowed"),
-            }
+    pub async fn failed(&self, attempt: &Attempt) {
+        let mut keys = vec![attempt.pair_key(), attempt.source_key()];
+        if attempt.account_wide() {
+            keys.push(attempt.account_key());
         }
-        wait.map_or(Ok(()), Err)
-    }
-
-    pub async fn record_failure(&self, keys: &[String]) {
         for key in keys {
-            if let Err(error) = self.counters.hit(&Self::key(key), self.window).await {
+            if let Err(error) = self.counters.hit(&key, self.window()).await {
                 tracing::warn!(%error, "failure not counted");
             }
         }
+    }
+
+    /// Remembers the pair, so that others' failures do not shut it out later. An existing
+    /// mark keeps its expiry: a pair stays known for `known_pair_secs` after first success.
+    pub async fn succeeded(&self, attempt: &Attempt) {
+        if self.known(attempt).await {
+            return;
+        }
+        let known_for = Duration::from_secs(self.settings.known_pair_secs);
+        if let Err(error) = self.counters.hit(&attempt.known_key(), known_for).await {
+            tracing::warn!(%error, "sign-in not remembered");
+        }
+    }
+
+    /// How long `key` stays over `limit`, if it is.
+    async fn over(&self, key: &str, limit: u64) -> Option<Duration> {
+        match self.counters.get(key).await {
+            Ok(Some(window)) if window.count >= limit => Some(window.remaining),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "failure limits unavailable; attempt allowed");
+                None
+            }
+        }
+    }
+
+    async fn known(&self, attempt: &Attempt) -> bool {
+        matches!(self.counters.get(&attempt.known_key()).await, Ok(Some(_)))
     }
 }
 
@@ -55,23 +182,88 @@ impl FailureLimiter {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn blocks_after_the_limit_within_the_window() {
-        let limiter = FailureLimiter::new(
+    fn limiter() -> FailureLimiter {
+        FailureLimiter::new(
             Arc::new(cache::InProcessCounters::default()),
-            3,
-            Duration::from_secs(60),
-        );
-        let keys = vec!["ip:1.2.3.4".to_owned()];
-        for _ in 0..3 {
-            assert!(limiter.check(&keys).await.is_ok());
-            limiter.record_failure(&keys).await;
+            LimitSettings {
+                max_failures: 3,
+                source_max_failures: 5,
+                account_max_failures: 8,
+                window_secs: 60,
+                known_pair_secs: 3600,
+            },
+        )
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    async fn fail(limiter: &FailureLimiter, attempt: &Attempt, times: usize) {
+        for _ in 0..times {
+            limiter.failed(attempt).await;
         }
-        let wait = limiter.check(&keys).await.expect_err("limited");
+    }
+
+    #[tokio::test]
+    async fn a_pair_waits_after_its_failures_and_no_one_else_does() {
+        let limiter = limiter();
+        let ana_here = Attempt::user("ana", ip(1));
+        fail(&limiter, &ana_here, 3).await;
+        let wait = limiter.admit(&ana_here).await.expect_err("the pair is locked");
         assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
         assert!(
-            limiter.check(&["ip:5.6.7.8".to_owned()]).await.is_ok(),
-            "other keys are not affected"
+            limiter.admit(&Attempt::user("ana", ip(2))).await.is_ok(),
+            "ana elsewhere"
+        );
+        assert!(limiter.admit(&Attempt::user("bob", ip(1))).await.is_ok(), "bob here");
+        limiter.succeeded(&ana_here).await;
+        assert!(
+            limiter.admit(&ana_here).await.is_err(),
+            "knowing a pair does not lift its own lock"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spraying_address_is_stopped_but_known_pairs_behind_it_go_on() {
+        let limiter = limiter();
+        let bob = Attempt::user("bob", ip(1));
+        limiter.succeeded(&bob).await;
+        for name in ["u1", "u2", "u3", "u4", "u5"] {
+            fail(&limiter, &Attempt::user(name, ip(1)), 1).await;
+        }
+        assert!(
+            limiter.admit(&Attempt::user("u6", ip(1))).await.is_err(),
+            "sprayer stopped"
+        );
+        assert!(limiter.admit(&bob).await.is_ok(), "bob signed in from there before");
+        assert!(
+            limiter.admit(&Attempt::user("u6", ip(2))).await.is_ok(),
+            "other addresses"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_account_attacked_from_many_addresses_admits_only_known_ones() {
+        let limiter = limiter();
+        let home = Attempt::user("ana", ip(200));
+        limiter.succeeded(&home).await;
+        for last in 1..=8 {
+            fail(&limiter, &Attempt::user("ana", ip(last)), 1).await;
+        }
+        assert!(limiter.admit(&Attempt::user("ana", ip(100))).await.is_err());
+        assert!(limiter.admit(&home).await.is_ok(), "ana at home is not locked out");
+    }
+
+    #[tokio::test]
+    async fn clients_have_no_account_wide_lock() {
+        let limiter = limiter();
+        for last in 1..=20 {
+            fail(&limiter, &Attempt::client("gateway", ip(last)), 1).await;
+        }
+        assert!(
+            limiter.admit(&Attempt::client("gateway", ip(99))).await.is_ok(),
+            "a new replica of the gateway can still authenticate"
         );
     }
 }

@@ -156,6 +156,8 @@ fn main() {
             .unwrap()
             .merge(("http.port", 0))
             .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
+            .merge(("tokens.issuer", platform::ISSUER))
+            .merge(("upstreams.auth", p.auth.clone()))
             .merge(("identity.secret", IDENTITY_SECRET))
             .merge(("bus.kind", "rabbitmq"))
             .merge(("bus.url", test_support::amqp_url()))

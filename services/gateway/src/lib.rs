@@ -4,6 +4,7 @@
 //! who is calling with signed headers (the `identity` crate), and serves the merged API
 //! reference.
 
+mod client_address;
 mod cors;
 mod docs;
 mod limits;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use utoipa::OpenApi;
 
+pub use client_address::ClientAddressSettings;
 pub use cors::CorsSettings;
 pub use docs::DocsSettings;
 pub use limits::RatePolicy;
@@ -47,6 +49,9 @@ pub struct Settings {
     /// Signs the identity headers; upstream services hold the same secret.
     pub identity: identity::IdentitySettings,
     pub cors: CorsSettings,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` it believes.
+    #[serde(default)]
+    pub client_address: ClientAddressSettings,
     pub docs: DocsSettings,
     #[serde(default)]
     pub rate_limits: HashMap<String, RatePolicy>,
@@ -149,6 +154,8 @@ impl Validate for Settings {
             ));
         }
         self.identity.validate()?;
+        settings::http_url("tokens.issuer", &self.tokens.issuer)?;
+        self.upstream("tokens.keys_from", &self.tokens.keys_from)?;
         if self.tokens.max_ttl_secs == 0 || self.tokens.local_capacity == 0 {
             return Err(settings::rule(
                 "tokens.max_ttl_secs",
@@ -238,12 +245,20 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     }
     let metrics = metrics::GatewayMetrics::new()?;
     let redis = settings.cache.redis()?;
+    let keys_url = settings
+        .upstream("tokens.keys_from", &settings.tokens.keys_from)
+        .map_err(std::io::Error::other)?
+        .swap_remove(0);
     let validator = Arc::new(tokens::Validator::new(
         settings.tokens.clone(),
+        &keys_url,
         &settings.introspection,
         redis.clone().map(cache::RedisEntries::new),
         metrics.clone(),
     )?);
+    if let Err(error) = validator.keys().refresh().await {
+        tracing::warn!(%error, "signing keys unavailable at start; fetched when a token needs them");
+    }
     match revocation::load_markers(&validator).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(revocations = n, "revocations learnt from Redis"),
@@ -266,6 +281,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         limits: limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
         cors: settings.cors.clone(),
+        client_address: settings.client_address.clone(),
         identity_secret: settings.identity.secret.clone(),
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,

@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client_address::ClientAddressSettings;
 use crate::cors::CorsSettings;
 use crate::limits::{self, Limits, RatePolicy};
 use crate::metrics::GatewayMetrics;
@@ -31,6 +33,7 @@ pub struct Gateway {
     pub limits: Limits,
     pub policies: HashMap<String, RatePolicy>,
     pub cors: CorsSettings,
+    pub client_address: ClientAddressSettings,
     pub identity_secret: SecretString,
     pub metrics: GatewayMetrics,
     /// Largest request body forwarded (bytes); larger ones answer 413.
@@ -111,7 +114,7 @@ impl Gateway {
 
     async fn limit(
         &self,
-        req: &HttpRequest,
+        client: IpAddr,
         route: &Route,
         answer: Option<&Answer>,
     ) -> Result<Option<cache::Decision>, ApiError> {
@@ -124,7 +127,7 @@ impl Gateway {
         };
         let who = match answer {
             Some(answer) => format!("client:{}", answer.client_id),
-            None => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
+            None => format!("ip:{client}"),
         };
         self.limits
             .check(name, policy, &who)
@@ -134,10 +137,12 @@ impl Gateway {
     }
 
     /// The request's headers as the upstream gets them: hop-by-hop fields, forwarding fields
-    /// and identity fields sent by the client dropped; the gateway's own set.
+    /// and identity fields sent by the client dropped; the gateway's own set, among them the
+    /// client's address, signed (so that auth's failure limits count each client apart).
     fn upstream_headers(
         &self,
         req: &HttpRequest,
+        client: IpAddr,
         answer: Option<&Answer>,
         host: &http::HeaderValue,
     ) -> http::HeaderMap {
@@ -171,7 +176,6 @@ impl Gateway {
         }
         out.insert(http::header::HOST, host.clone());
         let info = req.connection_info();
-        let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let request_id = req
             .extensions()
             .get::<RequestId>()
@@ -182,12 +186,16 @@ impl Gateway {
                 out.insert(http::HeaderName::from_static(name), value);
             }
         };
-        set("x-forwarded-for", &peer);
+        set("x-forwarded-for", &client.to_string());
         set("x-forwarded-proto", info.scheme());
         set("x-forwarded-host", info.host());
         set("x-request-id", &request_id);
         if let Some(tp) = telemetry::current_traceparent() {
             set(telemetry::TRACEPARENT, &tp);
+        }
+        let secret = self.identity_secret.expose_secret().as_bytes();
+        for (name, value) in identity::sign_address(client, secret, &request_id, now_secs()) {
+            set(name, &value);
         }
         if let Some(answer) = answer {
             let who = identity::Identity {
@@ -196,7 +204,6 @@ impl Gateway {
                 scope: answer.scope.clone(),
                 username: answer.username.clone(),
             };
-            let secret = self.identity_secret.expose_secret().as_bytes();
             for (name, value) in identity::sign(&who, secret, &request_id, now_secs()) {
                 set(name, &value);
             }
@@ -219,7 +226,8 @@ impl Gateway {
             return Ok(preflight);
         }
         let answer = self.authorize(req, route).await?;
-        let decision = self.limit(req, route, answer.as_deref()).await?;
+        let client_address = self.client_address.of(req);
+        let decision = self.limit(client_address, route, answer.as_deref()).await?;
         // Instances of one upstream share its path; the first to try gives the request its Host.
         let targets = entry.ordered();
         let target = targets[0];
@@ -235,7 +243,7 @@ impl Gateway {
         let mut request = http::Request::new(if empty { upstream::empty() } else { body.into_upstream() });
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.upstream_headers(req, answer.as_deref(), &target.host);
+        *request.headers_mut() = self.upstream_headers(req, client_address, answer.as_deref(), &target.host);
         let started = Instant::now();
         let addresses: Vec<&str> = targets.iter().map(|t| t.address.as_str()).collect();
         let sent = client

@@ -1,7 +1,10 @@
 //! Is this bearer token good for this request? An in-process cache, then Redis (shared by the
 //! replicas, keyed by a hash of the token, never the token), then the introspection service.
-//! Concurrent misses for one token make one introspection call. Every answer, cached or not,
-//! is checked again here: expiry, audience, and the revocations this replica has heard of.
+//! Before a token not yet cached costs a Redis or introspection call, its signature, issuer,
+//! audience and times are checked here against auth's published keys, so forged or foreign
+//! tokens are refused for the price of one signature check. Concurrent misses for one token
+//! make one introspection call. Every answer, cached or not, is checked again here: expiry,
+//! audience, and the revocations this replica has heard of.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +16,7 @@ use futures_util::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokens::{RevocationList, now_secs};
+use tokens::{RemoteKeys, RevocationList, VerifyError, now_secs};
 
 use crate::metrics::GatewayMetrics;
 
@@ -58,6 +61,12 @@ pub enum Refusal {
 pub struct TokenSettings {
     /// Tokens must be for this audience (auth's [oauth] audience).
     pub audience: String,
+    /// Tokens must carry this issuer (auth's [oauth] issuer: the public gateway URL).
+    pub issuer: String,
+    /// The upstream (or URL) whose `/.well-known/jwks.json` publishes the signing keys.
+    pub keys_from: String,
+    /// A token naming an unknown key fetches the JWKS again, at most this often (seconds).
+    pub jwks_refresh_secs: u64,
     /// Positive answers are cached until `min(exp, this)` (seconds).
     pub max_ttl_secs: u64,
     /// Negative answers are cached this long (seconds).
@@ -84,6 +93,7 @@ type Pending = Shared<BoxFuture<'static, Result<Arc<Answer>, Refusal>>>;
 
 pub struct Validator {
     local: LocalCache<Digest32, Arc<Answer>>,
+    keys: RemoteKeys,
     shared: Option<RedisEntries>,
     revoked: RevocationList,
     in_flight: Mutex<HashMap<Digest32, Pending>>,
@@ -165,8 +175,10 @@ pub fn jti_key(jti: &str) -> String {
 }
 
 impl Validator {
+    /// `keys_url`: the base address of the JWKS (`keys_from` resolved).
     pub fn new(
         settings: TokenSettings,
+        keys_url: &str,
         introspection: &IntrospectionSettings,
         shared: Option<RedisEntries>,
         metrics: GatewayMetrics,
@@ -175,8 +187,15 @@ impl Validator {
             .timeout(Duration::from_millis(introspection.timeout_ms))
             .pool_max_idle_per_host(64)
             .build()?;
+        let keys = RemoteKeys::new(
+            keys_url,
+            &settings.issuer,
+            client.clone(),
+            Duration::from_secs(settings.jwks_refresh_secs),
+        );
         Ok(Self {
             local: LocalCache::new(settings.local_capacity),
+            keys,
             shared,
             revoked: RevocationList::default(),
             in_flight: Mutex::default(),
@@ -196,6 +215,10 @@ impl Validator {
         self.shared.as_ref()
     }
 
+    pub fn keys(&self) -> &RemoteKeys {
+        &self.keys
+    }
+
     /// The token's answer if it is good now, from the nearest level that has it.
     pub async fn validate(&self, token: &str) -> Result<Arc<Answer>, Refusal> {
         // Access tokens are JWTs: anything else is refused here, so junk costs no look-up.
@@ -208,12 +231,31 @@ impl Validator {
             return self.check(answer);
         }
         self.metrics.lookup("local", "miss");
+        self.check_signature(token).await?;
         if let Some(answer) = self.lookup_shared(&digest).await {
             self.cache_locally(digest, answer.clone());
             return self.check(answer);
         }
         let answer = self.introspect(digest, token).await?;
         self.check(answer)
+    }
+
+    /// Refuses what auth did not sign for this audience, now. When auth's keys cannot be
+    /// fetched the token goes on to introspection, which decides (and fails closed).
+    async fn check_signature(&self, token: &str) -> Result<(), Refusal> {
+        match self.keys.verify(token, Some(&self.settings.audience)).await {
+            Ok(_) => Ok(()),
+            Err(VerifyError::KeysUnavailable) => {
+                self.metrics.lookup("signature", "unavailable");
+                Ok(())
+            }
+            Err(_) => {
+                self.metrics.lookup("signature", "invalid");
+                Err(Refusal::Invalid(
+                    "the token is not one this platform signed, or not for now",
+                ))
+            }
+        }
     }
 
     async fn lookup_shared(&self, digest: &Digest32) -> Option<Arc<Answer>> {

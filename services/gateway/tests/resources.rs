@@ -84,6 +84,8 @@ async fn stack(backend: Backend) -> Stack {
         .merge(("http.port", 0))
         .merge(("http.workers", 2))
         .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
+        .merge(("tokens.issuer", platform::ISSUER))
+        .merge(("upstreams.auth", p.auth.clone()))
         .merge(("identity.secret", IDENTITY_SECRET))
         .merge(("rate_limits.partner", json!({"rate": 1000.0, "burst": 1000})))
         .merge(figment::providers::Serialized::default("routes", routes));

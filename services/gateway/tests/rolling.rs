@@ -120,6 +120,8 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
         .merge(("http.port", 0))
         .merge(("http.workers", 2))
         .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
+        .merge(("tokens.issuer", platform::ISSUER))
+        .merge(("upstreams.auth", p.auth.clone()))
         .merge(("identity.secret", IDENTITY_SECRET))
         .merge(("bus.kind", "rabbitmq"))
         .merge(("bus.url", test_support::amqp_url()))

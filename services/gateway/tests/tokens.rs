@@ -39,21 +39,37 @@ fn issued_at() -> i64 {
     *AT.get_or_init(|| now() - 60)
 }
 
-/// Test tokens are shaped like JWTs (the gateway refuses anything else unasked) around a
-/// spec `<jti>:<scope,scope>[@aud]`: `jwt("t1:profile")`. `dead:…` is inactive.
+const ISSUER: &str = "http://issuer.test";
+
+/// The key the stand-in auth publishes and signs test tokens with.
+fn key() -> &'static test_support::TestKey {
+    static KEY: std::sync::OnceLock<test_support::TestKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| test_support::TestKey::generate("test-key"))
+}
+
+fn claims(spec: &str) -> Value {
+    let (jti, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let (scope, aud) = rest.split_once('@').unwrap_or((rest, "partner-api"));
+    json!({"iss": ISSUER, "sub": "user-1", "aud": aud, "exp": issued_at() + 660, "iat": issued_at(),
+           "nbf": issued_at(), "jti": jti, "client_id": format!("app-{jti}"), "scope": scope.replace(',', " "),
+           "username": "ana"})
+}
+
+/// A signed test token for a spec `<jti>:<scope,scope>[@aud]`: `jwt("t1:profile")`, the same
+/// token for the same spec. `dead:…` is inactive at introspection.
 fn jwt(spec: &str) -> String {
-    format!("header.{spec}.signature")
+    key().sign(&claims(spec))
 }
 
 fn answer(token: &str) -> Value {
-    let spec = token.split('.').nth(1).unwrap_or_default();
-    let (jti, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    let (scope, aud) = rest.split_once('@').unwrap_or((rest, "partner-api"));
-    if jti == "dead" {
+    let claims = test_support::claims_of(token).unwrap();
+    if claims["jti"] == "dead" {
         return json!({"active": false});
     }
-    json!({"active": true, "sub": "user-1", "client_id": format!("app-{jti}"), "scope": scope.replace(',', " "),
-           "username": "ana", "aud": aud, "exp": now() + 600, "iat": issued_at(), "jti": jti, "token_type": "Bearer"})
+    let mut answer = claims;
+    answer["active"] = json!(true);
+    answer["token_type"] = json!("Bearer");
+    answer
 }
 
 macro_rules! serve {
@@ -69,6 +85,7 @@ fn introspection(state: Arc<Introspection>) -> String {
     serve!(move || {
         let state = state.clone();
         App::new()
+            .route("/.well-known/jwks.json", web::get().to(|| async { HttpResponse::Ok().json(key().jwks()) }))
             .route("/openapi.json", web::get().to(|| async {
                 HttpResponse::Ok().json(json!({"openapi": "3.1.0", "paths": {"/echo": {"get": {"tags": ["echo"], "summary": "Echo <b>it</b>", "responses": {"200": {"description": "ok"}}}}, "/healthz": {}}, "components": {"schemas": {"Thing": {"type": "object"}}}}))
             }))
@@ -107,6 +124,8 @@ async fn gateway(introspection: &str, up: &str) -> Gateway {
         .merge(("http.port", 0))
         .merge(("http.workers", 2))
         .merge(("introspection.url", format!("{introspection}/introspect")))
+        .merge(("upstreams.auth", introspection))
+        .merge(("tokens.issuer", ISSUER))
         .merge(("cors.allowed_origins", ["https://app.example.com"]))
         .merge(("rate_limits.tight", json!({"rate": 1.0, "burst": 2})))
         .merge(("docs.sources", json!([{"name": "echo", "url": format!("{introspection}/openapi.json")}, {"name": "gone", "url": "http://127.0.0.1:9/openapi.json"}])))
@@ -225,6 +244,51 @@ async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
         metrics.contains("gateway_token_lookups_total{level=\"local\",result=\"hit\",service=\"gateway\"} 5"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn forged_and_foreign_tokens_are_refused_without_asking_introspection() {
+    let (introspection, gw) = setup().await;
+    let impostor = test_support::TestKey::generate("test-key");
+    let stranger = test_support::TestKey::generate("another-key");
+    let expired = json!({"exp": issued_at() - 1, "nbf": issued_at() - 100, "iat": issued_at() - 100});
+    let mut stale = claims("old:profile");
+    for (name, value) in expired.as_object().unwrap() {
+        stale[name] = value.clone();
+    }
+    let mut foreign = claims("foreign:profile");
+    foreign["iss"] = json!("https://elsewhere.example");
+    let unsigned = {
+        use base64::Engine;
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let header = json!({"alg": "none", "typ": "at+jwt", "kid": "test-key"});
+        format!("{}.{}.", b64(&header), b64(&claims("none:profile")))
+    };
+    let forgeries = [
+        impostor.sign(&claims("forged:profile")),
+        stranger.sign(&claims("unknown-key:profile")),
+        key().sign(&stale),
+        key().sign(&foreign),
+        key().sign(&claims("t9:profile@another-api")),
+        unsigned,
+    ];
+    for token in &forgeries {
+        let res = gw
+            .http
+            .get(format!("{}/things", gw.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{token}");
+    }
+    assert_eq!(
+        introspection.calls.load(Ordering::SeqCst),
+        0,
+        "not one introspection call"
+    );
+    assert_eq!(gw.get("/things", Some("genuine:profile")).await.0, 200);
+    assert_eq!(introspection.calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -167,6 +167,8 @@ async fn one_trace_from_the_gateway_through_a_service_and_the_bus_to_a_consumer(
             "GATEWAY_INTROSPECTION__URL".to_owned(),
             format!("{}/oauth2/introspect", p.introspection),
         ),
+        ("GATEWAY_TOKENS__ISSUER".to_owned(), platform::ISSUER.to_owned()),
+        ("GATEWAY_UPSTREAMS__AUTH".to_owned(), p.auth.clone()),
         (
             "GATEWAY_UPSTREAMS__USER_PROFILE".to_owned(),
             format!("http://127.0.0.1:{profile_port}"),

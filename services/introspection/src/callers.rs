@@ -1,8 +1,10 @@
 //! Who is asking (RFC 7662 §2.1: the caller must authenticate): a bearer access token carrying
 //! the introspection scope, checked here like any token, or client credentials (Basic or form),
 //! checked by auth and remembered for a short while by a hash of the credentials, so a busy
-//! caller costs auth one call a minute.
+//! caller costs auth one call a minute. Auth is told the caller's real address (signed as the
+//! gateway signs it), so its failure limits count each partner apart, not this service.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +13,13 @@ use actix_web::http::header;
 use base64::Engine;
 use cache::LocalCache;
 use http_kit::OAuthError;
+use identity::ClientAddress;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::keys::RemoteKeys;
 use crate::revocations::Revocations;
+use tokens::RemoteKeys;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Caller {
@@ -35,6 +39,8 @@ pub struct Callers {
     client: reqwest::Client,
     known: LocalCache<[u8; 32], Arc<Caller>>,
     remember: Duration,
+    /// Signs the caller's address for auth.
+    identity_secret: SecretString,
 }
 
 enum Presented<'a> {
@@ -69,12 +75,13 @@ fn presented<'a>(
 }
 
 impl Callers {
-    pub fn new(auth_url: &str, client: reqwest::Client, remember: Duration) -> Self {
+    pub fn new(auth_url: &str, client: reqwest::Client, remember: Duration, identity_secret: SecretString) -> Self {
         Self {
             auth_url: format!("{}/internal/v1/client-authentication", auth_url.trim_end_matches('/')),
             client,
             known: LocalCache::new(10_000),
             remember,
+            identity_secret,
         }
     }
 
@@ -90,7 +97,7 @@ impl Callers {
         match presented(req, form_id, form_secret)? {
             Presented::Bearer(token) => {
                 let claims = keys
-                    .verify(token)
+                    .verify(token, None)
                     .await
                     .map_err(|_| OAuthError::invalid_client("the caller's token is not valid"))?;
                 if revocations.is_revoked(&claims) {
@@ -106,30 +113,35 @@ impl Callers {
                     scope: claims.scope,
                 }))
             }
-            Presented::Basic(header) => self.by_credentials(header).await,
+            Presented::Basic(header) => self.by_credentials(header, ClientAddress::of(req).0).await,
             Presented::Form(id, secret) => {
                 let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 let pair = format!("{}:{}", encode(id), encode(secret));
                 let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-                self.by_credentials(format!("Basic {basic}")).await
+                self.by_credentials(format!("Basic {basic}"), ClientAddress::of(req).0)
+                    .await
             }
         }
     }
 
     /// Credentials checked by auth, remembered by their hash (never stored in clear).
-    async fn by_credentials(&self, authorization: String) -> Result<Arc<Caller>, OAuthError> {
+    async fn by_credentials(&self, authorization: String, source: IpAddr) -> Result<Arc<Caller>, OAuthError> {
         let digest: [u8; 32] = Sha256::digest(authorization.as_bytes()).into();
         if let Some(caller) = self.known.get(&digest) {
             return Ok(caller);
         }
-        let response = self
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let secret = self.identity_secret.expose_secret().as_bytes();
+        let mut request = self
             .client
             .post(&self.auth_url)
             .header(header::AUTHORIZATION.as_str(), authorization)
             .header(header::CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded")
-            .send()
-            .await
-            .map_err(OAuthError::temporarily_unavailable)?;
+            .header("x-request-id", &request_id);
+        for (name, value) in identity::sign_address(source, secret, &request_id, tokens::now_secs()) {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(OAuthError::temporarily_unavailable)?;
         match response.status().as_u16() {
             200 => {
                 let caller: Caller = response.json().await.map_err(OAuthError::server_error)?;

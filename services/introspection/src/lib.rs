@@ -7,7 +7,6 @@
 
 mod answer;
 mod callers;
-mod keys;
 mod revocations;
 
 use std::sync::Arc;
@@ -27,12 +26,11 @@ use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use sha2::{Digest, Sha256};
 use storage::{Database, Migrations};
-use tokens::{AccessClaims, RevocationList, now_secs};
+use tokens::{AccessClaims, RemoteKeys, RevocationList, VerifyError, now_secs};
 use utoipa::OpenApi;
 
 pub use answer::Introspection;
 use callers::Callers;
-use keys::RemoteKeys;
 use revocations::Revocations;
 
 pub const NAME: &str = "introspection";
@@ -66,6 +64,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub introspection: IntrospectionSettings,
+    /// The gateway's identity-header key: the client address the gateway signs is believed,
+    /// and signed again for auth, only with it.
+    pub identity: identity::IdentitySettings,
 }
 
 impl Validate for Settings {
@@ -73,6 +74,7 @@ impl Validate for Settings {
         self.http.validate("http")?;
         self.bus.validate()?;
         self.database.validate()?;
+        self.identity.validate()?;
         settings::http_url("auth.url", &self.auth.url)?;
         settings::http_url("auth.issuer", &self.auth.issuer)?;
         if self.auth.timeout_secs == 0 {
@@ -119,7 +121,7 @@ impl Introspector {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let claims = match self.verified.get(&digest) {
             Some(claims) => claims,
-            None => match self.keys.verify(token).await {
+            None => match self.keys.verify(token, None).await {
                 Ok(claims) => {
                     let claims = Arc::new(claims);
                     let ttl = u64::try_from(claims.exp - now_secs()).unwrap_or(0);
@@ -127,8 +129,10 @@ impl Introspector {
                         .insert(digest, claims.clone(), Duration::from_secs(ttl.min(3600)));
                     claims
                 }
-                Err(_) if !self.keys.loaded() => {
-                    return Err(OAuthError::temporarily_unavailable("no signing keys from auth yet"));
+                Err(VerifyError::KeysUnavailable) => {
+                    return Err(OAuthError::temporarily_unavailable(
+                        "auth's signing keys cannot be fetched",
+                    ));
                 }
                 Err(_) => return Ok(Introspection::inactive()),
             },
@@ -307,6 +311,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             &settings.auth.url,
             client.clone(),
             Duration::from_secs(settings.introspection.caller_cache_secs),
+            settings.identity.secret.clone(),
         ),
         verified: LocalCache::new(100_000),
         lookup_url: format!("{}/internal/v1/token-lookup", settings.auth.url.trim_end_matches('/')),
@@ -333,12 +338,14 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         }
     });
     let data = web::Data::from(state.clone());
+    let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
         readiness,
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone())
+                .app_data(identity.clone())
                 .app_data(oauth_form())
                 .service(Endpoint::new("/oauth2/introspect").post(introspect).build())
                 .service(Endpoint::new("/mcg/v1/tokeninfo").post(tokeninfo).build());

@@ -2,11 +2,13 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use identity::ClientAddress;
 use serde::{Deserialize, Serialize};
 
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::crypto;
 use crate::domain::{GrantType, Scopes};
+use crate::limiter::Attempt;
 use crate::state::{AppState, Issued};
 use crate::store::{self, UserRow};
 use http_kit::OAuthError;
@@ -141,17 +143,17 @@ fn client_credentials(
     })
 }
 
-/// Checks a user's password off the executor, counting failures per username and address.
+/// Checks a user's password off the executor, under the failure limits (see `limiter`).
 pub async fn authenticate_user(
     state: &AppState,
     req: &HttpRequest,
     username: &str,
     password: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
-    let keys = [format!("user:{username}"), format!("ip:{}", client_auth::peer(req))];
+    let attempt = Attempt::user(username, ClientAddress::of(req).0);
     state
         .limiter
-        .check(&keys)
+        .admit(&attempt)
         .await
         .map_err(OAuthError::too_many_attempts)?;
     let name = username.to_owned();
@@ -162,9 +164,10 @@ pub async fn authenticate_user(
         .await
         .map_err(OAuthError::server_error)?;
     if ok {
+        state.limiter.succeeded(&attempt).await;
         Ok(user)
     } else {
-        state.limiter.record_failure(&keys).await;
+        state.limiter.failed(&attempt).await;
         tracing::info!(user.name = %username, "password check failed");
         Ok(None)
     }

@@ -59,6 +59,8 @@ pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str
             "GATEWAY_INTROSPECTION__URL",
             format!("{}/oauth2/introspect", p.introspection),
         )
+        .env("GATEWAY_TOKENS__ISSUER", super::platform::ISSUER)
+        .env("GATEWAY_UPSTREAMS__AUTH", &p.auth)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
