@@ -72,8 +72,13 @@ impl OAuthError {
             "slow_down",
             "too many failed attempts; try again later",
         );
-        e.retry_after = Some(retry_after.as_secs().max(1));
+        e.retry_after = Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1));
         e
+    }
+
+    /// Seconds to wait before trying again, for answers that carry `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     pub fn temporarily_unavailable(cause: impl std::fmt::Display) -> Self {

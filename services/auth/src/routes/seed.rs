@@ -72,7 +72,13 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Ok(response) => response,
         Err(error) => {
             let status = actix_web::ResponseError::status_code(&error);
-            token_failure(status, error.error_code())
+            let mut response = token_failure(status, error.error_code());
+            if let Some(secs) = error.retry_after() {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, secs.into());
+            }
+            response
         }
     }
 }

@@ -35,18 +35,22 @@ impl Drop for Gateway {
     }
 }
 
+/// A gateway process in front of `upstream` at `/echo` (scope `profile`), on the platform's
+/// auth and introspection, sharing `redis_url` under `prefix` with its siblings.
 pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str) -> Gateway {
+    let routes = format!(
+        "[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout_secs = 5\nscopes = [\"profile\"]\n"
+    );
+    spawn(p, redis_url, prefix, &routes, &[]).await
+}
+
+/// A gateway process with `config` (TOML) over its defaults and `env` over both.
+pub async fn spawn(p: &Platform, redis_url: &str, prefix: &str, config: &str, env: &[(&str, String)]) -> Gateway {
     let port = test_support::free_port();
-    let config = std::env::temp_dir().join(format!("{}.toml", test_support::unique("gateway")));
-    std::fs::write(
-        &config,
-        format!(
-            "[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout_secs = 5\nscopes = [\"profile\"]\n"
-        ),
-    )
-    .unwrap();
+    let path = std::env::temp_dir().join(format!("{}.toml", test_support::unique("gateway")));
+    std::fs::write(&path, config).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .env("GATEWAY_CONFIG_FILE", &config)
+        .env("GATEWAY_CONFIG_FILE", &path)
         .env("GATEWAY_HTTP__PORT", port.to_string())
         .env("GATEWAY_HTTP__WORKERS", "2")
         .env("GATEWAY_BUS__KIND", "rabbitmq")
@@ -61,6 +65,7 @@ pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str
         )
         .env("GATEWAY_TOKENS__ISSUER", super::platform::ISSUER)
         .env("GATEWAY_UPSTREAMS__AUTH", &p.auth)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -70,7 +75,7 @@ pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str
     Gateway {
         base,
         child,
-        _config: tempfile_path::TempPath(config),
+        _config: tempfile_path::TempPath(path),
     }
 }
 

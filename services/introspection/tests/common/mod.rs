@@ -1,6 +1,6 @@
-//! Auth and introspection started side by side on one backend: SQLite with the in-process bus,
-//! or PostgreSQL (a database each) with RabbitMQ, as in production. The gateway's end-to-end
-//! tests start their gateways in front of this.
+//! Auth and introspection started side by side on one backend: SQLite with the in-process bus
+//! and cache, or PostgreSQL (a database each) with RabbitMQ and Redis, as in production. The
+//! gateway's end-to-end tests start their gateways in front of this.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
@@ -40,6 +40,11 @@ impl Drop for Platform {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// With some of auth's settings changed (`("limits.max_failures", json!(3))`).
+    pub async fn start_with(backend: Backend, auth_settings: &[(&str, Value)]) -> Self {
         let exchange = test_support::unique("e2e");
         let auth_bus = bus(backend, &exchange, "auth");
         // Embedded mode shares one in-process bus; production gives each service its own connection.
@@ -56,6 +61,16 @@ impl Platform {
             .merge(("oauth.issuer", ISSUER))
             .merge(("bootstrap.admin_username", ADMIN.0))
             .merge(("bootstrap.admin_password", ADMIN.1));
+        let figment = match backend {
+            Backend::Sqlite => figment,
+            Backend::Postgres => figment
+                .merge(("cache.kind", "redis"))
+                .merge(("cache.url", test_support::redis_url()))
+                .merge(("cache.prefix", format!("{}:", test_support::unique("auth")))),
+        };
+        let figment = auth_settings
+            .iter()
+            .fold(figment, |f, (key, value)| f.merge((*key, value.clone())));
         let auth_shutdown = CancellationToken::new();
         let deps = Deps {
             bus: auth_bus.clone(),
