@@ -41,6 +41,9 @@ pub trait Counters: Send + Sync + 'static {
     /// The current window of `key`, if one is open.
     async fn get(&self, key: &str) -> Result<Option<Window>, CacheError>;
 
+    /// The current windows of `keys`, in order, in one round trip.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Window>>, CacheError>;
+
     /// Readiness probe.
     async fn ping(&self) -> Result<(), CacheError>;
 }
@@ -117,15 +120,24 @@ impl Counters for InProcessCounters {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Window>, CacheError> {
+        Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Window>>, CacheError> {
         let now = Instant::now();
         let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(windows
-            .get(key)
-            .filter(|(_, start, length)| now.duration_since(*start) < *length)
-            .map(|(count, start, length)| Window {
-                count: *count,
-                remaining: length.saturating_sub(now.duration_since(*start)),
-            }))
+        Ok(keys
+            .iter()
+            .map(|key| {
+                windows
+                    .get(key)
+                    .filter(|(_, start, length)| now.duration_since(*start) < *length)
+                    .map(|(count, start, length)| Window {
+                        count: *count,
+                        remaining: length.saturating_sub(now.duration_since(*start)),
+                    })
+            })
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
@@ -185,12 +197,32 @@ impl Counters for RedisCounters {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Window>, CacheError> {
-        let key = self.redis.key(key);
-        let (count, ttl): (Option<i64>, i64) = self
+        Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Window>>, CacheError> {
+        let keys: Vec<String> = keys.iter().map(|k| self.redis.key(k)).collect();
+        let answers: Vec<(Option<i64>, i64)> = self
             .redis
-            .call(|mut c| async move { redis::pipe().get(&key).pttl(&key).query_async(&mut c).await })
+            .call(|mut c| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+                }
+                let flat: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+                flat.chunks(2)
+                    .map(|pair| {
+                        let count = redis::from_redis_value::<Option<i64>>(&pair[0])?;
+                        let ttl = pair.get(1).map_or(Ok(-2), redis::from_redis_value::<i64>)?;
+                        Ok((count, ttl))
+                    })
+                    .collect::<redis::RedisResult<Vec<_>>>()
+            })
             .await?;
-        Ok(count.filter(|_| ttl > 0).map(|c| window(c, ttl)))
+        Ok(answers
+            .into_iter()
+            .map(|(count, ttl)| count.filter(|_| ttl > 0).map(|c| window(c, ttl)))
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), CacheError> {

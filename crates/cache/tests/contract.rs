@@ -23,6 +23,15 @@ async fn counts_within_a_window_then_resets(counters: &dyn Counters) {
         1,
         "keys are independent"
     );
+    let many = counters
+        .get_many(&["k".to_owned(), "nothing".to_owned(), "other".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        many.iter().map(|w| w.map(|w| w.count)).collect::<Vec<_>>(),
+        [Some(2), None, Some(1)],
+        "in order, one answer a key"
+    );
     tokio::time::sleep(window + Duration::from_millis(100)).await;
     assert_eq!(counters.get("k").await.unwrap(), None, "the window closed");
     assert_eq!(counters.hit("k", window).await.unwrap().count, 1, "a new window starts");

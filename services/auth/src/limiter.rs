@@ -115,24 +115,39 @@ impl FailureLimiter {
         Duration::from_secs(self.settings.window_secs)
     }
 
-    /// `Err(wait)` when this attempt may not be checked now. A cache outage lets attempts
-    /// through (logged): the limit defends in depth, it must not take logins down with it.
+    /// `Err(wait)` when this attempt may not be checked now; one cache round trip. A cache
+    /// outage lets attempts through (logged): the limit defends in depth, it must not take
+    /// logins down with it, nor shut out a known pair because its mark could not be read.
     pub async fn admit(&self, attempt: &Attempt) -> Result<(), Duration> {
-        let pair = self.over(&attempt.pair_key(), self.settings.max_failures).await;
-        if let Some(wait) = pair {
+        let keys = [
+            attempt.pair_key(),
+            attempt.source_key(),
+            attempt.account_key(),
+            attempt.known_key(),
+        ];
+        let windows = match self.counters.get_many(&keys).await {
+            Ok(windows) => windows,
+            Err(error) => {
+                tracing::warn!(%error, "failure limits unavailable; attempt allowed");
+                return Ok(());
+            }
+        };
+        let over = |i: usize, limit: u64| {
+            windows
+                .get(i)
+                .copied()
+                .flatten()
+                .filter(|w| w.count >= limit)
+                .map(|w| w.remaining)
+        };
+        if let Some(wait) = over(0, self.settings.max_failures) {
             return Err(wait);
         }
-        let mut wait = self
-            .over(&attempt.source_key(), self.settings.source_max_failures)
-            .await;
-        if attempt.account_wide() {
-            let account = self
-                .over(&attempt.account_key(), self.settings.account_max_failures)
-                .await;
-            wait = wait.max(account);
-        }
-        match wait {
-            Some(wait) if !self.known(attempt).await => Err(wait),
+        let source = over(1, self.settings.source_max_failures);
+        let account = over(2, self.settings.account_max_failures).filter(|_| attempt.account_wide());
+        let known = windows.get(3).is_some_and(Option::is_some);
+        match source.max(account) {
+            Some(wait) if !known => Err(wait),
             _ => Ok(()),
         }
     }
@@ -149,32 +164,13 @@ impl FailureLimiter {
         }
     }
 
-    /// Remembers the pair, so that others' failures do not shut it out later. An existing
-    /// mark keeps its expiry: a pair stays known for `known_pair_secs` after first success.
+    /// Remembers the pair, so that others' failures do not shut it out later. The mark's
+    /// window opens at the first success: a pair stays known `known_pair_secs` after it.
     pub async fn succeeded(&self, attempt: &Attempt) {
-        if self.known(attempt).await {
-            return;
-        }
         let known_for = Duration::from_secs(self.settings.known_pair_secs);
         if let Err(error) = self.counters.hit(&attempt.known_key(), known_for).await {
             tracing::warn!(%error, "sign-in not remembered");
         }
-    }
-
-    /// How long `key` stays over `limit`, if it is.
-    async fn over(&self, key: &str, limit: u64) -> Option<Duration> {
-        match self.counters.get(key).await {
-            Ok(Some(window)) if window.count >= limit => Some(window.remaining),
-            Ok(_) => None,
-            Err(error) => {
-                tracing::warn!(%error, "failure limits unavailable; attempt allowed");
-                None
-            }
-        }
-    }
-
-    async fn known(&self, attempt: &Attempt) -> bool {
-        matches!(self.counters.get(&attempt.known_key()).await, Ok(Some(_)))
     }
 }
 
@@ -253,6 +249,33 @@ mod tests {
         }
         assert!(limiter.admit(&Attempt::user("ana", ip(100))).await.is_err());
         assert!(limiter.admit(&home).await.is_ok(), "ana at home is not locked out");
+    }
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl Counters for Down {
+        async fn hit(&self, _: &str, _: Duration) -> Result<cache::Window, cache::CacheError> {
+            Err(cache::CacheError::Unavailable("down".into()))
+        }
+        async fn get(&self, _: &str) -> Result<Option<cache::Window>, cache::CacheError> {
+            Err(cache::CacheError::Unavailable("down".into()))
+        }
+        async fn get_many(&self, _: &[String]) -> Result<Vec<Option<cache::Window>>, cache::CacheError> {
+            Err(cache::CacheError::Unavailable("down".into()))
+        }
+        async fn ping(&self) -> Result<(), cache::CacheError> {
+            Err(cache::CacheError::Unavailable("down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cache_outage_lets_attempts_through() {
+        let limiter = FailureLimiter::new(Arc::new(Down), limiter().settings);
+        let attempt = Attempt::user("ana", ip(1));
+        fail(&limiter, &attempt, 10).await;
+        limiter.succeeded(&attempt).await;
+        assert!(limiter.admit(&attempt).await.is_ok());
     }
 
     #[tokio::test]
