@@ -2,18 +2,18 @@
 //! (RFC 9068 JWTs signed with keys kept in the database and published as a JWKS), refresh
 //! tokens, revocation, metadata, and seed 002's login and revoke endpoints.
 
-mod accounts;
 mod bearer;
 mod client_auth;
 mod client_cache;
+mod consumers;
 pub mod crypto;
 pub mod domain;
+mod http;
 pub mod keys;
 mod limiter;
-mod pages;
-mod routes;
 mod state;
 pub mod store;
+mod views;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use actix_web::web;
 use diesel_migrations::embed_migrations;
-use http_kit::Endpoint;
 use http_kit::openapi::BearerScheme;
 use http_kit::server::{self, HttpSettings, Service};
 use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, Started};
@@ -170,11 +169,11 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
 #[openapi(
     info(title = "Partner API platform: auth", description = "OAuth2 authorization server: users, applications, tokens, revocation, metadata, and seed 002's endpoints."),
     paths(
-        routes::token::token, routes::token::revoke, routes::metadata::metadata, routes::metadata::jwks,
-        routes::users::register, routes::users::me, routes::users::set_roles,
-        routes::applications::create, routes::applications::list, routes::applications::show,
-        routes::applications::rotate_secret, routes::applications::delete, routes::applications::register,
-        routes::seed::login, routes::seed::revoke, routes::token::seed_authorize,
+        http::token::token, http::token::revoke, http::metadata::metadata, http::metadata::jwks,
+        http::users::register, http::users::me, http::users::set_roles,
+        http::applications::create, http::applications::list, http::applications::show,
+        http::applications::rotate_secret, http::applications::delete, http::applications::register,
+        http::seed::login, http::seed::revoke, http::token::seed_authorize,
     ),
     tags((name = "oauth2", description = "RFC 6749, 7009, 7591, 8414"), (name = "users"), (name = "applications"), (name = "seed", description = "Seed 002's endpoints, exact shapes")),
     modifiers(&BearerScheme)
@@ -185,74 +184,6 @@ fn oauth_form() -> web::FormConfig {
     web::FormConfig::default()
         .limit(16 * 1024)
         .error_handler(|e, _| http_kit::OAuthError::invalid_request(e.to_string()).into())
-}
-
-fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{applications, authorize, internal, metadata, seed, token, users};
-    cfg.service(
-        Endpoint::new("/oauth2/token")
-            .app_data(oauth_form())
-            .post(token::token)
-            .build(),
-    )
-    .service(
-        Endpoint::new("/oauth2/revoke")
-            .app_data(oauth_form())
-            .post(token::revoke)
-            .build(),
-    )
-    .service(Endpoint::new("/oauth2/register").post(applications::register).build())
-    .service(
-        Endpoint::new("/.well-known/oauth-authorization-server")
-            .get(metadata::metadata)
-            .build(),
-    )
-    .service(
-        Endpoint::new("/.well-known/openid-configuration")
-            .get(metadata::metadata)
-            .build(),
-    )
-    .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
-    .service(Endpoint::new("/users").post(users::register).build())
-    .service(Endpoint::new("/accounts/me").get(users::me).build())
-    .service(Endpoint::new("/accounts/{id}/roles").put(users::set_roles).build())
-    .service(
-        Endpoint::new("/applications")
-            .post(applications::create)
-            .get(applications::list)
-            .build(),
-    )
-    .service(
-        Endpoint::new("/applications/{id}")
-            .get(applications::show)
-            .delete(applications::delete)
-            .build(),
-    )
-    .service(
-        Endpoint::new("/applications/{id}/secret")
-            .post(applications::rotate_secret)
-            .build(),
-    )
-    .service(Endpoint::new("/oauth2/authorize").get(authorize::authorize).build())
-    .service(Endpoint::new("/oauth2/login").post(authorize::login).build())
-    .service(Endpoint::new("/oauth2/consent").post(authorize::consent).build())
-    .service(Endpoint::new("/oauth2/logout").post(authorize::logout).build())
-    .service(Endpoint::new("/api/oauth").get(authorize::seed_login_with).build())
-    .service(Endpoint::new("/api/authorize").get(token::seed_authorize).build())
-    .service(Endpoint::new("/oauth").post(seed::login).build())
-    .service(Endpoint::new("/revoke").delete(seed::revoke).build())
-    .service(
-        Endpoint::new("/internal/v1/client-authentication")
-            .app_data(oauth_form())
-            .post(internal::authenticate_client)
-            .build(),
-    )
-    .service(
-        Endpoint::new("/internal/v1/token-lookup")
-            .app_data(oauth_form())
-            .post(internal::lookup_token)
-            .build(),
-    );
 }
 
 /// Creates what must exist: the bootstrap administrator (when configured) and the legacy
@@ -267,7 +198,7 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             let username = domain::Username::parse(&b.admin_username).map_err(invalid)?;
             let email = domain::Email::parse(&b.admin_email).map_err(invalid)?;
             let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
-            let user = routes::users::create_user(state, username, email, &b.admin_password, roles).await?;
+            let user = http::users::create_user(state, username, email, &b.admin_password, roles).await?;
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
@@ -405,8 +336,8 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let deletions = deps
         .bus
         .subscribe(
-            events::Subscription::new(NAME, &accounts::BINDINGS),
-            Arc::new(accounts::Deletions(state.clone())),
+            events::Subscription::new(NAME, &consumers::BINDINGS),
+            Arc::new(consumers::Deletions(state.clone())),
             deps.shutdown.clone(),
         )
         .await?;
@@ -421,7 +352,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         }),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());
-            routes(cfg);
+            http::routes(cfg);
         }),
         metrics: vec![runtime::statement_metrics(&db)],
     };

@@ -3,10 +3,11 @@
 //! publishes its event (`article.published`, `article.updated`, `article.deleted`,
 //! `comment.created`) through the outbox.
 
-mod authors;
+mod consumers;
 pub mod domain;
+mod http;
 mod names;
-mod routes;
+mod state;
 pub mod store;
 mod views;
 
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use actix_web::web;
 use diesel_migrations::embed_migrations;
 use events::Subscription;
-use http_kit::Endpoint;
 use http_kit::openapi::BearerScheme;
 use http_kit::server::{self, HttpSettings, Service};
 use identity::IdentitySettings;
@@ -23,7 +23,6 @@ use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, StartError, 
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use storage::{Database, Migrations};
-use tokio::sync::Notify;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "blog";
@@ -91,71 +90,26 @@ impl ServiceSettings for Settings {
     }
 }
 
-/// What every request shares.
-pub struct Blog {
-    db: Database,
-    outbox: Arc<Notify>,
-    names: names::Names,
-    settings: BlogSettings,
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: blog", description = "Articles, comments, locales and categories; seed 002's GET /blog."),
     paths(
-        routes::feed::feed,
-        routes::articles::create, routes::articles::show, routes::articles::update, routes::articles::delete,
-        routes::comments::list, routes::comments::create, routes::comments::update, routes::comments::delete,
-        routes::taxonomy::list, routes::taxonomy::create, routes::taxonomy::rename, routes::taxonomy::delete,
+        http::feed::feed,
+        http::articles::create, http::articles::show, http::articles::update, http::articles::delete,
+        http::comments::list, http::comments::create, http::comments::update, http::comments::delete,
+        http::taxonomy::list, http::taxonomy::create, http::taxonomy::rename, http::taxonomy::delete,
     ),
     tags((name = "seed", description = "Seed 002's endpoint, exact shape"), (name = "articles"), (name = "comments"), (name = "locales and categories")),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
 
-fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{articles, comments, feed, taxonomy};
-    cfg.service(Endpoint::new("/blog").get(feed::feed).build())
-        .service(Endpoint::new("/blog/articles").post(articles::create).build())
-        .service(
-            Endpoint::new("/blog/articles/{id}")
-                .get(articles::show)
-                .patch(articles::update)
-                .delete(articles::delete)
-                .build(),
-        )
-        .service(
-            Endpoint::new("/blog/articles/{id}/comments")
-                .get(comments::list)
-                .post(comments::create)
-                .build(),
-        )
-        .service(
-            Endpoint::new("/blog/comments/{id}")
-                .patch(comments::update)
-                .delete(comments::delete)
-                .build(),
-        )
-        .service(
-            Endpoint::new("/blog/{list}")
-                .get(taxonomy::list)
-                .post(taxonomy::create)
-                .build(),
-        )
-        .service(
-            Endpoint::new("/blog/{list}/{id}")
-                .patch(taxonomy::rename)
-                .delete(taxonomy::delete)
-                .build(),
-        );
-}
-
 const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
-    let state = Arc::new(Blog {
+    let state = Arc::new(state::Blog {
         db: db.clone(),
         outbox,
         names: names::Names::load(db.clone()).await?,
@@ -164,8 +118,8 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let consumer = deps
         .bus
         .subscribe(
-            Subscription::new(NAME, &authors::BINDINGS),
-            Arc::new(authors::Authors(state.clone())),
+            Subscription::new(NAME, &consumers::BINDINGS),
+            Arc::new(consumers::Authors(state.clone())),
             deps.shutdown.clone(),
         )
         .await?;
@@ -186,7 +140,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         readiness: runtime::readiness(&db, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());
-            routes(cfg);
+            http::routes(cfg);
         }),
         metrics: vec![runtime::statement_metrics(&db)],
     };

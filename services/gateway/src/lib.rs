@@ -5,14 +5,14 @@
 //! reference.
 
 mod client_address;
+mod consumers;
 mod cors;
-mod docs;
-mod limits;
+mod http;
 mod metrics;
-mod proxy;
-mod revocation;
-mod routes;
-mod tokens;
+mod rate_limits;
+mod route_table;
+mod state;
+mod token_validator;
 mod upstream;
 
 use std::collections::HashMap;
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::{EventPayload, Subscription};
-use http_kit::Endpoint;
 use http_kit::server::{self, HttpSettings, Service};
 use runtime::{BusSettings, Deps, ServiceSettings, Started};
 use secrecy::ExposeSecret;
@@ -30,10 +29,10 @@ use utoipa::OpenApi;
 
 pub use client_address::ClientAddressSettings;
 pub use cors::CorsSettings;
-pub use docs::DocsSettings;
-pub use limits::RatePolicy;
-pub use routes::Route;
-pub use tokens::{IntrospectionSettings, TokenSettings};
+pub use http::docs::DocsSettings;
+pub use rate_limits::RatePolicy;
+pub use route_table::Route;
+pub use token_validator::{IntrospectionSettings, TokenSettings};
 
 pub const NAME: &str = "gateway";
 pub const ENV_PREFIX: &str = "GATEWAY_";
@@ -94,7 +93,7 @@ impl Settings {
                 None => return Err(settings::rule(key, format!("no [upstreams] entry named `{upstream}`"))),
             }
         };
-        if urls.is_empty() || !urls.iter().all(|u| routes::Target::parses(u)) {
+        if urls.is_empty() || !urls.iter().all(|u| route_table::Target::parses(u)) {
             return Err(settings::rule(
                 key,
                 "addresses must be http:// URLs with a host (TLS to upstreams is the mesh's job)",
@@ -106,7 +105,7 @@ impl Settings {
     /// The route table, each route with its upstream's addresses, and the documentation
     /// sources with their URLs.
     #[allow(clippy::type_complexity)]
-    pub fn resolved(&self) -> Result<(Vec<(Route, Vec<String>)>, Vec<docs::DocSource>), SettingsError> {
+    pub fn resolved(&self) -> Result<(Vec<(Route, Vec<String>)>, Vec<http::docs::DocSource>), SettingsError> {
         let routes = self
             .routes
             .iter()
@@ -131,7 +130,7 @@ impl Settings {
                         format!("{}/openapi.json", urls[0].trim_end_matches('/'))
                     }
                 };
-                Ok(docs::DocSource {
+                Ok(http::docs::DocSource {
                     name: source.name.clone(),
                     url: Some(url),
                 })
@@ -194,7 +193,7 @@ impl ServiceSettings for Settings {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: gateway", description = "The one public address of the platform."),
-    paths(docs::swagger, docs::page),
+    paths(http::docs::swagger, http::docs::page),
     tags((name = "reference", description = "The API reference"))
 )]
 struct ApiDoc;
@@ -249,7 +248,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         .upstream("tokens.keys_from", &settings.tokens.keys_from)
         .map_err(std::io::Error::other)?
         .swap_remove(0);
-    let validator = Arc::new(tokens::Validator::new(
+    let validator = Arc::new(token_validator::Validator::new(
         settings.tokens.clone(),
         &keys_url,
         &settings.introspection,
@@ -259,7 +258,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     if let Err(error) = validator.keys().refresh().await {
         tracing::warn!(%error, "signing keys unavailable at start; fetched when a token needs them");
     }
-    match revocation::load_markers(&validator).await {
+    match consumers::load_markers(&validator).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(revocations = n, "revocations learnt from Redis"),
         Err(error) => tracing::warn!(%error, "revocations in Redis not read; relying on events"),
@@ -268,17 +267,17 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         .bus
         .subscribe(
             Subscription::per_replica(NAME, &[events::catalogue::TokenRevoked::TYPE]),
-            Arc::new(revocation::RevocationFeed(validator.clone())),
+            Arc::new(consumers::RevocationFeed(validator.clone())),
             deps.shutdown.clone(),
         )
         .await?;
     let (routes, sources) = settings.resolved().map_err(std::io::Error::other)?;
-    let routes = routes::RouteTable::new(routes);
+    let routes = route_table::RouteTable::new(routes);
     let checks = upstream_checks(&routes, &settings.upstream_checks, deps.shutdown.clone())?;
-    let gateway = actix_web::web::Data::new(proxy::Gateway {
+    let gateway = actix_web::web::Data::new(state::Gateway {
         routes,
         validator: validator.clone(),
-        limits: limits::Limits::new(cache::rates(redis.clone())),
+        limits: rate_limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
         cors: settings.cors.clone(),
         client_address: settings.client_address.clone(),
@@ -292,18 +291,15 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         sources,
         ..settings.docs.clone()
     };
-    let docs = actix_web::web::Data::new(docs::Docs::new(docs_settings, own)?);
+    let docs = actix_web::web::Data::new(http::docs::Docs::new(docs_settings, own)?);
     let service = Service {
         name: NAME,
         openapi,
         readiness: readiness(redis, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(actix_web::web::Data::new(upstream::Upstreams::default()));
-            cfg.app_data(gateway.clone())
-                .app_data(docs.clone())
-                .service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())
-                .service(Endpoint::new("/docs").get(docs::page).build())
-                .default_service(actix_web::web::to(proxy::forward));
+            cfg.app_data(gateway.clone()).app_data(docs.clone());
+            http::routes(cfg);
         }),
         metrics: metrics.collectors(),
     };
@@ -326,7 +322,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
 /// Asks every upstream instance's `/readyz` each interval and records the answer: an
 /// instance draining before it stops is taken out of turn before it closes.
 fn upstream_checks(
-    routes: &routes::RouteTable,
+    routes: &route_table::RouteTable,
     settings: &UpstreamChecks,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {

@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::revocations::Revocations;
+use crate::store::Revocations;
 use tokens::RemoteKeys;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,21 +3,19 @@
 //! `user.updated` through the outbox), deleted with `user.deleted`. Seed 000's sports list and
 //! ISO 3166-1 codes bound what a profile may say.
 
-mod countries;
+mod consumers;
 pub mod domain;
-mod routes;
-mod sports;
+mod http;
+mod state;
 pub mod store;
 mod views;
 
 use std::sync::Arc;
 
 use actix_web::web;
-use async_trait::async_trait;
 use diesel_migrations::embed_migrations;
 use events::catalogue::UserRegistered;
-use events::{Delivery, EventPayload, Handler, HandlerError, Subscription};
-use http_kit::Endpoint;
+use events::{EventPayload, Subscription};
 use http_kit::openapi::BearerScheme;
 use http_kit::server::{self, HttpSettings, Service};
 use identity::IdentitySettings;
@@ -25,7 +23,6 @@ use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, StartError, 
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use storage::{Database, Migrations};
-use tokio::sync::Notify;
 use utoipa::OpenApi;
 
 pub const NAME: &str = "user-profile";
@@ -66,66 +63,26 @@ impl ServiceSettings for Settings {
     }
 }
 
-/// What every request shares.
-pub struct Profiles {
-    db: Database,
-    outbox: Arc<Notify>,
-}
-
-/// Creates the profile of each new user.
-struct Registrations(Arc<Profiles>);
-
-#[async_trait]
-impl Handler for Registrations {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
-        let Some(payload) = delivery.event.payload::<UserRegistered>() else {
-            return Ok(());
-        };
-        let user = payload.map_err(HandlerError::new)?;
-        let row = store::ProfileRow::registered(user.user_id, user.username, user.email, user.registered_at);
-        events::inbox::once(&self.0.db, NAME, delivery.event.id, move |c| {
-            store::insert_if_absent(c, &row)?;
-            Ok(())
-        })
-        .await
-        .map(drop)
-        .map_err(HandlerError::new)
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: user profiles", description = "Profiles, seed 003's get_user_info, seed 000's sports list."),
-    paths(routes::user_info, routes::me, routes::update_me, routes::delete_me, routes::public_profile, routes::sports),
+    paths(http::profiles::user_info, http::profiles::me, http::profiles::update_me, http::profiles::delete_me, http::profiles::public_profile, http::sports::sports),
     tags((name = "profiles"), (name = "seed", description = "Seed 003's endpoint, exact shape")),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
-
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(Endpoint::new("/api/get_user_info").get(routes::user_info).build())
-        .service(
-            Endpoint::new("/users/me")
-                .get(routes::me)
-                .patch(routes::update_me)
-                .delete(routes::delete_me)
-                .build(),
-        )
-        .service(Endpoint::new("/users/{id}").get(routes::public_profile).build())
-        .service(Endpoint::new("/sports").get(routes::sports).build());
-}
 
 const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
-    let state = Arc::new(Profiles { db: db.clone(), outbox });
+    let state = Arc::new(state::Profiles { db: db.clone(), outbox });
     let consumer = deps
         .bus
         .subscribe(
             Subscription::new(NAME, &[UserRegistered::TYPE]),
-            Arc::new(Registrations(state.clone())),
+            Arc::new(consumers::Registrations(state.clone())),
             deps.shutdown.clone(),
         )
         .await?;
@@ -137,7 +94,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         readiness: runtime::readiness(&db, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());
-            routes(cfg);
+            http::routes(cfg);
         }),
         metrics: vec![runtime::statement_metrics(&db)],
     };

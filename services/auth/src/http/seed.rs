@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use crate::bearer;
 use crate::client_auth::{self, AuthenticatedClient};
-use crate::routes::token::{authenticate_user, issue_for_user};
+use crate::domain::issue::issue_for_user;
+use crate::http::token::authenticate_user;
 use crate::state::AppState;
 use crate::store;
 

@@ -1,11 +1,12 @@
 //! Profile fields parsed once at the edge: past [`ProfilePatch::parse`] nothing is invalid.
 
+pub mod countries;
+pub mod sports;
+
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
-
-use crate::{countries, sports};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]

@@ -7,8 +7,8 @@ use http_kit::{ApiError, Envelope};
 use identity::Caller;
 
 use super::{ADMIN_SCOPE, field, reader};
-use crate::Blog;
 use crate::domain::{self, NameInput};
+use crate::state::Blog;
 use crate::store::{self, Taxonomy};
 use crate::views::Named;
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use events::catalogue::TokenRevoked;
 use events::{Delivery, Handler, HandlerError};
 
-use crate::tokens::{Validator, jti_key};
+use crate::token_validator::{Validator, jti_key};
 use tokens::{RevocationList, now_secs};
 
 const TOKEN_MARKER: &str = "revoked:";

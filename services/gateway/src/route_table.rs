@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Deserialize;
 use settings::SettingsError;
 
-use crate::limits::RatePolicy;
+use crate::rate_limits::RatePolicy;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Route {

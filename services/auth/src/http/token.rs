@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::crypto;
+use crate::domain::issue::{Issued, issue_for_user};
 use crate::domain::{GrantType, Scopes};
 use crate::limiter::Attempt;
-use crate::state::{AppState, Issued};
+use crate::state::AppState;
 use crate::store::{self, UserRow};
 use http_kit::OAuthError;
 
@@ -171,33 +172,6 @@ pub async fn authenticate_user(
         tracing::info!(user.name = %username, "password check failed");
         Ok(None)
     }
-}
-
-/// Issues an access token for `user` and, when the client may refresh, a refresh token.
-pub async fn issue_for_user(
-    state: &AppState,
-    client: &AuthenticatedClient,
-    user: &UserRow,
-    scope: &Scopes,
-    family: Option<String>,
-) -> Result<Issued, OAuthError> {
-    let (access_token, claims) = state
-        .access_token(&client.row.id, Some(user), scope)
-        .map_err(OAuthError::server_error)?;
-    let refreshable = client.row.allows(GrantType::RefreshToken);
-    let refresh_token = if refreshable {
-        let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
-        state.db.run(move |c| Ok(store::insert_refresh(c, &row)?)).await?;
-        Some(token)
-    } else {
-        None
-    };
-    Ok(Issued {
-        access_token,
-        claims,
-        refresh_token,
-    })
 }
 
 async fn password(

@@ -1,5 +1,8 @@
 //! Values parsed once at the edge; past this module they cannot be invalid.
 
+pub mod issue;
+pub mod revoke;
+
 use std::collections::BTreeSet;
 use std::fmt;
 

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use events::catalogue::{ArticleDeleted, UserDeleted, UserRegistered, UserUpdated};
 use events::{Delivery, EventPayload, Handler, HandlerError};
 
-use crate::routes::articles::enqueue;
-use crate::{Blog, store};
+use crate::http::articles::enqueue;
+use crate::{state::Blog, store};
 
 pub const BINDINGS: [&str; 3] = [UserRegistered::TYPE, UserUpdated::TYPE, UserDeleted::TYPE];
 

@@ -8,13 +8,13 @@ pub mod feed;
 pub mod taxonomy;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
-use http_kit::{ApiError, PageRequest, etag};
+use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::{ApiError, Endpoint, PageRequest, etag};
 use identity::Caller;
 
-use crate::Blog;
 use crate::domain::Invalid;
 use crate::names::Snapshot;
+use crate::state::Blog;
 use crate::store::{ArticleRow, CommentRow};
 
 pub const READ_SCOPE: &str = "blog:read";
@@ -104,4 +104,40 @@ pub async fn names_for(
         .chain(comments.iter().map(|c| c.author.group_id))
         .collect();
     Ok(state.names.covering(&locales, &categories, &groups).await?)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/blog").get(feed::feed).build())
+        .service(Endpoint::new("/blog/articles").post(articles::create).build())
+        .service(
+            Endpoint::new("/blog/articles/{id}")
+                .get(articles::show)
+                .patch(articles::update)
+                .delete(articles::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/articles/{id}/comments")
+                .get(comments::list)
+                .post(comments::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/comments/{id}")
+                .patch(comments::update)
+                .delete(comments::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/{list}")
+                .get(taxonomy::list)
+                .post(taxonomy::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/blog/{list}/{id}")
+                .patch(taxonomy::rename)
+                .delete(taxonomy::delete)
+                .build(),
+        );
 }

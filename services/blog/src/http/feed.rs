@@ -7,8 +7,8 @@ use http_kit::{ApiError, PageQuery, PageRequest};
 use identity::Caller;
 
 use super::{field, links, names_for, reader};
-use crate::Blog;
 use crate::domain::{self, FeedQuery};
+use crate::state::Blog;
 use crate::store::{self, FeedFilter, Taxonomy};
 use crate::views::{Article, Comment, Feed, FeedItem};
 

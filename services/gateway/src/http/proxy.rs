@@ -4,7 +4,6 @@
 //! body limit), the upstream's back to the client.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -16,29 +15,14 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http_kit::{ApiError, ErrorKind, RequestId};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
-use crate::client_address::ClientAddressSettings;
-use crate::cors::CorsSettings;
-use crate::limits::{self, Limits, RatePolicy};
-use crate::metrics::GatewayMetrics;
-use crate::routes::{Route, RouteTable};
-use crate::tokens::{Answer, Refusal, Validator};
+use crate::rate_limits;
+use crate::route_table::Route;
+use crate::state::Gateway;
+use crate::token_validator::{Answer, Refusal};
 use crate::upstream::{self, Upstreams};
 use tokens::now_secs;
-
-pub struct Gateway {
-    pub routes: RouteTable,
-    pub validator: Arc<Validator>,
-    pub limits: Limits,
-    pub policies: HashMap<String, RatePolicy>,
-    pub cors: CorsSettings,
-    pub client_address: ClientAddressSettings,
-    pub identity_secret: SecretString,
-    pub metrics: GatewayMetrics,
-    /// Largest request body forwarded (bytes); larger ones answer 413.
-    pub body_limit: usize,
-}
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and those the
 /// gateway sets itself.
@@ -294,7 +278,7 @@ impl Gateway {
             }
         }
         if let Some(decision) = &decision {
-            for field in limits::headers(decision) {
+            for field in rate_limits::headers(decision) {
                 response.insert_header(field);
             }
         }

@@ -1,5 +1,6 @@
-//! The profile API. Every handler but `/sports` takes a [`Caller`]: requests reach it only
-//! through the gateway, which signed who is calling.
+//! Profiles: the caller's own (`/users/me`), another user's public one, and seed 003's
+//! `get_user_info`. Every handler takes a [`Caller`]: requests reach it only through the
+//! gateway, which signed who is calling.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,11 +9,11 @@ use events::catalogue::{UserDeleted, UserUpdated};
 use http_kit::{ApiError, Envelope, etag};
 use identity::Caller;
 
+use crate::SOURCE;
 use crate::domain::ProfilePatch;
-use crate::sports::{SPORTS, Sport};
+use crate::state::Profiles;
 use crate::store::{self, ProfileRow};
 use crate::views::{Profile, PublicProfile, UserInfo, UserInfoDocument};
-use crate::{Profiles, SOURCE};
 
 pub const PROFILE_SCOPE: &str = "profile";
 pub const EMAIL_SCOPE: &str = "email";
@@ -172,12 +173,4 @@ pub async fn public_profile(
     caller.require_scope(PROFILE_SCOPE)?;
     let row = load(&state, &id).await?;
     Ok(Envelope::ok(PublicProfile::from(&row)))
-}
-
-/// Seed 000's sports list: every code a profile's `sports` accepts.
-#[utoipa::path(get, path = "/sports", tag = "profiles", responses((status = 200, body = Vec<Sport>)))]
-pub async fn sports() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .json(Envelope::ok(SPORTS))
 }

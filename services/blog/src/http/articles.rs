@@ -15,7 +15,7 @@ use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::store::{self, ArticleFields, ArticleRow};
 use crate::views::Article;
-use crate::{Blog, SOURCE};
+use crate::{SOURCE, state::Blog};
 
 pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
     state

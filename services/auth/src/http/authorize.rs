@@ -10,10 +10,10 @@ use subtle::ConstantTimeEq;
 
 use crate::crypto;
 use crate::domain::{GrantType, Scopes};
-use crate::pages;
-use crate::routes::token::authenticate_user;
+use crate::http::token::authenticate_user;
 use crate::state::AppState;
 use crate::store::{self, ClientRow, CodeRow, UserRow};
+use crate::views;
 
 const SESSION_COOKIE: &str = "platform_session";
 const CSRF_COOKIE: &str = "platform_csrf";
@@ -91,7 +91,7 @@ fn redirect_to(uri: &str, params: &[(&str, &str)]) -> HttpResponse {
 
 fn reject(rejection: Rejection) -> HttpResponse {
     match rejection {
-        Rejection::Page(message) => pages::error(StatusCode::BAD_REQUEST, &message),
+        Rejection::Page(message) => views::error(StatusCode::BAD_REQUEST, &message),
         Rejection::Redirect {
             uri,
             error,
@@ -245,7 +245,7 @@ async fn grant(state: &AppState, valid: &Valid, user: &UserRow) -> HttpResponse 
     };
     if let Err(error) = state.db.run(move |c| Ok(store::insert_code(c, &row)?)).await {
         tracing::error!(%error, "could not store an authorization code");
-        return pages::error(
+        return views::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is temporarily unavailable; try again.",
         );
@@ -268,7 +268,7 @@ async fn proceed(state: &AppState, req: &HttpRequest, params: AuthorizeParams) -
     let Some(user) = session_user(state, req).await else {
         return with_csrf(
             state,
-            pages::login(&csrf, &params.return_to(), Some(&valid.client.name), None, ""),
+            views::login(&csrf, &params.return_to(), Some(&valid.client.name), None, ""),
             csrf,
             fresh,
         );
@@ -288,7 +288,7 @@ async fn proceed(state: &AppState, req: &HttpRequest, params: AuthorizeParams) -
     }
     let scope = valid.scope.to_string();
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    let page = pages::consent(&csrf, &user.username, &valid.client.name, &scopes, &params.fields());
+    let page = views::consent(&csrf, &user.username, &valid.client.name, &scopes, &params.fields());
     with_csrf(state, page, csrf, fresh)
 }
 
@@ -339,10 +339,10 @@ fn safe_return(return_to: &str) -> Option<&str> {
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
     let form = form.into_inner();
     let Some(return_to) = safe_return(&form.return_to) else {
-        return pages::error(StatusCode::BAD_REQUEST, "The sign-in form was not sent from this site.");
+        return views::error(StatusCode::BAD_REQUEST, "The sign-in form was not sent from this site.");
     };
     if !csrf_ok(&req, &form.csrf) {
-        return pages::error(
+        return views::error(
             StatusCode::FORBIDDEN,
             "The sign-in form expired or was not sent from this site. Go back and try again.",
         );
@@ -350,7 +350,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
     let user = match authenticate_user(&state, &req, &form.username, &form.password).await {
         Ok(user) => user,
         Err(error) if error.error_code() == "slow_down" => {
-            return pages::login(
+            return views::login(
                 &form.csrf,
                 return_to,
                 None,
@@ -359,14 +359,14 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
             );
         }
         Err(_) => {
-            return pages::error(
+            return views::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The service is temporarily unavailable; try again.",
             );
         }
     };
     let Some(user) = user else {
-        return pages::login(
+        return views::login(
             &form.csrf,
             return_to,
             None,
@@ -382,7 +382,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         .await
         .is_err()
     {
-        return pages::error(
+        return views::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is temporarily unavailable; try again.",
         );
@@ -406,7 +406,7 @@ pub struct ConsentForm {
 pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ConsentForm>) -> HttpResponse {
     let form = form.into_inner();
     if !csrf_ok(&req, &form.csrf) {
-        return pages::error(
+        return views::error(
             StatusCode::FORBIDDEN,
             "The consent form expired or was not sent from this site. Go back and try again.",
         );
@@ -419,7 +419,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
         let (csrf, fresh) = csrf_token(&req);
         return with_csrf(
             &state,
-            pages::login(&csrf, &form.params.return_to(), Some(&valid.client.name), None, ""),
+            views::login(&csrf, &form.params.return_to(), Some(&valid.client.name), None, ""),
             csrf,
             fresh,
         );
@@ -444,7 +444,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
         .await
         .is_err()
     {
-        return pages::error(
+        return views::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is temporarily unavailable; try again.",
         );
@@ -459,13 +459,13 @@ pub struct LogoutForm {
 
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LogoutForm>) -> HttpResponse {
     if !csrf_ok(&req, &form.csrf) {
-        return pages::error(StatusCode::FORBIDDEN, "The sign-out form was not sent from this site.");
+        return views::error(StatusCode::FORBIDDEN, "The sign-out form was not sent from this site.");
     }
     if let Some(session) = cookie_value(&req, SESSION_COOKIE) {
         let hash = crypto::sha256_hex(&session);
         let _ = state.db.run(move |c| Ok(store::delete_session(c, &hash)?)).await;
     }
-    let mut response = pages::signed_out();
+    let mut response = views::signed_out();
     let mut gone = cookie(&state, SESSION_COOKIE, String::new(), SameSite::Lax);
     gone.make_removal();
     let _ = response.add_cookie(&gone);

@@ -9,8 +9,8 @@ use identity::Caller;
 
 use super::articles::{self, enqueue};
 use super::{field, is_admin, links, lost_race, names_for, reader, tagged, writer};
-use crate::Blog;
 use crate::domain::{self, CommentInput};
+use crate::state::Blog;
 use crate::store::{self, CommentRow};
 use crate::views::Comment;
 

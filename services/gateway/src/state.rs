@@ -1,0 +1,26 @@
+//! What every request through the gateway shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::client_address::ClientAddressSettings;
+use crate::cors::CorsSettings;
+use crate::metrics::GatewayMetrics;
+use crate::rate_limits::{Limits, RatePolicy};
+use crate::route_table::RouteTable;
+use crate::token_validator::Validator;
+
+pub struct Gateway {
+    pub routes: RouteTable,
+    pub validator: Arc<Validator>,
+    pub limits: Limits,
+    pub policies: HashMap<String, RatePolicy>,
+    pub cors: CorsSettings,
+    pub client_address: ClientAddressSettings,
+    pub identity_secret: SecretString,
+    pub metrics: GatewayMetrics,
+    /// Largest request body forwarded (bytes); larger ones answer 413.
+    pub body_limit: usize,
+}
