@@ -44,6 +44,11 @@ impl IdentitySettings {
 pub struct Caller(pub Identity);
 
 impl Caller {
+    /// The caller of `req`, as the extractor finds it: 401 unless signed and fresh.
+    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        admit(req)
+    }
+
     /// 403 with RFC 6750's `insufficient_scope` unless the token holds `scope`.
     pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
         if self.0.has_scope(scope) {
@@ -71,7 +76,7 @@ impl Caller {
     }
 }
 
-fn admit(req: &HttpRequest) -> Result<Caller, ApiError> {
+pub(crate) fn admit(req: &HttpRequest) -> Result<Caller, ApiError> {
     let settings = req
         .app_data::<web::Data<IdentitySettings>>()
         .ok_or_else(|| ApiError::internal(std::io::Error::other("identity settings not registered")))?;

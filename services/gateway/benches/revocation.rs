@@ -8,7 +8,7 @@
 
 #[path = "../../introspection/tests/common/mod.rs"]
 mod platform;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/api/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -8,9 +8,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
 use http_kit::{ApiError, etag};
-use identity::Caller;
+use identity::{ForUser, Scoped};
 
-use super::{field, is_admin, lost_race, names_for, reader, tagged, unchanged, writer};
+use super::{BlogRead, BlogWrite, Deleter, field, lost_race, names_for, tagged, unchanged};
 use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::store::{self, ArticleFields, ArticleRow};
@@ -76,10 +76,10 @@ async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<Htt
               (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
-    caller: Caller,
+    caller: ForUser<BlogWrite>,
     body: web::Json<ArticleInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = writer(&caller)?.to_owned();
+    let user = caller.user.clone();
     let body = body.into_inner();
     let (fields, names) = checked(
         &state,
@@ -143,11 +143,10 @@ pub fn enqueue<P: events::EventPayload>(
     responses((status = 200, body = Article, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<Blog>,
-    caller: Caller,
+    _reader: Scoped<BlogRead>,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    reader(&caller)?;
     let row = load(&state, *id).await?;
     let (view, tag) = view(&state, &row).await?;
     Ok(unchanged(&req, &tag).unwrap_or_else(|| tagged(StatusCode::OK, view, tag)))
@@ -169,12 +168,12 @@ fn own(row: &ArticleRow, user: &str) -> Result<(), ApiError> {
               (status = 409, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Blog>,
-    caller: Caller,
+    caller: ForUser<BlogWrite>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: web::Json<ArticlePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = writer(&caller)?.to_owned();
+    let user = caller.user.clone();
     let current = load(&state, *id).await?;
     own(&current, &user)?;
     etag::if_match(&req, &view(&state, &current).await?.1)?;
@@ -220,16 +219,12 @@ pub async fn update(
     responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Blog>,
-    caller: Caller,
+    deleter: Deleter,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     // Permission before existence: a caller who may not delete learns nothing of the id.
-    let author = if is_admin(&caller) {
-        None
-    } else {
-        Some(writer(&caller)?)
-    };
+    let author = deleter.author();
     let current = load(&state, *id).await?;
     if let Some(user) = author {
         own(&current, user)?;

@@ -5,10 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::catalogue::CommentCreated;
 use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
-use identity::Caller;
+use identity::{ForUser, Scoped};
 
 use super::articles::{self, enqueue};
-use super::{field, is_admin, links, lost_race, names_for, reader, tagged, writer};
+use super::{BlogRead, BlogWrite, Deleter, field, links, lost_race, names_for, tagged};
 use crate::domain::{self, CommentInput};
 use crate::state::Blog;
 use crate::store::{self, CommentRow};
@@ -45,12 +45,11 @@ fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
     responses((status = 200, body = Vec<Comment>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn list(
     state: web::Data<Blog>,
-    caller: Caller,
+    _reader: Scoped<BlogRead>,
     req: HttpRequest,
     id: web::Path<i64>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    reader(&caller)?;
     let page = PageRequest::try_from(query.into_inner())?;
     let article = articles::load(&state, *id).await?.id;
     let mut rows = state
@@ -74,11 +73,11 @@ pub async fn list(
               (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
-    caller: Caller,
+    caller: ForUser<BlogWrite>,
     id: web::Path<i64>,
     body: web::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = writer(&caller)?.to_owned();
+    let user = caller.user.clone();
     let text = content(&state, &body.content)?;
     let article = articles::load(&state, *id).await?.id;
     let username = caller.username().to_owned();
@@ -111,12 +110,12 @@ pub async fn create(
     responses((status = 200, body = Comment), (status = 403, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Blog>,
-    caller: Caller,
+    caller: ForUser<BlogWrite>,
     req: HttpRequest,
     id: web::Path<i64>,
     body: web::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = writer(&caller)?;
+    let user = caller.user.as_str();
     let current = load(&state, *id).await?;
     if current.author.user_id != user {
         return Err(ApiError::forbidden("only the comment's author may change it"));
@@ -143,16 +142,12 @@ pub async fn update(
     responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Blog>,
-    caller: Caller,
+    deleter: Deleter,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     // Permission before existence: a caller who may not delete learns nothing of the id.
-    let author = if is_admin(&caller) {
-        None
-    } else {
-        Some(writer(&caller)?)
-    };
+    let author = deleter.author();
     let current = load(&state, *id).await?;
     if author.is_some_and(|user| current.author.user_id != user) {
         return Err(ApiError::forbidden("only the comment's author may delete it"));

@@ -4,9 +4,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, PageQuery, PageRequest};
-use identity::Caller;
+use identity::Scoped;
 
-use super::{field, links, names_for, reader};
+use super::{BlogRead, field, links, names_for};
 use crate::domain::{self, FeedQuery};
 use crate::state::Blog;
 use crate::store::{self, FeedFilter, Taxonomy};
@@ -36,11 +36,10 @@ async fn locale_id(state: &Blog, locale: Option<&str>) -> Result<i64, ApiError> 
               (status = 403, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn feed(
     state: web::Data<Blog>,
-    caller: Caller,
+    _reader: Scoped<BlogRead>,
     req: HttpRequest,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    reader(&caller)?;
     let query = query.into_inner();
     let page = PageRequest::try_from(PageQuery {
         page: query.page,

@@ -1,6 +1,7 @@
-//! The blog API. Every handler takes a [`Caller`]: requests reach it only through the
-//! gateway, which signed who is calling. Reading needs `blog:read` (or `blog:write`), writing
-//! `blog:write` and a token that acts for a user, managing locales and categories `blog:admin`.
+//! The blog API. Every handler declares who may call it: requests reach it only through the
+//! gateway, which signed who is calling; reading needs [`BlogRead`], writing
+//! `ForUser<BlogWrite>` (a token that acts for a user), managing locales and categories
+//! [`BlogAdmin`], deleting a [`Deleter`].
 
 pub mod articles;
 pub mod comments;
@@ -8,9 +9,12 @@ pub mod feed;
 pub mod taxonomy;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, Endpoint, PageRequest, etag};
-use identity::Caller;
+use identity::{Caller, Requirement};
 
 use crate::domain::Invalid;
 use crate::names::Snapshot;
@@ -21,21 +25,58 @@ pub const READ_SCOPE: &str = "blog:read";
 pub const WRITE_SCOPE: &str = "blog:write";
 pub const ADMIN_SCOPE: &str = "blog:admin";
 
-pub fn reader(caller: &Caller) -> Result<(), ApiError> {
-    if caller.0.has_scope(WRITE_SCOPE) {
-        return Ok(());
+/// Reading the blog: `blog:read`, or `blog:write` (a writer reads too).
+pub struct BlogRead;
+
+impl Requirement for BlogRead {
+    const SCOPES: &'static [&'static str] = &[READ_SCOPE, WRITE_SCOPE];
+}
+
+/// Writing articles and comments, on a token acting for a user (`ForUser<BlogWrite>`).
+pub struct BlogWrite;
+
+impl Requirement for BlogWrite {
+    const SCOPES: &'static [&'static str] = &[WRITE_SCOPE];
+}
+
+/// Managing locales and categories, and deleting anyone's articles and comments.
+pub struct BlogAdmin;
+
+impl Requirement for BlogAdmin {
+    const SCOPES: &'static [&'static str] = &[ADMIN_SCOPE];
+}
+
+/// Who may delete an article or a comment: an administrator, or a writer (whose own it must
+/// be, which the handler checks once it has the row). Refused before the row is read, so a
+/// caller who may not delete learns nothing of the id.
+pub enum Deleter {
+    Admin,
+    Author(String),
+}
+
+impl Deleter {
+    /// The user whose own the row must be; `None` for an administrator.
+    pub fn author(&self) -> Option<&str> {
+        match self {
+            Self::Admin => None,
+            Self::Author(user) => Some(user),
+        }
     }
-    caller.require_scope(READ_SCOPE)
 }
 
-/// The user who writes: `blog:write`, on a token acting for a user.
-pub fn writer(caller: &Caller) -> Result<&str, ApiError> {
-    caller.require_scope(WRITE_SCOPE)?;
-    caller.user()
-}
+impl FromRequest for Deleter {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
-pub fn is_admin(caller: &Caller) -> bool {
-    caller.0.has_scope(ADMIN_SCOPE)
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Caller::of(req).and_then(|caller| {
+            if caller.0.has_scope(ADMIN_SCOPE) {
+                return Ok(Self::Admin);
+            }
+            caller.require_scope(WRITE_SCOPE)?;
+            Ok(Self::Author(caller.user()?.to_owned()))
+        }))
+    }
 }
 
 pub fn field(e: Invalid) -> ApiError {

@@ -4,9 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use http_kit::{ApiError, Envelope};
-use identity::Caller;
+use identity::Scoped;
 
-use super::{ADMIN_SCOPE, field, reader};
+use super::{BlogAdmin, BlogRead, field};
 use crate::domain::{self, NameInput};
 use crate::state::Blog;
 use crate::store::{self, Taxonomy};
@@ -33,10 +33,9 @@ fn named(row: store::NamedRow) -> Named {
     security(("bearer" = ["blog:read"])), responses((status = 200, body = Vec<Named>)))]
 pub async fn list(
     state: web::Data<Blog>,
-    caller: Caller,
+    _reader: Scoped<BlogRead>,
     list: web::Path<Taxonomy>,
 ) -> Result<Envelope<Vec<Named>>, ApiError> {
-    reader(&caller)?;
     let taxonomy = list.into_inner();
     let rows = state.db.run(move |c| Ok(store::names(c, taxonomy)?)).await?;
     Ok(Envelope::ok(rows.into_iter().map(named).collect()))
@@ -49,11 +48,10 @@ pub async fn list(
               (status = 409, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
-    caller: Caller,
+    _admin: Scoped<BlogAdmin>,
     list: web::Path<Taxonomy>,
     body: web::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
-    caller.require_scope(ADMIN_SCOPE)?;
     let taxonomy = list.into_inner();
     let name = parse(taxonomy, &body.name)?;
     let stored = name.clone();
@@ -79,11 +77,10 @@ pub async fn create(
     responses((status = 200, body = Named), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn rename(
     state: web::Data<Blog>,
-    caller: Caller,
+    _admin: Scoped<BlogAdmin>,
     path: web::Path<(Taxonomy, i64)>,
     body: web::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
-    caller.require_scope(ADMIN_SCOPE)?;
     let (taxonomy, id) = path.into_inner();
     let name = parse(taxonomy, &body.name)?;
     let stored = name.clone();
@@ -104,10 +101,9 @@ pub async fn rename(
     responses((status = 204), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Blog>,
-    caller: Caller,
+    _admin: Scoped<BlogAdmin>,
     path: web::Path<(Taxonomy, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_scope(ADMIN_SCOPE)?;
     let (taxonomy, id) = path.into_inner();
     // The articles' foreign key refuses the deletion of an entry in use.
     let deleted = state

@@ -1,13 +1,13 @@
 //! Profiles: the caller's own (`/users/me`), another user's public one, and seed 003's
-//! `get_user_info`. Every handler takes a [`Caller`]: requests reach it only through the
-//! gateway, which signed who is calling.
+//! `get_user_info`. Every handler declares who may call it (`ForUser<ReadProfile>`, …):
+//! requests reach it only through the gateway, which signed who is calling.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::Event;
 use events::catalogue::{UserDeleted, UserUpdated};
 use http_kit::{ApiError, Envelope, etag};
-use identity::Caller;
+use identity::{AnyScope, Caller, ForUser, Requirement, Scoped};
 
 use crate::SOURCE;
 use crate::domain::ProfilePatch;
@@ -19,6 +19,20 @@ pub const PROFILE_SCOPE: &str = "profile";
 pub const EMAIL_SCOPE: &str = "email";
 /// Deleting an account is not something every application reading profiles may do.
 pub const DELETE_SCOPE: &str = "account:delete";
+
+/// Reading and changing profiles.
+pub struct ReadProfile;
+
+impl Requirement for ReadProfile {
+    const SCOPES: &'static [&'static str] = &[PROFILE_SCOPE];
+}
+
+/// Ending the caller's own account.
+pub struct DeleteAccount;
+
+impl Requirement for DeleteAccount {
+    const SCOPES: &'static [&'static str] = &[DELETE_SCOPE];
+}
 
 async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
     let id = user_id.to_owned();
@@ -49,8 +63,8 @@ fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
     security(("bearer" = [])),
     responses((status = 200, body = UserInfoDocument), (status = 401, body = http_kit::ErrorBody),
               (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn user_info(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, caller.user()?).await?;
+pub async fn user_info(state: web::Data<Profiles>, caller: ForUser<AnyScope>) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &caller.user).await?;
     let info = UserInfo::of(&row, caller.0.has_scope(PROFILE_SCOPE), caller.0.has_scope(EMAIL_SCOPE));
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -61,9 +75,12 @@ pub async fn user_info(state: web::Data<Profiles>, caller: Caller) -> Result<Htt
 #[utoipa::path(get, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
     responses((status = 200, body = Profile), (status = 304, description = "If-None-Match matched"),
               (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn me(state: web::Data<Profiles>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    caller.require_scope(PROFILE_SCOPE)?;
-    let row = load(&state, caller.user()?).await?;
+pub async fn me(
+    state: web::Data<Profiles>,
+    caller: ForUser<ReadProfile>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let row = load(&state, &caller.user).await?;
     let (_, tag) = own_view(&row, &caller);
     if etag::not_modified(&req, &tag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
@@ -81,12 +98,11 @@ pub async fn me(state: web::Data<Profiles>, caller: Caller, req: HttpRequest) ->
               (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
 pub async fn update_me(
     state: web::Data<Profiles>,
-    caller: Caller,
+    caller: ForUser<ReadProfile>,
     req: HttpRequest,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_scope(PROFILE_SCOPE)?;
-    let user = caller.user()?.to_owned();
+    let user = caller.user.clone();
     let fields = body
         .as_object()
         .ok_or_else(|| ApiError::invalid_field("body", "must be a JSON object"))?;
@@ -140,9 +156,8 @@ async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, 
 /// then deletes the account and revokes its tokens, the blog forgets the author.
 #[utoipa::path(delete, path = "/users/me", tag = "profiles", security(("bearer" = ["account:delete"])),
     responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require_scope(DELETE_SCOPE)?;
-    let user = caller.user()?.to_owned();
+pub async fn delete_me(state: web::Data<Profiles>, caller: ForUser<DeleteAccount>) -> Result<HttpResponse, ApiError> {
+    let user = caller.user.clone();
     let event =
         Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() }).map_err(ApiError::internal)?;
     let id = user.clone();
@@ -167,10 +182,9 @@ pub async fn delete_me(state: web::Data<Profiles>, caller: Caller) -> Result<Htt
     responses((status = 200, body = PublicProfile), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn public_profile(
     state: web::Data<Profiles>,
-    caller: Caller,
+    _reader: Scoped<ReadProfile>,
     id: web::Path<String>,
 ) -> Result<Envelope<PublicProfile>, ApiError> {
-    caller.require_scope(PROFILE_SCOPE)?;
     let row = load(&state, &id).await?;
     Ok(Envelope::ok(PublicProfile::from(&row)))
 }

@@ -2,9 +2,7 @@
 //! consent pages over plain HTTP (forms and cookies, as a browser without JavaScript would),
 //! and seed 003's "Log in with" flow.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -2,9 +2,7 @@
 //! library this project did not write — on SQLite with the in-process bus and on PostgreSQL
 //! with RabbitMQ.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{ADMIN, Backend, TestApp, spawn, spawn_with};
 

@@ -2,10 +2,7 @@
 //! the test controls: caching, coalescing, scopes, audience, failing closed, revocation events,
 //! identity headers, rate limits, CORS, the legacy query token, and the merged API reference.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "support/echo.rs"]
-mod echo;
+use crate::support::echo;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -6,10 +6,7 @@
 //! exits) and is started again. Every request must succeed, every article written must have
 //! its `article.published`, and every event sent to the blog must have been handled.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
+use crate::platform;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -2,10 +2,7 @@
 //! blog behind a gateway, real tokens, on SQLite with the in-process bus and on PostgreSQL
 //! with RabbitMQ and Redis.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
+use crate::platform;
 
 use std::time::{Duration, Instant};
 

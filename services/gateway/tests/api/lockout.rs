@@ -6,11 +6,8 @@
 //! 5xx; the partners get no 429 and no refusal at all; the attackers are limited; not one
 //! forged token costs an introspection call.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
-mod support;
+use crate::platform;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -4,8 +4,6 @@
 //!
 //! It restarts the shared test broker, so `make test` runs it alone, after the other tests.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! The gateway forwards by prefix to a real upstream over HTTP and answers upstream failures in
 //! the envelope (public routes: no token involved; see `tokens.rs` for the checks).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,10 +4,7 @@
 //! binaries) exporting spans over OTLP/HTTP to a receiver in this test, which checks that they
 //! all carry the caller's trace id: gateway → service → outbox relay → consumer.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
+use crate::platform;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,8 +1,6 @@
 //! The same contract, run over every bus and database backend: RabbitMQ and in-process,
 //! PostgreSQL and SQLite. Real servers come from `deploy/servers.sh` (see test-support).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -2,11 +2,8 @@
 //! and **two gateway processes** (this crate's binary) sharing Redis, in front of an upstream
 //! that shows what it received.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
-mod support;
+use crate::platform;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

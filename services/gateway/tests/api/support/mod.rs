@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::platform::Platform;
 
-mod echo;
+pub mod echo;
 pub use echo::upstream;
 
 pub struct Gateway {

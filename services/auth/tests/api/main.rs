@@ -1,0 +1,9 @@
+//! Auth's integration tests, in one binary: the OAuth2 endpoints (`oauth`) and the
+//! authorization code flow with its pages (`authorize`).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+mod authorize;
+mod oauth;

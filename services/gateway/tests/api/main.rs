@@ -1,0 +1,16 @@
+//! The gateway's integration tests, in one binary (one link of actix, diesel, lapin and
+//! OpenTelemetry instead of one per file): a module per behaviour.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+#[path = "../../../introspection/tests/common/mod.rs"]
+mod platform;
+mod support;
+
+mod e2e;
+mod lockout;
+mod proxy;
+mod resources;
+mod rolling;
+mod token_checks;
+mod traces;
