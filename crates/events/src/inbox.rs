@@ -24,24 +24,3 @@ pub fn purge(conn: &mut AnyConnection, before_millis: i64) -> QueryResult<usize>
         .bind::<BigInt, _>(before_millis)
         .execute(conn)
 }
-
-/// Runs `work` in a transaction with the record that `consumer` handled `event_id`, unless it
-/// already had: the effect happens once however often the event is delivered.
-pub async fn once<F>(
-    db: &storage::Database,
-    consumer: &'static str,
-    event_id: uuid::Uuid,
-    work: F,
-) -> Result<bool, storage::StorageError>
-where
-    F: FnOnce(&mut AnyConnection) -> Result<(), storage::StorageError> + Send + 'static,
-{
-    db.transaction(move |c| {
-        if !first_time(c, consumer, &event_id)? {
-            return Ok(false);
-        }
-        work(c)?;
-        Ok(true)
-    })
-    .await
-}

@@ -15,6 +15,7 @@ mod memory;
 pub mod outbox;
 mod rabbit;
 mod topic;
+mod writes;
 
 pub use bus::{Bus, BusError, Delivery, Handler, HandlerError, RetryPolicy, Subscription};
 pub use event::{Event, EventPayload};
@@ -22,3 +23,4 @@ pub use memory::InProcessBus;
 pub use outbox::{MIGRATIONS, OutboxRelay, RelaySettings};
 pub use rabbit::{DEFAULT_EXCHANGE, RabbitBus, RabbitSettings};
 pub use topic::topic_matches;
+pub use writes::{Outbox, Staged};

@@ -69,19 +69,6 @@ pub fn enqueue(conn: &mut AnyConnection, events: &[Event]) -> QueryResult<()> {
     Ok(())
 }
 
-/// Adds one event of `payload` to the outbox inside the caller's transaction: for changes
-/// whose event needs what the transaction made (a new row's id).
-pub fn enqueue_new<P: crate::EventPayload>(
-    conn: &mut AnyConnection,
-    source: &str,
-    subject: Option<String>,
-    payload: &P,
-) -> QueryResult<()> {
-    let event =
-        Event::new(source, subject, payload).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    enqueue(conn, &[event])
-}
-
 /// Rows not yet published.
 pub fn pending(conn: &mut AnyConnection) -> QueryResult<i64> {
     outbox_events::table.count().get_result(conn)

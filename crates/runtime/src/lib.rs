@@ -140,10 +140,10 @@ pub async fn database(
 }
 
 /// Starts the outbox relay of `db`; it drains when `deps.shutdown` fires.
-pub fn outbox_relay(db: &Database, deps: &Deps) -> (Arc<tokio::sync::Notify>, JoinHandle<()>) {
+pub fn outbox_relay(db: &Database, deps: &Deps) -> (events::Outbox, JoinHandle<()>) {
     let relay = OutboxRelay::new(db.clone(), deps.bus.clone(), RelaySettings::default());
-    let waker = relay.waker();
-    (waker, tokio::spawn(relay.run(deps.shutdown.clone())))
+    let outbox = events::Outbox::new(db.clone(), relay.waker());
+    (outbox, tokio::spawn(relay.run(deps.shutdown.clone())))
 }
 
 /// Runs `job` every `period` (the first time after one period) until `shutdown`: a service's

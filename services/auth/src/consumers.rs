@@ -25,23 +25,24 @@ impl Handler for Deletions {
         };
         let user = payload.map_err(HandlerError::new)?.user_id;
         let (id, ttl) = (user.clone(), self.0.oauth.access_token_ttl_secs);
-        let deleted = events::inbox::once(&self.0.db, crate::NAME, delivery.event.id, move |c| {
-            store::delete_user(c, &id)?;
-            // Made after the delete, so its time (from which on tokens are revoked) follows
-            // any token issued before the user was gone.
-            let revoked = TokenRevoked {
-                jti: RevocationList::EVERY_TOKEN.to_owned(),
-                client_id: RevocationList::EVERY_TOKEN.to_owned(),
-                sub: Some(id.clone()),
-                exp: storage::now_millis() / 1000 + ttl,
-            };
-            events::outbox::enqueue_new(c, SOURCE, Some(id), &revoked)?;
-            Ok(())
-        })
-        .await
-        .map_err(HandlerError::new)?;
+        let deleted = self
+            .0
+            .outbox
+            .once(crate::NAME, delivery.event.id, move |c, events| {
+                store::delete_user(c, &id)?;
+                // Made after the delete, so its time (from which on tokens are revoked) follows
+                // any token issued before the user was gone.
+                let revoked = TokenRevoked {
+                    jti: RevocationList::EVERY_TOKEN.to_owned(),
+                    client_id: RevocationList::EVERY_TOKEN.to_owned(),
+                    sub: Some(id.clone()),
+                    exp: storage::now_millis() / 1000 + ttl,
+                };
+                events.publish(SOURCE, Some(id), &revoked)
+            })
+            .await
+            .map_err(HandlerError::new)?;
         if deleted {
-            self.0.outbox.notify_one();
             tracing::info!(user.id = %user, "account deleted; its tokens revoked");
         }
         Ok(())

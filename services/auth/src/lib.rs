@@ -11,6 +11,7 @@ pub mod domain;
 mod http;
 pub mod keys;
 mod limiter;
+mod passwords;
 mod state;
 pub mod store;
 mod views;
@@ -330,6 +331,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         admin_scopes,
         outbox,
         limiter: limiter::FailureLimiter::new(counters.clone(), settings.limits.clone()),
+        passwords: passwords::Passwords::new(settings.limits.hashing_queue),
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
     });
     bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;

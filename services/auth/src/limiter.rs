@@ -24,6 +24,8 @@ use std::time::Duration;
 use cache::Counters;
 use serde::Deserialize;
 
+use crate::passwords::Lane;
+
 /// `[limits]` of auth's settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
@@ -35,14 +37,17 @@ pub struct LimitSettings {
     pub account_max_failures: u64,
     /// The window every counter runs over, and so the longest any lock lasts (seconds).
     pub window_secs: u64,
-    /// How long a successful sign-in makes its (account, address) pair known (seconds).
+    /// How long a success makes its (account, address) pair known (seconds).
     pub known_pair_secs: u64,
+    /// Password checks of strangers (pairs not known) waiting or running at once, past which
+    /// one answers 429 (see `passwords`).
+    pub hashing_queue: usize,
 }
 
 impl LimitSettings {
     pub fn validate(&self) -> Result<(), settings::SettingsError> {
         let counts = [self.max_failures, self.source_max_failures, self.account_max_failures];
-        if counts.contains(&0) || self.window_secs == 0 || self.known_pair_secs == 0 {
+        if counts.contains(&0) || self.window_secs == 0 || self.known_pair_secs == 0 || self.hashing_queue == 0 {
             return Err(settings::rule("limits", "every limit and duration must be more than 0"));
         }
         Ok(())
@@ -115,10 +120,11 @@ impl FailureLimiter {
         Duration::from_secs(self.settings.window_secs)
     }
 
-    /// `Err(wait)` when this attempt may not be checked now; one cache round trip. A cache
-    /// outage lets attempts through (logged): the limit defends in depth, it must not take
-    /// logins down with it, nor shut out a known pair because its mark could not be read.
-    pub async fn admit(&self, attempt: &Attempt) -> Result<(), Duration> {
+    /// `Err(wait)` when this attempt may not be checked now; else whether its pair is known
+    /// (the lane its password check takes). One cache round trip. A cache outage lets attempts
+    /// through (logged): the limit defends in depth, it must not take logins down with it, nor
+    /// shut out a known pair because its mark could not be read.
+    pub async fn admit(&self, attempt: &Attempt) -> Result<Lane, Duration> {
         let keys = [
             attempt.pair_key(),
             attempt.source_key(),
@@ -129,7 +135,7 @@ impl FailureLimiter {
             Ok(windows) => windows,
             Err(error) => {
                 tracing::warn!(%error, "failure limits unavailable; attempt allowed");
-                return Ok(());
+                return Ok(Lane::Stranger);
             }
         };
         let over = |i: usize, limit: u64| {
@@ -146,9 +152,10 @@ impl FailureLimiter {
         let source = over(1, self.settings.source_max_failures);
         let account = over(2, self.settings.account_max_failures).filter(|_| attempt.account_wide());
         let known = windows.get(3).is_some_and(Option::is_some);
-        match source.max(account) {
-            Some(wait) if !known => Err(wait),
-            _ => Ok(()),
+        match (source.max(account), known) {
+            (_, true) => Ok(Lane::Known),
+            (Some(wait), false) => Err(wait),
+            (None, false) => Ok(Lane::Stranger),
         }
     }
 
@@ -187,6 +194,7 @@ mod tests {
                 account_max_failures: 8,
                 window_secs: 60,
                 known_pair_secs: 3600,
+                hashing_queue: 8,
             },
         )
     }
@@ -232,7 +240,11 @@ mod tests {
             limiter.admit(&Attempt::user("u6", ip(1))).await.is_err(),
             "sprayer stopped"
         );
-        assert!(limiter.admit(&bob).await.is_ok(), "bob signed in from there before");
+        assert_eq!(
+            limiter.admit(&bob).await,
+            Ok(Lane::Known),
+            "bob signed in from there before, and takes the known lane"
+        );
         assert!(
             limiter.admit(&Attempt::user("u6", ip(2))).await.is_ok(),
             "other addresses"

@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
 use storage::{Database, StorageError};
-use tokio::sync::Notify;
 
 use crate::OAuthSettings;
 use crate::domain::Scopes;
@@ -20,9 +19,11 @@ pub struct AppState {
     pub platform_scopes: Scopes,
     /// Scopes a token carries only for a user with the admin role.
     pub admin_scopes: Scopes,
-    /// Wakes the outbox relay after a commit that wrote events.
-    pub outbox: Arc<Notify>,
+    /// Writes that publish events.
+    pub outbox: events::Outbox,
     pub limiter: FailureLimiter,
+    /// Password hashing, on bounded lanes.
+    pub passwords: crate::passwords::Passwords,
     pub clients: crate::client_cache::ClientCache,
 }
 

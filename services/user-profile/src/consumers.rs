@@ -20,12 +20,14 @@ impl Handler for Registrations {
         };
         let user = payload.map_err(HandlerError::new)?;
         let row = store::ProfileRow::registered(user.user_id, user.username, user.email, user.registered_at);
-        events::inbox::once(&self.0.db, NAME, delivery.event.id, move |c| {
-            store::insert_if_absent(c, &row)?;
-            Ok(())
-        })
-        .await
-        .map(drop)
-        .map_err(HandlerError::new)
+        self.0
+            .outbox
+            .once(NAME, delivery.event.id, move |c, _| {
+                store::insert_if_absent(c, &row)?;
+                Ok(())
+            })
+            .await
+            .map(drop)
+            .map_err(HandlerError::new)
     }
 }

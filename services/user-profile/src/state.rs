@@ -1,12 +1,10 @@
 //! What every handler and consumer of the service shares.
 
-use std::sync::Arc;
-
+use events::Outbox;
 use storage::Database;
-use tokio::sync::Notify;
 
 pub struct Profiles {
     pub db: Database,
-    /// Wakes the outbox relay after a commit that wrote events.
-    pub outbox: Arc<Notify>,
+    /// Writes that publish events.
+    pub outbox: Outbox,
 }

@@ -263,6 +263,53 @@ async fn inbox_recognises_redeliveries(url: &str) {
     assert_eq!(purged, 2);
 }
 
+/// `Outbox::write` stages events with the change and wakes the relay once committed; a
+/// rollback leaves no row and wakes nothing. `Outbox::once` does it once per event id.
+async fn writes_publish_what_they_commit(url: &str) {
+    let db = migrated(url).await;
+    let waker = Arc::new(tokio::sync::Notify::new());
+    let outbox = events::Outbox::new(db.clone(), waker.clone());
+    let pending = || async { db.run(|c| Ok(outbox::pending(c)?)).await.expect("count") };
+    let woken = |waker: Arc<tokio::sync::Notify>| async move {
+        tokio::time::timeout(Duration::from_millis(50), waker.notified())
+            .await
+            .is_ok()
+    };
+    let payload = TokenRevoked {
+        jti: "j1".into(),
+        client_id: "app".into(),
+        sub: None,
+        exp: 0,
+    };
+    let staged = payload.clone();
+    outbox
+        .write(move |_, events| events.publish("/test", None, &staged))
+        .await
+        .expect("committed");
+    assert_eq!(pending().await, 1);
+    assert!(woken(waker.clone()).await, "the relay is woken after the commit");
+    let staged = payload.clone();
+    let failed = outbox
+        .write(move |_, events| {
+            events.publish("/test", None, &staged)?;
+            Err::<(), _>(StorageError::NotFound)
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(pending().await, 1, "a rolled-back write publishes nothing");
+    assert!(!woken(waker.clone()).await);
+    let id = uuid::Uuid::now_v7();
+    for expected in [true, false] {
+        let staged = payload.clone();
+        let ran = outbox
+            .once("test", id, move |_, events| events.publish("/test", None, &staged))
+            .await
+            .expect("handled");
+        assert_eq!(ran, expected);
+    }
+    assert_eq!(pending().await, 2, "an event handled twice publishes once");
+}
+
 macro_rules! bus_contract {
     ($name:ident, $bus:expr) => {
         mod $name {
@@ -312,6 +359,12 @@ macro_rules! outbox_contract {
             async fn inbox_recognises_redeliveries() {
                 let db = $db;
                 super::inbox_recognises_redeliveries(&db.url).await;
+            }
+
+            #[tokio::test]
+            async fn writes_publish_what_they_commit() {
+                let db = $db;
+                super::writes_publish_what_they_commit(&db.url).await;
             }
         }
     };

@@ -1,6 +1,5 @@
 //! Revoking access tokens: the record and its `token.revoked` event in one transaction.
 
-use events::Event;
 use events::catalogue::TokenRevoked;
 use storage::StorageError;
 
@@ -23,21 +22,14 @@ impl AppState {
     }
 
     pub async fn revoke(&self, revoked: TokenRevoked) -> Result<(), StorageError> {
-        let recorded = self
-            .db
-            .transaction(move |conn| {
-                let first = store::revoke_access(conn, &revoked.jti, &revoked.client_id, revoked.exp * 1000)?;
-                if first {
-                    let event = Event::new(SOURCE, Some(revoked.jti.clone()), &revoked)
-                        .map_err(|e| StorageError::Open(e.to_string()))?;
-                    events::outbox::enqueue(conn, &[event])?;
+        self.outbox
+            .write(move |conn, events| {
+                // Revoking twice records and publishes once.
+                if store::revoke_access(conn, &revoked.jti, &revoked.client_id, revoked.exp * 1000)? {
+                    events.publish(SOURCE, Some(revoked.jti.clone()), &revoked)?;
                 }
-                Ok(first)
+                Ok(())
             })
-            .await?;
-        if recorded {
-            self.outbox.notify_one();
-        }
-        Ok(())
+            .await
     }
 }

@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
-use events::Event;
 use events::catalogue::TokenRevoked;
 use http_kit::{ApiError, Envelope};
 use serde::{Deserialize, Serialize};
@@ -262,17 +261,14 @@ pub async fn delete(
         sub: None,
         exp: now / 1000 + state.oauth.access_token_ttl_secs,
     };
-    let event = Event::new(crate::state::SOURCE, Some(id.clone()), &payload).map_err(ApiError::internal)?;
     state
-        .db
-        .transaction(move |c| {
+        .outbox
+        .write(move |c, events| {
             store::revoke_client_refresh_tokens(c, &id, now)?;
             store::delete_client(c, &id)?;
-            events::outbox::enqueue(c, &[event])?;
-            Ok(())
+            events.publish(crate::state::SOURCE, Some(id.clone()), &payload)
         })
         .await?;
-    state.outbox.notify_one();
     state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, "application deleted");
     Ok(HttpResponse::NoContent().finish())

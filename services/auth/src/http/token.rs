@@ -10,6 +10,7 @@ use crate::crypto;
 use crate::domain::issue::{Issued, issue_for_user};
 use crate::domain::{GrantType, Scopes};
 use crate::limiter::Attempt;
+use crate::passwords::HashError;
 use crate::state::AppState;
 use crate::store::{self, UserRow};
 use http_kit::OAuthError;
@@ -152,18 +153,22 @@ pub async fn authenticate_user(
     password: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
     let attempt = Attempt::user(username, ClientAddress::of(req).0);
-    state
+    let lane = state
         .limiter
         .admit(&attempt)
         .await
         .map_err(OAuthError::too_many_attempts)?;
     let name = username.to_owned();
     let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
-    let password = password.to_owned();
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, hash.as_deref()))
+    let ok = state
+        .passwords
+        .verify(lane, password.to_owned(), hash)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(|e| match e {
+            HashError::Busy(wait) => OAuthError::too_many_attempts(wait),
+            HashError::Failed(cause) => OAuthError::server_error(cause),
+        })?;
     if ok {
         state.limiter.succeeded(&attempt).await;
         Ok(user)

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use actix_web::web;
-use events::Event;
 use events::catalogue::UserRegistered;
 use http_kit::{ApiError, Envelope};
 use secrecy::SecretString;
@@ -11,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
-use crate::crypto;
 use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles};
+use crate::passwords::HashError;
 use crate::state::{AppState, SOURCE};
 use crate::store::{self, UserRow};
 
@@ -62,11 +61,10 @@ pub async fn create_user(
     password: &SecretString,
     roles: BTreeSet<Role>,
 ) -> Result<UserRow, ApiError> {
-    let password = password.clone();
-    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
+    let hash = state.passwords.hash(password.clone()).await.map_err(|e| match e {
+        HashError::Busy(wait) => ApiError::too_many_requests(wait),
+        HashError::Failed(cause) => ApiError::internal(std::io::Error::other(cause)),
+    })?;
     let row = UserRow {
         id: uuid::Uuid::now_v7().to_string(),
         username: username.to_string(),
@@ -82,21 +80,18 @@ pub async fn create_user(
         email: row.email.clone(),
         registered_at: row.created_at,
     };
-    let event = Event::new(SOURCE, Some(row.id.clone()), &payload).map_err(ApiError::internal)?;
     let stored = row.clone();
     state
-        .db
-        .transaction(move |c| {
+        .outbox
+        .write(move |c, events| {
             store::insert_user(c, &stored)?;
-            events::outbox::enqueue(c, &[event])?;
-            Ok(())
+            events.publish(SOURCE, Some(stored.id.clone()), &payload)
         })
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ApiError::conflict("username or email already registered"),
             other => other.into(),
         })?;
-    state.outbox.notify_one();
     Ok(row)
 }
 

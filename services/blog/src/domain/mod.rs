@@ -1,6 +1,8 @@
 //! Request bodies and query parameters, parsed once at the edge: a value past this module is
 //! valid. Every refusal names its field.
 
+pub mod writes;
+
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 

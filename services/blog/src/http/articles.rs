@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated};
 use http_kit::{ApiError, etag};
 use identity::{ForUser, Scoped};
 
 use super::{BlogRead, BlogWrite, Deleter, field, lost_race, names_for, tagged, unchanged};
+use crate::domain::writes::{self, Writer};
 use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
 use crate::names::Snapshot;
+use crate::state::Blog;
 use crate::store::{self, ArticleFields, ArticleRow};
 use crate::views::Article;
-use crate::{SOURCE, state::Blog};
 
 pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
     state
@@ -95,30 +95,15 @@ pub async fn create(
         names.locale(fields.locales_id).to_owned(),
         names.category(fields.blog_category_id).to_owned(),
     );
-    let username = caller.username().to_owned();
+    let writer = Writer {
+        user_id: user,
+        username: caller.username().to_owned(),
+    };
     let row = state
-        .db
-        .transaction(move |c| {
-            let Some(account) = store::author_id(c, &user, &username)? else {
-                return Ok(None);
-            };
-            let now = storage::now_millis();
-            let id = store::insert_article(c, account, &fields, now)?;
-            let row = store::article(c, id)?.ok_or(storage::StorageError::NotFound)?;
-            let published = ArticlePublished {
-                article_id: id,
-                author_id: user.clone(),
-                title: row.title.clone(),
-                locale,
-                category,
-                published_at: now,
-            };
-            enqueue(c, &published, id)?;
-            Ok(Some(row))
-        })
+        .outbox
+        .write(move |c, events| writes::publish(c, events, &writer, &fields, (locale, category)))
         .await?
         .ok_or_else(deleted_account)?;
-    state.outbox.notify_one();
     tracing::info!(article.id = row.id, "article published");
     let location = format!("/blog/articles/{}", row.id);
     let mut response = answer(&state, row, StatusCode::CREATED).await?;
@@ -126,15 +111,6 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
-}
-
-/// Adds the event of a change to `article` to the outbox, in the change's transaction.
-pub fn enqueue<P: events::EventPayload>(
-    c: &mut storage::AnyConnection,
-    payload: &P,
-    article: i64,
-) -> diesel::QueryResult<()> {
-    events::outbox::enqueue_new(c, SOURCE, Some(format!("article/{article}")), payload)
 }
 
 /// One article, with its ETag; `If-None-Match` answers 304 when it has not changed.
@@ -188,28 +164,12 @@ pub async fn update(
         },
     )
     .await?;
-    let (article, version) = (current.id, current.version);
+    let at = (current.id, current.version);
     let row = state
-        .db
-        .transaction(move |c| {
-            let now = storage::now_millis();
-            if !store::update_article(c, article, &fields, version, now)? {
-                return Ok(None);
-            }
-            let row = store::article(c, article)?.ok_or(storage::StorageError::NotFound)?;
-            let updated = ArticleUpdated {
-                article_id: article,
-                author_id: user,
-                title: row.title.clone(),
-                version: row.version,
-                modified_at: now,
-            };
-            enqueue(c, &updated, article)?;
-            Ok(Some(row))
-        })
+        .outbox
+        .write(move |c, events| writes::update(c, events, at, user, &fields))
         .await?
         .ok_or_else(|| lost_race(&req))?;
-    state.outbox.notify_one();
     answer(&state, row, StatusCode::OK).await
 }
 
@@ -230,25 +190,15 @@ pub async fn delete(
         own(&current, user)?;
     }
     etag::if_match(&req, &view(&state, &current).await?.1)?;
-    let deleted = ArticleDeleted {
-        article_id: current.id,
-        author_id: current.author.user_id.clone(),
-    };
     let (article, version) = (current.id, current.version);
+    let author_id = current.author.user_id.clone();
     let done = state
-        .db
-        .transaction(move |c| {
-            if !store::delete_article(c, article, version)? {
-                return Ok(false);
-            }
-            enqueue(c, &deleted, article)?;
-            Ok(true)
-        })
+        .outbox
+        .write(move |c, events| writes::delete(c, events, (article, version), author_id))
         .await?;
     if !done {
         return Err(lost_race(&req));
     }
-    state.outbox.notify_one();
     tracing::info!(article.id = article, "article deleted");
     Ok(HttpResponse::NoContent().finish())
 }

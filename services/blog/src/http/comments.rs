@@ -3,12 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use events::catalogue::CommentCreated;
 use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::{ForUser, Scoped};
 
-use super::articles::{self, enqueue};
+use super::articles;
 use super::{BlogRead, BlogWrite, Deleter, field, links, lost_race, names_for, tagged};
+use crate::domain::writes::{self, Writer};
 use crate::domain::{self, CommentInput};
 use crate::state::Blog;
 use crate::store::{self, CommentRow};
@@ -80,27 +80,15 @@ pub async fn create(
     let user = caller.user.clone();
     let text = content(&state, &body.content)?;
     let article = articles::load(&state, *id).await?.id;
-    let username = caller.username().to_owned();
+    let writer = Writer {
+        user_id: user,
+        username: caller.username().to_owned(),
+    };
     let row = state
-        .db
-        .transaction(move |c| {
-            let Some(account) = store::author_id(c, &user, &username)? else {
-                return Ok(None);
-            };
-            let now = storage::now_millis();
-            let id = store::insert_comment(c, article, account, &text, now)?;
-            let created = CommentCreated {
-                comment_id: id,
-                article_id: article,
-                author_id: user,
-                created_at: now,
-            };
-            enqueue(c, &created, article)?;
-            Ok(Some(store::comment(c, id)?.ok_or(storage::StorageError::NotFound)?))
-        })
+        .outbox
+        .write(move |c, events| writes::comment(c, events, &writer, article, &text))
         .await?
         .ok_or_else(articles::deleted_account)?;
-    state.outbox.notify_one();
     answer(&state, row, StatusCode::CREATED).await
 }
 

@@ -1,6 +1,7 @@
 //! Profile fields parsed once at the edge: past [`ProfilePatch::parse`] nothing is invalid.
 
 pub mod countries;
+pub mod profiles;
 pub mod sports;
 
 use std::collections::BTreeSet;

@@ -4,13 +4,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use events::Event;
-use events::catalogue::{UserDeleted, UserUpdated};
 use http_kit::{ApiError, Envelope, etag};
 use identity::{AnyScope, Caller, ForUser, Requirement, Scoped};
 
-use crate::SOURCE;
-use crate::domain::ProfilePatch;
+use crate::domain::{ProfilePatch, profiles};
 use crate::state::Profiles;
 use crate::store::{self, ProfileRow};
 use crate::views::{Profile, PublicProfile, UserInfo, UserInfoDocument};
@@ -129,27 +126,10 @@ pub async fn update_me(
 
 /// Writes `next` with its `user.updated` event, if nobody changed the profile meanwhile.
 async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, ApiError> {
-    let payload = UserUpdated {
-        user_id: next.user_id.clone(),
-        username: next.username.clone(),
-        picture: next.picture.clone(),
-        group: None,
-    };
-    let event = Event::new(SOURCE, Some(next.user_id.clone()), &payload).map_err(ApiError::internal)?;
-    let saved = state
-        .db
-        .transaction(move |c| {
-            if !store::replace(c, &next)? {
-                return Ok(None);
-            }
-            events::outbox::enqueue(c, &[event])?;
-            Ok(Some(next))
-        })
-        .await?;
-    if saved.is_some() {
-        state.outbox.notify_one();
-    }
-    Ok(saved)
+    Ok(state
+        .outbox
+        .write(move |c, events| profiles::update(c, events, next))
+        .await?)
 }
 
 /// Deletes the caller's profile (scope `account:delete`) and publishes `user.deleted`: auth
@@ -158,20 +138,11 @@ async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, 
     responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete_me(state: web::Data<Profiles>, caller: ForUser<DeleteAccount>) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
-    let event =
-        Event::new(SOURCE, Some(user.clone()), &UserDeleted { user_id: user.clone() }).map_err(ApiError::internal)?;
     let id = user.clone();
     state
-        .db
-        .transaction(move |c| {
-            if store::delete(c, &id)? == 0 {
-                return Err(storage::StorageError::NotFound);
-            }
-            events::outbox::enqueue(c, &[event])?;
-            Ok(())
-        })
+        .outbox
+        .write(move |c, events| profiles::delete(c, events, &id))
         .await?;
-    state.outbox.notify_one();
     tracing::info!(user.id = %user, "profile deleted");
     Ok(HttpResponse::NoContent().finish())
 }
