@@ -20,6 +20,9 @@ pub struct ErrorBody {
     pub debug_message: Option<String>,
     /// Where to read more, when there is somewhere.
     pub more_info: Option<String>,
+    /// On 422: every field that did not parse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<values::Invalid>>,
 }
 
 /// What went wrong, from the client's side of the table (seed 004's status codes).
@@ -138,6 +141,7 @@ struct Inner {
     message: Cow<'static, str>,
     debug: Option<String>,
     more_info: Option<String>,
+    fields: Option<Vec<values::Invalid>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -169,6 +173,7 @@ impl ApiError {
             message: Cow::Borrowed(kind.message()),
             debug: None,
             more_info: None,
+            fields: None,
             headers: Vec::new(),
             source: None,
         }))
@@ -222,7 +227,7 @@ impl ApiError {
 
     /// A field that parsed but is not acceptable; the field is named in `debugMessage`.
     pub fn invalid_field(field: &str, reason: impl std::fmt::Display) -> Self {
-        Self::new(ErrorKind::Unprocessable).debug(format!("{field}: {reason}"))
+        values::Invalid::new(field, reason.to_string()).into()
     }
 
     /// 405 with the `Allow` header seed 004 requires.
@@ -260,6 +265,7 @@ impl ApiError {
             message: self.0.message.clone().into_owned(),
             debug_message: if server_side { None } else { self.0.debug.clone() },
             more_info: self.0.more_info.clone(),
+            errors: self.0.fields.clone(),
         }
     }
 
@@ -294,6 +300,21 @@ impl ResponseError for ApiError {
             response.insert_header((name.clone(), value.clone()));
         }
         response.json(self.body())
+    }
+}
+
+/// 422 listing every bad field; `debugMessage` joins them (`title: …; content: …`).
+impl From<values::FieldErrors> for ApiError {
+    fn from(errors: values::FieldErrors) -> Self {
+        let mut error = Self::new(ErrorKind::Unprocessable).debug(errors.to_string());
+        error.0.fields = Some(errors.iter().cloned().collect());
+        error
+    }
+}
+
+impl From<values::Invalid> for ApiError {
+    fn from(error: values::Invalid) -> Self {
+        values::FieldErrors::from(error).into()
     }
 }
 

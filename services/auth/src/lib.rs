@@ -195,9 +195,8 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
         let name = b.admin_username.clone();
         let existing = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
         if existing.is_none() {
-            let invalid = |e: domain::Invalid| http_kit::ApiError::invalid_field(e.field, e.reason);
-            let username = domain::Username::parse(&b.admin_username).map_err(invalid)?;
-            let email = domain::Email::parse(&b.admin_email).map_err(invalid)?;
+            let username = domain::Username::parse(&b.admin_username)?;
+            let email = domain::Email::parse(&b.admin_email)?;
             let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
             let user = http::users::create_user(state, username, email, &b.admin_password, roles).await?;
             tracing::info!(user.id = %user.id, "bootstrap administrator created");

@@ -212,6 +212,29 @@ async fn bad_values_are_refused_naming_the_field(backend: Backend) {
         assert!(body["debugMessage"].as_str().unwrap().starts_with(field), "{body}");
     }
     let (status, body, _) = s
+        .call(
+            "PATCH",
+            "/users/me",
+            &ana,
+            "profile",
+            Some(json!({"nationality": "XX", "first_name": "Ana", "gender": "robot"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["gender", "nationality"],
+        "every bad field, none that parsed: {body}"
+    );
+    let (status, body, _) = s
         .call("PATCH", "/users/me", &ana, "profile", Some(json!([1])), &[])
         .await;
     assert_eq!(status, 422, "{body}");

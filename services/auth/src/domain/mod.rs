@@ -8,18 +8,10 @@ use std::fmt;
 
 use secrecy::SecretString;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub reason: String,
-}
+pub use values::Invalid;
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field,
-        reason: reason.into(),
-    }
+fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
+    Invalid::new(field, reason)
 }
 
 macro_rules! text_newtype {
@@ -275,7 +267,7 @@ mod tests {
     #[test]
     fn usernames_and_emails() {
         assert!(Username::parse("alice_01").is_ok());
-        assert_eq!(Username::parse("a").map_err(|e| e.field), Err("username"));
+        assert_eq!(Username::parse("a").map_err(|e| e.field), Err("username".to_owned()));
         assert!(Username::parse("bad name").is_err());
         assert_eq!(
             Email::parse(" Alice@Example.COM ").map(|e| e.to_string()),

@@ -23,11 +23,8 @@ pub struct ClientSpec {
     pub public: bool,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field,
-        reason: reason.into(),
-    }
+fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
+    Invalid::new(field, reason)
 }
 
 impl ClientSpec {
@@ -161,10 +158,6 @@ impl ApplicationView {
     }
 }
 
-fn field(e: Invalid) -> ApiError {
-    ApiError::invalid_field(e.field, e.reason)
-}
-
 /// Creates an application; the answer shows its secret this once.
 #[utoipa::path(post, path = "/applications", tag = "applications", security(("bearer" = [])), request_body = NewApplication,
     responses((status = 201, body = ApplicationView), (status = 403, description = "not a registration-platform user", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
@@ -179,7 +172,7 @@ pub async fn create(
     } else {
         body.grant_types.clone()
     };
-    let scopes = Scopes::from_list(&body.scopes).map_err(field)?;
+    let scopes = Scopes::from_list(&body.scopes)?;
     let spec = ClientSpec::parse(
         &body.name,
         &body.redirect_uris,
@@ -187,8 +180,7 @@ pub async fn create(
         &scopes,
         body.public,
         &state.platform_scopes,
-    )
-    .map_err(field)?;
+    )?;
     let (row, secret) = create_client(&state, &caller.user.id, spec).await?;
     Ok(Envelope::created(ApplicationView::new(&row, secret)))
 }

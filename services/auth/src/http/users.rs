@@ -8,6 +8,7 @@ use http_kit::{ApiError, Envelope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use values::every_field;
 
 use crate::bearer::Caller;
 use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles};
@@ -47,10 +48,6 @@ impl From<&UserRow> for UserView {
             created_at: row.created_at,
         }
     }
-}
-
-fn field(e: crate::domain::Invalid) -> ApiError {
-    ApiError::invalid_field(e.field, e.reason)
 }
 
 /// Creates a user and publishes `user.registered` in the same transaction.
@@ -99,9 +96,11 @@ pub async fn create_user(
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserView), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
-    let username = Username::parse(&body.username).map_err(field)?;
-    let email = Email::parse(&body.email).map_err(field)?;
-    let password = NewPassword::parse(&body.password).map_err(field)?;
+    let (username, email, password) = every_field!(
+        username = Username::parse(&body.username),
+        email = Email::parse(&body.email),
+        password = NewPassword::parse(&body.password),
+    )?;
     let row = create_user(&state, username, email, password.secret(), BTreeSet::new()).await?;
     tracing::info!(user.id = %row.id, "user registered");
     Ok(Envelope::created(UserView::from(&row)))

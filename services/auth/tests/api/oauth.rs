@@ -579,6 +579,20 @@ async fn metadata_lists_endpoints_at_the_issuer(app: TestApp) {
     }
 }
 
+async fn registration_names_every_bad_field(app: TestApp) {
+    let body = json!({"username": "a", "email": "not-an-address", "password": "long-enough-1"});
+    let (status, _, body) = app.json(app.http.post(app.url("/users")).json(&body)).await;
+    assert_eq!((status, &body["code"]), (422, &json!("validation_failed")), "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["username", "email"], "{body}");
+    assert!(body["debugMessage"].as_str().unwrap().contains("email: "), "{body}");
+}
+
 macro_rules! backend_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -627,6 +641,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn repeated_failures_are_rate_limited() {
                 super::repeated_failures_are_rate_limited(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn registration_names_every_bad_field() {
+                super::registration_names_every_bad_field(spawn($backend).await).await;
             }
 
             #[tokio::test]

@@ -6,18 +6,10 @@ pub mod writes;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub reason: String,
-}
+pub use values::Invalid;
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field,
-        reason: reason.into(),
-    }
+fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
+    Invalid::new(field, reason)
 }
 
 /// Trimmed text of 1 to `max` characters; line breaks and tabs only where `multiline`.
@@ -141,7 +133,10 @@ mod tests {
     #[test]
     fn text_is_bounded_and_trimmed() {
         assert_eq!(text("title", "  Hello ", 10, false), Ok("Hello".into()));
-        assert_eq!(text("title", "   ", 10, false).map_err(|e| e.field), Err("title"));
+        assert_eq!(
+            text("title", "   ", 10, false).map_err(|e| e.field),
+            Err("title".to_owned())
+        );
         assert!(text("title", &"é".repeat(11), 10, false).is_err());
         assert!(text("title", "a\nb", 10, false).is_err() && text("content", "a\nb", 10, true).is_ok());
     }

@@ -8,10 +8,11 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, etag};
 use identity::{ForUser, Scoped};
+use values::every_field;
 
-use super::{BlogRead, BlogWrite, Deleter, field, lost_race, names_for, tagged, unchanged};
+use super::{BlogRead, BlogWrite, Deleter, lost_race, names_for, tagged, unchanged};
 use crate::domain::writes::{self, Writer};
-use crate::domain::{self, ArticleInput, ArticlePatch, MAX_TITLE};
+use crate::domain::{self, ArticleInput, ArticlePatch, Invalid, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::state::Blog;
 use crate::store::{self, ArticleFields, ArticleRow};
@@ -27,28 +28,33 @@ pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
 
 /// Validates the text and that the locale and category exist; the names, for the events.
 async fn checked(state: &Blog, fields: ArticleFields) -> Result<(ArticleFields, Arc<Snapshot>), ApiError> {
-    let fields = ArticleFields {
-        title: domain::text("title", &fields.title, MAX_TITLE, false).map_err(field)?,
-        content: domain::text("content", &fields.content, state.settings.max_content_chars, true).map_err(field)?,
-        ..fields
-    };
     let names = state
         .names
         .covering(&[fields.locales_id], &[fields.blog_category_id], &[])
         .await?;
-    if !names.has_locale(fields.locales_id) {
-        return Err(ApiError::invalid_field(
+    let known = |found: bool, field: &str, reason: &str| found.then_some(()).ok_or_else(|| Invalid::new(field, reason));
+    let (title, content, (), ()) = every_field!(
+        title = domain::text("title", &fields.title, MAX_TITLE, false),
+        content = domain::text("content", &fields.content, state.settings.max_content_chars, true),
+        locale = known(
+            names.has_locale(fields.locales_id),
             "locales_id",
-            "no such locale (GET /blog/locales)",
-        ));
-    }
-    if !names.has_category(fields.blog_category_id) {
-        return Err(ApiError::invalid_field(
+            "no such locale (GET /blog/locales)"
+        ),
+        category = known(
+            names.has_category(fields.blog_category_id),
             "blog_category_id",
-            "no such category (GET /blog/categories)",
-        ));
-    }
-    Ok((fields, names))
+            "no such category (GET /blog/categories)"
+        ),
+    )?;
+    Ok((
+        ArticleFields {
+            title,
+            content,
+            ..fields
+        },
+        names,
+    ))
 }
 
 /// A write from a user whose account was deleted (their token not yet refused everywhere).

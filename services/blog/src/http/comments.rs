@@ -7,7 +7,7 @@ use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::{ForUser, Scoped};
 
 use super::articles;
-use super::{BlogRead, BlogWrite, Deleter, field, links, lost_race, names_for, tagged};
+use super::{BlogRead, BlogWrite, Deleter, links, lost_race, names_for, tagged};
 use crate::domain::writes::{self, Writer};
 use crate::domain::{self, CommentInput};
 use crate::state::Blog;
@@ -36,7 +36,7 @@ async fn answer(state: &Blog, row: CommentRow, status: StatusCode) -> Result<Htt
 }
 
 fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
-    domain::text("content", value, state.settings.max_comment_chars, true).map_err(field)
+    domain::text("content", value, state.settings.max_comment_chars, true).map_err(ApiError::from)
 }
 
 /// An article's comments, oldest first, a page at a time (`Link` points to the next).

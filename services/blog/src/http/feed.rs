@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, PageQuery, PageRequest};
 use identity::Scoped;
 
-use super::{BlogRead, field, links, names_for};
+use super::{BlogRead, links, names_for};
 use crate::domain::{self, FeedQuery};
 use crate::state::Blog;
 use crate::store::{self, FeedFilter, Taxonomy};
@@ -49,7 +49,7 @@ pub async fn feed(
         category: query.category.unwrap_or(0),
         locale: locale_id(&state, query.locale.as_deref()).await?,
         author: query.author.unwrap_or(0),
-        text: domain::search_pattern(query.q.as_deref().unwrap_or_default()).map_err(field)?,
+        text: domain::search_pattern(query.q.as_deref().unwrap_or_default())?,
     };
     let per_article = state.settings.comments_per_article;
     // One more than a page tells whether there is a next one, without counting them all.

@@ -16,7 +16,6 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, Endpoint, PageRequest, etag};
 use identity::{Caller, Requirement};
 
-use crate::domain::Invalid;
 use crate::names::Snapshot;
 use crate::state::Blog;
 use crate::store::{ArticleRow, CommentRow};
@@ -77,10 +76,6 @@ impl FromRequest for Deleter {
             Ok(Self::Author(caller.user()?.to_owned()))
         }))
     }
-}
-
-pub fn field(e: Invalid) -> ApiError {
-    ApiError::invalid_field(e.field, e.reason)
 }
 
 /// The envelope of `data`, with its entity tag.

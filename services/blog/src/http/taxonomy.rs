@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use http_kit::{ApiError, Envelope};
 use identity::Scoped;
 
-use super::{BlogAdmin, BlogRead, field};
+use super::{BlogAdmin, BlogRead};
 use crate::domain::{self, NameInput};
 use crate::state::Blog;
 use crate::store::{self, Taxonomy};
@@ -18,7 +18,7 @@ fn parse(taxonomy: Taxonomy, name: &str) -> Result<String, ApiError> {
         Taxonomy::Locales => domain::locale_name(name),
         Taxonomy::Categories => domain::category_name(name),
     }
-    .map_err(field)
+    .map_err(ApiError::from)
 }
 
 fn named(row: store::NamedRow) -> Named {

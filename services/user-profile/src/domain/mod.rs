@@ -9,18 +9,10 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct Invalid {
-    pub field: String,
-    pub reason: String,
-}
+pub use values::{FieldErrors, Invalid};
 
 fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
+    Invalid::new(field, reason)
 }
 
 /// A text field: trimmed, 1 to `max` characters, no control characters.
@@ -132,53 +124,59 @@ pub struct ProfilePatch {
 }
 
 impl ProfilePatch {
-    pub fn parse(body: &Map<String, Value>, today: NaiveDate) -> Result<Self, Invalid> {
+    /// The patch, or every field that did not parse.
+    pub fn parse(body: &Map<String, Value>, today: NaiveDate) -> Result<Self, FieldErrors> {
         let mut patch = Self::default();
+        let mut errors = FieldErrors::default();
         for (field, value) in body {
-            let f = field.as_str();
-            if f == "sports" {
-                patch.sports = Some(if value.is_null() {
-                    String::new()
-                } else {
-                    sport_codes(f, value)?
-                });
-                continue;
-            }
-            let slot = match f {
-                "first_name" => &mut patch.first_name,
-                "last_name" => &mut patch.last_name,
-                "gender" => &mut patch.gender,
-                "birth_date" => &mut patch.birth_date,
-                "picture" => &mut patch.picture,
-                "cover" => &mut patch.cover,
-                "relationship" => &mut patch.relationship,
-                "biography" => &mut patch.biography,
-                "website" => &mut patch.website,
-                "nationality" => &mut patch.nationality,
-                "id" | "username" | "email" | "verified" | "registered_at" | "updated_at" => {
-                    return Err(invalid(f, "cannot be changed here"));
-                }
-                _ => return Err(invalid(f, "is not a profile field")),
-            };
-            let Some(raw) = value.as_str() else {
-                if value.is_null() {
-                    *slot = Some(None);
-                    continue;
-                }
-                return Err(invalid(f, "must be a string or null"));
-            };
-            let parsed = match f {
-                "first_name" | "last_name" => text(f, raw, 100, false)?,
-                "gender" => one_of(f, raw, GENDERS)?,
-                "birth_date" => birth_date(f, raw, today)?,
-                "picture" | "cover" | "website" => web_url(f, raw)?,
-                "relationship" => one_of(f, raw, RELATIONSHIPS)?,
-                "biography" => text(f, raw, 2000, true)?,
-                _ => nationality(f, raw)?,
-            };
-            *slot = Some(Some(parsed));
+            errors.keep(patch.set(field, value, today));
         }
-        Ok(patch)
+        errors.check().map(|()| patch)
+    }
+
+    fn set(&mut self, f: &str, value: &Value, today: NaiveDate) -> Result<(), Invalid> {
+        if f == "sports" {
+            self.sports = Some(if value.is_null() {
+                String::new()
+            } else {
+                sport_codes(f, value)?
+            });
+            return Ok(());
+        }
+        let slot = match f {
+            "first_name" => &mut self.first_name,
+            "last_name" => &mut self.last_name,
+            "gender" => &mut self.gender,
+            "birth_date" => &mut self.birth_date,
+            "picture" => &mut self.picture,
+            "cover" => &mut self.cover,
+            "relationship" => &mut self.relationship,
+            "biography" => &mut self.biography,
+            "website" => &mut self.website,
+            "nationality" => &mut self.nationality,
+            "id" | "username" | "email" | "verified" | "registered_at" | "updated_at" => {
+                return Err(invalid(f, "cannot be changed here"));
+            }
+            _ => return Err(invalid(f, "is not a profile field")),
+        };
+        let Some(raw) = value.as_str() else {
+            if value.is_null() {
+                *slot = Some(None);
+                return Ok(());
+            }
+            return Err(invalid(f, "must be a string or null"));
+        };
+        let parsed = match f {
+            "first_name" | "last_name" => text(f, raw, 100, false)?,
+            "gender" => one_of(f, raw, GENDERS)?,
+            "birth_date" => birth_date(f, raw, today)?,
+            "picture" | "cover" | "website" => web_url(f, raw)?,
+            "relationship" => one_of(f, raw, RELATIONSHIPS)?,
+            "biography" => text(f, raw, 2000, true)?,
+            _ => nationality(f, raw)?,
+        };
+        *slot = Some(Some(parsed));
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -197,13 +195,16 @@ mod tests {
 
     use super::*;
 
-    fn parse(body: Value) -> Result<ProfilePatch, Invalid> {
+    fn parse(body: Value) -> Result<ProfilePatch, FieldErrors> {
         let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default();
         ProfilePatch::parse(body.as_object().unwrap_or(&Map::new()), today)
     }
 
     fn field_of(body: Value) -> String {
-        parse(body).err().map(|e| e.field).unwrap_or_default()
+        parse(body)
+            .err()
+            .and_then(|e| e.iter().next().map(|i| i.field.clone()))
+            .unwrap_or_default()
     }
 
     #[test]
@@ -218,6 +219,14 @@ mod tests {
         assert_eq!(patch.sports.as_deref(), Some("tennis yoga"));
         assert_eq!(patch.website, Some(Some("https://ana.example/".into())));
         assert_eq!(parse(json!({"cover": null})).ok().and_then(|p| p.cover), Some(None));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let errors = parse(json!({"nationality": "XX", "first_name": "Ana", "gender": "robot"})).unwrap_err();
+        let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["gender", "nationality"]);
     }
 
     #[test]

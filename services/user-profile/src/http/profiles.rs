@@ -104,7 +104,7 @@ pub async fn update_me(
         .as_object()
         .ok_or_else(|| ApiError::invalid_field("body", "must be a JSON object"))?;
     let today = chrono::Utc::now().date_naive();
-    let patch = ProfilePatch::parse(fields, today).map_err(|e| ApiError::invalid_field(&e.field, e.reason))?;
+    let patch = ProfilePatch::parse(fields, today)?;
     // Without If-Match a change made meanwhile is read again and the patch applied on top;
     // with it, the next round answers 412.
     for _ in 0..3 {
