@@ -66,6 +66,15 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "unsupported_token_type", description)
     }
 
+    /// 403: the credentials are right, but the application does not accept this address.
+    pub fn address_not_allowed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "this application does not accept requests from this address",
+        )
+    }
+
     pub fn too_many_attempts(retry_after: std::time::Duration) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,

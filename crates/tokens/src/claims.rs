@@ -1,3 +1,4 @@
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// RFC 9068 access token claims.
@@ -15,6 +16,11 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The networks the client's tokens are accepted from (seed 001's IP filtering), as the
+    /// application had them when the token was issued; empty: any. A change revokes the
+    /// client's tokens, so no token outlives the list it was issued under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_networks: Vec<IpNet>,
 }
 
 impl AccessClaims {

@@ -33,6 +33,10 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Extension (RFC 7662 §2.2): the networks the token is accepted from; absent: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub allowed_networks: Vec<ipnet::IpNet>,
 }
 
 impl Introspection {
@@ -54,6 +58,7 @@ impl Introspection {
             aud: Some(claims.aud.clone()),
             iss: Some(claims.iss.clone()),
             jti: Some(claims.jti.clone()),
+            allowed_networks: claims.allowed_networks.clone(),
         }
     }
 }

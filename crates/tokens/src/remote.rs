@@ -173,6 +173,7 @@ mod tests {
             client_id: "app".into(),
             scope: "profile".into(),
             username: None,
+            allowed_networks: Vec::new(),
         }
     }
 

@@ -132,6 +132,7 @@ async fn jwt(db_url: &str) {
         client_id: "client".into(),
         scope: "profile".into(),
         username: None,
+        allowed_networks: Vec::new(),
     };
     let (n, started) = (20_000, Instant::now());
     let mut token = String::new();

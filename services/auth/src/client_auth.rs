@@ -93,6 +93,10 @@ pub async fn authenticate(
     match row {
         Some(row) if outcome => {
             state.limiter.succeeded(&attempt).await;
+            if !row.networks().admits(attempt.source()) {
+                tracing::info!(client.id = %row.id, source = %attempt.source(), "client refused: address not allowed");
+                return Err(OAuthError::address_not_allowed());
+            }
             Ok(AuthenticatedClient {
                 confidential: row.secret_hash.is_some(),
                 row,

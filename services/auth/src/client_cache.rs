@@ -63,6 +63,7 @@ mod tests {
             scopes: String::new(),
             created_at: 0,
             secret_rotated_at: 0,
+            allowed_networks: String::new(),
         }
     }
 

@@ -173,7 +173,7 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
         http::token::token, http::token::revoke, http::metadata::metadata, http::metadata::jwks,
         http::users::register, http::users::me, http::users::set_roles,
         http::applications::create, http::applications::list, http::applications::show,
-        http::applications::rotate_secret, http::applications::delete, http::applications::register,
+        http::applications::rotate_secret, http::applications::change, http::applications::delete, http::applications::register,
         http::seed::login, http::seed::revoke, http::token::seed_authorize,
     ),
     tags((name = "oauth2", description = "RFC 6749, 7009, 7591, 8414"), (name = "users"), (name = "applications"), (name = "seed", description = "Seed 002's endpoints, exact shapes")),
@@ -221,6 +221,7 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             scopes: settings.oauth.legacy_scopes.join(" "),
             created_at: now,
             secret_rotated_at: now,
+            allowed_networks: String::new(),
         };
         state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
     }
@@ -245,6 +246,7 @@ async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), h
         scopes: "introspect".to_owned(),
         created_at: now,
         secret_rotated_at: now,
+        allowed_networks: String::new(),
     };
     // Read, then write in a statement of its own: on SQLite a transaction that starts reading
     // cannot wait for another writer to finish (it fails with "database is locked").

@@ -82,6 +82,10 @@ impl Attempt {
         }
     }
 
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+
     fn account_key(&self) -> String {
         match &self.account {
             Account::User(name) => format!("auth:failures:user:{name}"),

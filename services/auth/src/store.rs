@@ -28,6 +28,7 @@ pub mod schema {
             scopes -> Text,
             created_at -> BigInt,
             secret_rotated_at -> BigInt,
+            allowed_networks -> Text,
         }
     }
 
@@ -91,6 +92,8 @@ pub struct ClientRow {
     pub scopes: String,
     pub created_at: i64,
     pub secret_rotated_at: i64,
+    /// CIDR networks, space-separated; empty: any.
+    pub allowed_networks: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -128,6 +131,11 @@ impl ClientRow {
     pub fn scopes(&self) -> crate::domain::Scopes {
         crate::domain::Scopes::parse(&self.scopes).unwrap_or_default()
     }
+
+    /// The networks its credentials and tokens are accepted from (stored as parsed).
+    pub fn networks(&self) -> crate::domain::AllowedNetworks {
+        crate::domain::AllowedNetworks::stored(&self.allowed_networks)
+    }
 }
 
 // Users.
@@ -159,6 +167,12 @@ pub fn set_roles(conn: &mut AnyConnection, id: &str, roles: &str) -> QueryResult
 }
 
 // Clients.
+
+pub fn set_client_networks(conn: &mut AnyConnection, id: &str, networks: &str) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id))
+        .set(clients::allowed_networks.eq(networks))
+        .execute(conn)
+}
 
 pub fn insert_client(conn: &mut AnyConnection, client: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)

@@ -40,9 +40,18 @@ pub struct Answer {
     pub iat: i64,
     #[serde(default)]
     pub jti: String,
+    /// The networks the token's client accepts requests from; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_networks: Vec<ipnet::IpNet>,
 }
 
 impl Answer {
+    /// Whether a request from `address` may use this token (seed 001's IP filtering).
+    pub fn admits(&self, address: std::net::IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(&address))
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split_ascii_whitespace().any(|s| s == scope)
     }

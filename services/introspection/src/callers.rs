@@ -1,7 +1,7 @@
 //! Who is asking (RFC 7662 §2.1: the caller must authenticate): a bearer access token carrying
 //! the introspection scope, checked here like any token, or client credentials (Basic or form),
 //! checked by auth and remembered for a short while by a hash of the credentials, so a busy
-//! caller costs auth one call a minute. Auth is told the caller's real address (signed as the
+//! caller costs auth one call a minute (per address it calls from). Auth is told the caller's real address (signed as the
 //! gateway signs it), so its failure limits count each partner apart, not this service.
 
 use std::net::IpAddr;
@@ -126,7 +126,13 @@ impl Callers {
 
     /// Credentials checked by auth, remembered by their hash (never stored in clear).
     async fn by_credentials(&self, authorization: String, source: IpAddr) -> Result<Arc<Caller>, OAuthError> {
-        let digest: [u8; 32] = Sha256::digest(authorization.as_bytes()).into();
+        // By credentials and address: an application may accept its credentials from some
+        // networks only, which auth decides.
+        let digest: [u8; 32] = Sha256::new()
+            .chain_update(authorization.as_bytes())
+            .chain_update(source.to_string().as_bytes())
+            .finalize()
+            .into();
         if let Some(caller) = self.known.get(&digest) {
             return Ok(caller);
         }
@@ -150,6 +156,7 @@ impl Callers {
                 Ok(caller)
             }
             400 | 401 => Err(OAuthError::invalid_client("unknown client or wrong secret")),
+            403 => Err(OAuthError::address_not_allowed()),
             429 => Err(OAuthError::too_many_attempts(Duration::from_secs(
                 response
                     .headers()

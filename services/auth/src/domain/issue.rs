@@ -8,7 +8,7 @@ use crate::crypto;
 use crate::domain::{GrantType, Role, Scopes, parse_roles};
 use crate::keys::AccessClaims;
 use crate::state::AppState;
-use crate::store::{self, RefreshRow, UserRow};
+use crate::store::{self, ClientRow, RefreshRow, UserRow};
 
 /// Tokens issued by one grant.
 pub struct Issued {
@@ -21,7 +21,7 @@ impl AppState {
     /// Signs an RFC 9068 access token for `client_id`, on behalf of `user` when there is one.
     pub fn access_token(
         &self,
-        client_id: &str,
+        client: &ClientRow,
         user: Option<&UserRow>,
         scope: &Scopes,
     ) -> Result<(String, AccessClaims), crate::keys::KeyError> {
@@ -34,6 +34,7 @@ impl AppState {
         } else {
             scope.without(&self.admin_scopes)
         };
+        let client_id = client.id.as_str();
         let claims = AccessClaims {
             iss: self.keys.issuer().to_owned(),
             sub: user.map_or_else(|| client_id.to_owned(), |u| u.id.clone()),
@@ -45,6 +46,7 @@ impl AppState {
             client_id: client_id.to_owned(),
             scope: scope.to_string(),
             username: user.map(|u| u.username.clone()),
+            allowed_networks: client.networks().to_vec(),
         };
         Ok((self.keys.sign(&claims)?, claims))
     }
@@ -83,7 +85,7 @@ pub async fn issue_for_user(
     family: Option<String>,
 ) -> Result<Issued, OAuthError> {
     let (access_token, claims) = state
-        .access_token(&client.row.id, Some(user), scope)
+        .access_token(&client.row, Some(user), scope)
         .map_err(OAuthError::server_error)?;
     let refreshable = client.row.allows(GrantType::RefreshToken);
     let refresh_token = if refreshable {

@@ -5,10 +5,13 @@ pub mod revoke;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use secrecy::SecretString;
 
-pub use values::Invalid;
+pub use values::{FieldErrors, Invalid};
 
 fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
     Invalid::new(field, reason)
@@ -260,9 +263,86 @@ pub fn format_roles(roles: &BTreeSet<Role>) -> String {
     roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
 }
 
+/// The networks an application's credentials and tokens are accepted from (seed 001's IP
+/// filtering); none: any. Addresses count as single-host networks; hosts bits are dropped
+/// (`10.1.2.3/8` is `10.0.0.0/8`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedNetworks(Vec<IpNet>);
+
+impl AllowedNetworks {
+    pub const MAX: usize = 50;
+
+    /// Every entry of `list`, each refusal naming its place (`allowed_networks[1]`).
+    pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if list.len() > Self::MAX {
+            errors.push(invalid("allowed_networks", format!("at most {} networks", Self::MAX)));
+        }
+        let nets = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, raw)| {
+                let raw = raw.as_ref().trim();
+                let parsed = raw
+                    .parse::<IpNet>()
+                    .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| {
+                        invalid(
+                            &format!("allowed_networks[{i}]"),
+                            format!("`{raw}` is not an IP address or a CIDR network"),
+                        )
+                    });
+                errors.keep(parsed)
+            })
+            .collect::<BTreeSet<_>>();
+        errors.check().map(|()| Self(nets.into_iter().collect()))
+    }
+
+    /// As stored (written only by [`Self::parse_list`]).
+    pub fn stored(raw: &str) -> Self {
+        Self(raw.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    pub fn admits(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.is_empty() || self.0.iter().any(|net| net.contains(&address))
+    }
+
+    pub fn to_vec(&self) -> Vec<IpNet> {
+        self.0.clone()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl fmt::Display for AllowedNetworks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(" "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_networks_parse_every_entry_and_admit_their_hosts() {
+        let nets = AllowedNetworks::parse_list(&["127.0.5.0/24", "10.1.2.3/8", "2001:db8::1"]).unwrap();
+        assert_eq!(nets.to_string(), "10.0.0.0/8 127.0.5.0/24 2001:db8::1/128");
+        assert_eq!(AllowedNetworks::stored(&nets.to_string()), nets);
+        assert!(nets.admits("127.0.5.9".parse().unwrap()) && nets.admits("::ffff:10.9.9.9".parse().unwrap()));
+        assert!(!nets.admits("127.0.6.1".parse().unwrap()));
+        assert!(
+            AllowedNetworks::default().admits("192.0.2.1".parse().unwrap()),
+            "none: any"
+        );
+        let errors = AllowedNetworks::parse_list(&["10.0.0.0/8", "nope", "10.0.0.0/33"]).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["allowed_networks[1]", "allowed_networks[2]"]);
+    }
 
     #[test]
     fn usernames_and_emails() {

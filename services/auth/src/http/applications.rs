@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::bearer::Caller;
 use crate::crypto;
-use crate::domain::{GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes};
+use crate::domain::{AllowedNetworks, GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes};
 use crate::state::AppState;
 use crate::store::{self, ClientRow};
 
@@ -21,6 +21,7 @@ pub struct ClientSpec {
     pub grant_types: GrantTypes,
     pub scopes: Scopes,
     pub public: bool,
+    pub allowed_networks: AllowedNetworks,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
@@ -66,6 +67,7 @@ impl ClientSpec {
             grant_types,
             scopes: scopes.clone(),
             public,
+            allowed_networks: AllowedNetworks::default(),
         })
     }
 }
@@ -93,6 +95,7 @@ pub async fn create_client(
         scopes: spec.scopes.to_string(),
         created_at: now,
         secret_rotated_at: now,
+        allowed_networks: spec.allowed_networks.to_string(),
     };
     let stored = row.clone();
     state.db.run(move |c| Ok(store::insert_client(c, &stored)?)).await?;
@@ -114,6 +117,19 @@ pub struct NewApplication {
     /// A public client (a browser or mobile app) has no secret and must use PKCE.
     #[serde(default)]
     pub public: bool,
+    /// Source networks its credentials and tokens are accepted from (CIDR or addresses,
+    /// at most 50); default: any.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+}
+
+/// A change to an application.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationChange {
+    /// Replaces the networks its credentials and tokens are accepted from (`[]`: any). Its
+    /// tokens issued until now are revoked, so none outlives the list it was issued under.
+    pub allowed_networks: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,6 +148,8 @@ pub struct ApplicationView {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub public: bool,
+    /// Empty: any address.
+    pub allowed_networks: Vec<String>,
     pub created_at: i64,
 }
 
@@ -153,6 +171,7 @@ impl ApplicationView {
             grant_types: words(&row.grant_types),
             scopes: words(&row.scopes),
             public: row.secret_hash.is_none(),
+            allowed_networks: row.networks().names(),
             created_at: row.created_at,
         }
     }
@@ -173,14 +192,18 @@ pub async fn create(
         body.grant_types.clone()
     };
     let scopes = Scopes::from_list(&body.scopes)?;
-    let spec = ClientSpec::parse(
-        &body.name,
-        &body.redirect_uris,
-        &grants,
-        &scopes,
-        body.public,
-        &state.platform_scopes,
-    )?;
+    let allowed_networks = AllowedNetworks::parse_list(&body.allowed_networks)?;
+    let spec = ClientSpec {
+        allowed_networks,
+        ..ClientSpec::parse(
+            &body.name,
+            &body.redirect_uris,
+            &grants,
+            &scopes,
+            body.public,
+            &state.platform_scopes,
+        )?
+    };
     let (row, secret) = create_client(&state, &caller.user.id, spec).await?;
     Ok(Envelope::created(ApplicationView::new(&row, secret)))
 }
@@ -210,6 +233,48 @@ pub async fn show(
 ) -> Result<Envelope<ApplicationView>, ApiError> {
     let row = owned(&state, &caller, id.into_inner()).await?;
     Ok(Envelope::ok(ApplicationView::new(&row, None)))
+}
+
+/// Changes an application's source networks; its tokens issued until now are revoked (they
+/// carry the list they were issued under), so the change holds at once everywhere.
+#[utoipa::path(patch, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), request_body = ApplicationChange,
+    responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody),
+              (status = 422, description = "Every entry that is not an address or a network", body = http_kit::ErrorBody)))]
+pub async fn change(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<ApplicationChange>,
+) -> Result<Envelope<ApplicationView>, ApiError> {
+    let networks = AllowedNetworks::parse_list(&body.allowed_networks)?;
+    let mut row = owned(&state, &caller, id.into_inner()).await?;
+    row.allowed_networks = networks.to_string();
+    let (id, stored, now) = (row.id.clone(), row.allowed_networks.clone(), storage::now_millis());
+    let revoked = every_token_of(&id, now, state.oauth.access_token_ttl_secs);
+    state
+        .outbox
+        .write(move |c, events| {
+            store::set_client_networks(c, &id, &stored)?;
+            events.publish(crate::state::SOURCE, Some(id.clone()), &revoked)
+        })
+        .await?;
+    state.clients.evict(&row.id);
+    tracing::info!(client.id = %row.id, networks = %row.allowed_networks, "application networks changed");
+    // The revocation covers tokens issued up to this second (tokens count time in seconds):
+    // answering once it is over means a token asked for after this answer is never revoked.
+    let into_second = u64::try_from(storage::now_millis() % 1000).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(1000 - into_second)).await;
+    Ok(Envelope::ok(ApplicationView::new(&row, None)))
+}
+
+/// `token.revoked` for every token `client` was issued until `now` (jti `*`).
+fn every_token_of(client: &str, now: i64, ttl_secs: i64) -> TokenRevoked {
+    TokenRevoked {
+        jti: "*".to_owned(),
+        client_id: client.to_owned(),
+        sub: None,
+        exp: now / 1000 + ttl_secs,
+    }
 }
 
 /// Replaces the secret; the old one stops working at once.
@@ -246,13 +311,7 @@ pub async fn delete(
     let row = owned(&state, &caller, id.into_inner()).await?;
     let id = row.id.clone();
     let now = storage::now_millis();
-    // A client-wide revocation: jti `*` names every token of the client.
-    let payload = TokenRevoked {
-        jti: "*".to_owned(),
-        client_id: id.clone(),
-        sub: None,
-        exp: now / 1000 + state.oauth.access_token_ttl_secs,
-    };
+    let payload = every_token_of(&id, now, state.oauth.access_token_ttl_secs);
     state
         .outbox
         .write(move |c, events| {

@@ -53,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/applications/{id}")
             .get(applications::show)
+            .patch(applications::change)
             .delete(applications::delete)
             .build(),
     )

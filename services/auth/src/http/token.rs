@@ -136,7 +136,7 @@ fn client_credentials(
     }
     let scope = granted_scope(scope, &client.row.scopes())?;
     let (access_token, claims) = state
-        .access_token(&client.row.id, None, &scope)
+        .access_token(&client.row, None, &scope)
         .map_err(OAuthError::server_error)?;
     Ok(Issued {
         access_token,

@@ -706,6 +706,7 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
         client_id: "c".into(),
         scope: String::new(),
         username: None,
+        allowed_networks: Vec::new(),
     };
     let old = keys.sign(&claims).unwrap();
     let kid = keys.rotate(&db).await.unwrap();

@@ -211,6 +211,12 @@ impl Gateway {
         }
         let answer = self.authorize(req, route).await?;
         let client_address = self.client_address.of(req);
+        if answer.as_ref().is_some_and(|a| !a.admits(client_address)) {
+            self.metrics.reject("address_not_allowed");
+            return Err(ApiError::forbidden(
+                "this application does not accept requests from this address",
+            ));
+        }
         let decision = self.limit(client_address, route, answer.as_deref()).await?;
         // Instances of one upstream share its path; the first to try gives the request its Host.
         let targets = entry.ordered();

@@ -46,6 +46,7 @@ async fn signed(p: &Platform, audience: &str, exp_offset: i64) -> String {
         client_id: "gateway".into(),
         scope: "profile".into(),
         username: None,
+        allowed_networks: Vec::new(),
     };
     keys.sign(&claims).unwrap()
 }

@@ -7,6 +7,7 @@
 mod platform;
 mod support;
 
+mod allowed_networks;
 mod e2e;
 mod lockout;
 mod proxy;

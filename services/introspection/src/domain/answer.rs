@@ -36,6 +36,7 @@ mod tests {
             client_id: "app".into(),
             scope: "profile".into(),
             username: Some("ana".into()),
+            allowed_networks: Vec::new(),
         }
     }
 
