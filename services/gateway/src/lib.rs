@@ -60,8 +60,17 @@ pub struct Settings {
     #[serde(default)]
     pub upstreams: HashMap<String, Addresses>,
     pub upstream_checks: UpstreamChecks,
+    pub proxy: ProxySettings,
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+/// `[proxy]`: how long the gateway waits on a client.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProxySettings {
+    /// Longest wait for the next piece of a request body (ms); past it the gateway answers 408
+    /// and drops the request it was streaming upstream.
+    pub body_idle_timeout_ms: u64,
 }
 
 /// One address, or the instances of a replicated upstream.
@@ -168,6 +177,9 @@ impl Validate for Settings {
                     "rate and burst must be more than 0",
                 ));
             }
+        }
+        if self.proxy.body_idle_timeout_ms == 0 {
+            return Err(settings::rule("proxy.body_idle_timeout_ms", "must be more than 0"));
         }
         if self.upstream_checks.interval_ms == 0 || self.upstream_checks.timeout_ms == 0 {
             return Err(settings::rule("upstream_checks.interval_ms", "must be more than 0"));
@@ -284,6 +296,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         identity_secret: settings.identity.secret.clone(),
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,
+        body_idle_timeout: Duration::from_millis(settings.proxy.body_idle_timeout_ms),
     });
     let openapi = ApiDoc::openapi();
     let own = serde_json::to_value(&openapi).map_err(std::io::Error::other)?;

@@ -23,4 +23,6 @@ pub struct Gateway {
     pub metrics: GatewayMetrics,
     /// Largest request body forwarded (bytes); larger ones answer 413.
     pub body_limit: usize,
+    /// Longest wait for the next piece of a request body; past it, 408.
+    pub body_idle_timeout: std::time::Duration,
 }

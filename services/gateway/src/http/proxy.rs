@@ -228,7 +228,7 @@ impl Gateway {
         let method = http::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
         let body = self.body(req, payload)?;
-        let overflow = body.overflow.clone();
+        let (overflow, stalled) = (body.overflow.clone(), body.stalled.clone());
         let empty = body.length.is_none_or(|l| l == 0) && !req.headers().contains_key(header::TRANSFER_ENCODING);
         let mut request = http::Request::new(if empty { upstream::empty() } else { body.into_upstream() });
         *request.method_mut() = method;
@@ -253,6 +253,12 @@ impl Gateway {
             .upstream
             .with_label_values(&[route.prefix.as_str()])
             .observe(started.elapsed().as_secs_f64());
+        if stalled.get() {
+            return Err(ApiError::new(ErrorKind::RequestTimeout).debug(format!(
+                "no part of the body arrived for {} ms",
+                self.body_idle_timeout.as_millis()
+            )));
+        }
         if overflow.get() {
             return Err(
                 ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
@@ -297,13 +303,18 @@ impl Gateway {
     }
 }
 
-/// A request body on its way upstream, cut off past the body limit.
+/// A request body on its way upstream, cut off past the body limit, or when its next piece
+/// takes longer than the idle timeout to arrive (a client that sends a length and never the
+/// bytes would otherwise hold an upstream connection until the route's timeout).
 struct LimitedBody {
     payload: web::Payload,
     length: Option<u64>,
     seen: usize,
     limit: usize,
     overflow: Rc<Cell<bool>>,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    stalled: Rc<Cell<bool>>,
 }
 
 impl futures_util::Stream for LimitedBody {
@@ -311,12 +322,23 @@ impl futures_util::Stream for LimitedBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let next = Pin::new(&mut self.payload).poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &next {
-            self.seen += chunk.len();
-            if self.seen > self.limit {
-                self.overflow.set(true);
-                return Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)));
+        match &next {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.seen += chunk.len();
+                if self.seen > self.limit {
+                    self.overflow.set(true);
+                    return Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)));
+                }
+                let next_deadline = tokio::time::Instant::now() + self.idle;
+                self.deadline.as_mut().reset(next_deadline);
             }
+            Poll::Pending if self.deadline.as_mut().poll(cx).is_ready() => {
+                self.stalled.set(true);
+                return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                    std::io::ErrorKind::TimedOut.into(),
+                ))));
+            }
+            _ => {}
         }
         next
     }
@@ -351,6 +373,9 @@ impl Gateway {
             seen: 0,
             limit: self.body_limit,
             overflow: Rc::default(),
+            idle: self.body_idle_timeout,
+            deadline: Box::pin(tokio::time::sleep(self.body_idle_timeout)),
+            stalled: Rc::default(),
         })
     }
 }

@@ -41,6 +41,7 @@ async fn gateway(routes: Value) -> (String, CancellationToken) {
         .unwrap()
         .merge(("http.port", 0))
         .merge(("http.workers", 1))
+        .merge(("proxy.body_idle_timeout_ms", 300))
         .merge(figment::providers::Serialized::default("routes", routes));
     let settings: gateway::Settings = settings::extract(figment).unwrap();
     let shutdown = CancellationToken::new();
@@ -155,4 +156,35 @@ async fn bodies_stream_to_the_upstream_within_the_limit() {
         res.is_err() || res.unwrap().status() == 413,
         "an endless chunked body is cut off"
     );
+}
+
+/// What the gateway answers on a raw connection that sends `request`: the status line, or
+/// `None` when it closes without a word.
+async fn raw(gw: &str, request: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gw.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = vec![0; 4096];
+    // A bound for the test, not a measure: the gateway's own timeouts are far shorter.
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer))
+        .await
+        .expect("an answer or a close");
+    let n = read.unwrap_or(0);
+    let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+    text.lines().next().map(str::to_owned).filter(|l| !l.is_empty())
+}
+
+#[tokio::test]
+async fn a_body_that_stops_coming_is_408_not_a_504() {
+    let up = upstream();
+    // The route's timeout is far longer than the body's idle timeout (300 ms here).
+    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 60, "public": true}])).await;
+    let stalled = raw(
+        &gw,
+        b"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n0123456789",
+    )
+    .await;
+    assert_eq!(stalled.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
 }
