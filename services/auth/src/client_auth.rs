@@ -92,11 +92,11 @@ pub async fn authenticate(
     };
     match row {
         Some(row) if outcome => {
-            state.limiter.succeeded(&attempt).await;
             if !row.networks().admits(attempt.source()) {
                 tracing::info!(client.id = %row.id, source = %attempt.source(), "client refused: address not allowed");
                 return Err(OAuthError::address_not_allowed());
             }
+            state.limiter.succeeded(&attempt).await;
             Ok(AuthenticatedClient {
                 confidential: row.secret_hash.is_some(),
                 row,
