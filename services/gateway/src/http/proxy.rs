@@ -18,7 +18,7 @@ use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::ExposeSecret;
 
 use crate::rate_limits;
-use crate::route_table::Route;
+use crate::route_table::{Route, Target};
 use crate::state::Gateway;
 use crate::token_validator::{Answer, Refusal};
 use crate::upstream::{self, Upstreams};
@@ -209,6 +209,28 @@ impl Gateway {
         if let Some(preflight) = self.cors.preflight(req) {
             return Ok(preflight);
         }
+        let (answer, client_address) = self.admit(req, route).await?;
+        let decision = self.limit(client_address, route, answer.as_deref()).await?;
+        let targets = entry.ordered();
+        let (request, body) = self.upstream_request(req, payload, targets[0], client_address, answer.as_deref())?;
+        let sent = self.send(client, &targets, request, route).await;
+        // What went wrong with the client's body explains a failed send better than the send.
+        self.body_failure(&body).map_or(Ok(()), Err)?;
+        let upstream = sent.map_err(|e| {
+            tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
+            let timeout = matches!(e, upstream::UpstreamError::Timeout(_));
+            ApiError::new(if timeout {
+                ErrorKind::GatewayTimeout
+            } else {
+                ErrorKind::BadGateway
+            })
+        })?;
+        respond(upstream, decision.as_ref())
+    }
+
+    /// The token's answer (on protected routes) and the client's address, which the token's
+    /// application must accept.
+    async fn admit(&self, req: &HttpRequest, route: &Route) -> Result<(Option<Arc<Answer>>, IpAddr), ApiError> {
         let answer = self.authorize(req, route).await?;
         let client_address = self.client_address.of(req);
         if answer.as_ref().is_some_and(|a| !a.admits(client_address)) {
@@ -217,10 +239,19 @@ impl Gateway {
                 "this application does not accept requests from this address",
             ));
         }
-        let decision = self.limit(client_address, route, answer.as_deref()).await?;
+        Ok((answer, client_address))
+    }
+
+    /// The request as `target` gets it, and the flags its body raises on the way.
+    fn upstream_request(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        target: &Target,
+        client_address: IpAddr,
+        answer: Option<&Answer>,
+    ) -> Result<(http::Request<upstream::Body>, BodyFlags), ApiError> {
         // Instances of one upstream share its path; the first to try gives the request its Host.
-        let targets = entry.ordered();
-        let target = targets[0];
         let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let uri: http::Uri = format!("{}{path_and_query}", target.base_path)
             .parse()
@@ -228,18 +259,32 @@ impl Gateway {
         let method = http::Method::from_bytes(req.method().as_str().as_bytes())
             .map_err(|_| ApiError::new(ErrorKind::MethodNotAllowed))?;
         let body = self.body(req, payload)?;
-        let (overflow, stalled) = (body.overflow.clone(), body.stalled.clone());
+        let flags = BodyFlags {
+            overflow: body.overflow.clone(),
+            stalled: body.stalled.clone(),
+        };
         let empty = body.length.is_none_or(|l| l == 0) && !req.headers().contains_key(header::TRANSFER_ENCODING);
         let mut request = http::Request::new(if empty { upstream::empty() } else { body.into_upstream() });
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.upstream_headers(req, client_address, answer.as_deref(), &target.host);
+        *request.headers_mut() = self.upstream_headers(req, client_address, answer, &target.host);
+        Ok((request, flags))
+    }
+
+    /// Sends to the first instance that takes the request; one that refused a connection gets
+    /// no new requests until its readiness check passes.
+    async fn send(
+        &self,
+        client: &Upstreams,
+        targets: &[&Target],
+        request: http::Request<upstream::Body>,
+        route: &Route,
+    ) -> Result<http::Response<hyper::body::Incoming>, upstream::UpstreamError> {
         let started = Instant::now();
         let addresses: Vec<&str> = targets.iter().map(|t| t.address.as_str()).collect();
         let sent = client
             .send(&addresses, request, Duration::from_secs(route.timeout_secs))
             .await;
-        // An instance that refused a connection gets no new requests until its check passes.
         let (sent, refused) = match sent {
             Ok((response, refused)) => (Ok(response), refused),
             Err((error, refused)) => (Err(error), refused),
@@ -253,54 +298,61 @@ impl Gateway {
             .upstream
             .with_label_values(&[route.prefix.as_str()])
             .observe(started.elapsed().as_secs_f64());
-        if stalled.get() {
-            return Err(ApiError::new(ErrorKind::RequestTimeout).debug(format!(
+        sent
+    }
+
+    fn body_failure(&self, body: &BodyFlags) -> Option<ApiError> {
+        if body.stalled.get() {
+            return Some(ApiError::new(ErrorKind::RequestTimeout).debug(format!(
                 "no part of the body arrived for {} ms",
                 self.body_idle_timeout.as_millis()
             )));
         }
-        if overflow.get() {
-            return Err(
-                ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
-            );
-        }
-        let upstream = sent.map_err(|e| {
-            tracing::warn!(upstream = %route.upstream, error = %e, "upstream request failed");
-            let timeout = matches!(e, upstream::UpstreamError::Timeout(_));
-            ApiError::new(if timeout {
-                ErrorKind::GatewayTimeout
-            } else {
-                ErrorKind::BadGateway
-            })
-        })?;
-        let status = actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
-            .map_err(|_| ApiError::new(ErrorKind::BadGateway))?;
-        let mut response = HttpResponse::build(status);
-        let mut length = None;
-        for (name, value) in upstream.headers() {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_str().as_bytes()),
-                HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                if n == header::CONTENT_LENGTH {
-                    length = v.to_str().ok().and_then(|v| v.parse::<u64>().ok());
-                } else if !NOT_FORWARDED.contains(&n) && n != "x-request-id" {
-                    response.append_header((n, v));
-                }
-            }
-        }
-        if let Some(decision) = &decision {
-            for field in rate_limits::headers(decision) {
-                response.insert_header(field);
-            }
-        }
-        let stream = upstream::body_stream(upstream.into_body());
-        // A known length is kept (no chunked encoding for the client); unknown ones stream.
-        Ok(match length {
-            Some(length) => response.body(SizedStream::new(length, stream)),
-            None => response.streaming(stream),
+        body.overflow.get().then(|| {
+            ApiError::new(ErrorKind::PayloadTooLarge).debug(format!("the body exceeds {} bytes", self.body_limit))
         })
     }
+}
+
+/// The upstream's answer for the client: its status and headers (hop-by-hop ones dropped, the
+/// rate limit's added) and its body streamed back, with its length when it gave one.
+fn respond(
+    upstream: http::Response<hyper::body::Incoming>,
+    decision: Option<&cache::Decision>,
+) -> Result<HttpResponse, ApiError> {
+    let status = actix_web::http::StatusCode::from_u16(upstream.status().as_u16())
+        .map_err(|_| ApiError::new(ErrorKind::BadGateway))?;
+    let mut response = HttpResponse::build(status);
+    let mut length = None;
+    for (name, value) in upstream.headers() {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            if n == header::CONTENT_LENGTH {
+                length = v.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            } else if !NOT_FORWARDED.contains(&n) && n != "x-request-id" {
+                response.append_header((n, v));
+            }
+        }
+    }
+    if let Some(decision) = decision {
+        for field in rate_limits::headers(decision) {
+            response.insert_header(field);
+        }
+    }
+    let stream = upstream::body_stream(upstream.into_body());
+    // A known length is kept (no chunked encoding for the client); unknown ones stream.
+    Ok(match length {
+        Some(length) => response.body(SizedStream::new(length, stream)),
+        None => response.streaming(stream),
+    })
+}
+
+/// What the request's body raised on its way upstream.
+struct BodyFlags {
+    overflow: Rc<Cell<bool>>,
+    stalled: Rc<Cell<bool>>,
 }
 
 /// A request body on its way upstream, cut off past the body limit, or when its next piece
