@@ -1,7 +1,9 @@
-//! Accounts end when their profile does: on `user.deleted` (published by user-profile when a
-//! user deletes themselves) auth deletes the account, its sessions, consents and refresh
-//! tokens, and revokes every access token issued to the user, through one `token.revoked`
-//! that gateways and introspection apply at once.
+//! What auth does on events. Accounts end when their profile does: on `user.deleted`
+//! (published by user-profile when a user deletes themselves) auth deletes the account, its
+//! sessions, consents and refresh tokens, and revokes every access token issued to the user,
+//! through one `token.revoked` that gateways and introspection apply at once. And every replica
+//! forgets the application a client-wide `token.revoked` names (its networks changed, it was
+//! deleted), so none goes on accepting or minting under the old state from its cache.
 
 use std::sync::Arc;
 
@@ -14,6 +16,9 @@ use crate::state::{AppState, SOURCE};
 use crate::store;
 
 pub const BINDINGS: [&str; 1] = [UserDeleted::TYPE];
+
+/// What each replica consumes on a queue of its own.
+pub const PER_REPLICA: [&str; 1] = [TokenRevoked::TYPE];
 
 pub struct Deletions(pub Arc<AppState>);
 
@@ -44,6 +49,23 @@ impl Handler for Deletions {
             .map_err(HandlerError::new)?;
         if deleted {
             tracing::info!(user.id = %user, "account deleted; its tokens revoked");
+        }
+        Ok(())
+    }
+}
+
+/// Each replica's own consumer of `token.revoked`.
+pub struct ClientChanges(pub Arc<AppState>);
+
+#[async_trait]
+impl Handler for ClientChanges {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let Some(payload) = delivery.event.payload::<TokenRevoked>() else {
+            return Ok(());
+        };
+        let revoked = payload.map_err(HandlerError::new)?;
+        if revoked.jti == RevocationList::EVERY_TOKEN && revoked.client_id != RevocationList::EVERY_TOKEN {
+            self.0.clients.evict(&revoked.client_id);
         }
         Ok(())
     }

@@ -344,6 +344,14 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
+    let client_changes = deps
+        .bus
+        .subscribe(
+            events::Subscription::per_replica(NAME, &consumers::PER_REPLICA),
+            Arc::new(consumers::ClientChanges(state.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
     let data = web::Data::from(state.clone());
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
@@ -366,7 +374,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![relay, deletions, jobs],
+        tasks: vec![relay, deletions, client_changes, jobs],
     })
 }
 

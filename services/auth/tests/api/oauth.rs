@@ -593,6 +593,48 @@ async fn registration_names_every_bad_field(app: TestApp) {
     assert!(body["debugMessage"].as_str().unwrap().contains("email: "), "{body}");
 }
 
+/// A replica that cached an application forgets it when the application's networks change on
+/// another replica: the change holds at once on every replica, not after the cache's 5 s.
+/// Replicas share RabbitMQ (embedded mode has one process, so no second replica).
+#[tokio::test]
+async fn a_network_change_holds_at_once_on_every_replica() {
+    let app = spawn(Backend::Postgres(test_support::TestDatabase::create())).await;
+    let (id, secret) = app.application(json!({"name": "Moving", "scopes": ["profile"]})).await;
+    let other = app.replica().await;
+    let token_at = |base: &str| {
+        app.http
+            .post(format!("{base}/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+    };
+    assert_eq!(
+        app.json(token_at(&other.base)).await.0,
+        200,
+        "cached on the other replica now"
+    );
+    let admin = app.login(ADMIN.0, ADMIN.1).await;
+    let change = app
+        .http
+        .patch(app.url(&format!("/applications/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"allowed_networks": ["192.0.2.0/24"]}));
+    assert_eq!(app.json(change).await.0, 200);
+    // The test calls from 127.0.0.1: outside the new list.
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, body) = app.json(token_at(&other.base)).await;
+        if status == 403 {
+            assert_eq!(body["error"], "access_denied");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the other replica still accepts the old list ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 macro_rules! backend_suite {
     ($name:ident, $backend:expr) => {
         mod $name {

@@ -31,6 +31,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub bus: Arc<dyn Bus>,
     pub db_url: String,
+    cache_prefix: Option<String>,
     shutdown: CancellationToken,
     _db: Backend,
 }
@@ -60,38 +61,8 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
             connection_name: "auth-test".into(),
         })),
     };
-    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("database.url", db_url.clone()))
-        .merge(("bootstrap.admin_username", ADMIN.0))
-        .merge(("bootstrap.admin_password", ADMIN.1));
-    // The production-like suite also counts failures in Redis.
-    let figment = if production {
-        figment
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("auth"))))
-    } else {
-        figment
-    };
-    let figment = overrides
-        .iter()
-        .fold(figment, |f, (key, value)| f.merge((*key, *value)));
-    let settings: auth::Settings = settings::extract(figment).expect("settings");
-    let shutdown = CancellationToken::new();
-    let started = auth::start(
-        settings,
-        Deps {
-            bus: bus.clone(),
-            shutdown: shutdown.clone(),
-        },
-    )
-    .await
-    .expect("auth starts");
-    let base = format!("http://{}", started.http.addr);
-    tokio::spawn(started.stopped());
+    let cache_prefix = production.then(|| format!("{}:", test_support::unique("auth")));
+    let (base, shutdown) = start(&db_url, bus.clone(), cache_prefix.as_deref(), overrides).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -101,12 +72,71 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
         http,
         bus,
         db_url,
+        cache_prefix,
         shutdown,
         _db: backend,
     }
 }
 
+/// An auth server on `db_url` and `bus`; Redis under `cache_prefix` when there is one.
+async fn start(
+    db_url: &str,
+    bus: Arc<dyn Bus>,
+    cache_prefix: Option<&str>,
+    overrides: &[(&str, &str)],
+) -> (String, CancellationToken) {
+    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
+        .unwrap()
+        .merge(("http.port", 0))
+        .merge(("http.workers", 2))
+        .merge(("database.url", db_url))
+        .merge(("bootstrap.admin_username", ADMIN.0))
+        .merge(("bootstrap.admin_password", ADMIN.1));
+    // The production-like suite also counts failures in Redis.
+    let figment = match cache_prefix {
+        Some(prefix) => figment
+            .merge(("cache.kind", "redis"))
+            .merge(("cache.url", test_support::redis_url()))
+            .merge(("cache.prefix", prefix)),
+        None => figment,
+    };
+    let figment = overrides
+        .iter()
+        .fold(figment, |f, (key, value)| f.merge((*key, *value)));
+    let settings: auth::Settings = settings::extract(figment).expect("settings");
+    let shutdown = CancellationToken::new();
+    let started = auth::start(
+        settings,
+        Deps {
+            bus,
+            shutdown: shutdown.clone(),
+        },
+    )
+    .await
+    .expect("auth starts");
+    let base = format!("http://{}", started.http.addr);
+    tokio::spawn(started.stopped());
+    (base, shutdown)
+}
+
+/// A second replica of a test server: the same database, bus and cache; stopped when dropped.
+pub struct Replica {
+    pub base: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl TestApp {
+    pub async fn replica(&self) -> Replica {
+        let (base, shutdown) = start(&self.db_url, self.bus.clone(), self.cache_prefix.as_deref(), &[]).await;
+        Replica { base, shutdown }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
