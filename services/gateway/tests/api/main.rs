@@ -13,5 +13,6 @@ mod lockout;
 mod proxy;
 mod resources;
 mod rolling;
+mod slow_clients;
 mod token_checks;
 mod traces;
