@@ -11,7 +11,7 @@ mod requirement;
 
 use hmac::{Hmac, Mac};
 
-pub use address::{CLIENT_ADDRESS, CLIENT_ADDRESS_SIGNATURE, ClientAddress, sign_address, verify_address};
+pub use address::{ClientAddress, sign_address, verify_address};
 pub use caller::{Caller, IdentitySettings};
 pub use requirement::{AnyScope, ForUser, Requirement, Scoped};
 use sha2::Sha256;

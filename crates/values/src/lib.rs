@@ -38,10 +38,6 @@ impl FieldErrors {
         self.0.push(error);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Err(self)` when a field failed.
     pub fn check(self) -> Result<(), Self> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }
