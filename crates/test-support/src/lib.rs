@@ -41,6 +41,16 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The fields a 422's `errors` names, in order.
+pub fn invalid_fields(body: &serde_json::Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .expect("a 422 lists its fields in `errors`")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// `deploy/servers.sh`, for tests that stop and start a server.
 pub fn servers_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/servers.sh")

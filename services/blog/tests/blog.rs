@@ -336,12 +336,7 @@ async fn bad_input_is_refused_naming_the_field(backend: Backend) {
     let every = json!({"title": " ", "content": "C", "locales_id": 999, "blog_category_id": 999});
     let (status, body, _) = b.call("POST", "/blog/articles", "ana", WRITE, Some(every)).await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = test_support::invalid_fields(&body);
     assert_eq!(
         fields,
         ["title", "locales_id", "blog_category_id"],

@@ -222,12 +222,7 @@ async fn bad_values_are_refused_naming_the_field(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let mut fields = test_support::invalid_fields(&body);
     fields.sort_unstable();
     assert_eq!(
         fields,

@@ -583,12 +583,7 @@ async fn registration_names_every_bad_field(app: TestApp) {
     let body = json!({"username": "a", "email": "not-an-address", "password": "long-enough-1"});
     let (status, _, body) = app.json(app.http.post(app.url("/users")).json(&body)).await;
     assert_eq!((status, &body["code"]), (422, &json!("validation_failed")), "{body}");
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = test_support::invalid_fields(&body);
     assert_eq!(fields, ["username", "email"], "{body}");
     assert!(body["debugMessage"].as_str().unwrap().contains("email: "), "{body}");
 }

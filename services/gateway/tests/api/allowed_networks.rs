@@ -87,12 +87,7 @@ async fn credentials_and_tokens_are_accepted_only_from_the_applications_networks
     };
     let (status, body) = answer(change(json!(["10.0.0.0/8", "nope", "127.0.6.1/40"]))).await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = test_support::invalid_fields(&body);
     assert_eq!(fields, ["allowed_networks[1]", "allowed_networks[2]"]);
     let (status, body) = answer(change(json!(["127.0.6.0/24"]))).await;
     assert_eq!(status, 200, "{body}");
