@@ -23,6 +23,13 @@ pub struct AccessClaims {
     pub allowed_networks: Vec<IpNet>,
 }
 
+/// Whether `networks` (an `allowed_networks` list) admit a request from `address`: an empty
+/// list admits any; IPv4-mapped IPv6 addresses count as IPv4.
+pub fn networks_admit(networks: &[IpNet], address: std::net::IpAddr) -> bool {
+    let address = address.to_canonical();
+    networks.is_empty() || networks.iter().any(|net| net.contains(&address))
+}
+
 impl AccessClaims {
     /// Whether the token acts for a user rather than for its client alone.
     pub fn user(&self) -> Option<&str> {

@@ -8,7 +8,7 @@ mod keyset;
 mod remote;
 mod revocations;
 
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, networks_admit};
 pub use introspection::Introspection;
 pub use keyset::{ALGORITHMS, KeySet, KeySetError, VerifyError, parse_algorithm};
 pub use remote::{FetchError, RemoteKeys};

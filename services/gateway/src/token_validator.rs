@@ -48,8 +48,7 @@ pub struct Answer {
 impl Answer {
     /// Whether a request from `address` may use this token (seed 001's IP filtering).
     pub fn admits(&self, address: std::net::IpAddr) -> bool {
-        let address = address.to_canonical();
-        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(&address))
+        tokens::networks_admit(&self.allowed_networks, address)
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {

@@ -305,8 +305,7 @@ impl AllowedNetworks {
     }
 
     pub fn admits(&self, address: IpAddr) -> bool {
-        let address = address.to_canonical();
-        self.0.is_empty() || self.0.iter().any(|net| net.contains(&address))
+        tokens::networks_admit(&self.0, address)
     }
 
     pub fn to_vec(&self) -> Vec<IpNet> {
