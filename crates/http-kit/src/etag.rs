@@ -1,8 +1,9 @@
 //! Optimistic concurrency with entity tags (RFC 9110 §8.8.3, §13): `If-Match` makes a change
 //! conditional on the representation the client read, `If-None-Match` saves re-sending it.
 
-use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName};
+use actix_web::{HttpRequest, HttpResponse};
 
 use crate::{ApiError, ErrorKind};
 
@@ -59,6 +60,31 @@ pub fn if_match(req: &HttpRequest, current: &str) -> Result<(), ApiError> {
 /// Whether `If-None-Match` lists `current` (weak comparison): the answer is then 304.
 pub fn not_modified(req: &HttpRequest, current: &str) -> bool {
     listed(req, &header::IF_NONE_MATCH).any(|(_, t)| t == "*" || t == current)
+}
+
+/// The envelope of `data`, with its entity tag.
+pub fn tagged<T: serde::Serialize>(status: StatusCode, data: T, tag: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, tag))
+        .json(crate::Envelope::with_status(status, "ok", "OK", data))
+}
+
+/// 304 when `If-None-Match` names `tag`.
+pub fn unchanged(req: &HttpRequest, tag: &str) -> Option<HttpResponse> {
+    not_modified(req, tag).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag.to_owned()))
+            .finish()
+    })
+}
+
+/// A change another request made first: 412 when the caller sent `If-Match`, else 409.
+pub fn lost_race(req: &HttpRequest) -> ApiError {
+    if has_if_match(req) {
+        ApiError::new(crate::ErrorKind::PreconditionFailed).debug("the resource changed since you read it")
+    } else {
+        ApiError::conflict("the resource changed while this request ran; read it again and retry")
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,10 @@
 //! Nested keys use `__`: `GATEWAY_HTTP__PORT=9000` sets `http.port`.
 //! A value named `…_FILE` is read from that file, so Kubernetes secrets can be mounted.
 
+mod span;
+
+pub use span::Span;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::de::DeserializeOwned;

@@ -171,7 +171,7 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
     info(title = "Partner API platform: auth", description = "OAuth2 authorization server: users, applications, tokens, revocation, metadata, and seed 002's endpoints."),
     paths(
         http::token::token, http::token::revoke, http::metadata::metadata, http::metadata::jwks,
-        http::users::register, http::users::me, http::users::set_roles,
+        http::users::register, http::users::me, http::users::set_roles, http::consents::list, http::consents::withdraw,
         http::applications::create, http::applications::list, http::applications::show,
         http::applications::rotate_secret, http::applications::change, http::applications::delete, http::applications::register,
         http::seed::login, http::seed::revoke, http::token::seed_authorize,

@@ -288,6 +288,18 @@ pub fn revoke_client_refresh_tokens(conn: &mut AnyConnection, client: &str, now:
     .execute(conn)
 }
 
+/// Revokes the live refresh tokens `client` holds for `user`.
+pub fn revoke_user_refresh_tokens_at(conn: &mut AnyConnection, user: &str, client: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::client_id.eq(client))
+            .filter(refresh_tokens::user_id.eq(user))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
+}
+
 // Revoked access tokens.
 
 /// Records a revoked access token; false when it was already recorded.
@@ -434,6 +446,20 @@ pub fn save_consent(conn: &mut AnyConnection, user: &str, client: &str, scope: &
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// False when `user` had no consent for `client`.
+pub fn delete_consent(conn: &mut AnyConnection, user: &str, client: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(consents::table.find((user, client))).execute(conn)? == 1)
+}
+
+/// The consents `user` gave: (client, scope, granted at), newest first.
+pub fn consents_of(conn: &mut AnyConnection, user: &str) -> QueryResult<Vec<(String, String, i64)>> {
+    consents::table
+        .filter(consents::user_id.eq(user))
+        .order(consents::granted_at.desc())
+        .select((consents::client_id, consents::scope, consents::granted_at))
+        .load(conn)
 }
 
 pub fn insert_session(

@@ -95,7 +95,7 @@ fn describe(scope: &str) -> &'static str {
         "blog:read" => "Read blog articles and comments",
         "blog:write" => "Write articles and comments as you",
         "notifications:send" => "Send you notifications",
-        "webhooks" => "Receive platform events",
+        "webhooks:manage" => "Manage its webhook endpoints and receive platform events",
         "introspect" => "Check tokens",
         _ => "Access part of your account",
     }

@@ -1,5 +1,6 @@
 //! Values parsed once at the edge; past this module they cannot be invalid.
 
+pub mod consents;
 pub mod issue;
 pub mod revoke;
 
@@ -129,6 +130,16 @@ impl Scopes {
 
     pub fn is_subset(&self, of: &Scopes) -> bool {
         self.0.is_subset(&of.0)
+    }
+
+    /// Each scope, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.as_str().to_owned()).collect()
+    }
+
+    /// These scopes and those of `other`.
+    pub fn union(&self, other: &Scopes) -> Scopes {
+        Self(self.0.union(&other.0).cloned().collect())
     }
 
     /// These scopes but those in `other`.

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
-use events::catalogue::TokenRevoked;
+use events::catalogue::{ApplicationDeleted, ApplicationRegistered, TokenRevoked};
 use http_kit::{ApiError, Envelope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -98,7 +98,19 @@ pub async fn create_client(
         allowed_networks: spec.allowed_networks.to_string(),
     };
     let stored = row.clone();
-    state.db.run(move |c| Ok(store::insert_client(c, &stored)?)).await?;
+    let registered = ApplicationRegistered {
+        client_id: row.id.clone(),
+        owner_id: row.owner_id.clone(),
+        name: row.name.clone(),
+        scopes: spec.scopes.names(),
+    };
+    state
+        .outbox
+        .write(move |c, events| {
+            store::insert_client(c, &stored)?;
+            events.publish(crate::state::SOURCE, Some(stored.id.clone()), &registered)
+        })
+        .await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
     Ok((row, secret))
 }
@@ -317,7 +329,9 @@ pub async fn delete(
         .write(move |c, events| {
             store::revoke_client_refresh_tokens(c, &id, now)?;
             store::delete_client(c, &id)?;
-            events.publish(crate::state::SOURCE, Some(id.clone()), &payload)
+            events.publish(crate::state::SOURCE, Some(id.clone()), &payload)?;
+            let deleted = ApplicationDeleted { client_id: id.clone() };
+            events.publish(crate::state::SOURCE, Some(id.clone()), &deleted)
         })
         .await?;
     state.clients.evict(&row.id);

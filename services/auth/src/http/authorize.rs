@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::crypto;
-use crate::domain::{GrantType, Scopes};
+use crate::domain::{GrantType, Scopes, consents};
 use crate::http::token::authenticate_user;
 use crate::state::AppState;
 use crate::store::{self, ClientRow, CodeRow, UserRow};
@@ -432,15 +432,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
             state: valid.state,
         });
     }
-    let (uid, cid, scope, now) = (
-        user.id.clone(),
-        valid.client.id.clone(),
-        valid.scope.to_string(),
-        storage::now_millis(),
-    );
-    if state
-        .db
-        .run(move |c| Ok(store::save_consent(c, &uid, &cid, &scope, now)?))
+    if consents::grant(&state, &user.id, &valid.client.id, &valid.scope)
         .await
         .is_err()
     {

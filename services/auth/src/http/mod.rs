@@ -5,6 +5,7 @@
 
 pub mod applications;
 pub mod authorize;
+pub mod consents;
 pub mod internal;
 pub mod metadata;
 pub mod seed;
@@ -43,6 +44,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(Endpoint::new("/.well-known/jwks.json").get(metadata::jwks).build())
     .service(Endpoint::new("/users").post(users::register).build())
     .service(Endpoint::new("/accounts/me").get(users::me).build())
+    .service(Endpoint::new("/accounts/me/consents").get(consents::list).build())
+    .service(
+        Endpoint::new("/accounts/me/consents/{client_id}")
+            .delete(consents::withdraw)
+            .build(),
+    )
     .service(Endpoint::new("/accounts/{id}/roles").put(users::set_roles).build())
     .service(
         Endpoint::new("/applications")

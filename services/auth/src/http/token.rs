@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::crypto;
 use crate::domain::issue::{Issued, issue_for_user};
-use crate::domain::{GrantType, Scopes};
+use crate::domain::{GrantType, Scopes, consents};
 use crate::limiter::Attempt;
 use crate::passwords::HashError;
 use crate::state::AppState;
@@ -192,6 +192,8 @@ async fn password(
     let user = authenticate_user(state, req, username, password)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+    // The user handed the application their credentials: that authorizes it (RFC 6749 §4.3).
+    consents::grant(state, &user.id, &client.row.id, &scope).await?;
     issue_for_user(state, client, &user, &scope, None).await
 }
 

@@ -8,12 +8,11 @@ pub mod comments;
 pub mod feed;
 pub mod taxonomy;
 
-use actix_web::http::{StatusCode, header};
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use http_kit::{ApiError, Endpoint, PageRequest, etag};
+use actix_web::{FromRequest, HttpRequest, web};
+use http_kit::{ApiError, Endpoint, PageRequest};
 use identity::{Caller, Requirement};
 
 use crate::names::Snapshot;
@@ -78,30 +77,7 @@ impl FromRequest for Deleter {
     }
 }
 
-/// The envelope of `data`, with its entity tag.
-pub fn tagged<T: serde::Serialize>(status: StatusCode, data: T, tag: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, tag))
-        .json(http_kit::Envelope::with_status(status, "ok", "OK", data))
-}
-
-/// 304 when `If-None-Match` names `tag`.
-pub fn unchanged(req: &HttpRequest, tag: &str) -> Option<HttpResponse> {
-    etag::not_modified(req, tag).then(|| {
-        HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag.to_owned()))
-            .finish()
-    })
-}
-
-/// A change another request made first: 412 when the caller sent `If-Match`, else 409.
-pub fn lost_race(req: &HttpRequest) -> ApiError {
-    if etag::has_if_match(req) {
-        ApiError::new(http_kit::ErrorKind::PreconditionFailed).debug("the resource changed since you read it")
-    } else {
-        ApiError::conflict("the resource changed while this request ran; read it again and retry")
-    }
-}
+pub use http_kit::etag::{lost_race, tagged, unchanged};
 
 /// RFC 8288 links to the neighbouring pages, keeping the other parameters.
 pub fn links(req: &HttpRequest, page: PageRequest, has_next: bool) -> String {

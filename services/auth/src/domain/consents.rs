@@ -1,0 +1,68 @@
+//! What users authorized applications for. A consent only grows by a grant (the consent page,
+//! or the password grant, where the user hands the application their credentials) and ends
+//! when the user withdraws it; each change publishes its event, so the services that push data
+//! out (webhooks, notifications) stop at once.
+
+use events::catalogue::{ConsentGranted, ConsentRevoked};
+use storage::{AnyConnection, StorageError};
+
+use crate::domain::Scopes;
+use crate::state::{AppState, SOURCE};
+use crate::store;
+
+/// Records that `user` authorized `client` for `scopes` (beside what it already had); writes
+/// and publishes only when that widens the consent, so a repeated sign-in costs one read.
+pub async fn grant(state: &AppState, user: &str, client: &str, scopes: &Scopes) -> Result<(), StorageError> {
+    let (user, client, scopes) = (user.to_owned(), client.to_owned(), scopes.clone());
+    state
+        .outbox
+        .write(move |c, events| {
+            let had = store::consent(c, &user, &client)?
+                .and_then(|s| Scopes::parse(&s).ok())
+                .unwrap_or_default();
+            if scopes.is_subset(&had) {
+                return Ok(());
+            }
+            let all = had.union(&scopes);
+            let now = storage::now_millis();
+            store::save_consent(c, &user, &client, &all.to_string(), now)?;
+            let granted = ConsentGranted {
+                user_id: user.clone(),
+                client_id: client.clone(),
+                scopes: all.names(),
+                granted_at: now,
+            };
+            events.publish(SOURCE, Some(user.clone()), &granted)
+        })
+        .await
+}
+
+/// Ends `user`'s consent to `client` and the refresh tokens it had issued them; false when
+/// there was none.
+pub async fn withdraw(state: &AppState, user: &str, client: &str) -> Result<bool, StorageError> {
+    let (user, client) = (user.to_owned(), client.to_owned());
+    state
+        .outbox
+        .write(move |c, events| withdraw_in(c, events, &user, &client))
+        .await
+}
+
+fn withdraw_in(
+    c: &mut AnyConnection,
+    events: &mut events::Staged,
+    user: &str,
+    client: &str,
+) -> Result<bool, StorageError> {
+    let now = storage::now_millis();
+    if !store::delete_consent(c, user, client)? {
+        return Ok(false);
+    }
+    store::revoke_user_refresh_tokens_at(c, user, client, now)?;
+    let revoked = ConsentRevoked {
+        user_id: user.to_owned(),
+        client_id: client.to_owned(),
+        revoked_at: now,
+    };
+    events.publish(SOURCE, Some(user.to_owned()), &revoked)?;
+    Ok(true)
+}

@@ -1,0 +1,52 @@
+//! The applications a user authorized, and withdrawing one: its refresh tokens end and
+//! nothing more about the user reaches it by webhook or notification.
+
+use actix_web::{HttpResponse, web};
+use http_kit::{ApiError, Envelope};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::bearer::Caller;
+use crate::domain::consents;
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentView {
+    pub client_id: String,
+    /// The application's name (absent once it was deleted).
+    pub name: Option<String>,
+    pub scopes: Vec<String>,
+    /// Milliseconds since the epoch.
+    pub granted_at: i64,
+}
+
+/// The applications the caller authorized, newest first.
+#[utoipa::path(get, path = "/accounts/me/consents", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [ConsentView]), (status = 401, body = http_kit::ErrorBody)))]
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ConsentView>>, ApiError> {
+    let user = caller.user.id.clone();
+    let rows = state.db.run(move |c| Ok(store::consents_of(c, &user)?)).await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for (client_id, scope, granted_at) in rows {
+        let name = state.client(&client_id).await?.map(|c| c.name);
+        let scopes = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        views.push(ConsentView { client_id, name, scopes, granted_at });
+    }
+    Ok(Envelope::ok(views))
+}
+
+/// Withdraws the caller's authorization of an application.
+#[utoipa::path(delete, path = "/accounts/me/consents/{client_id}", tag = "users", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = http_kit::ErrorBody), (status = 404, description = "the caller never authorized it", body = http_kit::ErrorBody)))]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    caller: Caller,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !consents::withdraw(&state, &caller.user.id, &client_id).await? {
+        return Err(ApiError::not_found("you did not authorize this application"));
+    }
+    tracing::info!(user.id = %caller.user.id, client.id = %client_id, "consent withdrawn");
+    Ok(HttpResponse::NoContent().finish())
+}

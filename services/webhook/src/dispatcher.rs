@@ -1,0 +1,354 @@
+//! The dispatcher: claims due deliveries from the database (so scheduled attempts survive
+//! restarts and replicas share the work), makes each attempt on its own task, and records the
+//! outcome with the next attempt's time. One endpoint's slowness holds only its own
+//! deliveries: in-flight attempts are bounded per endpoint by the claim, and in all by a
+//! semaphore, never by a queue shared with other endpoints.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache::GcraPolicy;
+use events::catalogue::WebhookEndpointDisabled;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::event_types::{self, Audience};
+use crate::domain::{new_id, schedule, signing};
+use crate::state::Webhooks;
+use crate::store::{self, AttemptRow, DeliveryRow, EndpointRow, MessageRow};
+
+pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(state.delivery.max_in_flight));
+    let mut tasks = JoinSet::new();
+    let mut sampled = Instant::now() - Duration::from_secs(60);
+    loop {
+        let free = i64::try_from(permits.available_permits()).unwrap_or(0).min(state.delivery.batch);
+        let claimed = if free > 0 { claim(&state, free).await } else { Vec::new() };
+        let full = i64::try_from(claimed.len()).unwrap_or(0) == free && free > 0;
+        for id in claimed {
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            tasks.spawn(attempt(state.clone(), id, permit));
+        }
+        while tasks.try_join_next().is_some() {}
+        if sampled.elapsed() > Duration::from_secs(5) {
+            sample(&state).await;
+            sampled = Instant::now();
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = state.wake.notified() => {}
+            () = tokio::time::sleep(state.delivery.poll_interval.0) => {}
+            // A finished attempt may make room for its endpoint's next message.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    // Attempts in flight finish (each is bounded by the timeout); their leases would otherwise
+    // hold their deliveries until they expire.
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn claim(state: &Webhooks, limit: i64) -> Vec<String> {
+    let now = storage::now_millis();
+    let (lease, per_endpoint) = (state.delivery.lease.millis(), state.delivery.max_in_flight_per_endpoint);
+    match state
+        .db
+        .run(move |c| Ok(store::claim(c, now, now + lease, per_endpoint, limit)?))
+        .await
+    {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::warn!(%error, "due deliveries not claimed");
+            Vec::new()
+        }
+    }
+}
+
+async fn sample(state: &Webhooks) {
+    let now = storage::now_millis();
+    if let Ok((due, disabled)) = state
+        .db
+        .run(move |c| Ok((store::due_count(c, now)?, store::disabled_count(c)?)))
+        .await
+    {
+        state.metrics.backlog.set(due);
+        state.metrics.disabled_endpoints.set(disabled);
+    }
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: Option<u16>,
+    error_kind: Option<&'static str>,
+    body: String,
+    duration_ms: i64,
+    retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    fn failed(kind: &'static str, detail: String, started: Instant) -> Self {
+        Self {
+            status: None,
+            error_kind: Some(kind),
+            body: detail,
+            duration_ms: elapsed_ms(started),
+            retry_after: None,
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn attempt(state: Arc<Webhooks>, id: String, _permit: OwnedSemaphorePermit) {
+    let found = state.db.run(move |c| Ok(store::claimed(c, &id)?)).await;
+    let (delivery, message, endpoint) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(error) => return tracing::warn!(%error, "claimed delivery not read; it is retried when its lease ends"),
+    };
+    if !still_authorized(&state, &message).await {
+        return cancel(&state, &delivery).await;
+    }
+    if let Some(wait) = rate_limited(&state, &endpoint).await {
+        let (id, at) = (delivery.id.clone(), storage::now_millis() + wait);
+        if let Err(error) = state.db.run(move |c| Ok(store::postpone(c, &id, at)?)).await {
+            tracing::warn!(%error, "rate-limited delivery not postponed");
+        }
+        return;
+    }
+    let outcome = send(&state, &endpoint, &message).await;
+    record(&state, delivery, &message, endpoint, outcome).await;
+}
+
+/// A message about a user goes only while the user's consent covers its type's scope: a
+/// consent withdrawn after the message was made stops it.
+async fn still_authorized(state: &Webhooks, message: &MessageRow) -> bool {
+    let Some(user) = message.user_id.clone() else { return true };
+    let Some(Audience::AuthorizedBy(scope)) = event_types::find(&message.event_type).map(|t| t.audience) else {
+        return true;
+    };
+    let client = message.client_id.clone();
+    match state.db.run(move |c| Ok(store::consent(c, &user, &client)?)).await {
+        // No row: the user was deleted after their `user.deleted` was fanned out.
+        Ok(None) => true,
+        Ok(Some(scopes)) => scopes.split(' ').any(|s| s == scope),
+        // Unknown: refrain; the delivery is tried again when its lease ends.
+        Err(_) => false,
+    }
+}
+
+async fn cancel(state: &Webhooks, delivery: &DeliveryRow) {
+    let (id, attempts, now) = (delivery.id.clone(), delivery.attempts, storage::now_millis());
+    if let Err(error) = state
+        .db
+        .run(move |c| Ok(store::settle(c, &id, store::CANCELLED, attempts, now, now)?))
+        .await
+    {
+        tracing::warn!(%error, "delivery not cancelled");
+    }
+    state.metrics.attempts.with_label_values(&["cancelled"]).inc();
+}
+
+/// Milliseconds to wait when the endpoint's rate limit is spent (a cache that cannot answer
+/// lets the attempt go).
+async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
+    let rate = endpoint.rate_limit?;
+    let policy = GcraPolicy {
+        rate: f64::from(rate),
+        burst: u32::try_from(rate).unwrap_or(1).max(1),
+    };
+    let decision = state.rates.check(&format!("endpoint:{}", endpoint.id), &policy).await.ok()?;
+    (!decision.allowed).then(|| i64::try_from(decision.retry_after.as_millis()).unwrap_or(1000).max(1))
+}
+
+async fn send(state: &Webhooks, endpoint: &EndpointRow, message: &MessageRow) -> Outcome {
+    let started = Instant::now();
+    let url = match url::Url::parse(&endpoint.url) {
+        Ok(url) => url,
+        Err(e) => return Outcome::failed("blocked", e.to_string(), started),
+    };
+    if let Err(refusal) = state.guard.check_url(&url) {
+        return Outcome::failed("blocked", refusal.to_string(), started);
+    }
+    let client = if url.scheme() == "https" { &state.https } else { &state.plain };
+    let now = storage::now_millis();
+    let timestamp = now / 1000;
+    let signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &message.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(message.body.clone());
+    let extra: std::collections::BTreeMap<String, String> = serde_json::from_str(&endpoint.headers).unwrap_or_default();
+    for (name, value) in &extra {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) => answered(state, response, started).await,
+        Err(error) => Outcome::failed(kind_of(&error), error_text(&error), started),
+    }
+}
+
+async fn answered(state: &Webhooks, mut response: reqwest::Response, started: Instant) -> Outcome {
+    let status = response.status().as_u16();
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| response.headers().get("retry-after")?.to_str().ok().map(str::to_owned))
+        .flatten()
+        .and_then(|v| schedule::retry_after(&v, chrono::Utc::now()));
+    let limit = state.delivery.response_body_bytes;
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            _ => break,
+        }
+    }
+    let error_kind = match status {
+        200..=299 => None,
+        300..=399 => Some("redirect"),
+        _ => Some("status"),
+    };
+    Outcome {
+        status: Some(status),
+        error_kind,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        duration_ms: elapsed_ms(started),
+        retry_after,
+    }
+}
+
+fn kind_of(error: &reqwest::Error) -> &'static str {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return "blocked";
+            }
+        }
+        source = e.source();
+    }
+    if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "refused"
+    } else {
+        "network"
+    }
+}
+
+fn error_text(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// What happens to the delivery and its endpoint after `outcome`.
+enum Next {
+    Delivered,
+    RetryIn(i64),
+    Spent,
+    Disable(&'static str),
+}
+
+fn decide(state: &Webhooks, delivery: &DeliveryRow, endpoint: &EndpointRow, outcome: &Outcome, now: i64) -> Next {
+    if outcome.succeeded() {
+        return Next::Delivered;
+    }
+    if outcome.status == Some(410) {
+        return Next::Disable("gone");
+    }
+    let failing_since = endpoint.failing_since.unwrap_or(now);
+    if now - failing_since >= state.delivery.disable_after.millis() {
+        return Next::Disable("failing");
+    }
+    let made = usize::try_from(delivery.attempts + 1).unwrap_or(usize::MAX);
+    match schedule::next_wait(&state.delivery, made, outcome.retry_after) {
+        Some(wait) => Next::RetryIn(wait),
+        None => Next::Spent,
+    }
+}
+
+async fn record(state: &Webhooks, delivery: DeliveryRow, message: &MessageRow, endpoint: EndpointRow, outcome: Outcome) {
+    let now = storage::now_millis();
+    let next = decide(state, &delivery, &endpoint, &outcome, now);
+    let label = match next {
+        Next::Delivered => "succeeded",
+        Next::RetryIn(_) => "retrying",
+        Next::Spent => "failed",
+        Next::Disable(_) => "disabled",
+    };
+    state.metrics.attempts.with_label_values(&[label]).inc();
+    state.metrics.attempt_seconds.observe(outcome.duration_ms as f64 / 1000.0);
+    if matches!(next, Next::Delivered) {
+        state.metrics.event_to_delivery_seconds.observe((now - message.created_at).max(0) as f64 / 1000.0);
+    }
+    let attempt = AttemptRow {
+        id: new_id(),
+        delivery_id: delivery.id.clone(),
+        message_id: message.id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        event_type: message.event_type.clone(),
+        attempted_at: now - outcome.duration_ms,
+        duration_ms: outcome.duration_ms,
+        status_code: outcome.status.map(i32::from),
+        error_kind: outcome.error_kind.map(str::to_owned),
+        response_body: outcome.body,
+        succeeded: matches!(next, Next::Delivered),
+    };
+    let written = state
+        .outbox
+        .write(move |c, events| {
+            store::insert_attempt(c, &attempt)?;
+            let attempts = delivery.attempts + 1;
+            match next {
+                Next::Delivered => {
+                    store::settle(c, &delivery.id, store::SUCCEEDED, attempts, now, now)?;
+                    if endpoint.failing_since.is_some() {
+                        store::set_failing_since(c, &endpoint.id, None)?;
+                    }
+                }
+                Next::RetryIn(wait) => {
+                    store::settle(c, &delivery.id, store::PENDING, attempts, now + wait, now)?;
+                    if endpoint.failing_since.is_none() {
+                        store::set_failing_since(c, &endpoint.id, Some(now))?;
+                    }
+                }
+                Next::Spent => store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?,
+                Next::Disable(reason) => {
+                    store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?;
+                    if store::disable(c, &endpoint.id, reason)? {
+                        let disabled = WebhookEndpointDisabled {
+                            endpoint_id: endpoint.id.clone(),
+                            client_id: endpoint.client_id.clone(),
+                            url: endpoint.url.clone(),
+                            reason: reason.to_owned(),
+                            disabled_at: now,
+                        };
+                        events.publish(crate::SOURCE, Some(endpoint.id.clone()), &disabled)?;
+                        tracing::warn!(endpoint.id = %endpoint.id, reason, "webhook endpoint disabled");
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(%error, "attempt outcome not recorded; the delivery is tried again when its lease ends");
+    }
+}

@@ -1,0 +1,128 @@
+//! The event types offered to partners: each public type of the platform's catalogue, the
+//! scope an application needs to receive it, and whether it is about a user (then that user
+//! must have authorized the application for the scope). Internal events (tokens, consents,
+//! registrations) are never offered.
+
+use events::EventPayload;
+use events::catalogue::{
+    ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated, UserDeleted, UserUpdated,
+    WebhookEndpointDisabled,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
+
+/// Whom an event may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Applications a user authorized for `scope`; the event is about that user.
+    AuthorizedBy(&'static str),
+    /// Applications whose registration allows `scope`.
+    Holding(&'static str),
+    /// Only the application the event is about (its own endpoints).
+    Own,
+}
+
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub audience: Audience,
+    pub schema: RefOr<Schema>,
+    pub example: Value,
+}
+
+/// The `data` of a `webhook.test` message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTest {
+    pub endpoint_id: String,
+    pub message: String,
+}
+
+pub const TEST: &str = "webhook.test";
+
+fn offered<P: EventPayload>(audience: Audience, example: Value) -> EventType {
+    EventType {
+        name: P::TYPE,
+        description: P::DESCRIPTION,
+        audience,
+        schema: P::schema(),
+        example,
+    }
+}
+
+/// Every type a partner may subscribe to, in a stable order.
+pub fn all() -> Vec<EventType> {
+    let user = "usr_0192f3a4b5c67d8e9f0a1b2c3d4e5f60";
+    vec![
+        offered::<UserUpdated>(
+            Audience::AuthorizedBy("profile"),
+            json!({"user_id": user, "username": "ana", "picture": "https://cdn.example.com/ana.png"}),
+        ),
+        offered::<UserDeleted>(Audience::AuthorizedBy("profile"), json!({"user_id": user})),
+        offered::<ArticlePublished>(
+            Audience::Holding("blog:read"),
+            json!({"article_id": 42, "author_id": user, "title": "Spring trails", "locale": "en", "category": "running", "published_at": 1_764_582_000_000_i64}),
+        ),
+        offered::<ArticleUpdated>(
+            Audience::Holding("blog:read"),
+            json!({"article_id": 42, "author_id": user, "title": "Spring trails, updated", "version": 2, "modified_at": 1_764_585_600_000_i64}),
+        ),
+        offered::<ArticleDeleted>(Audience::Holding("blog:read"), json!({"article_id": 42, "author_id": user})),
+        offered::<CommentCreated>(
+            Audience::Holding("blog:read"),
+            json!({"comment_id": 7, "article_id": 42, "author_id": user, "created_at": 1_764_589_200_000_i64}),
+        ),
+        offered::<WebhookEndpointDisabled>(
+            Audience::Own,
+            json!({"endpoint_id": "ep_0192f3a4b5c67d8e9f0a1b2c3d4e5f61", "client_id": "0192f3a4b5c67d8e9f0a1b2c3d4e5f62", "url": "https://partner.example.com/hooks", "reason": "gone", "disabled_at": 1_764_589_200_000_i64}),
+        ),
+        EventType {
+            name: TEST,
+            description: "A test message sent on request (`POST /webhooks/endpoints/{id}/test`).",
+            audience: Audience::Own,
+            schema: WebhookTest::schema(),
+            example: json!({"endpoint_id": "ep_0192f3a4b5c67d8e9f0a1b2c3d4e5f61", "message": "This is a test message."}),
+        },
+    ]
+}
+
+pub fn find(name: &str) -> Option<EventType> {
+    all().into_iter().find(|t| t.name == name)
+}
+
+/// The user an event is about, for types whose audience is the users' authorized applications.
+pub fn subject_user(event_type: &str, data: &Value) -> Option<String> {
+    match find(event_type)?.audience {
+        Audience::AuthorizedBy(_) => data.get("user_id")?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_match_their_payload_types() {
+        fn decodes<P: EventPayload>(t: &EventType) {
+            if t.name == P::TYPE {
+                serde_json::from_value::<P>(t.example.clone()).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            }
+        }
+        for t in all() {
+            decodes::<UserUpdated>(&t);
+            decodes::<UserDeleted>(&t);
+            decodes::<ArticlePublished>(&t);
+            decodes::<ArticleUpdated>(&t);
+            decodes::<ArticleDeleted>(&t);
+            decodes::<CommentCreated>(&t);
+            decodes::<WebhookEndpointDisabled>(&t);
+        }
+        let internal = ["token.revoked", "user.registered", "consent.granted", "consent.revoked", "application.registered"];
+        assert!(internal.iter().all(|name| find(name).is_none()), "internal events are never offered");
+        assert_eq!(subject_user("user.updated", &json!({"user_id": "u1"})).as_deref(), Some("u1"));
+        assert_eq!(subject_user("article.published", &json!({"author_id": "u1"})), None);
+    }
+}

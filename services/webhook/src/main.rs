@@ -1,0 +1,19 @@
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let load = || settings::load(webhook::DEFAULTS, webhook::ENV_PREFIX);
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => runtime::main_with(webhook::NAME, load, webhook::start).await,
+        Some("migrate") => {
+            runtime::command(webhook::NAME, load, |s| async move {
+                webhook::migrate(&s).await.map(|_| "migrations applied".to_owned())
+            })
+            .await
+        }
+        Some(other) => {
+            eprintln!("webhook: unknown command `{other}`; commands: serve (default), migrate");
+            ExitCode::from(2)
+        }
+    }
+}

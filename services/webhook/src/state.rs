@@ -1,0 +1,76 @@
+//! What every handler, consumer and the dispatcher of the webhook service share.
+
+use std::sync::Arc;
+
+use cache::RateLimiter;
+use events::Outbox;
+use storage::Database;
+use tokio::sync::Notify;
+
+use crate::guard::{Guard, Guarded};
+use crate::metrics::WebhookMetrics;
+use crate::{DeliverySettings, Settings, WebhookSettings, store};
+
+pub struct Webhooks {
+    pub db: Database,
+    /// Writes that publish events (`webhook.endpoint.disabled`).
+    pub outbox: Outbox,
+    pub delivery: DeliverySettings,
+    pub settings: WebhookSettings,
+    pub guard: Arc<Guard>,
+    /// Endpoints' rate limits, shared by replicas through Redis.
+    pub rates: Arc<dyn RateLimiter>,
+    /// Wakes the dispatcher when deliveries were made due.
+    pub wake: Arc<Notify>,
+    pub metrics: WebhookMetrics,
+    /// Clients that connect only where the guard admits and follow no redirect: one for https
+    /// URLs, one for plain http (which may be held to the allow-list).
+    pub https: reqwest::Client,
+    pub plain: reqwest::Client,
+}
+
+fn client(settings: &DeliverySettings, guard: &Arc<Guard>, https: bool) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.timeout.0)
+        .connect_timeout(settings.timeout.0.min(std::time::Duration::from_secs(10)))
+        .user_agent(concat!("partner-platform-webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(Guarded {
+            guard: guard.clone(),
+            https,
+        }))
+        .build()
+}
+
+impl Webhooks {
+    pub fn new(
+        db: Database,
+        outbox: Outbox,
+        settings: &Settings,
+        guard: Arc<Guard>,
+        rates: Arc<dyn RateLimiter>,
+    ) -> Result<Self, std::io::Error> {
+        Ok(Self {
+            https: client(&settings.delivery, &guard, true).map_err(std::io::Error::other)?,
+            plain: client(&settings.delivery, &guard, false).map_err(std::io::Error::other)?,
+            db,
+            outbox,
+            delivery: settings.delivery.clone(),
+            settings: settings.webhook.clone(),
+            guard,
+            rates,
+            wake: Arc::new(Notify::new()),
+            metrics: WebhookMetrics::new().map_err(std::io::Error::other)?,
+        })
+    }
+
+    /// Deletes messages past retention, with their deliveries and attempts.
+    pub async fn purge_expired(&self) {
+        let before = storage::now_millis() - self.settings.retention.millis();
+        match self.db.run(move |c| Ok(store::purge(c, before)?)).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "messages past retention deleted"),
+            Err(error) => tracing::warn!(%error, "messages past retention not deleted"),
+        }
+    }
+}

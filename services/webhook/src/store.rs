@@ -1,0 +1,603 @@
+//! The webhook service's tables and queries; functions take a connection so several compose
+//! in one transaction. The claim of due deliveries is raw SQL (a window function and a lease
+//! re-checked by the `UPDATE`, on both dialects).
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use storage::AnyConnection;
+
+mod schema {
+    diesel::table! {
+        applications (client_id) {
+            client_id -> Text,
+            owner_id -> Text,
+            scopes -> Text,
+        }
+    }
+
+    diesel::table! {
+        consents (user_id, client_id) {
+            user_id -> Text,
+            client_id -> Text,
+            scopes -> Text,
+            changed_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        endpoints (id) {
+            id -> Text,
+            client_id -> Text,
+            url -> Text,
+            description -> Text,
+            event_types -> Text,
+            enabled -> Bool,
+            ordered -> Bool,
+            rate_limit -> Nullable<Integer>,
+            headers -> Text,
+            secret -> Text,
+            previous_secret -> Nullable<Text>,
+            previous_until -> Nullable<BigInt>,
+            failing_since -> Nullable<BigInt>,
+            disabled_reason -> Nullable<Text>,
+            version -> BigInt,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        messages (id) {
+            id -> Text,
+            client_id -> Text,
+            event_id -> Text,
+            event_type -> Text,
+            user_id -> Nullable<Text>,
+            body -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        deliveries (id) {
+            id -> Text,
+            message_id -> Text,
+            endpoint_id -> Text,
+            seq -> Text,
+            status -> Text,
+            attempts -> Integer,
+            next_attempt_at -> BigInt,
+            lease_until -> BigInt,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        attempts (id) {
+            id -> Text,
+            delivery_id -> Text,
+            message_id -> Text,
+            endpoint_id -> Text,
+            event_type -> Text,
+            attempted_at -> BigInt,
+            duration_ms -> BigInt,
+            status_code -> Nullable<Integer>,
+            error_kind -> Nullable<Text>,
+            response_body -> Text,
+            succeeded -> Bool,
+        }
+    }
+
+}
+
+use schema::{applications, attempts, consents, deliveries, endpoints, messages};
+
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+/// Not made: the user withdrew the consent that let the message reach the application.
+pub const CANCELLED: &str = "cancelled";
+
+// Applications and consents: projections of auth's events.
+
+pub fn upsert_application(c: &mut AnyConnection, client: &str, owner: &str, scopes: &str) -> QueryResult<()> {
+    diesel::delete(applications::table.find(client)).execute(c)?;
+    diesel::insert_into(applications::table)
+        .values((
+            applications::client_id.eq(client),
+            applications::owner_id.eq(owner),
+            applications::scopes.eq(scopes),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// (owner, scopes) of an application this service knows.
+pub fn application(c: &mut AnyConnection, client: &str) -> QueryResult<Option<(String, String)>> {
+    applications::table
+        .find(client)
+        .select((applications::owner_id, applications::scopes))
+        .first(c)
+        .optional()
+}
+
+pub fn applications_of(c: &mut AnyConnection, owner: &str) -> QueryResult<Vec<String>> {
+    applications::table
+        .filter(applications::owner_id.eq(owner))
+        .select(applications::client_id)
+        .load(c)
+}
+
+/// Forgets an application with its endpoints, their deliveries and the consents it had.
+pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()> {
+    let ids: Vec<String> = endpoints::table
+        .filter(endpoints::client_id.eq(client))
+        .select(endpoints::id)
+        .load(c)?;
+    for id in &ids {
+        delete_endpoint(c, id)?;
+    }
+    diesel::delete(consents::table.filter(consents::client_id.eq(client))).execute(c)?;
+    diesel::delete(applications::table.find(client)).execute(c).map(drop)
+}
+
+/// Sets a consent's scopes as of `at`, unless a later change is already recorded (events may
+/// arrive out of order). Empty scopes: withdrawn.
+pub fn set_consent(c: &mut AnyConnection, user: &str, client: &str, scopes: &str, at: i64) -> QueryResult<()> {
+    let stored: Option<i64> = consents::table
+        .find((user, client))
+        .select(consents::changed_at)
+        .first(c)
+        .optional()?;
+    match stored {
+        Some(changed) if changed > at => Ok(()),
+        Some(_) => diesel::update(consents::table.find((user, client)))
+            .set((consents::scopes.eq(scopes), consents::changed_at.eq(at)))
+            .execute(c)
+            .map(drop),
+        None => diesel::insert_into(consents::table)
+            .values((
+                consents::user_id.eq(user),
+                consents::client_id.eq(client),
+                consents::scopes.eq(scopes),
+                consents::changed_at.eq(at),
+            ))
+            .execute(c)
+            .map(drop),
+    }
+}
+
+/// client → scopes for every application `user` authorized.
+pub fn consents_of(c: &mut AnyConnection, user: &str) -> QueryResult<Vec<(String, String)>> {
+    consents::table
+        .filter(consents::user_id.eq(user))
+        .filter(consents::scopes.ne(""))
+        .select((consents::client_id, consents::scopes))
+        .load(c)
+}
+
+/// The scopes `user` authorizes `client` for now: `None` when no consent was ever recorded
+/// (or the user was deleted), `Some("")` once withdrawn.
+pub fn consent(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Option<String>> {
+    consents::table
+        .find((user, client))
+        .select(consents::scopes)
+        .first(c)
+        .optional()
+}
+
+/// Forgets a deleted user's consents (after their `user.deleted` was fanned out: it may still
+/// reach the applications they had authorized).
+pub fn forget_user(c: &mut AnyConnection, user: &str) -> QueryResult<()> {
+    diesel::delete(consents::table.filter(consents::user_id.eq(user)))
+        .execute(c)
+        .map(drop)
+}
+
+// Endpoints.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = endpoints, treat_none_as_null = true)]
+pub struct EndpointRow {
+    pub id: String,
+    pub client_id: String,
+    pub url: String,
+    pub description: String,
+    /// Space-separated; empty means every type the application may receive.
+    pub event_types: String,
+    pub enabled: bool,
+    pub ordered: bool,
+    pub rate_limit: Option<i32>,
+    /// A JSON object of extra request headers.
+    pub headers: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<i64>,
+    pub failing_since: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+}
+
+impl EndpointRow {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.split(' ').any(|t| t == event_type)
+    }
+
+    /// The secrets signing at `now`: the current one, and the previous one during its overlap.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_until) {
+            if now < until {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
+}
+
+pub fn insert_endpoint(c: &mut AnyConnection, row: &EndpointRow) -> QueryResult<()> {
+    diesel::insert_into(endpoints::table).values(row).execute(c).map(drop)
+}
+
+pub fn endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<Option<EndpointRow>> {
+    endpoints::table
+        .find(id)
+        .select(EndpointRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn endpoint_count(c: &mut AnyConnection, client: &str) -> QueryResult<i64> {
+    endpoints::table
+        .filter(endpoints::client_id.eq(client))
+        .count()
+        .get_result(c)
+}
+
+/// A page of the endpoints of `clients`, oldest first, and their total.
+pub fn endpoints_of(
+    c: &mut AnyConnection,
+    clients: &[String],
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<EndpointRow>, i64)> {
+    let rows = endpoints::table
+        .filter(endpoints::client_id.eq_any(clients))
+        .order((endpoints::created_at.asc(), endpoints::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(EndpointRow::as_select())
+        .load(c)?;
+    let total = endpoints::table
+        .filter(endpoints::client_id.eq_any(clients))
+        .count()
+        .get_result(c)?;
+    Ok((rows, total))
+}
+
+/// Stores `row` if it is still at `version`; false when another change came first.
+pub fn update_endpoint(c: &mut AnyConnection, row: &EndpointRow, version: i64) -> QueryResult<bool> {
+    let changed = diesel::update(
+        endpoints::table
+            .filter(endpoints::id.eq(&row.id))
+            .filter(endpoints::version.eq(version)),
+    )
+    .set(row)
+    .execute(c)?;
+    Ok(changed == 1)
+}
+
+pub fn delete_endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<bool> {
+    diesel::delete(deliveries::table.filter(deliveries::endpoint_id.eq(id))).execute(c)?;
+    Ok(diesel::delete(endpoints::table.find(id)).execute(c)? == 1)
+}
+
+/// Enabled endpoints, with the type in their filter (or none), of applications in `clients`
+/// (all applications when `None`).
+pub fn subscribed(c: &mut AnyConnection, event_type: &str, clients: Option<&[String]>) -> QueryResult<Vec<EndpointRow>> {
+    let mut query = endpoints::table
+        .filter(endpoints::enabled.eq(true))
+        .select(EndpointRow::as_select())
+        .into_boxed();
+    if let Some(clients) = clients {
+        query = query.filter(endpoints::client_id.eq_any(clients.to_vec()));
+    }
+    Ok(query.load(c)?.into_iter().filter(|e| e.wants(event_type)).collect())
+}
+
+/// Records the outcome of an attempt on the endpoint's health: `None` after a success.
+pub fn set_failing_since(c: &mut AnyConnection, id: &str, since: Option<i64>) -> QueryResult<()> {
+    diesel::update(endpoints::table.find(id))
+        .set(endpoints::failing_since.eq(since))
+        .execute(c)
+        .map(drop)
+}
+
+/// Disables an endpoint; false when it already was.
+pub fn disable(c: &mut AnyConnection, id: &str, reason: &str) -> QueryResult<bool> {
+    let changed = diesel::update(endpoints::table.find(id).filter(endpoints::enabled.eq(true)))
+        .set((
+            endpoints::enabled.eq(false),
+            endpoints::disabled_reason.eq(reason),
+            endpoints::version.eq(endpoints::version + 1),
+        ))
+        .execute(c)?;
+    Ok(changed == 1)
+}
+
+// Messages, deliveries and attempts.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct MessageRow {
+    pub id: String,
+    pub client_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The user it is about, when only their consent lets it reach the application.
+    pub user_id: Option<String>,
+    /// The exact bytes every attempt sends and signs.
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// Stores a message; false when this event already made one for this application.
+pub fn insert_message(c: &mut AnyConnection, row: &MessageRow) -> QueryResult<bool> {
+    let exists: i64 = messages::table
+        .filter(messages::client_id.eq(&row.client_id))
+        .filter(messages::event_id.eq(&row.event_id))
+        .count()
+        .get_result(c)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(messages::table).values(row).execute(c)?;
+    Ok(true)
+}
+
+pub fn message(c: &mut AnyConnection, id: &str) -> QueryResult<Option<MessageRow>> {
+    messages::table
+        .find(id)
+        .select(MessageRow::as_select())
+        .first(c)
+        .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub message_id: String,
+    pub endpoint_id: String,
+    /// Event order (the event's UUIDv7): ordered endpoints get messages by it.
+    pub seq: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub lease_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn insert_delivery(c: &mut AnyConnection, row: &DeliveryRow) -> QueryResult<()> {
+    diesel::insert_into(deliveries::table).values(row).execute(c).map(drop)
+}
+
+pub fn delivery(c: &mut AnyConnection, message: &str, endpoint: &str) -> QueryResult<Option<DeliveryRow>> {
+    deliveries::table
+        .filter(deliveries::message_id.eq(message))
+        .filter(deliveries::endpoint_id.eq(endpoint))
+        .select(DeliveryRow::as_select())
+        .first(c)
+        .optional()
+}
+
+#[derive(Debug, QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Claims up to `limit` due deliveries until `lease_until`: at most `per_endpoint` in flight
+/// for each endpoint, and for an ordered endpoint only its oldest pending message, once none
+/// is in flight. The `UPDATE` checks the lease again, so two replicas claiming at once never
+/// both take a row (PostgreSQL re-reads a row another transaction changed).
+pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, per_endpoint: i64, limit: i64) -> QueryResult<Vec<String>> {
+    let rows: Vec<ClaimedId> = diesel::sql_query(
+        "UPDATE deliveries SET lease_until = $2 WHERE lease_until <= $1 AND status = 'pending' AND id IN ( \
+           SELECT id FROM ( \
+             SELECT d.id, d.seq, d.next_attempt_at, e.ordered, \
+               ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n, \
+               (SELECT COUNT(*) FROM deliveries f WHERE f.endpoint_id = d.endpoint_id AND f.status = 'pending' AND f.lease_until > $1) AS busy, \
+               (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = d.endpoint_id AND h.status = 'pending') AS head \
+             FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.lease_until <= $1 AND e.enabled = TRUE \
+           ) due \
+           WHERE (due.ordered = TRUE AND due.seq = due.head AND due.busy = 0) \
+              OR (due.ordered = FALSE AND due.n + due.busy <= $3) \
+           ORDER BY due.next_attempt_at LIMIT $4 \
+         ) RETURNING id",
+    )
+    .bind::<BigInt, _>(now)
+    .bind::<BigInt, _>(lease_until)
+    .bind::<BigInt, _>(per_endpoint)
+    .bind::<BigInt, _>(limit)
+    .load(c)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// A claimed delivery with what its attempt needs.
+pub fn claimed(c: &mut AnyConnection, id: &str) -> QueryResult<Option<(DeliveryRow, MessageRow, EndpointRow)>> {
+    let Some(delivery) = deliveries::table
+        .find(id)
+        .select(DeliveryRow::as_select())
+        .first(c)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let Some(message) = message(c, &delivery.message_id)? else {
+        return Ok(None);
+    };
+    Ok(endpoint(c, &delivery.endpoint_id)?.map(|e| (delivery, message, e)))
+}
+
+/// After an attempt: `status`, attempts made, when the next one is due; releases the lease.
+pub fn settle(c: &mut AnyConnection, id: &str, status: &str, attempts: i32, next_at: i64, now: i64) -> QueryResult<()> {
+    diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq(status),
+            deliveries::attempts.eq(attempts),
+            deliveries::next_attempt_at.eq(next_at),
+            deliveries::lease_until.eq(0),
+            deliveries::updated_at.eq(now),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// Puts a claimed delivery back untried until `at` (its endpoint's rate limit said wait).
+pub fn postpone(c: &mut AnyConnection, id: &str, at: i64) -> QueryResult<()> {
+    diesel::update(deliveries::table.find(id))
+        .set((deliveries::next_attempt_at.eq(at), deliveries::lease_until.eq(0)))
+        .execute(c)
+        .map(drop)
+}
+
+/// Makes a delivery due again now, with a fresh schedule; false when there is none.
+pub fn retry_now(c: &mut AnyConnection, message: &str, endpoint: &str, now: i64) -> QueryResult<bool> {
+    let changed = diesel::update(
+        deliveries::table
+            .filter(deliveries::message_id.eq(message))
+            .filter(deliveries::endpoint_id.eq(endpoint)),
+    )
+    .set((
+        deliveries::status.eq(PENDING),
+        deliveries::attempts.eq(0),
+        deliveries::next_attempt_at.eq(now),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(c)?;
+    Ok(changed == 1)
+}
+
+/// Makes every failed delivery of `endpoint` created since `since` due again; how many.
+pub fn recover(c: &mut AnyConnection, endpoint: &str, since: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        deliveries::table
+            .filter(deliveries::endpoint_id.eq(endpoint))
+            .filter(deliveries::status.eq(FAILED))
+            .filter(deliveries::created_at.ge(since)),
+    )
+    .set((
+        deliveries::status.eq(PENDING),
+        deliveries::attempts.eq(0),
+        deliveries::next_attempt_at.eq(now),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(c)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attempts)]
+pub struct AttemptRow {
+    pub id: String,
+    pub delivery_id: String,
+    pub message_id: String,
+    pub endpoint_id: String,
+    pub event_type: String,
+    pub attempted_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    /// `timeout`, `refused`, `blocked`, `tls`, `redirect`, `status`, `network`.
+    pub error_kind: Option<String>,
+    pub response_body: String,
+    pub succeeded: bool,
+}
+
+pub fn insert_attempt(c: &mut AnyConnection, row: &AttemptRow) -> QueryResult<()> {
+    diesel::insert_into(attempts::table).values(row).execute(c).map(drop)
+}
+
+/// What the delivery log may be filtered by.
+#[derive(Debug, Default, Clone)]
+pub struct AttemptFilter {
+    pub succeeded: Option<bool>,
+    pub event_type: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub message_id: Option<String>,
+}
+
+/// A page of `endpoint`'s attempts, newest first, and their total.
+pub fn attempts_of(
+    c: &mut AnyConnection,
+    endpoint: &str,
+    filter: &AttemptFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<AttemptRow>, i64)> {
+    let query = || {
+        let mut q = attempts::table.filter(attempts::endpoint_id.eq(endpoint.to_owned())).into_boxed();
+        if let Some(ok) = filter.succeeded {
+            q = q.filter(attempts::succeeded.eq(ok));
+        }
+        if let Some(t) = &filter.event_type {
+            q = q.filter(attempts::event_type.eq(t.clone()));
+        }
+        if let Some(since) = filter.since {
+            q = q.filter(attempts::attempted_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            q = q.filter(attempts::attempted_at.lt(until));
+        }
+        if let Some(m) = &filter.message_id {
+            q = q.filter(attempts::message_id.eq(m.clone()));
+        }
+        q
+    };
+    let rows = query()
+        .order((attempts::attempted_at.desc(), attempts::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(AttemptRow::as_select())
+        .load(c)?;
+    let total = query().count().get_result(c)?;
+    Ok((rows, total))
+}
+
+/// Deletes messages created before `before`, with their deliveries and attempts.
+pub fn purge(c: &mut AnyConnection, before: i64) -> QueryResult<usize> {
+    for table in ["attempts", "deliveries"] {
+        diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE message_id IN (SELECT id FROM messages WHERE created_at < $1)"
+        ))
+        .bind::<BigInt, _>(before)
+        .execute(c)?;
+    }
+    diesel::delete(messages::table.filter(messages::created_at.lt(before))).execute(c)
+}
+
+/// Deliveries due now and not claimed: the backlog the metrics show.
+pub fn due_count(c: &mut AnyConnection, now: i64) -> QueryResult<i64> {
+    deliveries::table
+        .filter(deliveries::status.eq(PENDING))
+        .filter(deliveries::next_attempt_at.le(now))
+        .count()
+        .get_result(c)
+}
+
+pub fn disabled_count(c: &mut AnyConnection) -> QueryResult<i64> {
+    endpoints::table.filter(endpoints::enabled.eq(false)).count().get_result(c)
+}
+
+/// The message an event made for `client`, if it made one.
+pub fn delivery_of_event(c: &mut AnyConnection, client: &str, event_id: &str) -> QueryResult<Option<String>> {
+    messages::table
+        .filter(messages::client_id.eq(client))
+        .filter(messages::event_id.eq(event_id))
+        .select(messages::id)
+        .first(c)
+        .optional()
+}
