@@ -44,9 +44,23 @@ impl Signed {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
+        self.call_from("partner-app", method, path, who, body, headers).await
+    }
+
+    /// [`Signed::call`] with a token of application `client` (its own token when `who` is
+    /// the application itself).
+    pub async fn call_from(
+        &self,
+        client: &str,
+        method: &str,
+        path: &str,
+        who: As<'_>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let identity = identity::Identity {
             subject: who.subject.into(),
-            client_id: "partner-app".into(),
+            client_id: client.into(),
             scope: who.scope.into(),
             username: Some(format!("name-of-{}", who.subject)),
         };

@@ -402,25 +402,26 @@ struct ClaimedId {
 /// Claims up to `limit` due deliveries until `lease_until`: at most `per_endpoint` in flight
 /// for each endpoint, and for an ordered endpoint only its oldest pending message, once none
 /// is in flight. The `UPDATE` checks the lease again, so two replicas claiming at once never
-/// both take a row (PostgreSQL re-reads a row another transaction changed).
+/// both take a row (PostgreSQL re-reads a row another transaction changed). SQLite numbers
+/// `$n` parameters by first appearance, so they appear in order.
 pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, per_endpoint: i64, limit: i64) -> QueryResult<Vec<String>> {
     let rows: Vec<ClaimedId> = diesel::sql_query(
-        "UPDATE deliveries SET lease_until = $2 WHERE lease_until <= $1 AND status = 'pending' AND id IN ( \
+        "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
            SELECT id FROM ( \
              SELECT d.id, d.seq, d.next_attempt_at, e.ordered, \
                ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n, \
-               (SELECT COUNT(*) FROM deliveries f WHERE f.endpoint_id = d.endpoint_id AND f.status = 'pending' AND f.lease_until > $1) AS busy, \
+               (SELECT COUNT(*) FROM deliveries f WHERE f.endpoint_id = d.endpoint_id AND f.status = 'pending' AND f.lease_until > $2) AS busy, \
                (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = d.endpoint_id AND h.status = 'pending') AS head \
              FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.lease_until <= $1 AND e.enabled = TRUE \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 AND e.enabled = TRUE \
            ) due \
            WHERE (due.ordered = TRUE AND due.seq = due.head AND due.busy = 0) \
               OR (due.ordered = FALSE AND due.n + due.busy <= $3) \
            ORDER BY due.next_attempt_at LIMIT $4 \
          ) RETURNING id",
     )
-    .bind::<BigInt, _>(now)
     .bind::<BigInt, _>(lease_until)
+    .bind::<BigInt, _>(now)
     .bind::<BigInt, _>(per_endpoint)
     .bind::<BigInt, _>(limit)
     .load(c)?;

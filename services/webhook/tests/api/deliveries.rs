@@ -1,0 +1,85 @@
+//! Who receives what: an event about a user reaches only the applications that user
+//! authorized for its scope, and stops when the consent is withdrawn; other events reach the
+//! applications whose registration holds the scope. Every delivery is signed.
+
+use std::time::Duration;
+
+use events::catalogue::{ArticlePublished, UserUpdated};
+use serde_json::json;
+use test_support::Backend;
+
+use crate::receiver::Receiver;
+use crate::support::{self, signed_by};
+
+crate::on_both_backends!(events_reach_only_applications_their_user_authorized, a_rotated_secret_signs_beside_the_old_one);
+
+fn updated(user: &str, name: &str) -> UserUpdated {
+    UserUpdated {
+        user_id: user.into(),
+        username: name.into(),
+        picture: None,
+        group: None,
+    }
+}
+
+async fn events_reach_only_applications_their_user_authorized(backend: Backend) {
+    let hooks = support::start(backend).await;
+    let (crm, other, blog) = (Receiver::start(), Receiver::start(), Receiver::start());
+    hooks.application("crm", "owner", &["profile"]).await;
+    hooks.application("other", "owner", &["profile"]).await;
+    hooks.application("reader", "owner", &["blog:read"]).await;
+    let (_, crm_secret) = hooks.endpoint("crm", json!({"url": crm.url})).await;
+    hooks.endpoint("other", json!({"url": other.url, "event_types": ["user.updated"]})).await;
+    hooks.endpoint("reader", json!({"url": blog.url, "event_types": ["article.published"]})).await;
+    hooks.consent("ana", "crm", &["profile"]).await;
+    hooks.consent("bob", "other", &["profile"]).await;
+
+    hooks.publish("ana", &updated("ana", "Ana")).await;
+    hooks.publish("bob", &updated("bob", "Bob")).await;
+    let got = crm.wait_for(1).await;
+    let first = &got[0];
+    assert_eq!(first.json()["type"], "user.updated");
+    assert_eq!(first.json()["data"]["user_id"], "ana");
+    assert!(first.header("webhook-id").starts_with("msg_"));
+    assert!(signed_by(first, &crm_secret), "{:?}", first.headers);
+    let got = other.wait_for(1).await;
+    assert_eq!(got[0].json()["data"]["user_id"], "bob", "ana never authorized `other`");
+
+    hooks.withdraw("ana", "crm").await;
+    hooks.publish("ana", &updated("ana", "Ana again")).await;
+    hooks.consent("carl", "crm", &["profile"]).await;
+    hooks.publish("carl", &updated("carl", "Carl")).await;
+    let got = crm.wait_for(2).await;
+    assert_eq!(got[1].json()["data"]["user_id"], "carl", "{:?}", got.iter().map(|r| (r.header("webhook-id").to_owned(), r.body.clone())).collect::<Vec<_>>());
+
+    let article = ArticlePublished {
+        article_id: 1,
+        author_id: "ana".into(),
+        title: "Trails".into(),
+        locale: "en".into(),
+        category: "running".into(),
+        published_at: storage::now_millis(),
+    };
+    hooks.publish("1", &article).await;
+    let got = blog.wait_for(1).await;
+    assert_eq!(got[0].json()["data"]["title"], "Trails", "the registration holds blog:read");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let users: Vec<_> = crm.received().iter().map(|r| r.json()["data"]["user_id"].clone()).collect();
+    assert_eq!(users, [json!("ana"), json!("carl")], "nothing after the withdrawal, no article without blog:read");
+}
+
+async fn a_rotated_secret_signs_beside_the_old_one(backend: Backend) {
+    let hooks = support::start(backend).await;
+    let receiver = Receiver::start();
+    hooks.application("crm", "owner", &["profile"]).await;
+    let (id, old) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
+    let (_, rotated, _) = hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/secret/rotate"), None).await;
+    let new = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    let (status, test, _) = hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    assert_eq!(status, 202, "{test}");
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["type"], "webhook.test");
+    assert_eq!(got[0].header("webhook-id"), test["data"]["message_id"].as_str().unwrap());
+    assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
+    assert!(signed_by(&got[0], &new) && signed_by(&got[0], &old), "both secrets sign during the overlap");
+}

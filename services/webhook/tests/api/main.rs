@@ -1,0 +1,32 @@
+//! The webhook service's integration tests, in one binary: the service called as the gateway
+//! calls it (signed identity headers), fed auth's events on the bus, delivering to local
+//! receivers; on SQLite with the in-process bus and on PostgreSQL with RabbitMQ and Redis.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod receiver;
+mod support;
+
+mod deliveries;
+mod endpoints;
+mod retries;
+
+/// `name_sqlite` and `name_postgres`, each running `name` on its backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(test_support::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(test_support::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
