@@ -18,6 +18,9 @@ eval "$(deploy/servers.sh env)"
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== webhook verifiers (standardwebhooks from PyPI and npm)"
+deploy/verifiers.sh
+
 echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not (package(events) and test(/^rabbitmq_restart::/))'
 

@@ -3,3 +3,4 @@ CREATE DATABASE auth;
 CREATE DATABASE introspection;
 CREATE DATABASE user_profile;
 CREATE DATABASE blog;
+CREATE DATABASE webhook;

@@ -173,7 +173,8 @@ pub struct ConsentGranted {
 
 impl EventPayload for ConsentGranted {
     const TYPE: &'static str = "consent.granted";
-    const DESCRIPTION: &'static str = "A user authorized an application; what it may learn about them follows the scopes.";
+    const DESCRIPTION: &'static str =
+        "A user authorized an application; what it may learn about them follows the scopes.";
 }
 
 /// A user withdrew an application's authorization: nothing more about them may reach it.
@@ -205,7 +206,8 @@ pub struct WebhookEndpointDisabled {
 
 impl EventPayload for WebhookEndpointDisabled {
     const TYPE: &'static str = "webhook.endpoint.disabled";
-    const DESCRIPTION: &'static str = "A webhook endpoint was disabled after answering 410 Gone or failing for too long.";
+    const DESCRIPTION: &'static str =
+        "A webhook endpoint was disabled after answering 410 Gone or failing for too long.";
 }
 
 /// One catalogue entry: what the AsyncAPI document says of an event type.
@@ -322,7 +324,10 @@ mod tests {
         for t in types {
             let parts: Vec<_> = t.split('.').collect();
             // `webhook.endpoint.disabled`: an aggregate may have a part of its own.
-            assert!((2..=3).contains(&parts.len()), "{t} is not <aggregate>[.<part>].<event>");
+            assert!(
+                (2..=3).contains(&parts.len()),
+                "{t} is not <aggregate>[.<part>].<event>"
+            );
             assert!(
                 parts
                     .iter()

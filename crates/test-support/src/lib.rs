@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod calls;
+pub mod receiver;
 mod signing;
 
 use std::path::PathBuf;

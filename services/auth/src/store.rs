@@ -289,7 +289,12 @@ pub fn revoke_client_refresh_tokens(conn: &mut AnyConnection, client: &str, now:
 }
 
 /// Revokes the live refresh tokens `client` holds for `user`.
-pub fn revoke_user_refresh_tokens_at(conn: &mut AnyConnection, user: &str, client: &str, now: i64) -> QueryResult<usize> {
+pub fn revoke_user_refresh_tokens_at(
+    conn: &mut AnyConnection,
+    user: &str,
+    client: &str,
+    now: i64,
+) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::client_id.eq(client))

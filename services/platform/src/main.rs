@@ -23,7 +23,7 @@ fn start_failed(service: &str, error: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Starts every service. Consumers of auth's events start first: an event published while no
+/// Starts every service. Consumers of auth's events (profiles, blog, webhooks) start first: an event published while no
 /// queue is bound to its routing key reaches nobody (the bootstrap administrator's
 /// `user.registered`, on a first start).
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
@@ -35,6 +35,21 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let blog = blog::start(blog_settings, deps.clone())
         .await
         .map_err(|e| start_failed("blog", e))?;
+    let webhook_settings = settings_or_exit(settings::load::<webhook::Settings>(
+        webhook::DEFAULTS,
+        webhook::ENV_PREFIX,
+    ))?;
+    let allowed = webhook_settings.guard.allowed_networks.clone();
+    let webhooks = webhook::start(webhook_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("webhook", e))?;
+    if !allowed.is_empty() {
+        let nets: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+        println!(
+            "webhook: endpoints may point to {} (to try a local receiver; production allows none)",
+            nets.join(", ")
+        );
+    }
     let auth_settings = settings_or_exit(auth::load_settings())?;
     let auth = auth::start(auth_settings, deps.clone())
         .await
@@ -47,7 +62,7 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
         .map_err(|e| start_failed("gateway", e))?;
-    Ok(vec![auth, introspection, profiles, blog, gateway])
+    Ok(vec![auth, introspection, profiles, blog, webhooks, gateway])
 }
 
 #[tokio::main]

@@ -43,11 +43,26 @@ fn payload<P: EventPayload>(event: &Event) -> Option<Result<P, StorageError>> {
 /// The projection's change for an event of auth's, if it is one.
 fn project(event: &Event, c: &mut AnyConnection) -> Option<Result<(), StorageError>> {
     let result = if let Some(app) = payload::<ApplicationRegistered>(event) {
-        app.and_then(|a| Ok(store::upsert_application(c, &a.client_id, &a.owner_id, &a.scopes.join(" "))?))
+        app.and_then(|a| {
+            Ok(store::upsert_application(
+                c,
+                &a.client_id,
+                &a.owner_id,
+                &a.scopes.join(" "),
+            )?)
+        })
     } else if let Some(app) = payload::<ApplicationDeleted>(event) {
         app.and_then(|a| Ok(store::delete_application(c, &a.client_id)?))
     } else if let Some(consent) = payload::<ConsentGranted>(event) {
-        consent.and_then(|g| Ok(store::set_consent(c, &g.user_id, &g.client_id, &g.scopes.join(" "), g.granted_at)?))
+        consent.and_then(|g| {
+            Ok(store::set_consent(
+                c,
+                &g.user_id,
+                &g.client_id,
+                &g.scopes.join(" "),
+                g.granted_at,
+            )?)
+        })
     } else if let Some(consent) = payload::<ConsentRevoked>(event) {
         consent.and_then(|r| Ok(store::set_consent(c, &r.user_id, &r.client_id, "", r.revoked_at)?))
     } else {

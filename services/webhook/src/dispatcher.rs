@@ -23,11 +23,19 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let mut tasks = JoinSet::new();
     let mut sampled = Instant::now() - Duration::from_secs(60);
     loop {
-        let free = i64::try_from(permits.available_permits()).unwrap_or(0).min(state.delivery.batch);
-        let claimed = if free > 0 { claim(&state, free).await } else { Vec::new() };
+        let free = i64::try_from(permits.available_permits())
+            .unwrap_or(0)
+            .min(state.delivery.batch);
+        let claimed = if free > 0 {
+            claim(&state, free).await
+        } else {
+            Vec::new()
+        };
         let full = i64::try_from(claimed.len()).unwrap_or(0) == free && free > 0;
         for id in claimed {
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
             tasks.spawn(attempt(state.clone(), id, permit));
         }
         while tasks.try_join_next().is_some() {}
@@ -132,7 +140,9 @@ async fn attempt(state: Arc<Webhooks>, id: String, _permit: OwnedSemaphorePermit
 /// A message about a user goes only while the user's consent covers its type's scope: a
 /// consent withdrawn after the message was made stops it.
 async fn still_authorized(state: &Webhooks, message: &MessageRow) -> bool {
-    let Some(user) = message.user_id.clone() else { return true };
+    let Some(user) = message.user_id.clone() else {
+        return true;
+    };
     let Some(Audience::AuthorizedBy(scope)) = event_types::find(&message.event_type).map(|t| t.audience) else {
         return true;
     };
@@ -166,7 +176,11 @@ async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
         rate: f64::from(rate),
         burst: u32::try_from(rate).unwrap_or(1).max(1),
     };
-    let decision = state.rates.check(&format!("endpoint:{}", endpoint.id), &policy).await.ok()?;
+    let decision = state
+        .rates
+        .check(&format!("endpoint:{}", endpoint.id), &policy)
+        .await
+        .ok()?;
     (!decision.allowed).then(|| i64::try_from(decision.retry_after.as_millis()).unwrap_or(1000).max(1))
 }
 
@@ -179,7 +193,11 @@ async fn send(state: &Webhooks, endpoint: &EndpointRow, message: &MessageRow) ->
     if let Err(refusal) = state.guard.check_url(&url) {
         return Outcome::failed("blocked", refusal.to_string(), started);
     }
-    let client = if url.scheme() == "https" { &state.https } else { &state.plain };
+    let client = if url.scheme() == "https" {
+        &state.https
+    } else {
+        &state.plain
+    };
     let now = storage::now_millis();
     let timestamp = now / 1000;
     let signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
@@ -231,10 +249,10 @@ async fn answered(state: &Webhooks, mut response: reqwest::Response, started: In
 fn kind_of(error: &reqwest::Error) -> &'static str {
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::PermissionDenied {
-                return "blocked";
-            }
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+        {
+            return "blocked";
         }
         source = e.source();
     }
@@ -284,7 +302,13 @@ fn decide(state: &Webhooks, delivery: &DeliveryRow, endpoint: &EndpointRow, outc
     }
 }
 
-async fn record(state: &Webhooks, delivery: DeliveryRow, message: &MessageRow, endpoint: EndpointRow, outcome: Outcome) {
+async fn record(
+    state: &Webhooks,
+    delivery: DeliveryRow,
+    message: &MessageRow,
+    endpoint: EndpointRow,
+    outcome: Outcome,
+) {
     let now = storage::now_millis();
     let next = decide(state, &delivery, &endpoint, &outcome, now);
     let label = match next {
@@ -294,9 +318,15 @@ async fn record(state: &Webhooks, delivery: DeliveryRow, message: &MessageRow, e
         Next::Disable(_) => "disabled",
     };
     state.metrics.attempts.with_label_values(&[label]).inc();
-    state.metrics.attempt_seconds.observe(outcome.duration_ms as f64 / 1000.0);
+    state
+        .metrics
+        .attempt_seconds
+        .observe(outcome.duration_ms as f64 / 1000.0);
     if matches!(next, Next::Delivered) {
-        state.metrics.event_to_delivery_seconds.observe((now - message.created_at).max(0) as f64 / 1000.0);
+        state
+            .metrics
+            .event_to_delivery_seconds
+            .observe((now - message.created_at).max(0) as f64 / 1000.0);
     }
     let attempt = AttemptRow {
         id: new_id(),

@@ -204,8 +204,10 @@ impl reqwest::dns::Resolve for Guarded {
             let addrs = guard.resolver.resolve(name.as_str().to_owned(), 0).await?;
             let admitted: Vec<SocketAddr> = addrs.into_iter().filter(|a| guard.admits(a.ip(), https)).collect();
             if admitted.is_empty() {
-                return Err(Box::new(io::Error::new(io::ErrorKind::PermissionDenied, "blocked by the SSRF guard"))
-                    as Box<dyn std::error::Error + Send + Sync>);
+                return Err(Box::new(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "blocked by the SSRF guard",
+                )) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(admitted.into_iter()) as reqwest::dns::Addrs)
         })
@@ -221,7 +223,11 @@ mod tests {
     struct Table(HashMap<&'static str, Vec<IpAddr>>);
 
     impl Resolver for Table {
-        fn resolve(&self, host: String, port: u16) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
+        fn resolve(
+            &self,
+            host: String,
+            port: u16,
+        ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
             let found = self.0.get(host.as_str()).cloned();
             Box::pin(async move {
                 found
@@ -235,7 +241,10 @@ mod tests {
         let table = Table(HashMap::from([
             ("public.example", vec!["93.184.215.14".parse().unwrap()]),
             ("metadata.example", vec!["169.254.169.254".parse().unwrap()]),
-            ("mixed.example", vec!["93.184.215.14".parse().unwrap(), "10.1.2.3".parse().unwrap()]),
+            (
+                "mixed.example",
+                vec!["93.184.215.14".parse().unwrap(), "10.1.2.3".parse().unwrap()],
+            ),
             ("mapped.example", vec!["::ffff:127.0.0.1".parse().unwrap()]),
             ("v6.example", vec!["2606:2800:21f:cb07::1".parse().unwrap()]),
             ("local.example", vec!["127.0.0.1".parse().unwrap()]),
@@ -254,9 +263,26 @@ mod tests {
     #[test]
     fn special_purpose_addresses_are_not_public() {
         for ip in [
-            "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12::1", "ff02::1",
-            "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a00:1", "2002:a00:1::", "::127.0.0.1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "::127.0.0.1",
             "2001:db8::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} counted as public");
@@ -279,12 +305,22 @@ mod tests {
             ("https://[::ffff:7f00:1]/", "::ffff:127.0.0.1"),
             ("https://0x7f000001/", "127.0.0.1"),
         ] {
-            assert_eq!(verdict(&g, url).await, Err(Refusal::NotPublic(ip.parse().unwrap())), "{url}");
+            assert_eq!(
+                verdict(&g, url).await,
+                Err(Refusal::NotPublic(ip.parse().unwrap())),
+                "{url}"
+            );
         }
-        assert!(matches!(verdict(&g, "https://nowhere.example/").await, Err(Refusal::Unresolvable(_))));
+        assert!(matches!(
+            verdict(&g, "https://nowhere.example/").await,
+            Err(Refusal::Unresolvable(_))
+        ));
         assert_eq!(verdict(&g, "http://public.example/").await, Err(Refusal::NotHttps));
         assert_eq!(verdict(&g, "ftp://public.example/").await, Err(Refusal::Malformed));
-        assert_eq!(verdict(&g, "https://user:pw@public.example/").await, Err(Refusal::Malformed));
+        assert_eq!(
+            verdict(&g, "https://user:pw@public.example/").await,
+            Err(Refusal::Malformed)
+        );
     }
 
     #[tokio::test]

@@ -98,10 +98,16 @@ impl Validate for Settings {
             return Err(settings::rule("delivery.lease", "must be longer than delivery.timeout"));
         }
         if d.timeout.0.is_zero() || d.poll_interval.0.is_zero() {
-            return Err(settings::rule("delivery.timeout", "timeout and poll_interval must be more than 0"));
+            return Err(settings::rule(
+                "delivery.timeout",
+                "timeout and poll_interval must be more than 0",
+            ));
         }
         if d.batch < 1 || d.max_in_flight < 1 || d.max_in_flight_per_endpoint < 1 {
-            return Err(settings::rule("delivery.batch", "batch and in-flight limits must be at least 1"));
+            return Err(settings::rule(
+                "delivery.batch",
+                "batch and in-flight limits must be at least 1",
+            ));
         }
         if d.jitter_percent > 100 {
             return Err(settings::rule("delivery.jitter_percent", "0 to 100"));
@@ -147,7 +153,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         tracing::warn!(networks = ?settings.guard.allowed_networks, "webhook endpoints may point to these non-public networks");
     }
     let redis = settings.cache.redis().map_err(std::io::Error::other)?;
-    let state = Arc::new(state::Webhooks::new(db.clone(), outbox, &settings, guard, cache::rates(redis))?);
+    let state = Arc::new(state::Webhooks::new(
+        db.clone(),
+        outbox,
+        &settings,
+        guard,
+        cache::rates(redis),
+    )?);
     let consumer = deps
         .bus
         .subscribe(
@@ -173,7 +185,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone()).app_data(identity.clone());
             http::routes(cfg);
         }),
-        metrics: std::iter::once(runtime::statement_metrics(&db)).chain(metrics).collect(),
+        metrics: std::iter::once(runtime::statement_metrics(&db))
+            .chain(metrics)
+            .collect(),
     };
     let http = server::start(service, &settings.http, deps.shutdown.clone())?;
     Ok(Started {

@@ -15,7 +15,9 @@ pub struct WebhookMetrics {
     pub disabled_endpoints: IntGauge,
 }
 
-const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0];
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
+];
 
 impl WebhookMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -26,7 +28,10 @@ impl WebhookMetrics {
                 Opts::new("webhook_attempts_total", "Delivery attempts by outcome."),
                 &["outcome"],
             )?,
-            attempt_seconds: histogram("webhook_attempt_duration_seconds", "Time from sending an attempt to its answer.")?,
+            attempt_seconds: histogram(
+                "webhook_attempt_duration_seconds",
+                "Time from sending an attempt to its answer.",
+            )?,
             event_to_delivery_seconds: histogram(
                 "webhook_event_to_delivery_seconds",
                 "Time from the event to its successful delivery.",

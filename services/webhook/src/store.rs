@@ -87,7 +87,6 @@ mod schema {
             succeeded -> Bool,
         }
     }
-
 }
 
 use schema::{applications, attempts, consents, deliveries, endpoints, messages};
@@ -227,10 +226,10 @@ impl EndpointRow {
     /// The secrets signing at `now`: the current one, and the previous one during its overlap.
     pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
-        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_until) {
-            if now < until {
-                secrets.push(previous);
-            }
+        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_until)
+            && now < until
+        {
+            secrets.push(previous);
         }
         secrets
     }
@@ -295,7 +294,11 @@ pub fn delete_endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<bool> {
 
 /// Enabled endpoints, with the type in their filter (or none), of applications in `clients`
 /// (all applications when `None`).
-pub fn subscribed(c: &mut AnyConnection, event_type: &str, clients: Option<&[String]>) -> QueryResult<Vec<EndpointRow>> {
+pub fn subscribed(
+    c: &mut AnyConnection,
+    event_type: &str,
+    clients: Option<&[String]>,
+) -> QueryResult<Vec<EndpointRow>> {
     let mut query = endpoints::table
         .filter(endpoints::enabled.eq(true))
         .select(EndpointRow::as_select())
@@ -404,7 +407,13 @@ struct ClaimedId {
 /// is in flight. The `UPDATE` checks the lease again, so two replicas claiming at once never
 /// both take a row (PostgreSQL re-reads a row another transaction changed). SQLite numbers
 /// `$n` parameters by first appearance, so they appear in order.
-pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, per_endpoint: i64, limit: i64) -> QueryResult<Vec<String>> {
+pub fn claim(
+    c: &mut AnyConnection,
+    now: i64,
+    lease_until: i64,
+    per_endpoint: i64,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
     let rows: Vec<ClaimedId> = diesel::sql_query(
         "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
            SELECT id FROM ( \
@@ -540,7 +549,9 @@ pub fn attempts_of(
     limit: i64,
 ) -> QueryResult<(Vec<AttemptRow>, i64)> {
     let query = || {
-        let mut q = attempts::table.filter(attempts::endpoint_id.eq(endpoint.to_owned())).into_boxed();
+        let mut q = attempts::table
+            .filter(attempts::endpoint_id.eq(endpoint.to_owned()))
+            .into_boxed();
         if let Some(ok) = filter.succeeded {
             q = q.filter(attempts::succeeded.eq(ok));
         }
@@ -590,7 +601,10 @@ pub fn due_count(c: &mut AnyConnection, now: i64) -> QueryResult<i64> {
 }
 
 pub fn disabled_count(c: &mut AnyConnection) -> QueryResult<i64> {
-    endpoints::table.filter(endpoints::enabled.eq(false)).count().get_result(c)
+    endpoints::table
+        .filter(endpoints::enabled.eq(false))
+        .count()
+        .get_result(c)
 }
 
 /// The message an event made for `client`, if it made one.

@@ -45,7 +45,12 @@ impl EndpointView {
             application_id: row.client_id.clone(),
             url: row.url.clone(),
             description: row.description.clone(),
-            event_types: row.event_types.split(' ').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+            event_types: row
+                .event_types
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
             enabled: row.enabled,
             ordered: row.ordered,
             rate_limit: row.rate_limit,

@@ -31,7 +31,12 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
     for (client_id, scope, granted_at) in rows {
         let name = state.client(&client_id).await?.map(|c| c.name);
         let scopes = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        views.push(ConsentView { client_id, name, scopes, granted_at });
+        views.push(ConsentView {
+            client_id,
+            name,
+            scopes,
+            granted_at,
+        });
     }
     Ok(Envelope::ok(views))
 }

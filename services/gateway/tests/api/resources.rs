@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
 
-struct Stack {
-    p: Platform,
-    gw: String,
+pub struct Stack {
+    pub p: Platform,
+    pub gw: String,
     shutdown: CancellationToken,
     _dbs: Vec<Db>,
 }
@@ -45,10 +45,10 @@ fn service_figment(defaults: &str, db: &Db) -> figment::Figment {
         .merge(("identity.secret", IDENTITY_SECRET))
 }
 
-async fn stack(backend: Backend) -> Stack {
+pub async fn stack(backend: Backend) -> Stack {
     let p = Platform::start(backend).await;
     let shutdown = CancellationToken::new();
-    let (profile_db, blog_db) = (Db::create(backend), Db::create(backend));
+    let (profile_db, blog_db, webhook_db) = (Db::create(backend), Db::create(backend), Db::create(backend));
     let profiles = user_profile::start(
         settings::extract(service_figment(user_profile::DEFAULTS, &profile_db)).unwrap(),
         deps(&p, "user-profile", &shutdown),
@@ -61,7 +61,16 @@ async fn stack(backend: Backend) -> Stack {
     )
     .await
     .expect("blog starts");
-    let (profiles, blog) = (served(profiles), served(blog));
+    let webhook_settings = service_figment(webhook::DEFAULTS, &webhook_db)
+        .merge(("delivery.schedule", json!(["0s", "300ms", "300ms"])))
+        .merge(("delivery.poll_interval", "100ms"));
+    let webhooks = webhook::start(
+        settings::extract(webhook_settings).unwrap(),
+        deps(&p, "webhook", &shutdown),
+    )
+    .await
+    .expect("webhook starts");
+    let (profiles, blog, webhooks) = (served(profiles), served(blog), served(webhooks));
     let route = |prefix: &str, upstream: &str, extra: Value| {
         let mut route = json!({"prefix": prefix, "upstream": upstream, "timeout_secs": 10});
         route
@@ -75,6 +84,9 @@ async fn stack(backend: Backend) -> Stack {
         route("/users", &profiles, json!({})),
         route("/api/get_user_info", &profiles, json!({"query_token": true})),
         route("/blog", &blog, json!({})),
+        route("/accounts", &p.auth, json!({})),
+        route("/webhooks/event-types", &webhooks, json!({"public": true})),
+        route("/webhooks", &webhooks, json!({"scopes": ["webhooks:manage"]})),
     ]);
     let mut figment = settings::figment(gateway::DEFAULTS, "RESOURCES_TEST_UNUSED_")
         .unwrap()
@@ -102,12 +114,12 @@ async fn stack(backend: Backend) -> Stack {
         gw: served(gateway),
         p,
         shutdown,
-        _dbs: vec![profile_db, blog_db],
+        _dbs: vec![profile_db, blog_db, webhook_db],
     }
 }
 
 impl Stack {
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .p
             .http
@@ -121,7 +133,7 @@ impl Stack {
     }
 
     /// Registers a user through the gateway (auth), and waits for their profile.
-    async fn user(&self, name: &str, app: &(String, String), scope: &str) -> String {
+    pub async fn user(&self, name: &str, app: &(String, String), scope: &str) -> String {
         let body =
             json!({"username": name, "email": format!("{name}@example.com"), "password": format!("{name}-password-1")});
         let req = self.p.http.post(format!("{}/users", self.gw)).json(&body);
@@ -135,7 +147,7 @@ impl Stack {
         token
     }
 
-    async fn until<F, Fut>(&self, check: F)
+    pub async fn until<F, Fut>(&self, check: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,

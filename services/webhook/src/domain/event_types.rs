@@ -5,8 +5,7 @@
 
 use events::EventPayload;
 use events::catalogue::{
-    ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated, UserDeleted, UserUpdated,
-    WebhookEndpointDisabled,
+    ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated, UserDeleted, UserUpdated, WebhookEndpointDisabled,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,7 +68,10 @@ pub fn all() -> Vec<EventType> {
             Audience::Holding("blog:read"),
             json!({"article_id": 42, "author_id": user, "title": "Spring trails, updated", "version": 2, "modified_at": 1_764_585_600_000_i64}),
         ),
-        offered::<ArticleDeleted>(Audience::Holding("blog:read"), json!({"article_id": 42, "author_id": user})),
+        offered::<ArticleDeleted>(
+            Audience::Holding("blog:read"),
+            json!({"article_id": 42, "author_id": user}),
+        ),
         offered::<CommentCreated>(
             Audience::Holding("blog:read"),
             json!({"comment_id": 7, "article_id": 42, "author_id": user, "created_at": 1_764_589_200_000_i64}),
@@ -120,9 +122,21 @@ mod tests {
             decodes::<CommentCreated>(&t);
             decodes::<WebhookEndpointDisabled>(&t);
         }
-        let internal = ["token.revoked", "user.registered", "consent.granted", "consent.revoked", "application.registered"];
-        assert!(internal.iter().all(|name| find(name).is_none()), "internal events are never offered");
-        assert_eq!(subject_user("user.updated", &json!({"user_id": "u1"})).as_deref(), Some("u1"));
+        let internal = [
+            "token.revoked",
+            "user.registered",
+            "consent.granted",
+            "consent.revoked",
+            "application.registered",
+        ];
+        assert!(
+            internal.iter().all(|name| find(name).is_none()),
+            "internal events are never offered"
+        );
+        assert_eq!(
+            subject_user("user.updated", &json!({"user_id": "u1"})).as_deref(),
+            Some("u1")
+        );
         assert_eq!(subject_user("article.published", &json!({"author_id": "u1"})), None);
     }
 }

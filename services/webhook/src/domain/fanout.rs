@@ -50,10 +50,11 @@ pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<u
     for endpoint in endpoints {
         by_client.entry(endpoint.client_id.clone()).or_default().push(endpoint);
     }
-    let consents: HashMap<String, String> = match (kind.audience, event_types::subject_user(intake.event_type, intake.data)) {
-        (Audience::AuthorizedBy(_), Some(user)) => store::consents_of(c, &user)?.into_iter().collect(),
-        _ => HashMap::new(),
-    };
+    let consents: HashMap<String, String> =
+        match (kind.audience, event_types::subject_user(intake.event_type, intake.data)) {
+            (Audience::AuthorizedBy(_), Some(user)) => store::consents_of(c, &user)?.into_iter().collect(),
+            _ => HashMap::new(),
+        };
     let mut made = 0;
     for (client, endpoints) in by_client {
         let may = match kind.audience {

@@ -36,7 +36,10 @@ pub async fn parse_url(raw: &str, guard: &Guard) -> Result<url::Url, Invalid> {
         return Err(Invalid::new("url", format!("at most {MAX_URL} characters")));
     }
     let url = url::Url::parse(raw).map_err(|e| Invalid::new("url", format!("not an absolute URL: {e}")))?;
-    guard.resolve(&url).await.map_err(|refusal| Invalid::new("url", refusal.to_string()))?;
+    guard
+        .resolve(&url)
+        .await
+        .map_err(|refusal| Invalid::new("url", refusal.to_string()))?;
     Ok(url)
 }
 
@@ -59,7 +62,10 @@ pub fn parse_event_types(raw: &[String]) -> Result<String, Invalid> {
 
 pub fn parse_description(raw: &str) -> Result<String, Invalid> {
     if raw.chars().count() > MAX_DESCRIPTION {
-        return Err(Invalid::new("description", format!("at most {MAX_DESCRIPTION} characters")));
+        return Err(Invalid::new(
+            "description",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -68,14 +74,25 @@ pub fn parse_rate_limit(raw: Option<i64>) -> Result<Option<i32>, Invalid> {
     match raw {
         None => Ok(None),
         Some(n) if (1..=i64::from(MAX_RATE)).contains(&n) => Ok(i32::try_from(n).ok()),
-        Some(_) => Err(Invalid::new("rate_limit", format!("deliveries per second, 1 to {MAX_RATE}"))),
+        Some(_) => Err(Invalid::new(
+            "rate_limit",
+            format!("deliveries per second, 1 to {MAX_RATE}"),
+        )),
     }
 }
 
 /// Headers every attempt sets itself, or that would change how the request travels.
 const RESERVED: [&str; 10] = [
-    "host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent",
-    "webhook-id", "webhook-timestamp", "webhook-signature", "authorization-internal",
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "authorization-internal",
 ];
 
 /// Extra request headers: valid names (not ours) and visible-ASCII values; stored as JSON.
@@ -87,10 +104,16 @@ pub fn parse_headers(raw: &BTreeMap<String, String>) -> Result<String, Invalid> 
     for (name, value) in raw {
         let key = name.to_ascii_lowercase();
         let field = format!("headers.{name}");
-        if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err() || RESERVED.contains(&key.as_str()) || key.starts_with("x-auth-") {
+        if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err()
+            || RESERVED.contains(&key.as_str())
+            || key.starts_with("x-auth-")
+        {
             return Err(Invalid::new(field, "not a header name an endpoint may set"));
         }
-        if value.len() > 1000 || reqwest::header::HeaderValue::from_str(value).is_err() || value.chars().any(|c| !(' '..='~').contains(&c)) {
+        if value.len() > 1000
+            || reqwest::header::HeaderValue::from_str(value).is_err()
+            || value.chars().any(|c| !(' '..='~').contains(&c))
+        {
             return Err(Invalid::new(field, "a value of at most 1000 visible ASCII characters"));
         }
         lowered.insert(key, value.clone());
@@ -149,8 +172,17 @@ mod tests {
         let headers = |pairs: &[(&str, &str)]| {
             parse_headers(&pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
         };
-        assert_eq!(headers(&[("X-Partner", "a b")]), Ok(r#"{"x-partner":"a b"}"#.to_owned()));
-        for bad in [("webhook-signature", "x"), ("Host", "x"), ("bad name", "x"), ("x-ok", "line\nbreak"), ("x-auth-user", "u")] {
+        assert_eq!(
+            headers(&[("X-Partner", "a b")]),
+            Ok(r#"{"x-partner":"a b"}"#.to_owned())
+        );
+        for bad in [
+            ("webhook-signature", "x"),
+            ("Host", "x"),
+            ("bad name", "x"),
+            ("x-ok", "line\nbreak"),
+            ("x-auth-user", "u"),
+        ] {
             assert!(headers(&[bad]).is_err(), "{bad:?}");
         }
         assert!(parse_description(&"é".repeat(501)).is_err());

@@ -12,7 +12,12 @@ use crate::DeliverySettings;
 pub fn next_wait(settings: &DeliverySettings, made: usize, retry_after: Option<Duration>) -> Option<i64> {
     let step = settings.schedule.get(made)?.millis();
     let jitter = step * i64::from(settings.jitter_percent) / 100;
-    let wait = step + if jitter > 0 { rand::thread_rng().gen_range(0..=jitter) } else { 0 };
+    let wait = step
+        + if jitter > 0 {
+            rand::thread_rng().gen_range(0..=jitter)
+        } else {
+            0
+        };
     let asked = retry_after
         .map(|d| d.min(settings.retry_after_max.0))
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -66,11 +71,20 @@ mod tests {
     fn retry_after_is_honoured_up_to_its_bound() {
         let s = settings(0);
         assert_eq!(next_wait(&s, 1, Some(Duration::from_secs(20))), Some(20_000));
-        assert_eq!(next_wait(&s, 1, Some(Duration::from_secs(1))), Some(5_000), "never sooner than the schedule");
+        assert_eq!(
+            next_wait(&s, 1, Some(Duration::from_secs(1))),
+            Some(5_000),
+            "never sooner than the schedule"
+        );
         assert_eq!(next_wait(&s, 1, Some(Duration::from_secs(86_400))), Some(3_600_000));
-        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after("Tue, 01 Dec 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            retry_after("Tue, 01 Dec 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(retry_after("soon", now), None);
     }
 }

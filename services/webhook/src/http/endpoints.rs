@@ -70,7 +70,9 @@ pub struct EndpointChange {
 async fn application_for(state: &Webhooks, manager: &Manager, named: Option<&str>) -> Result<String, ApiError> {
     let client = match (manager, named) {
         (Manager::Application(own), Some(named)) if named != own => {
-            return Err(ApiError::forbidden("an application's token manages only its own endpoints"));
+            return Err(ApiError::forbidden(
+                "an application's token manages only its own endpoints",
+            ));
         }
         (Manager::Application(own), _) => own.clone(),
         (Manager::Owner(_), Some(named)) => named.to_owned(),
@@ -136,10 +138,16 @@ pub async fn create(
         })
         .await?;
     if !created {
-        return Err(ApiError::conflict(format!("an application has at most {limit} endpoints")));
+        return Err(ApiError::conflict(format!(
+            "an application has at most {limit} endpoints"
+        )));
     }
     tracing::info!(endpoint.id = %row.id, client.id = %row.client_id, "webhook endpoint created");
-    Ok(etag::tagged(StatusCode::CREATED, EndpointView::new(&row, Some(secret)), EndpointView::tag(&row)))
+    Ok(etag::tagged(
+        StatusCode::CREATED,
+        EndpointView::new(&row, Some(secret)),
+        EndpointView::tag(&row),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -175,7 +183,13 @@ pub async fn list(
         .await?;
     let items = rows.iter().map(|r| EndpointView::new(r, None)).collect();
     let total = u64::try_from(total).unwrap_or(0);
-    Ok(Envelope::ok(Page::new(items, page, total, req.path(), req.query_string())))
+    Ok(Envelope::ok(Page::new(
+        items,
+        page,
+        total,
+        req.path(),
+        req.query_string(),
+    )))
 }
 
 /// One endpoint, with its ETag; `If-None-Match` answers 304 when it has not changed.
@@ -207,7 +221,12 @@ pub async fn update(
     let current = manager.endpoint(&state, &id).await?;
     etag::if_match(&req, &EndpointView::tag(&current))?;
     let change = body.into_inner();
-    let current_types: Vec<String> = current.event_types.split(' ').filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    let current_types: Vec<String> = current
+        .event_types
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
     let current_headers: BTreeMap<String, String> = serde_json::from_str(&current.headers).unwrap_or_default();
     let raw = RawFields {
         url: change.url.as_deref().unwrap_or(&current.url),
@@ -231,27 +250,46 @@ pub async fn update(
             (false, true) => Some("owner".to_owned()),
             (false, false) => current.disabled_reason.clone(),
         },
-        failing_since: if enabled && !current.enabled { None } else { current.failing_since },
+        failing_since: if enabled && !current.enabled {
+            None
+        } else {
+            current.failing_since
+        },
         version: current.version + 1,
         ..current.clone()
     };
     let (stored, version) = (next.clone(), current.version);
-    if !state.db.run(move |c| Ok(store::update_endpoint(c, &stored, version)?)).await? {
+    if !state
+        .db
+        .run(move |c| Ok(store::update_endpoint(c, &stored, version)?))
+        .await?
+    {
         return Err(etag::lost_race(&req));
     }
     if next.enabled && !current.enabled {
         state.wake.notify_one();
     }
-    Ok(etag::tagged(StatusCode::OK, EndpointView::new(&next, None), EndpointView::tag(&next)))
+    Ok(etag::tagged(
+        StatusCode::OK,
+        EndpointView::new(&next, None),
+        EndpointView::tag(&next),
+    ))
 }
 
 /// Deletes an endpoint and what was still to be delivered to it.
 #[utoipa::path(delete, path = "/webhooks/endpoints/{id}", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn delete(state: web::Data<Webhooks>, manager: Manager, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
     let endpoint = row.id.clone();
-    state.db.transaction(move |c| Ok(store::delete_endpoint(c, &endpoint)?)).await?;
+    state
+        .db
+        .transaction(move |c| Ok(store::delete_endpoint(c, &endpoint)?))
+        .await?;
     tracing::info!(endpoint.id = %row.id, "webhook endpoint deleted");
     Ok(HttpResponse::NoContent().finish())
 }

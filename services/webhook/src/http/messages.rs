@@ -67,11 +67,25 @@ pub async fn attempts(
     })?;
     let (rows, total) = state
         .db
-        .run(move |c| Ok(store::attempts_of(c, &endpoint.id, &filter, page.offset(), page.limit())?))
+        .run(move |c| {
+            Ok(store::attempts_of(
+                c,
+                &endpoint.id,
+                &filter,
+                page.offset(),
+                page.limit(),
+            )?)
+        })
         .await?;
     let items = rows.into_iter().map(AttemptView::from).collect();
     let total = u64::try_from(total).unwrap_or(0);
-    Ok(Envelope::ok(Page::new(items, page, total, req.path(), req.query_string())))
+    Ok(Envelope::ok(Page::new(
+        items,
+        page,
+        total,
+        req.path(),
+        req.query_string(),
+    )))
 }
 
 fn accepted(data: Accepted) -> Envelope<Accepted> {
@@ -81,12 +95,19 @@ fn accepted(data: Accepted) -> Envelope<Accepted> {
 /// Sends a `webhook.test` message to the endpoint (whatever its filter).
 #[utoipa::path(post, path = "/webhooks/endpoints/{id}/test", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 202, body = Accepted), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn test(state: web::Data<Webhooks>, manager: Manager, id: web::Path<String>) -> Result<Envelope<Accepted>, ApiError> {
+pub async fn test(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<Envelope<Accepted>, ApiError> {
     let endpoint = manager.endpoint(&state, &id).await?;
     let message_id = state
         .db
         .transaction(move |c| {
-            let (event_id, data) = (uuid::Uuid::now_v7().simple().to_string(), json!({"endpoint_id": endpoint.id, "message": "This is a test message."}));
+            let (event_id, data) = (
+                uuid::Uuid::now_v7().simple().to_string(),
+                json!({"endpoint_id": endpoint.id, "message": "This is a test message."}),
+            );
             let intake = Intake {
                 event_id: &event_id,
                 event_type: TEST,
@@ -94,7 +115,13 @@ pub async fn test(state: web::Data<Webhooks>, manager: Manager, id: web::Path<St
                 data: &data,
             };
             let client = endpoint.client_id.clone();
-            fanout::deliver(c, &intake, &client, std::slice::from_ref(&endpoint), storage::now_millis())?;
+            fanout::deliver(
+                c,
+                &intake,
+                &client,
+                std::slice::from_ref(&endpoint),
+                storage::now_millis(),
+            )?;
             Ok(store::delivery_of_event(c, &client, &event_id)?)
         })
         .await?;
@@ -117,7 +144,11 @@ pub async fn resend(
     let (id, message) = path.into_inner();
     let endpoint = manager.endpoint(&state, &id).await?;
     let (lookup, now) = (message.clone(), storage::now_millis());
-    if !state.db.run(move |c| Ok(store::retry_now(c, &lookup, &endpoint.id, now)?)).await? {
+    if !state
+        .db
+        .run(move |c| Ok(store::retry_now(c, &lookup, &endpoint.id, now)?))
+        .await?
+    {
         return Err(ApiError::not_found("no such message for this endpoint"));
     }
     state.wake.notify_one();
@@ -147,9 +178,15 @@ pub async fn recover(
     let now = storage::now_millis();
     let since = body.since.timestamp_millis();
     if since < now - state.settings.recover_window.millis() || since > now {
-        return Err(ApiError::invalid_field("since", format!("within the last {}", state.settings.recover_window)));
+        return Err(ApiError::invalid_field(
+            "since",
+            format!("within the last {}", state.settings.recover_window),
+        ));
     }
-    let recovered = state.db.run(move |c| Ok(store::recover(c, &endpoint.id, since, now)?)).await?;
+    let recovered = state
+        .db
+        .run(move |c| Ok(store::recover(c, &endpoint.id, since, now)?))
+        .await?;
     state.wake.notify_one();
     Ok(accepted(Accepted {
         message_id: None,

@@ -98,7 +98,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .delete(endpoints::delete)
                 .build(),
         )
-        .service(Endpoint::new("/webhooks/endpoints/{id}/secret").get(secrets::show).build())
+        .service(
+            Endpoint::new("/webhooks/endpoints/{id}/secret")
+                .get(secrets::show)
+                .build(),
+        )
         .service(
             Endpoint::new("/webhooks/endpoints/{id}/secret/rotate")
                 .post(secrets::rotate)
@@ -109,7 +113,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(messages::attempts)
                 .build(),
         )
-        .service(Endpoint::new("/webhooks/endpoints/{id}/test").post(messages::test).build())
+        .service(
+            Endpoint::new("/webhooks/endpoints/{id}/test")
+                .post(messages::test)
+                .build(),
+        )
         .service(
             Endpoint::new("/webhooks/endpoints/{id}/recover")
                 .post(messages::recover)

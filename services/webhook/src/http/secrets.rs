@@ -20,7 +20,11 @@ fn view(row: &EndpointRow, now: i64) -> SecretView {
 /// The endpoint's signing secret.
 #[utoipa::path(get, path = "/webhooks/endpoints/{id}/secret", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 200, body = SecretView), (status = 404, body = http_kit::ErrorBody)))]
-pub async fn show(state: web::Data<Webhooks>, manager: Manager, id: web::Path<String>) -> Result<Envelope<SecretView>, ApiError> {
+pub async fn show(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<Envelope<SecretView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
     Ok(Envelope::ok(view(&row, storage::now_millis())))
 }
@@ -28,7 +32,11 @@ pub async fn show(state: web::Data<Webhooks>, manager: Manager, id: web::Path<St
 /// A new signing secret; the previous one keeps signing for `webhook.rotation_overlap`.
 #[utoipa::path(post, path = "/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 200, body = SecretView), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
-pub async fn rotate(state: web::Data<Webhooks>, manager: Manager, id: web::Path<String>) -> Result<Envelope<SecretView>, ApiError> {
+pub async fn rotate(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<Envelope<SecretView>, ApiError> {
     let current = manager.endpoint(&state, &id).await?;
     let now = storage::now_millis();
     let next = EndpointRow {
@@ -39,8 +47,14 @@ pub async fn rotate(state: web::Data<Webhooks>, manager: Manager, id: web::Path<
         ..current.clone()
     };
     let (stored, version) = (next.clone(), current.version);
-    if !state.db.run(move |c| Ok(store::update_endpoint(c, &stored, version)?)).await? {
-        return Err(ApiError::conflict("the endpoint changed while its secret was rotated; try again"));
+    if !state
+        .db
+        .run(move |c| Ok(store::update_endpoint(c, &stored, version)?))
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "the endpoint changed while its secret was rotated; try again",
+        ));
     }
     tracing::info!(endpoint.id = %next.id, "webhook signing secret rotated");
     Ok(Envelope::ok(view(&next, now)))

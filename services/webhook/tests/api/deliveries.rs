@@ -8,10 +8,13 @@ use events::catalogue::{ArticlePublished, UserUpdated};
 use serde_json::json;
 use test_support::Backend;
 
-use crate::receiver::Receiver;
 use crate::support::{self, signed_by};
+use test_support::receiver::{Receiver, verify_with_packages};
 
-crate::on_both_backends!(events_reach_only_applications_their_user_authorized, a_rotated_secret_signs_beside_the_old_one);
+crate::on_both_backends!(
+    events_reach_only_applications_their_user_authorized,
+    a_rotated_secret_signs_beside_the_old_one
+);
 
 fn updated(user: &str, name: &str) -> UserUpdated {
     UserUpdated {
@@ -29,8 +32,12 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     hooks.application("other", "owner", &["profile"]).await;
     hooks.application("reader", "owner", &["blog:read"]).await;
     let (_, crm_secret) = hooks.endpoint("crm", json!({"url": crm.url})).await;
-    hooks.endpoint("other", json!({"url": other.url, "event_types": ["user.updated"]})).await;
-    hooks.endpoint("reader", json!({"url": blog.url, "event_types": ["article.published"]})).await;
+    hooks
+        .endpoint("other", json!({"url": other.url, "event_types": ["user.updated"]}))
+        .await;
+    hooks
+        .endpoint("reader", json!({"url": blog.url, "event_types": ["article.published"]}))
+        .await;
     hooks.consent("ana", "crm", &["profile"]).await;
     hooks.consent("bob", "other", &["profile"]).await;
 
@@ -42,6 +49,7 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     assert_eq!(first.json()["data"]["user_id"], "ana");
     assert!(first.header("webhook-id").starts_with("msg_"));
     assert!(signed_by(first, &crm_secret), "{:?}", first.headers);
+    verify_with_packages(first, &crm_secret);
     let got = other.wait_for(1).await;
     assert_eq!(got[0].json()["data"]["user_id"], "bob", "ana never authorized `other`");
 
@@ -50,7 +58,14 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     hooks.consent("carl", "crm", &["profile"]).await;
     hooks.publish("carl", &updated("carl", "Carl")).await;
     let got = crm.wait_for(2).await;
-    assert_eq!(got[1].json()["data"]["user_id"], "carl", "{:?}", got.iter().map(|r| (r.header("webhook-id").to_owned(), r.body.clone())).collect::<Vec<_>>());
+    assert_eq!(
+        got[1].json()["data"]["user_id"],
+        "carl",
+        "{:?}",
+        got.iter()
+            .map(|r| (r.header("webhook-id").to_owned(), r.body.clone()))
+            .collect::<Vec<_>>()
+    );
 
     let article = ArticlePublished {
         article_id: 1,
@@ -62,10 +77,22 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     };
     hooks.publish("1", &article).await;
     let got = blog.wait_for(1).await;
-    assert_eq!(got[0].json()["data"]["title"], "Trails", "the registration holds blog:read");
+    assert_eq!(
+        got[0].json()["data"]["title"],
+        "Trails",
+        "the registration holds blog:read"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let users: Vec<_> = crm.received().iter().map(|r| r.json()["data"]["user_id"].clone()).collect();
-    assert_eq!(users, [json!("ana"), json!("carl")], "nothing after the withdrawal, no article without blog:read");
+    let users: Vec<_> = crm
+        .received()
+        .iter()
+        .map(|r| r.json()["data"]["user_id"].clone())
+        .collect();
+    assert_eq!(
+        users,
+        [json!("ana"), json!("carl")],
+        "nothing after the withdrawal, no article without blog:read"
+    );
 }
 
 async fn a_rotated_secret_signs_beside_the_old_one(backend: Backend) {
@@ -73,13 +100,25 @@ async fn a_rotated_secret_signs_beside_the_old_one(backend: Backend) {
     let receiver = Receiver::start();
     hooks.application("crm", "owner", &["profile"]).await;
     let (id, old) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
-    let (_, rotated, _) = hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/secret/rotate"), None).await;
+    let (_, rotated, _) = hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/secret/rotate"), None)
+        .await;
     let new = rotated["data"]["secret"].as_str().unwrap().to_owned();
-    let (status, test, _) = hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    let (status, test, _) = hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     assert_eq!(status, 202, "{test}");
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].json()["type"], "webhook.test");
-    assert_eq!(got[0].header("webhook-id"), test["data"]["message_id"].as_str().unwrap());
+    assert_eq!(
+        got[0].header("webhook-id"),
+        test["data"]["message_id"].as_str().unwrap()
+    );
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
-    assert!(signed_by(&got[0], &new) && signed_by(&got[0], &old), "both secrets sign during the overlap");
+    assert!(
+        signed_by(&got[0], &new) && signed_by(&got[0], &old),
+        "both secrets sign during the overlap"
+    );
+    verify_with_packages(&got[0], &new);
+    verify_with_packages(&got[0], &old);
 }

@@ -4,7 +4,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod receiver;
 mod support;
 
 mod deliveries;

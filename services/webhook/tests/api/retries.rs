@@ -7,8 +7,8 @@ use events::catalogue::WebhookEndpointDisabled;
 use serde_json::json;
 use test_support::Backend;
 
-use crate::receiver::Receiver;
 use crate::support;
+use test_support::receiver::Receiver;
 
 crate::on_both_backends!(
     failures_are_retried_and_logged_then_delivered_once,
@@ -22,9 +22,15 @@ async fn failures_are_retried_and_logged_then_delivered_once(backend: Backend) {
     hooks.application("crm", "owner", &[]).await;
     let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
     receiver.answer(&[(500, &[]), (500, &[])]);
-    hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     let got = receiver.wait_for(3).await;
-    assert!(got.iter().all(|r| r.header("webhook-id") == got[0].header("webhook-id")), "one id across retries");
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == got[0].header("webhook-id")),
+        "one id across retries"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 3, "no attempt after the success");
     let attempts = hooks.attempts("crm", &id).await;
@@ -32,7 +38,14 @@ async fn failures_are_retried_and_logged_then_delivered_once(backend: Backend) {
     assert_eq!(statuses, [200, 500, 500], "newest first");
     assert_eq!(attempts[1]["error_kind"], "status");
     assert_eq!(attempts[1]["response_body"], "answered 500");
-    let (_, failed, _) = hooks.as_app("crm", "GET", &format!("/webhooks/endpoints/{id}/attempts?status=failed"), None).await;
+    let (_, failed, _) = hooks
+        .as_app(
+            "crm",
+            "GET",
+            &format!("/webhooks/endpoints/{id}/attempts?status=failed"),
+            None,
+        )
+        .await;
     assert_eq!(failed["data"]["total"], 2);
 }
 
@@ -42,18 +55,44 @@ async fn retry_after_is_honoured_and_gone_endpoints_are_disabled(backend: Backen
     hooks.application("crm", "owner", &[]).await;
     let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
     receiver.answer(&[(429, &[("retry-after", "2")])]);
-    hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     let got = receiver.wait_for(2).await;
     let waited = got[1].at - got[0].at;
-    assert!(waited >= Duration::from_secs(2), "the second attempt came after {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "the second attempt came after {waited:?}"
+    );
 
     receiver.answer(&[(410, &[])]);
-    hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
-    let disabled: WebhookEndpointDisabled = hooks.events.next("webhook.endpoint.disabled").await.payload().unwrap().unwrap();
-    assert_eq!((disabled.endpoint_id.as_str(), disabled.reason.as_str()), (id.as_str(), "gone"));
-    let (_, endpoint, _) = hooks.as_app("crm", "GET", &format!("/webhooks/endpoints/{id}"), None).await;
-    assert_eq!((endpoint["data"]["enabled"].as_bool(), endpoint["data"]["disabled_reason"].as_str()), (Some(false), Some("gone")));
-    hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
+    let disabled: WebhookEndpointDisabled = hooks
+        .events
+        .next("webhook.endpoint.disabled")
+        .await
+        .payload()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (disabled.endpoint_id.as_str(), disabled.reason.as_str()),
+        (id.as_str(), "gone")
+    );
+    let (_, endpoint, _) = hooks
+        .as_app("crm", "GET", &format!("/webhooks/endpoints/{id}"), None)
+        .await;
+    assert_eq!(
+        (
+            endpoint["data"]["enabled"].as_bool(),
+            endpoint["data"]["disabled_reason"].as_str()
+        ),
+        (Some(false), Some("gone"))
+    );
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.received().len(), 3, "a disabled endpoint receives nothing");
 }
@@ -63,34 +102,66 @@ async fn resend_and_recover_make_messages_due_again(backend: Backend) {
     let receiver = Receiver::start();
     hooks.application("crm", "owner", &[]).await;
     let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
-    let (_, test, _) = hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    let (_, test, _) = hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     let message = test["data"]["message_id"].as_str().unwrap().to_owned();
     receiver.wait_for(1).await;
     let (status, _, _) = hooks
-        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/messages/{message}/resend"), None)
+        .as_app(
+            "crm",
+            "POST",
+            &format!("/webhooks/endpoints/{id}/messages/{message}/resend"),
+            None,
+        )
         .await;
     assert_eq!(status, 202);
     let got = receiver.wait_for(2).await;
     assert_eq!(got[1].header("webhook-id"), message, "the same message again");
     let (status, _, _) = hooks
-        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/messages/msg_none/resend"), None)
+        .as_app(
+            "crm",
+            "POST",
+            &format!("/webhooks/endpoints/{id}/messages/msg_none/resend"),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 
     receiver.answer(&[(500, &[]), (500, &[]), (500, &[])]);
-    hooks.as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None).await;
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
     receiver.wait_for(5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 5, "the schedule is spent after three attempts");
+    assert_eq!(
+        receiver.received().len(),
+        5,
+        "the schedule is spent after three attempts"
+    );
     let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     let (status, recovered, _) = hooks
-        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/recover"), Some(json!({"since": since})))
+        .as_app(
+            "crm",
+            "POST",
+            &format!("/webhooks/endpoints/{id}/recover"),
+            Some(json!({"since": since})),
+        )
         .await;
-    assert_eq!((status, recovered["data"]["recovered"].as_i64()), (202, Some(1)), "{recovered}");
+    assert_eq!(
+        (status, recovered["data"]["recovered"].as_i64()),
+        (202, Some(1)),
+        "{recovered}"
+    );
     let got = receiver.wait_for(6).await;
     assert_eq!(got[5].header("webhook-id"), got[4].header("webhook-id"));
     let (status, _, _) = hooks
-        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/recover"), Some(json!({"since": "2020-01-01T00:00:00Z"})))
+        .as_app(
+            "crm",
+            "POST",
+            &format!("/webhooks/endpoints/{id}/recover"),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        )
         .await;
     assert_eq!(status, 422, "beyond the recover window");
 }

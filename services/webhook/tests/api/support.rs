@@ -36,6 +36,9 @@ pub async fn start(backend: Backend) -> Hooks {
 
 /// With some settings changed (`("delivery.schedule", json!(["0s"]))`).
 pub async fn start_with(backend: Backend, overrides: &[(&str, Value)]) -> Hooks {
+    // Logs (warnings and up) appear with a failing test's output.
+    static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| telemetry::init("webhook-test").ok());
     let bus = bus(backend, &test_support::unique("webhook"), "webhook");
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
@@ -98,14 +101,34 @@ impl Hooks {
     /// As user `user` (a token of the portal application, with `webhooks:manage`).
     pub async fn as_user(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
         self.api
-            .call_from("portal", method, path, As { subject: user, scope: MANAGE }, body, &[])
+            .call_from(
+                "portal",
+                method,
+                path,
+                As {
+                    subject: user,
+                    scope: MANAGE,
+                },
+                body,
+                &[],
+            )
             .await
     }
 
     /// As application `client` with its own token.
     pub async fn as_app(&self, client: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
         self.api
-            .call_from(client, method, path, As { subject: client, scope: MANAGE }, body, &[])
+            .call_from(
+                client,
+                method,
+                path,
+                As {
+                    subject: client,
+                    scope: MANAGE,
+                },
+                body,
+                &[],
+            )
             .await
     }
 
@@ -141,7 +164,10 @@ impl Hooks {
         eventually("the consent is projected", || {
             let (db, user, client, scopes) = (db.clone(), user.clone(), client.clone(), scopes.clone());
             async move {
-                let stored = db.run(move |c| Ok(webhook::store::consent(c, &user, &client)?)).await.unwrap();
+                let stored = db
+                    .run(move |c| Ok(webhook::store::consent(c, &user, &client)?))
+                    .await
+                    .unwrap();
                 stored.as_deref() == Some(scopes.as_str())
             }
         })
@@ -174,7 +200,10 @@ impl Hooks {
         let (status, body, _) = self.as_app(client, "POST", "/webhooks/endpoints", Some(body)).await;
         assert_eq!(status, 201, "{body}");
         let data = &body["data"];
-        (data["id"].as_str().unwrap().to_owned(), data["secret"].as_str().unwrap().to_owned())
+        (
+            data["id"].as_str().unwrap().to_owned(),
+            data["secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// The endpoint's attempts, newest first.
@@ -187,7 +216,7 @@ impl Hooks {
 }
 
 /// Whether `received` carries a signature of `secret` over its id, timestamp and body.
-pub fn signed_by(received: &crate::receiver::Received, secret: &str) -> bool {
+pub fn signed_by(received: &test_support::receiver::Received, secret: &str) -> bool {
     let expected = webhook::domain::signing::sign(
         secret,
         received.header("webhook-id"),

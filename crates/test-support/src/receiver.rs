@@ -1,4 +1,6 @@
-//! A local endpoint that records what it receives and answers as a test scripts it.
+//! A local webhook endpoint that records what it receives and answers as a test scripts it,
+//! and the partners' verification of a delivery with the `standardwebhooks` packages from
+//! PyPI and npm (installed by `deploy/verifiers.sh`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -23,11 +25,14 @@ impl Received {
     }
 }
 
+/// A status and the headers to answer with.
+type Answer = (u16, Vec<(String, String)>);
+
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
     /// Answers to give, in order; 200 once they run out.
-    script: Mutex<VecDeque<(u16, Vec<(String, String)>)>>,
+    script: Mutex<VecDeque<Answer>>,
 }
 
 pub struct Receiver {
@@ -74,7 +79,13 @@ impl Receiver {
     pub fn answer(&self, answers: &[(u16, &[(&str, &str)])]) {
         let mut script = self.shared.script.lock().unwrap();
         for (status, headers) in answers {
-            script.push_back((*status, headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()));
+            script.push_back((
+                *status,
+                headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ));
         }
     }
 
@@ -90,8 +101,39 @@ impl Receiver {
             if got.len() >= n {
                 return got;
             }
-            assert!(started.elapsed() < Duration::from_secs(15), "{} of {n} requests arrived", got.len());
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{} of {n} requests arrived",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Verifies `received` with the `standardwebhooks` packages of PyPI and npm, as partners do;
+/// panics with their reason when either refuses.
+pub fn verify_with_packages(received: &Received, secret: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("services/webhook/tests/verify");
+    let python = root.join("target/verifiers/venv/bin/python");
+    let input = serde_json::json!({"secret": secret, "headers": received.headers, "body": received.body}).to_string();
+    for (program, script) in [(python.as_os_str(), "verify.py"), ("node".as_ref(), "verify.mjs")] {
+        let mut child = std::process::Command::new(program)
+            .arg(script)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program:?} {script}: {e}; run deploy/verifiers.sh first"));
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script} refused the delivery: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
