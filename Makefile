@@ -14,7 +14,7 @@ help:
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
-	@echo "make proto-docs  regenerate proto-docs/asyncapi.json from the event catalogue"
+	@echo "make proto-docs  regenerate proto-docs/asyncapi.json (the bus) and webhooks.json (what partners receive)"
 
 # System libraries diesel links against (PostgreSQL's libpq, SQLite).
 deps:
@@ -46,6 +46,7 @@ bench-gateway: deps
 
 proto-docs:
 	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p events --lib catalogue::tests::proto_docs_match_the_catalogue
+	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p webhook --lib domain::event_types::tests::proto_docs_match_the_offered_types
 
 servers:
 	deploy/servers.sh start

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::event_types::{Audience, EventType};
+use crate::domain::event_types::EventType;
 use crate::store::{AttemptRow, EndpointRow};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,15 +130,11 @@ pub struct EventTypeView {
 
 impl From<EventType> for EventTypeView {
     fn from(t: EventType) -> Self {
-        let (scope, requires_consent) = match t.audience {
-            Audience::AuthorizedBy(scope) => (Some(scope.to_owned()), true),
-            Audience::Holding(scope) => (Some(scope.to_owned()), false),
-            Audience::Own => (None, false),
-        };
+        let (scope, requires_consent) = t.audience.requirement();
         Self {
             name: t.name.to_owned(),
             description: t.description.to_owned(),
-            scope,
+            scope: scope.map(str::to_owned),
             requires_consent,
             schema: serde_json::to_value(t.schema).unwrap_or(Value::Null),
             example: serde_json::json!({"type": t.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": t.example}),

@@ -24,6 +24,17 @@ pub enum Audience {
     Own,
 }
 
+impl Audience {
+    /// The scope an application needs, and whether the user the event is about must consent.
+    pub fn requirement(self) -> (Option<&'static str>, bool) {
+        match self {
+            Self::AuthorizedBy(scope) => (Some(scope), true),
+            Self::Holding(scope) => (Some(scope), false),
+            Self::Own => (None, false),
+        }
+    }
+}
+
 pub struct EventType {
     pub name: &'static str,
     pub description: &'static str,
@@ -102,9 +113,45 @@ pub fn subject_user(event_type: &str, data: &Value) -> Option<String> {
     }
 }
 
+/// `proto-docs/webhooks.json`: what partners receive, type by type, beside the AsyncAPI
+/// document of the internal bus. Generated from [`all`].
+pub fn document() -> Value {
+    let types: Vec<Value> = all()
+        .into_iter()
+        .map(|t| {
+            let (scope, consent) = t.audience.requirement();
+            json!({
+                "type": t.name,
+                "description": t.description,
+                "scope": scope,
+                "requires_consent": consent,
+                "data_schema": t.schema,
+                "example": {"type": t.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": t.example},
+            })
+        })
+        .collect();
+    json!({
+        "title": "Partner API platform webhooks",
+        "description": "Every delivery is an HTTP POST with a JSON body {type, timestamp, data}, signed to the Standard Webhooks specification: headers webhook-id (stable across retries: deduplicate on it), webhook-timestamp (seconds) and webhook-signature (`v1,<base64 HMAC-SHA256 of id.timestamp.body>` per signing secret, space-separated during a rotation). Answer 2xx to acknowledge; 410 disables the endpoint; 429 or 503 with Retry-After delays the next attempt. An event about a user reaches an application only while that user authorizes it for `scope`.",
+        "types": types,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed document is exactly what the code generates; `make proto-docs` rewrites it.
+    #[test]
+    fn proto_docs_match_the_offered_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto-docs/webhooks.json");
+        let generated = serde_json::to_string_pretty(&document()).unwrap_or_default() + "\n";
+        if std::env::var_os("UPDATE_PROTO_DOCS").is_some() {
+            std::fs::write(&path, &generated).unwrap_or_default();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == generated, "proto-docs/webhooks.json is out of date: run `make proto-docs`");
+    }
 
     #[test]
     fn examples_match_their_payload_types() {
