@@ -616,3 +616,8 @@ pub fn delivery_of_event(c: &mut AnyConnection, client: &str, event_id: &str) ->
         .first(c)
         .optional()
 }
+
+/// Messages taken in so far.
+pub fn message_count(c: &mut AnyConnection) -> QueryResult<i64> {
+    messages::table.count().get_result(c)
+}

@@ -150,7 +150,10 @@ mod tests {
             std::fs::write(&path, &generated).unwrap_or_default();
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == generated, "proto-docs/webhooks.json is out of date: run `make proto-docs`");
+        assert!(
+            committed == generated,
+            "proto-docs/webhooks.json is out of date: run `make proto-docs`"
+        );
     }
 
     #[test]

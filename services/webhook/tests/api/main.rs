@@ -8,6 +8,7 @@ mod support;
 
 mod deliveries;
 mod endpoints;
+mod pacing;
 mod retries;
 
 /// `name_sqlite` and `name_postgres`, each running `name` on its backend.
