@@ -39,7 +39,8 @@ bench: deps
 	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput \
 		&& $(CARGO) bench --locked -p auth --bench token_throughput \
 		&& $(CARGO) bench --locked -p gateway --bench revocation \
-		&& $(CARGO) bench --locked -p gateway --bench blog_feed
+		&& $(CARGO) bench --locked -p gateway --bench blog_feed \
+		&& $(CARGO) bench --locked -p webhook --bench deliveries
 
 bench-gateway: deps
 	deploy/bench-gateway.sh

@@ -1,6 +1,6 @@
 //! The dispatcher: claims due deliveries from the database (so scheduled attempts survive
-//! restarts and replicas share the work), makes each attempt on its own task, and records the
-//! outcome with the next attempt's time. One endpoint's slowness holds only its own
+//! restarts and replicas share the work), makes each attempt on its own task, and a recorder
+//! writes the outcomes, many in one transaction, each with the next attempt's time. One endpoint's slowness holds only its own
 //! deliveries: in-flight attempts are bounded per endpoint by the claim, and in all by a
 //! semaphore, never by a queue shared with other endpoints.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cache::GcraPolicy;
 use events::catalogue::WebhookEndpointDisabled;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +18,18 @@ use crate::domain::{new_id, schedule, signing};
 use crate::state::Webhooks;
 use crate::store::{self, AttemptRow, DeliveryRow, EndpointRow, MessageRow};
 
+/// An attempt made, on its way to the recorder.
+struct Made {
+    delivery: DeliveryRow,
+    message: MessageRow,
+    endpoint: EndpointRow,
+    outcome: Outcome,
+}
+
 pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(state.delivery.max_in_flight));
+    let (made, outcomes) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_all(state.clone(), outcomes));
     let mut tasks = JoinSet::new();
     let mut sampled = Instant::now() - Duration::from_secs(60);
     loop {
@@ -32,11 +42,11 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
             Vec::new()
         };
         let full = i64::try_from(claimed.len()).unwrap_or(0) == free && free > 0;
-        for id in claimed {
+        for job in claimed {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            tasks.spawn(attempt(state.clone(), id, permit));
+            tasks.spawn(attempt(state.clone(), job, permit, made.clone()));
         }
         while tasks.try_join_next().is_some() {}
         if sampled.elapsed() > Duration::from_secs(5) {
@@ -50,29 +60,36 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => break,
             () = state.wake.notified() => {}
             () = tokio::time::sleep(state.delivery.poll_interval.0) => {}
-            // A finished attempt may make room for its endpoint's next message.
+            // A finished attempt frees a place in flight.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    // Attempts in flight finish (each is bounded by the timeout); their leases would otherwise
-    // hold their deliveries until they expire.
+    // Attempts in flight finish (each is bounded by the timeout) and are recorded; their leases
+    // would otherwise hold their deliveries until they expire.
     while tasks.join_next().await.is_some() {}
+    drop(made);
+    let _ = recorder.await;
 }
 
-async fn claim(state: &Webhooks, limit: i64) -> Vec<String> {
+type Job = (DeliveryRow, MessageRow, EndpointRow);
+
+async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
     let (lease, per_endpoint) = (state.delivery.lease.millis(), state.delivery.max_in_flight_per_endpoint);
-    match state
+    let claimed = state
         .db
-        .run(move |c| Ok(store::claim(c, now, now + lease, per_endpoint, limit)?))
-        .await
-    {
-        Ok(ids) => ids,
-        Err(error) => {
-            tracing::warn!(%error, "due deliveries not claimed");
-            Vec::new()
-        }
-    }
+        .run(move |c| {
+            let ids = store::claim(c, now, now + lease, per_endpoint, limit)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(store::claimed(c, &ids)?)
+        })
+        .await;
+    claimed.unwrap_or_else(|error| {
+        tracing::warn!(%error, "due deliveries not claimed");
+        Vec::new()
+    })
 }
 
 async fn sample(state: &Webhooks) {
@@ -116,13 +133,12 @@ fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn attempt(state: Arc<Webhooks>, id: String, _permit: OwnedSemaphorePermit) {
-    let found = state.db.run(move |c| Ok(store::claimed(c, &id)?)).await;
-    let (delivery, message, endpoint) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return,
-        Err(error) => return tracing::warn!(%error, "claimed delivery not read; it is retried when its lease ends"),
-    };
+async fn attempt(
+    state: Arc<Webhooks>,
+    (delivery, message, endpoint): Job,
+    _permit: OwnedSemaphorePermit,
+    made: mpsc::UnboundedSender<Made>,
+) {
     if !still_authorized(&state, &message).await {
         return cancel(&state, &delivery).await;
     }
@@ -134,7 +150,13 @@ async fn attempt(state: Arc<Webhooks>, id: String, _permit: OwnedSemaphorePermit
         return;
     }
     let outcome = send(&state, &endpoint, &message).await;
-    record(&state, delivery, &message, endpoint, outcome).await;
+    // The recorder is gone only at shutdown; the lease then brings the delivery back.
+    let _ = made.send(Made {
+        delivery,
+        message,
+        endpoint,
+        outcome,
+    });
 }
 
 /// A message about a user goes only while the user's consent covers its type's scope: a
@@ -302,15 +324,43 @@ fn decide(state: &Webhooks, delivery: &DeliveryRow, endpoint: &EndpointRow, outc
     }
 }
 
-async fn record(
-    state: &Webhooks,
-    delivery: DeliveryRow,
-    message: &MessageRow,
-    endpoint: EndpointRow,
-    outcome: Outcome,
-) {
-    let now = storage::now_millis();
-    let next = decide(state, &delivery, &endpoint, &outcome, now);
+/// Writes outcomes as they come, those waiting together in one transaction, and wakes the
+/// dispatcher: a settled delivery makes room for its endpoint's next one.
+async fn record_all(state: Arc<Webhooks>, mut outcomes: mpsc::UnboundedReceiver<Made>) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 500 {
+            match outcomes.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let now = storage::now_millis();
+        let decided: Vec<(Made, Next)> = batch
+            .into_iter()
+            .map(|made| {
+                let next = decide(&state, &made.delivery, &made.endpoint, &made.outcome, now);
+                observe(&state, &made, &next, now);
+                (made, next)
+            })
+            .collect();
+        let written = state
+            .outbox
+            .write(move |c, events| {
+                for (made, next) in decided {
+                    write(c, events, made, next, now)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "attempt outcomes not recorded; their deliveries are tried again when their leases end");
+        }
+        state.wake.notify_one();
+    }
+}
+
+fn observe(state: &Webhooks, made: &Made, next: &Next, now: i64) {
     let label = match next {
         Next::Delivered => "succeeded",
         Next::RetryIn(_) => "retrying",
@@ -321,64 +371,74 @@ async fn record(
     state
         .metrics
         .attempt_seconds
-        .observe(outcome.duration_ms as f64 / 1000.0);
+        .observe(made.outcome.duration_ms as f64 / 1000.0);
     if matches!(next, Next::Delivered) {
+        let event_time = made.message.created_at;
         state
             .metrics
             .event_to_delivery_seconds
-            .observe((now - message.created_at).max(0) as f64 / 1000.0);
+            .observe((now - event_time).max(0) as f64 / 1000.0);
     }
-    let attempt = AttemptRow {
-        id: new_id(),
-        delivery_id: delivery.id.clone(),
-        message_id: message.id.clone(),
-        endpoint_id: endpoint.id.clone(),
-        event_type: message.event_type.clone(),
-        attempted_at: now - outcome.duration_ms,
-        duration_ms: outcome.duration_ms,
-        status_code: outcome.status.map(i32::from),
-        error_kind: outcome.error_kind.map(str::to_owned),
-        response_body: outcome.body,
-        succeeded: matches!(next, Next::Delivered),
-    };
-    let written = state
-        .outbox
-        .write(move |c, events| {
-            store::insert_attempt(c, &attempt)?;
-            let attempts = delivery.attempts + 1;
-            match next {
-                Next::Delivered => {
-                    store::settle(c, &delivery.id, store::SUCCEEDED, attempts, now, now)?;
-                    if endpoint.failing_since.is_some() {
-                        store::set_failing_since(c, &endpoint.id, None)?;
-                    }
-                }
-                Next::RetryIn(wait) => {
-                    store::settle(c, &delivery.id, store::PENDING, attempts, now + wait, now)?;
-                    if endpoint.failing_since.is_none() {
-                        store::set_failing_since(c, &endpoint.id, Some(now))?;
-                    }
-                }
-                Next::Spent => store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?,
-                Next::Disable(reason) => {
-                    store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?;
-                    if store::disable(c, &endpoint.id, reason)? {
-                        let disabled = WebhookEndpointDisabled {
-                            endpoint_id: endpoint.id.clone(),
-                            client_id: endpoint.client_id.clone(),
-                            url: endpoint.url.clone(),
-                            reason: reason.to_owned(),
-                            disabled_at: now,
-                        };
-                        events.publish(crate::SOURCE, Some(endpoint.id.clone()), &disabled)?;
-                        tracing::warn!(endpoint.id = %endpoint.id, reason, "webhook endpoint disabled");
-                    }
-                }
+}
+
+fn write(
+    c: &mut storage::AnyConnection,
+    events: &mut events::Staged,
+    made: Made,
+    next: Next,
+    now: i64,
+) -> Result<(), storage::StorageError> {
+    let Made {
+        delivery,
+        message,
+        endpoint,
+        outcome,
+    } = made;
+    store::insert_attempt(
+        c,
+        &AttemptRow {
+            id: new_id(),
+            delivery_id: delivery.id.clone(),
+            message_id: message.id.clone(),
+            endpoint_id: endpoint.id.clone(),
+            event_type: message.event_type.clone(),
+            attempted_at: now - outcome.duration_ms,
+            duration_ms: outcome.duration_ms,
+            status_code: outcome.status.map(i32::from),
+            error_kind: outcome.error_kind.map(str::to_owned),
+            response_body: outcome.body,
+            succeeded: matches!(next, Next::Delivered),
+        },
+    )?;
+    let attempts = delivery.attempts + 1;
+    match next {
+        Next::Delivered => {
+            store::settle(c, &delivery.id, store::SUCCEEDED, attempts, now, now)?;
+            if endpoint.failing_since.is_some() {
+                store::set_failing_since(c, &endpoint.id, None)?;
             }
-            Ok(())
-        })
-        .await;
-    if let Err(error) = written {
-        tracing::warn!(%error, "attempt outcome not recorded; the delivery is tried again when its lease ends");
+        }
+        Next::RetryIn(wait) => {
+            store::settle(c, &delivery.id, store::PENDING, attempts, now + wait, now)?;
+            if endpoint.failing_since.is_none() {
+                store::set_failing_since(c, &endpoint.id, Some(now))?;
+            }
+        }
+        Next::Spent => store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?,
+        Next::Disable(reason) => {
+            store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?;
+            if store::disable(c, &endpoint.id, reason)? {
+                let disabled = WebhookEndpointDisabled {
+                    endpoint_id: endpoint.id.clone(),
+                    client_id: endpoint.client_id.clone(),
+                    url: endpoint.url.clone(),
+                    reason: reason.to_owned(),
+                    disabled_at: now,
+                };
+                events.publish(crate::SOURCE, Some(endpoint.id.clone()), &disabled)?;
+                tracing::warn!(endpoint.id = %endpoint.id, reason, "webhook endpoint disabled");
+            }
+        }
     }
+    Ok(())
 }

@@ -347,16 +347,20 @@ pub struct MessageRow {
 
 /// Stores a message; false when this event already made one for this application.
 pub fn insert_message(c: &mut AnyConnection, row: &MessageRow) -> QueryResult<bool> {
-    let exists: i64 = messages::table
-        .filter(messages::client_id.eq(&row.client_id))
-        .filter(messages::event_id.eq(&row.event_id))
-        .count()
-        .get_result(c)?;
-    if exists > 0 {
-        return Ok(false);
-    }
-    diesel::insert_into(messages::table).values(row).execute(c)?;
-    Ok(true)
+    // `ON CONFLICT DO NOTHING` is spelled alike in both dialects (diesel's has no MultiBackend form).
+    let inserted = diesel::sql_query(
+        "INSERT INTO messages (id, client_id, event_id, event_type, user_id, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(&row.id)
+    .bind::<Text, _>(&row.client_id)
+    .bind::<Text, _>(&row.event_id)
+    .bind::<Text, _>(&row.event_type)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(&row.user_id)
+    .bind::<Text, _>(&row.body)
+    .bind::<BigInt, _>(row.created_at)
+    .execute(c)?;
+    Ok(inserted == 1)
 }
 
 pub fn message(c: &mut AnyConnection, id: &str) -> QueryResult<Option<MessageRow>> {
@@ -383,8 +387,39 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-pub fn insert_delivery(c: &mut AnyConnection, row: &DeliveryRow) -> QueryResult<()> {
-    diesel::insert_into(deliveries::table).values(row).execute(c).map(drop)
+/// Inserts deliveries, a few hundred per statement (diesel has no batch insert for both
+/// dialects at once).
+pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryResult<()> {
+    const COLUMNS: usize = 10;
+    for chunk in rows.chunks(300) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let marks: Vec<String> = (1..=COLUMNS).map(|col| format!("${}", row * COLUMNS + col)).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let mut query = diesel::sql_query(format!(
+            "INSERT INTO deliveries (id, message_id, endpoint_id, seq, status, attempts, next_attempt_at, \
+             lease_until, created_at, updated_at) VALUES {}",
+            values.join(", ")
+        ))
+        .into_boxed::<storage::MultiBackend>();
+        for r in chunk {
+            query = query
+                .bind::<Text, _>(r.id.as_str())
+                .bind::<Text, _>(r.message_id.as_str())
+                .bind::<Text, _>(r.endpoint_id.as_str())
+                .bind::<Text, _>(r.seq.as_str())
+                .bind::<Text, _>(r.status.as_str())
+                .bind::<diesel::sql_types::Integer, _>(r.attempts)
+                .bind::<BigInt, _>(r.next_attempt_at)
+                .bind::<BigInt, _>(r.lease_until)
+                .bind::<BigInt, _>(r.created_at)
+                .bind::<BigInt, _>(r.updated_at);
+        }
+        query.execute(c)?;
+    }
+    Ok(())
 }
 
 pub fn delivery(c: &mut AnyConnection, message: &str, endpoint: &str) -> QueryResult<Option<DeliveryRow>> {
@@ -402,11 +437,21 @@ struct ClaimedId {
     id: String,
 }
 
-/// Claims up to `limit` due deliveries until `lease_until`: at most `per_endpoint` in flight
-/// for each endpoint, and for an ordered endpoint only its oldest pending message, once none
-/// is in flight. The `UPDATE` checks the lease again, so two replicas claiming at once never
-/// both take a row (PostgreSQL re-reads a row another transaction changed). SQLite numbers
-/// `$n` parameters by first appearance, so they appear in order.
+#[derive(Debug, QueryableByName)]
+struct Room {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Claims up to `limit` due deliveries until `lease_until`. Each endpoint has room for
+/// `per_endpoint` attempts in flight (one while it is failing), counted across replicas by
+/// their leases; an ordered endpoint gets only its oldest pending message, once none is in
+/// flight. Healthy endpoints come before failing ones, and those with the fewest attempts in
+/// flight first, so a slow or dead endpoint never takes the turn of others. Endpoints without
+/// room are found first, so the backlog of a dead endpoint is never read. The `UPDATE` checks
+/// the lease again, so two replicas claiming at once never both take a row (PostgreSQL re-reads
+/// a row another transaction changed). SQLite numbers `$n` parameters by first appearance, so
+/// they appear in order.
 pub fn claim(
     c: &mut AnyConnection,
     now: i64,
@@ -414,21 +459,48 @@ pub fn claim(
     per_endpoint: i64,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    let rows: Vec<ClaimedId> = diesel::sql_query(
+    let with_room: Vec<Room> = diesel::sql_query(
+        "SELECT e.id FROM endpoints e LEFT JOIN ( \
+           SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
+           WHERE lease_until > $1 AND status = 'pending' GROUP BY endpoint_id \
+         ) b ON b.endpoint_id = e.id \
+         WHERE e.enabled = TRUE AND COALESCE(b.busy, 0) < (CASE WHEN e.failing_since IS NULL THEN $2 ELSE 1 END)",
+    )
+    .bind::<BigInt, _>(now)
+    .bind::<BigInt, _>(per_endpoint)
+    .load(c)?;
+    if with_room.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The ids are ours (`ep_` and hex), never a client's text: safe to inline.
+    let ids = with_room
+        .iter()
+        .filter(|r| r.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(|r| format!("'{}'", r.id))
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: Vec<ClaimedId> = diesel::sql_query(format!(
         "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
            SELECT id FROM ( \
-             SELECT d.id, d.seq, d.next_attempt_at, e.ordered, \
-               ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n, \
-               (SELECT COUNT(*) FROM deliveries f WHERE f.endpoint_id = d.endpoint_id AND f.status = 'pending' AND f.lease_until > $2) AS busy, \
-               (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = d.endpoint_id AND h.status = 'pending') AS head \
-             FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 AND e.enabled = TRUE \
+             SELECT d.id, d.endpoint_id, d.seq, d.next_attempt_at, room.ordered, room.busy, room.free, room.failing, \
+               ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
+             FROM deliveries d JOIN ( \
+               SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
+                 (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
+                 (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
+               FROM endpoints e LEFT JOIN ( \
+                 SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
+                 WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
+               ) b ON b.endpoint_id = e.id \
+               WHERE e.id IN ({ids}) \
+             ) room ON room.id = d.endpoint_id \
+             WHERE d.endpoint_id IN ({ids}) AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 \
            ) due \
-           WHERE (due.ordered = TRUE AND due.seq = due.head AND due.busy = 0) \
-              OR (due.ordered = FALSE AND due.n + due.busy <= $3) \
-           ORDER BY due.next_attempt_at LIMIT $4 \
-         ) RETURNING id",
-    )
+           WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = \
+             (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = due.endpoint_id AND h.status = 'pending'))) \
+           ORDER BY due.failing, due.busy + due.n, due.next_attempt_at LIMIT $4 \
+         ) RETURNING id"
+    ))
     .bind::<BigInt, _>(lease_until)
     .bind::<BigInt, _>(now)
     .bind::<BigInt, _>(per_endpoint)
@@ -437,20 +509,36 @@ pub fn claim(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// A claimed delivery with what its attempt needs.
-pub fn claimed(c: &mut AnyConnection, id: &str) -> QueryResult<Option<(DeliveryRow, MessageRow, EndpointRow)>> {
-    let Some(delivery) = deliveries::table
-        .find(id)
+/// Claimed deliveries with what their attempts need, in three queries whatever their number.
+pub fn claimed(c: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<(DeliveryRow, MessageRow, EndpointRow)>> {
+    let found: Vec<DeliveryRow> = deliveries::table
+        .filter(deliveries::id.eq_any(ids))
         .select(DeliveryRow::as_select())
-        .first(c)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let Some(message) = message(c, &delivery.message_id)? else {
-        return Ok(None);
-    };
-    Ok(endpoint(c, &delivery.endpoint_id)?.map(|e| (delivery, message, e)))
+        .load(c)?;
+    let message_ids: Vec<&str> = found.iter().map(|d| d.message_id.as_str()).collect();
+    let endpoint_ids: Vec<&str> = found.iter().map(|d| d.endpoint_id.as_str()).collect();
+    let messages: std::collections::HashMap<String, MessageRow> = messages::table
+        .filter(messages::id.eq_any(&message_ids))
+        .select(MessageRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    let endpoints: std::collections::HashMap<String, EndpointRow> = endpoints::table
+        .filter(endpoints::id.eq_any(&endpoint_ids))
+        .select(EndpointRow::as_select())
+        .load(c)?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|d| {
+            let message = messages.get(&d.message_id)?.clone();
+            let endpoint = endpoints.get(&d.endpoint_id)?.clone();
+            Some((d, message, endpoint))
+        })
+        .collect())
 }
 
 /// After an attempt: `status`, attempts made, when the next one is due; releases the lease.

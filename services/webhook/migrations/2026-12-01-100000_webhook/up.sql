@@ -67,6 +67,8 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, status, seq);
+-- Attempts in flight: few rows past now.
+CREATE INDEX deliveries_leased ON deliveries (lease_until);
 
 CREATE TABLE attempts (
     id TEXT PRIMARY KEY,

@@ -89,22 +89,21 @@ pub fn deliver(
     if !store::insert_message(c, &message)? {
         return Ok(0);
     }
-    for endpoint in endpoints {
-        store::insert_delivery(
-            c,
-            &DeliveryRow {
-                id: super::new_id(),
-                message_id: message.id.clone(),
-                endpoint_id: endpoint.id.clone(),
-                seq: intake.event_id.to_owned(),
-                status: store::PENDING.to_owned(),
-                attempts: 0,
-                next_attempt_at: now,
-                lease_until: 0,
-                created_at: now,
-                updated_at: now,
-            },
-        )?;
-    }
+    let rows: Vec<DeliveryRow> = endpoints
+        .iter()
+        .map(|endpoint| DeliveryRow {
+            id: super::new_id(),
+            message_id: message.id.clone(),
+            endpoint_id: endpoint.id.clone(),
+            seq: intake.event_id.to_owned(),
+            status: store::PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: 0,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    store::insert_deliveries(c, &rows)?;
     Ok(endpoints.len())
 }
