@@ -2,6 +2,7 @@
 //! - peak deliveries/s at fan-out 1 and 10 (every event to 1 or 10 endpoints);
 //! - event-to-delivery latency (p50, p99) at half of that peak;
 //! - isolation: one healthy endpoint's latency alone, and beside 100 endpoints that never answer.
+//!
 //! Prints figures; asserts nothing about them.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
