@@ -8,6 +8,7 @@ mod support;
 
 mod deliveries;
 mod endpoints;
+mod no_loss;
 mod pacing;
 mod retries;
 
