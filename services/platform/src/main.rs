@@ -39,7 +39,6 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
         webhook::DEFAULTS,
         webhook::ENV_PREFIX,
     ))?;
-    let allowed = webhook_settings.guard.allowed_networks.clone();
     let webhooks = webhook::start(webhook_settings, deps.clone())
         .await
         .map_err(|e| start_failed("webhook", e))?;

@@ -150,7 +150,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let guard = Arc::new(guard::Guard::new(&settings.guard, Arc::new(guard::SystemResolver)));
     if !settings.guard.allowed_networks.is_empty() {
-        tracing::warn!(networks = ?settings.guard.allowed_networks, "webhook endpoints may point to these non-public networks");
+        tracing::warn!(networks = ?settings.guard.allowed_networks, "webhook endpoints may point to these non-public networks (guard.allowed_networks; the chart allows none)");
     }
     let redis = settings.cache.redis().map_err(std::io::Error::other)?;
     let state = Arc::new(state::Webhooks::new(

@@ -448,10 +448,11 @@ struct Room {
 /// their leases; an ordered endpoint gets only its oldest pending message, once none is in
 /// flight. Healthy endpoints come before failing ones, and those with the fewest attempts in
 /// flight first, so a slow or dead endpoint never takes the turn of others. Endpoints without
-/// room are found first, so the backlog of a dead endpoint is never read. The `UPDATE` checks
-/// the lease again, so two replicas claiming at once never both take a row (PostgreSQL re-reads
-/// a row another transaction changed). SQLite numbers `$n` parameters by first appearance, so
-/// they appear in order.
+/// room are found first, so the backlog of a dead endpoint is never read. On PostgreSQL, rows
+/// another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`) and the lease is checked
+/// again under the lock, so no row is claimed twice; two replicas claiming at the same instant
+/// may together exceed an endpoint's room, by at most its room per replica. SQLite (embedded
+/// mode, one process) numbers `$n` parameters by first appearance, so they appear in order.
 pub fn claim(
     c: &mut AnyConnection,
     now: i64,
@@ -479,33 +480,48 @@ pub fn claim(
         .map(|r| format!("'{}'", r.id))
         .collect::<Vec<_>>()
         .join(",");
-    let rows: Vec<ClaimedId> = diesel::sql_query(format!(
-        "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
-           SELECT id FROM ( \
-             SELECT d.id, d.endpoint_id, d.seq, d.next_attempt_at, room.ordered, room.busy, room.free, room.failing, \
-               ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
-             FROM deliveries d JOIN ( \
-               SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
-                 (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
-                 (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
-               FROM endpoints e LEFT JOIN ( \
-                 SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
-                 WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
-               ) b ON b.endpoint_id = e.id \
-               WHERE e.id IN ({ids}) \
-             ) room ON room.id = d.endpoint_id \
-             WHERE d.endpoint_id IN ({ids}) AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 \
-           ) due \
-           WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = \
-             (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = due.endpoint_id AND h.status = 'pending'))) \
-           ORDER BY due.failing, due.busy + due.n, due.next_attempt_at LIMIT $4 \
-         ) RETURNING id"
-    ))
-    .bind::<BigInt, _>(lease_until)
-    .bind::<BigInt, _>(now)
-    .bind::<BigInt, _>(per_endpoint)
-    .bind::<BigInt, _>(limit)
-    .load(c)?;
+    // Due deliveries of endpoints with room, those that may go now, with what orders them.
+    let candidates = format!(
+        "SELECT due.id, due.failing, due.busy + due.n AS load, due.next_attempt_at FROM ( \
+           SELECT d.id, d.endpoint_id, d.seq, d.next_attempt_at, room.ordered, room.busy, room.free, room.failing, \
+             ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
+           FROM deliveries d JOIN ( \
+             SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
+               (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
+               (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
+             FROM endpoints e LEFT JOIN ( \
+               SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
+               WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
+             ) b ON b.endpoint_id = e.id \
+             WHERE e.id IN ({ids}) \
+           ) room ON room.id = d.endpoint_id \
+           WHERE d.endpoint_id IN ({ids}) AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 \
+         ) due \
+         WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = \
+           (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = due.endpoint_id AND h.status = 'pending')))"
+    );
+    let sql = match c {
+        // Rows another replica is claiming are skipped, not waited for.
+        AnyConnection::Postgresql(_) => format!(
+            "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
+               SELECT d.id FROM deliveries d JOIN ({candidates}) c ON c.id = d.id \
+               WHERE d.lease_until <= $2 AND d.status = 'pending' \
+               ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED \
+             ) RETURNING id"
+        ),
+        // One process writes at a time: nothing to skip.
+        AnyConnection::Sqlite(_) => format!(
+            "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
+               SELECT c.id FROM ({candidates}) c ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 \
+             ) RETURNING id"
+        ),
+    };
+    let rows: Vec<ClaimedId> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(lease_until)
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(per_endpoint)
+        .bind::<BigInt, _>(limit)
+        .load(c)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 

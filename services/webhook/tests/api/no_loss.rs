@@ -61,8 +61,8 @@ impl Setup {
                 r#"["0s", "200ms", "500ms", "1s", "2s", "2s", "2s", "2s", "2s", "2s"]"#,
             )
             .env("WEBHOOK_DELIVERY__POLL_INTERVAL", "100ms")
-            .env("WEBHOOK_DELIVERY__TIMEOUT", "2s")
-            .env("WEBHOOK_DELIVERY__LEASE", "3s")
+            .env("WEBHOOK_DELIVERY__TIMEOUT", "5s")
+            .env("WEBHOOK_DELIVERY__LEASE", "8s")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -97,8 +97,9 @@ async fn publish(bus: &Arc<dyn Bus>, events: &[Event]) {
     }
 }
 
-/// Subscribes an endpoint at `receiver` to articles, once the service knows the application.
-async fn subscribe(process: &Process, bus: &Arc<dyn Bus>, receiver: &Receiver) {
+/// Subscribes an endpoint at `receiver` to articles, once the service knows the application;
+/// its id.
+async fn subscribe(process: &Process, bus: &Arc<dyn Bus>, receiver: &Receiver) -> String {
     let registered = ApplicationRegistered {
         client_id: "reader".into(),
         owner_id: "owner".into(),
@@ -118,7 +119,7 @@ async fn subscribe(process: &Process, bus: &Arc<dyn Bus>, receiver: &Receiver) {
             .call_from("reader", "POST", "/webhooks/endpoints", who, Some(body.clone()), &[])
             .await;
         if status == 201 {
-            return;
+            return answer["data"]["id"].as_str().unwrap().to_owned();
         }
         assert!(
             status == 404 && started.elapsed() < Duration::from_secs(10),
@@ -178,6 +179,58 @@ async fn a_killed_service_loses_no_message() {
     every_article_arrives(&receiver, "SIGKILL and restart").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_work_and_never_make_an_attempt_twice() {
+    let setup = Setup::new();
+    let bus = test_support::bus(Backend::Postgres, &setup.exchange, "publisher");
+    let receiver = Receiver::start();
+    let (one, two) = (setup.spawn().await, setup.spawn().await);
+    let endpoint = subscribe(&one, &bus, &receiver).await;
+    let events: Vec<Event> = (0..EVENTS).map(article).collect();
+    for batch in events.chunks(250) {
+        publish(&bus, batch).await;
+    }
+    every_article_arrives(&receiver, "two replicas").await;
+    // A message reaches the receiver again only after an attempt that failed (it answered
+    // after the timeout): never because two replicas made the same attempt.
+    let received = receiver.received();
+    let ids: HashSet<&str> = received.iter().map(|r| r.header("webhook-id")).collect();
+    let url = setup.db.url();
+    let db = tokio::task::spawn_blocking(move || storage::Database::connect(&url, &storage::PoolSettings::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = webhook::store::AttemptFilter {
+        succeeded: Some(false),
+        ..Default::default()
+    };
+    let (_, failures) = db
+        .run(move |c| Ok(webhook::store::attempts_of(c, &endpoint, &failed, 0, 1)?))
+        .await
+        .unwrap();
+    let again = received.len() - ids.len();
+    println!("two replicas: {again} messages sent again, {failures} failed attempts logged");
+    assert!(
+        again as i64 <= failures,
+        "{again} messages sent again but {failures} failed attempts"
+    );
+    for replica in [&one, &two] {
+        let metrics = reqwest::get(format!("{}/metrics", replica.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let made = metrics
+            .lines()
+            .find(|l| l.starts_with("webhook_attempts_total{outcome=\"succeeded\","))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        println!("replica {}: {made} deliveries", replica.base);
+        assert!(made > 0, "each replica delivers a share");
+    }
+}
+
 pub mod rabbitmq_restart {
     use super::*;
 
@@ -187,8 +240,8 @@ pub mod rabbitmq_restart {
         let setup = Setup::new();
         let bus = test_support::bus(Backend::Postgres, &setup.exchange, "publisher");
         let receiver = Receiver::start();
-        let _process = setup.spawn().await;
-        subscribe(&_process, &bus, &receiver).await;
+        let process = setup.spawn().await;
+        subscribe(&process, &bus, &receiver).await;
         let events: Vec<Event> = (0..EVENTS).map(article).collect();
         let (first, rest) = events.split_at(EVENTS / 3);
         for batch in first.chunks(100) {

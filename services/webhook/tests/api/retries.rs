@@ -14,7 +14,57 @@ crate::on_both_backends!(
     failures_are_retried_and_logged_then_delivered_once,
     retry_after_is_honoured_and_gone_endpoints_are_disabled,
     resend_and_recover_make_messages_due_again,
+    an_endpoint_failing_too_long_is_disabled,
 );
+
+async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
+    let overrides = [
+        (
+            "delivery.schedule",
+            json!(["0s", "400ms", "400ms", "400ms", "400ms", "400ms"]),
+        ),
+        ("delivery.disable_after", json!("1s")),
+    ];
+    let mut hooks = support::start_with(backend, &overrides).await;
+    let receiver = Receiver::start();
+    let no_headers: &[(&str, &str)] = &[];
+    receiver.answer(&[(500, no_headers); 10]);
+    hooks.application("crm", "owner", &[]).await;
+    let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
+    hooks
+        .as_app("crm", "POST", &format!("/webhooks/endpoints/{id}/test"), None)
+        .await;
+    let disabled: WebhookEndpointDisabled = hooks
+        .events
+        .next("webhook.endpoint.disabled")
+        .await
+        .payload()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (disabled.endpoint_id.as_str(), disabled.reason.as_str()),
+        (id.as_str(), "failing")
+    );
+    let attempts = receiver.received().len();
+    assert!(
+        (3..=5).contains(&attempts),
+        "{attempts} attempts in a second of failing"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", hooks.api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("webhook_attempts_total{outcome=\"disabled\",service=\"webhook\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("webhook_attempts_total{outcome=\"retrying\","),
+        "{metrics}"
+    );
+}
 
 async fn failures_are_retried_and_logged_then_delivered_once(backend: Backend) {
     let hooks = support::start(backend).await;
@@ -164,4 +214,12 @@ async fn resend_and_recover_make_messages_due_again(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422, "beyond the recover window");
+
+    let purged = hooks
+        .db
+        .run(|c| Ok(webhook::store::purge(c, storage::now_millis() + 1)?))
+        .await
+        .unwrap();
+    assert_eq!(purged, 3, "messages past retention go");
+    assert!(hooks.attempts("crm", &id).await.is_empty(), "with their attempts");
 }
