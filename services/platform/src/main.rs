@@ -35,20 +35,10 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let blog = blog::start(blog_settings, deps.clone())
         .await
         .map_err(|e| start_failed("blog", e))?;
-    let webhook_settings = settings_or_exit(settings::load::<webhook::Settings>(
-        webhook::DEFAULTS,
-        webhook::ENV_PREFIX,
-    ))?;
+    let webhook_settings = settings_or_exit(settings::load(webhook::DEFAULTS, webhook::ENV_PREFIX))?;
     let webhooks = webhook::start(webhook_settings, deps.clone())
         .await
         .map_err(|e| start_failed("webhook", e))?;
-    if !allowed.is_empty() {
-        let nets: Vec<String> = allowed.iter().map(ToString::to_string).collect();
-        println!(
-            "webhook: endpoints may point to {} (to try a local receiver; production allows none)",
-            nets.join(", ")
-        );
-    }
     let auth_settings = settings_or_exit(auth::load_settings())?;
     let auth = auth::start(auth_settings, deps.clone())
         .await
