@@ -69,6 +69,11 @@ pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<u
     Ok(made)
 }
 
+/// How long a message waits before an ordered endpoint may get it: events are taken in several
+/// at once (and by several replicas), so an earlier event may commit a moment after a later
+/// one; by then it has, and order by event id holds.
+pub const ORDER_SETTLE_MS: i64 = 250;
+
 /// One message of `intake` for `client`, and a delivery to each of `endpoints`.
 pub fn deliver(
     c: &mut AnyConnection,
@@ -98,7 +103,7 @@ pub fn deliver(
             seq: intake.event_id.to_owned(),
             status: store::PENDING.to_owned(),
             attempts: 0,
-            next_attempt_at: now,
+            next_attempt_at: if endpoint.ordered { now + ORDER_SETTLE_MS } else { now },
             lease_until: 0,
             created_at: now,
             updated_at: now,
