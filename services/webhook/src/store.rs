@@ -448,10 +448,7 @@ struct Room {
 /// their leases; an ordered endpoint gets only its oldest pending message, once none is in
 /// flight. Healthy endpoints come before failing ones, and those with the fewest attempts in
 /// flight first, so a slow or dead endpoint never takes the turn of others. Endpoints without
-/// room are found first, so the backlog of a dead endpoint is never read. On PostgreSQL, rows
-/// another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`) and the lease is checked
-/// again under the lock, so no row is claimed twice; two replicas claiming at the same instant
-/// may together exceed an endpoint's room, by at most its room per replica. SQLite (embedded
+/// room are found first, so the backlog of a dead endpoint is never read. SQLite (embedded
 /// mode, one process) numbers `$n` parameters by first appearance, so they appear in order.
 pub fn claim(
     c: &mut AnyConnection,
@@ -460,6 +457,9 @@ pub fn claim(
     per_endpoint: i64,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
+    if let AnyConnection::Postgresql(_) = c {
+        return claim_postgres(c, now, lease_until, per_endpoint, limit);
+    }
     let with_room: Vec<Room> = diesel::sql_query(
         "SELECT e.id FROM endpoints e LEFT JOIN ( \
            SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
@@ -500,28 +500,66 @@ pub fn claim(
          WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = \
            (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = due.endpoint_id AND h.status = 'pending')))"
     );
-    let sql = match c {
-        // Rows another replica is claiming are skipped, not waited for.
-        AnyConnection::Postgresql(_) => format!(
-            "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
-               SELECT d.id FROM deliveries d JOIN ({candidates}) c ON c.id = d.id \
-               WHERE d.lease_until <= $2 AND d.status = 'pending' \
-               ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED \
-             ) RETURNING id"
-        ),
-        // One process writes at a time: nothing to skip.
-        AnyConnection::Sqlite(_) => format!(
-            "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
-               SELECT c.id FROM ({candidates}) c ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 \
-             ) RETURNING id"
-        ),
-    };
+    // One process writes at a time (embedded mode): nothing to skip.
+    let sql = format!(
+        "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
+           SELECT c.id FROM ({candidates}) c ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 \
+         ) RETURNING id"
+    );
     let rows: Vec<ClaimedId> = diesel::sql_query(sql)
         .bind::<BigInt, _>(lease_until)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(per_endpoint)
         .bind::<BigInt, _>(limit)
         .load(c)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// [`claim`] on PostgreSQL: each endpoint with room reads only the first deliveries of its
+/// queue (a `LATERAL` walk of the pending index, stopping at its room), so a long backlog costs
+/// nothing; rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`) and the
+/// lease is checked again under the lock, so no row is claimed twice. Two replicas claiming at
+/// the same instant may together exceed an endpoint's room, by at most its room per replica.
+fn claim_postgres(
+    c: &mut AnyConnection,
+    now: i64,
+    lease_until: i64,
+    per_endpoint: i64,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let rows: Vec<ClaimedId> = diesel::sql_query(
+        "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
+           SELECT d.id FROM deliveries d JOIN ( \
+             SELECT next.id, room.failing, room.busy + next.n AS load, next.next_attempt_at \
+             FROM ( \
+               SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
+                 (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
+                 (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
+               FROM endpoints e LEFT JOIN ( \
+                 SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
+                 WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
+               ) b ON b.endpoint_id = e.id \
+               WHERE e.enabled = TRUE \
+             ) room \
+             CROSS JOIN LATERAL ( \
+               SELECT p.id, p.seq, p.next_attempt_at, ROW_NUMBER() OVER (ORDER BY p.seq) AS n FROM ( \
+                 SELECT q.id, q.seq, q.next_attempt_at FROM deliveries q \
+                 WHERE q.endpoint_id = room.id AND q.status = 'pending' AND q.next_attempt_at <= $2 AND q.lease_until <= $2 \
+                 ORDER BY q.seq LIMIT GREATEST(room.free, 0) \
+               ) p \
+             ) next \
+             WHERE room.free > 0 AND (room.ordered = FALSE OR (room.busy = 0 AND next.n = 1 AND next.seq = \
+               (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = room.id AND h.status = 'pending'))) \
+           ) c ON c.id = d.id \
+           WHERE d.lease_until <= $2 AND d.status = 'pending' \
+           ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED \
+         ) RETURNING id",
+    )
+    .bind::<BigInt, _>(lease_until)
+    .bind::<BigInt, _>(now)
+    .bind::<BigInt, _>(per_endpoint)
+    .bind::<BigInt, _>(limit)
+    .load(c)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 

@@ -65,10 +65,13 @@ CREATE TABLE deliveries (
     updated_at BIGINT NOT NULL,
     UNIQUE (message_id, endpoint_id)
 );
-CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
-CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, status, seq);
--- Attempts in flight: few rows past now.
-CREATE INDEX deliveries_leased ON deliveries (lease_until);
+-- Only pending deliveries are ever looked for: partial indexes stay small however many
+-- deliveries were made (until retention deletes them).
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, seq) WHERE status = 'pending';
+-- Attempts in flight (and expired leases, until settled).
+CREATE INDEX deliveries_leased ON deliveries (endpoint_id, lease_until) WHERE status = 'pending' AND lease_until > 0;
+CREATE INDEX deliveries_created ON deliveries (endpoint_id, created_at);
 
 CREATE TABLE attempts (
     id TEXT PRIMARY KEY,
