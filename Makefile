@@ -10,7 +10,7 @@ help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
 	@echo "make chart       lint the Dockerfile, lint, render and validate the Helm chart (part of make test)"
-	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog"
+	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog, webhook deliveries"
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
