@@ -9,7 +9,9 @@ use crate::EventPayload;
 /// An access or refresh token was revoked; gateways purge it from their caches at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenRevoked {
-    /// The token's `jti`; `*` revokes every token of `client_id` (the application was deleted).
+    /// The token's `jti`; `*` revokes every token of `client_id` issued until then (the
+    /// application was deleted), or with a `sub` only those it holds for that user (the user
+    /// withdrew their consent); `*` with `client_id` `*` every token of the user `sub`.
     pub jti: String,
     pub client_id: String,
     /// The user the token was issued for; absent for client_credentials tokens.

@@ -18,17 +18,20 @@ struct Lists {
     clients: HashMap<String, (i64, i64)>,
     /// sub → the same, for every token of a user whatever its client.
     subjects: HashMap<String, (i64, i64)>,
+    /// (client_id, sub) → the same, for the tokens one application holds for one user (the
+    /// user withdrew their consent).
+    grants: HashMap<(String, String), (i64, i64)>,
 }
 
 /// Raises a wide revocation to cover `issued_up_to` and to be remembered until `until`.
-fn widen(map: &mut HashMap<String, (i64, i64)>, key: &str, issued_up_to: i64, until: i64) {
-    let entry = map.entry(key.to_owned()).or_insert((issued_up_to, until));
+fn widen<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (i64, i64)>, key: K, issued_up_to: i64, until: i64) {
+    let entry = map.entry(key).or_insert((issued_up_to, until));
     *entry = (entry.0.max(issued_up_to), entry.1.max(until));
 }
 
 impl Lists {
     fn len(&self) -> usize {
-        self.tokens.len() + self.clients.len() + self.subjects.len()
+        self.tokens.len() + self.clients.len() + self.subjects.len() + self.grants.len()
     }
 }
 
@@ -44,14 +47,21 @@ impl RevocationList {
     }
 
     /// Records one `token.revoked` event: `jti` `*` names every token of the client issued up
-    /// to `at` (seconds), the moment of the revocation; `jti` and `client_id` both `*` every
-    /// token of the user `sub`.
+    /// to `at` (seconds), the moment of the revocation; with a `sub`, only those it holds for
+    /// that user; `jti` and `client_id` both `*` every token of the user `sub`.
     pub fn record(&self, jti: &str, client_id: &str, sub: Option<&str>, expires_at: i64, at: i64) {
         match (jti == Self::EVERY_TOKEN, client_id == Self::EVERY_TOKEN, sub) {
             (true, true, Some(sub)) => self.revoke_subject(sub, at, expires_at),
+            (true, false, Some(sub)) => self.revoke_grant(client_id, sub, at, expires_at),
             (true, _, _) => self.revoke_client(client_id, at, expires_at),
             (false, _, _) => self.revoke_token(jti, expires_at),
         }
+    }
+
+    /// Revokes the tokens `client_id` holds for the user `sub`, issued at or before `issued_up_to`.
+    pub fn revoke_grant(&self, client_id: &str, sub: &str, issued_up_to: i64, remember_until: i64) {
+        let key = (client_id.to_owned(), sub.to_owned());
+        widen(&mut self.write().grants, key, issued_up_to, remember_until);
     }
 
     pub fn revoke_token(&self, jti: &str, expires_at: i64) {
@@ -60,19 +70,28 @@ impl RevocationList {
 
     /// Revokes every token of `client_id` issued at or before `issued_up_to`.
     pub fn revoke_client(&self, client_id: &str, issued_up_to: i64, remember_until: i64) {
-        widen(&mut self.write().clients, client_id, issued_up_to, remember_until);
+        widen(
+            &mut self.write().clients,
+            client_id.to_owned(),
+            issued_up_to,
+            remember_until,
+        );
     }
 
     /// Revokes every token of the user `sub` issued at or before `issued_up_to`.
     pub fn revoke_subject(&self, sub: &str, issued_up_to: i64, remember_until: i64) {
-        widen(&mut self.write().subjects, sub, issued_up_to, remember_until);
+        widen(&mut self.write().subjects, sub.to_owned(), issued_up_to, remember_until);
     }
 
     pub fn is_revoked(&self, jti: &str, client_id: &str, sub: &str, issued_at: i64) -> bool {
         let lists = self.read();
         let covers =
             |map: &HashMap<String, (i64, i64)>, key: &str| map.get(key).is_some_and(|(up_to, _)| issued_at <= *up_to);
-        lists.tokens.contains_key(jti) || covers(&lists.clients, client_id) || covers(&lists.subjects, sub)
+        let grant = lists
+            .grants
+            .get(&(client_id.to_owned(), sub.to_owned()))
+            .is_some_and(|(up_to, _)| issued_at <= *up_to);
+        lists.tokens.contains_key(jti) || covers(&lists.clients, client_id) || covers(&lists.subjects, sub) || grant
     }
 
     /// Forgets revocations of tokens that have expired by `now` (seconds).
@@ -82,6 +101,7 @@ impl RevocationList {
         lists.tokens.retain(|_, exp| *exp > now);
         lists.clients.retain(|_, (_, until)| *until > now);
         lists.subjects.retain(|_, (_, until)| *until > now);
+        lists.grants.retain(|_, (_, until)| *until > now);
         before - lists.len()
     }
 
@@ -126,5 +146,22 @@ mod tests {
         list.record("*", "app", None, 200, 100);
         assert!(list.is_revoked("t", "app", "bob", 50), "client-wide");
         assert_eq!(list.purge(200), 2);
+    }
+
+    #[test]
+    fn a_withdrawn_consent_covers_one_application_and_one_user() {
+        let list = RevocationList::default();
+        list.record("*", "app", Some("ana"), 200, 100);
+        assert!(list.is_revoked("t", "app", "ana", 100));
+        assert!(!list.is_revoked("t", "app", "ana", 101), "issued after");
+        assert!(
+            !list.is_revoked("t", "app", "bob", 50),
+            "another user of the application"
+        );
+        assert!(
+            !list.is_revoked("t", "other", "ana", 50),
+            "the user at another application"
+        );
+        assert_eq!(list.purge(200), 1);
     }
 }

@@ -14,6 +14,8 @@ use tokens::{RevocationList, now_secs};
 const TOKEN_MARKER: &str = "revoked:";
 const CLIENT_MARKER: &str = "revoked-client:";
 const USER_MARKER: &str = "revoked-user:";
+/// `revoked-grant:<client>:<sub>`: the tokens one application holds for one user.
+const GRANT_MARKER: &str = "revoked-grant:";
 
 pub struct RevocationFeed(pub Arc<Validator>);
 
@@ -50,7 +52,8 @@ async fn share(validator: &Validator, revoked: &TokenRevoked, at: i64) -> Result
     if revoked.jti == RevocationList::EVERY_TOKEN {
         let key = match revoked.sub.as_deref() {
             Some(sub) if revoked.client_id == RevocationList::EVERY_TOKEN => format!("{USER_MARKER}{sub}"),
-            _ => format!("{CLIENT_MARKER}{}", revoked.client_id),
+            Some(sub) => format!("{GRANT_MARKER}{}:{sub}", revoked.client_id),
+            None => format!("{CLIENT_MARKER}{}", revoked.client_id),
         };
         return shared.set(&key, &value, ttl).await;
     }
@@ -69,7 +72,7 @@ pub async fn load_markers(validator: &Validator) -> Result<usize, cache::CacheEr
         return Ok(0);
     };
     let mut loaded = 0;
-    for prefix in [TOKEN_MARKER, CLIENT_MARKER, USER_MARKER] {
+    for prefix in [TOKEN_MARKER, CLIENT_MARKER, USER_MARKER, GRANT_MARKER] {
         for (key, value) in shared.scan(prefix).await? {
             let value = String::from_utf8_lossy(&value);
             let mut parts = value.split(' ');
@@ -82,6 +85,7 @@ pub async fn load_markers(validator: &Validator) -> Result<usize, cache::CacheEr
             let (jti, sub) = match prefix {
                 TOKEN_MARKER => (named, None),
                 CLIENT_MARKER => (RevocationList::EVERY_TOKEN, None),
+                GRANT_MARKER => (RevocationList::EVERY_TOKEN, named.split_once(':').map(|(_, sub)| sub)),
                 _ => (RevocationList::EVERY_TOKEN, Some(named)),
             };
             validator.revoke(jti, client, sub, exp, at);

@@ -28,6 +28,8 @@ enum Covers {
     Token,
     Client,
     User,
+    /// One application's tokens for one user: `<client_id>:<sub>`.
+    Grant,
 }
 
 impl Covers {
@@ -38,6 +40,7 @@ impl Covers {
             &revoked.sub,
         ) {
             (true, true, Some(_)) => Self::User,
+            (true, false, Some(_)) => Self::Grant,
             (true, _, _) => Self::Client,
             (false, _, _) => Self::Token,
         }
@@ -49,11 +52,12 @@ impl Covers {
             Self::Token => ("revoked_tokens", "jti"),
             Self::Client => ("revoked_clients", "client_id"),
             Self::User => ("revoked_users", "sub"),
+            Self::Grant => ("revoked_grants", "grant_key"),
         }
     }
 }
 
-const ALL: [Covers; 3] = [Covers::Token, Covers::Client, Covers::User];
+const ALL: [Covers; 4] = [Covers::Token, Covers::Client, Covers::User, Covers::Grant];
 
 fn load_rows(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<Vec<(Covers, Row)>> {
     let mut all = Vec::new();
@@ -61,7 +65,7 @@ fn load_rows(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<Vec<(Cov
         let (table, key) = covers.table();
         let issued_up_to = match covers {
             Covers::Token => "CAST(0 AS BIGINT)",
-            Covers::Client | Covers::User => "issued_up_to",
+            Covers::Client | Covers::User | Covers::Grant => "issued_up_to",
         };
         let rows: Vec<Row> = diesel::sql_query(format!(
             "SELECT {key} AS id, {issued_up_to} AS issued_up_to, expires_at FROM {table} WHERE expires_at > $1"
@@ -84,13 +88,14 @@ fn store(conn: &mut AnyConnection, revoked: &TokenRevoked, at: i64) -> diesel::Q
         .bind::<Text, _>(&revoked.client_id)
         .bind::<BigInt, _>(revoked.exp)
         .execute(conn),
-        Covers::Client | Covers::User => diesel::sql_query(format!(
+        Covers::Client | Covers::User | Covers::Grant => diesel::sql_query(format!(
             "INSERT INTO {table} ({key}, issued_up_to, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT ({key}) DO UPDATE SET issued_up_to = excluded.issued_up_to, expires_at = excluded.expires_at"
         ))
         .bind::<Text, _>(match covers {
-            Covers::User => revoked.sub.as_deref().unwrap_or_default(),
-            _ => &revoked.client_id,
+            Covers::User => revoked.sub.clone().unwrap_or_default(),
+            Covers::Grant => format!("{}:{}", revoked.client_id, revoked.sub.as_deref().unwrap_or_default()),
+            _ => revoked.client_id.clone(),
         })
         .bind::<BigInt, _>(at)
         .bind::<BigInt, _>(revoked.exp)
@@ -118,6 +123,11 @@ impl Revocations {
                 Covers::Token => list.revoke_token(&row.id, row.expires_at),
                 Covers::Client => list.revoke_client(&row.id, row.issued_up_to, row.expires_at),
                 Covers::User => list.revoke_subject(&row.id, row.issued_up_to, row.expires_at),
+                Covers::Grant => {
+                    if let Some((client, sub)) = row.id.split_once(':') {
+                        list.revoke_grant(client, sub, row.issued_up_to, row.expires_at);
+                    }
+                }
             }
         }
         tracing::info!(revocations = list.len(), "revocations loaded");

@@ -3,7 +3,7 @@
 //! when the user withdraws it; each change publishes its event, so the services that push data
 //! out (webhooks, notifications) stop at once.
 
-use events::catalogue::{ConsentGranted, ConsentRevoked};
+use events::catalogue::{ConsentGranted, ConsentRevoked, TokenRevoked};
 use storage::{AnyConnection, StorageError};
 
 use crate::domain::Scopes;
@@ -37,13 +37,13 @@ pub async fn grant(state: &AppState, user: &str, client: &str, scopes: &Scopes) 
         .await
 }
 
-/// Ends `user`'s consent to `client` and the refresh tokens it had issued them; false when
-/// there was none.
+/// Ends `user`'s consent to `client` and every token it holds for them (refresh tokens here,
+/// access tokens everywhere through `token.revoked` for the pair); false when there was none.
 pub async fn withdraw(state: &AppState, user: &str, client: &str) -> Result<bool, StorageError> {
-    let (user, client) = (user.to_owned(), client.to_owned());
+    let (user, client, ttl) = (user.to_owned(), client.to_owned(), state.oauth.access_token_ttl_secs);
     state
         .outbox
-        .write(move |c, events| withdraw_in(c, events, &user, &client))
+        .write(move |c, events| withdraw_in(c, events, &user, &client, ttl))
         .await
 }
 
@@ -52,12 +52,20 @@ fn withdraw_in(
     events: &mut events::Staged,
     user: &str,
     client: &str,
+    access_ttl_secs: i64,
 ) -> Result<bool, StorageError> {
     let now = storage::now_millis();
     if !store::delete_consent(c, user, client)? {
         return Ok(false);
     }
     store::revoke_user_refresh_tokens_at(c, user, client, now)?;
+    let tokens = TokenRevoked {
+        jti: "*".to_owned(),
+        client_id: client.to_owned(),
+        sub: Some(user.to_owned()),
+        exp: now / 1000 + access_ttl_secs,
+    };
+    events.publish(SOURCE, Some(user.to_owned()), &tokens)?;
     let revoked = ConsentRevoked {
         user_id: user.to_owned(),
         client_id: client.to_owned(),

@@ -256,8 +256,13 @@ async fn metric(gateways: &[Gateway], sample: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn strangers_failing_and_forging_lock_no_one_out() {
-    // Lower than the default per-address limit, so that the attack also meets it.
-    let p = Platform::start_with(Backend::Postgres, &[("limits.source_max_failures", json!(30))]).await;
+    // Lower than the default per-address limit, so that the attack also meets it; a window
+    // longer than the test takes on a loaded machine, so no lock ends before it is checked.
+    let limits = [
+        ("limits.source_max_failures", json!(30)),
+        ("limits.window_secs", json!(300)),
+    ];
+    let p = Platform::start_with(Backend::Postgres, &limits).await;
     let prefix = format!("{}:", test_support::unique("lockout"));
     let env = [
         ("GATEWAY_UPSTREAMS__INTROSPECTION", p.introspection.clone()),
@@ -398,7 +403,7 @@ async fn strangers_failing_and_forging_lock_no_one_out() {
         .unwrap();
     assert_eq!(res.status(), 429, "an account under attack admits only known addresses");
     let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&wait), "bounded by the window: {wait}");
+    assert!((1..=300).contains(&wait), "bounded by the window: {wait}");
     let at_home = partners[0].round(&tally, &gateways[1]).await;
     assert_eq!(at_home, 3);
     assert_eq!(tally.count("partner", |s| s != 200), 0, "{}", tally.report());

@@ -1,7 +1,8 @@
 //! Webhooks end to end, as partners and users meet them: an application subscribes through the
 //! gateway with its own token; a user who signed in to it (the password grant records the
 //! consent) changes their profile and the delivery arrives, verified by the `standardwebhooks`
-//! packages of PyPI and npm; after the user withdraws the consent nothing more about them does.
+//! packages of PyPI and npm; after the user withdraws the consent the application's tokens for
+//! them stop working at once and nothing more about them arrives.
 
 use serde_json::json;
 use test_support::Backend;
@@ -56,14 +57,20 @@ async fn users_decide_what_reaches_applications(backend: Backend) {
         (200, Some(crm.0.as_str())),
         "{consents}"
     );
-    let (status, _) = s
-        .call("DELETE", &format!("/accounts/me/consents/{}", crm.0), &ana, None)
-        .await;
+    // A second token of hers at the same application: withdrawing ends it too.
+    let ana_again = s.p.password_token(&crm, "ana", "ana-password-1", "profile").await;
+    let (status, _) = s.call("GET", "/users/me", &ana_again, None).await;
+    assert_eq!(status, 200, "the gateway has it cached now");
+    let path = format!("/accounts/me/consents/{}", crm.0);
+    let (status, _) = s.call("DELETE", &path, &ana, None).await;
     assert_eq!(status, 204);
-    let (status, _) = s
-        .call("PATCH", "/users/me", &ana, Some(json!({"first_name": "Ana Maria"})))
+    s.until(|| async { s.call("GET", "/users/me", &ana_again, None).await.0 == 401 })
         .await;
-    assert_eq!(status, 200);
+    // Her profile changes again, through the platform's own application.
+    let own = s.p.login("ana", "ana-password-1").await;
+    let change = json!({"first_name": "Ana Maria"});
+    let (status, _) = s.call("PATCH", "/users/me", &own, Some(change)).await;
+    assert_eq!(status, 200, "her other applications' tokens go on working");
     let carl = s.user("carl", &crm, "profile").await;
     s.call("PATCH", "/users/me", &carl, Some(json!({"first_name": "Carl"})))
         .await;
