@@ -393,6 +393,25 @@ pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
     Ok(keys.rotate(&db).await?)
 }
 
+/// For `auth announce-applications`: an `application.registered` for every application, through
+/// the outbox (the running service's relay publishes them), so that a service deployed later
+/// (webhook) learns of the applications registered before it ran. Consumers take each again
+/// as an update: running it twice changes nothing.
+pub async fn announce_applications(settings: &Settings) -> Result<usize, StartError> {
+    let db = migrate(settings).await?;
+    let outbox = events::Outbox::new(db, std::sync::Arc::new(tokio::sync::Notify::new()));
+    Ok(outbox
+        .write(|c, events| {
+            let clients = store::all_clients(c)?;
+            for client in &clients {
+                let registered = http::applications::registered(client);
+                events.publish(state::SOURCE, Some(client.id.clone()), &registered)?;
+            }
+            Ok(clients.len())
+        })
+        .await?)
+}
+
 /// Opens and migrates the database, for `auth migrate` (a Helm hook in Kubernetes).
 pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
     Ok(runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?)

@@ -16,8 +16,18 @@ async fn main() -> ExitCode {
             })
             .await
         }
+        Some("announce-applications") => {
+            runtime::command(auth::NAME, auth::load_settings, |s| async move {
+                auth::announce_applications(&s)
+                    .await
+                    .map(|n| format!("{n} applications announced (application.registered)"))
+            })
+            .await
+        }
         Some(other) => {
-            eprintln!("auth: unknown command `{other}`; commands: serve (default), migrate, rotate-keys");
+            eprintln!(
+                "auth: unknown command `{other}`; commands: serve (default), migrate, rotate-keys, announce-applications"
+            );
             ExitCode::from(2)
         }
     }

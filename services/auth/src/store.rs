@@ -197,6 +197,14 @@ pub fn clients_of(conn: &mut AnyConnection, owner: &str) -> QueryResult<Vec<Clie
         .load(conn)
 }
 
+/// Every application, oldest first.
+pub fn all_clients(conn: &mut AnyConnection) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .order(clients::created_at.asc())
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
 pub fn set_client_secret(conn: &mut AnyConnection, id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
     diesel::update(clients::table.find(id))
         .set((clients::secret_hash.eq(secret_hash), clients::secret_rotated_at.eq(now)))

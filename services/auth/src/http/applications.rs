@@ -98,12 +98,7 @@ pub async fn create_client(
         allowed_networks: spec.allowed_networks.to_string(),
     };
     let stored = row.clone();
-    let registered = ApplicationRegistered {
-        client_id: row.id.clone(),
-        owner_id: row.owner_id.clone(),
-        name: row.name.clone(),
-        scopes: spec.scopes.names(),
-    };
+    let registered = registered(&row);
     state
         .outbox
         .write(move |c, events| {
@@ -113,6 +108,16 @@ pub async fn create_client(
         .await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
     Ok((row, secret))
+}
+
+/// The `application.registered` of a stored application.
+pub fn registered(row: &ClientRow) -> ApplicationRegistered {
+    ApplicationRegistered {
+        client_id: row.id.clone(),
+        owner_id: row.owner_id.clone(),
+        name: row.name.clone(),
+        scopes: row.scopes().names(),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

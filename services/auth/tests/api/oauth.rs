@@ -630,6 +630,47 @@ async fn a_network_change_holds_at_once_on_every_replica() {
     }
 }
 
+/// Applications are announced when registered and deleted, and again on request
+/// (`auth announce-applications`), for services deployed after them.
+async fn applications_are_announced_and_announced_again(app: TestApp) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut events = test_support::Watch::start(&app.bus, &["application.*"], shutdown.clone()).await;
+    let (id, _) = app
+        .application(json!({"name": "Announced", "scopes": ["profile"]}))
+        .await;
+    let first: events::catalogue::ApplicationRegistered =
+        events.next("application.registered").await.payload().unwrap().unwrap();
+    assert_eq!(
+        (first.client_id.as_str(), first.scopes.as_slice()),
+        (id.as_str(), ["profile".to_owned()].as_slice())
+    );
+    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
+        .unwrap()
+        .merge(("database.url", app.db_url.as_str()));
+    let announced = auth::announce_applications(&settings::extract(figment).unwrap())
+        .await
+        .unwrap();
+    assert!(announced >= 2, "the bootstrap clients and this one: {announced}");
+    loop {
+        let again: events::catalogue::ApplicationRegistered =
+            events.next("application.registered").await.payload().unwrap().unwrap();
+        if again.client_id == id {
+            assert_eq!(again, first, "the same announcement");
+            break;
+        }
+    }
+    let admin = app.login(ADMIN.0, ADMIN.1).await;
+    let req = app
+        .http
+        .delete(app.url(&format!("/applications/{id}")))
+        .bearer_auth(admin);
+    assert_eq!(app.json(req).await.0, 204);
+    let deleted: events::catalogue::ApplicationDeleted =
+        events.next("application.deleted").await.payload().unwrap().unwrap();
+    assert_eq!(deleted.client_id, id);
+    shutdown.cancel();
+}
+
 macro_rules! backend_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -683,6 +724,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn registration_names_every_bad_field() {
                 super::registration_names_every_bad_field(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn applications_are_announced_and_announced_again() {
+                super::applications_are_announced_and_announced_again(spawn($backend).await).await;
             }
 
             #[tokio::test]
