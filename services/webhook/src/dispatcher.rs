@@ -1,8 +1,8 @@
 //! The dispatcher: claims due deliveries from the database (so scheduled attempts survive
 //! restarts and replicas share the work), makes each attempt on its own task, and a recorder
-//! writes the outcomes, many in one transaction, each with the next attempt's time. One endpoint's slowness holds only its own
-//! deliveries: in-flight attempts are bounded per endpoint by the claim, and in all by a
-//! semaphore, never by a queue shared with other endpoints.
+//! writes the outcomes, many in one transaction, each with the next attempt's time. One
+//! endpoint's slowness holds only its own deliveries: in-flight attempts are bounded per
+//! endpoint by the claim, and in all by a semaphore, never by a queue shared with others.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let (made, outcomes) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_all(state.clone(), outcomes));
     let mut tasks = JoinSet::new();
-    let mut sampled = Instant::now() - Duration::from_secs(60);
+    let mut sampled: Option<Instant> = None;
     loop {
         let free = i64::try_from(permits.available_permits())
             .unwrap_or(0)
@@ -49,9 +49,9 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
             tasks.spawn(attempt(state.clone(), job, permit, made.clone()));
         }
         while tasks.try_join_next().is_some() {}
-        if sampled.elapsed() > Duration::from_secs(5) {
+        if sampled.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
             sample(&state).await;
-            sampled = Instant::now();
+            sampled = Some(Instant::now());
         }
         if full {
             continue;
@@ -230,8 +230,7 @@ async fn send(state: &Webhooks, endpoint: &EndpointRow, message: &MessageRow) ->
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(message.body.clone());
-    let extra: std::collections::BTreeMap<String, String> = serde_json::from_str(&endpoint.headers).unwrap_or_default();
-    for (name, value) in &extra {
+    for (name, value) in &endpoint.extra_headers() {
         request = request.header(name, value);
     }
     match request.send().await {

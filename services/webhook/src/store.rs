@@ -223,6 +223,20 @@ impl EndpointRow {
         self.event_types.is_empty() || self.event_types.split(' ').any(|t| t == event_type)
     }
 
+    /// The types in its filter (none: every type).
+    pub fn event_type_list(&self) -> Vec<String> {
+        self.event_types
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The extra headers every attempt carries (stored as validated JSON).
+    pub fn extra_headers(&self) -> std::collections::BTreeMap<String, String> {
+        serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+
     /// The secrets signing at `now`: the current one, and the previous one during its overlap.
     pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
@@ -363,14 +377,6 @@ pub fn insert_message(c: &mut AnyConnection, row: &MessageRow) -> QueryResult<bo
     Ok(inserted == 1)
 }
 
-pub fn message(c: &mut AnyConnection, id: &str) -> QueryResult<Option<MessageRow>> {
-    messages::table
-        .find(id)
-        .select(MessageRow::as_select())
-        .first(c)
-        .optional()
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
@@ -422,34 +428,41 @@ pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryRe
     Ok(())
 }
 
-pub fn delivery(c: &mut AnyConnection, message: &str, endpoint: &str) -> QueryResult<Option<DeliveryRow>> {
-    deliveries::table
-        .filter(deliveries::message_id.eq(message))
-        .filter(deliveries::endpoint_id.eq(endpoint))
-        .select(DeliveryRow::as_select())
-        .first(c)
-        .optional()
-}
-
 #[derive(Debug, QueryableByName)]
 struct ClaimedId {
     #[diesel(sql_type = Text)]
     id: String,
 }
 
-#[derive(Debug, QueryableByName)]
-struct Room {
-    #[diesel(sql_type = Text)]
-    id: String,
+/// Each enabled endpoint: its attempts in flight (`busy`, by their leases, across replicas),
+/// whether it is failing, and its room (`per_endpoint`, `$3`, or one while failing).
+const ROOM: &str = "SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
+       (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
+       (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
+     FROM endpoints e LEFT JOIN ( \
+       SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
+       WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
+     ) b ON b.endpoint_id = e.id \
+     WHERE e.enabled = TRUE";
+
+/// The oldest pending delivery of the endpoint in `column`: an ordered endpoint's next one.
+fn head(column: &str) -> String {
+    format!("(SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = {column} AND h.status = 'pending')")
 }
 
 /// Claims up to `limit` due deliveries until `lease_until`. Each endpoint has room for
-/// `per_endpoint` attempts in flight (one while it is failing), counted across replicas by
-/// their leases; an ordered endpoint gets only its oldest pending message, once none is in
-/// flight. Healthy endpoints come before failing ones, and those with the fewest attempts in
-/// flight first, so a slow or dead endpoint never takes the turn of others. Endpoints without
-/// room are found first, so the backlog of a dead endpoint is never read. SQLite (embedded
-/// mode, one process) numbers `$n` parameters by first appearance, so they appear in order.
+/// `per_endpoint` attempts in flight (one while it is failing); an ordered endpoint gets only
+/// its oldest pending message, once none is in flight. Healthy endpoints come before failing
+/// ones, and those with the fewest attempts in flight first, so a slow or dead endpoint never
+/// takes the turn of others.
+///
+/// On PostgreSQL each endpoint with room reads only the first deliveries of its queue (a
+/// `LATERAL` walk of the pending index, stopping at its room), so a long backlog costs nothing;
+/// rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`) and the lease is
+/// checked again under the lock, so no row is claimed twice. Two replicas claiming at the same
+/// instant may together exceed an endpoint's room, by at most its room per replica. SQLite
+/// (embedded mode, one process) numbers `$n` parameters by first appearance, so they appear in
+/// order there.
 pub fn claim(
     c: &mut AnyConnection,
     now: i64,
@@ -457,109 +470,50 @@ pub fn claim(
     per_endpoint: i64,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    if let AnyConnection::Postgresql(_) = c {
-        return claim_postgres(c, now, lease_until, per_endpoint, limit);
-    }
-    let with_room: Vec<Room> = diesel::sql_query(
-        "SELECT e.id FROM endpoints e LEFT JOIN ( \
-           SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
-           WHERE lease_until > $1 AND status = 'pending' GROUP BY endpoint_id \
-         ) b ON b.endpoint_id = e.id \
-         WHERE e.enabled = TRUE AND COALESCE(b.busy, 0) < (CASE WHEN e.failing_since IS NULL THEN $2 ELSE 1 END)",
-    )
-    .bind::<BigInt, _>(now)
-    .bind::<BigInt, _>(per_endpoint)
-    .load(c)?;
-    if with_room.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The ids are ours (`ep_` and hex), never a client's text: safe to inline.
-    let ids = with_room
-        .iter()
-        .filter(|r| r.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(|r| format!("'{}'", r.id))
-        .collect::<Vec<_>>()
-        .join(",");
-    // Due deliveries of endpoints with room, those that may go now, with what orders them.
-    let candidates = format!(
-        "SELECT due.id, due.failing, due.busy + due.n AS load, due.next_attempt_at FROM ( \
-           SELECT d.id, d.endpoint_id, d.seq, d.next_attempt_at, room.ordered, room.busy, room.free, room.failing, \
-             ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
-           FROM deliveries d JOIN ( \
-             SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
-               (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
-               (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
-             FROM endpoints e LEFT JOIN ( \
-               SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
-               WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
-             ) b ON b.endpoint_id = e.id \
-             WHERE e.id IN ({ids}) \
-           ) room ON room.id = d.endpoint_id \
-           WHERE d.endpoint_id IN ({ids}) AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 \
-         ) due \
-         WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = \
-           (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = due.endpoint_id AND h.status = 'pending')))"
-    );
-    // One process writes at a time (embedded mode): nothing to skip.
-    let sql = format!(
-        "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
-           SELECT c.id FROM ({candidates}) c ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 \
-         ) RETURNING id"
-    );
+    let sql = match c {
+        AnyConnection::Postgresql(_) => {
+            let head = head("room.id");
+            format!(
+                "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
+               SELECT d.id FROM deliveries d JOIN ( \
+                 SELECT next.id, room.failing, room.busy + next.n AS load, next.next_attempt_at \
+                 FROM ({ROOM}) room \
+                 CROSS JOIN LATERAL ( \
+                   SELECT p.id, p.seq, p.next_attempt_at, ROW_NUMBER() OVER (ORDER BY p.seq) AS n FROM ( \
+                     SELECT q.id, q.seq, q.next_attempt_at FROM deliveries q \
+                     WHERE q.endpoint_id = room.id AND q.status = 'pending' AND q.next_attempt_at <= $2 AND q.lease_until <= $2 \
+                     ORDER BY q.seq LIMIT GREATEST(room.free, 0) \
+                   ) p \
+                 ) next \
+                 WHERE room.free > 0 AND (room.ordered = FALSE OR (room.busy = 0 AND next.n = 1 AND next.seq = {head})) \
+               ) c ON c.id = d.id \
+               WHERE d.lease_until <= $2 AND d.status = 'pending' \
+               ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED \
+             ) RETURNING id"
+            )
+        }
+        AnyConnection::Sqlite(_) => {
+            let head = head("due.endpoint_id");
+            format!(
+                "UPDATE deliveries SET lease_until = $1 WHERE lease_until <= $2 AND status = 'pending' AND id IN ( \
+               SELECT due.id FROM ( \
+                 SELECT d.id, d.endpoint_id, d.seq, d.next_attempt_at, room.ordered, room.busy, room.free, room.failing, \
+                   ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
+                 FROM deliveries d JOIN ({ROOM}) room ON room.id = d.endpoint_id \
+                 WHERE room.free > 0 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2 \
+               ) due \
+               WHERE due.n <= due.free AND (due.ordered = FALSE OR (due.busy = 0 AND due.n = 1 AND due.seq = {head})) \
+               ORDER BY due.failing, due.busy + due.n, due.next_attempt_at LIMIT $4 \
+             ) RETURNING id"
+            )
+        }
+    };
     let rows: Vec<ClaimedId> = diesel::sql_query(sql)
         .bind::<BigInt, _>(lease_until)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(per_endpoint)
         .bind::<BigInt, _>(limit)
         .load(c)?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// [`claim`] on PostgreSQL: each endpoint with room reads only the first deliveries of its
-/// queue (a `LATERAL` walk of the pending index, stopping at its room), so a long backlog costs
-/// nothing; rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`) and the
-/// lease is checked again under the lock, so no row is claimed twice. Two replicas claiming at
-/// the same instant may together exceed an endpoint's room, by at most its room per replica.
-fn claim_postgres(
-    c: &mut AnyConnection,
-    now: i64,
-    lease_until: i64,
-    per_endpoint: i64,
-    limit: i64,
-) -> QueryResult<Vec<String>> {
-    let rows: Vec<ClaimedId> = diesel::sql_query(
-        "UPDATE deliveries SET lease_until = $1 WHERE id IN ( \
-           SELECT d.id FROM deliveries d JOIN ( \
-             SELECT next.id, room.failing, room.busy + next.n AS load, next.next_attempt_at \
-             FROM ( \
-               SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
-                 (CASE WHEN e.failing_since IS NULL THEN 0 ELSE 1 END) AS failing, \
-                 (CASE WHEN e.failing_since IS NULL THEN $3 ELSE 1 END) - COALESCE(b.busy, 0) AS free \
-               FROM endpoints e LEFT JOIN ( \
-                 SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
-                 WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
-               ) b ON b.endpoint_id = e.id \
-               WHERE e.enabled = TRUE \
-             ) room \
-             CROSS JOIN LATERAL ( \
-               SELECT p.id, p.seq, p.next_attempt_at, ROW_NUMBER() OVER (ORDER BY p.seq) AS n FROM ( \
-                 SELECT q.id, q.seq, q.next_attempt_at FROM deliveries q \
-                 WHERE q.endpoint_id = room.id AND q.status = 'pending' AND q.next_attempt_at <= $2 AND q.lease_until <= $2 \
-                 ORDER BY q.seq LIMIT GREATEST(room.free, 0) \
-               ) p \
-             ) next \
-             WHERE room.free > 0 AND (room.ordered = FALSE OR (room.busy = 0 AND next.n = 1 AND next.seq = \
-               (SELECT MIN(h.seq) FROM deliveries h WHERE h.endpoint_id = room.id AND h.status = 'pending'))) \
-           ) c ON c.id = d.id \
-           WHERE d.lease_until <= $2 AND d.status = 'pending' \
-           ORDER BY c.failing, c.load, c.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED \
-         ) RETURNING id",
-    )
-    .bind::<BigInt, _>(lease_until)
-    .bind::<BigInt, _>(now)
-    .bind::<BigInt, _>(per_endpoint)
-    .bind::<BigInt, _>(limit)
-    .load(c)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
@@ -617,6 +571,23 @@ pub fn postpone(c: &mut AnyConnection, id: &str, at: i64) -> QueryResult<()> {
         .map(drop)
 }
 
+type DueAgain = (
+    diesel::dsl::Eq<deliveries::status, &'static str>,
+    diesel::dsl::Eq<deliveries::attempts, i32>,
+    diesel::dsl::Eq<deliveries::next_attempt_at, i64>,
+    diesel::dsl::Eq<deliveries::updated_at, i64>,
+);
+
+/// Pending again, due at `now`, with a fresh schedule (resend, recover).
+fn due_again(now: i64) -> DueAgain {
+    (
+        deliveries::status.eq(PENDING),
+        deliveries::attempts.eq(0),
+        deliveries::next_attempt_at.eq(now),
+        deliveries::updated_at.eq(now),
+    )
+}
+
 /// Makes a delivery due again now, with a fresh schedule; false when there is none.
 pub fn retry_now(c: &mut AnyConnection, message: &str, endpoint: &str, now: i64) -> QueryResult<bool> {
     let changed = diesel::update(
@@ -624,12 +595,7 @@ pub fn retry_now(c: &mut AnyConnection, message: &str, endpoint: &str, now: i64)
             .filter(deliveries::message_id.eq(message))
             .filter(deliveries::endpoint_id.eq(endpoint)),
     )
-    .set((
-        deliveries::status.eq(PENDING),
-        deliveries::attempts.eq(0),
-        deliveries::next_attempt_at.eq(now),
-        deliveries::updated_at.eq(now),
-    ))
+    .set(due_again(now))
     .execute(c)?;
     Ok(changed == 1)
 }
@@ -642,12 +608,7 @@ pub fn recover(c: &mut AnyConnection, endpoint: &str, since: i64, now: i64) -> Q
             .filter(deliveries::status.eq(FAILED))
             .filter(deliveries::created_at.ge(since)),
     )
-    .set((
-        deliveries::status.eq(PENDING),
-        deliveries::attempts.eq(0),
-        deliveries::next_attempt_at.eq(now),
-        deliveries::updated_at.eq(now),
-    ))
+    .set(due_again(now))
     .execute(c)
 }
 

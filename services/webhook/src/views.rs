@@ -45,16 +45,11 @@ impl EndpointView {
             application_id: row.client_id.clone(),
             url: row.url.clone(),
             description: row.description.clone(),
-            event_types: row
-                .event_types
-                .split(' ')
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            event_types: row.event_type_list(),
             enabled: row.enabled,
             ordered: row.ordered,
             rate_limit: row.rate_limit,
-            headers: serde_json::from_str(&row.headers).unwrap_or_default(),
+            headers: row.extra_headers(),
             disabled_reason: row.disabled_reason.clone(),
             failing_since: row.failing_since,
             secret,
@@ -136,8 +131,8 @@ impl From<EventType> for EventTypeView {
             description: t.description.to_owned(),
             scope: scope.map(str::to_owned),
             requires_consent,
+            example: t.example_body(),
             schema: serde_json::to_value(t.schema).unwrap_or(Value::Null),
-            example: serde_json::json!({"type": t.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": t.example}),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
-use crate::domain::consents;
+use crate::domain::{Scopes, consents};
 use crate::state::AppState;
 use crate::store;
 
@@ -30,7 +30,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
     let mut views = Vec::with_capacity(rows.len());
     for (client_id, scope, granted_at) in rows {
         let name = state.client(&client_id).await?.map(|c| c.name);
-        let scopes = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let scopes = Scopes::parse(&scope).unwrap_or_default().names();
         views.push(ConsentView {
             client_id,
             name,

@@ -52,6 +52,13 @@ pub struct WebhookTest {
 
 pub const TEST: &str = "webhook.test";
 
+impl EventType {
+    /// An example of a whole delivery body of this type.
+    pub fn example_body(&self) -> Value {
+        json!({"type": self.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": self.example})
+    }
+}
+
 fn offered<P: EventPayload>(audience: Audience, example: Value) -> EventType {
     EventType {
         name: P::TYPE,
@@ -126,7 +133,7 @@ pub fn document() -> Value {
                 "scope": scope,
                 "requires_consent": consent,
                 "data_schema": t.schema,
-                "example": {"type": t.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": t.example},
+                "example": t.example_body(),
             })
         })
         .collect();

@@ -34,15 +34,15 @@ fn has_scope(scopes: &str, scope: &str) -> bool {
     scopes.split(' ').any(|s| s == scope)
 }
 
-/// The deliveries `intake` makes; how many.
-pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<usize, diesel::result::Error> {
+/// The messages and deliveries `intake` makes.
+pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<(), diesel::result::Error> {
     let Some(kind) = event_types::find(intake.event_type) else {
-        return Ok(0);
+        return Ok(());
     };
     let endpoints = match kind.audience {
         Audience::Own => match intake.data.get("client_id").and_then(Value::as_str) {
             Some(client) => store::subscribed(c, intake.event_type, Some(&[client.to_owned()]))?,
-            None => return Ok(0),
+            None => return Ok(()),
         },
         Audience::AuthorizedBy(_) | Audience::Holding(_) => store::subscribed(c, intake.event_type, None)?,
     };
@@ -55,7 +55,6 @@ pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<u
             (Audience::AuthorizedBy(_), Some(user)) => store::consents_of(c, &user)?.into_iter().collect(),
             _ => HashMap::new(),
         };
-    let mut made = 0;
     for (client, endpoints) in by_client {
         let may = match kind.audience {
             Audience::AuthorizedBy(scope) => consents.get(&client).is_some_and(|s| has_scope(s, scope)),
@@ -63,10 +62,10 @@ pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<u
             Audience::Own => true,
         };
         if may {
-            made += deliver(c, intake, &client, &endpoints, now)?;
+            deliver(c, intake, &client, &endpoints, now)?;
         }
     }
-    Ok(made)
+    Ok(())
 }
 
 /// How long a message waits before an ordered endpoint may get it: events are taken in several
@@ -81,7 +80,7 @@ pub fn deliver(
     client: &str,
     endpoints: &[EndpointRow],
     now: i64,
-) -> Result<usize, diesel::result::Error> {
+) -> Result<(), diesel::result::Error> {
     let message = MessageRow {
         id: super::new_message_id(),
         client_id: client.to_owned(),
@@ -92,7 +91,7 @@ pub fn deliver(
         created_at: now,
     };
     if !store::insert_message(c, &message)? {
-        return Ok(0);
+        return Ok(());
     }
     let rows: Vec<DeliveryRow> = endpoints
         .iter()
@@ -109,6 +108,5 @@ pub fn deliver(
             updated_at: now,
         })
         .collect();
-    store::insert_deliveries(c, &rows)?;
-    Ok(endpoints.len())
+    store::insert_deliveries(c, &rows)
 }

@@ -221,13 +221,7 @@ pub async fn update(
     let current = manager.endpoint(&state, &id).await?;
     etag::if_match(&req, &EndpointView::tag(&current))?;
     let change = body.into_inner();
-    let current_types: Vec<String> = current
-        .event_types
-        .split(' ')
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let current_headers: BTreeMap<String, String> = serde_json::from_str(&current.headers).unwrap_or_default();
+    let (current_types, current_headers) = (current.event_type_list(), current.extra_headers());
     let raw = RawFields {
         url: change.url.as_deref().unwrap_or(&current.url),
         description: change.description.as_deref().unwrap_or(&current.description),
