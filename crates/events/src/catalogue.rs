@@ -50,6 +50,10 @@ pub struct UserUpdated {
     pub picture: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// The user's mobile number (E.164), for notifications by SMS. Internal: the webhook
+    /// service never passes it on (no scope grants it to an application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 impl EventPayload for UserUpdated {
@@ -212,6 +216,84 @@ impl EventPayload for WebhookEndpointDisabled {
         "A webhook endpoint was disabled after answering 410 Gone or failing for too long.";
 }
 
+/// A service provider's notification was accepted (`POST /Services`); the dispatcher queues it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationRequested {
+    pub notification_id: String,
+    pub provider_id: i64,
+    pub service_id: i32,
+    /// The provider's application.
+    pub client_id: String,
+    pub user_id: String,
+    /// The channel asked for (`SMS`, `FCM`, `SAT`, `EMAIL`, `INAPP`).
+    pub channel: String,
+    /// Acceptance time (milliseconds since the epoch).
+    pub requested_at: i64,
+}
+
+impl EventPayload for NotificationRequested {
+    const TYPE: &'static str = "notification.requested";
+    const DESCRIPTION: &'static str = "A service provider's notification was accepted for dispatch.";
+}
+
+/// A notification left the platform through a channel's provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationSent {
+    pub notification_id: String,
+    pub provider_id: i64,
+    pub service_id: i32,
+    pub client_id: String,
+    pub user_id: String,
+    /// The channel it went through (after any fallback).
+    pub channel: String,
+    /// The channel provider that took it (`smpp-primary`, `sandbox-sms`, …).
+    pub sent_by: String,
+    pub sent_at: i64,
+}
+
+impl EventPayload for NotificationSent {
+    const TYPE: &'static str = "notification.sent";
+    const DESCRIPTION: &'static str = "A notification was handed to a channel provider (SMSC, FCM, SMTP server, inbox).";
+}
+
+/// A notification reached the user's device or inbox (a delivery receipt, or the inbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationDelivered {
+    pub notification_id: String,
+    pub provider_id: i64,
+    pub service_id: i32,
+    pub client_id: String,
+    pub user_id: String,
+    pub channel: String,
+    pub delivered_at: i64,
+}
+
+impl EventPayload for NotificationDelivered {
+    const TYPE: &'static str = "notification.delivered";
+    const DESCRIPTION: &'static str = "A notification reached the user (delivery receipt or inbox).";
+}
+
+/// A notification will not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationFailed {
+    pub notification_id: String,
+    pub provider_id: i64,
+    pub service_id: i32,
+    pub client_id: String,
+    pub user_id: String,
+    /// The last channel tried, if any was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Why (`no_consent`, `opted_out`, `no_contact`, `retries_exhausted: …`).
+    pub reason: String,
+    pub failed_at: i64,
+}
+
+impl EventPayload for NotificationFailed {
+    const TYPE: &'static str = "notification.failed";
+    const DESCRIPTION: &'static str = "A notification will not be delivered; the reason says why.";
+}
+
 /// One catalogue entry: what the AsyncAPI document says of an event type.
 pub struct EventKind {
     pub event_type: &'static str,
@@ -245,6 +327,10 @@ pub fn all() -> Vec<EventKind> {
         kind::<ConsentGranted>(),
         kind::<ConsentRevoked>(),
         kind::<WebhookEndpointDisabled>(),
+        kind::<NotificationRequested>(),
+        kind::<NotificationSent>(),
+        kind::<NotificationDelivered>(),
+        kind::<NotificationFailed>(),
     ]
 }
 

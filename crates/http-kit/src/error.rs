@@ -317,6 +317,16 @@ impl From<values::FieldErrors> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 400 listing every bad field, for the APIs whose seed answers validation with 400
+    /// (seed 004's services API) rather than 422.
+    pub fn bad_fields(errors: values::FieldErrors) -> Self {
+        let mut error = Self::from(errors);
+        error.0.kind = ErrorKind::BadRequest;
+        error
+    }
+}
+
 impl From<values::Invalid> for ApiError {
     fn from(error: values::Invalid) -> Self {
         values::FieldErrors::from(error).into()

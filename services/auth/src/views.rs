@@ -94,6 +94,7 @@ fn describe(scope: &str) -> &'static str {
         "email" => "See your e-mail address",
         "blog:read" => "Read blog articles and comments",
         "blog:write" => "Write articles and comments as you",
+        "notifications" => "Manage your notification preferences, devices and inbox",
         "notifications:send" => "Send you notifications",
         "webhooks:manage" => "Manage its webhook endpoints and receive platform events",
         "introspect" => "Check tokens",

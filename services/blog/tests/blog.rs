@@ -570,6 +570,7 @@ async fn author_data_follows_user_events(backend: Backend) {
         username: user.into(),
         picture: Some(picture.into()),
         group: None,
+        phone: None,
     };
     b.publish("ana", &update("ana", "https://cdn.example.com/new.png"), 0)
         .await;

@@ -23,7 +23,7 @@ fn start_failed(service: &str, error: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Starts every service. Consumers of auth's events (profiles, blog, webhooks) start first: an event published while no
+/// Starts every service. Consumers of auth's events (profiles, blog, webhooks, notifications) start first: an event published while no
 /// queue is bound to its routing key reaches nobody (the bootstrap administrator's
 /// `user.registered`, on a first start).
 async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
@@ -39,6 +39,13 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let webhooks = webhook::start(webhook_settings, deps.clone())
         .await
         .map_err(|e| start_failed("webhook", e))?;
+    let notification_settings = settings_or_exit(settings::load(
+        notification_dispatch::DEFAULTS,
+        notification_dispatch::ENV_PREFIX,
+    ))?;
+    let notifications = notification_dispatch::start(notification_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("notification-dispatch", e))?;
     let auth_settings = settings_or_exit(auth::load_settings())?;
     let auth = auth::start(auth_settings, deps.clone())
         .await
@@ -51,7 +58,7 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
         .map_err(|e| start_failed("gateway", e))?;
-    Ok(vec![auth, introspection, profiles, blog, webhooks, gateway])
+    Ok(vec![auth, introspection, profiles, blog, webhooks, notifications, gateway])
 }
 
 #[tokio::main]

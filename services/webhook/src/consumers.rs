@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events::catalogue::{
     ApplicationDeleted, ApplicationRegistered, ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated,
-    ConsentGranted, ConsentRevoked, UserDeleted, UserUpdated, WebhookEndpointDisabled,
+    ConsentGranted, ConsentRevoked, NotificationDelivered, NotificationFailed, NotificationSent, UserDeleted,
+    UserUpdated, WebhookEndpointDisabled,
 };
 use events::{Delivery, Event, EventPayload, Handler, HandlerError};
 use storage::{AnyConnection, StorageError};
@@ -17,7 +18,7 @@ use crate::domain::fanout::{self, Intake};
 use crate::state::Webhooks;
 use crate::store;
 
-pub const BINDINGS: [&str; 11] = [
+pub const BINDINGS: [&str; 14] = [
     ApplicationRegistered::TYPE,
     ApplicationDeleted::TYPE,
     ConsentGranted::TYPE,
@@ -29,6 +30,9 @@ pub const BINDINGS: [&str; 11] = [
     ArticleDeleted::TYPE,
     CommentCreated::TYPE,
     WebhookEndpointDisabled::TYPE,
+    NotificationSent::TYPE,
+    NotificationDelivered::TYPE,
+    NotificationFailed::TYPE,
 ];
 
 pub struct Events(pub Arc<Webhooks>);

@@ -132,7 +132,7 @@ impl From<EventType> for EventTypeView {
             scope: scope.map(str::to_owned),
             requires_consent,
             example: t.example_body(),
-            schema: serde_json::to_value(t.schema).unwrap_or(Value::Null),
+            schema: t.schema,
         }
     }
 }

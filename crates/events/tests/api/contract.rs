@@ -51,6 +51,7 @@ fn updated(user: &str) -> Event {
             username: user.into(),
             picture: None,
             group: None,
+            phone: None,
         },
     )
     .unwrap()

@@ -10,6 +10,7 @@ mod support;
 mod allowed_networks;
 mod e2e;
 mod lockout;
+mod notifications;
 mod proxy;
 pub mod resources;
 mod rolling;

@@ -1,5 +1,5 @@
-//! The resource APIs end to end, as a partner sees them: auth, introspection, user-profile and
-//! blog behind a gateway, real tokens, on SQLite with the in-process bus and on PostgreSQL
+//! The resource APIs end to end, as a partner sees them: auth, introspection, user-profile,
+//! blog, webhooks and notifications behind a gateway, real tokens, on SQLite with the in-process bus and on PostgreSQL
 //! with RabbitMQ and Redis.
 
 use crate::platform;
@@ -48,7 +48,8 @@ fn service_figment(defaults: &str, db: &Db) -> figment::Figment {
 pub async fn stack(backend: Backend) -> Stack {
     let p = Platform::start(backend).await;
     let shutdown = CancellationToken::new();
-    let (profile_db, blog_db, webhook_db) = (Db::create(backend), Db::create(backend), Db::create(backend));
+    let (profile_db, blog_db, webhook_db, notification_db) =
+        (Db::create(backend), Db::create(backend), Db::create(backend), Db::create(backend));
     let profiles = user_profile::start(
         settings::extract(service_figment(user_profile::DEFAULTS, &profile_db)).unwrap(),
         deps(&p, "user-profile", &shutdown),
@@ -70,7 +71,16 @@ pub async fn stack(backend: Backend) -> Stack {
     )
     .await
     .expect("webhook starts");
-    let (profiles, blog, webhooks) = (served(profiles), served(blog), served(webhooks));
+    let notification_settings = service_figment(notification_dispatch::DEFAULTS, &notification_db)
+        .merge(("dispatch.poll_interval", "100ms"));
+    let notifications = notification_dispatch::start(
+        settings::extract(notification_settings).unwrap(),
+        deps(&p, "notification-dispatch", &shutdown),
+    )
+    .await
+    .expect("notification-dispatch starts");
+    let (profiles, blog, webhooks, notifications) =
+        (served(profiles), served(blog), served(webhooks), served(notifications));
     let route = |prefix: &str, upstream: &str, extra: Value| {
         let mut route = json!({"prefix": prefix, "upstream": upstream, "timeout_secs": 10});
         route
@@ -87,6 +97,9 @@ pub async fn stack(backend: Backend) -> Stack {
         route("/accounts", &p.auth, json!({})),
         route("/webhooks/event-types", &webhooks, json!({"public": true})),
         route("/webhooks", &webhooks, json!({"scopes": ["webhooks:manage"]})),
+        route("/Services", &notifications, json!({"scopes": ["notifications:send"]})),
+        route("/providers", &notifications, json!({"scopes": ["notifications:send"]})),
+        route("/notifications", &notifications, json!({"scopes": ["notifications"]})),
     ]);
     let mut figment = settings::figment(gateway::DEFAULTS, "RESOURCES_TEST_UNUSED_")
         .unwrap()
@@ -114,7 +127,7 @@ pub async fn stack(backend: Backend) -> Stack {
         gw: served(gateway),
         p,
         shutdown,
-        _dbs: vec![profile_db, blog_db, webhook_db],
+        _dbs: vec![profile_db, blog_db, webhook_db, notification_db],
     }
 }
 

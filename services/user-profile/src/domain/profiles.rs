@@ -22,6 +22,7 @@ pub fn update(
         username: next.username.clone(),
         picture: next.picture.clone(),
         group: None,
+        phone: None,
     };
     events.publish(SOURCE, Some(next.user_id.clone()), &payload)?;
     Ok(Some(next))

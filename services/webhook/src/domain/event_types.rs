@@ -5,12 +5,11 @@
 
 use events::EventPayload;
 use events::catalogue::{
-    ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated, UserDeleted, UserUpdated, WebhookEndpointDisabled,
+    ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated, NotificationDelivered, NotificationFailed,
+    NotificationSent, UserDeleted, UserUpdated, WebhookEndpointDisabled,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::Schema;
 use utoipa::{PartialSchema, ToSchema};
 
 /// Whom an event may reach.
@@ -39,8 +38,12 @@ pub struct EventType {
     pub name: &'static str,
     pub description: &'static str,
     pub audience: Audience,
-    pub schema: RefOr<Schema>,
+    /// The JSON schema of `data`, without the withheld fields.
+    pub schema: Value,
     pub example: Value,
+    /// Fields of the internal event no application receives (a user's phone number: no
+    /// scope grants it).
+    pub withheld: &'static [&'static str],
 }
 
 /// The `data` of a `webhook.test` message.
@@ -57,25 +60,53 @@ impl EventType {
     pub fn example_body(&self) -> Value {
         json!({"type": self.name, "timestamp": "2026-12-01T10:00:00.000Z", "data": self.example})
     }
+
+    /// What an application receives of an event's `data`.
+    pub fn public_data(&self, data: &Value) -> Value {
+        let mut data = data.clone();
+        if let Some(object) = data.as_object_mut() {
+            for field in self.withheld {
+                object.remove(*field);
+            }
+        }
+        data
+    }
 }
 
 fn offered<P: EventPayload>(audience: Audience, example: Value) -> EventType {
+    withholding::<P>(audience, example, &[])
+}
+
+fn withholding<P: EventPayload>(audience: Audience, example: Value, withheld: &'static [&'static str]) -> EventType {
+    let mut schema = serde_json::to_value(P::schema()).unwrap_or(Value::Null);
+    for field in withheld {
+        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            properties.remove(*field);
+        }
+        if let Some(required) = schema.get_mut("required").and_then(Value::as_array_mut) {
+            required.retain(|r| r != field);
+        }
+    }
     EventType {
         name: P::TYPE,
         description: P::DESCRIPTION,
         audience,
-        schema: P::schema(),
+        schema,
         example,
+        withheld,
     }
 }
 
 /// Every type a partner may subscribe to, in a stable order.
 pub fn all() -> Vec<EventType> {
     let user = "usr_0192f3a4b5c67d8e9f0a1b2c3d4e5f60";
+    let client = "0192f3a4b5c67d8e9f0a1b2c3d4e5f62";
+    let notification = "ntf_0192f3a4b5c67d8e9f0a1b2c3d4e5f63";
     vec![
-        offered::<UserUpdated>(
+        withholding::<UserUpdated>(
             Audience::AuthorizedBy("profile"),
             json!({"user_id": user, "username": "ana", "picture": "https://cdn.example.com/ana.png"}),
+            &["phone"],
         ),
         offered::<UserDeleted>(Audience::AuthorizedBy("profile"), json!({"user_id": user})),
         offered::<ArticlePublished>(
@@ -98,12 +129,25 @@ pub fn all() -> Vec<EventType> {
             Audience::Own,
             json!({"endpoint_id": "ep_0192f3a4b5c67d8e9f0a1b2c3d4e5f61", "client_id": "0192f3a4b5c67d8e9f0a1b2c3d4e5f62", "url": "https://partner.example.com/hooks", "reason": "gone", "disabled_at": 1_764_589_200_000_i64}),
         ),
+        offered::<NotificationSent>(
+            Audience::Own,
+            json!({"notification_id": notification, "provider_id": 5_337_264_261_631_899_i64, "service_id": 1, "client_id": client, "user_id": user, "channel": "SMS", "sent_by": "smpp-primary", "sent_at": 1_764_589_200_000_i64}),
+        ),
+        offered::<NotificationDelivered>(
+            Audience::Own,
+            json!({"notification_id": notification, "provider_id": 5_337_264_261_631_899_i64, "service_id": 1, "client_id": client, "user_id": user, "channel": "SMS", "delivered_at": 1_764_589_203_000_i64}),
+        ),
+        offered::<NotificationFailed>(
+            Audience::Own,
+            json!({"notification_id": notification, "provider_id": 5_337_264_261_631_899_i64, "service_id": 1, "client_id": client, "user_id": user, "channel": "SMS", "reason": "retries_exhausted: smpp-primary: connection refused", "failed_at": 1_764_589_200_000_i64}),
+        ),
         EventType {
             name: TEST,
             description: "A test message sent on request (`POST /webhooks/endpoints/{id}/test`).",
             audience: Audience::Own,
-            schema: WebhookTest::schema(),
+            schema: serde_json::to_value(WebhookTest::schema()).unwrap_or(Value::Null),
             example: json!({"endpoint_id": "ep_0192f3a4b5c67d8e9f0a1b2c3d4e5f61", "message": "This is a test message."}),
+            withheld: &[],
         },
     ]
 }
@@ -178,7 +222,18 @@ mod tests {
             decodes::<ArticleDeleted>(&t);
             decodes::<CommentCreated>(&t);
             decodes::<WebhookEndpointDisabled>(&t);
+            decodes::<NotificationSent>(&t);
+            decodes::<NotificationDelivered>(&t);
+            decodes::<NotificationFailed>(&t);
         }
+        let updated = find("user.updated").unwrap();
+        assert_eq!(
+            updated.public_data(&json!({"user_id": "u1", "username": "ana", "phone": "+33600000000"})),
+            json!({"user_id": "u1", "username": "ana"}),
+            "no application learns a phone number"
+        );
+        assert!(updated.schema["properties"].get("phone").is_none());
+        assert!(find("notification.requested").is_none(), "internal");
         let internal = [
             "token.revoked",
             "user.registered",

@@ -30,6 +30,11 @@ pub fn body(event_type: &str, time: DateTime<Utc>, data: &Value) -> String {
     .to_string()
 }
 
+/// What an application receives of an event's data (withheld fields removed).
+fn public_data(event_type: &str, data: &Value) -> Value {
+    event_types::find(event_type).map_or_else(|| data.clone(), |t| t.public_data(data))
+}
+
 fn has_scope(scopes: &str, scope: &str) -> bool {
     scopes.split(' ').any(|s| s == scope)
 }
@@ -87,7 +92,7 @@ pub fn deliver(
         event_id: intake.event_id.to_owned(),
         event_type: intake.event_type.to_owned(),
         user_id: event_types::subject_user(intake.event_type, intake.data),
-        body: body(intake.event_type, intake.time, intake.data),
+        body: body(intake.event_type, intake.time, &public_data(intake.event_type, intake.data)),
         created_at: now,
     };
     if !store::insert_message(c, &message)? {

@@ -22,6 +22,7 @@ fn updated(user: &str, name: &str) -> UserUpdated {
         username: name.into(),
         picture: None,
         group: None,
+        phone: None,
     }
 }
 
@@ -41,12 +42,21 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     hooks.consent("ana", "crm", &["profile"]).await;
     hooks.consent("bob", "other", &["profile"]).await;
 
-    hooks.publish("ana", &updated("ana", "Ana")).await;
+    let with_phone = UserUpdated {
+        phone: Some("+33612345678".into()),
+        ..updated("ana", "Ana")
+    };
+    hooks.publish("ana", &with_phone).await;
     hooks.publish("bob", &updated("bob", "Bob")).await;
     let got = crm.wait_for(1).await;
     let first = &got[0];
     assert_eq!(first.json()["type"], "user.updated");
     assert_eq!(first.json()["data"]["user_id"], "ana");
+    assert!(
+        first.json()["data"].get("phone").is_none() && !first.body.contains("+336"),
+        "no scope grants a phone number: {}",
+        first.body
+    );
     assert!(first.header("webhook-id").starts_with("msg_"));
     assert!(signed_by(first, &crm_secret), "{:?}", first.headers);
     verify_with_packages(first, &crm_secret);

@@ -1,0 +1,10 @@
+DROP TABLE inbox;
+DROP TABLE devices;
+DROP TABLE preferences;
+DROP TABLE sends;
+DROP TABLE notifications;
+DROP TABLE services;
+DROP TABLE providers;
+DROP TABLE recipients;
+DROP TABLE consents;
+DROP TABLE applications;

@@ -1,0 +1,515 @@
+//! Sends queued notifications. Due rows are claimed from the database with a lease (so several
+//! replicas share the work and a crash only delays it), then each is tried: the user's consent
+//! and preferences are read again, quiet hours may postpone it, and its channels are walked in
+//! turn, each channel's providers in order (the second is the first's failover), skipping a
+//! provider whose breaker is open. A provider's transient failure is retried on the schedule;
+//! a refusal fails the notification; an address that is gone falls back to the next channel.
+//! Every outcome and its event are written in one transaction.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cache::GcraPolicy;
+use events::Staged;
+use events::catalogue::{NotificationDelivered, NotificationFailed, NotificationSent};
+use rand::Rng;
+use storage::{AnyConnection, StorageError};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
+use crate::domain::preferences::{Preferences, PreferencesDocument};
+use crate::domain::routing::{self, Contacts, Refusal};
+use crate::domain::{Channel, Kind, qr};
+use crate::metrics::DispatchMetrics;
+use crate::state::Dispatch;
+use crate::store::{self, InboxRow, NotificationRow, SendRow, Settled};
+use crate::{DispatchSettings, SOURCE};
+
+pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(state.dispatch.max_in_flight));
+    let mut tasks = JoinSet::new();
+    while !shutdown.is_cancelled() {
+        let room = slots
+            .available_permits()
+            .min(usize::try_from(state.dispatch.batch).unwrap_or(1));
+        let claimed = if room > 0 {
+            claim(&state, room).await
+        } else {
+            Vec::new()
+        };
+        let full = !claimed.is_empty() && claimed.len() == room;
+        for row in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let state = state.clone();
+            tasks.spawn(async move {
+                attempt(&state, row).await;
+                drop(permit);
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+        if full && slots.available_permits() > 0 {
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = state.wake.notified() => {}
+            () = tokio::time::sleep(state.dispatch.poll_interval.0) => sample_backlog(&state).await,
+        }
+    }
+    // Tries in flight end within their timeouts; their outcomes are written before exit.
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {
+    let now = storage::now_millis();
+    let lease_until = now + state.dispatch.lease.millis();
+    let limit = i64::try_from(room).unwrap_or(1);
+    let claimed = state
+        .db
+        .transaction(move |c| {
+            let ids = store::claim(c, now, lease_until, limit)?;
+            Ok(if ids.is_empty() {
+                Vec::new()
+            } else {
+                store::claimed(c, &ids)?
+            })
+        })
+        .await;
+    claimed.unwrap_or_else(|error| {
+        tracing::warn!(%error, "due notifications not claimed");
+        Vec::new()
+    })
+}
+
+async fn sample_backlog(state: &Dispatch) {
+    let now = storage::now_millis();
+    if let Ok(due) = state.db.run(move |c| Ok(store::due_count(c, now)?)).await {
+        state.metrics.backlog.set(due);
+    }
+}
+
+/// What the try needs to know of the user and the service, read in one go.
+struct Context {
+    consent: Option<String>,
+    prefs: Preferences,
+    contacts: Contacts,
+    allowed: Option<Vec<Channel>>,
+}
+
+fn context(c: &mut AnyConnection, row: &NotificationRow) -> Result<Context, StorageError> {
+    let consent = store::consent(c, &row.user_id, &row.client_id)?;
+    let prefs = store::preferences(c, &row.user_id)?
+        .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
+        .and_then(|doc| doc.parse().ok())
+        .unwrap_or_default();
+    let recipient = store::recipient(c, &row.user_id)?;
+    let devices = store::devices_of(c, &row.user_id)?
+        .into_iter()
+        .map(|d| d.token)
+        .collect();
+    let allowed = store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels));
+    Ok(Context {
+        consent,
+        prefs,
+        contacts: Contacts {
+            email: recipient.as_ref().and_then(|r| r.email.clone()),
+            phone: recipient.and_then(|r| r.phone),
+            devices,
+        },
+        allowed,
+    })
+}
+
+/// How a try ended.
+enum Outcome {
+    /// Taken by a provider (a receipt may follow).
+    Sent {
+        channel: Channel,
+        by: String,
+        external_id: Option<String>,
+    },
+    /// In the user's inbox: the in-app channel, or a sandbox standing in for `channel`.
+    Inboxed {
+        channel: Channel,
+        by: String,
+        sandbox: bool,
+    },
+    Failed {
+        channel: Option<Channel>,
+        reason: String,
+    },
+    /// Every provider failed for now.
+    Retry {
+        channel: Channel,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Not tried: until then.
+    Wait {
+        until: i64,
+        reason: &'static str,
+    },
+}
+
+async fn attempt(state: &Dispatch, row: NotificationRow) {
+    let id = row.id.clone();
+    let read = row.clone();
+    let context = match state.db.run(move |c| context(c, &read)).await {
+        Ok(context) => context,
+        Err(error) => {
+            // The lease runs out and the notification is tried again.
+            tracing::warn!(%error, notification.id = %id, "notification context not read");
+            return;
+        }
+    };
+    let mut log = Vec::new();
+    let mut stale = Vec::new();
+    let outcome = match plan(&row, &context, storage::now_millis()) {
+        Ok(channels) => walk(state, &row, &context.contacts, &channels, &mut log, &mut stale).await,
+        Err(outcome) => outcome,
+    };
+    if let Err(error) = settle(state, row, outcome, log, stale).await {
+        tracing::warn!(%error, notification.id = %id, "notification outcome not recorded; it will be tried again");
+    }
+}
+
+/// The channels to try, or why there is nothing to try now.
+fn plan(row: &NotificationRow, context: &Context, now: i64) -> Result<Vec<Channel>, Outcome> {
+    let failed = |reason: &str| Outcome::Failed {
+        channel: None,
+        reason: reason.to_owned(),
+    };
+    let kind = Kind::from_name(&row.kind).unwrap_or(Kind::Notification);
+    let Some(allowed) = &context.allowed else {
+        return Err(failed("service_deleted"));
+    };
+    routing::admits(kind, context.consent.as_deref(), &context.prefs, row.provider_id).map_err(|r| failed(r.code()))?;
+    if let Some(until) = context.prefs.quiet_until(now).filter(|_| !row.urgent) {
+        return Err(Outcome::Wait {
+            until,
+            reason: "quiet_hours",
+        });
+    }
+    let requested = Channel::from_name(&row.channel).unwrap_or(Channel::Inapp);
+    routing::channels(requested, allowed, &context.prefs, row.provider_id, &context.contacts)
+        .map_err(|r: Refusal| failed(r.code()))
+}
+
+fn address<'a>(channel: Channel, row: &'a NotificationRow, contacts: &'a Contacts) -> Address<'a> {
+    match channel {
+        Channel::Sms => Address::Phone(contacts.phone.as_deref().unwrap_or_default()),
+        Channel::Email => Address::Email(contacts.email.as_deref().unwrap_or_default()),
+        Channel::Fcm => Address::Devices(&contacts.devices),
+        Channel::Sat | Channel::Inapp => Address::User(&row.user_id),
+    }
+}
+
+/// Whether `provider`'s rate limit lets one more send go now (a cache that cannot answer lets
+/// it go).
+async fn within_rate(state: &Dispatch, provider: &Provider) -> bool {
+    let Some(rate) = provider.rate_limit else { return true };
+    let policy = GcraPolicy {
+        rate,
+        burst: (rate.ceil() as u32).max(1),
+    };
+    match state.rates.check(&format!("provider:{}", provider.name), &policy).await {
+        Ok(decision) => decision.allowed,
+        Err(_) => true,
+    }
+}
+
+async fn walk(
+    state: &Dispatch,
+    row: &NotificationRow,
+    contacts: &Contacts,
+    channels: &[Channel],
+    log: &mut Vec<SendRow>,
+    stale: &mut Vec<String>,
+) -> Outcome {
+    let qr_svg = row.qr_code.as_deref().and_then(|data| qr::svg(data).ok());
+    let mut last_gone = None;
+    for &channel in channels {
+        if channel == Channel::Inapp {
+            return Outcome::Inboxed {
+                channel,
+                by: "inbox".to_owned(),
+                sandbox: false,
+            };
+        }
+        let out = Outgoing {
+            id: &row.id,
+            kind: Kind::from_name(&row.kind).unwrap_or(Kind::Notification),
+            title: &row.title,
+            message: &row.message,
+            link: row.link.as_deref(),
+            picture: row.picture.as_deref(),
+            qr_svg: qr_svg.as_deref(),
+            to: address(channel, row, contacts),
+        };
+        let mut transient: Option<(String, Option<Duration>)> = None;
+        for provider in state.senders.of_channel(channel) {
+            if !provider.breaker.admit() || !within_rate(state, provider).await {
+                continue;
+            }
+            let (result, send) = call(state, provider, &out).await;
+            log.push(send);
+            match result {
+                Ok(Sent::Accepted { external_id }) => {
+                    return Outcome::Sent {
+                        channel,
+                        by: provider.name.clone(),
+                        external_id,
+                    };
+                }
+                Ok(Sent::Recorded) => {
+                    return Outcome::Inboxed {
+                        channel,
+                        by: provider.name.clone(),
+                        sandbox: true,
+                    };
+                }
+                Err(SendError::Rejected { reason }) => {
+                    return Outcome::Failed {
+                        channel: Some(channel),
+                        reason: format!("rejected: {reason}"),
+                    };
+                }
+                Err(SendError::Unreachable { reason, stale_devices }) => {
+                    stale.extend(stale_devices);
+                    last_gone = Some(reason);
+                    break;
+                }
+                Err(SendError::Transient { reason, retry_after }) => {
+                    transient = Some((format!("{}: {reason}", provider.name), retry_after));
+                }
+            }
+        }
+        // Providers that failed for now are tried again later; a channel that has none able
+        // to try (none configured, breakers open) or whose address is gone gives way.
+        if let Some((reason, retry_after)) = transient {
+            return Outcome::Retry {
+                channel,
+                reason,
+                retry_after,
+            };
+        }
+    }
+    Outcome::Failed {
+        channel: None,
+        reason: last_gone.map_or_else(|| "no_provider".to_owned(), |r| format!("no_contact: {r}")),
+    }
+}
+
+/// One provider call, timed and bounded, with its line for the log.
+async fn call(state: &Dispatch, provider: &Provider, out: &Outgoing<'_>) -> (Result<Sent, SendError>, SendRow) {
+    let started = Instant::now();
+    let attempted_at = storage::now_millis();
+    let result = match tokio::time::timeout(state.dispatch.send_timeout.0, provider.sender.send(out)).await {
+        Ok(result) => result,
+        Err(_) => Err(SendError::transient("timed out")),
+    };
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .provider_seconds
+        .with_label_values(&[provider.name.as_str()])
+        .observe(elapsed.as_secs_f64());
+    let (outcome, error) = match &result {
+        Ok(Sent::Accepted { .. }) => ("sent", None),
+        Ok(Sent::Recorded) => ("recorded", None),
+        Err(e @ SendError::Transient { .. }) => ("failed", Some(e.to_string())),
+        Err(e @ SendError::Rejected { .. }) => ("rejected", Some(e.to_string())),
+        Err(e @ SendError::Unreachable { .. }) => ("unreachable", Some(e.to_string())),
+    };
+    match &result {
+        Err(SendError::Transient { .. }) => provider.breaker.failed(),
+        _ => provider.breaker.succeeded(),
+    }
+    state
+        .metrics
+        .sends
+        .with_label_values(&[provider.channel.name(), provider.name.as_str(), outcome])
+        .inc();
+    let send = SendRow {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        notification_id: out.id.to_owned(),
+        channel: provider.channel.name().to_owned(),
+        provider: provider.name.clone(),
+        attempted_at,
+        duration_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+        outcome: outcome.to_owned(),
+        error,
+    };
+    (result, send)
+}
+
+/// The wait before try number `tries + 1`, with jitter; `None` once the schedule is spent.
+fn next_wait(settings: &DispatchSettings, tries: usize, retry_after: Option<Duration>) -> Option<i64> {
+    let base = settings.schedule.get(tries)?.millis();
+    let jitter = base * i64::from(settings.jitter_percent) / 100;
+    let wait = base
+        + if jitter > 0 {
+            rand::thread_rng().gen_range(0..=jitter)
+        } else {
+            0
+        };
+    let asked = retry_after.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Some(wait.max(asked))
+}
+
+fn inbox_row(row: &NotificationRow, channel: Channel, sandbox: bool, now: i64) -> InboxRow {
+    InboxRow {
+        id: format!("inb_{}", uuid::Uuid::now_v7().simple()),
+        user_id: row.user_id.clone(),
+        notification_id: row.id.clone(),
+        provider_id: row.provider_id,
+        kind: row.kind.clone(),
+        channel: channel.name().to_owned(),
+        title: row.title.clone(),
+        message: row.message.clone(),
+        link: row.link.clone(),
+        picture: row.picture.clone(),
+        qr_code: row.qr_code.clone(),
+        sandbox,
+        created_at: now,
+        read_at: None,
+    }
+}
+
+fn sent_event(row: &NotificationRow, channel: Channel, by: &str, now: i64) -> NotificationSent {
+    NotificationSent {
+        notification_id: row.id.clone(),
+        provider_id: row.provider_id,
+        service_id: row.service_id,
+        client_id: row.client_id.clone(),
+        user_id: row.user_id.clone(),
+        channel: channel.name().to_owned(),
+        sent_by: by.to_owned(),
+        sent_at: now,
+    }
+}
+
+pub fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> NotificationDelivered {
+    NotificationDelivered {
+        notification_id: row.id.clone(),
+        provider_id: row.provider_id,
+        service_id: row.service_id,
+        client_id: row.client_id.clone(),
+        user_id: row.user_id.clone(),
+        channel: channel.to_owned(),
+        delivered_at: now,
+    }
+}
+
+fn failed_event(row: &NotificationRow, channel: Option<Channel>, reason: &str, now: i64) -> NotificationFailed {
+    NotificationFailed {
+        notification_id: row.id.clone(),
+        provider_id: row.provider_id,
+        service_id: row.service_id,
+        client_id: row.client_id.clone(),
+        user_id: row.user_id.clone(),
+        channel: channel.map(|c| c.name().to_owned()),
+        reason: reason.to_owned(),
+        failed_at: now,
+    }
+}
+
+/// The row's new state and the events it publishes, for an outcome.
+fn record(
+    settings: &DispatchSettings,
+    metrics: &DispatchMetrics,
+    c: &mut AnyConnection,
+    staged: &mut Staged,
+    row: &NotificationRow,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<(), StorageError> {
+    let subject = Some(row.id.clone());
+    let tries = row.attempts + 1;
+    let mut settled = Settled {
+        status: store::FAILED,
+        reason: None,
+        channel_used: None,
+        sent_by: None,
+        external_id: None,
+        attempts: tries,
+        due_at: row.due_at,
+    };
+    let failure;
+    match outcome {
+        Outcome::Wait { until, reason } => return Ok(store::postpone(c, &row.id, *until, reason, now)?),
+        Outcome::Sent {
+            channel,
+            by,
+            external_id,
+        } => {
+            settled.status = store::SENT;
+            (settled.channel_used, settled.sent_by) = (Some(channel.name()), Some(by.as_str()));
+            settled.external_id = external_id.as_deref();
+            staged.publish(SOURCE, subject, &sent_event(row, *channel, by, now))?;
+        }
+        Outcome::Inboxed { channel, by, sandbox } => {
+            settled.status = store::DELIVERED;
+            (settled.channel_used, settled.sent_by) = (Some(channel.name()), Some(by.as_str()));
+            store::insert_inbox(c, &inbox_row(row, *channel, *sandbox, now))?;
+            staged.publish(SOURCE, subject.clone(), &sent_event(row, *channel, by, now))?;
+            staged.publish(SOURCE, subject, &delivered_event(row, channel.name(), now))?;
+        }
+        Outcome::Retry {
+            channel,
+            reason,
+            retry_after,
+        } => {
+            let tried = usize::try_from(tries).unwrap_or(usize::MAX);
+            match next_wait(settings, tried, *retry_after) {
+                Some(wait) => {
+                    settled.status = store::QUEUED;
+                    settled.reason = Some(reason.as_str());
+                    settled.due_at = now + wait;
+                }
+                None => {
+                    failure = format!("retries_exhausted: {reason}");
+                    settled.reason = Some(failure.as_str());
+                    staged.publish(SOURCE, subject, &failed_event(row, Some(*channel), &failure, now))?;
+                }
+            }
+        }
+        Outcome::Failed { channel, reason } => {
+            settled.reason = Some(reason.as_str());
+            settled.channel_used = channel.map(Channel::name);
+            staged.publish(SOURCE, subject, &failed_event(row, *channel, reason, now))?;
+        }
+    }
+    store::settle(c, &row.id, &settled, now)?;
+    if matches!(settled.status, store::DELIVERED | store::FAILED) {
+        let reason = settled.reason.map_or("", |r| r.split(':').next().unwrap_or(r));
+        metrics.outcomes.with_label_values(&[settled.status, reason]).inc();
+    }
+    Ok(())
+}
+
+async fn settle(
+    state: &Dispatch,
+    row: NotificationRow,
+    outcome: Outcome,
+    log: Vec<SendRow>,
+    stale: Vec<String>,
+) -> Result<(), StorageError> {
+    let now = storage::now_millis();
+    // The write runs on the blocking pool: what it needs of the state goes in by value.
+    let (settings, metrics) = (state.dispatch.clone(), state.metrics.clone());
+    state
+        .outbox
+        .write(move |c, staged| {
+            store::insert_sends(c, &log)?;
+            if !stale.is_empty() {
+                store::delete_tokens(c, &stale)?;
+            }
+            record(&settings, &metrics, c, staged, &row, &outcome, now)
+        })
+        .await
+}

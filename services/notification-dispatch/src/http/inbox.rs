@@ -1,0 +1,69 @@
+//! The in-app inbox: notifications sent to the in-app channel, and what sandbox providers
+//! recorded in place of sending (each entry says which).
+
+use actix_web::{HttpRequest, web};
+use http_kit::pagination::{Page, PageQuery, PageRequest};
+use http_kit::{ApiError, Envelope};
+use serde::Deserialize;
+
+use super::Recipient;
+use crate::state::Dispatch;
+use crate::store;
+use crate::views::InboxView;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// Only entries not yet read.
+    #[serde(default)]
+    pub unread: bool,
+    pub page: Option<u32>,
+    pub size: Option<u32>,
+}
+
+/// The caller's inbox, newest first.
+#[utoipa::path(get, path = "/notifications/inbox", tag = "notifications", params(InboxQuery), security(("bearer" = ["notifications"])),
+    responses((status = 200, body = Page<InboxView>), (status = 400, body = http_kit::ErrorBody), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
+pub async fn list(
+    state: web::Data<Dispatch>,
+    user: Recipient,
+    req: HttpRequest,
+    query: web::Query<InboxQuery>,
+) -> Result<Envelope<Page<InboxView>>, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::try_from(PageQuery {
+        page: query.page,
+        size: query.size,
+    })?;
+    let who = user.user.clone();
+    let (rows, total) = state
+        .db
+        .run(move |c| Ok(store::inbox_of(c, &who, query.unread, page.offset(), page.limit())?))
+        .await?;
+    let items = rows.iter().map(InboxView::from).collect();
+    let total = u64::try_from(total).unwrap_or(0);
+    Ok(Envelope::ok(Page::new(
+        items,
+        page,
+        total,
+        req.path(),
+        req.query_string(),
+    )))
+}
+
+/// Marks one of the caller's inbox entries read.
+#[utoipa::path(post, path = "/notifications/inbox/{id}/read", tag = "notifications", params(("id" = String, Path)), security(("bearer" = ["notifications"])),
+    responses((status = 200, body = InboxView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn mark_read(
+    state: web::Data<Dispatch>,
+    user: Recipient,
+    path: web::Path<String>,
+) -> Result<Envelope<InboxView>, ApiError> {
+    let (who, id, now) = (user.user.clone(), path.into_inner(), storage::now_millis());
+    let row = state
+        .db
+        .run(move |c| Ok(store::mark_read(c, &who, &id, now)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such inbox entry"))?;
+    Ok(Envelope::ok(InboxView::from(&row)))
+}

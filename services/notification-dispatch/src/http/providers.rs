@@ -1,0 +1,87 @@
+//! Service providers: an application becomes one, with seed 004's numeric `provider_id`.
+
+use actix_web::web;
+use http_kit::{ApiError, Envelope};
+use rand::Rng;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{ProviderManager, numeric};
+use crate::state::Dispatch;
+use crate::store::{self, ProviderRow};
+use crate::views::ProviderView;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProvider {
+    /// The application (client id) that becomes a provider; required with the owner's user
+    /// token, the caller with the application's own token.
+    pub application_id: Option<String>,
+}
+
+/// Ids stay within JavaScript's exact integers (2^53), so every client reads them whole.
+fn new_provider_id() -> i64 {
+    rand::thread_rng().gen_range(1..(1_i64 << 53))
+}
+
+/// Makes an application a service provider.
+#[utoipa::path(post, path = "/providers", tag = "services", request_body = NewProvider, security(("bearer" = ["notifications:send"])),
+    responses((status = 201, body = ProviderView), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
+              (status = 404, description = "no such application", body = http_kit::ErrorBody),
+              (status = 409, description = "the application is already a provider", body = http_kit::ErrorBody),
+              (status = 422, body = http_kit::ErrorBody)))]
+pub async fn create(
+    state: web::Data<Dispatch>,
+    manager: ProviderManager,
+    body: web::Json<NewProvider>,
+) -> Result<Envelope<ProviderView>, ApiError> {
+    let client = match (&manager, body.into_inner().application_id) {
+        (ProviderManager::Application(own), Some(named)) if named != *own => {
+            return Err(ApiError::forbidden(
+                "an application's token makes only itself a provider",
+            ));
+        }
+        (ProviderManager::Application(own), _) => own.clone(),
+        (ProviderManager::Owner(_), Some(named)) => named,
+        (ProviderManager::Owner(_), None) => {
+            return Err(ApiError::invalid_field("application_id", "required with a user token"));
+        }
+    };
+    if !manager.manages(&state, &client).await? {
+        return Err(ApiError::not_found("no such application"));
+    }
+    let row = ProviderRow {
+        provider_id: new_provider_id(),
+        client_id: client,
+        created_at: storage::now_millis(),
+    };
+    let stored = row.clone();
+    let existing = state
+        .db
+        .transaction(move |c| {
+            if let Some(existing) = store::provider_of_client(c, &stored.client_id)? {
+                return Ok(Some(existing.provider_id));
+            }
+            store::insert_provider(c, &stored)?;
+            Ok(None)
+        })
+        .await?;
+    if let Some(id) = existing {
+        return Err(ApiError::conflict(format!("this application is already provider {id}")));
+    }
+    tracing::info!(provider.id = row.provider_id, client.id = %row.client_id, "service provider registered");
+    Ok(Envelope::created(ProviderView::from(&row)))
+}
+
+/// One provider the caller manages.
+#[utoipa::path(get, path = "/providers/{provider_id}", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = ProviderView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn show(
+    state: web::Data<Dispatch>,
+    manager: ProviderManager,
+    path: web::Path<String>,
+) -> Result<Envelope<ProviderView>, ApiError> {
+    let id = numeric::<i64>(&path, "provider")?;
+    let row = manager.provider(&state, id).await?;
+    Ok(Envelope::ok(ProviderView::from(&row)))
+}

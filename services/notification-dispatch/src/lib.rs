@@ -1,0 +1,201 @@
+//! Notification dispatch: seed 004's `POST /Services`, through which service providers notify
+//! the users who authorized them. A request is parsed and checked at the edge
+//! (`domain::request`), accepted with its event in one transaction, queued by its consumer
+//! (`consumers`) and sent by the `dispatcher` through the channels' providers (`channels`),
+//! with the user's preferences (`domain::preferences`) deciding when and how.
+
+pub mod channels;
+mod consumers;
+mod dispatcher;
+pub mod domain;
+mod http;
+mod metrics;
+mod state;
+pub mod store;
+mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use cache::CacheSettings;
+use diesel_migrations::embed_migrations;
+use events::Subscription;
+use http_kit::openapi::BearerScheme;
+use http_kit::server::{self, HttpSettings, Service};
+use identity::IdentitySettings;
+use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, StartError, Started};
+use serde::Deserialize;
+use settings::{SettingsError, Span, Validate};
+use storage::{Database, Migrations};
+use utoipa::OpenApi;
+
+pub use channels::ChannelsSettings;
+
+pub const NAME: &str = "notification-dispatch";
+pub const ENV_PREFIX: &str = "NOTIFICATION_DISPATCH_";
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+/// CloudEvents `source` of this service's events.
+pub const SOURCE: &str = "/notification-dispatch";
+
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations"),
+    sqlite: embed_migrations!("migrations"),
+};
+
+/// `[notifications]`: what a request may carry and how long it is kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub picture_max_bytes: usize,
+    pub retention: Span,
+    pub max_services_per_provider: i64,
+}
+
+/// `[dispatch]`: how notifications are tried and retried.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchSettings {
+    pub schedule: Vec<Span>,
+    pub jitter_percent: u32,
+    pub send_timeout: Span,
+    pub lease: Span,
+    pub poll_interval: Span,
+    pub batch: i64,
+    pub max_in_flight: usize,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Span,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub bus: BusSettings,
+    pub database: DatabaseSettings,
+    pub identity: IdentitySettings,
+    pub cache: CacheSettings,
+    pub notifications: NotificationSettings,
+    pub dispatch: DispatchSettings,
+    pub channels: ChannelsSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.validate("http")?;
+        self.bus.validate()?;
+        self.database.validate()?;
+        self.identity.validate()?;
+        let d = &self.dispatch;
+        if d.schedule.is_empty() || d.schedule.len() > 50 {
+            return Err(settings::rule("dispatch.schedule", "1 to 50 tries"));
+        }
+        if d.send_timeout.0.is_zero() || d.poll_interval.0.is_zero() {
+            return Err(settings::rule(
+                "dispatch.send_timeout",
+                "send_timeout and poll_interval must be more than 0",
+            ));
+        }
+        if d.lease <= d.send_timeout {
+            return Err(settings::rule(
+                "dispatch.lease",
+                "must be longer than dispatch.send_timeout",
+            ));
+        }
+        if d.batch < 1 || d.max_in_flight < 1 || d.breaker_failures < 1 {
+            return Err(settings::rule(
+                "dispatch.batch",
+                "batch, max_in_flight and breaker_failures must be at least 1",
+            ));
+        }
+        if d.jitter_percent > 100 {
+            return Err(settings::rule("dispatch.jitter_percent", "0 to 100"));
+        }
+        if self.notifications.max_services_per_provider < 1 {
+            return Err(settings::rule("notifications.max_services_per_provider", "at least 1"));
+        }
+        self.channels.validate()
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn bus(&self) -> &BusSettings {
+        &self.bus
+    }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Partner API platform: notifications", description = "Seed 004's services API: service providers notify the users who authorized them by SMS, push, SAT, e-mail or the in-app inbox; users choose how and when."),
+    paths(
+        http::providers::create, http::providers::show,
+        http::provider_services::create, http::provider_services::list, http::provider_services::rotate,
+        http::send::send, http::send::status,
+        http::preferences::show, http::preferences::replace,
+        http::devices::register, http::devices::list, http::devices::remove,
+        http::inbox::list, http::inbox::mark_read,
+    ),
+    tags((name = "services", description = "Seed 004: notifying users, for service providers"),
+         (name = "notifications", description = "A user's notification preferences, devices and inbox")),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
+
+pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
+    let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
+    let (outbox, relay) = runtime::outbox_relay(&db, &deps);
+    let redis = settings.cache.redis().map_err(std::io::Error::other)?;
+    let senders = channels::Senders::build(&settings.channels, &settings.dispatch).map_err(std::io::Error::other)?;
+    for line in senders.describe() {
+        tracing::info!("{line}");
+    }
+    let state = Arc::new(state::Dispatch::new(
+        db.clone(),
+        outbox,
+        &settings,
+        senders,
+        cache::rates(redis),
+    )?);
+    let consumer = deps
+        .bus
+        .subscribe(
+            Subscription::new(NAME, &consumers::BINDINGS),
+            Arc::new(consumers::Events(state.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
+    let dispatcher = tokio::spawn(dispatcher::run(state.clone(), deps.shutdown.clone()));
+    let purge = state.clone();
+    let retention = runtime::every(std::time::Duration::from_secs(600), deps.shutdown.clone(), move || {
+        let state = purge.clone();
+        async move { state.purge_expired().await }
+    });
+    let metrics = state.metrics.collectors();
+    let data = web::Data::from(state);
+    let identity = web::Data::new(settings.identity.clone());
+    let service = Service {
+        name: NAME,
+        openapi: ApiDoc::openapi(),
+        readiness: runtime::readiness(&db, &deps),
+        routes: Arc::new(move |cfg| {
+            cfg.app_data(data.clone()).app_data(identity.clone());
+            http::routes(cfg);
+        }),
+        metrics: std::iter::once(runtime::statement_metrics(&db))
+            .chain(metrics)
+            .collect(),
+    };
+    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: vec![relay, consumer, dispatcher, retention],
+    })
+}
+
+/// Opens and migrates the database, for `notification-dispatch migrate` (a Helm hook).
+pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
+    Ok(runtime::database(&settings.database, &MIGRATION_SETS).await?)
+}

@@ -1,0 +1,57 @@
+//! What every handler, consumer and the dispatcher of the notification service share.
+
+use std::sync::Arc;
+
+use cache::RateLimiter;
+use events::Outbox;
+use storage::Database;
+use tokio::sync::Notify;
+
+use crate::channels::Senders;
+use crate::metrics::DispatchMetrics;
+use crate::{DispatchSettings, NotificationSettings, Settings, store};
+
+pub struct Dispatch {
+    pub db: Database,
+    /// Writes that publish events (acceptance, statuses).
+    pub outbox: Outbox,
+    pub notifications: NotificationSettings,
+    pub dispatch: DispatchSettings,
+    pub senders: Senders,
+    /// Services' and providers' rate limits, shared by replicas through Redis.
+    pub rates: Arc<dyn RateLimiter>,
+    /// Wakes the dispatcher when notifications were queued.
+    pub wake: Arc<Notify>,
+    pub metrics: DispatchMetrics,
+}
+
+impl Dispatch {
+    pub fn new(
+        db: Database,
+        outbox: Outbox,
+        settings: &Settings,
+        senders: Senders,
+        rates: Arc<dyn RateLimiter>,
+    ) -> Result<Self, std::io::Error> {
+        Ok(Self {
+            db,
+            outbox,
+            notifications: settings.notifications.clone(),
+            dispatch: settings.dispatch.clone(),
+            senders,
+            rates,
+            wake: Arc::new(Notify::new()),
+            metrics: DispatchMetrics::new().map_err(std::io::Error::other)?,
+        })
+    }
+
+    /// Deletes notifications past retention, with their sends and inbox entries.
+    pub async fn purge_expired(&self) {
+        let before = storage::now_millis() - self.notifications.retention.millis();
+        match self.db.run(move |c| Ok(store::purge(c, before)?)).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "notifications past retention deleted"),
+            Err(error) => tracing::warn!(%error, "notifications past retention not deleted"),
+        }
+    }
+}

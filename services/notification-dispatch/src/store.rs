@@ -1,0 +1,756 @@
+//! The notification service's tables and queries; functions take a connection so several
+//! compose in one transaction. The claim of due notifications is raw SQL (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite is one process).
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use storage::AnyConnection;
+
+mod schema {
+    diesel::table! {
+        applications (client_id) {
+            client_id -> Text,
+            owner_id -> Text,
+        }
+    }
+
+    diesel::table! {
+        consents (user_id, client_id) {
+            user_id -> Text,
+            client_id -> Text,
+            scopes -> Text,
+            changed_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        recipients (user_id) {
+            user_id -> Text,
+            email -> Nullable<Text>,
+            phone -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        providers (provider_id) {
+            provider_id -> BigInt,
+            client_id -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        services (provider_id, service_id) {
+            provider_id -> BigInt,
+            service_id -> Integer,
+            name -> Text,
+            kinds -> Text,
+            channels -> Text,
+            rate_limit -> Nullable<Integer>,
+            token_hash -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        notifications (id) {
+            id -> Text,
+            client_id -> Text,
+            provider_id -> BigInt,
+            service_id -> Integer,
+            user_id -> Text,
+            kind -> Text,
+            title -> Text,
+            message -> Text,
+            link -> Nullable<Text>,
+            picture -> Nullable<Text>,
+            qr_code -> Nullable<Text>,
+            channel -> Text,
+            urgent -> Bool,
+            reference -> Nullable<Text>,
+            fingerprint -> Text,
+            status -> Text,
+            reason -> Nullable<Text>,
+            channel_used -> Nullable<Text>,
+            sent_by -> Nullable<Text>,
+            external_id -> Nullable<Text>,
+            attempts -> Integer,
+            due_at -> BigInt,
+            lease_until -> BigInt,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        sends (id) {
+            id -> Text,
+            notification_id -> Text,
+            channel -> Text,
+            provider -> Text,
+            attempted_at -> BigInt,
+            duration_ms -> BigInt,
+            outcome -> Text,
+            error -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        preferences (user_id) {
+            user_id -> Text,
+            document -> Text,
+            version -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        devices (id) {
+            id -> Text,
+            user_id -> Text,
+            client_id -> Text,
+            token -> Text,
+            platform -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        inbox (id) {
+            id -> Text,
+            user_id -> Text,
+            notification_id -> Text,
+            provider_id -> BigInt,
+            kind -> Text,
+            channel -> Text,
+            title -> Text,
+            message -> Text,
+            link -> Nullable<Text>,
+            picture -> Nullable<Text>,
+            qr_code -> Nullable<Text>,
+            sandbox -> Bool,
+            created_at -> BigInt,
+            read_at -> Nullable<BigInt>,
+        }
+    }
+}
+
+use schema::{
+    applications, consents, devices, inbox, notifications, preferences, providers, recipients, sends, services,
+};
+
+/// Statuses of a notification, in the order it moves through them.
+pub const ACCEPTED: &str = "accepted";
+pub const QUEUED: &str = "queued";
+pub const SENT: &str = "sent";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+// Applications, consents, recipients: projections of auth's and user-profile's events.
+
+pub fn upsert_application(c: &mut AnyConnection, client: &str, owner: &str) -> QueryResult<()> {
+    diesel::delete(applications::table.find(client)).execute(c)?;
+    diesel::insert_into(applications::table)
+        .values((applications::client_id.eq(client), applications::owner_id.eq(owner)))
+        .execute(c)
+        .map(drop)
+}
+
+pub fn owner_of(c: &mut AnyConnection, client: &str) -> QueryResult<Option<String>> {
+    applications::table
+        .find(client)
+        .select(applications::owner_id)
+        .first(c)
+        .optional()
+}
+
+/// Forgets an application, its provider and the provider's services (their tokens stop
+/// working at once), and the consents it had.
+pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()> {
+    if let Some(provider) = provider_of_client(c, client)? {
+        diesel::delete(services::table.filter(services::provider_id.eq(provider.provider_id))).execute(c)?;
+        diesel::delete(providers::table.find(provider.provider_id)).execute(c)?;
+    }
+    diesel::delete(consents::table.filter(consents::client_id.eq(client))).execute(c)?;
+    diesel::delete(applications::table.find(client)).execute(c).map(drop)
+}
+
+/// Sets a consent's scopes as of `at`, unless a later change is already recorded (events may
+/// arrive out of order). Empty scopes: withdrawn.
+pub fn set_consent(c: &mut AnyConnection, user: &str, client: &str, scopes: &str, at: i64) -> QueryResult<()> {
+    let stored: Option<i64> = consents::table
+        .find((user, client))
+        .select(consents::changed_at)
+        .first(c)
+        .optional()?;
+    match stored {
+        Some(changed) if changed > at => Ok(()),
+        Some(_) => diesel::update(consents::table.find((user, client)))
+            .set((consents::scopes.eq(scopes), consents::changed_at.eq(at)))
+            .execute(c)
+            .map(drop),
+        None => diesel::insert_into(consents::table)
+            .values((
+                consents::user_id.eq(user),
+                consents::client_id.eq(client),
+                consents::scopes.eq(scopes),
+                consents::changed_at.eq(at),
+            ))
+            .execute(c)
+            .map(drop),
+    }
+}
+
+/// The scopes `user` authorizes `client` for (`Some("")` once withdrawn).
+pub fn consent(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Option<String>> {
+    consents::table
+        .find((user, client))
+        .select(consents::scopes)
+        .first(c)
+        .optional()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = recipients)]
+pub struct RecipientRow {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A registered user, with their e-mail address (a phone number already known stays).
+pub fn register_recipient(c: &mut AnyConnection, user: &str, email: &str) -> QueryResult<()> {
+    let changed = diesel::update(recipients::table.find(user))
+        .set(recipients::email.eq(Some(email)))
+        .execute(c)?;
+    if changed == 0 {
+        diesel::insert_into(recipients::table)
+            .values((recipients::user_id.eq(user), recipients::email.eq(Some(email))))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// A user's phone number changed (or was removed); a user not yet known is added.
+pub fn set_phone(c: &mut AnyConnection, user: &str, phone: Option<&str>) -> QueryResult<()> {
+    let changed = diesel::update(recipients::table.find(user))
+        .set(recipients::phone.eq(phone))
+        .execute(c)?;
+    if changed == 0 {
+        diesel::insert_into(recipients::table)
+            .values((recipients::user_id.eq(user), recipients::phone.eq(phone)))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<RecipientRow>> {
+    recipients::table
+        .find(user)
+        .select(RecipientRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// Forgets a deleted user: contact points, devices, preferences, consents, inbox. Their
+/// notifications not yet sent fail; the ids of those come back, for their events.
+pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<Vec<NotificationRow>> {
+    let pending: Vec<NotificationRow> = notifications::table
+        .filter(notifications::user_id.eq(user))
+        .filter(notifications::status.eq_any([ACCEPTED, QUEUED]))
+        .select(NotificationRow::as_select())
+        .load(c)?;
+    diesel::update(
+        notifications::table
+            .filter(notifications::user_id.eq(user))
+            .filter(notifications::status.eq_any([ACCEPTED, QUEUED])),
+    )
+    .set((
+        notifications::status.eq(FAILED),
+        notifications::reason.eq(Some("user_deleted")),
+        notifications::lease_until.eq(0),
+        notifications::updated_at.eq(now),
+    ))
+    .execute(c)?;
+    diesel::delete(recipients::table.find(user)).execute(c)?;
+    diesel::delete(devices::table.filter(devices::user_id.eq(user))).execute(c)?;
+    diesel::delete(preferences::table.find(user)).execute(c)?;
+    diesel::delete(consents::table.filter(consents::user_id.eq(user))).execute(c)?;
+    diesel::delete(inbox::table.filter(inbox::user_id.eq(user))).execute(c)?;
+    Ok(pending)
+}
+
+// Providers and their services.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = providers)]
+pub struct ProviderRow {
+    pub provider_id: i64,
+    pub client_id: String,
+    pub created_at: i64,
+}
+
+pub fn insert_provider(c: &mut AnyConnection, row: &ProviderRow) -> QueryResult<()> {
+    diesel::insert_into(providers::table).values(row).execute(c).map(drop)
+}
+
+pub fn provider(c: &mut AnyConnection, id: i64) -> QueryResult<Option<ProviderRow>> {
+    providers::table
+        .find(id)
+        .select(ProviderRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn provider_of_client(c: &mut AnyConnection, client: &str) -> QueryResult<Option<ProviderRow>> {
+    providers::table
+        .filter(providers::client_id.eq(client))
+        .select(ProviderRow::as_select())
+        .first(c)
+        .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = services)]
+pub struct ServiceRow {
+    pub provider_id: i64,
+    pub service_id: i32,
+    pub name: String,
+    /// Space-separated kinds (`notification qr_code`).
+    pub kinds: String,
+    /// Space-separated channels, in the order fallbacks take them (`FCM SMS`).
+    pub channels: String,
+    /// Accepted requests per second at most.
+    pub rate_limit: Option<i32>,
+    pub token_hash: String,
+    pub created_at: i64,
+}
+
+/// The next service id of `provider` (1, 2, …).
+pub fn next_service_id(c: &mut AnyConnection, provider: i64) -> QueryResult<i32> {
+    let max: Option<i32> = services::table
+        .filter(services::provider_id.eq(provider))
+        .select(diesel::dsl::max(services::service_id))
+        .first(c)?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+pub fn service_count(c: &mut AnyConnection, provider: i64) -> QueryResult<i64> {
+    services::table
+        .filter(services::provider_id.eq(provider))
+        .count()
+        .get_result(c)
+}
+
+pub fn insert_service(c: &mut AnyConnection, row: &ServiceRow) -> QueryResult<()> {
+    diesel::insert_into(services::table).values(row).execute(c).map(drop)
+}
+
+pub fn service(c: &mut AnyConnection, provider: i64, id: i32) -> QueryResult<Option<ServiceRow>> {
+    services::table
+        .find((provider, id))
+        .select(ServiceRow::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn services_of(c: &mut AnyConnection, provider: i64) -> QueryResult<Vec<ServiceRow>> {
+    services::table
+        .filter(services::provider_id.eq(provider))
+        .order(services::service_id)
+        .select(ServiceRow::as_select())
+        .load(c)
+}
+
+pub fn set_service_token(c: &mut AnyConnection, provider: i64, id: i32, hash: &str) -> QueryResult<bool> {
+    let changed = diesel::update(services::table.find((provider, id)))
+        .set(services::token_hash.eq(hash))
+        .execute(c)?;
+    Ok(changed == 1)
+}
+
+// Notifications.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: String,
+    pub client_id: String,
+    pub provider_id: i64,
+    pub service_id: i32,
+    pub user_id: String,
+    pub kind: String,
+    pub title: String,
+    pub message: String,
+    pub link: Option<String>,
+    pub picture: Option<String>,
+    pub qr_code: Option<String>,
+    /// The channel asked for.
+    pub channel: String,
+    pub urgent: bool,
+    /// `<idempotency key>#<kind>`, unique per application.
+    pub reference: Option<String>,
+    /// SHA-256 of the request: a repeated key with another request is a conflict.
+    pub fingerprint: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub channel_used: Option<String>,
+    pub sent_by: Option<String>,
+    pub external_id: Option<String>,
+    pub attempts: i32,
+    pub due_at: i64,
+    pub lease_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn insert_notification(c: &mut AnyConnection, row: &NotificationRow) -> QueryResult<()> {
+    diesel::insert_into(notifications::table)
+        .values(row)
+        .execute(c)
+        .map(drop)
+}
+
+pub fn notification(c: &mut AnyConnection, id: &str) -> QueryResult<Option<NotificationRow>> {
+    notifications::table
+        .find(id)
+        .select(NotificationRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// The notifications an earlier request with these references made, oldest first.
+pub fn by_references(c: &mut AnyConnection, client: &str, references: &[String]) -> QueryResult<Vec<NotificationRow>> {
+    notifications::table
+        .filter(notifications::client_id.eq(client))
+        .filter(notifications::reference.eq_any(references))
+        .order(notifications::id)
+        .select(NotificationRow::as_select())
+        .load(c)
+}
+
+/// `accepted` → `queued`, due now; false when it had already moved on.
+pub fn queue(c: &mut AnyConnection, id: &str, now: i64) -> QueryResult<bool> {
+    let changed = diesel::update(notifications::table.find(id).filter(notifications::status.eq(ACCEPTED)))
+        .set((
+            notifications::status.eq(QUEUED),
+            notifications::due_at.eq(now),
+            notifications::updated_at.eq(now),
+        ))
+        .execute(c)?;
+    Ok(changed == 1)
+}
+
+#[derive(Debug, QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Claims up to `limit` queued notifications due at `now` until `lease_until`, oldest due
+/// first. On PostgreSQL rows another replica is claiming are skipped and the lease is checked
+/// again under the lock, so none is claimed twice.
+pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, limit: i64) -> QueryResult<Vec<String>> {
+    let lock = match c {
+        AnyConnection::Postgresql(_) => "FOR UPDATE SKIP LOCKED",
+        AnyConnection::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE notifications SET lease_until = $1 WHERE status = 'queued' AND lease_until <= $2 AND id IN ( \
+           SELECT id FROM notifications WHERE status = 'queued' AND due_at <= $2 AND lease_until <= $2 \
+           ORDER BY due_at LIMIT $3 {lock} \
+         ) RETURNING id"
+    );
+    let rows: Vec<ClaimedId> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(lease_until)
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(c)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+pub fn claimed(c: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<NotificationRow>> {
+    notifications::table
+        .filter(notifications::id.eq_any(ids))
+        .select(NotificationRow::as_select())
+        .load(c)
+}
+
+/// What a try changed: the new status, and what the row learns.
+pub struct Settled<'a> {
+    pub status: &'a str,
+    pub reason: Option<&'a str>,
+    pub channel_used: Option<&'a str>,
+    pub sent_by: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub attempts: i32,
+    pub due_at: i64,
+}
+
+/// Records a try's outcome and releases the lease.
+pub fn settle(c: &mut AnyConnection, id: &str, s: &Settled<'_>, now: i64) -> QueryResult<()> {
+    diesel::update(notifications::table.find(id))
+        .set((
+            notifications::status.eq(s.status),
+            notifications::reason.eq(s.reason),
+            notifications::channel_used.eq(s.channel_used),
+            notifications::sent_by.eq(s.sent_by),
+            notifications::external_id.eq(s.external_id),
+            notifications::attempts.eq(s.attempts),
+            notifications::due_at.eq(s.due_at),
+            notifications::lease_until.eq(0),
+            notifications::updated_at.eq(now),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// Puts a claimed notification back, untried, until `at` (quiet hours, a rate limit).
+pub fn postpone(c: &mut AnyConnection, id: &str, at: i64, reason: &str, now: i64) -> QueryResult<()> {
+    diesel::update(notifications::table.find(id))
+        .set((
+            notifications::due_at.eq(at),
+            notifications::reason.eq(Some(reason)),
+            notifications::lease_until.eq(0),
+            notifications::updated_at.eq(now),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// `sent` → `delivered` for the notification a provider knows as `external_id` (a receipt).
+pub fn delivered_by_external(
+    c: &mut AnyConnection,
+    external_id: &str,
+    now: i64,
+) -> QueryResult<Option<NotificationRow>> {
+    let found: Option<NotificationRow> = notifications::table
+        .filter(notifications::external_id.eq(external_id))
+        .filter(notifications::status.eq(SENT))
+        .select(NotificationRow::as_select())
+        .first(c)
+        .optional()?;
+    if let Some(row) = &found {
+        diesel::update(notifications::table.find(&row.id))
+            .set((notifications::status.eq(DELIVERED), notifications::updated_at.eq(now)))
+            .execute(c)?;
+    }
+    Ok(found)
+}
+
+/// Queued notifications due now and not claimed: the backlog the metrics show.
+pub fn due_count(c: &mut AnyConnection, now: i64) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::status.eq(QUEUED))
+        .filter(notifications::due_at.le(now))
+        .count()
+        .get_result(c)
+}
+
+/// Deletes notifications accepted before `before`, with their sends and inbox entries.
+pub fn purge(c: &mut AnyConnection, before: i64) -> QueryResult<usize> {
+    for table in ["sends", "inbox"] {
+        diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE notification_id IN (SELECT id FROM notifications WHERE created_at < $1)"
+        ))
+        .bind::<BigInt, _>(before)
+        .execute(c)?;
+    }
+    diesel::delete(notifications::table.filter(notifications::created_at.lt(before))).execute(c)
+}
+
+// Sends: the log of tries.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sends)]
+pub struct SendRow {
+    pub id: String,
+    pub notification_id: String,
+    pub channel: String,
+    pub provider: String,
+    pub attempted_at: i64,
+    pub duration_ms: i64,
+    /// `sent`, `recorded` (sandbox), `failed`, `rejected`, `unreachable`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+pub fn insert_sends(c: &mut AnyConnection, rows: &[SendRow]) -> QueryResult<()> {
+    for row in rows {
+        diesel::insert_into(sends::table).values(row).execute(c)?;
+    }
+    Ok(())
+}
+
+pub fn sends_of(c: &mut AnyConnection, notification: &str) -> QueryResult<Vec<SendRow>> {
+    sends::table
+        .filter(sends::notification_id.eq(notification))
+        .order((sends::attempted_at, sends::id))
+        .select(SendRow::as_select())
+        .load(c)
+}
+
+// Preferences.
+
+/// A user's stored document and its version.
+pub fn preferences(c: &mut AnyConnection, user: &str) -> QueryResult<Option<(String, i64)>> {
+    preferences::table
+        .find(user)
+        .select((preferences::document, preferences::version))
+        .first(c)
+        .optional()
+}
+
+/// Stores a document as `version` (the one after `previous`, 0 for none); false when another
+/// write came first.
+pub fn put_preferences(
+    c: &mut AnyConnection,
+    user: &str,
+    document: &str,
+    previous: i64,
+    now: i64,
+) -> QueryResult<bool> {
+    if previous == 0 {
+        let inserted = diesel::insert_into(preferences::table)
+            .values((
+                preferences::user_id.eq(user),
+                preferences::document.eq(document),
+                preferences::version.eq(1),
+                preferences::updated_at.eq(now),
+            ))
+            .execute(c);
+        return match inserted {
+            Ok(_) => Ok(true),
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let changed = diesel::update(preferences::table.find(user).filter(preferences::version.eq(previous)))
+        .set((
+            preferences::document.eq(document),
+            preferences::version.eq(previous + 1),
+            preferences::updated_at.eq(now),
+        ))
+        .execute(c)?;
+    Ok(changed == 1)
+}
+
+// Devices.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = devices)]
+pub struct DeviceRow {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub token: String,
+    pub platform: String,
+    pub created_at: i64,
+}
+
+/// Registers a device token for `row.user_id`; a token already registered moves to this user
+/// and app (a phone changes hands, an app reinstalls). The stored row comes back.
+pub fn register_device(c: &mut AnyConnection, row: &DeviceRow) -> QueryResult<DeviceRow> {
+    diesel::delete(devices::table.filter(devices::token.eq(&row.token))).execute(c)?;
+    diesel::insert_into(devices::table).values(row).execute(c)?;
+    Ok(row.clone())
+}
+
+pub fn devices_of(c: &mut AnyConnection, user: &str) -> QueryResult<Vec<DeviceRow>> {
+    devices::table
+        .filter(devices::user_id.eq(user))
+        .order(devices::created_at)
+        .select(DeviceRow::as_select())
+        .load(c)
+}
+
+pub fn delete_device(c: &mut AnyConnection, user: &str, id: &str) -> QueryResult<bool> {
+    let deleted = diesel::delete(devices::table.find(id).filter(devices::user_id.eq(user))).execute(c)?;
+    Ok(deleted == 1)
+}
+
+/// Removes tokens a push provider said are no longer registered.
+pub fn delete_tokens(c: &mut AnyConnection, tokens: &[String]) -> QueryResult<usize> {
+    diesel::delete(devices::table.filter(devices::token.eq_any(tokens))).execute(c)
+}
+
+// The inbox.
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = inbox)]
+pub struct InboxRow {
+    pub id: String,
+    pub user_id: String,
+    pub notification_id: String,
+    pub provider_id: i64,
+    pub kind: String,
+    /// The channel: `INAPP`, or the one a sandbox stood in for.
+    pub channel: String,
+    pub title: String,
+    pub message: String,
+    pub link: Option<String>,
+    pub picture: Option<String>,
+    pub qr_code: Option<String>,
+    /// Recorded by a sandbox provider: this is what would have been sent.
+    pub sandbox: bool,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+/// Adds an entry unless the notification already has one for this channel (a retried try).
+pub fn insert_inbox(c: &mut AnyConnection, row: &InboxRow) -> QueryResult<()> {
+    let exists: i64 = inbox::table
+        .filter(inbox::notification_id.eq(&row.notification_id))
+        .filter(inbox::channel.eq(&row.channel))
+        .count()
+        .get_result(c)?;
+    if exists == 0 {
+        diesel::insert_into(inbox::table).values(row).execute(c)?;
+    }
+    Ok(())
+}
+
+/// A page of `user`'s inbox, newest first, and its total.
+pub fn inbox_of(
+    c: &mut AnyConnection,
+    user: &str,
+    unread_only: bool,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<InboxRow>, i64)> {
+    let query = || {
+        let mut q = inbox::table.filter(inbox::user_id.eq(user.to_owned())).into_boxed();
+        if unread_only {
+            q = q.filter(inbox::read_at.is_null());
+        }
+        q
+    };
+    let rows = query()
+        .order((inbox::created_at.desc(), inbox::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(InboxRow::as_select())
+        .load(c)?;
+    let total = query().count().get_result(c)?;
+    Ok((rows, total))
+}
+
+/// Marks an entry read (once); false when the user has no such entry.
+pub fn mark_read(c: &mut AnyConnection, user: &str, id: &str, now: i64) -> QueryResult<Option<InboxRow>> {
+    diesel::update(
+        inbox::table
+            .find(id)
+            .filter(inbox::user_id.eq(user))
+            .filter(inbox::read_at.is_null()),
+    )
+    .set(inbox::read_at.eq(Some(now)))
+    .execute(c)?;
+    inbox::table
+        .find(id)
+        .filter(inbox::user_id.eq(user))
+        .select(InboxRow::as_select())
+        .first(c)
+        .optional()
+}

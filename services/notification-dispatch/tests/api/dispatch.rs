@@ -1,0 +1,175 @@
+//! Dispatch: each channel's way to the user, fallbacks, quiet hours, failover between
+//! providers and retries until the schedule is spent, with the statuses and events the
+//! provider learns them from.
+
+use serde_json::json;
+use test_support::Backend;
+
+use crate::on_both_backends;
+use crate::support::{Notifier, Sender, start, start_with};
+
+async fn consenting(n: &Notifier, kinds: &[&str], channels: &[&str], phone: Option<&str>) -> Sender {
+    let sender = n.sender("clinic", kinds, channels).await;
+    n.user("ana", phone).await;
+    n.consent("ana", "clinic", &["notifications:send"]).await;
+    sender
+}
+
+fn note(channel: &str) -> serde_json::Value {
+    json!({"notification": {"title": "Turno", "message": "Oftalmólogo lunes 9:15", "channel": channel, "link": "https://clinic.example/t/42"}})
+}
+
+async fn accept(n: &Notifier, sender: &Sender, parameters: serde_json::Value) -> String {
+    let (status, body, _) = n.send(sender, sender.body("ana", parameters)).await;
+    assert_eq!(status, 202, "{body}");
+    body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn in_app_notifications_reach_the_inbox(backend: Backend) {
+    let mut n = start(backend).await;
+    let sender = consenting(&n, &["notification", "qr_code"], &["INAPP"], None).await;
+    let id = accept(&n, &sender, note("INAPP")).await;
+    let status = n.status_becomes(&sender, &id, "delivered").await;
+    assert_eq!(status["channel_used"], "INAPP");
+    assert_eq!(status["sandbox"], false);
+    let requested = n.events.next("notification.requested").await;
+    assert_eq!(requested.data["notification_id"], id.as_str());
+    let sent = n.events.next("notification.sent").await;
+    assert_eq!(
+        (sent.data["channel"].as_str(), sent.data["client_id"].as_str()),
+        (Some("INAPP"), Some("clinic"))
+    );
+    let delivered = n.events.next("notification.delivered").await;
+    assert_eq!(delivered.data["notification_id"], id.as_str());
+    assert_eq!(delivered.source, "/notification-dispatch");
+    let ticket = accept(&n, &sender, json!({"qr_code": {"title": "Entrada", "message": "Fila 3, asiento 12", "channel": 5, "data": "TICKET-2026-0042"}})).await;
+    n.status_becomes(&sender, &ticket, "delivered").await;
+    let (_, inbox, _) = n.as_user("ana", "GET", "/notifications/inbox", None).await;
+    let items = inbox["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{inbox}");
+    assert_eq!(items[0]["qr_code"], "TICKET-2026-0042");
+    assert_eq!(items[1]["title"], "Turno");
+    assert_eq!(items[1]["link"], "https://clinic.example/t/42");
+    assert_eq!(items[1]["sandbox"], false);
+    let entry = items[1]["id"].as_str().unwrap();
+    let (status, read, _) = n
+        .as_user("ana", "POST", &format!("/notifications/inbox/{entry}/read"), None)
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert!(read["data"]["read_at"].is_i64());
+    let (_, unread, _) = n.as_user("ana", "GET", "/notifications/inbox?unread=true", None).await;
+    assert_eq!(unread["data"]["total"], 1);
+    assert_eq!(
+        n.as_user("bob", "POST", &format!("/notifications/inbox/{entry}/read"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        n.as_app("clinic", "GET", "/notifications/inbox", None).await.0,
+        403,
+        "a user's own"
+    );
+}
+
+async fn push_falls_back_to_sms_without_a_device(backend: Backend) {
+    let n = start(backend).await;
+    let sender = consenting(&n, &["notification"], &["FCM", "SMS"], Some("+5491155550000")).await;
+    let id = accept(&n, &sender, note("FCM")).await;
+    let status = n.status_becomes(&sender, &id, "delivered").await;
+    assert_eq!(status["channel"], "FCM");
+    assert_eq!(status["channel_used"], "SMS", "{status}");
+    let (_, inbox, _) = n.as_user("ana", "GET", "/notifications/inbox", None).await;
+    let entry = &inbox["data"]["items"][0];
+    assert_eq!(
+        (entry["channel"].as_str(), entry["sandbox"].as_bool()),
+        (Some("SMS"), Some(true)),
+        "labelled: {entry}"
+    );
+    // With a device, push goes first.
+    let device = json!({"token": "fcm-token-ana-1", "platform": "android"});
+    assert_eq!(
+        n.as_user("ana", "POST", "/notifications/devices", Some(device)).await.0,
+        201
+    );
+    let id = accept(&n, &sender, note("FCM")).await;
+    assert_eq!(n.status_becomes(&sender, &id, "delivered").await["channel_used"], "FCM");
+}
+
+async fn quiet_hours_hold_what_is_not_urgent(backend: Backend) {
+    let n = start(backend).await;
+    let sender = consenting(&n, &["notification"], &["INAPP"], None).await;
+    let now = chrono::Utc::now();
+    let (start, end) = (now - chrono::Duration::hours(1), now + chrono::Duration::hours(2));
+    let prefs = json!({"time_zone": "UTC", "quiet_hours": {"start": start.format("%H:%M").to_string(), "end": end.format("%H:%M").to_string()}});
+    assert_eq!(
+        n.as_user("ana", "PUT", "/notifications/preferences", Some(prefs))
+            .await
+            .0,
+        200
+    );
+    let later = accept(&n, &sender, note("INAPP")).await;
+    let mut urgent = note("INAPP");
+    urgent["notification"]["urgent"] = json!(true);
+    let now_id = accept(&n, &sender, urgent).await;
+    n.status_becomes(&sender, &now_id, "delivered").await;
+    let held = n.status_becomes(&sender, &later, "queued").await;
+    // Give the dispatcher a moment: it must have looked at it and put it back.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let held = if held["reason"].is_null() {
+        n.status_becomes(&sender, &later, "queued").await
+    } else {
+        held
+    };
+    assert_eq!(held["reason"], "quiet_hours", "{held}");
+    let until = held["next_attempt_at"].as_i64().unwrap();
+    let end_minute = end.timestamp_millis() / 60_000 * 60_000;
+    assert_eq!(until, end_minute, "held until quiet hours end");
+    assert_eq!(held["sends"].as_array().unwrap().len(), 0, "nothing was sent");
+}
+
+/// Two e-mail providers where nothing listens: `smtp-down` and `smtp-down-2`.
+fn dead_smtp(name: &str) -> serde_json::Value {
+    let port = test_support::free_port();
+    json!({"name": name, "kind": "smtp", "host": "127.0.0.1", "port": port, "tls": "none", "from": "Clinic <notify@clinic.example>"})
+}
+
+async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
+    let channels = json!([dead_smtp("smtp-down"), {"name": "backup-email", "kind": "sandbox"}]);
+    let n = start_with(backend, &[("channels.email", channels)]).await;
+    let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
+    let id = accept(&n, &sender, note("EMAIL")).await;
+    let status = n.status_becomes(&sender, &id, "delivered").await;
+    assert_eq!(status["sent_by"], "backup-email", "{status}");
+    let sends = status["sends"].as_array().unwrap();
+    assert_eq!(sends.len(), 2, "{status}");
+    assert_eq!(
+        (sends[0]["provider"].as_str(), sends[0]["outcome"].as_str()),
+        (Some("smtp-down"), Some("failed"))
+    );
+    assert!(sends[0]["error"].as_str().unwrap().contains("smtp"), "{}", sends[0]);
+    assert_eq!(sends[1]["outcome"], "recorded");
+}
+
+async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
+    let channels = json!([dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]);
+    let mut n = start_with(backend, &[("channels.email", channels)]).await;
+    let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
+    let id = accept(&n, &sender, note("EMAIL")).await;
+    let status = n.status_becomes(&sender, &id, "failed").await;
+    let reason = status["reason"].as_str().unwrap();
+    assert!(reason.starts_with("retries_exhausted: smtp-down-2"), "{reason}");
+    assert_eq!(status["attempts"], 3, "the test schedule has three tries: {status}");
+    assert_eq!(status["sends"].as_array().unwrap().len(), 6, "two providers each try");
+    let failed = n.events.next("notification.failed").await;
+    assert_eq!(failed.data["notification_id"], id.as_str());
+    assert_eq!(failed.data["channel"], "EMAIL");
+}
+
+on_both_backends!(
+    in_app_notifications_reach_the_inbox,
+    push_falls_back_to_sms_without_a_device,
+    quiet_hours_hold_what_is_not_urgent,
+    the_second_provider_takes_over_from_the_first,
+    a_notification_fails_once_every_try_is_spent
+);
