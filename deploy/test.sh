@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== webhook verifiers (standardwebhooks from PyPI and npm)"
 deploy/verifiers.sh
 
+echo "== notification stand-ins (aiosmtpd from PyPI, an SMSC on npm smpp)"
+deploy/stand-ins.sh
+
 echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/(^|::)rabbitmq_restart::/)'
 

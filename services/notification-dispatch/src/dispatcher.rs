@@ -14,10 +14,11 @@ use events::Staged;
 use events::catalogue::{NotificationDelivered, NotificationFailed, NotificationSent};
 use rand::Rng;
 use storage::{AnyConnection, StorageError};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
 use crate::domain::preferences::{Preferences, PreferencesDocument};
 use crate::domain::routing::{self, Contacts, Refusal};
@@ -62,6 +63,55 @@ pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
     }
     // Tries in flight end within their timeouts; their outcomes are written before exit.
     while tasks.join_next().await.is_some() {}
+}
+
+/// Delivery receipts: `sent` → `delivered` (or `failed`) for the notification a provider knows
+/// by the receipt's message id, with its event.
+pub async fn receipts(
+    state: Arc<Dispatch>,
+    mut incoming: mpsc::UnboundedReceiver<Receipt>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let receipt = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = incoming.recv() => match next {
+                Some(receipt) => receipt,
+                None => return,
+            },
+        };
+        if !receipt.delivered() && !receipt.failed() {
+            continue;
+        }
+        let metrics = state.metrics.clone();
+        let written = state
+            .outbox
+            .write(move |c, staged| {
+                let now = storage::now_millis();
+                let Some(row) = store::receipted(c, &receipt.message_id, receipt.delivered(), &receipt.stat, now)?
+                else {
+                    return Ok(());
+                };
+                let channel = row.channel_used.clone().unwrap_or_default();
+                if receipt.delivered() {
+                    metrics.outcomes.with_label_values(&[store::DELIVERED, ""]).inc();
+                    staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
+                } else {
+                    let reason = format!("undelivered: {}", receipt.stat);
+                    metrics
+                        .outcomes
+                        .with_label_values(&[store::FAILED, "undelivered"])
+                        .inc();
+                    let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
+                    staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "delivery receipt not recorded");
+        }
+    }
 }
 
 async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {
@@ -393,7 +443,7 @@ fn sent_event(row: &NotificationRow, channel: Channel, by: &str, now: i64) -> No
     }
 }
 
-pub fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> NotificationDelivered {
+fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> NotificationDelivered {
     NotificationDelivered {
         notification_id: row.id.clone(),
         provider_id: row.provider_id,

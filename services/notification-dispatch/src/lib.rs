@@ -147,7 +147,9 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
     let redis = settings.cache.redis().map_err(std::io::Error::other)?;
-    let senders = channels::Senders::build(&settings.channels, &settings.dispatch).map_err(std::io::Error::other)?;
+    let (receipts, receipts_in) = tokio::sync::mpsc::unbounded_channel();
+    let senders =
+        channels::Senders::build(&settings.channels, &settings.dispatch, &receipts).map_err(std::io::Error::other)?;
     for line in senders.describe() {
         tracing::info!("{line}");
     }
@@ -167,6 +169,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         )
         .await?;
     let dispatcher = tokio::spawn(dispatcher::run(state.clone(), deps.shutdown.clone()));
+    let receipts = tokio::spawn(dispatcher::receipts(state.clone(), receipts_in, deps.shutdown.clone()));
     let purge = state.clone();
     let retention = runtime::every(std::time::Duration::from_secs(600), deps.shutdown.clone(), move || {
         let state = purge.clone();
@@ -191,7 +194,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![relay, consumer, dispatcher, retention],
+        tasks: vec![relay, consumer, dispatcher, receipts, retention],
     })
 }
 

@@ -518,10 +518,13 @@ pub fn postpone(c: &mut AnyConnection, id: &str, at: i64, reason: &str, now: i64
         .map(drop)
 }
 
-/// `sent` → `delivered` for the notification a provider knows as `external_id` (a receipt).
-pub fn delivered_by_external(
+/// A receipt for the notification a provider knows as `external_id`: `sent` becomes
+/// `delivered`, or `failed` with the receipt's status. The row as it was, if one changed.
+pub fn receipted(
     c: &mut AnyConnection,
     external_id: &str,
+    delivered: bool,
+    stat: &str,
     now: i64,
 ) -> QueryResult<Option<NotificationRow>> {
     let found: Option<NotificationRow> = notifications::table
@@ -531,8 +534,17 @@ pub fn delivered_by_external(
         .first(c)
         .optional()?;
     if let Some(row) = &found {
+        let (status, reason) = if delivered {
+            (DELIVERED, None)
+        } else {
+            (FAILED, Some(format!("undelivered: {stat}")))
+        };
         diesel::update(notifications::table.find(&row.id))
-            .set((notifications::status.eq(DELIVERED), notifications::updated_at.eq(now)))
+            .set((
+                notifications::status.eq(status),
+                notifications::reason.eq(reason),
+                notifications::updated_at.eq(now),
+            ))
             .execute(c)?;
     }
     Ok(found)

@@ -1,9 +1,11 @@
 //! The providers behind each channel, tried in the configured order (the second is the first's
 //! failover), each behind the small [`Sender`] trait: `sandbox` (records what would have been
-//! sent), `smtp` (e-mail). A provider that keeps failing is skipped for a while (its breaker).
+//! sent), `smtp` (e-mail), `smpp` (SMS). A provider that keeps failing is skipped for a while
+//! (its breaker).
 
 mod breaker;
 pub mod sandbox;
+pub mod smpp;
 pub mod smtp;
 
 use std::collections::{BTreeMap, HashSet};
@@ -34,6 +36,7 @@ pub struct ProviderEntry {
 pub enum ProviderKind {
     Sandbox,
     Smtp(smtp::SmtpSettings),
+    Smpp(smpp::SmppSettings),
 }
 
 /// `[channels]`: each channel's providers, in order. The in-app inbox needs none.
@@ -73,6 +76,7 @@ impl ChannelsSettings {
                 let fits = match &entry.kind {
                     ProviderKind::Sandbox => true,
                     ProviderKind::Smtp(_) => channel == Channel::Email,
+                    ProviderKind::Smpp(_) => channel == Channel::Sms,
                 };
                 if !fits {
                     return Err(settings::rule(
@@ -171,19 +175,24 @@ pub struct Senders {
 }
 
 impl Senders {
-    pub fn build(settings: &ChannelsSettings, dispatch: &DispatchSettings) -> Result<Self, String> {
+    /// The configured providers; SMSCs' delivery receipts go to `receipts`.
+    pub fn build(
+        settings: &ChannelsSettings,
+        dispatch: &DispatchSettings,
+        receipts: &tokio::sync::mpsc::UnboundedSender<smpp::Receipt>,
+    ) -> Result<Self, String> {
         let mut by_channel = BTreeMap::new();
         for (channel, entries) in settings.entries() {
             let mut providers = Vec::new();
             for entry in entries {
+                let named = |e: String| format!("{}: {e}", entry.name);
+                let timeout = dispatch.send_timeout.0;
                 let (sender, kind): (Arc<dyn Sender>, &'static str) = match &entry.kind {
                     ProviderKind::Sandbox => (Arc::new(sandbox::Sandbox), "sandbox"),
-                    ProviderKind::Smtp(smtp) => (
-                        Arc::new(
-                            smtp::Smtp::new(smtp, dispatch.send_timeout.0)
-                                .map_err(|e| format!("{}: {e}", entry.name))?,
-                        ),
-                        "smtp",
+                    ProviderKind::Smtp(s) => (Arc::new(smtp::Smtp::new(s, timeout).map_err(named)?), "smtp"),
+                    ProviderKind::Smpp(s) => (
+                        Arc::new(smpp::Smpp::new(s, timeout, receipts.clone()).map_err(named)?),
+                        "smpp",
                     ),
                 };
                 providers.push(Arc::new(Provider {

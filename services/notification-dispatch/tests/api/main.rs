@@ -5,8 +5,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod stand_ins;
 mod support;
 
+mod channels;
 mod dispatch;
 mod providers;
 mod requests;

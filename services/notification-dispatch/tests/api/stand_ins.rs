@@ -1,0 +1,185 @@
+//! The channels' stand-ins, run as child processes: a stand-in SMSC on the npm `smpp` package
+//! (`tests/stand-ins/smsc.js`) and a real SMTP server (`aiosmtpd` from PyPI, writing a
+//! maildir). `deploy/stand-ins.sh` installs both; a test that cannot start one fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(test_support::unique(what));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub const SYSTEM_ID: &str = "platform";
+const PASSWORD: &str = "smscpass";
+
+pub struct Smsc {
+    pub port: u16,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Smsc {
+    pub fn start() -> Self {
+        Self::spawn(false)
+    }
+
+    /// One that answers every submit_sm with ESME_RSYSERR.
+    pub fn failing() -> Self {
+        Self::spawn(true)
+    }
+
+    fn spawn(fail: bool) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-ins");
+        assert!(
+            dir.join("node_modules/smpp").exists(),
+            "the SMSC stand-in is not installed: run deploy/stand-ins.sh"
+        );
+        let log = scratch("smsc").join("submits.jsonl");
+        let mut child = Command::new("node")
+            .arg(dir.join("smsc.js"))
+            .env("SMSC_PORT", "0")
+            .env("SMSC_SYSTEM_ID", SYSTEM_ID)
+            .env("SMSC_PASSWORD", PASSWORD)
+            .env("SMSC_LOG", &log)
+            .env("SMSC_FAIL", if fail { "1" } else { "0" })
+            .env("SMSC_DLR_DELAY_MS", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs the SMSC stand-in");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = lines.next().expect("the SMSC says where it listens").unwrap();
+            if let Some(port) = line.strip_prefix("listening ") {
+                break port.trim().parse().unwrap();
+            }
+        };
+        // Its log of sessions goes on; nobody reads it, so it must not fill the pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { port, log, child }
+    }
+
+    /// A `[[channels.sms]]` entry for this SMSC.
+    pub fn provider(&self, name: &str) -> Value {
+        json!({"name": name, "kind": "smpp", "url": format!("smpp://127.0.0.1:{}", self.port),
+            "system_id": SYSTEM_ID, "password": PASSWORD, "source_addr": "Clinic", "enquire_link": "1s"})
+    }
+
+    /// Every submit_sm received, in order.
+    pub fn submits(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let got = self.submits();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} submit_sm of {n}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for Smsc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: PathBuf,
+    child: Child,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let python = root().join("target/stand-ins/venv/bin/python");
+        assert!(python.exists(), "aiosmtpd is not installed: run deploy/stand-ins.sh");
+        let port = test_support::free_port();
+        // Python's maildir creates its folders only when the directory does not exist yet.
+        let maildir = scratch("maildir").join("mail");
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("aiosmtpd starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "aiosmtpd never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, maildir, child }
+    }
+
+    /// A `[[channels.email]]` entry for this server.
+    pub fn provider(&self, name: &str) -> Value {
+        json!({"name": name, "kind": "smtp", "host": "127.0.0.1", "port": self.port, "tls": "none",
+            "from": "Clinic Dr. Nano <turnos@clinic.example>"})
+    }
+
+    /// Every message received, as its raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} messages of {n}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
