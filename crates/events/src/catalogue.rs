@@ -253,7 +253,8 @@ pub struct NotificationSent {
 
 impl EventPayload for NotificationSent {
     const TYPE: &'static str = "notification.sent";
-    const DESCRIPTION: &'static str = "A notification was handed to a channel provider (SMSC, FCM, SMTP server, inbox).";
+    const DESCRIPTION: &'static str =
+        "A notification was handed to a channel provider (SMSC, FCM, SMTP server, inbox).";
 }
 
 /// A notification reached the user's device or inbox (a delivery receipt, or the inbox).

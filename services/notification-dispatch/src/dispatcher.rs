@@ -308,7 +308,11 @@ async fn walk(
             let (result, send) = call(state, provider, &out).await;
             log.push(send);
             match result {
-                Ok(Sent::Accepted { external_id }) => {
+                Ok(Sent::Accepted {
+                    external_id,
+                    stale_devices,
+                }) => {
+                    stale.extend(stale_devices);
                     return Outcome::Sent {
                         channel,
                         by: provider.name.clone(),

@@ -58,7 +58,15 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
         .map_err(|e| start_failed("gateway", e))?;
-    Ok(vec![auth, introspection, profiles, blog, webhooks, notifications, gateway])
+    Ok(vec![
+        auth,
+        introspection,
+        profiles,
+        blog,
+        webhooks,
+        notifications,
+        gateway,
+    ])
 }
 
 #[tokio::main]

@@ -24,18 +24,25 @@ async fn until_known(s: &Stack, token: &str, path: &str, body: serde_json::Value
 
 async fn providers_notify_users_who_authorized_them(backend: Backend) {
     let s = stack(backend).await;
-    let clinic = s
-        .p
-        .application(json!({"name": "Clinic", "grant_types": ["password", "client_credentials"],
-            "scopes": ["profile", "notifications", "notifications:send", "webhooks:manage"]}))
+    let clinic =
+        s.p.application(
+            json!({"name": "Clinic", "grant_types": ["password", "client_credentials"],
+            "scopes": ["profile", "notifications", "notifications:send", "webhooks:manage"]}),
+        )
         .await;
     let app = s.p.token(&clinic, "notifications:send webhooks:manage").await;
     let (status, provider) = until_known(&s, &app, "/providers", json!({})).await;
     assert_eq!(status, 201, "{provider}");
     let provider_id = provider["data"]["provider_id"].as_i64().unwrap();
-    let service = json!({"name": "Turnos", "kinds": ["notification", "advertisement"], "channels": ["SMS", "FCM", "INAPP"]});
+    let service =
+        json!({"name": "Turnos", "kinds": ["notification", "advertisement"], "channels": ["SMS", "FCM", "INAPP"]});
     let (status, service) = s
-        .call("POST", &format!("/providers/{provider_id}/services"), &app, Some(service))
+        .call(
+            "POST",
+            &format!("/providers/{provider_id}/services"),
+            &app,
+            Some(service),
+        )
         .await;
     assert_eq!(status, 201, "{service}");
     let receiver = Receiver::start();
@@ -45,7 +52,11 @@ async fn providers_notify_users_who_authorized_them(backend: Backend) {
 
     let ana = s.user("ana", &clinic, "profile notifications:send").await;
     let (_, me) = s.call("GET", "/users/me", &ana, None).await;
-    let ana_id = me["data"]["id"].as_str().or(me["data"]["user_id"].as_str()).unwrap().to_owned();
+    let ana_id = me["data"]["id"]
+        .as_str()
+        .or(me["data"]["user_id"].as_str())
+        .unwrap()
+        .to_owned();
     let body = |user: &str| {
         json!({
             "provider_id": provider_id,
@@ -73,11 +84,17 @@ async fn providers_notify_users_who_authorized_them(backend: Backend) {
     assert_eq!(got[0].json()["data"]["notification_id"], accepted["data"]["id"]);
     verify_with_packages(&got[0], endpoint["data"]["secret"].as_str().unwrap());
     let (status, state) = s.call("GET", &status_url, &app, None).await;
-    assert_eq!((status, state["data"]["status"].as_str()), (200, Some("delivered")), "{state}");
+    assert_eq!(
+        (status, state["data"]["status"].as_str()),
+        (200, Some("delivered")),
+        "{state}"
+    );
     // No phone, no device: the service's channels fall back to the inbox.
     assert_eq!(state["data"]["channel_used"], "INAPP");
 
-    let inbox_token = s.p.password_token(&clinic, "ana", "ana-password-1", "notifications").await;
+    let inbox_token =
+        s.p.password_token(&clinic, "ana", "ana-password-1", "notifications")
+            .await;
     let (status, inbox) = s.call("GET", "/notifications/inbox", &inbox_token, None).await;
     assert_eq!(status, 200, "{inbox}");
     assert_eq!(inbox["data"]["items"][0]["title"], "Clínica Dr. Nano. Turno");
@@ -85,13 +102,23 @@ async fn providers_notify_users_who_authorized_them(backend: Backend) {
     assert_eq!(status, 403, "her inbox needs the `notifications` scope");
 
     // Bob never signed in to the clinic's application.
-    let other = s.p.application(json!({"name": "Other", "grant_types": ["password"], "scopes": ["profile"]})).await;
+    let other =
+        s.p.application(json!({"name": "Other", "grant_types": ["password"], "scopes": ["profile"]}))
+            .await;
     s.user("bob", &other, "profile").await;
     let bob_admin = s.p.login("bob", "bob-password-1").await;
     let (_, bob) = s.call("GET", "/users/me", &bob_admin, None).await;
-    let bob_id = bob["data"]["id"].as_str().or(bob["data"]["user_id"].as_str()).unwrap().to_owned();
+    let bob_id = bob["data"]["id"]
+        .as_str()
+        .or(bob["data"]["user_id"].as_str())
+        .unwrap()
+        .to_owned();
     let (status, refused) = s.call("POST", "/Services", &app, Some(body(&bob_id))).await;
-    assert_eq!((status, refused["code"].as_str()), (403, Some("no_consent")), "{refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("no_consent")),
+        "{refused}"
+    );
     let (status, _) = s.call("POST", "/Services", &bob_admin, Some(body(&ana_id))).await;
     assert_eq!(status, 403, "a token without notifications:send");
 }

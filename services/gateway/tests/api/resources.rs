@@ -48,8 +48,12 @@ fn service_figment(defaults: &str, db: &Db) -> figment::Figment {
 pub async fn stack(backend: Backend) -> Stack {
     let p = Platform::start(backend).await;
     let shutdown = CancellationToken::new();
-    let (profile_db, blog_db, webhook_db, notification_db) =
-        (Db::create(backend), Db::create(backend), Db::create(backend), Db::create(backend));
+    let (profile_db, blog_db, webhook_db, notification_db) = (
+        Db::create(backend),
+        Db::create(backend),
+        Db::create(backend),
+        Db::create(backend),
+    );
     let profiles = user_profile::start(
         settings::extract(service_figment(user_profile::DEFAULTS, &profile_db)).unwrap(),
         deps(&p, "user-profile", &shutdown),
@@ -71,8 +75,8 @@ pub async fn stack(backend: Backend) -> Stack {
     )
     .await
     .expect("webhook starts");
-    let notification_settings = service_figment(notification_dispatch::DEFAULTS, &notification_db)
-        .merge(("dispatch.poll_interval", "100ms"));
+    let notification_settings =
+        service_figment(notification_dispatch::DEFAULTS, &notification_db).merge(("dispatch.poll_interval", "100ms"));
     let notifications = notification_dispatch::start(
         settings::extract(notification_settings).unwrap(),
         deps(&p, "notification-dispatch", &shutdown),

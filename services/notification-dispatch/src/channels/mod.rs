@@ -1,9 +1,11 @@
 //! The providers behind each channel, tried in the configured order (the second is the first's
 //! failover), each behind the small [`Sender`] trait: `sandbox` (records what would have been
-//! sent), `smtp` (e-mail), `smpp` (SMS). A provider that keeps failing is skipped for a while
+//! sent), `smtp` (e-mail), `smpp` (SMS), `fcm` (push), `http` (SAT, signed JSON). A provider that keeps failing is skipped for a while
 //! (its breaker).
 
 mod breaker;
+pub mod fcm;
+pub mod http;
 pub mod sandbox;
 pub mod smpp;
 pub mod smtp;
@@ -37,6 +39,8 @@ pub enum ProviderKind {
     Sandbox,
     Smtp(smtp::SmtpSettings),
     Smpp(smpp::SmppSettings),
+    Fcm(fcm::FcmSettings),
+    Http(http::HttpSettings),
 }
 
 /// `[channels]`: each channel's providers, in order. The in-app inbox needs none.
@@ -77,6 +81,9 @@ impl ChannelsSettings {
                     ProviderKind::Sandbox => true,
                     ProviderKind::Smtp(_) => channel == Channel::Email,
                     ProviderKind::Smpp(_) => channel == Channel::Sms,
+                    ProviderKind::Fcm(_) => channel == Channel::Fcm,
+                    // Addressed by user id: SAT's only kind of address.
+                    ProviderKind::Http(_) => channel == Channel::Sat,
                 };
                 if !fits {
                     return Err(settings::rule(
@@ -116,8 +123,12 @@ pub struct Outgoing<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    /// Taken by the provider; a delivery receipt may follow, matched by `external_id`.
-    Accepted { external_id: Option<String> },
+    /// Taken by the provider; a delivery receipt may follow, matched by `external_id`. Device
+    /// tokens the provider no longer knows are dropped.
+    Accepted {
+        external_id: Option<String>,
+        stale_devices: Vec<String>,
+    },
     /// A sandbox recorded it: delivered to the sandbox log (the user's inbox, labelled).
     Recorded,
 }
@@ -194,6 +205,8 @@ impl Senders {
                         Arc::new(smpp::Smpp::new(s, timeout, receipts.clone()).map_err(named)?),
                         "smpp",
                     ),
+                    ProviderKind::Fcm(s) => (Arc::new(fcm::Fcm::new(s, timeout).map_err(named)?), "fcm"),
+                    ProviderKind::Http(s) => (Arc::new(http::SignedHttp::new(s, timeout).map_err(named)?), "http"),
                 };
                 providers.push(Arc::new(Provider {
                     name: entry.name.clone(),

@@ -261,7 +261,10 @@ impl Sender for Smpp {
                 }
             }
         }
-        Ok(Sent::Accepted { external_id: first })
+        Ok(Sent::Accepted {
+            external_id: first,
+            stale_devices: Vec::new(),
+        })
     }
 
     async fn check(&self) -> Result<(), String> {

@@ -124,6 +124,7 @@ impl Sender for Smtp {
         match self.transport.send(message).await {
             Ok(response) => Ok(Sent::Accepted {
                 external_id: response.message().next().map(str::to_owned),
+                stale_devices: Vec::new(),
             }),
             Err(e) if e.is_permanent() => Err(SendError::Rejected {
                 reason: format!("smtp: {e}"),

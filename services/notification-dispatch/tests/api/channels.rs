@@ -5,6 +5,7 @@
 use serde_json::json;
 use test_support::Backend;
 
+use crate::fake_fcm::FakeFcm;
 use crate::on_both_backends;
 use crate::stand_ins::{Smsc, SmtpServer};
 use crate::support::{Notifier, Sender, start_with};
@@ -142,7 +143,103 @@ async fn an_email_reaches_the_smtp_server(backend: Backend) {
     );
 }
 
+async fn a_push_reaches_fcm_with_a_valid_oauth2_token(backend: Backend) {
+    let fcm = FakeFcm::start();
+    let n = start_with(backend, &[("channels.fcm", json!([fcm.provider("fcm")]))]).await;
+    let sender = n.sender("clinic", &["notification"], &["FCM", "INAPP"]).await;
+    n.user("ana", None).await;
+    n.consent("ana", "clinic", &["notifications:send"]).await;
+    for token in ["phone-of-ana", "old-tablet-of-ana"] {
+        let device = json!({"token": token, "platform": "android"});
+        assert_eq!(
+            n.as_user("ana", "POST", "/notifications/devices", Some(device)).await.0,
+            201
+        );
+    }
+    fcm.unregister("old-tablet-of-ana");
+    let id = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Lunes 9:15", "channel": "FCM", "urgent": true}),
+    )
+    .await;
+    let status = n.status_becomes(&sender, &id, "sent").await;
+    assert_eq!(status["sent_by"], "fcm");
+    let messages = fcm.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0]["message"];
+    assert_eq!(message["token"], "phone-of-ana");
+    assert_eq!(message["notification"], json!({"title": "Turno", "body": "Lunes 9:15"}));
+    assert_eq!(message["data"]["notification_id"], id.as_str());
+    assert_eq!(
+        message["android"]["collapse_key"],
+        id.as_str(),
+        "a retry replaces, not doubles"
+    );
+    let (_, devices, _) = n.as_user("ana", "GET", "/notifications/devices", None).await;
+    assert_eq!(
+        devices["data"].as_array().unwrap().len(),
+        1,
+        "the unregistered token was dropped: {devices}"
+    );
+    // 503 with Retry-After: tried again later, with the cached access token.
+    fcm.answer(&[(503, Some(1))]);
+    let id = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Martes", "channel": "FCM"}),
+    )
+    .await;
+    let status = n.status_becomes(&sender, &id, "sent").await;
+    let sends = status["sends"].as_array().unwrap();
+    assert_eq!(sends.len(), 2, "{status}");
+    assert!(
+        sends[1]["attempted_at"].as_i64().unwrap() - sends[0]["attempted_at"].as_i64().unwrap() >= 1000,
+        "{status}"
+    );
+    assert_eq!(fcm.tokens_issued(), 1, "the access token is cached");
+    // No registered device left: push gives way to the inbox.
+    fcm.unregister("phone-of-ana");
+    let id = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Miércoles", "channel": "FCM"}),
+    )
+    .await;
+    let status = n.status_becomes(&sender, &id, "delivered").await;
+    assert_eq!(status["channel_used"], "INAPP", "{status}");
+}
+
+async fn sat_goes_to_a_signed_http_provider(backend: Backend) {
+    let gateway = test_support::receiver::Receiver::start();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let sat = json!([{"name": "sat-gateway", "kind": "http", "url": gateway.url, "secret": secret}]);
+    let n = start_with(backend, &[("channels.sat", sat)]).await;
+    let sender = ready(&n, "SAT").await;
+    gateway.answer(&[(500, &[])]);
+    let id = accept(
+        &n,
+        &sender,
+        json!({"title": "Alerta", "message": "Tormenta en la ruta 40", "channel": "SAT"}),
+    )
+    .await;
+    let status = n.status_becomes(&sender, &id, "sent").await;
+    assert_eq!(
+        status["sends"].as_array().unwrap().len(),
+        2,
+        "a 500 is tried again: {status}"
+    );
+    let got = gateway.wait_for(2).await;
+    assert_eq!(got[0].header("webhook-id"), id.as_str());
+    assert_eq!(got[1].header("webhook-id"), id.as_str(), "stable across retries");
+    assert_eq!(got[1].json()["data"]["user_id"], "ana");
+    assert_eq!(got[1].json()["data"]["title"], "Alerta");
+    test_support::receiver::verify_with_packages(&got[1], secret);
+}
+
 on_both_backends!(
+    sat_goes_to_a_signed_http_provider,
+    a_push_reaches_fcm_with_a_valid_oauth2_token,
     a_long_sms_arrives_in_parts_and_its_receipt_delivers_it,
     a_second_smsc_takes_over_from_a_failing_one,
     an_email_reaches_the_smtp_server

@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod fake_fcm;
 mod stand_ins;
 mod support;
 

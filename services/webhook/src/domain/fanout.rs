@@ -92,7 +92,11 @@ pub fn deliver(
         event_id: intake.event_id.to_owned(),
         event_type: intake.event_type.to_owned(),
         user_id: event_types::subject_user(intake.event_type, intake.data),
-        body: body(intake.event_type, intake.time, &public_data(intake.event_type, intake.data)),
+        body: body(
+            intake.event_type,
+            intake.time,
+            &public_data(intake.event_type, intake.data),
+        ),
         created_at: now,
     };
     if !store::insert_message(c, &message)? {
