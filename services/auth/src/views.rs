@@ -92,6 +92,7 @@ fn describe(scope: &str) -> &'static str {
     match scope {
         "profile" => "See your profile: name, picture, registration date",
         "email" => "See your e-mail address",
+        "phone" => "See your phone number",
         "blog:read" => "Read blog articles and comments",
         "blog:write" => "Write articles and comments as you",
         "notifications" => "Manage your notification preferences, devices and inbox",

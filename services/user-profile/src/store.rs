@@ -36,6 +36,9 @@ pub struct ProfileRow {
     pub website: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub nationality: Option<String>,
+    /// E.164 (`+5491155550000`).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub phone: Option<String>,
     #[diesel(sql_type = Text)]
     pub sports: String,
     #[diesel(sql_type = Bool)]
@@ -65,6 +68,7 @@ impl ProfileRow {
             biography: None,
             website: None,
             nationality: None,
+            phone: None,
             sports: String::new(),
             verified: false,
             registered_at: at,
@@ -87,6 +91,7 @@ impl ProfileRow {
             (patch.biography, &mut next.biography),
             (patch.website, &mut next.website),
             (patch.nationality, &mut next.nationality),
+            (patch.phone, &mut next.phone),
         ];
         for (change, slot) in fields {
             if let Some(value) = change {
@@ -127,8 +132,8 @@ pub fn by_id(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Option<Prof
 pub fn replace(conn: &mut AnyConnection, next: &ProfileRow) -> QueryResult<bool> {
     let updated = diesel::sql_query(
         "UPDATE profiles SET first_name = $1, last_name = $2, gender = $3, birth_date = $4, picture = $5, \
-         cover = $6, relationship = $7, biography = $8, website = $9, nationality = $10, sports = $11, \
-         updated_at = $12, version = $13 WHERE user_id = $14 AND version = $15",
+         cover = $6, relationship = $7, biography = $8, website = $9, nationality = $10, phone = $11, \
+         sports = $12, updated_at = $13, version = $14 WHERE user_id = $15 AND version = $16",
     )
     .bind::<Nullable<Text>, _>(&next.first_name)
     .bind::<Nullable<Text>, _>(&next.last_name)
@@ -140,6 +145,7 @@ pub fn replace(conn: &mut AnyConnection, next: &ProfileRow) -> QueryResult<bool>
     .bind::<Nullable<Text>, _>(&next.biography)
     .bind::<Nullable<Text>, _>(&next.website)
     .bind::<Nullable<Text>, _>(&next.nationality)
+    .bind::<Nullable<Text>, _>(&next.phone)
     .bind::<Text, _>(&next.sports)
     .bind::<BigInt, _>(next.updated_at)
     .bind::<BigInt, _>(next.version)

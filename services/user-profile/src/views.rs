@@ -41,6 +41,10 @@ pub struct Profile {
     pub website: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub nationality: Option<String>,
+    /// E.164, for SMS notifications from the providers the user authorized; only for tokens
+    /// with the `phone` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     /// Codes from GET /sports.
     pub sports: Vec<String>,
     pub verified: bool,
@@ -51,7 +55,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn of(row: &ProfileRow, with_email: bool) -> Self {
+    pub fn of(row: &ProfileRow, with_email: bool, with_phone: bool) -> Self {
         Self {
             id: row.user_id.clone(),
             username: row.username.clone(),
@@ -66,6 +70,7 @@ impl Profile {
             biography: row.biography.clone(),
             website: row.website.clone(),
             nationality: row.nationality.clone(),
+            phone: row.phone.clone().filter(|_| with_phone),
             sports: sports(row),
             verified: row.verified,
             registered_at: iso(row.registered_at),

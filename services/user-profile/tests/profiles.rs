@@ -133,7 +133,32 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     let payload: UserUpdated = updated.payload().unwrap().unwrap();
     assert_eq!(payload.picture.as_deref(), Some("https://cdn.example.com/ana.png"));
 
-    // The old ETag no longer matches: 412, and nothing changed.
+    // A phone number: for SMS notifications, shown only with `phone`, never in public.
+    let (status, body, _) = s
+        .call(
+            "PATCH",
+            "/users/me",
+            &ana,
+            "profile",
+            Some(json!({"phone": "+351 912 345 678"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"].get("phone").is_none(),
+        "withheld without the phone scope: {body}"
+    );
+    let (_, with_phone, _) = s.call("GET", "/users/me", &ana, "profile phone", None, &[]).await;
+    assert_eq!(with_phone["data"]["phone"], "+351912345678");
+    let updated: UserUpdated = s.next_event(UserUpdated::TYPE).await.payload().unwrap().unwrap();
+    assert_eq!(
+        updated.phone.as_deref(),
+        Some("+351912345678"),
+        "the notification service learns it"
+    );
+
+    // The first ETag no longer matches: 412, and nothing changed.
     let (status, body, _) = s
         .call(
             "PATCH",
@@ -173,6 +198,7 @@ async fn owners_read_change_and_delete_their_profile(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["first_name"], "Ana");
     assert!(body["data"].get("email").is_none() && body["data"].get("birth_date").is_none());
+    assert!(body["data"].get("phone").is_none(), "{body}");
 
     let (status, _, _) = s.call("DELETE", "/users/me", &ana, "profile", None, &[]).await;
     assert_eq!(status, 403, "reading profiles does not allow deleting the account");

@@ -101,6 +101,27 @@ async fn providers_notify_users_who_authorized_them(backend: Backend) {
     let (status, _) = s.call("GET", "/notifications/inbox", &ana, None).await;
     assert_eq!(status, 403, "her inbox needs the `notifications` scope");
 
+    // Her phone number, set in her profile, reaches the notification service: SMS now (the
+    // embedded SMS provider is a sandbox).
+    let (status, _) = s
+        .call("PATCH", "/users/me", &ana, Some(json!({"phone": "+5491155550000"})))
+        .await;
+    assert_eq!(status, 200);
+    s.until(|| async {
+        let (_, accepted) = s.call("POST", "/Services", &app, Some(body(&ana_id))).await;
+        let url = accepted["data"]["status_url"].as_str().unwrap_or_default().to_owned();
+        let mut state = json!(null);
+        for _ in 0..100 {
+            state = s.call("GET", &url, &app, None).await.1;
+            if state["data"]["status"] == "delivered" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        state["data"]["channel_used"] == "SMS"
+    })
+    .await;
+
     // Bob never signed in to the clinic's application.
     let other =
         s.p.application(json!({"name": "Other", "grant_types": ["password"], "scopes": ["profile"]}))

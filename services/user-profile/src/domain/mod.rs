@@ -79,6 +79,26 @@ fn web_url(field: &str, value: &str) -> Result<String, Invalid> {
     }
 }
 
+/// E.164: `+`, a country code and the number, 8 to 15 digits in all; spaces, dots, dashes and
+/// brackets people write are dropped.
+fn phone(field: &str, value: &str) -> Result<String, Invalid> {
+    let compact: String = value
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or("");
+    let well_formed =
+        (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
+    if well_formed {
+        Ok(compact)
+    } else {
+        Err(invalid(
+            field,
+            "must be an international number in E.164 form (+5491155550000)",
+        ))
+    }
+}
+
 fn nationality(field: &str, value: &str) -> Result<String, Invalid> {
     let code = value.to_ascii_uppercase();
     if countries::is_assigned(&code) {
@@ -119,6 +139,7 @@ pub struct ProfilePatch {
     pub biography: Option<Option<String>>,
     pub website: Option<Option<String>>,
     pub nationality: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
     /// Space-separated codes; `Some(String::new())` clears them.
     pub sports: Option<String>,
 }
@@ -154,6 +175,7 @@ impl ProfilePatch {
             "biography" => &mut self.biography,
             "website" => &mut self.website,
             "nationality" => &mut self.nationality,
+            "phone" => &mut self.phone,
             "id" | "username" | "email" | "verified" | "registered_at" | "updated_at" => {
                 return Err(invalid(f, "cannot be changed here"));
             }
@@ -173,6 +195,7 @@ impl ProfilePatch {
             "picture" | "cover" | "website" => web_url(f, raw)?,
             "relationship" => one_of(f, raw, RELATIONSHIPS)?,
             "biography" => text(f, raw, 2000, true)?,
+            "phone" => phone(f, raw)?,
             _ => nationality(f, raw)?,
         };
         *slot = Some(Some(parsed));
@@ -215,6 +238,11 @@ mod tests {
         );
         let patch = patch.unwrap_or_default();
         assert_eq!(patch.first_name, Some(Some("Ana".into())));
+        let phone = parse(json!({"phone": "+54 9 11 5555-0000"})).unwrap();
+        assert_eq!(phone.phone, Some(Some("+5491155550000".into())));
+        for bad in ["5491155550000", "+0123456789", "+12", "+54abc11555"] {
+            assert_eq!(field_of(json!({"phone": bad})), "phone", "{bad}");
+        }
         assert_eq!(patch.nationality, Some(Some("FR".into())));
         assert_eq!(patch.sports.as_deref(), Some("tennis yoga"));
         assert_eq!(patch.website, Some(Some("https://ana.example/".into())));

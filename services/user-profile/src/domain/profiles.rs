@@ -22,7 +22,7 @@ pub fn update(
         username: next.username.clone(),
         picture: next.picture.clone(),
         group: None,
-        phone: None,
+        phone: next.phone.clone(),
     };
     events.publish(SOURCE, Some(next.user_id.clone()), &payload)?;
     Ok(Some(next))

@@ -14,6 +14,8 @@ use crate::views::{Profile, PublicProfile, UserInfo, UserInfoDocument};
 
 pub const PROFILE_SCOPE: &str = "profile";
 pub const EMAIL_SCOPE: &str = "email";
+/// OpenID Connect's scope for the phone number.
+pub const PHONE_SCOPE: &str = "phone";
 /// Deleting an account is not something every application reading profiles may do.
 pub const DELETE_SCOPE: &str = "account:delete";
 
@@ -40,11 +42,15 @@ async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
         .ok_or_else(|| ApiError::not_found("no profile for this user"))
 }
 
-/// The caller's view of `row` and its entity tag: the e-mail shows only with `email`.
+/// The caller's view of `row` and its entity tag: the e-mail shows only with `email`, the
+/// phone number only with `phone`.
 fn own_view(row: &ProfileRow, caller: &Caller) -> (Profile, String) {
-    let email = caller.0.has_scope(EMAIL_SCOPE);
-    let tag = etag::tag(row.version, if email { &["email"] } else { &[] });
-    (Profile::of(row, email), tag)
+    let (email, phone) = (caller.0.has_scope(EMAIL_SCOPE), caller.0.has_scope(PHONE_SCOPE));
+    let shown: Vec<&str> = [(email, "email"), (phone, "phone")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    (Profile::of(row, email, phone), etag::tag(row.version, &shown))
 }
 
 fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
@@ -89,7 +95,7 @@ pub async fn me(
 /// clears a field. `If-Match` makes it conditional (412 when the profile changed).
 #[utoipa::path(patch, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
     request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "first_name, last_name, gender, birth_date, picture, cover, relationship, biography, website, nationality, sports"),
+        description = "first_name, last_name, gender, birth_date, picture, cover, relationship, biography, website, nationality, phone, sports"),
     params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
     responses((status = 200, body = Profile), (status = 412, body = http_kit::ErrorBody),
               (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
