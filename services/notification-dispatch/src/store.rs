@@ -59,16 +59,6 @@ mod schema {
             provider_id -> BigInt,
             service_id -> Integer,
             user_id -> Text,
-            kind -> Text,
-            title -> Text,
-            message -> Text,
-            link -> Nullable<Text>,
-            picture -> Nullable<Text>,
-            qr_code -> Nullable<Text>,
-            channel -> Text,
-            urgent -> Bool,
-            reference -> Nullable<Text>,
-            fingerprint -> Text,
             status -> Text,
             reason -> Nullable<Text>,
             channel_used -> Nullable<Text>,
@@ -81,6 +71,26 @@ mod schema {
             updated_at -> BigInt,
         }
     }
+
+    diesel::table! {
+        contents (id) {
+            id -> Text,
+            client_id -> Text,
+            kind -> Text,
+            title -> Text,
+            message -> Text,
+            link -> Nullable<Text>,
+            picture -> Nullable<Text>,
+            qr_code -> Nullable<Text>,
+            channel -> Text,
+            urgent -> Bool,
+            reference -> Nullable<Text>,
+            fingerprint -> Text,
+        }
+    }
+
+    diesel::joinable!(contents -> notifications (id));
+    diesel::allow_tables_to_appear_in_same_query!(notifications, contents);
 
     diesel::table! {
         sends (id) {
@@ -136,7 +146,8 @@ mod schema {
 }
 
 use schema::{
-    applications, consents, devices, inbox, notifications, preferences, providers, recipients, sends, services,
+    applications, consents, contents, devices, inbox, notifications, preferences, providers, recipients, sends,
+    services,
 };
 
 /// Statuses of a notification, in the order it moves through them.
@@ -255,11 +266,12 @@ pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<Recipi
 /// Forgets a deleted user: contact points, devices, preferences, consents, inbox. Their
 /// notifications not yet sent fail; the ids of those come back, for their events.
 pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<Vec<NotificationRow>> {
-    let pending: Vec<NotificationRow> = notifications::table
+    let pending = joined()
         .filter(notifications::user_id.eq(user))
         .filter(notifications::status.eq_any([ACCEPTED, QUEUED]))
-        .select(NotificationRow::as_select())
-        .load(c)?;
+        .select(both())
+        .load(c)
+        .map(rows)?;
     diesel::update(
         notifications::table
             .filter(notifications::user_id.eq(user))
@@ -371,8 +383,9 @@ pub fn set_service_token(c: &mut AnyConnection, provider: i64, id: i32, hash: &s
 
 // Notifications.
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = notifications)]
+/// A notification: what it says (`contents`, as accepted) and how far it got
+/// (`notifications`, the queue), read and written together.
+#[derive(Debug, Clone)]
 pub struct NotificationRow {
     pub id: String,
     pub client_id: String,
@@ -404,29 +417,160 @@ pub struct NotificationRow {
     pub updated_at: i64,
 }
 
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = notifications)]
+struct StateRow {
+    id: String,
+    client_id: String,
+    provider_id: i64,
+    service_id: i32,
+    user_id: String,
+    status: String,
+    reason: Option<String>,
+    channel_used: Option<String>,
+    sent_by: Option<String>,
+    external_id: Option<String>,
+    attempts: i32,
+    due_at: i64,
+    lease_until: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = contents)]
+struct ContentRow {
+    id: String,
+    client_id: String,
+    kind: String,
+    title: String,
+    message: String,
+    link: Option<String>,
+    picture: Option<String>,
+    qr_code: Option<String>,
+    channel: String,
+    urgent: bool,
+    reference: Option<String>,
+    fingerprint: String,
+}
+
+impl From<(StateRow, ContentRow)> for NotificationRow {
+    fn from((s, c): (StateRow, ContentRow)) -> Self {
+        Self {
+            id: s.id,
+            client_id: s.client_id,
+            provider_id: s.provider_id,
+            service_id: s.service_id,
+            user_id: s.user_id,
+            kind: c.kind,
+            title: c.title,
+            message: c.message,
+            link: c.link,
+            picture: c.picture,
+            qr_code: c.qr_code,
+            channel: c.channel,
+            urgent: c.urgent,
+            reference: c.reference,
+            fingerprint: c.fingerprint,
+            status: s.status,
+            reason: s.reason,
+            channel_used: s.channel_used,
+            sent_by: s.sent_by,
+            external_id: s.external_id,
+            attempts: s.attempts,
+            due_at: s.due_at,
+            lease_until: s.lease_until,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+impl NotificationRow {
+    fn split(&self) -> (StateRow, ContentRow) {
+        let r = self.clone();
+        (
+            StateRow {
+                id: r.id.clone(),
+                client_id: r.client_id.clone(),
+                provider_id: r.provider_id,
+                service_id: r.service_id,
+                user_id: r.user_id,
+                status: r.status,
+                reason: r.reason,
+                channel_used: r.channel_used,
+                sent_by: r.sent_by,
+                external_id: r.external_id,
+                attempts: r.attempts,
+                due_at: r.due_at,
+                lease_until: r.lease_until,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+            ContentRow {
+                id: r.id,
+                client_id: r.client_id,
+                kind: r.kind,
+                title: r.title,
+                message: r.message,
+                link: r.link,
+                picture: r.picture,
+                qr_code: r.qr_code,
+                channel: r.channel,
+                urgent: r.urgent,
+                reference: r.reference,
+                fingerprint: r.fingerprint,
+            },
+        )
+    }
+}
+
+type Joined = diesel::dsl::InnerJoin<notifications::table, contents::table>;
+
+fn joined() -> Joined {
+    notifications::table.inner_join(contents::table)
+}
+
+type Both = (
+    diesel::dsl::AsSelect<StateRow, storage::MultiBackend>,
+    diesel::dsl::AsSelect<ContentRow, storage::MultiBackend>,
+);
+
+fn both() -> Both {
+    (StateRow::as_select(), ContentRow::as_select())
+}
+
+fn rows(found: Vec<(StateRow, ContentRow)>) -> Vec<NotificationRow> {
+    found.into_iter().map(NotificationRow::from).collect()
+}
+
 pub fn insert_notification(c: &mut AnyConnection, row: &NotificationRow) -> QueryResult<()> {
+    let (state, content) = row.split();
+    diesel::insert_into(contents::table).values(&content).execute(c)?;
     diesel::insert_into(notifications::table)
-        .values(row)
+        .values(&state)
         .execute(c)
         .map(drop)
 }
 
 pub fn notification(c: &mut AnyConnection, id: &str) -> QueryResult<Option<NotificationRow>> {
-    notifications::table
-        .find(id)
-        .select(NotificationRow::as_select())
+    let found: Option<(StateRow, ContentRow)> = joined()
+        .filter(notifications::id.eq(id))
+        .select(both())
         .first(c)
-        .optional()
+        .optional()?;
+    Ok(found.map(NotificationRow::from))
 }
 
 /// The notifications an earlier request with these references made, oldest first.
 pub fn by_references(c: &mut AnyConnection, client: &str, references: &[String]) -> QueryResult<Vec<NotificationRow>> {
-    notifications::table
-        .filter(notifications::client_id.eq(client))
-        .filter(notifications::reference.eq_any(references))
+    joined()
+        .filter(contents::client_id.eq(client))
+        .filter(contents::reference.eq_any(references))
         .order(notifications::id)
-        .select(NotificationRow::as_select())
+        .select(both())
         .load(c)
+        .map(rows)
 }
 
 /// `accepted` → `queued`, due now; false when it had already moved on.
@@ -470,10 +614,11 @@ pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, limit: i64) -> Q
 }
 
 pub fn claimed(c: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<NotificationRow>> {
-    notifications::table
+    joined()
         .filter(notifications::id.eq_any(ids))
-        .select(NotificationRow::as_select())
+        .select(both())
         .load(c)
+        .map(rows)
 }
 
 /// What a try changed: the new status, and what the row learns.
@@ -527,12 +672,13 @@ pub fn receipted(
     stat: &str,
     now: i64,
 ) -> QueryResult<Option<NotificationRow>> {
-    let found: Option<NotificationRow> = notifications::table
+    let found: Option<NotificationRow> = joined()
         .filter(notifications::external_id.eq(external_id))
         .filter(notifications::status.eq(SENT))
-        .select(NotificationRow::as_select())
-        .first(c)
-        .optional()?;
+        .select(both())
+        .first::<(StateRow, ContentRow)>(c)
+        .optional()?
+        .map(NotificationRow::from);
     if let Some(row) = &found {
         let (status, reason) = if delivered {
             (DELIVERED, None)
@@ -561,9 +707,13 @@ pub fn due_count(c: &mut AnyConnection, now: i64) -> QueryResult<i64> {
 
 /// Deletes notifications accepted before `before`, with their sends and inbox entries.
 pub fn purge(c: &mut AnyConnection, before: i64) -> QueryResult<usize> {
-    for table in ["sends", "inbox"] {
+    for (table, column) in [
+        ("sends", "notification_id"),
+        ("inbox", "notification_id"),
+        ("contents", "id"),
+    ] {
         diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE notification_id IN (SELECT id FROM notifications WHERE created_at < $1)"
+            "DELETE FROM {table} WHERE {column} IN (SELECT id FROM notifications WHERE created_at < $1)"
         ))
         .bind::<BigInt, _>(before)
         .execute(c)?;

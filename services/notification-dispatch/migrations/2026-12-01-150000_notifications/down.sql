@@ -2,6 +2,7 @@ DROP TABLE inbox;
 DROP TABLE devices;
 DROP TABLE preferences;
 DROP TABLE sends;
+DROP TABLE contents;
 DROP TABLE notifications;
 DROP TABLE services;
 DROP TABLE providers;

@@ -43,24 +43,14 @@ CREATE TABLE services (
     PRIMARY KEY (provider_id, service_id)
 );
 
--- One accepted request to notify one user. The row is the queue: the dispatcher claims due
--- rows by setting lease_until, so work survives restarts.
+-- One accepted request to notify one user: its delivery state. The row is the queue: the
+-- dispatcher claims due rows by setting lease_until, so work survives restarts.
 CREATE TABLE notifications (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
     provider_id BIGINT NOT NULL,
     service_id INTEGER NOT NULL,
     user_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL,
-    message TEXT NOT NULL,
-    link TEXT,
-    picture TEXT,
-    qr_code TEXT,
-    channel TEXT NOT NULL,
-    urgent BOOLEAN NOT NULL,
-    reference TEXT,
-    fingerprint TEXT NOT NULL,
     status TEXT NOT NULL,
     reason TEXT,
     channel_used TEXT,
@@ -70,12 +60,29 @@ CREATE TABLE notifications (
     due_at BIGINT NOT NULL,
     lease_until BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    UNIQUE (client_id, reference)
+    updated_at BIGINT NOT NULL
 );
 CREATE INDEX notifications_due ON notifications (due_at) WHERE status = 'queued';
 CREATE INDEX notifications_external ON notifications (external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX notifications_user ON notifications (user_id);
+
+-- What a notification says, as accepted; never changed.
+CREATE TABLE contents (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    message TEXT NOT NULL,
+    link TEXT,
+    picture TEXT,
+    qr_code TEXT,
+    channel TEXT NOT NULL,
+    urgent BOOLEAN NOT NULL,
+    -- `<idempotency key>#<kind>`: a repeated key is the same request.
+    reference TEXT,
+    fingerprint TEXT NOT NULL,
+    UNIQUE (client_id, reference)
+);
 
 -- Every try of a notification: which channel and provider, and how it went.
 CREATE TABLE sends (
