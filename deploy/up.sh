@@ -8,7 +8,7 @@ DIR=target/up
 # name:database (empty: the service keeps no data)
 # Consumers of auth's events first: on a first start their queues must exist before auth
 # publishes the bootstrap administrator's user.registered.
-SERVICES=(user-profile:user_profile blog:blog webhook:webhook auth:auth introspection:introspection gateway:)
+SERVICES=(user-profile:user_profile blog:blog webhook:webhook notification-dispatch:notification_dispatch auth:auth introspection:introspection gateway:)
 
 # A service's port, from its defaults file.
 port() {

@@ -4,3 +4,4 @@ CREATE DATABASE introspection;
 CREATE DATABASE user_profile;
 CREATE DATABASE blog;
 CREATE DATABASE webhook;
+CREATE DATABASE notification_dispatch;

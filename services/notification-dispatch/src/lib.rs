@@ -176,12 +176,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         async move { state.purge_expired().await }
     });
     let metrics = state.metrics.collectors();
+    let state_for_checks = state.clone();
     let data = web::Data::from(state);
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
         openapi: ApiDoc::openapi(),
-        readiness: runtime::readiness(&db, &deps),
+        readiness: providers_reachable(runtime::readiness(&db, &deps), &state_for_checks),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());
             http::routes(cfg);
@@ -195,6 +196,18 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         name: NAME,
         http,
         tasks: vec![relay, consumer, dispatcher, receipts, retention],
+    })
+}
+
+/// `/readyz` reports each channel provider; one that cannot be reached degrades the service
+/// (notifications wait, retry and fail over) but leaves it ready: accepting is what it is for.
+fn providers_reachable(readiness: http_kit::Readiness, state: &Arc<state::Dispatch>) -> http_kit::Readiness {
+    state.senders.all().fold(readiness, |readiness, provider| {
+        let provider = provider.clone();
+        readiness.degradable(&format!("provider {}", provider.name), move || {
+            let provider = provider.clone();
+            async move { provider.sender.check().await }
+        })
     })
 }
 

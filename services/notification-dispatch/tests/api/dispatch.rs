@@ -149,6 +149,23 @@ async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
     );
     assert!(sends[0]["error"].as_str().unwrap().contains("smtp"), "{}", sends[0]);
     assert_eq!(sends[1]["outcome"], "recorded");
+    // Ready, degraded: a provider down delays notifications, it does not refuse them.
+    let ready = n.api.http.get(format!("{}/readyz", n.api.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["data"]["status"], "degraded", "{ready}");
+    let check = ready["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "provider smtp-down")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (check["ok"].as_bool(), check["required"].as_bool()),
+        (Some(false), Some(false)),
+        "{check}"
+    );
 }
 
 async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
