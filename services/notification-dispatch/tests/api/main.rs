@@ -11,6 +11,7 @@ mod support;
 
 mod channels;
 mod dispatch;
+mod no_loss;
 mod providers;
 mod requests;
 mod users;
