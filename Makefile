@@ -40,7 +40,8 @@ bench: deps
 		&& $(CARGO) bench --locked -p auth --bench token_throughput \
 		&& $(CARGO) bench --locked -p gateway --bench revocation \
 		&& $(CARGO) bench --locked -p gateway --bench blog_feed \
-		&& $(CARGO) bench --locked -p webhook --bench deliveries
+		&& $(CARGO) bench --locked -p webhook --bench deliveries \
+		&& $(CARGO) bench --locked -p gateway --bench notifications
 
 bench-gateway: deps
 	deploy/bench-gateway.sh

@@ -1,13 +1,13 @@
 //! What the notification service does on events: keeps its copy of applications, consents and
-//! users' contact points (auth, user-profile), and queues each accepted notification. Each
-//! event is handled once (the inbox), in one transaction with what it changes.
+//! users' contact points (auth, user-profile), and fails what a deleted user was still to
+//! receive. Each event is handled once (the inbox), in one transaction with what it changes.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::catalogue::{
-    ApplicationDeleted, ApplicationRegistered, ConsentGranted, ConsentRevoked, NotificationFailed,
-    NotificationRequested, UserDeleted, UserRegistered, UserUpdated,
+    ApplicationDeleted, ApplicationRegistered, ConsentGranted, ConsentRevoked, NotificationFailed, UserDeleted,
+    UserRegistered, UserUpdated,
 };
 use events::{Delivery, Event, EventPayload, Handler, HandlerError, Staged};
 use storage::{AnyConnection, StorageError};
@@ -15,7 +15,7 @@ use storage::{AnyConnection, StorageError};
 use crate::state::Dispatch;
 use crate::{SOURCE, store};
 
-pub const BINDINGS: [&str; 8] = [
+pub const BINDINGS: [&str; 7] = [
     ApplicationRegistered::TYPE,
     ApplicationDeleted::TYPE,
     ConsentGranted::TYPE,
@@ -23,7 +23,6 @@ pub const BINDINGS: [&str; 8] = [
     UserRegistered::TYPE,
     UserUpdated::TYPE,
     UserDeleted::TYPE,
-    NotificationRequested::TYPE,
 ];
 
 pub struct Events(pub Arc<Dispatch>);
@@ -53,8 +52,8 @@ fn forget(c: &mut AnyConnection, staged: &mut Staged, user: &str) -> Result<(), 
     Ok(())
 }
 
-/// The change an event makes; `true` when a notification was queued.
-fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<bool, StorageError> {
+/// The change an event makes.
+fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<(), StorageError> {
     if let Some(app) = payload::<ApplicationRegistered>(event) {
         let app = app?;
         store::upsert_application(c, &app.client_id, &app.owner_id)?;
@@ -74,29 +73,19 @@ fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<bo
         store::set_phone(c, &u.user_id, u.phone.as_deref())?;
     } else if let Some(user) = payload::<UserDeleted>(event) {
         forget(c, staged, &user?.user_id)?;
-    } else if let Some(requested) = payload::<NotificationRequested>(event) {
-        return Ok(store::queue(c, &requested?.notification_id, storage::now_millis())?);
     }
-    Ok(false)
+    Ok(())
 }
 
 #[async_trait]
 impl Handler for Events {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
         let event = delivery.event;
-        let queued = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = queued.clone();
         self.0
             .outbox
-            .once(crate::NAME, event.id, move |c, staged| {
-                flag.store(apply(&event, c, staged)?, std::sync::atomic::Ordering::Relaxed);
-                Ok(())
-            })
+            .once(crate::NAME, event.id, move |c, staged| apply(&event, c, staged))
             .await
             .map_err(HandlerError::new)?;
-        if queued.load(std::sync::atomic::Ordering::Relaxed) {
-            self.0.wake.notify_one();
-        }
         Ok(())
     }
 }

@@ -151,7 +151,6 @@ use schema::{
 };
 
 /// Statuses of a notification, in the order it moves through them.
-pub const ACCEPTED: &str = "accepted";
 pub const QUEUED: &str = "queued";
 pub const SENT: &str = "sent";
 pub const DELIVERED: &str = "delivered";
@@ -268,14 +267,14 @@ pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<Recipi
 pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<Vec<NotificationRow>> {
     let pending = joined()
         .filter(notifications::user_id.eq(user))
-        .filter(notifications::status.eq_any([ACCEPTED, QUEUED]))
+        .filter(notifications::status.eq(QUEUED))
         .select(both())
         .load(c)
         .map(rows)?;
     diesel::update(
         notifications::table
             .filter(notifications::user_id.eq(user))
-            .filter(notifications::status.eq_any([ACCEPTED, QUEUED])),
+            .filter(notifications::status.eq(QUEUED)),
     )
     .set((
         notifications::status.eq(FAILED),
@@ -571,18 +570,6 @@ pub fn by_references(c: &mut AnyConnection, client: &str, references: &[String])
         .select(both())
         .load(c)
         .map(rows)
-}
-
-/// `accepted` → `queued`, due now; false when it had already moved on.
-pub fn queue(c: &mut AnyConnection, id: &str, now: i64) -> QueryResult<bool> {
-    let changed = diesel::update(notifications::table.find(id).filter(notifications::status.eq(ACCEPTED)))
-        .set((
-            notifications::status.eq(QUEUED),
-            notifications::due_at.eq(now),
-            notifications::updated_at.eq(now),
-        ))
-        .execute(c)?;
-    Ok(changed == 1)
 }
 
 #[derive(Debug, QueryableByName)]

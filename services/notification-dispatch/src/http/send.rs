@@ -1,8 +1,8 @@
 //! Seed 004's `POST /Services`: a provider's application asks for a notification to a user.
 //! Checked in the seed's order of refusals: a body that does not parse (400, every field), a
 //! provider or service token not the caller's (403), a service that does not offer what is
-//! asked (400), a user who does not take it (403); then accepted (202) with its event in one
-//! transaction. A repeated `Idempotency-Key` (or `reference`) answers the first acceptance.
+//! asked (400), a user who does not take it (403); then accepted (202): queued, with its
+//! `notification.requested` event, in one transaction. A repeated `Idempotency-Key` (or `reference`) answers the first acceptance.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -25,22 +25,37 @@ use crate::state::Dispatch;
 use crate::store::{self, NotificationRow, ServiceRow};
 use crate::views::{Accepted, NotificationView};
 
-/// The service a request names, if the caller may use it.
-async fn authorize(state: &Dispatch, client: &str, head: &Head) -> Result<ServiceRow, ApiError> {
+/// What the request's checks need, read in one visit to the database.
+struct Facts {
+    provider: Option<store::ProviderRow>,
+    service: Option<ServiceRow>,
+    destination: Option<Destination>,
+}
+
+async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &str) -> Result<Facts, ApiError> {
     let (provider_id, service_id) = (head.provider_id, head.service_id);
-    let (provider, service) = state
+    let (user, client) = (user.map(str::to_owned), client.to_owned());
+    Ok(state
         .db
         .run(move |c| {
-            Ok((
-                store::provider(c, provider_id)?,
-                store::service(c, provider_id, service_id)?,
-            ))
+            Ok(Facts {
+                provider: store::provider(c, provider_id)?,
+                service: store::service(c, provider_id, service_id)?,
+                destination: user.map(|u| destination(c, &u, &client)).transpose()?,
+            })
         })
-        .await?;
-    if provider.is_none_or(|p| p.client_id != client) {
+        .await?)
+}
+
+/// The service a request names, if the caller may use it.
+fn authorize(facts: &mut Facts, client: &str, head: &Head) -> Result<ServiceRow, ApiError> {
+    if facts.provider.as_ref().is_none_or(|p| p.client_id != client) {
         return Err(ApiError::forbidden("provider_id is not this application's").code("provider_not_yours"));
     }
-    let service = service.ok_or_else(|| ApiError::not_found("this provider has no such service_id"))?;
+    let service = facts
+        .service
+        .take()
+        .ok_or_else(|| ApiError::not_found("this provider has no such service_id"))?;
     if !head.service_token.matches(&service.token_hash) {
         return Err(ApiError::forbidden("service_token is not this service's").code("invalid_service_token"));
     }
@@ -90,28 +105,22 @@ struct Destination {
     contacts: Contacts,
 }
 
-async fn destination(state: &Dispatch, user: &str, client: &str) -> Result<Destination, ApiError> {
-    let (user, client) = (user.to_owned(), client.to_owned());
-    Ok(state
-        .db
-        .run(move |c| {
-            let recipient = store::recipient(c, &user)?;
-            let prefs = store::preferences(c, &user)?
-                .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
-                .and_then(|doc| doc.parse().ok())
-                .unwrap_or_default();
-            Ok(Destination {
-                known: recipient.is_some(),
-                consent: store::consent(c, &user, &client)?,
-                prefs,
-                contacts: Contacts {
-                    email: recipient.as_ref().and_then(|r| r.email.clone()),
-                    phone: recipient.and_then(|r| r.phone),
-                    devices: store::devices_of(c, &user)?.into_iter().map(|d| d.token).collect(),
-                },
-            })
-        })
-        .await?)
+fn destination(c: &mut storage::AnyConnection, user: &str, client: &str) -> Result<Destination, storage::StorageError> {
+    let recipient = store::recipient(c, user)?;
+    let prefs = store::preferences(c, user)?
+        .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
+        .and_then(|doc| doc.parse().ok())
+        .unwrap_or_default();
+    Ok(Destination {
+        known: recipient.is_some(),
+        consent: store::consent(c, user, client)?,
+        prefs,
+        contacts: Contacts {
+            email: recipient.as_ref().and_then(|r| r.email.clone()),
+            phone: recipient.and_then(|r| r.phone),
+            devices: store::devices_of(c, user)?.into_iter().map(|d| d.token).collect(),
+        },
+    })
 }
 
 /// 403 when the user does not take this from this provider, naming why.
@@ -184,7 +193,8 @@ fn rows(service: &ServiceRow, client: &str, body: &Body, key: Option<&str>, fing
             urgent: content.urgent,
             reference: key.map(|k| format!("{k}#{}", content.kind.name())),
             fingerprint: fingerprint.to_owned(),
-            status: store::ACCEPTED.to_owned(),
+            // The row is the queue: the dispatcher takes it from here.
+            status: store::QUEUED.to_owned(),
             reason: None,
             channel_used: None,
             sent_by: None,
@@ -286,13 +296,14 @@ pub async fn send(
         return Err(ApiError::bad_fields(errors));
     };
     let client = caller.0.client_id.clone();
-    let service = authorize(&state, &client, &head).await?;
+    let user = body.as_ref().map(|b| b.destination.as_str());
+    let mut facts = facts(&state, &head, user, &client).await?;
+    let service = authorize(&mut facts, &client, &head)?;
     within_rate(&state, &service).await?;
-    let Some(body) = body else {
+    let (Some(body), Some(destination)) = (body, facts.destination) else {
         return Err(ApiError::bad_fields(errors));
     };
     offered(&service, &body.contents, &mut errors);
-    let destination = destination(&state, &body.destination, &client).await?;
     if !destination.known {
         errors.push(Invalid::new("parameters.destination", "no such user"));
     }
@@ -317,6 +328,7 @@ pub async fn send(
         }
         Err(e) => return Err(e.into()),
     }
+    state.wake.notify_one();
     for row in &rows {
         state.metrics.accepted.with_label_values(&[row.kind.as_str()]).inc();
     }

@@ -33,7 +33,11 @@ async fn in_app_notifications_reach_the_inbox(backend: Backend) {
     assert_eq!(status["channel_used"], "INAPP");
     assert_eq!(status["sandbox"], false);
     let requested = n.events.next("notification.requested").await;
-    assert_eq!(requested.data["notification_id"], id.as_str());
+    assert_eq!(
+        requested.data["notification_id"],
+        id.as_str(),
+        "published with the acceptance"
+    );
     let sent = n.events.next("notification.sent").await;
     assert_eq!(
         (sent.data["channel"].as_str(), sent.data["client_id"].as_str()),

@@ -57,7 +57,7 @@ async fn the_seeds_own_example_is_accepted(backend: Backend) {
     assert_eq!(keys(&parts[0]), ["id", "kind", "status", "status_url"]);
     assert_eq!(parts[0]["kind"], "notification");
     assert_eq!(parts[1]["kind"], "advertisement");
-    assert_eq!(parts[0]["status"], "accepted");
+    assert_eq!(parts[0]["status"], "queued");
     let id = data["id"].as_str().unwrap();
     assert!(id.starts_with("ntf_"), "{id}");
     assert_eq!(data["status_url"], format!("/Services/{id}"));
