@@ -10,7 +10,7 @@ help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
 	@echo "make chart       lint the Dockerfile, lint, render and validate the Helm chart (part of make test)"
-	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog, webhook deliveries"
+	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog, webhook deliveries, POST /Services, notification dispatch"
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
@@ -36,12 +36,14 @@ chart:
 
 bench: deps
 	deploy/servers.sh start
+	deploy/stand-ins.sh
 	eval "$$(deploy/servers.sh env)" && $(CARGO) bench --locked -p events --bench event_throughput \
 		&& $(CARGO) bench --locked -p auth --bench token_throughput \
 		&& $(CARGO) bench --locked -p gateway --bench revocation \
 		&& $(CARGO) bench --locked -p gateway --bench blog_feed \
 		&& $(CARGO) bench --locked -p webhook --bench deliveries \
-		&& $(CARGO) bench --locked -p gateway --bench notifications
+		&& $(CARGO) bench --locked -p gateway --bench notifications \
+		&& $(CARGO) bench --locked -p notification-dispatch --bench dispatch
 
 bench-gateway: deps
 	deploy/bench-gateway.sh
