@@ -258,18 +258,20 @@ fn address<'a>(channel: Channel, row: &'a NotificationRow, contacts: &'a Contact
     }
 }
 
-/// Whether `provider`'s rate limit lets one more send go now (a cache that cannot answer lets
-/// it go).
-async fn within_rate(state: &Dispatch, provider: &Provider) -> bool {
-    let Some(rate) = provider.rate_limit else { return true };
+/// How long until `provider`'s rate limit lets one more send go; `None`: now (a cache that
+/// cannot answer lets it go).
+async fn rate_wait(state: &Dispatch, provider: &Provider) -> Option<Duration> {
+    let rate = provider.rate_limit?;
     let policy = GcraPolicy {
         rate,
         burst: (rate.ceil() as u32).max(1),
     };
-    match state.rates.check(&format!("provider:{}", provider.name), &policy).await {
-        Ok(decision) => decision.allowed,
-        Err(_) => true,
-    }
+    let decision = state
+        .rates
+        .check(&format!("provider:{}", provider.name), &policy)
+        .await
+        .ok()?;
+    (!decision.allowed).then_some(decision.retry_after)
 }
 
 async fn walk(
@@ -301,8 +303,13 @@ async fn walk(
             to: address(channel, row, contacts),
         };
         let mut transient: Option<(String, Option<Duration>)> = None;
+        let mut paced: Option<Duration> = None;
         for provider in state.senders.of_channel(channel) {
-            if !provider.breaker.admit() || !within_rate(state, provider).await {
+            if !provider.breaker.admit() {
+                continue;
+            }
+            if let Some(wait) = rate_wait(state, provider).await {
+                paced = Some(paced.map_or(wait, |p| p.min(wait)));
                 continue;
             }
             let (result, send) = call(state, provider, &out).await;
@@ -342,13 +349,21 @@ async fn walk(
                 }
             }
         }
-        // Providers that failed for now are tried again later; a channel that has none able
-        // to try (none configured, breakers open) or whose address is gone gives way.
+        // Providers that failed for now are tried again later, and one at its rate waits
+        // untried; a channel that has none able to try (none configured, breakers open) or
+        // whose address is gone gives way.
         if let Some((reason, retry_after)) = transient {
             return Outcome::Retry {
                 channel,
                 reason,
                 retry_after,
+            };
+        }
+        if let Some(wait) = paced {
+            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(1);
+            return Outcome::Wait {
+                until: storage::now_millis() + wait,
+                reason: "rate_limited",
             };
         }
     }

@@ -105,6 +105,47 @@ async fn a_second_smsc_takes_over_from_a_failing_one(backend: Backend) {
     assert_eq!(up.submits().len(), 1, "the secondary took it, once");
 }
 
+async fn a_dropped_smpp_session_is_bound_again(backend: Backend) {
+    let mut smsc = Smsc::start();
+    let settings = [
+        ("channels.sms", json!([smsc.provider("smsc")])),
+        ("dispatch.schedule", json!(["0s", "1s", "1s", "1s", "1s", "1s"])),
+    ];
+    let n = start_with(backend, &settings).await;
+    let sender = ready(&n, "SMS").await;
+    let first = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Lunes", "channel": "SMS"}),
+    )
+    .await;
+    n.status_becomes(&sender, &first, "delivered").await;
+    // The SMSC goes away: the bind is gone, and the next try fails, to be tried again.
+    smsc.stop();
+    let second = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Martes", "channel": "SMS"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, status, _) = n.as_app("clinic", "GET", &format!("/Services/{second}"), None).await;
+        if status["data"]["attempts"].as_i64() >= Some(1) {
+            assert_eq!(status["data"]["status"], "queued", "{status}");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Back on the same port: the service binds again and the queued SMS goes.
+    let smsc = smsc.restart();
+    let status = n.status_becomes(&sender, &second, "delivered").await;
+    assert!(status["attempts"].as_i64().unwrap() >= 2, "{status}");
+    let last = smsc.submits().into_iter().last().unwrap();
+    assert_eq!(last["text"], "Turno: Martes");
+}
+
 async fn an_email_reaches_the_smtp_server(backend: Backend) {
     let smtp = SmtpServer::start();
     let n = start_with(backend, &[("channels.email", json!([smtp.provider("smtp-primary")]))]).await;
@@ -242,5 +283,6 @@ on_both_backends!(
     a_push_reaches_fcm_with_a_valid_oauth2_token,
     a_long_sms_arrives_in_parts_and_its_receipt_delivers_it,
     a_second_smsc_takes_over_from_a_failing_one,
+    a_dropped_smpp_session_is_bound_again,
     an_email_reaches_the_smtp_server
 );

@@ -140,7 +140,12 @@ fn dead_smtp(name: &str) -> serde_json::Value {
 
 async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
     let channels = json!([dead_smtp("smtp-down"), {"name": "backup-email", "kind": "sandbox"}]);
-    let n = start_with(backend, &[("channels.email", channels)]).await;
+    let breaker = [
+        ("channels.email", channels),
+        ("dispatch.breaker_failures", json!(1)),
+        ("dispatch.breaker_cooldown", json!("1h")),
+    ];
+    let n = start_with(backend, &breaker).await;
     let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
     let id = accept(&n, &sender, note("EMAIL")).await;
     let status = n.status_becomes(&sender, &id, "delivered").await;
@@ -153,6 +158,15 @@ async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
     );
     assert!(sends[0]["error"].as_str().unwrap().contains("smtp"), "{}", sends[0]);
     assert_eq!(sends[1]["outcome"], "recorded");
+    // Its breaker is open now: the next notification goes straight to the backup.
+    let next = accept(&n, &sender, note("EMAIL")).await;
+    let status = n.status_becomes(&sender, &next, "delivered").await;
+    let sends = status["sends"].as_array().unwrap();
+    assert_eq!(
+        (sends.len(), sends[0]["provider"].as_str()),
+        (1, Some("backup-email")),
+        "{status}"
+    );
     // Ready, degraded: a provider down delays notifications, it does not refuse them.
     let ready = n.api.http.get(format!("{}/readyz", n.api.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -187,7 +201,45 @@ async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
     assert_eq!(failed.data["channel"], "EMAIL");
 }
 
+async fn a_providers_rate_limit_paces_its_sends(backend: Backend) {
+    let sms = json!([{"name": "paced-sms", "kind": "sandbox", "rate_limit": 2.0}]);
+    let n = start_with(backend, &[("channels.sms", sms)]).await;
+    let sender = consenting(&n, &["notification"], &["SMS"], Some("+5491155550000")).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(accept(&n, &sender, note("SMS")).await);
+    }
+    let mut times = Vec::new();
+    for id in &ids {
+        let status = n.status_becomes(&sender, id, "delivered").await;
+        assert_eq!(
+            status["attempts"], 1,
+            "waiting for the rate is not a failed try: {status}"
+        );
+        times.push(status["sends"][0]["attempted_at"].as_i64().unwrap());
+    }
+    times.sort_unstable();
+    // 2 per second with a burst of 2: six sends take two seconds at least.
+    assert!(times[5] - times[0] >= 1_900, "{times:?}");
+    let metrics = n
+        .api
+        .http
+        .get(format!("{}/metrics", n.api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"notifications_sends_total{channel="SMS",outcome="recorded",provider="paced-sms",service="notification-dispatch"} 6"#),
+        "{}",
+        metrics.lines().filter(|l| l.starts_with("notifications_")).collect::<Vec<_>>().join("\n")
+    );
+}
+
 on_both_backends!(
+    a_providers_rate_limit_paces_its_sends,
     in_app_notifications_reach_the_inbox,
     push_falls_back_to_sms_without_a_device,
     quiet_hours_hold_what_is_not_urgent,

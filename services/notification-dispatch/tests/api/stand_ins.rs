@@ -30,24 +30,37 @@ pub struct Smsc {
 
 impl Smsc {
     pub fn start() -> Self {
-        Self::spawn(false)
+        Self::spawn(false, 0, None)
     }
 
     /// One that answers every submit_sm with ESME_RSYSERR.
     pub fn failing() -> Self {
-        Self::spawn(true)
+        Self::spawn(true, 0, None)
     }
 
-    fn spawn(fail: bool) -> Self {
+    /// Stops this SMSC (every session drops) and starts another on its port and log.
+    pub fn restart(mut self) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Self::spawn(false, self.port, Some(self.log.clone()))
+    }
+
+    /// Stops it; the port stays free.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(fail: bool, port: u16, log: Option<PathBuf>) -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-ins");
         assert!(
             dir.join("node_modules/smpp").exists(),
             "the SMSC stand-in is not installed: run deploy/stand-ins.sh"
         );
-        let log = scratch("smsc").join("submits.jsonl");
+        let log = log.unwrap_or_else(|| scratch("smsc").join("submits.jsonl"));
         let mut child = Command::new("node")
             .arg(dir.join("smsc.js"))
-            .env("SMSC_PORT", "0")
+            .env("SMSC_PORT", port.to_string())
             .env("SMSC_SYSTEM_ID", SYSTEM_ID)
             .env("SMSC_PASSWORD", PASSWORD)
             .env("SMSC_LOG", &log)
