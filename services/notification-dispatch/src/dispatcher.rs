@@ -65,53 +65,65 @@ pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How often, and how far apart, a receipt that found no `sent` notification is tried again:
+/// an SMSC may answer before the send's outcome is committed.
+const RECEIPT_TRIES: u32 = 10;
+const RECEIPT_RETRY: Duration = Duration::from_millis(500);
+
 /// Delivery receipts: `sent` → `delivered` (or `failed`) for the notification a provider knows
 /// by the receipt's message id, with its event.
-pub async fn receipts(
-    state: Arc<Dispatch>,
-    mut incoming: mpsc::UnboundedReceiver<Receipt>,
-    shutdown: CancellationToken,
-) {
+pub async fn receipts(state: Arc<Dispatch>, mut incoming: mpsc::UnboundedReceiver<Receipt>, shutdown: CancellationToken) {
+    let (again, mut later) = mpsc::unbounded_channel::<(Receipt, u32)>();
     loop {
-        let receipt = tokio::select! {
+        let (receipt, tries) = tokio::select! {
             () = shutdown.cancelled() => return,
             next = incoming.recv() => match next {
-                Some(receipt) => receipt,
+                Some(receipt) => (receipt, 1),
                 None => return,
             },
+            Some(retry) = later.recv() => retry,
         };
         if !receipt.delivered() && !receipt.failed() {
             continue;
         }
-        let metrics = state.metrics.clone();
-        let written = state
-            .outbox
-            .write(move |c, staged| {
-                let now = storage::now_millis();
-                let Some(row) = store::receipted(c, &receipt.message_id, receipt.delivered(), &receipt.stat, now)?
-                else {
-                    return Ok(());
-                };
-                let channel = row.channel_used.clone().unwrap_or_default();
-                if receipt.delivered() {
-                    metrics.outcomes.with_label_values(&[store::DELIVERED, ""]).inc();
-                    staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
-                } else {
-                    let reason = format!("undelivered: {}", receipt.stat);
-                    metrics
-                        .outcomes
-                        .with_label_values(&[store::FAILED, "undelivered"])
-                        .inc();
-                    let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
-                    staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(error) = written {
-            tracing::warn!(%error, "delivery receipt not recorded");
+        match record_receipt(&state, receipt.clone()).await {
+            Ok(true) => {}
+            Ok(false) if tries < RECEIPT_TRIES => {
+                let again = again.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(RECEIPT_RETRY).await;
+                    let _ = again.send((receipt, tries + 1));
+                });
+            }
+            Ok(false) => tracing::info!(message.id = %receipt.message_id, "a receipt for no notification sent"),
+            Err(error) => tracing::warn!(%error, "delivery receipt not recorded"),
         }
     }
+}
+
+/// Whether the receipt matched a notification sent.
+async fn record_receipt(state: &Dispatch, receipt: Receipt) -> Result<bool, StorageError> {
+    let metrics = state.metrics.clone();
+    state
+        .outbox
+        .write(move |c, staged| {
+            let now = storage::now_millis();
+            let Some(row) = store::receipted(c, &receipt.message_id, receipt.delivered(), &receipt.stat, now)? else {
+                return Ok(false);
+            };
+            let channel = row.channel_used.clone().unwrap_or_default();
+            if receipt.delivered() {
+                metrics.outcomes.with_label_values(&[store::DELIVERED, ""]).inc();
+                staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
+            } else {
+                let reason = format!("undelivered: {}", receipt.stat);
+                metrics.outcomes.with_label_values(&[store::FAILED, "undelivered"]).inc();
+                let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
+                staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
+            }
+            Ok(true)
+        })
+        .await
 }
 
 async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {

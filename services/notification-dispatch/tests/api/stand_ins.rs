@@ -65,7 +65,8 @@ impl Smsc {
             .env("SMSC_PASSWORD", PASSWORD)
             .env("SMSC_LOG", &log)
             .env("SMSC_FAIL", if fail { "1" } else { "0" })
-            .env("SMSC_DLR_DELAY_MS", "100")
+            // At once: the receipt may come before the send's outcome is committed.
+            .env("SMSC_DLR_DELAY_MS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
