@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::catalogue::{
-    ApplicationDeleted, ApplicationRegistered, ConsentGranted, ConsentRevoked, NotificationFailed, UserDeleted,
-    UserRegistered, UserUpdated,
+    ApplicationDeleted, ApplicationRegistered, NotificationFailed, UserDeleted, UserRegistered, UserUpdated,
 };
 use events::{Delivery, Event, EventPayload, Handler, HandlerError, Staged};
 use storage::{AnyConnection, StorageError};
@@ -18,8 +17,8 @@ use crate::{SOURCE, store};
 pub const BINDINGS: [&str; 7] = [
     ApplicationRegistered::TYPE,
     ApplicationDeleted::TYPE,
-    ConsentGranted::TYPE,
-    ConsentRevoked::TYPE,
+    consents::EVENT_TYPES[0],
+    consents::EVENT_TYPES[1],
     UserRegistered::TYPE,
     UserUpdated::TYPE,
     UserDeleted::TYPE,
@@ -59,12 +58,8 @@ fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<()
         store::upsert_application(c, &app.client_id, &app.owner_id)?;
     } else if let Some(app) = payload::<ApplicationDeleted>(event) {
         store::delete_application(c, &app?.client_id)?;
-    } else if let Some(consent) = payload::<ConsentGranted>(event) {
-        let g = consent?;
-        store::set_consent(c, &g.user_id, &g.client_id, &g.scopes.join(" "), g.granted_at)?;
-    } else if let Some(consent) = payload::<ConsentRevoked>(event) {
-        let r = consent?;
-        store::set_consent(c, &r.user_id, &r.client_id, "", r.revoked_at)?;
+    } else if let Some(changed) = consents::project(event, c) {
+        changed?;
     } else if let Some(user) = payload::<UserRegistered>(event) {
         let u = user?;
         store::register_recipient(c, &u.user_id, &u.email)?;

@@ -72,7 +72,11 @@ const RECEIPT_RETRY: Duration = Duration::from_millis(500);
 
 /// Delivery receipts: `sent` → `delivered` (or `failed`) for the notification a provider knows
 /// by the receipt's message id, with its event.
-pub async fn receipts(state: Arc<Dispatch>, mut incoming: mpsc::UnboundedReceiver<Receipt>, shutdown: CancellationToken) {
+pub async fn receipts(
+    state: Arc<Dispatch>,
+    mut incoming: mpsc::UnboundedReceiver<Receipt>,
+    shutdown: CancellationToken,
+) {
     let (again, mut later) = mpsc::unbounded_channel::<(Receipt, u32)>();
     loop {
         let (receipt, tries) = tokio::select! {
@@ -117,7 +121,10 @@ async fn record_receipt(state: &Dispatch, receipt: Receipt) -> Result<bool, Stor
                 staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
             } else {
                 let reason = format!("undelivered: {}", receipt.stat);
-                metrics.outcomes.with_label_values(&[store::FAILED, "undelivered"]).inc();
+                metrics
+                    .outcomes
+                    .with_label_values(&[store::FAILED, "undelivered"])
+                    .inc();
                 let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
                 staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
             }
@@ -163,7 +170,7 @@ struct Context {
 }
 
 fn context(c: &mut AnyConnection, row: &NotificationRow) -> Result<Context, StorageError> {
-    let consent = store::consent(c, &row.user_id, &row.client_id)?;
+    let consent = consents::scopes(c, &row.user_id, &row.client_id)?;
     let prefs = store::preferences(c, &row.user_id)?
         .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
         .and_then(|doc| doc.parse().ok())

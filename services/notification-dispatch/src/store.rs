@@ -15,15 +15,6 @@ mod schema {
     }
 
     diesel::table! {
-        consents (user_id, client_id) {
-            user_id -> Text,
-            client_id -> Text,
-            scopes -> Text,
-            changed_at -> BigInt,
-        }
-    }
-
-    diesel::table! {
         recipients (user_id) {
             user_id -> Text,
             email -> Nullable<Text>,
@@ -146,8 +137,7 @@ mod schema {
 }
 
 use schema::{
-    applications, consents, contents, devices, inbox, notifications, preferences, providers, recipients, sends,
-    services,
+    applications, contents, devices, inbox, notifications, preferences, providers, recipients, sends, services,
 };
 
 /// Statuses of a notification, in the order it moves through them.
@@ -181,43 +171,8 @@ pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()
         diesel::delete(services::table.filter(services::provider_id.eq(provider.provider_id))).execute(c)?;
         diesel::delete(providers::table.find(provider.provider_id)).execute(c)?;
     }
-    diesel::delete(consents::table.filter(consents::client_id.eq(client))).execute(c)?;
+    consents::forget_client(c, client)?;
     diesel::delete(applications::table.find(client)).execute(c).map(drop)
-}
-
-/// Sets a consent's scopes as of `at`, unless a later change is already recorded (events may
-/// arrive out of order). Empty scopes: withdrawn.
-pub fn set_consent(c: &mut AnyConnection, user: &str, client: &str, scopes: &str, at: i64) -> QueryResult<()> {
-    let stored: Option<i64> = consents::table
-        .find((user, client))
-        .select(consents::changed_at)
-        .first(c)
-        .optional()?;
-    match stored {
-        Some(changed) if changed > at => Ok(()),
-        Some(_) => diesel::update(consents::table.find((user, client)))
-            .set((consents::scopes.eq(scopes), consents::changed_at.eq(at)))
-            .execute(c)
-            .map(drop),
-        None => diesel::insert_into(consents::table)
-            .values((
-                consents::user_id.eq(user),
-                consents::client_id.eq(client),
-                consents::scopes.eq(scopes),
-                consents::changed_at.eq(at),
-            ))
-            .execute(c)
-            .map(drop),
-    }
-}
-
-/// The scopes `user` authorizes `client` for (`Some("")` once withdrawn).
-pub fn consent(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Option<String>> {
-    consents::table
-        .find((user, client))
-        .select(consents::scopes)
-        .first(c)
-        .optional()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -286,7 +241,7 @@ pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<V
     diesel::delete(recipients::table.find(user)).execute(c)?;
     diesel::delete(devices::table.filter(devices::user_id.eq(user))).execute(c)?;
     diesel::delete(preferences::table.find(user)).execute(c)?;
-    diesel::delete(consents::table.filter(consents::user_id.eq(user))).execute(c)?;
+    consents::forget_user(c, user)?;
     diesel::delete(inbox::table.filter(inbox::user_id.eq(user))).execute(c)?;
     Ok(pending)
 }

@@ -56,20 +56,8 @@ fn project(event: &Event, c: &mut AnyConnection) -> Option<Result<(), StorageErr
         })
     } else if let Some(app) = payload::<ApplicationDeleted>(event) {
         app.and_then(|a| Ok(store::delete_application(c, &a.client_id)?))
-    } else if let Some(consent) = payload::<ConsentGranted>(event) {
-        consent.and_then(|g| {
-            Ok(store::set_consent(
-                c,
-                &g.user_id,
-                &g.client_id,
-                &g.scopes.join(" "),
-                g.granted_at,
-            )?)
-        })
-    } else if let Some(consent) = payload::<ConsentRevoked>(event) {
-        consent.and_then(|r| Ok(store::set_consent(c, &r.user_id, &r.client_id, "", r.revoked_at)?))
     } else {
-        return None;
+        return consents::project(event, c);
     };
     Some(result)
 }
@@ -94,7 +82,7 @@ impl Handler for Events {
                 };
                 fanout::fan_out(c, &intake, storage::now_millis())?;
                 if let Some(user) = payload::<UserDeleted>(&event) {
-                    store::forget_user(c, &user?.user_id)?;
+                    consents::forget_user(c, &user?.user_id)?;
                 }
                 Ok(())
             })

@@ -169,7 +169,7 @@ async fn still_authorized(state: &Webhooks, message: &MessageRow) -> bool {
         return true;
     };
     let client = message.client_id.clone();
-    match state.db.run(move |c| Ok(store::consent(c, &user, &client)?)).await {
+    match state.db.run(move |c| Ok(consents::scopes(c, &user, &client)?)).await {
         // No row: the user was deleted after their `user.deleted` was fanned out.
         Ok(None) => true,
         Ok(Some(scopes)) => scopes.split(' ').any(|s| s == scope),

@@ -16,15 +16,6 @@ mod schema {
     }
 
     diesel::table! {
-        consents (user_id, client_id) {
-            user_id -> Text,
-            client_id -> Text,
-            scopes -> Text,
-            changed_at -> BigInt,
-        }
-    }
-
-    diesel::table! {
         endpoints (id) {
             id -> Text,
             client_id -> Text,
@@ -89,7 +80,7 @@ mod schema {
     }
 }
 
-use schema::{applications, attempts, consents, deliveries, endpoints, messages};
+use schema::{applications, attempts, deliveries, endpoints, messages};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -136,61 +127,8 @@ pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()
     for id in &ids {
         delete_endpoint(c, id)?;
     }
-    diesel::delete(consents::table.filter(consents::client_id.eq(client))).execute(c)?;
+    consents::forget_client(c, client)?;
     diesel::delete(applications::table.find(client)).execute(c).map(drop)
-}
-
-/// Sets a consent's scopes as of `at`, unless a later change is already recorded (events may
-/// arrive out of order). Empty scopes: withdrawn.
-pub fn set_consent(c: &mut AnyConnection, user: &str, client: &str, scopes: &str, at: i64) -> QueryResult<()> {
-    let stored: Option<i64> = consents::table
-        .find((user, client))
-        .select(consents::changed_at)
-        .first(c)
-        .optional()?;
-    match stored {
-        Some(changed) if changed > at => Ok(()),
-        Some(_) => diesel::update(consents::table.find((user, client)))
-            .set((consents::scopes.eq(scopes), consents::changed_at.eq(at)))
-            .execute(c)
-            .map(drop),
-        None => diesel::insert_into(consents::table)
-            .values((
-                consents::user_id.eq(user),
-                consents::client_id.eq(client),
-                consents::scopes.eq(scopes),
-                consents::changed_at.eq(at),
-            ))
-            .execute(c)
-            .map(drop),
-    }
-}
-
-/// client → scopes for every application `user` authorized.
-pub fn consents_of(c: &mut AnyConnection, user: &str) -> QueryResult<Vec<(String, String)>> {
-    consents::table
-        .filter(consents::user_id.eq(user))
-        .filter(consents::scopes.ne(""))
-        .select((consents::client_id, consents::scopes))
-        .load(c)
-}
-
-/// The scopes `user` authorizes `client` for now: `None` when no consent was ever recorded
-/// (or the user was deleted), `Some("")` once withdrawn.
-pub fn consent(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Option<String>> {
-    consents::table
-        .find((user, client))
-        .select(consents::scopes)
-        .first(c)
-        .optional()
-}
-
-/// Forgets a deleted user's consents (after their `user.deleted` was fanned out: it may still
-/// reach the applications they had authorized).
-pub fn forget_user(c: &mut AnyConnection, user: &str) -> QueryResult<()> {
-    diesel::delete(consents::table.filter(consents::user_id.eq(user)))
-        .execute(c)
-        .map(drop)
 }
 
 // Endpoints.

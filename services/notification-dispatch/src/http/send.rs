@@ -113,7 +113,7 @@ fn destination(c: &mut storage::AnyConnection, user: &str, client: &str) -> Resu
         .unwrap_or_default();
     Ok(Destination {
         known: recipient.is_some(),
-        consent: store::consent(c, user, client)?,
+        consent: consents::scopes(c, user, client)?,
         prefs,
         contacts: Contacts {
             email: recipient.as_ref().and_then(|r| r.email.clone()),

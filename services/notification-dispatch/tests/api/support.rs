@@ -233,7 +233,7 @@ impl Notifier {
         let (u, c, wanted) = (user.to_owned(), client.to_owned(), scopes.to_owned());
         self.until(
             "the consent is projected",
-            move |conn| store::consent(conn, &u, &c),
+            move |conn| consents::scopes(conn, &u, &c),
             move |s| s.as_deref() == Some(wanted.as_str()),
         )
         .await;

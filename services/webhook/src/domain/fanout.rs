@@ -57,7 +57,7 @@ pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<(
     }
     let consents: HashMap<String, String> =
         match (kind.audience, event_types::subject_user(intake.event_type, intake.data)) {
-            (Audience::AuthorizedBy(_), Some(user)) => store::consents_of(c, &user)?.into_iter().collect(),
+            (Audience::AuthorizedBy(_), Some(user)) => consents::granted_by(c, &user)?.into_iter().collect(),
             _ => HashMap::new(),
         };
     for (client, endpoints) in by_client {

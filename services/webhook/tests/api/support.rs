@@ -164,10 +164,7 @@ impl Hooks {
         eventually("the consent is projected", || {
             let (db, user, client, scopes) = (db.clone(), user.clone(), client.clone(), scopes.clone());
             async move {
-                let stored = db
-                    .run(move |c| Ok(webhook::store::consent(c, &user, &client)?))
-                    .await
-                    .unwrap();
+                let stored = db.run(move |c| Ok(consents::scopes(c, &user, &client)?)).await.unwrap();
                 stored.as_deref() == Some(scopes.as_str())
             }
         })
