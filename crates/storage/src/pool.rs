@@ -132,7 +132,11 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| match conn {
+            AnyConnection::Postgresql(_) => conn.transaction(work),
+            AnyConnection::Sqlite(_) => immediate(conn, work),
+        })
+        .await
     }
 
     /// Applies every pending migration of each set, in order.
@@ -232,5 +236,35 @@ mod tests {
             err.as_deref(),
             Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")
         );
+    }
+}
+
+/// An SQLite transaction that takes the write lock at `BEGIN IMMEDIATE`: a deferred one that
+/// read first fails with "database is locked" when it comes to write after another writer (its
+/// snapshot is stale; waiting cannot help). Begun through the connection's own transaction
+/// manager, so `work` may nest transactions (savepoints) as on PostgreSQL.
+fn immediate<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let AnyConnection::Sqlite(sqlite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    }
+    let outcome = work(conn);
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return outcome;
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The work's error is the one that matters; a failed rollback leaves the
+            // connection broken, and the pool replaces it.
+            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+            Err(error)
+        }
     }
 }

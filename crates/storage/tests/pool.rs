@@ -47,3 +47,47 @@ async fn a_connection_the_server_closed_fails_once_then_is_replaced() {
     assert_ne!(before, after);
     assert!(db.statements() >= 3, "statements are counted");
 }
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Transactions that read before they write, from every connection of an SQLite pool at once
+/// (as the outbox and its consumers do under load): none fails with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_transactions_that_read_then_write_do_not_lock_each_other_out() {
+    let sqlite = test_support::TestSqlite::create();
+    let db = Database::connect(&sqlite.url, &PoolSettings::default()).unwrap();
+    db.run(|c| Ok(diesel::sql_query("CREATE TABLE counter (n BIGINT NOT NULL)").execute(c)?))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    db.transaction(|c| {
+                        let seen: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM counter").get_result(c)?;
+                        // Give another transaction the time to write between this read and
+                        // this write: the upgrade from reader to writer is what fails.
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        diesel::sql_query(format!("INSERT INTO counter (n) VALUES ({})", seen.n)).execute(c)?;
+                        Ok(())
+                    })
+                    .await
+                    .expect("no transaction fails");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let total: Count = db
+        .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM counter").get_result(c)?))
+        .await
+        .unwrap();
+    assert_eq!(total.n, 400);
+}
