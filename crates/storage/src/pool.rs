@@ -222,23 +222,6 @@ impl ManageConnection for Manager {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_pick_the_backend_and_reject_others() {
-        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
-        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
-        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
-        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")
-        );
-    }
-}
-
 /// An SQLite transaction that takes the write lock at `BEGIN IMMEDIATE`: a deferred one that
 /// read first fails with "database is locked" when it comes to write after another writer (its
 /// snapshot is stale; waiting cannot help). Begun through the connection's own transaction
@@ -266,5 +249,22 @@ fn immediate<T>(
             let _ = AnsiTransactionManager::rollback_transaction(sqlite);
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_reject_others() {
+        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
+        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
+        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
+        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")
+        );
     }
 }
