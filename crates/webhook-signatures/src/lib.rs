@@ -1,6 +1,8 @@
 //! Standard Webhooks signatures (https://www.standardwebhooks.com): `v1` is HMAC-SHA256 over
 //! `{webhook-id}.{webhook-timestamp}.{body}` keyed by the base64 part of a `whsec_` secret;
-//! the `webhook-signature` header lists one `v1,<base64>` per secret signing now.
+//! `v1a` is an Ed25519 signature of the same bytes by a `whsk_` key, which receivers verify
+//! with its `whpk_` public key (they can check, never forge). The `webhook-signature` header
+//! lists one `v1,<base64>` per secret signing now, and a `v1a,<base64>` where a key signs.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -44,9 +46,67 @@ pub fn header(secrets: &[&str], id: &str, timestamp: i64, body: &str) -> String 
         .join(" ")
 }
 
+pub const SECRET_KEY_PREFIX: &str = "whsk_";
+pub const PUBLIC_KEY_PREFIX: &str = "whpk_";
+
+/// A `v1a` key pair: the secret key (`whsk_` and the 32-byte seed in base64) stays with the
+/// sender, the public key (`whpk_` and the 32-byte key in base64) goes to the receiver.
+pub struct KeyPair {
+    pub secret: String,
+    pub public: String,
+}
+
+pub fn generate_key_pair() -> KeyPair {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    KeyPair {
+        secret: format!("{SECRET_KEY_PREFIX}{}", STANDARD.encode(key.to_bytes())),
+        public: format!("{PUBLIC_KEY_PREFIX}{}", STANDARD.encode(key.verifying_key().to_bytes())),
+    }
+}
+
+fn signing_key(secret: &str) -> Option<ed25519_dalek::SigningKey> {
+    let seed = STANDARD.decode(secret.strip_prefix(SECRET_KEY_PREFIX)?).ok()?;
+    Some(ed25519_dalek::SigningKey::from_bytes(&seed.try_into().ok()?))
+}
+
+/// `v1a,<base64 Ed25519 signature>` of one message; empty for a key that does not decode.
+pub fn sign_v1a(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    use ed25519_dalek::Signer;
+    let Some(key) = signing_key(secret) else {
+        return String::new();
+    };
+    let signature = key.sign(format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1a,{}", STANDARD.encode(signature.to_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1a_signatures_verify_with_the_public_key_only() {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let pair = generate_key_pair();
+        assert!(pair.secret.starts_with(SECRET_KEY_PREFIX) && pair.public.starts_with(PUBLIC_KEY_PREFIX));
+        let signed = sign_v1a(&pair.secret, "msg_1", 1_614_265_330, r#"{"test": 2432232314}"#);
+        let raw = STANDARD.decode(signed.strip_prefix("v1a,").unwrap()).unwrap();
+        let public: [u8; 32] = STANDARD
+            .decode(&pair.public[PUBLIC_KEY_PREFIX.len()..])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = VerifyingKey::from_bytes(&public).unwrap();
+        let signature = Signature::from_slice(&raw).unwrap();
+        assert!(
+            key.verify(br#"msg_1.1614265330.{"test": 2432232314}"#, &signature)
+                .is_ok()
+        );
+        assert!(
+            key.verify(br#"msg_1.1614265330.{"test": 1}"#, &signature).is_err(),
+            "another body"
+        );
+        assert_eq!(sign_v1a("whsk_not-base64", "m", 1, "{}"), "");
+    }
 
     /// The example of the Standard Webhooks specification's reference libraries.
     #[test]

@@ -71,7 +71,8 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let _ = recorder.await;
 }
 
-type Job = (DeliveryRow, MessageRow, EndpointRow);
+/// A claimed delivery, with the endpoint's `v1a` secret key when it has one.
+type Job = (DeliveryRow, MessageRow, EndpointRow, Option<String>);
 
 async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
@@ -83,7 +84,16 @@ async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            Ok(store::claimed(c, &ids)?)
+            let claimed = store::claimed(c, &ids)?;
+            let endpoints: Vec<&str> = claimed.iter().map(|(_, _, e)| e.id.as_str()).collect();
+            let keys = store::secret_keys(c, &endpoints)?;
+            Ok(claimed
+                .into_iter()
+                .map(|(d, m, e)| {
+                    let key = keys.get(&e.id).cloned();
+                    (d, m, e, key)
+                })
+                .collect())
         })
         .await;
     claimed.unwrap_or_else(|error| {
@@ -135,7 +145,7 @@ fn elapsed_ms(started: Instant) -> i64 {
 
 async fn attempt(
     state: Arc<Webhooks>,
-    (delivery, message, endpoint): Job,
+    (delivery, message, endpoint, v1a): Job,
     _permit: OwnedSemaphorePermit,
     made: mpsc::UnboundedSender<Made>,
 ) {
@@ -149,7 +159,7 @@ async fn attempt(
         }
         return;
     }
-    let outcome = send(&state, &endpoint, &message).await;
+    let outcome = send(&state, &endpoint, v1a.as_deref(), &message).await;
     // The recorder is gone only at shutdown; the lease then brings the delivery back.
     let _ = made.send(Made {
         delivery,
@@ -206,7 +216,7 @@ async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
     (!decision.allowed).then(|| i64::try_from(decision.retry_after.as_millis()).unwrap_or(1000).max(1))
 }
 
-async fn send(state: &Webhooks, endpoint: &EndpointRow, message: &MessageRow) -> Outcome {
+async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: Option<&str>, message: &MessageRow) -> Outcome {
     let started = Instant::now();
     let url = match url::Url::parse(&endpoint.url) {
         Ok(url) => url,
@@ -222,7 +232,11 @@ async fn send(state: &Webhooks, endpoint: &EndpointRow, message: &MessageRow) ->
     };
     let now = storage::now_millis();
     let timestamp = now / 1000;
-    let signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
+    let mut signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
+    if let Some(key) = v1a {
+        signature.push(' ');
+        signature.push_str(&signing::sign_v1a(key, &message.id, timestamp, &message.body));
+    }
     let mut request = client
         .post(url)
         .header("content-type", "application/json")

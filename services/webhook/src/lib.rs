@@ -136,6 +136,7 @@ impl ServiceSettings for Settings {
         http::event_types::list,
         http::endpoints::create, http::endpoints::list, http::endpoints::show, http::endpoints::update, http::endpoints::delete,
         http::secrets::show, http::secrets::rotate,
+        http::secrets::public_key, http::secrets::make_key_pair, http::secrets::delete_key_pair,
         http::messages::attempts, http::messages::test, http::messages::resend, http::messages::recover,
     ),
     tags((name = "webhooks", description = "Receiving platform events")),

@@ -64,6 +64,15 @@ mod schema {
     }
 
     diesel::table! {
+        signing_keys (endpoint_id) {
+            endpoint_id -> Text,
+            secret_key -> Text,
+            public_key -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
         attempts (id) {
             id -> Text,
             delivery_id -> Text,
@@ -80,7 +89,7 @@ mod schema {
     }
 }
 
-use schema::{applications, attempts, deliveries, endpoints, messages};
+use schema::{applications, attempts, deliveries, endpoints, messages, signing_keys};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -241,7 +250,49 @@ pub fn update_endpoint(c: &mut AnyConnection, row: &EndpointRow, version: i64) -
 
 pub fn delete_endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<bool> {
     diesel::delete(deliveries::table.filter(deliveries::endpoint_id.eq(id))).execute(c)?;
+    diesel::delete(signing_keys::table.find(id)).execute(c)?;
     Ok(diesel::delete(endpoints::table.find(id)).execute(c)? == 1)
+}
+
+// Signing keys (`v1a`).
+
+/// Sets `endpoint`'s key pair, replacing any it had.
+pub fn set_signing_key(c: &mut AnyConnection, endpoint: &str, secret: &str, public: &str, now: i64) -> QueryResult<()> {
+    diesel::delete(signing_keys::table.find(endpoint)).execute(c)?;
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::endpoint_id.eq(endpoint),
+            signing_keys::secret_key.eq(secret),
+            signing_keys::public_key.eq(public),
+            signing_keys::created_at.eq(now),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// `endpoint`'s public key and when it was made.
+pub fn public_key(c: &mut AnyConnection, endpoint: &str) -> QueryResult<Option<(String, i64)>> {
+    signing_keys::table
+        .find(endpoint)
+        .select((signing_keys::public_key, signing_keys::created_at))
+        .first(c)
+        .optional()
+}
+
+pub fn delete_signing_key(c: &mut AnyConnection, endpoint: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(signing_keys::table.find(endpoint)).execute(c)? == 1)
+}
+
+/// endpoint → secret key, for those of `endpoints` that sign `v1a`.
+pub fn secret_keys(
+    c: &mut AnyConnection,
+    endpoints: &[&str],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> = signing_keys::table
+        .filter(signing_keys::endpoint_id.eq_any(endpoints))
+        .select((signing_keys::endpoint_id, signing_keys::secret_key))
+        .load(c)?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Enabled endpoints, with the type in their filter (or none), of applications in `clients`

@@ -146,3 +146,13 @@ pub struct Accepted {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered: Option<usize>,
 }
+
+/// An endpoint's `v1a` public key: verify `v1a,` signatures with it (Ed25519 over
+/// `{webhook-id}.{webhook-timestamp}.{body}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicKeyView {
+    /// `whpk_` and the 32-byte Ed25519 public key in base64.
+    pub public_key: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}

@@ -183,7 +183,7 @@ pub fn document() -> Value {
         .collect();
     json!({
         "title": "Partner API platform webhooks",
-        "description": "Every delivery is an HTTP POST with a JSON body {type, timestamp, data}, signed to the Standard Webhooks specification: headers webhook-id (stable across retries: deduplicate on it), webhook-timestamp (seconds) and webhook-signature (`v1,<base64 HMAC-SHA256 of id.timestamp.body>` per signing secret, space-separated during a rotation). Answer 2xx to acknowledge; 410 disables the endpoint; 429 or 503 with Retry-After delays the next attempt. An event about a user reaches an application only while that user authorizes it for `scope`.",
+        "description": "Every delivery is an HTTP POST with a JSON body {type, timestamp, data}, signed to the Standard Webhooks specification: headers webhook-id (stable across retries: deduplicate on it), webhook-timestamp (seconds) and webhook-signature (`v1,<base64 HMAC-SHA256 of id.timestamp.body>` per signing secret, space-separated during a rotation; with a key pair made at /webhooks/endpoints/{id}/public-key also `v1a,<base64 Ed25519 signature>` of the same bytes, verified with the `whpk_` public key). Answer 2xx to acknowledge; 410 disables the endpoint; 429 or 503 with Retry-After delays the next attempt. An event about a user reaches an application only while that user authorizes it for `scope`.",
         "types": types,
     })
 }

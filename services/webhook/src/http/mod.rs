@@ -104,6 +104,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .build(),
         )
         .service(
+            Endpoint::new("/webhooks/endpoints/{id}/public-key")
+                .get(secrets::public_key)
+                .post(secrets::make_key_pair)
+                .delete(secrets::delete_key_pair)
+                .build(),
+        )
+        .service(
             Endpoint::new("/webhooks/endpoints/{id}/secret/rotate")
                 .post(secrets::rotate)
                 .build(),

@@ -1,5 +1,7 @@
 //! An endpoint's signing secret: shown to its manager on request, rotated with an overlap in
 //! which the previous secret keeps signing beside the new one (both signatures in the header).
+//! Optionally an Ed25519 key pair too, for `v1a` signatures its receiver verifies with the
+//! public key alone.
 
 use actix_web::web;
 use http_kit::{ApiError, Envelope};
@@ -8,7 +10,7 @@ use super::Manager;
 use crate::domain::signing;
 use crate::state::Webhooks;
 use crate::store::{self, EndpointRow};
-use crate::views::SecretView;
+use crate::views::{PublicKeyView, SecretView};
 
 fn view(row: &EndpointRow, now: i64) -> SecretView {
     SecretView {
@@ -58,4 +60,66 @@ pub async fn rotate(
     }
     tracing::info!(endpoint.id = %next.id, "webhook signing secret rotated");
     Ok(Envelope::ok(view(&next, now)))
+}
+
+/// The endpoint's `v1a` public key (`whpk_…`), if it signs with one.
+#[utoipa::path(get, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = PublicKeyView), (status = 404, description = "no such endpoint, or it has no key", body = http_kit::ErrorBody)))]
+pub async fn public_key(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<Envelope<PublicKeyView>, ApiError> {
+    let row = manager.endpoint(&state, &id).await?;
+    let found = state.db.run(move |c| Ok(store::public_key(c, &row.id)?)).await?;
+    let (public_key, created_at) = found.ok_or_else(|| ApiError::not_found("this endpoint signs with no key pair"))?;
+    Ok(Envelope::ok(PublicKeyView { public_key, created_at }))
+}
+
+/// A new Ed25519 key pair: from now on every delivery is signed `v1a` beside `v1`. A pair made
+/// before is replaced at once (no overlap: publish the new public key first).
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 201, body = PublicKeyView), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn make_key_pair(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<Envelope<PublicKeyView>, ApiError> {
+    let row = manager.endpoint(&state, &id).await?;
+    let pair = signing::generate_key_pair();
+    let (public_key, created_at) = (pair.public.clone(), storage::now_millis());
+    state
+        .db
+        .run(move |c| {
+            Ok(store::set_signing_key(
+                c,
+                &row.id,
+                &pair.secret,
+                &pair.public,
+                created_at,
+            )?)
+        })
+        .await?;
+    tracing::info!(endpoint.id = %id, "webhook v1a key pair made");
+    Ok(Envelope::created(PublicKeyView { public_key, created_at }))
+}
+
+/// Stops `v1a` signatures: the key pair is deleted.
+#[utoipa::path(delete, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
+pub async fn delete_key_pair(
+    state: web::Data<Webhooks>,
+    manager: Manager,
+    id: web::Path<String>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let row = manager.endpoint(&state, &id).await?;
+    if state
+        .db
+        .run(move |c| Ok(store::delete_signing_key(c, &row.id)?))
+        .await?
+    {
+        Ok(actix_web::HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("this endpoint signs with no key pair"))
+    }
 }

@@ -13,7 +13,8 @@ use test_support::receiver::{Receiver, verify_with_packages};
 
 crate::on_both_backends!(
     events_reach_only_applications_their_user_authorized,
-    a_rotated_secret_signs_beside_the_old_one
+    a_rotated_secret_signs_beside_the_old_one,
+    a_key_pair_adds_v1a_signatures_beside_v1
 );
 
 fn updated(user: &str, name: &str) -> UserUpdated {
@@ -131,4 +132,66 @@ async fn a_rotated_secret_signs_beside_the_old_one(backend: Backend) {
     );
     verify_with_packages(&got[0], &new);
     verify_with_packages(&got[0], &old);
+}
+
+/// Whether `received` carries a `v1a` signature that `public_key` (`whpk_…`) verifies.
+fn signed_v1a(received: &test_support::receiver::Received, public_key: &str) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let raw: [u8; 32] = STANDARD
+        .decode(public_key.strip_prefix("whpk_").unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = VerifyingKey::from_bytes(&raw).unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        received.header("webhook-id"),
+        received.header("webhook-timestamp"),
+        received.body
+    );
+    received
+        .header("webhook-signature")
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1a,"))
+        .filter_map(|s| Signature::from_slice(&STANDARD.decode(s).ok()?).ok())
+        .any(|signature| key.verify(signed.as_bytes(), &signature).is_ok())
+}
+
+async fn a_key_pair_adds_v1a_signatures_beside_v1(backend: Backend) {
+    let hooks = support::start(backend).await;
+    let receiver = Receiver::start();
+    hooks.application("crm", "owner", &["profile"]).await;
+    let (id, secret) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
+    let path = format!("/webhooks/endpoints/{id}/public-key");
+    assert_eq!(
+        hooks.as_app("crm", "GET", &path, None).await.0,
+        404,
+        "none until asked for"
+    );
+    let (status, made, _) = hooks.as_app("crm", "POST", &path, None).await;
+    assert_eq!(status, 201, "{made}");
+    let public = made["data"]["public_key"].as_str().unwrap().to_owned();
+    assert!(
+        public.starts_with("whpk_") && !made.to_string().contains("whsk_"),
+        "{made}"
+    );
+    let (_, shown, _) = hooks.as_app("crm", "GET", &path, None).await;
+    assert_eq!(shown["data"]["public_key"], public.as_str());
+    let test = format!("/webhooks/endpoints/{id}/test");
+    assert_eq!(hooks.as_app("crm", "POST", &test, None).await.0, 202);
+    let got = receiver.wait_for(1).await;
+    assert!(signed_v1a(&got[0], &public), "{:?}", got[0].headers);
+    assert!(signed_by(&got[0], &secret));
+    // Receivers that know only v1 are not troubled by the v1a signature beside it.
+    verify_with_packages(&got[0], &secret);
+    assert_eq!(hooks.as_app("crm", "DELETE", &path, None).await.0, 204);
+    assert_eq!(hooks.as_app("crm", "POST", &test, None).await.0, 202);
+    let got = receiver.wait_for(2).await;
+    assert!(
+        !got[1].header("webhook-signature").contains("v1a,"),
+        "{:?}",
+        got[1].headers
+    );
 }
