@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
-use crate::domain::preferences::{Preferences, PreferencesDocument};
+use crate::destination::{self, Destination};
 use crate::domain::routing::{self, Contacts, Refusal};
 use crate::domain::{Channel, Kind, qr};
 use crate::metrics::DispatchMetrics;
@@ -163,33 +163,15 @@ async fn sample_backlog(state: &Dispatch) {
 
 /// What the try needs to know of the user and the service, read in one go.
 struct Context {
-    consent: Option<String>,
-    prefs: Preferences,
-    contacts: Contacts,
+    destination: Destination,
+    /// The service's channels; `None` once it was deleted.
     allowed: Option<Vec<Channel>>,
 }
 
 fn context(c: &mut AnyConnection, row: &NotificationRow) -> Result<Context, StorageError> {
-    let consent = consents::scopes(c, &row.user_id, &row.client_id)?;
-    let prefs = store::preferences(c, &row.user_id)?
-        .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
-        .and_then(|doc| doc.parse().ok())
-        .unwrap_or_default();
-    let recipient = store::recipient(c, &row.user_id)?;
-    let devices = store::devices_of(c, &row.user_id)?
-        .into_iter()
-        .map(|d| d.token)
-        .collect();
-    let allowed = store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels));
     Ok(Context {
-        consent,
-        prefs,
-        contacts: Contacts {
-            email: recipient.as_ref().and_then(|r| r.email.clone()),
-            phone: recipient.and_then(|r| r.phone),
-            devices,
-        },
-        allowed,
+        destination: destination::read(c, &row.user_id, &row.client_id)?,
+        allowed: store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels)),
     })
 }
 
@@ -238,7 +220,17 @@ async fn attempt(state: &Dispatch, row: NotificationRow) {
     let mut log = Vec::new();
     let mut stale = Vec::new();
     let outcome = match plan(&row, &context, storage::now_millis()) {
-        Ok(channels) => walk(state, &row, &context.contacts, &channels, &mut log, &mut stale).await,
+        Ok(channels) => {
+            walk(
+                state,
+                &row,
+                &context.destination.contacts,
+                &channels,
+                &mut log,
+                &mut stale,
+            )
+            .await
+        }
         Err(outcome) => outcome,
     };
     if let Err(error) = settle(state, row, outcome, log, stale).await {
@@ -256,16 +248,28 @@ fn plan(row: &NotificationRow, context: &Context, now: i64) -> Result<Vec<Channe
     let Some(allowed) = &context.allowed else {
         return Err(failed("service_deleted"));
     };
-    routing::admits(kind, context.consent.as_deref(), &context.prefs, row.provider_id).map_err(|r| failed(r.code()))?;
-    if let Some(until) = context.prefs.quiet_until(now).filter(|_| !row.urgent) {
+    routing::admits(
+        kind,
+        context.destination.consent.as_deref(),
+        &context.destination.prefs,
+        row.provider_id,
+    )
+    .map_err(|r| failed(r.code()))?;
+    if let Some(until) = context.destination.prefs.quiet_until(now).filter(|_| !row.urgent) {
         return Err(Outcome::Wait {
             until,
             reason: "quiet_hours",
         });
     }
     let requested = Channel::from_name(&row.channel).unwrap_or(Channel::Inapp);
-    routing::channels(requested, allowed, &context.prefs, row.provider_id, &context.contacts)
-        .map_err(|r: Refusal| failed(r.code()))
+    routing::channels(
+        requested,
+        allowed,
+        &context.destination.prefs,
+        row.provider_id,
+        &context.destination.contacts,
+    )
+    .map_err(|r: Refusal| failed(r.code()))
 }
 
 fn address<'a>(channel: Channel, row: &'a NotificationRow, contacts: &'a Contacts) -> Address<'a> {

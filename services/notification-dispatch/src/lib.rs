@@ -6,6 +6,7 @@
 
 pub mod channels;
 mod consumers;
+mod destination;
 mod dispatcher;
 pub mod domain;
 mod http;

@@ -153,6 +153,15 @@ impl PreferencesDocument {
 }
 
 impl Preferences {
+    /// A stored document. It was parsed before it was stored; one that no longer parses (a time
+    /// zone dropped from the database) reads as the defaults rather than stopping delivery.
+    pub fn stored(document: &str) -> Self {
+        serde_json::from_str::<PreferencesDocument>(document)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_default()
+    }
+
     pub fn document(&self) -> PreferencesDocument {
         let channels = |off: &BTreeSet<Channel>| off.iter().map(|c| (c.name().to_owned(), false)).collect();
         PreferencesDocument {

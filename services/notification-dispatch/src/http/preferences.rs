@@ -20,11 +20,7 @@ async fn stored(state: &Dispatch, user: &str) -> Result<(Preferences, i64), ApiE
     let Some((doc, version)) = found else {
         return Ok((Preferences::default(), 0));
     };
-    let parsed = serde_json::from_str::<PreferencesDocument>(&doc)
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_default();
-    Ok((parsed, version))
+    Ok((Preferences::stored(&doc), version))
 }
 
 /// The caller's preferences (defaults until they set any).

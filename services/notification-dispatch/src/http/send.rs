@@ -17,9 +17,9 @@ use values::{FieldErrors, Invalid};
 
 use super::SendNotifications;
 use crate::SOURCE;
-use crate::domain::preferences::{Preferences, PreferencesDocument};
+use crate::destination::{self, Destination};
 use crate::domain::request::{self, Body, Content, Head, Limits};
-use crate::domain::routing::{self, Contacts};
+use crate::domain::routing;
 use crate::domain::{Channel, Kind, new_notification_id};
 use crate::state::Dispatch;
 use crate::store::{self, NotificationRow, ServiceRow};
@@ -41,7 +41,7 @@ async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &str) 
             Ok(Facts {
                 provider: store::provider(c, provider_id)?,
                 service: store::service(c, provider_id, service_id)?,
-                destination: user.map(|u| destination(c, &u, &client)).transpose()?,
+                destination: user.map(|u| destination::read(c, &u, &client)).transpose()?,
             })
         })
         .await?)
@@ -95,32 +95,6 @@ fn offered(service: &ServiceRow, contents: &[Content], errors: &mut FieldErrors)
             ));
         }
     }
-}
-
-/// The user as this service may reach them: consent, preferences, contact points.
-struct Destination {
-    known: bool,
-    consent: Option<String>,
-    prefs: Preferences,
-    contacts: Contacts,
-}
-
-fn destination(c: &mut storage::AnyConnection, user: &str, client: &str) -> Result<Destination, storage::StorageError> {
-    let recipient = store::recipient(c, user)?;
-    let prefs = store::preferences(c, user)?
-        .and_then(|(doc, _)| serde_json::from_str::<PreferencesDocument>(&doc).ok())
-        .and_then(|doc| doc.parse().ok())
-        .unwrap_or_default();
-    Ok(Destination {
-        known: recipient.is_some(),
-        consent: consents::scopes(c, user, client)?,
-        prefs,
-        contacts: Contacts {
-            email: recipient.as_ref().and_then(|r| r.email.clone()),
-            phone: recipient.and_then(|r| r.phone),
-            devices: store::devices_of(c, user)?.into_iter().map(|d| d.token).collect(),
-        },
-    })
 }
 
 /// 403 when the user does not take this from this provider, naming why.
