@@ -18,6 +18,15 @@ pub struct GcraPolicy {
 }
 
 impl GcraPolicy {
+    /// `rate` per second with a burst of one second's worth (at least one): the limits
+    /// partners set on their endpoints, services and providers.
+    pub fn per_second(rate: f64) -> Self {
+        Self {
+            rate,
+            burst: (rate.ceil() as u32).max(1),
+        }
+    }
+
     fn interval_us(&self) -> u64 {
         // Bounded to one request per day, so the arithmetic cannot overflow.
         (1_000_000.0 / self.rate.max(1.0 / 86_400.0)).round() as u64

@@ -285,10 +285,7 @@ fn address<'a>(channel: Channel, row: &'a NotificationRow, contacts: &'a Contact
 /// cannot answer lets it go).
 async fn rate_wait(state: &Dispatch, provider: &Provider) -> Option<Duration> {
     let rate = provider.rate_limit?;
-    let policy = GcraPolicy {
-        rate,
-        burst: (rate.ceil() as u32).max(1),
-    };
+    let policy = GcraPolicy::per_second(rate);
     let decision = state
         .rates
         .check(&format!("provider:{}", provider.name), &policy)

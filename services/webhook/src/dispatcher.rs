@@ -204,10 +204,7 @@ async fn cancel(state: &Webhooks, delivery: &DeliveryRow) {
 /// lets the attempt go).
 async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
     let rate = endpoint.rate_limit?;
-    let policy = GcraPolicy {
-        rate: f64::from(rate),
-        burst: u32::try_from(rate).unwrap_or(1).max(1),
-    };
+    let policy = GcraPolicy::per_second(f64::from(rate));
     let decision = state
         .rates
         .check(&format!("endpoint:{}", endpoint.id), &policy)

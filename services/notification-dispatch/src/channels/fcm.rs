@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::{Address, Outgoing, SendError, Sender, Sent};
+use super::{Address, Outgoing, SendError, Sender, Sent, retry_after};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 
@@ -52,18 +52,6 @@ pub struct Fcm {
     send_url: String,
     http: reqwest::Client,
     token: Mutex<Option<Token>>,
-}
-
-/// `Retry-After` in seconds, when the answer has one.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let secs = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs))
 }
 
 /// FCM's error code (`UNREGISTERED`, `INVALID_ARGUMENT`, `QUOTA_EXCEEDED`, …).

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Address, Outgoing, SendError, Sender, Sent};
+use super::{Address, Outgoing, SendError, Sender, Sent, retry_after};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
@@ -80,11 +80,7 @@ impl Sender for SignedHttp {
             .await
             .map_err(|e| SendError::transient(format!("http provider: {e}")))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(&response);
         match status {
             s if s.is_success() => Ok(Sent::Accepted {
                 external_id: None,

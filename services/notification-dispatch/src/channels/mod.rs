@@ -170,6 +170,18 @@ pub trait Sender: Send + Sync + 'static {
     }
 }
 
+/// `Retry-After` in seconds, when an HTTP provider's answer has one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let secs = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
 /// A configured provider with its breaker.
 pub struct Provider {
     pub name: String,

@@ -64,10 +64,7 @@ fn authorize(facts: &mut Facts, client: &str, head: &Head) -> Result<ServiceRow,
 
 async fn within_rate(state: &Dispatch, service: &ServiceRow) -> Result<(), ApiError> {
     let Some(rate) = service.rate_limit else { return Ok(()) };
-    let policy = GcraPolicy {
-        rate: f64::from(rate),
-        burst: u32::try_from(rate).unwrap_or(1).max(1),
-    };
+    let policy = GcraPolicy::per_second(f64::from(rate));
     let key = format!("service:{}:{}", service.provider_id, service.service_id);
     match state.rates.check(&key, &policy).await {
         Ok(decision) if !decision.allowed => Err(ApiError::too_many_requests(decision.retry_after)),
