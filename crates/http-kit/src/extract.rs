@@ -53,6 +53,15 @@ fn json_error(error: JsonPayloadError) -> ApiError {
     }
 }
 
+/// An optional JSON body read from the raw bytes: empty means `T::default()`; errors answer as
+/// the `Json` extractor's do (400 `malformed_json`, 422 for a well-formed body of wrong shape).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
+}
+
 fn form_error(error: UrlencodedError) -> ApiError {
     match error {
         UrlencodedError::Overflow { size, limit } => {

@@ -7,7 +7,6 @@ use base64::Engine;
 
 use identity::ClientAddress;
 
-use crate::crypto;
 use crate::limiter::Attempt;
 use crate::state::AppState;
 use crate::store::ClientRow;
@@ -83,10 +82,7 @@ pub async fn authenticate(
         .map_err(OAuthError::too_many_attempts)?;
     let row = state.client(&presented.id).await?;
     let outcome = match (&row, &presented.secret) {
-        (Some(row), Some(secret)) => row
-            .secret_hash
-            .as_deref()
-            .is_some_and(|hash| crypto::secret_matches(secret, hash)),
+        (Some(row), Some(secret)) => row.secret_matches(secret, storage::now_millis()),
         (Some(row), None) => row.secret_hash.is_none(),
         (None, _) => false,
     };

@@ -64,6 +64,9 @@ mod tests {
             created_at: 0,
             secret_rotated_at: 0,
             allowed_networks: String::new(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            first_party: false,
         }
     }
 

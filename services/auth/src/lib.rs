@@ -67,6 +67,12 @@ pub struct BootstrapSettings {
     /// The gateway's client (scope `introspect`), kept in line with these settings at start.
     pub gateway_client_id: String,
     pub gateway_client_secret: SecretString,
+    /// The developer portal's client: first-party (consent implied), authorization code with
+    /// PKCE and refresh tokens, kept in line with these settings at start.
+    pub portal_client_id: String,
+    pub portal_client_secret: SecretString,
+    pub portal_redirect_uris: Vec<String>,
+    pub portal_scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +136,23 @@ impl Validate for Settings {
                 "bootstrap.gateway_client_secret",
                 "must be at least 16 characters when bootstrap.gateway_client_id is set",
             ));
+        }
+        if !b.portal_client_id.is_empty() {
+            if b.portal_client_secret.expose_secret().len() < 16 {
+                return Err(settings::rule(
+                    "bootstrap.portal_client_secret",
+                    "must be at least 16 characters when bootstrap.portal_client_id is set",
+                ));
+            }
+            for uri in &b.portal_redirect_uris {
+                domain::RedirectUri::parse(uri)
+                    .map_err(|e| settings::rule("bootstrap.portal_redirect_uris", e.reason))?;
+            }
+            let scopes = domain::Scopes::from_list(&b.portal_scopes)
+                .map_err(|e| settings::rule("bootstrap.portal_scopes", e.reason))?;
+            if !scopes.is_subset(&platform) {
+                return Err(settings::rule("bootstrap.portal_scopes", "must be within oauth.scopes"));
+            }
         }
         if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
             return Err(settings::rule(
@@ -202,7 +225,9 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
-    gateway_client(state, b).await?;
+    for client in platform_clients(b) {
+        platform_client(state, client).await?;
+    }
     let legacy = settings.oauth.legacy_client_id.clone();
     let exists = state
         .db
@@ -222,24 +247,23 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             created_at: now,
             secret_rotated_at: now,
             allowed_networks: String::new(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            first_party: true,
         };
         state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
     }
     Ok(())
 }
 
-/// The gateway's own client, which introspects every token: created, or given the configured
-/// secret when it changed (so rotating it is a configuration change and a restart).
-async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), http_kit::ApiError> {
-    if b.gateway_client_id.is_empty() {
-        return Ok(());
-    }
-    let hash = crypto::sha256_hex(b.gateway_client_secret.expose_secret());
+/// The platform's own clients, as configured: the gateway's (introspects every token) and the
+/// developer portal's (signs people in).
+fn platform_clients(b: &BootstrapSettings) -> Vec<store::ClientRow> {
     let now = storage::now_millis();
-    let row = store::ClientRow {
-        id: b.gateway_client_id.clone(),
-        secret_hash: Some(hash.clone()),
-        name: "Platform gateway".to_owned(),
+    let row = |id: &str, secret: &SecretString, name: &str| store::ClientRow {
+        id: id.to_owned(),
+        secret_hash: Some(crypto::sha256_hex(secret.expose_secret())),
+        name: name.to_owned(),
         owner_id: "platform".to_owned(),
         redirect_uris: String::new(),
         grant_types: "client_credentials".to_owned(),
@@ -247,22 +271,56 @@ async fn gateway_client(state: &AppState, b: &BootstrapSettings) -> Result<(), h
         created_at: now,
         secret_rotated_at: now,
         allowed_networks: String::new(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        first_party: false,
     };
+    let mut clients = Vec::new();
+    if !b.gateway_client_id.is_empty() {
+        clients.push(row(&b.gateway_client_id, &b.gateway_client_secret, "Platform gateway"));
+    }
+    if !b.portal_client_id.is_empty() {
+        clients.push(store::ClientRow {
+            redirect_uris: b.portal_redirect_uris.join("\n"),
+            grant_types: "authorization_code refresh_token".to_owned(),
+            scopes: b.portal_scopes.join(" "),
+            first_party: true,
+            ..row(&b.portal_client_id, &b.portal_client_secret, "Developer portal")
+        });
+    }
+    clients
+}
+
+/// Creates a platform client, or brings it in line with its settings when they changed (so
+/// rotating its secret is a configuration change and a restart).
+async fn platform_client(state: &AppState, row: store::ClientRow) -> Result<(), http_kit::ApiError> {
     // Read, then write in a statement of its own: on SQLite a transaction that starts reading
     // cannot wait for another writer to finish (it fails with "database is locked").
     let id = row.id.clone();
     let existing = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    let unchanged = |e: &store::ClientRow| {
+        (
+            &e.secret_hash,
+            &e.redirect_uris,
+            &e.scopes,
+            &e.grant_types,
+            e.first_party,
+        ) == (
+            &row.secret_hash,
+            &row.redirect_uris,
+            &row.scopes,
+            &row.grant_types,
+            row.first_party,
+        )
+    };
     match existing {
-        None => state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?,
-        Some(existing) if existing.secret_hash.as_deref() != Some(hash.as_str()) => {
-            let id = existing.id;
-            state
-                .db
-                .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?))
-                .await?;
-            state.clients.evict(&b.gateway_client_id);
+        Some(existing) if unchanged(&existing) => {}
+        Some(_) => {
+            let id = row.id.clone();
+            state.db.run(move |c| Ok(store::set_platform_client(c, &row)?)).await?;
+            state.clients.evict(&id);
         }
-        Some(_) => {}
+        None => state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?,
     }
     Ok(())
 }

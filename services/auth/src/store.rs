@@ -29,6 +29,9 @@ pub mod schema {
             created_at -> BigInt,
             secret_rotated_at -> BigInt,
             allowed_networks -> Text,
+            previous_secret_hash -> Nullable<Text>,
+            previous_secret_expires_at -> Nullable<BigInt>,
+            first_party -> Bool,
         }
     }
 
@@ -94,6 +97,11 @@ pub struct ClientRow {
     pub secret_rotated_at: i64,
     /// CIDR networks, space-separated; empty: any.
     pub allowed_networks: String,
+    /// The secret a rotation replaced, accepted until `previous_secret_expires_at` (ms).
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    /// One of the platform's own clients: consent is implied.
+    pub first_party: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -130,6 +138,20 @@ impl ClientRow {
     /// The scopes the client may be granted.
     pub fn scopes(&self) -> crate::domain::Scopes {
         crate::domain::Scopes::parse(&self.scopes).unwrap_or_default()
+    }
+
+    /// Whether `secret` is the client's secret, or the one it replaced while that overlaps.
+    pub fn secret_matches(&self, secret: &str, now: i64) -> bool {
+        let current = self
+            .secret_hash
+            .as_deref()
+            .is_some_and(|hash| crate::crypto::secret_matches(secret, hash));
+        let previous = self
+            .previous_secret_hash
+            .as_deref()
+            .filter(|_| self.previous_secret_expires_at.is_some_and(|until| now < until))
+            .is_some_and(|hash| crate::crypto::secret_matches(secret, hash));
+        current | previous
     }
 
     /// The networks its credentials and tokens are accepted from (stored as parsed).
@@ -205,9 +227,42 @@ pub fn all_clients(conn: &mut AnyConnection) -> QueryResult<Vec<ClientRow>> {
         .load(conn)
 }
 
-pub fn set_client_secret(conn: &mut AnyConnection, id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
+/// A new secret; the one it replaces stays valid until `previous_until` (None: not at all).
+pub fn set_client_secret(
+    conn: &mut AnyConnection,
+    id: &str,
+    secret_hash: &str,
+    now: i64,
+    previous_until: Option<i64>,
+) -> QueryResult<usize> {
+    let previous = clients::table
+        .find(id)
+        .select(clients::secret_hash)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten()
+        .filter(|_| previous_until.is_some());
     diesel::update(clients::table.find(id))
-        .set((clients::secret_hash.eq(secret_hash), clients::secret_rotated_at.eq(now)))
+        .set((
+            clients::secret_hash.eq(secret_hash),
+            clients::secret_rotated_at.eq(now),
+            clients::previous_secret_hash.eq(previous),
+            clients::previous_secret_expires_at.eq(previous_until),
+        ))
+        .execute(conn)
+}
+
+/// Keeps a platform client in line with its settings: secret, redirect URIs, scopes.
+pub fn set_platform_client(conn: &mut AnyConnection, row: &ClientRow) -> QueryResult<usize> {
+    diesel::update(clients::table.find(&row.id))
+        .set((
+            clients::secret_hash.eq(&row.secret_hash),
+            clients::redirect_uris.eq(&row.redirect_uris),
+            clients::scopes.eq(&row.scopes),
+            clients::grant_types.eq(&row.grant_types),
+            clients::first_party.eq(row.first_party),
+            clients::secret_rotated_at.eq(row.secret_rotated_at),
+        ))
         .execute(conn)
 }
 

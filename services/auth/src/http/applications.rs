@@ -96,6 +96,9 @@ pub async fn create_client(
         created_at: now,
         secret_rotated_at: now,
         allowed_networks: spec.allowed_networks.to_string(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        first_party: false,
     };
     let stored = row.clone();
     let registered = registered(&row);
@@ -168,6 +171,9 @@ pub struct ApplicationView {
     /// Empty: any address.
     pub allowed_networks: Vec<String>,
     pub created_at: i64,
+    /// Until when (ms since the epoch) the secret replaced by the last rotation still works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 impl ApplicationView {
@@ -190,6 +196,9 @@ impl ApplicationView {
             public: row.secret_hash.is_none(),
             allowed_networks: row.networks().names(),
             created_at: row.created_at,
+            previous_secret_expires_at: row
+                .previous_secret_expires_at
+                .filter(|until| *until > storage::now_millis()),
         }
     }
 }
@@ -294,26 +303,50 @@ fn every_token_of(client: &str, now: i64, ttl_secs: i64) -> TokenRevoked {
     }
 }
 
-/// Replaces the secret; the old one stops working at once.
-#[utoipa::path(post, path = "/applications/{id}/secret", tag = "applications", security(("bearer" = [])), responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody)))]
+/// How a rotation treats the secret it replaces.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotation {
+    /// Seconds the old secret keeps working beside the new one (0 to 604800, a week), so every
+    /// instance of the application can switch over; default 0: it stops at once.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
+    pub overlap_seconds: i64,
+}
+
+const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
+
+/// Replaces the secret; the old one keeps working for `overlap_seconds` (default: not at all).
+/// The body is optional.
+#[utoipa::path(post, path = "/applications/{id}/secret", tag = "applications", security(("bearer" = [])), request_body(content = SecretRotation, description = "optional"),
+    responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody), (status = 409, description = "a public application has no secret", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<Envelope<ApplicationView>, ApiError> {
+    let rotation: SecretRotation = http_kit::extract::optional_json(&body)?;
+    if !(0..=MAX_OVERLAP_SECS).contains(&rotation.overlap_seconds) {
+        return Err(ApiError::invalid_field("overlap_seconds", "0 to 604800 seconds"));
+    }
     let mut row = owned(&state, &caller, id.into_inner()).await?;
     if row.secret_hash.is_none() {
         return Err(ApiError::conflict("a public application has no secret"));
     }
     let secret = crypto::random_secret();
-    let (id, hash, now) = (row.id.clone(), crypto::sha256_hex(&secret), storage::now_millis());
+    let now = storage::now_millis();
+    let until = (rotation.overlap_seconds > 0).then(|| now + rotation.overlap_seconds * 1000);
+    let (id, hash) = (row.id.clone(), crypto::sha256_hex(&secret));
+    row.previous_secret_hash = until.and(row.secret_hash.take());
+    row.previous_secret_expires_at = until;
     row.secret_hash = Some(hash.clone());
     state
         .db
-        .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now)?))
+        .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now, until)?))
         .await?;
     state.clients.evict(&row.id);
-    tracing::info!(client.id = %row.id, "application secret rotated");
+    tracing::info!(client.id = %row.id, overlap_seconds = rotation.overlap_seconds, "application secret rotated");
     Ok(Envelope::ok(ApplicationView::new(&row, Some(secret))))
 }
 

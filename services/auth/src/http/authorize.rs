@@ -273,6 +273,10 @@ async fn proceed(state: &AppState, req: &HttpRequest, params: AuthorizeParams) -
             fresh,
         );
     };
+    // The platform's own clients act for the person who signs in to them: nothing to consent to.
+    if valid.client.first_party {
+        return grant(state, &valid, &user).await;
+    }
     let (uid, cid) = (user.id.clone(), valid.client.id.clone());
     let remembered = state
         .db

@@ -338,6 +338,46 @@ async fn seed_003_log_in_with(app: TestApp) {
     assert_eq!(status, 401);
 }
 
+/// The developer portal's client (auth's bootstrap settings) signs people in without a consent
+/// page and records no consent: it is the platform's own.
+async fn first_party_clients_imply_consent(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
+    let challenge = challenge.as_str().to_owned();
+    let url = format!(
+        "/oauth2/authorize?response_type=code&client_id=portal&redirect_uri={}&scope=profile%20webhooks:manage&state=s1&code_challenge={challenge}&code_challenge_method=S256",
+        urlencode("http://127.0.0.1:8080/portal/callback")
+    );
+    let page = browser.get(&url).await;
+    assert!(page.html.contains("Developer portal"), "{}", page.html);
+    let login = browser
+        .submit(&page, "/oauth2/login", &[("username", ADMIN.0), ("password", ADMIN.1)])
+        .await;
+    assert_eq!(login.status, 303);
+    let granted = browser.get(login.location.as_deref().unwrap()).await;
+    assert_eq!(granted.status, 303, "no consent page: {}", granted.html);
+    let location = granted.location.unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:8080/portal/callback?"),
+        "{location}"
+    );
+    assert!(query_param(&location, "code").is_some());
+    assert_eq!(query_param(&location, "state").as_deref(), Some("s1"));
+    let token = app.login(ADMIN.0, ADMIN.1).await;
+    let (status, _, consents) = app
+        .json(app.http.get(app.url("/accounts/me/consents")).bearer_auth(token))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        !consents.to_string().contains("\"portal\""),
+        "no consent is recorded for a first-party client: {consents}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 macro_rules! backend_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -351,6 +391,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn bad_requests_show_a_page_or_redirect_with_the_error() {
                 super::bad_requests_show_a_page_or_redirect_with_the_error(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn first_party_clients_imply_consent() {
+                super::first_party_clients_imply_consent(spawn($backend).await).await;
             }
 
             #[tokio::test]

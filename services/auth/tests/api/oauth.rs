@@ -537,6 +537,59 @@ async fn secret_rotation_and_deletion(app: TestApp) {
     assert_eq!(status, 404);
 }
 
+/// A rotation with an overlap keeps the old secret working beside the new one until it ends;
+/// a bad body is refused and changes nothing.
+async fn secret_rotation_with_an_overlap(app: TestApp) {
+    let admin = app.login(ADMIN.0, ADMIN.1).await;
+    let (id, old) = app
+        .application(json!({"name": "Overlapping", "grant_types": ["client_credentials"]}))
+        .await;
+    let rotate = |body: &'static str| {
+        app.http
+            .post(app.url(&format!("/applications/{id}/secret")))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (body, status) in [
+        (r#"{"overlap_seconds": -1}"#, 422),
+        (r#"{"overlap_seconds": 604801}"#, 422),
+        (r#"{"overlap_seconds": "soon"}"#, 422),
+        (r#"{"overlap": 5}"#, 422),
+        ("{", 400),
+    ] {
+        let (got, _, error) = app.json(rotate(body)).await;
+        assert_eq!(got, status, "{body}: {error}");
+        assert_eq!(error["success"], false);
+    }
+    let works = |secret: String| {
+        let client = app.oauth_client(&id, &secret);
+        let http = app.http.clone();
+        async move { client.exchange_client_credentials().request_async(&http).await.is_ok() }
+    };
+    assert!(works(old.clone()).await, "refused bodies changed nothing");
+    let (status, _, body) = app.json(rotate(r#"{"overlap_seconds": 2}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["data"]["client_secret"].as_str().unwrap().to_owned();
+    let until = body["data"]["previous_secret_expires_at"]
+        .as_i64()
+        .expect("overlap end shown");
+    assert!(until > storage::now_millis());
+    assert!(works(old.clone()).await, "the old secret works during the overlap");
+    assert!(works(new.clone()).await, "the new one too");
+    let wait = u64::try_from(until - storage::now_millis()).unwrap_or(0) + 100;
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    assert!(!works(old.clone()).await, "the old secret stops when the overlap ends");
+    assert!(works(new.clone()).await);
+    let (status, _, body) = app.json(rotate("")).await;
+    assert_eq!(status, 200, "no body: no overlap");
+    assert!(body["data"].get("previous_secret_expires_at").is_none());
+    assert!(
+        !works(new).await,
+        "without an overlap the replaced secret stops at once"
+    );
+}
+
 async fn repeated_failures_are_rate_limited(app: TestApp) {
     let (id, _) = app.application(json!({"name": "Target"})).await;
     let mut last = (0, None);
@@ -714,6 +767,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn secret_rotation_and_deletion() {
                 super::secret_rotation_and_deletion(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn secret_rotation_with_an_overlap() {
+                super::secret_rotation_with_an_overlap(spawn($backend).await).await;
             }
 
             #[tokio::test]
