@@ -14,9 +14,10 @@ if [[ ! -x /usr/bin/chromium ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# deploy/test.sh has just built the binaries (cargo builds each for its own integration tests).
-if [[ ${BROWSER_TEST_PREBUILT:-} != 1 || ! -x target/debug/auth || ! -x target/debug/gateway ]]; then
-    cargo build --locked -p auth -p gateway
+# deploy/test.sh has just built auth and gateway (cargo builds each for its own integration
+# tests); the portal's test runs the whole embedded platform.
+if [[ ${BROWSER_TEST_PREBUILT:-} != 1 || ! -x target/debug/auth || ! -x target/debug/gateway || ! -x target/debug/platform ]]; then
+    cargo build --locked -p auth -p gateway -p platform
 fi
 for suite in services/*/tests/browser; do
     echo "browser-test: $suite" >&2

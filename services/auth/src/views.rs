@@ -24,11 +24,11 @@ const STYLE: &str = "
 main{max-width:420px;margin:8vh auto;background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(20,30,60,.08);padding:32px}
 h1{font-size:1.4rem;margin:0 0 8px}p.lead{color:#5b6475;margin:0 0 24px}
 label{display:block;font-weight:600;margin:16px 0 6px}input[type=text],input[type=password]{width:100%;padding:10px 12px;border:1px solid #c9d0dc;border-radius:8px;font-size:1rem}
-input:focus{outline:2px solid #3b6ef5;border-color:#3b6ef5}.actions{display:flex;gap:12px;margin-top:24px}
-button{flex:1;padding:11px;border-radius:8px;border:1px solid #3b6ef5;font-size:1rem;font-weight:600;cursor:pointer;background:#3b6ef5;color:#fff}
-button.secondary{background:#fff;color:#3b6ef5}.error{background:#fdecec;color:#a12020;border-radius:8px;padding:10px 12px;margin:0 0 16px}
+input:focus{outline:2px solid #2456d3;border-color:#2456d3}.actions{display:flex;gap:12px;margin-top:24px}
+button{flex:1;padding:11px;border-radius:8px;border:1px solid #2456d3;font-size:1rem;font-weight:600;cursor:pointer;background:#2456d3;color:#fff}
+button.secondary{background:#fff;color:#2456d3}.error{background:#fdecec;color:#a12020;border-radius:8px;padding:10px 12px;margin:0 0 16px}
 ul.scopes{padding:0;list-style:none;margin:0}ul.scopes li{padding:10px 12px;border:1px solid #e3e7ee;border-radius:8px;margin:8px 0}
-ul.scopes code{font-weight:600}.app{font-weight:700}footer{color:#8a93a3;font-size:.85rem;margin-top:24px;text-align:center}
+ul.scopes code{font-weight:600}.app{font-weight:700}footer{color:#5b6475;font-size:.85rem;margin-top:24px;text-align:center}
 ";
 
 fn layout(status: StatusCode, title: &str, body: &str) -> HttpResponse {

@@ -54,6 +54,10 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
     let introspection = introspection::start(introspection_settings, deps.clone())
         .await
         .map_err(|e| start_failed("introspection", e))?;
+    let portal_settings = settings_or_exit(settings::load(portal::DEFAULTS, portal::ENV_PREFIX))?;
+    let portal = portal::start(portal_settings, deps.clone())
+        .await
+        .map_err(|e| start_failed("portal", e))?;
     let gateway_settings = settings_or_exit(settings::load(gateway::DEFAULTS, gateway::ENV_PREFIX))?;
     let gateway = gateway::start(gateway_settings, deps.clone())
         .await
@@ -65,6 +69,7 @@ async fn start_all(deps: &Deps) -> Result<Vec<Started>, ExitCode> {
         blog,
         webhooks,
         notifications,
+        portal,
         gateway,
     ])
 }
@@ -95,7 +100,8 @@ async fn main() -> ExitCode {
         println!("  {:<22} http://{}", service.name, service.http.addr);
     }
     if let Some(gateway) = started.iter().find(|s| s.name == gateway::NAME) {
-        println!("\nGateway: http://{}   (Ctrl-C to stop)\n", gateway.http.addr);
+        println!("\nGateway: http://{}   (Ctrl-C to stop)", gateway.http.addr);
+        println!("Developer portal: http://{}/portal\n", gateway.http.addr);
     }
     http_kit::server::shutdown_on_signal(shutdown).await;
     for service in started {

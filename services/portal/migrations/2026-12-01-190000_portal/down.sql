@@ -1,0 +1,2 @@
+DROP TABLE portal_sign_ins;
+DROP TABLE portal_sessions;

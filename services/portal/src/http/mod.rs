@@ -1,0 +1,76 @@
+//! The portal's pages, one file per section: signing in and out, applications, connected
+//! applications. Everything is under `/portal`, the gateway's route.
+
+mod applications;
+mod connected;
+mod sign_in;
+
+use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
+
+use crate::views;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal").get(home).build())
+        .service(Endpoint::new("/portal/").get(home).build())
+        .service(Endpoint::new("/portal/assets/portal.css").get(css).build())
+        .service(Endpoint::new("/portal/assets/portal.js").get(js).build())
+        .service(Endpoint::new("/portal/sign-in").get(sign_in::start).build())
+        .service(Endpoint::new("/portal/callback").get(sign_in::callback).build())
+        .service(Endpoint::new("/portal/sign-out").post(sign_in::sign_out).build())
+        .service(
+            Endpoint::new("/portal/applications")
+                .get(applications::list)
+                .post(applications::create)
+                .build(),
+        )
+        .service(Endpoint::new("/portal/applications/new").get(applications::new).build())
+        .service(
+            Endpoint::new("/portal/applications/{id}")
+                .get(applications::show)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/secret")
+                .post(applications::rotate_secret)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/delete")
+                .get(applications::confirm_delete)
+                .post(applications::delete)
+                .build(),
+        )
+        .service(Endpoint::new("/portal/connected").get(connected::list).build())
+        .service(
+            Endpoint::new("/portal/connected/{client_id}/revoke")
+                .post(connected::revoke)
+                .build(),
+        );
+}
+
+async fn home() -> HttpResponse {
+    see_other("/portal/applications")
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", location))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(body)
+}
+
+async fn css() -> HttpResponse {
+    asset("text/css; charset=utf-8", views::STYLE)
+}
+
+async fn js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", views::SCRIPT)
+}

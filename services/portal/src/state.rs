@@ -1,0 +1,53 @@
+//! What every handler shares: the database, the platform's API through the gateway, and the
+//! portal's OAuth2 client.
+
+use std::time::Duration;
+
+use storage::Database;
+
+use crate::api::Api;
+use crate::sign_in::OAuth;
+use crate::{Settings, store};
+
+pub struct Portal {
+    pub db: Database,
+    pub api: Api,
+    pub oauth: OAuth,
+    pub session_ttl: Duration,
+    /// Cookies are `Secure` unless the portal is reached over plain http (loopback, make run).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("portal URL: {0}")]
+    Url(#[from] url::ParseError),
+}
+
+impl Portal {
+    pub fn new(db: Database, settings: &Settings) -> Result<Self, SetupError> {
+        // No redirects: a token endpoint that redirects is an attack (the oauth2 crate's advice).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.portal.call_timeout.0)
+            .build()?;
+        Ok(Self {
+            api: Api::new(http.clone(), settings.portal.gateway_url.clone()),
+            oauth: OAuth::new(http, settings)?,
+            session_ttl: settings.portal.session_ttl.0,
+            secure_cookies: settings.portal.public_url.scheme() == "https",
+            db,
+        })
+    }
+
+    pub async fn purge_expired(&self) {
+        let now = storage::now_millis();
+        match self.db.run(move |c| Ok(store::purge_expired(c, now)?)).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "purged expired sessions and sign-ins"),
+            Err(error) => tracing::warn!(%error, "purging sessions failed"),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+// The developer portal as people use it: a real headless Chromium on the whole embedded
+// platform (target/debug/platform) signs in through auth's own login page, creates an
+// application, copies its secret, uses it with curl, rotates it, and, as another person,
+// authorizes the application, finds it under "Connected applications" and revokes it. Every
+// page is audited with axe-core in the same run; screenshots at desktop and phone width land in
+// target/screenshots/portal-*.png for a human to look at.
+//
+// Needs: `target/debug/platform` built, Debian's chromium (CHROMIUM overrides /usr/bin/chromium),
+// curl.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, openSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(import.meta.dirname, "../../../..");
+const BASE_PORT = 21000 + Math.floor(Math.random() * 400) * 10;
+const GATEWAY = `http://127.0.0.1:${BASE_PORT}`;
+const PORTAL = `${GATEWAY}/portal`;
+const SHOTS = join(ROOT, "target/screenshots");
+const ADMIN = { username: "admin", password: "portal-test-password" };
+const ALICE = { username: "alice", password: "correct horse battery staple" };
+const PARTNER_CALLBACK = "http://127.0.0.1:9/callback";
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+let platform, browser, dataDir, logFile;
+const secretsSeen = [];
+
+const port = (offset) => String(BASE_PORT + offset);
+const up = (offset) => `http://127.0.0.1:${BASE_PORT + offset}`;
+
+function platformEnv() {
+  return {
+    ...process.env,
+    RUST_LOG: "info",
+    BOOTSTRAP_ADMIN_USERNAME: ADMIN.username,
+    BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    GATEWAY_HTTP__PORT: port(0),
+    AUTH_HTTP__PORT: port(1),
+    INTROSPECTION_HTTP__PORT: port(2),
+    USER_PROFILE_HTTP__PORT: port(3),
+    BLOG_HTTP__PORT: port(4),
+    WEBHOOK_HTTP__PORT: port(5),
+    NOTIFICATION_DISPATCH_HTTP__PORT: port(6),
+    PORTAL_HTTP__PORT: port(7),
+    GATEWAY_UPSTREAMS__AUTH: up(1),
+    GATEWAY_UPSTREAMS__INTROSPECTION: up(2),
+    GATEWAY_UPSTREAMS__USER_PROFILE: up(3),
+    GATEWAY_UPSTREAMS__BLOG: up(4),
+    GATEWAY_UPSTREAMS__WEBHOOK: up(5),
+    GATEWAY_UPSTREAMS__NOTIFICATION_DISPATCH: up(6),
+    GATEWAY_UPSTREAMS__PORTAL: up(7),
+    GATEWAY_INTROSPECTION__URL: `${up(2)}/oauth2/introspect`,
+    GATEWAY_TOKENS__ISSUER: GATEWAY,
+    GATEWAY_DOCS__PUBLIC_URL: GATEWAY,
+    AUTH_OAUTH__ISSUER: GATEWAY,
+    AUTH_BOOTSTRAP__PORTAL_REDIRECT_URIS: `["${PORTAL}/callback"]`,
+    INTROSPECTION_AUTH__URL: up(1),
+    INTROSPECTION_AUTH__ISSUER: GATEWAY,
+    PORTAL_PORTAL__PUBLIC_URL: PORTAL,
+    PORTAL_PORTAL__GATEWAY_URL: GATEWAY,
+  };
+}
+
+async function ready() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const [gateway, portal] = await Promise.all([fetch(`${GATEWAY}/readyz`), fetch(`${up(7)}/readyz`)]);
+      if (gateway.ok && portal.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the platform did not become ready");
+}
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "portal-browser-"));
+  mkdirSync(SHOTS, { recursive: true });
+  logFile = join(dataDir, "platform.log");
+  const log = openSync(logFile, "w");
+  // The platform keeps its SQLite files under ./data: run it in the temporary directory.
+  platform = spawn(join(ROOT, "target/debug/platform"), [], { cwd: dataDir, env: platformEnv(), stdio: ["ignore", log, log] });
+  await ready();
+  const res = await fetch(`${GATEWAY}/users`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: ALICE.username, email: "alice@example.com", password: ALICE.password }),
+  });
+  assert.equal(res.status, 201, await res.text());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  platform?.kill("SIGTERM");
+  await new Promise((r) => platform?.once("exit", r) ?? r());
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+// axe-core's checks are injected past the pages' CSP (script-src 'self').
+const person = () => browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+
+/** Zero serious or critical accessibility violations on the page as it stands. */
+async function audit(page, name) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(async () => await globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => ["serious", "critical"].includes(v.impact));
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
+    [],
+    `accessibility of ${name}`,
+  );
+}
+
+/** Desktop and phone-width screenshots, and the audit at both widths. */
+async function shoot(page, name) {
+  await audit(page, name);
+  await page.screenshot({ path: join(SHOTS, `portal-${name}.png`), fullPage: true });
+  const desktop = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${name} fits a phone-width screen (overflows by ${overflow}px)`);
+  await audit(page, `${name} (phone)`);
+  await page.screenshot({ path: join(SHOTS, `portal-${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(desktop);
+}
+
+async function signInAtAuth(page, who) {
+  await page.getByLabel("Username").fill(who.username);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+function curlToken(clientId, secret) {
+  const out = execFileSync("curl", [
+    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", `${clientId}:${secret}`,
+    "-d", "grant_type=client_credentials", `${GATEWAY}/oauth2/token`,
+  ]);
+  return Number(out.toString());
+}
+
+let app; // the application the registration platform creates: { id, secret }
+
+test("a registration platform signs in, creates an application, reads its secret once and rotates it", async () => {
+  const context = await person();
+  const page = await context.newPage();
+  await page.goto(PORTAL);
+  assert.match(page.url(), /\/oauth2\/authorize\?/, "the portal sends people to auth's sign-in page");
+  await assert.doesNotReject(page.getByText("Developer portal").first().waitFor());
+  await shoot(page, "sign-in");
+  await signInAtAuth(page, ADMIN);
+  await page.waitForURL(`${PORTAL}/applications`);
+  assert.equal(await page.getByRole("heading", { level: 1 }).innerText(), "Applications");
+  assert.equal(await page.getByText(/no applications yet/).count(), 1);
+
+  const cookies = await context.cookies(PORTAL);
+  const session = cookies.find((c) => c.name === "portal_session");
+  assert.ok(session, "a session cookie");
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Lax");
+  assert.equal(session.secure, false, "not Secure on plain-http loopback only");
+  assert.equal(session.path, "/portal");
+
+  await page.getByRole("link", { name: "New application" }).click();
+  await page.waitForURL(`${PORTAL}/applications/new`);
+  await shoot(page, "new-application");
+  // A mistake is shown beside its field, and what was typed is kept.
+  await page.getByLabel("Redirect URIs").fill("ftp://not-a-redirect");
+  await page.getByRole("button", { name: "Create application" }).click();
+  const nameInput = page.getByLabel("Name", { exact: true });
+  assert.equal(await nameInput.getAttribute("aria-invalid"), "true");
+  assert.match(await page.locator("#name-error").innerText(), /\S/);
+  assert.equal(await page.getByLabel("Redirect URIs").inputValue(), "ftp://not-a-redirect");
+  assert.equal(await page.getByText('"success"').count(), 0, "never a raw JSON envelope");
+  await shoot(page, "new-application-errors");
+
+  await nameInput.fill("Photo printer");
+  await page.getByLabel("Redirect URIs").fill(PARTNER_CALLBACK);
+  await page.getByLabel(/^client_credentials/).check();
+  await page.getByLabel(/^email/).check();
+  await page.getByRole("button", { name: "Create application" }).click();
+  await page.getByRole("heading", { name: "Photo printer" }).waitFor();
+  const secret = await page.locator("#client-secret").inputValue();
+  const id = await page.locator("#client-id").inputValue();
+  assert.match(secret, /^[0-9a-f-]{20,}|^[A-Za-z0-9_-]{20,}$/);
+  secretsSeen.push(secret);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: GATEWAY });
+  await page.locator('button[data-copy="client-secret"]').click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, "the copy button copies the secret");
+  await shoot(page, "application-created");
+  assert.equal(curlToken(id, secret), 200, "the secret from the page works with curl");
+
+  // The secret is shown once: the application's page never shows it again.
+  await page.goto(`${PORTAL}/applications/${id}`);
+  assert.equal(await page.locator("#client-secret").count(), 0);
+  assert.ok(!(await page.content()).includes(secret));
+  await shoot(page, "application");
+
+  // Rotate with a day's overlap: both secrets work.
+  await page.getByLabel("The current secret keeps working").selectOption("86400");
+  await page.getByRole("button", { name: "Rotate the secret" }).click();
+  await page.locator("#client-secret").waitFor();
+  const rotated = await page.locator("#client-secret").inputValue();
+  secretsSeen.push(rotated);
+  assert.notEqual(rotated, secret);
+  assert.match(await page.getByText(/still accepted until/).innerText(), /UTC/);
+  await shoot(page, "secret-rotated");
+  assert.equal(curlToken(id, secret), 200, "the old secret works during the overlap");
+  assert.equal(curlToken(id, rotated), 200, "the new one too");
+  // Rotating again without overlap: only the newest works.
+  await page.getByLabel("The current secret keeps working").selectOption("0");
+  await page.getByRole("button", { name: "Rotate the secret" }).click();
+  await page.locator("#client-secret").waitFor();
+  const newest = await page.locator("#client-secret").inputValue();
+  secretsSeen.push(newest);
+  assert.equal(curlToken(id, newest), 200);
+  assert.equal(curlToken(id, rotated), 401, "the replaced secret stops at once");
+  assert.equal(curlToken(id, secret), 401, "and so does the first one");
+  app = { id, secret: newest };
+
+  // A form posted without the session's CSRF token is refused and changes nothing.
+  const forged = await page.request.post(`${PORTAL}/applications/${id}/secret`, {
+    form: { overlap_seconds: "0" },
+    maxRedirects: 0,
+  });
+  assert.equal(forged.status(), 403);
+  assert.equal(curlToken(id, newest), 200, "the refused form rotated nothing");
+  await context.close();
+});
+
+test("another person authorizes the application, finds it under Connected applications and revokes it", async () => {
+  assert.ok(app, "the first test created the application");
+  const context = await person();
+  const page = await context.newPage();
+  // The partner's "Log in with" link, with PKCE; the partner's callback is caught here.
+  const verifier = randomBytes(32).toString("base64url");
+  const challenge = createHash("sha256").update(verifier).digest("base64url");
+  let code;
+  await page.route(`${PARTNER_CALLBACK}**`, (route) => {
+    code = new URL(route.request().url()).searchParams.get("code");
+    route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Partner</title><p>Back at the partner</p>" });
+  });
+  const authorize = new URL(`${GATEWAY}/oauth2/authorize`);
+  Object.entries({
+    response_type: "code", client_id: app.id, redirect_uri: PARTNER_CALLBACK, scope: "profile email",
+    state: "s1", code_challenge: challenge, code_challenge_method: "S256",
+  }).forEach(([k, v]) => authorize.searchParams.set(k, v));
+  await page.goto(authorize.toString());
+  await signInAtAuth(page, ALICE);
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.getByText("Back at the partner").waitFor();
+  assert.ok(code, "the partner received a code");
+  const exchanged = await fetch(`${GATEWAY}/oauth2/token`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString("base64")}`,
+    },
+    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: PARTNER_CALLBACK, code_verifier: verifier }),
+  });
+  assert.equal(exchanged.status, 200);
+  const { access_token: token } = await exchanged.json();
+  const me = () => fetch(`${GATEWAY}/users/me`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+  assert.equal(await me(), 200, "the partner acts for Alice");
+
+  // Alice is signed in at auth already: the portal signs her in without asking again.
+  await page.goto(`${PORTAL}/connected`);
+  await page.waitForURL(`${PORTAL}/connected`);
+  const item = page.getByRole("listitem").filter({ hasText: "Photo printer" });
+  assert.equal(await item.count(), 1);
+  assert.match(await item.innerText(), /email/);
+  await shoot(page, "connected");
+
+  // Applications of someone else are not hers to see, nor may she create any.
+  const other = await page.goto(`${PORTAL}/applications/${app.id}`);
+  assert.equal(other.status(), 404);
+  const create = await page.goto(`${PORTAL}/applications/new`);
+  assert.equal(create.status(), 403);
+  await page.goto(`${PORTAL}/applications`);
+  assert.match(await page.locator("main").innerText(), /Only registration platforms create applications/);
+  await shoot(page, "applications-not-a-platform");
+
+  await page.goto(`${PORTAL}/connected`);
+  await page.getByRole("button", { name: "Revoke access of Photo printer" }).click();
+  await page.getByText("Access revoked for").waitFor();
+  assert.equal(await page.getByRole("listitem").filter({ hasText: "Photo printer" }).count(), 0);
+  await shoot(page, "connected-revoked");
+  let status;
+  for (let i = 0; i < 50 && (status = await me()) !== 401; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(status, 401, "the revoked application's token is refused");
+
+  // Signing out ends the portal session: its pages send her to sign in again.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "You are signed out" }).waitFor();
+  await shoot(page, "signed-out");
+  const after = await page.request.get(`${PORTAL}/applications`, { maxRedirects: 0 });
+  assert.equal(after.status(), 303);
+  assert.match(after.headers().location, /^\/portal\/sign-in/);
+  await context.close();
+});
+
+test("the registration platform deletes the application after confirming", async () => {
+  const context = await person();
+  const page = await context.newPage();
+  await page.goto(`${PORTAL}/applications/${app.id}`);
+  await signInAtAuth(page, ADMIN);
+  await page.waitForURL(`${PORTAL}/applications/${app.id}`);
+  await page.getByRole("link", { name: "Delete this application…" }).click();
+  await shoot(page, "delete-application");
+  await page.getByRole("button", { name: "Delete the application" }).click();
+  await page.waitForURL(`${PORTAL}/applications`);
+  assert.equal(await page.getByText("Photo printer").count(), 0);
+  assert.equal(curlToken(app.id, app.secret), 401, "a deleted application's secret is refused");
+  await context.close();
+});
+
+test("no secret shown in the portal ever reaches the logs", () => {
+  const log = readFileSync(logFile, "utf8");
+  assert.ok(log.includes("application created in the portal"), "the log was captured");
+  for (const secret of secretsSeen) assert.ok(!log.includes(secret), "a client secret is in the platform's log");
+});
