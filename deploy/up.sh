@@ -8,7 +8,7 @@ DIR=target/up
 # name:database (empty: the service keeps no data)
 # Consumers of auth's events first: on a first start their queues must exist before auth
 # publishes the bootstrap administrator's user.registered.
-SERVICES=(user-profile:user_profile blog:blog webhook:webhook notification-dispatch:notification_dispatch auth:auth introspection:introspection gateway:)
+SERVICES=(user-profile:user_profile blog:blog webhook:webhook notification-dispatch:notification_dispatch auth:auth introspection:introspection portal:portal gateway:)
 
 # A service's port, from its defaults file.
 port() {
@@ -49,7 +49,7 @@ start() {
         name=${entry%%:*}
         kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null || { echo "up: $name exited; see $DIR/$name.log" >&2; tail -5 "$DIR/$name.log" >&2; exit 1; }
     done
-    echo "up: gateway on http://127.0.0.1:8080 ('make down' stops the services, 'make servers-stop' the servers)"
+    echo "up: gateway on http://127.0.0.1:8080, developer portal on http://127.0.0.1:8080/portal ('make down' stops the services, 'make servers-stop' the servers)"
 }
 
 stop() {

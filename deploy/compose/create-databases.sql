@@ -5,3 +5,4 @@ CREATE DATABASE user_profile;
 CREATE DATABASE blog;
 CREATE DATABASE webhook;
 CREATE DATABASE notification_dispatch;
+CREATE DATABASE portal;
