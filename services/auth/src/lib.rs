@@ -195,6 +195,7 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
     paths(
         http::token::token, http::token::revoke, http::metadata::metadata, http::metadata::jwks,
         http::users::register, http::users::me, http::users::set_roles, http::consents::list, http::consents::withdraw,
+        http::role_requests::ask, http::role_requests::mine, http::role_requests::pending, http::role_requests::decide,
         http::applications::create, http::applications::list, http::applications::show,
         http::applications::rotate_secret, http::applications::change, http::applications::delete, http::applications::register,
         http::seed::login, http::seed::revoke, http::token::seed_authorize,

@@ -584,3 +584,83 @@ pub fn delete_user(conn: &mut AnyConnection, id: &str) -> QueryResult<bool> {
     diesel::delete(refresh_tokens::table.filter(refresh_tokens::user_id.eq(id))).execute(conn)?;
     Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
 }
+
+// Role requests.
+
+mod role_schema {
+    diesel::table! {
+        role_requests (id) {
+            id -> Text,
+            user_id -> Text,
+            role -> Text,
+            reason -> Text,
+            status -> Text,
+            created_at -> BigInt,
+            decided_at -> Nullable<BigInt>,
+            decided_by -> Nullable<Text>,
+        }
+    }
+}
+
+use role_schema::role_requests;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = role_requests)]
+pub struct RoleRequestRow {
+    pub id: String,
+    pub user_id: String,
+    pub role: String,
+    pub reason: String,
+    /// `pending`, `approved` or `refused`.
+    pub status: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+}
+
+pub fn insert_role_request(conn: &mut AnyConnection, row: &RoleRequestRow) -> QueryResult<()> {
+    diesel::insert_into(role_requests::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn role_requests_of(conn: &mut AnyConnection, user: &str) -> QueryResult<Vec<RoleRequestRow>> {
+    role_requests::table
+        .filter(role_requests::user_id.eq(user))
+        .order(role_requests::created_at.desc())
+        .select(RoleRequestRow::as_select())
+        .load(conn)
+}
+
+pub fn pending_role_requests(conn: &mut AnyConnection, limit: i64) -> QueryResult<Vec<RoleRequestRow>> {
+    role_requests::table
+        .filter(role_requests::status.eq("pending"))
+        .order(role_requests::created_at.asc())
+        .limit(limit)
+        .select(RoleRequestRow::as_select())
+        .load(conn)
+}
+
+pub fn role_request(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<RoleRequestRow>> {
+    role_requests::table
+        .find(id)
+        .select(RoleRequestRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Decides a pending request; 0 when it was decided already (by another administrator).
+pub fn decide_role_request(conn: &mut AnyConnection, id: &str, status: &str, by: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        role_requests::table
+            .find(id)
+            .filter(role_requests::status.eq("pending")),
+    )
+    .set((
+        role_requests::status.eq(status),
+        role_requests::decided_at.eq(now),
+        role_requests::decided_by.eq(by),
+    ))
+    .execute(conn)
+}

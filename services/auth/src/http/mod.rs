@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod consents;
 pub mod internal;
 pub mod metadata;
+pub mod role_requests;
 pub mod seed;
 pub mod token;
 pub mod users;
@@ -48,6 +49,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/accounts/me/consents/{client_id}")
             .delete(consents::withdraw)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/accounts/me/role-requests")
+            .post(role_requests::ask)
+            .get(role_requests::mine)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/accounts/role-requests")
+            .get(role_requests::pending)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/accounts/role-requests/{id}/decision")
+            .post(role_requests::decide)
             .build(),
     )
     .service(Endpoint::new("/accounts/{id}/roles").put(users::set_roles).build())

@@ -1,0 +1,190 @@
+//! Asking for a role: a person asks to become a registration platform (seed 000: only those
+//! create applications), an administrator approves (the role is added in the same transaction)
+//! or refuses.
+
+use actix_web::web;
+use http_kit::{ApiError, Envelope};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::bearer::Caller;
+use crate::domain::{Role, format_roles, parse_roles};
+use crate::state::AppState;
+use crate::store::{self, RoleRequestRow};
+
+const MAX_REASON: usize = 500;
+const PENDING: &str = "pending";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoleRequest {
+    /// The only role that can be asked for: `registration_platform`.
+    pub role: String,
+    /// What the person will build, for the administrator (at most 500 characters).
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleRequestView {
+    pub id: String,
+    pub user_id: String,
+    /// Present in the administrators' list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub role: String,
+    pub reason: String,
+    /// `pending`, `approved` or `refused`.
+    pub status: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+impl RoleRequestView {
+    fn new(row: RoleRequestRow, username: Option<String>) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            username,
+            role: row.role,
+            reason: row.reason,
+            status: row.status,
+            created_at: row.created_at,
+            decided_at: row.decided_at,
+        }
+    }
+}
+
+/// Asks for a role; 409 when the caller has it already or is waiting for an answer.
+#[utoipa::path(post, path = "/accounts/me/role-requests", tag = "users", security(("bearer" = [])), request_body = NewRoleRequest,
+    responses((status = 201, body = RoleRequestView), (status = 401, body = http_kit::ErrorBody),
+              (status = 409, description = "the caller has the role or a pending request", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn ask(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<NewRoleRequest>,
+) -> Result<Envelope<RoleRequestView>, ApiError> {
+    let role = Role::parse(&body.role)
+        .filter(|r| *r == Role::RegistrationPlatform)
+        .ok_or_else(|| ApiError::invalid_field("role", "only registration_platform can be asked for"))?;
+    let reason = body.reason.trim().to_owned();
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid_field("reason", "at most 500 characters"));
+    }
+    if caller.roles.contains(&role) {
+        return Err(ApiError::conflict("you have this role already"));
+    }
+    let row = RoleRequestRow {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        user_id: caller.user.id.clone(),
+        role: role.as_str().to_owned(),
+        reason,
+        status: PENDING.to_owned(),
+        created_at: storage::now_millis(),
+        decided_at: None,
+        decided_by: None,
+    };
+    let stored = row.clone();
+    state
+        .db
+        .transaction(move |c| {
+            let waiting = store::role_requests_of(c, &stored.user_id)?
+                .iter()
+                .any(|r| r.status == PENDING && r.role == stored.role);
+            if waiting {
+                return Err(storage::StorageError::Conflict(
+                    diesel::result::Error::RollbackTransaction,
+                ));
+            }
+            Ok(store::insert_role_request(c, &stored)?)
+        })
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ApiError::conflict("you asked already; an administrator will answer"),
+            other => other.into(),
+        })?;
+    tracing::info!(user.id = %row.user_id, role = %row.role, "role requested");
+    Ok(Envelope::created(RoleRequestView::new(row, None)))
+}
+
+/// The caller's requests, newest first.
+#[utoipa::path(get, path = "/accounts/me/role-requests", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [RoleRequestView]), (status = 401, body = http_kit::ErrorBody)))]
+pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
+    let user = caller.user.id.clone();
+    let rows = state.db.run(move |c| Ok(store::role_requests_of(c, &user)?)).await?;
+    Ok(Envelope::ok(
+        rows.into_iter().map(|r| RoleRequestView::new(r, None)).collect(),
+    ))
+}
+
+/// Requests waiting for an answer, oldest first (administrators only).
+#[utoipa::path(get, path = "/accounts/role-requests", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = [RoleRequestView]), (status = 403, body = http_kit::ErrorBody)))]
+pub async fn pending(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
+    caller.require(Role::Admin)?;
+    let views = state
+        .db
+        .run(move |c| {
+            let rows = store::pending_role_requests(c, 200)?;
+            let mut views = Vec::with_capacity(rows.len());
+            for row in rows {
+                let username = store::user_by_id(c, &row.user_id)?.map(|u| u.username);
+                views.push(RoleRequestView::new(row, username));
+            }
+            Ok(views)
+        })
+        .await?;
+    Ok(Envelope::ok(views))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// `approve` adds the role to the person's account; `refuse` does not.
+    pub decision: String,
+}
+
+/// Approves or refuses a pending request (administrators only); 409 if it was decided already.
+#[utoipa::path(post, path = "/accounts/role-requests/{id}/decision", tag = "users", security(("bearer" = [])), request_body = Decision,
+    responses((status = 200, body = RoleRequestView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
+              (status = 409, description = "decided already", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn decide(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<Decision>,
+) -> Result<Envelope<RoleRequestView>, ApiError> {
+    caller.require(Role::Admin)?;
+    let status = match body.decision.as_str() {
+        "approve" => "approved",
+        "refuse" => "refused",
+        _ => return Err(ApiError::invalid_field("decision", "approve or refuse")),
+    };
+    let (id, admin, now) = (id.into_inner(), caller.user.id.clone(), storage::now_millis());
+    let row = state
+        .db
+        .transaction(move |c| {
+            let request = store::role_request(c, &id)?.ok_or(storage::StorageError::NotFound)?;
+            if store::decide_role_request(c, &id, status, &admin, now)? == 0 {
+                return Err(storage::StorageError::Conflict(
+                    diesel::result::Error::RollbackTransaction,
+                ));
+            }
+            if status == "approved" {
+                let user = store::user_by_id(c, &request.user_id)?.ok_or(storage::StorageError::NotFound)?;
+                let mut roles = parse_roles(&user.roles);
+                roles.extend(Role::parse(&request.role));
+                store::set_roles(c, &user.id, &format_roles(&roles))?;
+            }
+            store::role_request(c, &id)?.ok_or(storage::StorageError::NotFound)
+        })
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ApiError::conflict("this request was decided already"),
+            other => other.into(),
+        })?;
+    tracing::info!(request.id = %row.id, user.id = %row.user_id, status = %row.status, "role request decided");
+    Ok(Envelope::ok(RoleRequestView::new(row, None)))
+}
