@@ -62,6 +62,17 @@ pub struct Consent {
     pub granted_at: i64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleRequest {
+    pub id: String,
+    pub username: Option<String>,
+    pub role: String,
+    pub reason: String,
+    pub status: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
 struct Reply {
     status: StatusCode,
     body: Value,
@@ -183,6 +194,39 @@ impl Api {
             )
             .await?;
         reply.data::<Option<Value>>().map(drop)
+    }
+}
+
+impl Api {
+    pub async fn my_role_requests(&self, token: &str) -> Result<Vec<RoleRequest>, PortalError> {
+        self.send(Method::GET, "/accounts/me/role-requests", token, None)
+            .await?
+            .data()
+    }
+
+    pub async fn ask_role(&self, token: &str, reason: &str) -> Result<Outcome<RoleRequest>, PortalError> {
+        let body = serde_json::json!({ "role": "registration_platform", "reason": reason });
+        self.send(Method::POST, "/accounts/me/role-requests", token, Some(body))
+            .await?
+            .outcome()
+    }
+
+    pub async fn pending_role_requests(&self, token: &str) -> Result<Vec<RoleRequest>, PortalError> {
+        self.send(Method::GET, "/accounts/role-requests", token, None)
+            .await?
+            .data()
+    }
+
+    pub async fn decide_role_request(&self, token: &str, id: &str, decision: &str) -> Result<RoleRequest, PortalError> {
+        let body = serde_json::json!({ "decision": decision });
+        self.send(
+            Method::POST,
+            &format!("/accounts/role-requests/{}/decision", segment(id)),
+            token,
+            Some(body),
+        )
+        .await?
+        .data()
     }
 }
 

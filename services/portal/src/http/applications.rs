@@ -15,22 +15,27 @@ use crate::views::applications::{self as pages, Draft};
 const REGISTRATION_PLATFORM: &str = "registration_platform";
 
 pub async fn list(portal: web::Data<Portal>, session: Session) -> Result<HttpResponse, PortalError> {
-    let apps = portal.api.applications(&session.token).await?;
-    Ok(pages::list(&session, &apps))
+    let (me, apps) = tokio::try_join!(portal.api.me(&session.token), portal.api.applications(&session.token))?;
+    Ok(pages::list(&session, is_platform(&me.roles), &apps))
 }
 
-fn may_create(session: &Session) -> Result<(), PortalError> {
-    if session.has_role(REGISTRATION_PLATFORM) {
+/// Roles are read at each page, not from the session: an administrator may have just approved.
+fn is_platform(roles: &[String]) -> bool {
+    roles.iter().any(|r| r == REGISTRATION_PLATFORM || r == "admin")
+}
+
+async fn may_create(portal: &Portal, session: &Session) -> Result<(), PortalError> {
+    if is_platform(&portal.api.me(&session.token).await?.roles) {
         Ok(())
     } else {
         Err(PortalError::Forbidden(
-            "Only registration platforms create applications.".to_owned(),
+            "Only registration platforms create applications. Ask for the role on your Account page.".to_owned(),
         ))
     }
 }
 
-pub async fn new(session: Session) -> Result<HttpResponse, PortalError> {
-    may_create(&session)?;
+pub async fn new(portal: web::Data<Portal>, session: Session) -> Result<HttpResponse, PortalError> {
+    may_create(&portal, &session).await?;
     let draft = Draft {
         grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
         scopes: vec!["profile".to_owned()],
@@ -51,7 +56,7 @@ fn draft(fields: &Fields) -> Draft {
 
 pub async fn create(portal: web::Data<Portal>, posted: Submitted) -> Result<HttpResponse, PortalError> {
     let session = posted.session;
-    may_create(&session)?;
+    may_create(&portal, &session).await?;
     let draft = draft(&posted.fields);
     if draft.grant_types.is_empty() {
         let missing = FieldError {

@@ -1,6 +1,7 @@
 //! The portal's pages, one file per section: signing in and out, applications, connected
 //! applications. Everything is under `/portal`, the gateway's route.
 
+mod account;
 mod applications;
 mod connected;
 mod sign_in;
@@ -42,6 +43,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .build(),
         )
         .service(Endpoint::new("/portal/connected").get(connected::list).build())
+        .service(Endpoint::new("/portal/account").get(account::show).build())
+        .service(Endpoint::new("/portal/account/role-request").post(account::ask).build())
+        .service(
+            Endpoint::new("/portal/admin/role-requests")
+                .get(account::requests)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/admin/role-requests/{id}")
+                .post(account::decide)
+                .build(),
+        )
         .service(
             Endpoint::new("/portal/connected/{client_id}/revoke")
                 .post(connected::revoke)

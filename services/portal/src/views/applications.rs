@@ -28,16 +28,13 @@ pub const SCOPES: [(&str, &str); 8] = [
     ("webhooks:manage", "Manage webhook endpoints"),
 ];
 
-const REGISTRATION_PLATFORM: &str = "registration_platform";
-
-pub fn list(session: &Session, apps: &[Application]) -> HttpResponse {
-    let may_create = session.has_role(REGISTRATION_PLATFORM);
+pub fn list(session: &Session, may_create: bool, apps: &[Application]) -> HttpResponse {
     let body = html! {
         h1 { "Applications" }
         @if may_create {
             p { a.button href="/portal/applications/new" { "New application" } }
         } @else {
-            p.notice { "Only registration platforms create applications. An administrator can give your account the registration-platform role." }
+            p.notice { "Only registration platforms create applications. " a href="/portal/account" { "Ask to become one" } " on your Account page." }
         }
         @if apps.is_empty() {
             p.empty { "You have no applications yet." }

@@ -1,6 +1,7 @@
 //! The pages, rendered on the server with maud (every value escaped by construction). They
 //! work without JavaScript; `portal.js` only adds copy buttons.
 
+pub mod account;
 pub mod applications;
 pub mod connected;
 
@@ -18,6 +19,8 @@ pub const SCRIPT: &str = include_str!("portal.js");
 pub enum Section {
     Applications,
     Connected,
+    Account,
+    Admin,
 }
 
 fn head(title: &str) -> Markup {
@@ -52,6 +55,10 @@ pub fn page(status: StatusCode, session: &Session, section: Section, title: &str
                     nav aria-label="Main" {
                         (nav_link("/portal/applications", "Applications", section == Section::Applications))
                         (nav_link("/portal/connected", "Connected applications", section == Section::Connected))
+                        (nav_link("/portal/account", "Account", section == Section::Account))
+                        @if session.is_admin() {
+                            (nav_link("/portal/admin/role-requests", "Role requests", section == Section::Admin))
+                        }
                     }
                     form.signout method="post" action="/portal/sign-out" {
                         input type="hidden" name="csrf" value=(session.csrf);

@@ -25,6 +25,7 @@ const PORTAL = `${GATEWAY}/portal`;
 const SHOTS = join(ROOT, "target/screenshots");
 const ADMIN = { username: "admin", password: "portal-test-password" };
 const ALICE = { username: "alice", password: "correct horse battery staple" };
+const BOB = { username: "bob", password: "bob's partner password" };
 const PARTNER_CALLBACK = "http://127.0.0.1:9/callback";
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
@@ -86,12 +87,14 @@ before(async () => {
   // The platform keeps its SQLite files under ./data: run it in the temporary directory.
   platform = spawn(join(ROOT, "target/debug/platform"), [], { cwd: dataDir, env: platformEnv(), stdio: ["ignore", log, log] });
   await ready();
-  const res = await fetch(`${GATEWAY}/users`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: ALICE.username, email: "alice@example.com", password: ALICE.password }),
-  });
-  assert.equal(res.status, 201, await res.text());
+  for (const who of [ALICE, BOB]) {
+    const res = await fetch(`${GATEWAY}/users`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: who.username, email: `${who.username}@example.com`, password: who.password }),
+    });
+    assert.equal(res.status, 201, await res.text());
+  }
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -149,14 +152,47 @@ function curlToken(clientId, secret) {
 
 let app; // the application the registration platform creates: { id, secret }
 
-test("a registration platform signs in, creates an application, reads its secret once and rotates it", async () => {
+test("a partner asks to become a registration platform and an administrator approves", async () => {
+  const bob = await (await person()).newPage();
+  await bob.goto(PORTAL);
+  assert.match(bob.url(), /\/oauth2\/authorize\?/, "the portal sends people to auth's sign-in page");
+  await bob.getByText("Developer portal").first().waitFor();
+  await shoot(bob, "sign-in");
+  await signInAtAuth(bob, BOB);
+  await bob.waitForURL(`${PORTAL}/applications`);
+  assert.match(await bob.locator("main").innerText(), /Only registration platforms create applications/);
+  await shoot(bob, "applications-not-a-platform");
+  assert.equal((await bob.goto(`${PORTAL}/applications/new`)).status(), 403);
+  await bob.goto(`${PORTAL}/account`);
+  await bob.getByLabel("What will you build?").fill("A booking app for sports clubs");
+  await bob.getByRole("button", { name: "Ask to become a registration platform" }).click();
+  await bob.getByText("Your request was sent to the administrators.").waitFor();
+  assert.match(await bob.locator("main").innerText(), /waiting for an administrator/);
+  await shoot(bob, "account-asked");
+
+  const admin = await (await person()).newPage();
+  await admin.goto(`${PORTAL}/admin/role-requests`);
+  await signInAtAuth(admin, ADMIN);
+  await admin.waitForURL(`${PORTAL}/admin/role-requests`);
+  const request = admin.getByRole("listitem").filter({ hasText: "bob" });
+  assert.match(await request.innerText(), /A booking app for sports clubs/);
+  await shoot(admin, "role-requests");
+  await admin.getByRole("button", { name: "Approve bob" }).click();
+  await admin.getByText("Request approved.").waitFor();
+  assert.equal(await admin.getByRole("listitem").filter({ hasText: "bob" }).count(), 0);
+  await admin.context().close();
+
+  // Bob's session sees the new role at once.
+  await bob.goto(`${PORTAL}/applications`);
+  await bob.getByRole("link", { name: "New application" }).waitFor();
+  await bob.context().close();
+});
+
+test("the registration platform creates an application, reads its secret once and rotates it", async () => {
   const context = await person();
   const page = await context.newPage();
   await page.goto(PORTAL);
-  assert.match(page.url(), /\/oauth2\/authorize\?/, "the portal sends people to auth's sign-in page");
-  await assert.doesNotReject(page.getByText("Developer portal").first().waitFor());
-  await shoot(page, "sign-in");
-  await signInAtAuth(page, ADMIN);
+  await signInAtAuth(page, BOB);
   await page.waitForURL(`${PORTAL}/applications`);
   assert.equal(await page.getByRole("heading", { level: 1 }).innerText(), "Applications");
   assert.equal(await page.getByText(/no applications yet/).count(), 1);
@@ -282,11 +318,9 @@ test("another person authorizes the application, finds it under Connected applic
   // Applications of someone else are not hers to see, nor may she create any.
   const other = await page.goto(`${PORTAL}/applications/${app.id}`);
   assert.equal(other.status(), 404);
+  await shoot(page, "not-yours");
   const create = await page.goto(`${PORTAL}/applications/new`);
   assert.equal(create.status(), 403);
-  await page.goto(`${PORTAL}/applications`);
-  assert.match(await page.locator("main").innerText(), /Only registration platforms create applications/);
-  await shoot(page, "applications-not-a-platform");
 
   await page.goto(`${PORTAL}/connected`);
   await page.getByRole("button", { name: "Revoke access of Photo printer" }).click();
@@ -311,7 +345,7 @@ test("the registration platform deletes the application after confirming", async
   const context = await person();
   const page = await context.newPage();
   await page.goto(`${PORTAL}/applications/${app.id}`);
-  await signInAtAuth(page, ADMIN);
+  await signInAtAuth(page, BOB);
   await page.waitForURL(`${PORTAL}/applications/${app.id}`);
   await page.getByRole("link", { name: "Delete this application…" }).click();
   await shoot(page, "delete-application");
