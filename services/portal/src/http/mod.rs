@@ -5,6 +5,7 @@ mod account;
 mod applications;
 mod connected;
 mod sign_in;
+mod webhooks;
 
 use actix_web::{HttpResponse, web};
 use http_kit::Endpoint;
@@ -40,6 +41,58 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             Endpoint::new("/portal/applications/{id}/delete")
                 .get(applications::confirm_delete)
                 .post(applications::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks")
+                .get(webhooks::list)
+                .post(webhooks::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}")
+                .get(webhooks::show)
+                .post(webhooks::change)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/enabled")
+                .post(webhooks::set_enabled)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/secret")
+                .post(webhooks::reveal_secret)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/secret/rotate")
+                .post(webhooks::rotate_secret)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/test")
+                .post(webhooks::send_test)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/messages/{message}/resend")
+                .post(webhooks::resend)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/recover")
+                .post(webhooks::recover)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/delete")
+                .post(webhooks::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/webhooks/event-types")
+                .get(webhooks::event_types)
                 .build(),
         )
         .service(Endpoint::new("/portal/connected").get(connected::list).build())

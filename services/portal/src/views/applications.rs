@@ -182,6 +182,11 @@ pub fn detail(session: &Session, app: &Application, secret: Option<&str>) -> Htt
                 dd { @if app.redirect_uris.is_empty() { "none" } @for u in &app.redirect_uris { code { (u) } br; } }
             }
         }
+        section.card aria-labelledby="webhooks" {
+            h2 #webhooks { "Webhooks" }
+            p { "Receive platform events about the people who authorized this application." }
+            a.button.secondary href=(format!("/portal/applications/{}/webhooks", app.client_id)) { "Manage webhooks" }
+        }
         @if !app.public {
             section.card aria-labelledby="rotate" {
                 h2 #rotate { "Rotate the secret" }

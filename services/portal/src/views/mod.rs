@@ -4,6 +4,7 @@
 pub mod account;
 pub mod applications;
 pub mod connected;
+pub mod webhooks;
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -147,8 +148,18 @@ pub fn field_error(id: &str, error: Option<&str>) -> Markup {
     }
 }
 
-/// A secret shown this once, with a copy button.
+/// A secret shown this once (the platform keeps only its hash), with a copy button.
 pub fn secret_once(label: &str, id: &str, secret: &str) -> Markup {
+    secret_shown(
+        label,
+        id,
+        secret,
+        "Store it now: it is shown only this once. The platform keeps only its hash.",
+    )
+}
+
+/// A secret on the page, with a copy button and what to do with it.
+pub fn secret_shown(label: &str, id: &str, secret: &str, hint: &str) -> Markup {
     html! {
         div.secret role="status" {
             label for=(id) { (label) }
@@ -156,7 +167,7 @@ pub fn secret_once(label: &str, id: &str, secret: &str) -> Markup {
                 input type="text" id=(id) value=(secret) readonly spellcheck="false" autocomplete="off";
                 button.secondary type="button" data-copy=(id) { "Copy" }
             }
-            p.hint { "Store it now: it is shown only this once. The platform keeps only its hash." }
+            p.hint { (hint) }
         }
     }
 }

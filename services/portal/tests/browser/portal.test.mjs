@@ -11,7 +11,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -270,6 +271,82 @@ test("the registration platform creates an application, reads its secret once an
   assert.equal(forged.status(), 403);
   assert.equal(curlToken(id, newest), 200, "the refused form rotated nothing");
   await context.close();
+});
+
+test("the registration platform adds a webhook endpoint, sends a test event, reads the log and resends", async () => {
+  assert.ok(app, "the application exists");
+  // The partner's receiver: records deliveries, answers 200 with a body the log shows.
+  const deliveries = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      deliveries.push({ headers: req.headers, body });
+      res.writeHead(200, { "content-type": "text/plain" }).end("thanks from the partner");
+    });
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  const context = await person();
+  const page = await context.newPage();
+  await page.goto(`${PORTAL}/applications/${app.id}`);
+  await signInAtAuth(page, BOB);
+  await page.getByRole("link", { name: "Manage webhooks" }).click();
+  await page.getByRole("heading", { name: "Webhooks of Photo printer" }).waitFor();
+  await page.getByLabel("URL").fill("ftp://example.com/hooks");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  assert.equal(await page.getByLabel("URL").getAttribute("aria-invalid"), "true");
+  assert.match(await page.locator("#url-error").innerText(), /\S/);
+  await shoot(page, "webhooks-errors");
+  await page.getByLabel("URL").fill(receiverUrl);
+  await page.getByLabel("Description").fill("Bookings");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByRole("heading", { name: "Endpoint", exact: true }).waitFor();
+  const endpointPage = page.url();
+
+  await page.getByRole("button", { name: "Send a test event" }).click();
+  await page.getByText("A webhook.test event is on its way").waitFor();
+  for (let i = 0; i < 100 && deliveries.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(deliveries.length, 1, "the test event reached the receiver");
+  let delivered;
+  for (let i = 0; i < 50; i++) {
+    await page.goto(endpointPage);
+    delivered = page.getByRole("listitem").filter({ hasText: "Delivered" });
+    if ((await delivered.count()) > 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(await delivered.first().innerText(), /webhook\.test · HTTP 200/);
+  await delivered.first().getByText("Response body").click();
+  assert.match(await delivered.first().innerText(), /thanks from the partner/);
+
+  // The revealed secret verifies the delivery (Standard Webhooks: HMAC-SHA256 of id.timestamp.body).
+  await page.getByRole("button", { name: "Reveal the secret" }).click();
+  const secret = await page.locator("#signing-secret").inputValue();
+  secretsSeen.push(secret);
+  assert.match(secret, /^whsec_/);
+  await shoot(page, "webhook-endpoint");
+  const { headers, body } = deliveries[0];
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  const expected = createHmac("sha256", key).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`).digest("base64");
+  assert.ok(headers["webhook-signature"].split(" ").includes(`v1,${expected}`), "the delivery is signed with the shown secret");
+
+  await page.getByRole("button", { name: /^Resend message/ }).first().click();
+  for (let i = 0; i < 100 && deliveries.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(deliveries.length, 2, "resent");
+  assert.equal(deliveries[1].headers["webhook-id"], headers["webhook-id"], "a resend is the same message");
+
+  await page.getByRole("button", { name: "Disable" }).click();
+  await page.getByRole("heading", { name: "Disabled" }).waitFor();
+  await page.getByRole("button", { name: "Enable" }).click();
+  await page.getByRole("heading", { name: "Enabled" }).waitFor();
+  await page.goto(`${PORTAL}/applications/${app.id}/webhooks`);
+  assert.match(await page.getByRole("listitem").filter({ hasText: receiverUrl }).innerText(), /enabled/);
+  await shoot(page, "webhooks");
+  await page.getByRole("link", { name: "Event types, schemas and examples" }).click();
+  await page.getByRole("heading", { name: "user.updated" }).waitFor();
+  await shoot(page, "event-types");
+  await context.close();
+  receiver.close();
 });
 
 test("another person authorizes the application, finds it under Connected applications and revokes it", async () => {

@@ -10,6 +10,10 @@ use serde_json::Value;
 
 use crate::error::PortalError;
 
+mod webhooks;
+
+pub use webhooks::{Attempt, Endpoint, EventType};
+
 pub struct Api {
     http: reqwest::Client,
     base: url::Url,
@@ -75,6 +79,7 @@ pub struct RoleRequest {
 
 struct Reply {
     status: StatusCode,
+    etag: Option<String>,
     body: Value,
 }
 
@@ -95,6 +100,11 @@ impl Reply {
             // refusal would come back, in a loop.
             401 => Err(PortalError::TokenRefused),
             403 => Err(PortalError::Forbidden(self.message())),
+            412 => Err(PortalError::Refused {
+                status: self.status,
+                message: "It was changed meanwhile (in another window?). Reload the page and make your change again."
+                    .to_owned(),
+            }),
             404 => Err(PortalError::NotFound(
                 "There is nothing here, or it is not yours.".to_owned(),
             )),
@@ -123,20 +133,43 @@ impl Api {
     }
 
     async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Result<Reply, PortalError> {
+        self.send_if(method, path, token, body, None).await
+    }
+
+    /// `if_match`: the ETag the person's page showed, so a change made meanwhile is not lost.
+    async fn send_if(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<Reply, PortalError> {
         let url = self.base.join(path).map_err(PortalError::unavailable)?;
-        let mut request = self.http.request(method, url).bearer_auth(token);
+        let mut request = self.http.request(method, url);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(tag) = if_match.filter(|t| !t.is_empty()) {
+            request = request.header("if-match", tag);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.map_err(PortalError::unavailable)?;
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.map_err(PortalError::unavailable)?;
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::Null)
         };
-        Ok(Reply { status, body })
+        Ok(Reply { status, etag, body })
     }
 
     pub async fn me(&self, token: &str) -> Result<Me, PortalError> {
@@ -231,6 +264,6 @@ impl Api {
 }
 
 /// A path segment, percent-encoded so an id cannot change the path.
-fn segment(id: &str) -> String {
+pub(crate) fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
