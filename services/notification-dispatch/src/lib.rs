@@ -129,8 +129,8 @@ impl ServiceSettings for Settings {
 #[openapi(
     info(title = "Partner API platform: notifications", description = "Seed 004's services API: service providers notify the users who authorized them by SMS, push, SAT, e-mail or the in-app inbox; users choose how and when."),
     paths(
-        http::providers::create, http::providers::show,
-        http::provider_services::create, http::provider_services::list, http::provider_services::rotate,
+        http::providers::create, http::providers::find, http::providers::show,
+        http::provider_services::create, http::provider_services::list, http::provider_services::rotate, http::provider_services::recent,
         http::send::send, http::send::status,
         http::preferences::show, http::preferences::replace,
         http::devices::register, http::devices::list, http::devices::remove,

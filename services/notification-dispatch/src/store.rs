@@ -516,6 +516,23 @@ pub fn notification(c: &mut AnyConnection, id: &str) -> QueryResult<Option<Notif
     Ok(found.map(NotificationRow::from))
 }
 
+/// A service's latest notifications, newest first.
+pub fn recent_of_service(
+    c: &mut AnyConnection,
+    provider: i64,
+    service: i32,
+    limit: i64,
+) -> QueryResult<Vec<NotificationRow>> {
+    joined()
+        .filter(notifications::provider_id.eq(provider))
+        .filter(notifications::service_id.eq(service))
+        .order(notifications::created_at.desc())
+        .limit(limit)
+        .select(both())
+        .load(c)
+        .map(rows)
+}
+
 /// The notifications an earlier request with these references made, oldest first.
 pub fn by_references(c: &mut AnyConnection, client: &str, references: &[String]) -> QueryResult<Vec<NotificationRow>> {
     joined()

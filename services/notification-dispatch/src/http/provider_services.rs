@@ -11,7 +11,7 @@ use super::{ProviderManager, numeric};
 use crate::domain::{Channel, Kind, ServiceToken};
 use crate::state::Dispatch;
 use crate::store::{self, ServiceRow};
-use crate::views::{ServiceView, ServiceWithToken};
+use crate::views::{NotificationView, ServiceView, ServiceWithToken};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,6 +139,46 @@ pub async fn list(
     let id = provider.provider_id;
     let rows = state.db.run(move |c| Ok(store::services_of(c, id)?)).await?;
     Ok(Envelope::ok(rows.iter().map(ServiceView::from).collect()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecentQuery {
+    /// How many (1 to 100; default 20).
+    pub size: Option<i64>,
+}
+
+/// A service's latest notifications with their statuses, newest first.
+#[utoipa::path(get, path = "/providers/{provider_id}/services/{service_id}/notifications", tag = "services",
+    params(("provider_id" = i64, Path), ("service_id" = i32, Path), RecentQuery), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Vec<NotificationView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn recent(
+    state: web::Data<Dispatch>,
+    manager: ProviderManager,
+    path: web::Path<(String, String)>,
+    query: web::Query<RecentQuery>,
+) -> Result<Envelope<Vec<NotificationView>>, ApiError> {
+    let size = query.size.unwrap_or(20);
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::invalid_field("size", "1 to 100"));
+    }
+    let (provider, service) = path.into_inner();
+    let provider = manager.provider(&state, numeric(&provider, "provider")?).await?;
+    let service_id = numeric::<i32>(&service, "service")?;
+    let provider_id = provider.provider_id;
+    let rows = state
+        .db
+        .run(move |c| {
+            if store::service(c, provider_id, service_id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(store::recent_of_service(c, provider_id, service_id, size)?))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such service"))?;
+    Ok(Envelope::ok(
+        rows.iter().map(|r| NotificationView::new(r, &[])).collect(),
+    ))
 }
 
 /// A new `service_token`; the previous one stops working at once.

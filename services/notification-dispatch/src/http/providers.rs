@@ -73,6 +73,38 @@ pub async fn create(
     Ok(Envelope::created(ProviderView::from(&row)))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProviderQuery {
+    /// The application (client id) whose provider to find; the caller's own with its client token.
+    pub application_id: Option<String>,
+}
+
+/// The provider an application is, if any: `[]` or one provider.
+#[utoipa::path(get, path = "/providers", tag = "services", params(ProviderQuery), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Vec<ProviderView>), (status = 401, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+pub async fn find(
+    state: web::Data<Dispatch>,
+    manager: ProviderManager,
+    query: web::Query<ProviderQuery>,
+) -> Result<Envelope<Vec<ProviderView>>, ApiError> {
+    let client = match (&manager, query.into_inner().application_id) {
+        (ProviderManager::Application(own), None) => own.clone(),
+        (_, Some(named)) => named,
+        (ProviderManager::Owner(_), None) => {
+            return Err(ApiError::invalid_field("application_id", "required with a user token"));
+        }
+    };
+    if !manager.manages(&state, &client).await? {
+        return Ok(Envelope::ok(Vec::new()));
+    }
+    let row = state
+        .db
+        .run(move |c| Ok(store::provider_of_client(c, &client)?))
+        .await?;
+    Ok(Envelope::ok(row.iter().map(ProviderView::from).collect()))
+}
+
 /// One provider the caller manages.
 #[utoipa::path(get, path = "/providers/{provider_id}", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
     responses((status = 200, body = ProviderView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]

@@ -57,6 +57,25 @@ async fn an_application_becomes_a_provider_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    let (status, body, _) = n
+        .as_owner("dr-nano", "GET", "/providers?application_id=clinic", None)
+        .await;
+    assert_eq!(
+        (status, body["data"][0]["provider_id"].as_i64()),
+        (200, Some(id)),
+        "found by application: {body}"
+    );
+    let (_, body, _) = n.as_app("clinic", "GET", "/providers", None).await;
+    assert_eq!(
+        body["data"][0]["provider_id"].as_i64(),
+        Some(id),
+        "an application finds itself"
+    );
+    let (_, body, _) = n
+        .as_owner("checho", "GET", "/providers?application_id=clinic", None)
+        .await;
+    assert_eq!(body["data"], json!([]), "not theirs: nothing to find");
+    assert_eq!(n.as_owner("checho", "GET", "/providers", None).await.0, 422);
 }
 
 async fn services_show_their_token_once_and_rotate_it(backend: Backend) {
@@ -98,6 +117,23 @@ async fn services_show_their_token_once_and_rotate_it(backend: Backend) {
     with_fresh["service_token"] = json!(fresh);
     let (status, body, _) = n.send(&sender, with_fresh).await;
     assert_eq!(status, 202, "{body}");
+    let recent = format!("{services}/{}/notifications", sender.service_id);
+    let (status, body, _) = n.as_app("clinic", "GET", &recent, None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "the accepted one, not the refused: {body}");
+    assert_eq!(listed[0]["kind"], "notification");
+    assert!(listed[0]["status"].is_string());
+    assert_eq!(
+        n.as_app("clinic", "GET", &format!("{recent}?size=0"), None).await.0,
+        422
+    );
+    assert_eq!(
+        n.as_app("clinic", "GET", &format!("{services}/99/notifications"), None)
+            .await
+            .0,
+        404
+    );
     assert_eq!(
         n.as_app("clinic", "POST", &format!("{services}/99/token"), None)
             .await
