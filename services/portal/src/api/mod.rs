@@ -10,8 +10,10 @@ use serde_json::Value;
 
 use crate::error::PortalError;
 
+mod services;
 mod webhooks;
 
+pub use services::{Notification, Provider, Service};
 pub use webhooks::{Attempt, Endpoint, EventType};
 
 pub struct Api {

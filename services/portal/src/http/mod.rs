@@ -4,6 +4,7 @@
 mod account;
 mod applications;
 mod connected;
+mod services;
 mod sign_in;
 mod webhooks;
 
@@ -88,6 +89,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/delete")
                 .post(webhooks::delete)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/services")
+                .get(services::list)
+                .post(services::create)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/services/provider")
+                .post(services::become_provider)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/services/{service}")
+                .get(services::recent)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/services/{service}/token")
+                .post(services::rotate_token)
                 .build(),
         )
         .service(

@@ -187,6 +187,11 @@ pub fn detail(session: &Session, app: &Application, secret: Option<&str>) -> Htt
             p { "Receive platform events about the people who authorized this application." }
             a.button.secondary href=(format!("/portal/applications/{}/webhooks", app.client_id)) { "Manage webhooks" }
         }
+        section.card aria-labelledby="services" {
+            h2 #services { "Provider services" }
+            p { "Send notifications (SMS, push, e-mail, in-app) to the people who authorized this application." }
+            a.button.secondary href=(format!("/portal/applications/{}/services", app.client_id)) { "Manage provider services" }
+        }
         @if !app.public {
             section.card aria-labelledby="rotate" {
                 h2 #rotate { "Rotate the secret" }

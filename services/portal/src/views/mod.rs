@@ -4,6 +4,7 @@
 pub mod account;
 pub mod applications;
 pub mod connected;
+pub mod services;
 pub mod webhooks;
 
 use actix_web::HttpResponse;

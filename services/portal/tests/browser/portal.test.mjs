@@ -94,7 +94,9 @@ before(async () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ username: who.username, email: `${who.username}@example.com`, password: who.password }),
     });
-    assert.equal(res.status, 201, await res.text());
+    const created = await res.json();
+    assert.equal(res.status, 201, JSON.stringify(created));
+    who.id = created.data.id;
   }
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -223,6 +225,7 @@ test("the registration platform creates an application, reads its secret once an
   await page.getByLabel("Redirect URIs").fill(PARTNER_CALLBACK);
   await page.getByLabel(/^client_credentials/).check();
   await page.getByLabel(/^email/).check();
+  await page.getByLabel(/^notifications:send/).check();
   await page.getByRole("button", { name: "Create application" }).click();
   await page.getByRole("heading", { name: "Photo printer" }).waitFor();
   const secret = await page.locator("#client-secret").inputValue();
@@ -349,6 +352,58 @@ test("the registration platform adds a webhook endpoint, sends a test event, rea
   receiver.close();
 });
 
+let service; // { provider_id, service_id, token }
+
+test("the registration platform makes the application a service provider and registers a service", async () => {
+  const context = await person();
+  const page = await context.newPage();
+  await page.goto(`${PORTAL}/applications/${app.id}`);
+  await signInAtAuth(page, BOB);
+  await page.getByRole("link", { name: "Manage provider services" }).click();
+  await page.getByRole("button", { name: "Make Photo printer a service provider" }).click();
+  const providerId = Number(await page.locator("#provider-id").innerText());
+  assert.ok(providerId > 0);
+  await page.getByLabel("Name").fill("Appointments");
+  await page.getByLabel(/^Rate limit/).fill("fast");
+  await page.getByRole("button", { name: "Register the service" }).click();
+  assert.equal(await page.getByLabel(/^Rate limit/).getAttribute("aria-invalid"), "true");
+  assert.equal(await page.getByLabel("Name").inputValue(), "Appointments", "what was typed is kept");
+  await shoot(page, "services-errors");
+  await page.getByLabel(/^Rate limit/).fill("5");
+  await page.getByRole("button", { name: "Register the service" }).click();
+  const token = await page.locator("#service-token").inputValue();
+  secretsSeen.push(token);
+  const serviceId = Number(await page.locator(".notice code").innerText());
+  await shoot(page, "services");
+  // A rotation shows a new token once; the first stops working (checked by the send below).
+  await page.getByRole("button", { name: "Rotate token of Appointments" }).click();
+  const rotated = await page.locator("#service-token").inputValue();
+  assert.notEqual(rotated, token);
+  secretsSeen.push(rotated);
+  service = { provider_id: providerId, service_id: serviceId, token: rotated, old: token };
+  await page.goto(`${PORTAL}/applications/${app.id}/services`);
+  assert.equal(await page.locator("#service-token").count(), 0, "a token is shown once");
+  await context.close();
+});
+
+/** POST /Services as the provider application (seed 004), to Alice, in her inbox. */
+async function notifyAlice(serviceToken) {
+  const token = await fetch(`${GATEWAY}/oauth2/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString("base64")}` },
+    body: new URLSearchParams({ grant_type: "client_credentials", scope: "notifications:send" }),
+  }).then((r) => r.json());
+  const res = await fetch(`${GATEWAY}/Services`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token.access_token}` },
+    body: JSON.stringify({
+      provider_id: service.provider_id, service_token: serviceToken, service_id: service.service_id,
+      parameters: { destination: ALICE.id, notification: { title: "Court booked", message: "Tuesday 18:00, court 2", channel: "INAPP" } },
+    }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
 test("another person authorizes the application, finds it under Connected applications and revokes it", async () => {
   assert.ok(app, "the first test created the application");
   const context = await person();
@@ -363,7 +418,7 @@ test("another person authorizes the application, finds it under Connected applic
   });
   const authorize = new URL(`${GATEWAY}/oauth2/authorize`);
   Object.entries({
-    response_type: "code", client_id: app.id, redirect_uri: PARTNER_CALLBACK, scope: "profile email",
+    response_type: "code", client_id: app.id, redirect_uri: PARTNER_CALLBACK, scope: "profile email notifications:send",
     state: "s1", code_challenge: challenge, code_challenge_method: "S256",
   }).forEach(([k, v]) => authorize.searchParams.set(k, v));
   await page.goto(authorize.toString());
@@ -383,6 +438,25 @@ test("another person authorizes the application, finds it under Connected applic
   const { access_token: token } = await exchanged.json();
   const me = () => fetch(`${GATEWAY}/users/me`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
   assert.equal(await me(), 200, "the partner acts for Alice");
+
+  // With her consent the provider reaches her; the old service token is refused.
+  assert.equal((await notifyAlice(service.old)).status, 403);
+  const sent = await notifyAlice(service.token);
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  const bob = await (await person()).newPage();
+  await bob.goto(`${PORTAL}/applications/${app.id}/services/${service.service_id}`);
+  await signInAtAuth(bob, BOB);
+  await bob.getByRole("heading", { name: "Appointments" }).waitFor();
+  let listed;
+  for (let i = 0; i < 50; i++) {
+    listed = await bob.getByRole("listitem").filter({ hasText: sent.body.data.notifications[0].id }).innerText().catch(() => "");
+    if (/delivered|sent/.test(listed)) break;
+    await new Promise((r) => setTimeout(r, 100));
+    await bob.reload();
+  }
+  assert.match(listed, /(delivered|sent) · notification · INAPP/);
+  await shoot(bob, "service-notifications");
+  await bob.context().close();
 
   // Alice is signed in at auth already: the portal signs her in without asking again.
   await page.goto(`${PORTAL}/connected`);
