@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use crate::error::PortalError;
 
+mod notifications;
 mod services;
 mod webhooks;
 
+pub use notifications::{InboxItem, Preferences, ProviderChoice, QuietHours};
 pub use services::{Notification, Provider, Service};
 pub use webhooks::{Attempt, Endpoint, EventType};
 

@@ -4,6 +4,7 @@
 mod account;
 mod applications;
 mod connected;
+mod notifications;
 mod services;
 mod sign_in;
 mod webhooks;
@@ -118,6 +119,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .build(),
         )
         .service(Endpoint::new("/portal/connected").get(connected::list).build())
+        .service(Endpoint::new("/portal/notifications").get(notifications::inbox).build())
+        .service(
+            Endpoint::new("/portal/notifications/preferences")
+                .get(notifications::preferences)
+                .post(notifications::save)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/notifications/{id}/read")
+                .post(notifications::mark_read)
+                .build(),
+        )
         .service(Endpoint::new("/portal/account").get(account::show).build())
         .service(Endpoint::new("/portal/account/role-request").post(account::ask).build())
         .service(

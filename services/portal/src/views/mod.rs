@@ -4,6 +4,7 @@
 pub mod account;
 pub mod applications;
 pub mod connected;
+pub mod notifications;
 pub mod services;
 pub mod webhooks;
 
@@ -21,6 +22,7 @@ pub const SCRIPT: &str = include_str!("portal.js");
 pub enum Section {
     Applications,
     Connected,
+    Notifications,
     Account,
     Admin,
 }
@@ -57,6 +59,7 @@ pub fn page(status: StatusCode, session: &Session, section: Section, title: &str
                     nav aria-label="Main" {
                         (nav_link("/portal/applications", "Applications", section == Section::Applications))
                         (nav_link("/portal/connected", "Connected applications", section == Section::Connected))
+                        (nav_link("/portal/notifications", "Notifications", section == Section::Notifications))
                         (nav_link("/portal/account", "Account", section == Section::Account))
                         @if session.is_admin() {
                             (nav_link("/portal/admin/role-requests", "Role requests", section == Section::Admin))

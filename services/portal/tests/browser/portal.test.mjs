@@ -473,6 +473,37 @@ test("another person authorizes the application, finds it under Connected applic
   const create = await page.goto(`${PORTAL}/applications/new`);
   assert.equal(create.status(), 403);
 
+  // Her inbox has the provider's notification; she reads it and chooses how she is notified.
+  await page.goto(`${PORTAL}/connected`);
+  await page.getByRole("link", { name: "Notifications", exact: true }).click();
+  const note = page.getByRole("listitem").filter({ hasText: "Court booked" });
+  assert.match(await note.innerText(), /Court booked new[\s\S]*Tuesday 18:00, court 2/);
+  await shoot(page, "inbox");
+  await page.getByRole("button", { name: "Mark read: Court booked" }).click();
+  await page.waitForURL(`${PORTAL}/notifications`);
+  assert.equal(await page.getByRole("button", { name: "Mark read: Court booked" }).count(), 0);
+  await page.getByRole("link", { name: "Choose how and when you are notified" }).click();
+  await page.getByLabel("Time zone").fill("Mars/Olympus_Mons");
+  await page.getByLabel("Hold notifications during quiet hours").check();
+  await page.getByRole("button", { name: "Save preferences" }).click();
+  assert.equal(await page.getByLabel("Time zone").getAttribute("aria-invalid"), "true");
+  assert.ok(await page.getByLabel("Hold notifications during quiet hours").isChecked(), "what was chosen is kept");
+  await shoot(page, "preferences-errors");
+  await page.getByLabel("Time zone").fill("Europe/Paris");
+  await page.getByLabel("From", { exact: true }).fill("22:30");
+  await page.getByLabel("SMS", { exact: true }).uncheck();
+  await page.getByLabel(`Accept its advertisements`).check();
+  await page.getByRole("button", { name: "Save preferences" }).click();
+  await page.getByText("Saved.").waitFor();
+  // Read back from the platform: the page shows what notification-dispatch stored.
+  await page.goto(`${PORTAL}/notifications/preferences`);
+  assert.equal(await page.getByLabel("Time zone").inputValue(), "Europe/Paris");
+  assert.equal(await page.getByLabel("From", { exact: true }).inputValue(), "22:30");
+  assert.equal(await page.getByLabel("Until", { exact: true }).inputValue(), "07:00");
+  assert.equal(await page.getByLabel("SMS", { exact: true }).isChecked(), false);
+  assert.equal(await page.getByLabel("Accept its advertisements").isChecked(), true);
+  await shoot(page, "preferences");
+
   await page.goto(`${PORTAL}/connected`);
   await page.getByRole("button", { name: "Revoke access of Photo printer" }).click();
   await page.getByText("Access revoked for").waitFor();
