@@ -34,7 +34,7 @@ pub struct Draft {
     pub rate_limit: String,
 }
 
-fn errors_for<'a>(errors: &'a [FieldError], field: &str) -> Option<String> {
+fn errors_for(errors: &[FieldError], field: &str) -> Option<String> {
     let reasons: Vec<&str> = errors
         .iter()
         .filter(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
