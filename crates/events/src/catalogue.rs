@@ -295,6 +295,35 @@ impl EventPayload for NotificationFailed {
     const DESCRIPTION: &'static str = "A notification will not be delivered; the reason says why.";
 }
 
+/// Upper bounds (milliseconds) of the latency buckets of `gateway.usage`; the last bucket is
+/// everything slower.
+pub const USAGE_LATENCY_BOUNDS_MS: [u64; 9] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/// What one gateway replica served one application on one API (route prefix) on one day
+/// since its last report; the portal adds the reports up into each application's usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageReported {
+    pub client_id: String,
+    /// The route prefix (`/blog`, `/users`).
+    pub api: String,
+    /// UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub requests: i64,
+    /// Answers 400 to 499.
+    pub client_errors: i64,
+    /// Answers 500 and over.
+    pub server_errors: i64,
+    /// Requests per latency bucket (time to the answer's headers), bounded by
+    /// `USAGE_LATENCY_BOUNDS_MS`: 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms, and slower.
+    pub latency_buckets: Vec<i64>,
+}
+
+impl EventPayload for UsageReported {
+    const TYPE: &'static str = "gateway.usage";
+    const DESCRIPTION: &'static str =
+        "Requests, errors and latencies one gateway served an application on one API, since its last report.";
+}
+
 /// One catalogue entry: what the AsyncAPI document says of an event type.
 pub struct EventKind {
     pub event_type: &'static str,
@@ -332,6 +361,7 @@ pub fn all() -> Vec<EventKind> {
         kind::<NotificationSent>(),
         kind::<NotificationDelivered>(),
         kind::<NotificationFailed>(),
+        kind::<UsageReported>(),
     ]
 }
 

@@ -14,6 +14,7 @@ mod route_table;
 mod state;
 mod token_validator;
 mod upstream;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub use route_table::Route;
 pub use token_validator::{IntrospectionSettings, TokenSettings};
 
 pub const NAME: &str = "gateway";
+/// CloudEvents `source` of the gateway's events (usage reports).
+pub const SOURCE: &str = "/gateway";
 pub const ENV_PREFIX: &str = "GATEWAY_";
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -61,8 +64,15 @@ pub struct Settings {
     pub upstreams: HashMap<String, Addresses>,
     pub upstream_checks: UpstreamChecks,
     pub proxy: ProxySettings,
+    pub usage: UsageSettings,
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+/// `[usage]`: how often each replica reports what it served each application.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageSettings {
+    pub report_interval: settings::Span,
 }
 
 /// `[proxy]`: how long the gateway waits on a client.
@@ -283,6 +293,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
+    let usage = Arc::new(usage::Usage::default());
+    let reporter = usage::reporter(
+        usage.clone(),
+        deps.bus.clone(),
+        settings.usage.report_interval.0,
+        deps.shutdown.clone(),
+    );
     let (routes, sources) = settings.resolved().map_err(std::io::Error::other)?;
     let routes = route_table::RouteTable::new(routes);
     let checks = upstream_checks(&routes, &settings.upstream_checks, deps.shutdown.clone())?;
@@ -297,6 +314,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,
         body_idle_timeout: Duration::from_millis(settings.proxy.body_idle_timeout_ms),
+        usage: usage.clone(),
     });
     let openapi = ApiDoc::openapi();
     let own = serde_json::to_value(&openapi).map_err(std::io::Error::other)?;
@@ -324,6 +342,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         tasks: vec![
             consumer,
             checks,
+            reporter,
             runtime::every(Duration::from_secs(60), deps.shutdown, move || {
                 let validator = validator.clone();
                 async move { validator.forget_expired_revocations() }

@@ -25,4 +25,6 @@ pub struct Gateway {
     pub body_limit: usize,
     /// Longest wait for the next piece of a request body; past it, 408.
     pub body_idle_timeout: std::time::Duration,
+    /// What each application was served, reported on the bus.
+    pub usage: std::sync::Arc<crate::usage::Usage>,
 }

@@ -4,6 +4,7 @@
 //! `sessions` row, and calls the platform's APIs through the gateway with them (`api`).
 
 mod api;
+mod consumers;
 mod error;
 mod http;
 mod sessions;
@@ -110,11 +111,19 @@ impl ServiceSettings for Settings {
 ))]
 struct ApiDoc;
 
-const MIGRATION_SETS: [&Migrations; 1] = [&MIGRATIONS];
+const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let portal = Arc::new(state::Portal::new(db.clone(), &settings).map_err(std::io::Error::other)?);
+    let consumer = deps
+        .bus
+        .subscribe(
+            events::Subscription::new(NAME, &consumers::BINDINGS),
+            Arc::new(consumers::UsageReports(portal.clone())),
+            deps.shutdown.clone(),
+        )
+        .await?;
     let purge = portal.clone();
     let housekeeping = runtime::every(std::time::Duration::from_secs(300), deps.shutdown.clone(), move || {
         let portal = purge.clone();
@@ -135,7 +144,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![housekeeping],
+        tasks: vec![consumer, housekeeping],
     })
 }
 

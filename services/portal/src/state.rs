@@ -9,6 +9,9 @@ use crate::api::Api;
 use crate::sign_in::OAuth;
 use crate::{Settings, store};
 
+/// Usage is kept this many days (the portal shows the last 30).
+const USAGE_KEPT_DAYS: i64 = 90;
+
 pub struct Portal {
     pub db: Database,
     pub api: Api,
@@ -44,9 +47,18 @@ impl Portal {
 
     pub async fn purge_expired(&self) {
         let now = storage::now_millis();
-        match self.db.run(move |c| Ok(store::purge_expired(c, now)?)).await {
+        let keep_from = crate::views::usage::day_string(now / 86_400_000 - USAGE_KEPT_DAYS);
+        let purged = self
+            .db
+            .run(move |c| {
+                let sessions = store::purge_expired(c, now)?;
+                let seen = events::inbox::purge(c, now - 7 * 86_400_000)?;
+                Ok(sessions + seen + store::purge_usage(c, &keep_from)?)
+            })
+            .await;
+        match purged {
             Ok(0) => {}
-            Ok(rows) => tracing::info!(rows, "purged expired sessions and sign-ins"),
+            Ok(rows) => tracing::info!(rows, "purged expired sessions, sign-ins and old usage"),
             Err(error) => tracing::warn!(%error, "purging sessions failed"),
         }
     }

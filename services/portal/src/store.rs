@@ -123,3 +123,90 @@ pub fn purge_expired(c: &mut AnyConnection, now: i64) -> QueryResult<usize> {
     let sign_ins = diesel::delete(portal_sign_ins::table.filter(portal_sign_ins::expires_at.le(now))).execute(c)?;
     Ok(sessions + sign_ins)
 }
+
+// Usage.
+
+/// One application's usage of one API on one day.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct UsageRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub api: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub day: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub requests: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub client_errors: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub server_errors: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub buckets: String,
+}
+
+const BUCKET_COLUMNS: [&str; 10] = ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"];
+
+/// Adds a gateway's report to the day's totals (`ON CONFLICT … DO UPDATE` is spelled alike in
+/// PostgreSQL and SQLite).
+pub fn add_usage(c: &mut AnyConnection, report: &events::catalogue::UsageReported) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text};
+    let columns = BUCKET_COLUMNS.join(", ");
+    let values: Vec<String> = (7..17).map(|n| format!("${n}")).collect();
+    let updates: Vec<String> = BUCKET_COLUMNS
+        .iter()
+        .map(|b| format!("{b} = usage_daily.{b} + excluded.{b}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO usage_daily (client_id, api, day, requests, client_errors, server_errors, {columns}) \
+         VALUES ($1, $2, $3, $4, $5, $6, {}) ON CONFLICT (client_id, day, api) DO UPDATE SET \
+         requests = usage_daily.requests + excluded.requests, \
+         client_errors = usage_daily.client_errors + excluded.client_errors, \
+         server_errors = usage_daily.server_errors + excluded.server_errors, {}",
+        values.join(", "),
+        updates.join(", ")
+    );
+    let bucket = |i: usize| report.latency_buckets.get(i).copied().unwrap_or(0);
+    diesel::sql_query(sql)
+        .bind::<Text, _>(&report.client_id)
+        .bind::<Text, _>(&report.api)
+        .bind::<Text, _>(&report.day)
+        .bind::<BigInt, _>(report.requests)
+        .bind::<BigInt, _>(report.client_errors)
+        .bind::<BigInt, _>(report.server_errors)
+        .bind::<BigInt, _>(bucket(0))
+        .bind::<BigInt, _>(bucket(1))
+        .bind::<BigInt, _>(bucket(2))
+        .bind::<BigInt, _>(bucket(3))
+        .bind::<BigInt, _>(bucket(4))
+        .bind::<BigInt, _>(bucket(5))
+        .bind::<BigInt, _>(bucket(6))
+        .bind::<BigInt, _>(bucket(7))
+        .bind::<BigInt, _>(bucket(8))
+        .bind::<BigInt, _>(bucket(9))
+        .execute(c)
+        .map(drop)
+}
+
+/// An application's usage from `since` (`YYYY-MM-DD`, inclusive), by day then API; the
+/// buckets come space-separated.
+pub fn usage_of(c: &mut AnyConnection, client: &str, since: &str) -> QueryResult<Vec<UsageRow>> {
+    use diesel::sql_types::Text;
+    let buckets = BUCKET_COLUMNS
+        .iter()
+        .map(|b| format!("CAST({b} AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ");
+    diesel::sql_query(format!(
+        "SELECT api, day, requests, client_errors, server_errors, {buckets} AS buckets FROM usage_daily \
+         WHERE client_id = $1 AND day >= $2 ORDER BY day, api"
+    ))
+    .bind::<Text, _>(client)
+    .bind::<Text, _>(since)
+    .load(c)
+}
+
+/// Forgets usage of days before `before` (`YYYY-MM-DD`): the portal shows 30 days.
+pub fn purge_usage(c: &mut AnyConnection, before: &str) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM usage_daily WHERE day < $1")
+        .bind::<diesel::sql_types::Text, _>(before)
+        .execute(c)
+}

@@ -18,7 +18,7 @@ use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::ExposeSecret;
 
 use crate::rate_limits;
-use crate::route_table::{Route, Target};
+use crate::route_table::{Entry, Route, Target};
 use crate::state::Gateway;
 use crate::token_validator::{Answer, Refusal};
 use crate::upstream::{self, Upstreams};
@@ -210,9 +210,32 @@ impl Gateway {
             return Ok(preflight);
         }
         let (answer, client_address) = self.admit(req, route).await?;
-        let decision = self.limit(client_address, route, answer.as_deref()).await?;
+        let started = Instant::now();
+        let answered = self
+            .forward_admitted(req, payload, client, entry, answer.as_deref(), client_address)
+            .await;
+        if let Some(answer) = &answer {
+            let status = answered.as_ref().map_or_else(|e| e.status_code(), HttpResponse::status);
+            self.usage
+                .record(&answer.client_id, &route.prefix, status.as_u16(), started.elapsed());
+        }
+        answered
+    }
+
+    /// An admitted request: rate-limited, then sent to the first instance that takes it.
+    async fn forward_admitted(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        client: &Upstreams,
+        entry: &Entry,
+        answer: Option<&Answer>,
+        client_address: IpAddr,
+    ) -> Result<HttpResponse, ApiError> {
+        let route = &entry.route;
+        let decision = self.limit(client_address, route, answer).await?;
         let targets = entry.ordered();
-        let (request, body) = self.upstream_request(req, payload, targets[0], client_address, answer.as_deref())?;
+        let (request, body) = self.upstream_request(req, payload, targets[0], client_address, answer)?;
         let sent = self.send(client, &targets, request, route).await;
         // What went wrong with the client's body explains a failed send better than the send.
         self.body_failure(&body).map_or(Ok(()), Err)?;

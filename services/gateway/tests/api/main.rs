@@ -17,4 +17,5 @@ mod rolling;
 mod slow_clients;
 mod token_checks;
 mod traces;
+mod usage;
 mod webhooks;

@@ -25,7 +25,7 @@ impl Drop for Stack {
     }
 }
 
-fn deps(p: &Platform, name: &str, shutdown: &CancellationToken) -> Deps {
+pub fn deps(p: &Platform, name: &str, shutdown: &CancellationToken) -> Deps {
     let bus = match p.backend {
         Backend::Sqlite => p.bus.clone(),
         Backend::Postgres => test_support::bus(Backend::Postgres, &p.exchange, name),
@@ -114,6 +114,7 @@ pub async fn stack(backend: Backend) -> Stack {
         .merge(("upstreams.auth", p.auth.clone()))
         .merge(("identity.secret", IDENTITY_SECRET))
         .merge(("rate_limits.partner", json!({"rate": 1000.0, "burst": 1000})))
+        .merge(("usage.report_interval", "200ms"))
         .merge(figment::providers::Serialized::default("routes", routes));
     if backend == Backend::Postgres {
         figment = figment

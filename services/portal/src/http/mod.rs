@@ -7,6 +7,7 @@ mod connected;
 mod notifications;
 mod services;
 mod sign_in;
+mod usage;
 mod webhooks;
 
 use actix_web::{HttpResponse, web};
@@ -116,6 +117,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             Endpoint::new("/portal/webhooks/event-types")
                 .get(webhooks::event_types)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/usage")
+                .get(usage::show)
                 .build(),
         )
         .service(Endpoint::new("/portal/connected").get(connected::list).build())

@@ -182,6 +182,11 @@ pub fn detail(session: &Session, app: &Application, secret: Option<&str>) -> Htt
                 dd { @if app.redirect_uris.is_empty() { "none" } @for u in &app.redirect_uris { code { (u) } br; } }
             }
         }
+        section.card aria-labelledby="usage" {
+            h2 #usage { "Usage" }
+            p { "Requests, errors and latency per day and per API." }
+            a.button.secondary href=(format!("/portal/applications/{}/usage", app.client_id)) { "See usage" }
+        }
         section.card aria-labelledby="webhooks" {
             h2 #webhooks { "Webhooks" }
             p { "Receive platform events about the people who authorized this application." }

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod connected;
 pub mod notifications;
 pub mod services;
+pub mod usage;
 pub mod webhooks;
 
 use actix_web::HttpResponse;

@@ -1,6 +1,6 @@
 //! The portal's store on both backends (the browser test runs the embedded one): a sign-in is
 //! taken once and not after it expires; sessions expire, are taken once, and keep refreshed
-//! tokens.
+//! tokens; usage reports add up per day and API.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -15,7 +15,10 @@ async fn database(backend: Backend) -> (Db, Database) {
         .await
         .unwrap()
         .unwrap();
-    opened.migrate(&[&portal::MIGRATIONS]).await.unwrap();
+    opened
+        .migrate(&[&events::MIGRATIONS, &portal::MIGRATIONS])
+        .await
+        .unwrap();
     (db, opened)
 }
 
@@ -98,12 +101,75 @@ async fn sessions_expire_refresh_and_end_once(backend: Backend) {
     assert!(db.run(|c| Ok(store::take_session(c, "live")?)).await.unwrap().is_none());
 }
 
+fn report(day: &str, api: &str, requests: i64, buckets: [i64; 10]) -> events::catalogue::UsageReported {
+    events::catalogue::UsageReported {
+        client_id: "app".to_owned(),
+        api: api.to_owned(),
+        day: day.to_owned(),
+        requests,
+        client_errors: 1,
+        server_errors: 2,
+        latency_buckets: buckets.to_vec(),
+    }
+}
+
+async fn usage_reports_add_up_per_day_and_api(backend: Backend) {
+    let (_keep, db) = database(backend).await;
+    let reports = [
+        report("2026-11-30", "/blog", 5, [5, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        report("2026-11-30", "/blog", 3, [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]),
+        report("2026-11-30", "/users", 1, [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+        report("2026-10-01", "/blog", 7, [7, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ];
+    db.run(move |c| {
+        for r in &reports {
+            store::add_usage(c, r)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let rows = db.run(|c| Ok(store::usage_of(c, "app", "2026-11-01")?)).await.unwrap();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.day.as_str(),
+                r.api.as_str(),
+                r.requests,
+                r.client_errors,
+                r.server_errors,
+                r.buckets.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("2026-11-30", "/blog", 8, 2, 4, "5 0 0 0 0 0 0 0 0 3"),
+            ("2026-11-30", "/users", 1, 1, 2, "0 1 0 0 0 0 0 0 0 0"),
+        ]
+    );
+    assert!(
+        db.run(|c| Ok(store::usage_of(c, "other", "2026-01-01")?))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.run(|c| Ok(store::purge_usage(c, "2026-11-01")?)).await.unwrap(), 1);
+}
+
 macro_rules! backend_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
             #[tokio::test]
             async fn sign_ins_are_single_use_and_expire() {
                 super::sign_ins_are_single_use_and_expire($backend).await;
+            }
+
+            #[tokio::test]
+            async fn usage_reports_add_up_per_day_and_api() {
+                super::usage_reports_add_up_per_day_and_api($backend).await;
             }
 
             #[tokio::test]

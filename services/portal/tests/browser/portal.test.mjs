@@ -59,6 +59,7 @@ function platformEnv() {
     GATEWAY_UPSTREAMS__PORTAL: up(7),
     GATEWAY_INTROSPECTION__URL: `${up(2)}/oauth2/introspect`,
     GATEWAY_TOKENS__ISSUER: GATEWAY,
+    GATEWAY_USAGE__REPORT_INTERVAL: "1s",
     GATEWAY_DOCS__PUBLIC_URL: GATEWAY,
     AUTH_OAUTH__ISSUER: GATEWAY,
     AUTH_BOOTSTRAP__PORTAL_REDIRECT_URIS: `["${PORTAL}/callback"]`,
@@ -529,6 +530,20 @@ test("the registration platform deletes the application after confirming", async
   await page.goto(`${PORTAL}/applications/${app.id}`);
   await signInAtAuth(page, BOB);
   await page.waitForURL(`${PORTAL}/applications/${app.id}`);
+  // Usage rose with the partner's calls (GET /users/me for Alice, POST /Services).
+  await page.getByRole("link", { name: "See usage" }).click();
+  let perApi = "";
+  for (let i = 0; i < 50 && !/\/Services/.test(perApi); i++) {
+    await page.reload();
+    perApi = await page.locator("section", { has: page.getByRole("heading", { name: "Per API" }) }).innerText();
+    if (!/\/Services/.test(perApi)) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.match(perApi, /\/users\s+[1-9]/, "the partner's profile reads are counted");
+  assert.match(perApi, /\/Services\s+[1-9]\d*\s+1\s/, "the POST /Services refused for its old token is a 4xx");
+  await shoot(page, "usage");
+  await page.getByRole("link", { name: "Last 30 days" }).click();
+  assert.equal(await page.locator("section", { has: page.getByRole("heading", { name: "Per day" }) }).locator("tbody tr").count(), 30);
+  await page.goto(`${PORTAL}/applications/${app.id}`);
   await page.getByRole("link", { name: "Delete this application…" }).click();
   await shoot(page, "delete-application");
   await page.getByRole("button", { name: "Delete the application" }).click();
