@@ -295,6 +295,38 @@ impl EventPayload for NotificationFailed {
     const DESCRIPTION: &'static str = "A notification will not be delivered; the reason says why.";
 }
 
+/// A person must confirm their e-mail address: notification-dispatch e-mails them the
+/// single-use link (auth keeps only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerificationRequested {
+    pub user_id: String,
+    pub email: String,
+    /// The link to open; it works once, until `expires_at`.
+    pub verify_url: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl EventPayload for VerificationRequested {
+    const TYPE: &'static str = "account.verification_requested";
+    const DESCRIPTION: &'static str = "A person must confirm their e-mail address with the single-use link sent to it.";
+}
+
+/// A person confirmed their e-mail address (seed 003's `user_verified`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserVerified {
+    pub user_id: String,
+    /// The address confirmed.
+    pub email: String,
+    /// Milliseconds since the epoch.
+    pub verified_at: i64,
+}
+
+impl EventPayload for UserVerified {
+    const TYPE: &'static str = "user.verified";
+    const DESCRIPTION: &'static str = "A person confirmed their e-mail address.";
+}
+
 /// Upper bounds (milliseconds) of the latency buckets of `gateway.usage`; the last bucket is
 /// everything slower.
 pub const USAGE_LATENCY_BOUNDS_MS: [u64; 9] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500];
@@ -362,6 +394,8 @@ pub fn all() -> Vec<EventKind> {
         kind::<NotificationDelivered>(),
         kind::<NotificationFailed>(),
         kind::<UsageReported>(),
+        kind::<VerificationRequested>(),
+        kind::<UserVerified>(),
     ]
 }
 

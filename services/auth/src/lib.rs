@@ -222,7 +222,15 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             let username = domain::Username::parse(&b.admin_username)?;
             let email = domain::Email::parse(&b.admin_email)?;
             let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
-            let user = http::users::create_user(state, username, email, &b.admin_password, roles).await?;
+            let user = http::users::create_user(
+                state,
+                username,
+                email,
+                &b.admin_password,
+                roles,
+                http::users::Verify::No,
+            )
+            .await?;
             tracing::info!(user.id = %user.id, "bootstrap administrator created");
         }
     }
@@ -332,7 +340,9 @@ async fn housekeeping(state: Arc<AppState>, keep_ms: i64) {
     let purged = state
         .db
         .run(move |c| {
-            let tokens = store::purge_expired(c, now)? + store::purge_expired_logins(c, now - keep_ms)?;
+            let tokens = store::purge_expired(c, now)?
+                + store::purge_expired_logins(c, now - keep_ms)?
+                + store::purge_verifications(c, now)?;
             let keys = store::delete_dead_keys(c, now, keep_ms)?;
             let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
             Ok(tokens + keys + seen)

@@ -664,3 +664,62 @@ pub fn decide_role_request(conn: &mut AnyConnection, id: &str, status: &str, by:
     ))
     .execute(conn)
 }
+
+// E-mail verifications.
+
+mod verification_schema {
+    diesel::table! {
+        email_verifications (token_hash) {
+            token_hash -> Text,
+            user_id -> Text,
+            email -> Text,
+            created_at -> BigInt,
+            expires_at -> BigInt,
+            used_at -> Nullable<BigInt>,
+        }
+    }
+}
+
+use verification_schema::email_verifications;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = email_verifications)]
+pub struct VerificationRow {
+    pub token_hash: String,
+    pub user_id: String,
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn insert_verification(conn: &mut AnyConnection, row: &VerificationRow) -> QueryResult<()> {
+    diesel::insert_into(email_verifications::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Uses a live link once: its row, or None when it is unknown, used or expired.
+pub fn use_verification(conn: &mut AnyConnection, token_hash: &str, now: i64) -> QueryResult<Option<VerificationRow>> {
+    let used = diesel::update(
+        email_verifications::table
+            .find(token_hash)
+            .filter(email_verifications::used_at.is_null())
+            .filter(email_verifications::expires_at.gt(now)),
+    )
+    .set(email_verifications::used_at.eq(now))
+    .execute(conn)?;
+    if used == 0 {
+        return Ok(None);
+    }
+    email_verifications::table
+        .find(token_hash)
+        .select(VerificationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn purge_verifications(conn: &mut AnyConnection, before: i64) -> QueryResult<usize> {
+    diesel::delete(email_verifications::table.filter(email_verifications::expires_at.lt(before))).execute(conn)
+}

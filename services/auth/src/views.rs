@@ -28,7 +28,9 @@ input:focus{outline:2px solid #2456d3;border-color:#2456d3}.actions{display:flex
 button{flex:1;padding:11px;border-radius:8px;border:1px solid #2456d3;font-size:1rem;font-weight:600;cursor:pointer;background:#2456d3;color:#fff}
 button.secondary{background:#fff;color:#2456d3}.error{background:#fdecec;color:#a12020;border-radius:8px;padding:10px 12px;margin:0 0 16px}
 ul.scopes{padding:0;list-style:none;margin:0}ul.scopes li{padding:10px 12px;border:1px solid #e3e7ee;border-radius:8px;margin:8px 0}
-ul.scopes code{font-weight:600}.app{font-weight:700}footer{color:#5b6475;font-size:.85rem;margin-top:24px;text-align:center}
+ul.scopes code{font-weight:600}.app{font-weight:700}.alt{text-align:center;margin:20px 0 0}a{color:#2456d3}
+input[type=email]{width:100%;padding:10px 12px;border:1px solid #c9d0dc;border-radius:8px;font-size:1rem}
+.field-error{color:#a12020;font-weight:600;margin:6px 0 0}.hint{color:#5b6475;font-size:.9rem;margin:4px 0 0}input[aria-invalid=true]{border-color:#a12020}footer{color:#5b6475;font-size:.85rem;margin-top:24px;text-align:center}
 ";
 
 fn layout(status: StatusCode, title: &str, body: &str) -> HttpResponse {
@@ -76,7 +78,9 @@ pub fn login(csrf: &str, return_to: &str, app: Option<&str>, error: Option<&str>
          <form method=\"post\" action=\"/oauth2/login\">{hidden}\
          <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-         <div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>",
+         <div class=\"actions\"><button type=\"submit\">Sign in</button></div></form>\
+         <p class=\"alt\">New here? <a href=\"/oauth2/sign-up?{sign_up}\">Create an account</a></p>",
+        sign_up = escape(&serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default()),
         hidden = hidden(&[("csrf", csrf), ("return_to", return_to)]),
         username = escape(username),
         app = app.map_or_else(
@@ -127,6 +131,119 @@ pub fn consent(csrf: &str, username: &str, app_name: &str, scopes: &[&str], para
         logout = hidden(&[("csrf", csrf)]),
     );
     layout(StatusCode::OK, "Allow access?", &body)
+}
+
+/// What the sign-up form keeps when it comes back with errors (never the password).
+#[derive(Debug, Default)]
+pub struct SignUpForm<'a> {
+    pub return_to: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+}
+
+fn field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    autocomplete: &str,
+    hint: &str,
+    errors: &[(&str, String)],
+) -> String {
+    let error = errors.iter().find(|(f, _)| *f == id).map(|(_, r)| r.as_str());
+    let described = match error {
+        Some(_) => format!("{id}-hint {id}-error"),
+        None => format!("{id}-hint"),
+    };
+    format!(
+        "<label for=\"{id}\">{label}</label><input type=\"{kind}\" id=\"{id}\" name=\"{id}\" value=\"{value}\" autocomplete=\"{autocomplete}\" required{invalid} aria-describedby=\"{described}\">\
+         <p class=\"hint\" id=\"{id}-hint\">{hint}</p>{error}",
+        value = escape(value),
+        invalid = if error.is_some() { " aria-invalid=\"true\"" } else { "" },
+        error = error
+            .map(|e| format!("<p class=\"field-error\" id=\"{id}-error\">{}</p>", escape(e)))
+            .unwrap_or_default(),
+    )
+}
+
+/// `errors`: (field, reason), shown beside their fields.
+pub fn sign_up(csrf: &str, form: &SignUpForm<'_>, errors: &[(&str, String)]) -> HttpResponse {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let alert = if errors.is_empty() {
+        String::new()
+    } else {
+        "<p class=\"error\" role=\"alert\">The account was not created: correct the fields marked below.</p>".to_owned()
+    };
+    let sign_in = if form.return_to.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"alt\">Have an account? <a href=\"{}\">Sign in</a></p>",
+            escape(form.return_to)
+        )
+    };
+    let body = format!(
+        "<h1>Create an account</h1><p class=\"lead\">One account for every application of the platform.</p>{alert}\
+         <form method=\"post\" action=\"/oauth2/sign-up\" novalidate>{hidden}{username}{email}{password}\
+         <div class=\"actions\"><button type=\"submit\">Create account</button></div></form>{sign_in}",
+        hidden = hidden(&[("csrf", csrf), ("return_to", form.return_to)]),
+        username = field(
+            "username",
+            "Username",
+            "text",
+            form.username,
+            "username",
+            "3 to 32 characters: letters, digits, _ . -",
+            errors
+        ),
+        email = field(
+            "email",
+            "E-mail address",
+            "email",
+            form.email,
+            "email",
+            "We send a link to confirm it.",
+            errors
+        ),
+        password = field(
+            "password",
+            "Password",
+            "password",
+            "",
+            "new-password",
+            "Long and hard to guess: a few unrelated words work well.",
+            errors
+        ),
+    );
+    layout(status, "Create an account", &body)
+}
+
+pub fn signed_up() -> HttpResponse {
+    layout(
+        StatusCode::OK,
+        "Account created",
+        "<h1>Your account is ready</h1><p class=\"lead\">Check your e-mail: a link confirms your address.</p>",
+    )
+}
+
+pub fn verified(done: bool) -> HttpResponse {
+    if done {
+        layout(
+            StatusCode::OK,
+            "E-mail address confirmed",
+            "<h1>Your e-mail address is confirmed</h1><p class=\"lead\">Thank you. You can close this page.</p>",
+        )
+    } else {
+        layout(
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            "<h1>This link does not work</h1><p class=\"error\" role=\"alert\">It was used already, has expired (links last a day) or is incomplete.</p>",
+        )
+    }
 }
 
 pub fn error(status: StatusCode, message: &str) -> HttpResponse {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use events::catalogue::{
     ApplicationDeleted, ApplicationRegistered, NotificationFailed, UserDeleted, UserRegistered, UserUpdated,
+    VerificationRequested,
 };
 use events::{Delivery, Event, EventPayload, Handler, HandlerError, Staged};
 use storage::{AnyConnection, StorageError};
@@ -14,7 +15,7 @@ use storage::{AnyConnection, StorageError};
 use crate::state::Dispatch;
 use crate::{SOURCE, store};
 
-pub const BINDINGS: [&str; 7] = [
+pub const BINDINGS: [&str; 8] = [
     ApplicationRegistered::TYPE,
     ApplicationDeleted::TYPE,
     consents::EVENT_TYPES[0],
@@ -22,6 +23,7 @@ pub const BINDINGS: [&str; 7] = [
     UserRegistered::TYPE,
     UserUpdated::TYPE,
     UserDeleted::TYPE,
+    VerificationRequested::TYPE,
 ];
 
 pub struct Events(pub Arc<Dispatch>);
@@ -51,6 +53,38 @@ fn forget(c: &mut AnyConnection, staged: &mut Staged, user: &str) -> Result<(), 
     Ok(())
 }
 
+/// The e-mail with the link, queued for the dispatcher as the platform's own message.
+fn verification_email(request: &VerificationRequested, event: uuid::Uuid) -> store::NotificationRow {
+    let now = storage::now_millis();
+    store::NotificationRow {
+        id: crate::domain::new_notification_id(),
+        client_id: crate::domain::PLATFORM_CLIENT.to_owned(),
+        provider_id: crate::domain::PLATFORM_PROVIDER,
+        service_id: 0,
+        user_id: request.user_id.clone(),
+        kind: crate::domain::Kind::Notification.name().to_owned(),
+        title: "Confirm your e-mail address".to_owned(),
+        message: "Open this link to confirm your address; it works once, within a day.".to_owned(),
+        link: Some(request.verify_url.clone()),
+        picture: None,
+        qr_code: None,
+        channel: crate::domain::Channel::Email.name().to_owned(),
+        urgent: true,
+        reference: Some(format!("verification:{event}")),
+        fingerprint: event.to_string(),
+        status: store::QUEUED.to_owned(),
+        reason: None,
+        channel_used: None,
+        sent_by: None,
+        external_id: None,
+        attempts: 0,
+        due_at: now,
+        lease_until: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The change an event makes.
 fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<(), StorageError> {
     if let Some(app) = payload::<ApplicationRegistered>(event) {
@@ -68,6 +102,11 @@ fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<()
         store::set_phone(c, &u.user_id, u.phone.as_deref())?;
     } else if let Some(user) = payload::<UserDeleted>(event) {
         forget(c, staged, &user?.user_id)?;
+    } else if let Some(request) = payload::<VerificationRequested>(event) {
+        let request = request?;
+        // The address to confirm is the one to write to.
+        store::register_recipient(c, &request.user_id, &request.email)?;
+        store::insert_notification(c, &verification_email(&request, event.id))?;
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
 use crate::destination::{self, Destination};
 use crate::domain::routing::{self, Contacts, Refusal};
-use crate::domain::{Channel, Kind, qr};
+use crate::domain::{Channel, Kind, PLATFORM_PROVIDER, qr};
 use crate::metrics::DispatchMetrics;
 use crate::state::Dispatch;
 use crate::store::{self, InboxRow, NotificationRow, SendRow, Settled};
@@ -169,9 +169,14 @@ struct Context {
 }
 
 fn context(c: &mut AnyConnection, row: &NotificationRow) -> Result<Context, StorageError> {
+    let allowed = if row.provider_id == PLATFORM_PROVIDER {
+        Some(vec![Channel::Email])
+    } else {
+        store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels))
+    };
     Ok(Context {
         destination: destination::read(c, &row.user_id, &row.client_id)?,
-        allowed: store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels)),
+        allowed,
     })
 }
 
@@ -248,6 +253,14 @@ fn plan(row: &NotificationRow, context: &Context, now: i64) -> Result<Vec<Channe
     let Some(allowed) = &context.allowed else {
         return Err(failed("service_deleted"));
     };
+    if row.provider_id == PLATFORM_PROVIDER {
+        // The platform's account mail: to the address, whatever the person's channel choices.
+        return if context.destination.contacts.reaches(Channel::Email) {
+            Ok(vec![Channel::Email])
+        } else {
+            Err(failed(Refusal::NoContact.code()))
+        };
+    }
     routing::admits(
         kind,
         context.destination.consent.as_deref(),

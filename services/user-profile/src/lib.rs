@@ -81,7 +81,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let consumer = deps
         .bus
         .subscribe(
-            Subscription::new(NAME, &[UserRegistered::TYPE]),
+            Subscription::new(NAME, &[UserRegistered::TYPE, events::catalogue::UserVerified::TYPE]),
             Arc::new(consumers::Registrations(state.clone())),
             deps.shutdown.clone(),
         )

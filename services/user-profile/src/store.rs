@@ -121,6 +121,20 @@ pub fn insert_if_absent(conn: &mut AnyConnection, row: &ProfileRow) -> QueryResu
     Ok(inserted == 1)
 }
 
+/// Seed 003's `user_verified`: the person confirmed this address (a later change of address
+/// is not confirmed by it).
+pub fn set_verified(conn: &mut AnyConnection, user_id: &str, email: &str, now: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        // In order of appearance: SQLite binds `$n` by position.
+        "UPDATE profiles SET verified = TRUE, updated_at = $1, version = version + 1 \
+         WHERE user_id = $2 AND email = $3 AND verified = FALSE",
+    )
+    .bind::<BigInt, _>(now)
+    .bind::<Text, _>(user_id)
+    .bind::<Text, _>(email)
+    .execute(conn)
+}
+
 pub fn by_id(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Option<ProfileRow>> {
     diesel::sql_query("SELECT * FROM profiles WHERE user_id = $1")
         .bind::<Text, _>(user_id)

@@ -3,6 +3,7 @@
 pub mod consents;
 pub mod issue;
 pub mod revoke;
+pub mod verification;
 
 use std::collections::BTreeSet;
 use std::fmt;

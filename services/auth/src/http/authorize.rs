@@ -178,7 +178,7 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, R
     })
 }
 
-fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+pub(super) fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
 }
 
@@ -186,7 +186,7 @@ fn secure(state: &AppState) -> bool {
     state.keys.issuer().starts_with("https://")
 }
 
-fn cookie<'a>(state: &AppState, name: &'a str, value: String, same_site: SameSite) -> Cookie<'a> {
+pub(super) fn cookie<'a>(state: &AppState, name: &'a str, value: String, same_site: SameSite) -> Cookie<'a> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
@@ -196,18 +196,18 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, same_site: SameSit
 }
 
 /// The page's CSRF token (double submit: a cookie and a form field that must match).
-fn csrf_token(req: &HttpRequest) -> (String, bool) {
+pub(super) fn csrf_token(req: &HttpRequest) -> (String, bool) {
     match cookie_value(req, CSRF_COOKIE) {
         Some(token) => (token, false),
         None => (crypto::random_secret(), true),
     }
 }
 
-fn csrf_ok(req: &HttpRequest, submitted: &str) -> bool {
+pub(super) fn csrf_ok(req: &HttpRequest, submitted: &str) -> bool {
     cookie_value(req, CSRF_COOKIE).is_some_and(|c| c.as_bytes().ct_eq(submitted.as_bytes()).into())
 }
 
-fn with_csrf(state: &AppState, mut response: HttpResponse, token: String, fresh: bool) -> HttpResponse {
+pub(super) fn with_csrf(state: &AppState, mut response: HttpResponse, token: String, fresh: bool) -> HttpResponse {
     if fresh {
         let _ = response.add_cookie(&cookie(state, CSRF_COOKIE, token, SameSite::Strict));
     }
@@ -336,7 +336,7 @@ pub struct LoginForm {
 }
 
 /// Only our own authorization URLs, so the login form cannot be an open redirect.
-fn safe_return(return_to: &str) -> Option<&str> {
+pub(super) fn safe_return(return_to: &str) -> Option<&str> {
     (return_to.starts_with("/oauth2/authorize?") && !return_to.contains("//")).then_some(return_to)
 }
 
@@ -378,6 +378,12 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
             &form.username,
         );
     };
+    tracing::info!(user.id = %user.id, "signed in");
+    signed_in(&state, &user, return_to).await
+}
+
+/// Opens a session for `user` and sends the browser on to `return_to`.
+pub(super) async fn signed_in(state: &AppState, user: &UserRow, return_to: &str) -> HttpResponse {
     let session = crypto::random_secret();
     let (hash, uid, now) = (crypto::sha256_hex(&session), user.id.clone(), storage::now_millis());
     if state
@@ -391,11 +397,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
             "The service is temporarily unavailable; try again.",
         );
     }
-    tracing::info!(user.id = %user.id, "signed in");
     let mut response = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, return_to))
         .finish();
-    let _ = response.add_cookie(&cookie(&state, SESSION_COOKIE, session, SameSite::Lax));
+    let _ = response.add_cookie(&cookie(state, SESSION_COOKIE, session, SameSite::Lax));
     response
 }
 

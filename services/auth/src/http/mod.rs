@@ -10,6 +10,7 @@ pub mod internal;
 pub mod metadata;
 pub mod role_requests;
 pub mod seed;
+pub mod sign_up;
 pub mod token;
 pub mod users;
 
@@ -90,6 +91,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(Endpoint::new("/oauth2/login").post(authorize::login).build())
     .service(Endpoint::new("/oauth2/consent").post(authorize::consent).build())
     .service(Endpoint::new("/oauth2/logout").post(authorize::logout).build())
+    .service(
+        Endpoint::new("/oauth2/sign-up")
+            .get(sign_up::page)
+            .post(sign_up::submit)
+            .build(),
+    )
+    .service(Endpoint::new("/oauth2/signed-up").get(sign_up::signed_up).build())
+    .service(Endpoint::new("/oauth2/verify-email").get(sign_up::verify_email).build())
     .service(Endpoint::new("/api/oauth").get(authorize::seed_login_with).build())
     .service(Endpoint::new("/api/authorize").get(token::seed_authorize).build())
     .service(Endpoint::new("/oauth").post(seed::login).build())

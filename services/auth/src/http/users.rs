@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use values::every_field;
 
 use crate::bearer::Caller;
-use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles};
+use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles, verification};
 use crate::passwords::HashError;
 use crate::state::{AppState, SOURCE};
 use crate::store::{self, UserRow};
@@ -50,13 +50,23 @@ impl From<&UserRow> for UserView {
     }
 }
 
-/// Creates a user and publishes `user.registered` in the same transaction.
+/// Whether a new account is asked to confirm its e-mail address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    Email,
+    /// The bootstrap administrator: the operator typed the address.
+    No,
+}
+
+/// Creates a user and publishes `user.registered` (and, with `Verify::Email`, the request to
+/// e-mail a confirmation link) in the same transaction.
 pub async fn create_user(
     state: &AppState,
     username: Username,
     email: Email,
     password: &SecretString,
     roles: BTreeSet<Role>,
+    verify: Verify,
 ) -> Result<UserRow, ApiError> {
     let hash = state.passwords.hash(password.clone()).await.map_err(|e| match e {
         HashError::Busy(wait) => ApiError::too_many_requests(wait),
@@ -78,11 +88,16 @@ pub async fn create_user(
         registered_at: row.created_at,
     };
     let stored = row.clone();
+    let issuer = state.keys.issuer().to_owned();
     state
         .outbox
         .write(move |c, events| {
             store::insert_user(c, &stored)?;
-            events.publish(SOURCE, Some(stored.id.clone()), &payload)
+            events.publish(SOURCE, Some(stored.id.clone()), &payload)?;
+            if verify == Verify::Email {
+                verification::request(c, events, &stored, &issuer, stored.created_at)?;
+            }
+            Ok(())
         })
         .await
         .map_err(|e| match e {
@@ -101,7 +116,15 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> R
         email = Email::parse(&body.email),
         password = NewPassword::parse(&body.password),
     )?;
-    let row = create_user(&state, username, email, password.secret(), BTreeSet::new()).await?;
+    let row = create_user(
+        &state,
+        username,
+        email,
+        password.secret(),
+        BTreeSet::new(),
+        Verify::Email,
+    )
+    .await?;
     tracing::info!(user.id = %row.id, "user registered");
     Ok(Envelope::created(UserView::from(&row)))
 }

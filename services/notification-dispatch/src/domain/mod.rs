@@ -145,6 +145,12 @@ pub fn new_notification_id() -> String {
     format!("ntf_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// The platform's own messages to a person about their account (confirming an e-mail
+/// address): provider 0, by e-mail only, needing no consent and passing quiet hours and
+/// channel choices, as transactional mail does.
+pub const PLATFORM_PROVIDER: i64 = 0;
+pub const PLATFORM_CLIENT: &str = "platform";
+
 /// The scope a user's consent must hold for a provider's application to notify them.
 pub const CONSENT_SCOPE: &str = "notifications:send";
 

@@ -30,7 +30,13 @@ pub async fn mark_read(
 async fn providers(portal: &Portal, session: &Session, prefs: &Preferences) -> Result<Vec<String>, PortalError> {
     let inbox = portal.api.inbox(&session.token).await?;
     let mut ids: BTreeSet<String> = prefs.providers.keys().cloned().collect();
-    ids.extend(inbox.iter().map(|i| i.provider_id.to_string()));
+    // Provider 0 is the platform's own account mail, which no preference holds back.
+    ids.extend(
+        inbox
+            .iter()
+            .filter(|i| i.provider_id != 0)
+            .map(|i| i.provider_id.to_string()),
+    );
     Ok(ids.into_iter().collect())
 }
 

@@ -24,7 +24,9 @@ pub fn inbox(session: &Session, items: &[InboxItem]) -> HttpResponse {
                             strong { (item.title) } @if item.read_at.is_none() { " " span.tag { "new" } }
                             p { (item.message) }
                             @if let Some(link) = &item.link { p { a href=(link) rel="noopener noreferrer" { (link) } } }
-                            p.meta { "provider " (item.provider_id) " · " (item.kind) " · " (when(item.created_at))
+                            p.meta {
+                                @if item.provider_id == 0 { "from the platform" } @else { "provider " (item.provider_id) }
+                                " · " (item.kind) " · " (when(item.created_at))
                                 @if item.sandbox { " · sandbox stand-in for " (item.channel) } }
                         }
                         @if item.read_at.is_none() {

@@ -524,6 +524,63 @@ test("another person authorizes the application, finds it under Connected applic
   await context.close();
 });
 
+test("a newcomer from a partner's Log in with link signs up, consents, lands back and confirms the e-mail", async () => {
+  const context = await person();
+  const page = await context.newPage();
+  let authKey;
+  await page.route(`${PARTNER_CALLBACK}**`, (route) => {
+    authKey = new URL(route.request().url()).searchParams.get("auth_key");
+    route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Partner</title><p>Welcome at the partner</p>" });
+  });
+  await page.goto(`${GATEWAY}/api/oauth?app_id=${app.id}&state=n1`);
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await page.getByRole("heading", { name: "Create an account" }).waitFor();
+  await shoot(page, "sign-up");
+  await page.getByLabel("Username").fill("nora");
+  await page.getByLabel("E-mail address").fill("nora@example.com");
+  await page.getByLabel("Password").fill("password1");
+  await page.getByRole("button", { name: "Create account" }).click();
+  assert.equal(await page.getByLabel("Password").getAttribute("aria-invalid"), "true");
+  assert.match(await page.locator("#password-error").innerText(), /Too easy to guess/);
+  assert.equal(await page.getByLabel("Username").inputValue(), "nora", "what was typed is kept");
+  await shoot(page, "sign-up-errors");
+  await page.getByLabel("Password").fill("kettle ostrich violin morning");
+  await page.getByRole("button", { name: "Create account" }).click();
+  // The authorization that sent her continues: consent, then back at the partner.
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.getByText("Welcome at the partner").waitFor();
+  assert.ok(authKey, "seed 003's auth_key reached the partner");
+  const exchanged = await fetch(`${GATEWAY}/api/authorize?app_id=${app.id}&app_secret=${app.secret}&auth_key=${authKey}`);
+  assert.equal(exchanged.status, 200);
+  const token = (await exchanged.json()).access_token;
+  const verifiedFlag = async () => {
+    const info = await fetch(`${GATEWAY}/api/get_user_info?access_token=${token}`).then((r) => r.json());
+    return info.user_info?.user_verified;
+  };
+  let flag;
+  for (let i = 0; i < 50 && (flag = await verifiedFlag()) === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(flag, "0", "not verified before the link is opened");
+
+  // The confirmation e-mail went through notification-dispatch's e-mail channel; make run's
+  // sandbox puts it in her inbox, which the portal shows.
+  await page.goto(`${PORTAL}/notifications`);
+  const mail = page.getByRole("listitem").filter({ hasText: "Confirm your e-mail address" });
+  for (let i = 0; i < 50 && (await mail.count()) === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    await page.reload();
+  }
+  assert.match(await mail.innerText(), /sandbox stand-in for EMAIL/);
+  const link = await mail.getByRole("link").getAttribute("href");
+  await mail.getByRole("link").click();
+  await page.getByRole("heading", { name: "Your e-mail address is confirmed" }).waitFor();
+  await shoot(page, "email-confirmed");
+  for (let i = 0; i < 50 && (flag = await verifiedFlag()) !== "1"; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(flag, "1", "seed 003's user_verified");
+  const again = await page.goto(link);
+  assert.equal(again.status(), 400, "the link works once");
+  await context.close();
+});
+
 test("the registration platform deletes the application after confirming", async () => {
   const context = await person();
   const page = await context.newPage();
