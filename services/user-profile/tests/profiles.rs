@@ -277,6 +277,46 @@ async fn bad_values_are_refused_naming_the_field_postgres() {
     bad_values_are_refused_naming_the_field(Backend::Postgres).await;
 }
 
+/// `user.verified` sets seed 003's `user_verified`, for the address confirmed only.
+async fn a_confirmed_address_marks_the_profile_verified(backend: Backend) {
+    let s = start(backend).await;
+    let ana = s.register("ana").await;
+    let verified = |email: &str| {
+        let payload = events::catalogue::UserVerified {
+            user_id: ana.clone(),
+            email: email.to_owned(),
+            verified_at: 1_700_000_100_000,
+        };
+        Event::new("/auth", Some(ana.clone()), &payload).unwrap()
+    };
+    let flag = || async {
+        let (_, body, _) = s.call("GET", "/api/get_user_info", &ana, "profile", None, &[]).await;
+        body["user_info"]["user_verified"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    s.bus.publish(&[verified("someone.else@example.com")]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flag().await, "0", "another address confirms nothing");
+    s.bus.publish(&[verified("ana@example.com")]).await.unwrap();
+    let started = Instant::now();
+    while flag().await != "1" {
+        assert!(started.elapsed() < Duration::from_secs(10), "never verified");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_confirmed_address_marks_the_profile_verified_sqlite() {
+    a_confirmed_address_marks_the_profile_verified(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_confirmed_address_marks_the_profile_verified_postgres() {
+    a_confirmed_address_marks_the_profile_verified(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn callers_need_a_signed_identity_and_the_scopes() {
     let s = start(Backend::Sqlite).await;

@@ -374,6 +374,120 @@ async fn first_party_clients_imply_consent(app: TestApp) {
     );
 }
 
+/// A newcomer signs up from the login page: a guessable password is refused beside its field,
+/// the account is signed in and the authorization continues to consent; the e-mailed link
+/// (from `account.verification_requested`) confirms the address once (`user.verified`).
+async fn sign_up_continues_the_authorization_and_confirms_the_address(app: TestApp) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut events = test_support::Watch::start(&app.bus, &["account.*", "user.verified"], shutdown.clone()).await;
+    let (id, _) = code_app(&app, false).await;
+    let mut browser = Browser::new(&app);
+    let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
+    let authorize = format!(
+        "/oauth2/authorize?response_type=code&client_id={id}&redirect_uri={}&scope=profile&state=s9&code_challenge={}&code_challenge_method=S256",
+        urlencode(REDIRECT),
+        challenge.as_str()
+    );
+    let login = browser.get(&authorize).await;
+    let start = login
+        .html
+        .find("/oauth2/sign-up?")
+        .expect("the login page offers sign-up");
+    let link = unescape(&login.html[start..start + login.html[start..].find('"').unwrap()]);
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, 200);
+    let weak = browser
+        .submit(
+            &page,
+            "/oauth2/sign-up",
+            &[
+                ("username", "nina"),
+                ("email", "nina@example.com"),
+                ("password", "password1"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    assert!(
+        weak.html.contains("id=\"password-error\"") && weak.html.contains("Too easy to guess"),
+        "{}",
+        weak.html
+    );
+    assert!(
+        weak.html.contains("value=\"nina@example.com\""),
+        "what was typed is kept"
+    );
+    let forged = app
+        .http
+        .post(app.url("/oauth2/sign-up"))
+        .form(&[
+            ("csrf", "forged"),
+            ("username", "mallory"),
+            ("email", "m@example.com"),
+            ("password", "kettle ostrich violin morning"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF cookie, no account");
+    let created = browser
+        .submit(
+            &weak,
+            "/oauth2/sign-up",
+            &[
+                ("username", "nina"),
+                ("email", "nina@example.com"),
+                ("password", "kettle ostrich violin morning"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let consent = browser.get(created.location.as_deref().unwrap()).await;
+    assert!(
+        consent.html.contains("Allow access?") && consent.html.contains("nina"),
+        "{}",
+        consent.html
+    );
+    let taken = browser.get(&link).await;
+    let again = browser
+        .submit(
+            &taken,
+            "/oauth2/sign-up",
+            &[
+                ("username", "nina"),
+                ("email", "other@example.com"),
+                ("password", "kettle ostrich violin morning"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert!(again.html.contains("already registered"));
+
+    let requested: events::catalogue::VerificationRequested = events
+        .next("account.verification_requested")
+        .await
+        .payload()
+        .unwrap()
+        .unwrap();
+    assert_eq!(requested.email, "nina@example.com");
+    let path = requested
+        .verify_url
+        .split_once("/oauth2/")
+        .map(|(_, p)| format!("/oauth2/{p}"))
+        .unwrap();
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, 200);
+    assert!(first.html.contains("confirmed"));
+    let verified: events::catalogue::UserVerified = events.next("user.verified").await.payload().unwrap().unwrap();
+    assert_eq!(
+        (verified.user_id.as_str(), verified.email.as_str()),
+        (requested.user_id.as_str(), "nina@example.com")
+    );
+    assert_eq!(browser.get(&path).await.status, 400, "the link works once");
+    assert_eq!(browser.get("/oauth2/verify-email?token=nonsense").await.status, 400);
+    shutdown.cancel();
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -396,6 +510,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn first_party_clients_imply_consent() {
                 super::first_party_clients_imply_consent(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn sign_up_continues_the_authorization_and_confirms_the_address() {
+                super::sign_up_continues_the_authorization_and_confirms_the_address(spawn($backend).await).await;
             }
 
             #[tokio::test]

@@ -5,7 +5,7 @@ use serde_json::json;
 use test_support::{Backend, invalid_fields};
 
 use crate::on_both_backends;
-use crate::support::start;
+use crate::support::{eventually, start};
 
 async fn preferences_are_one_document_with_an_etag(backend: Backend) {
     let n = start(backend).await;
@@ -171,7 +171,53 @@ async fn a_deleted_user_leaves_nothing_behind(backend: Backend) {
     assert!(recipient.is_none());
 }
 
+/// The platform's account mail (the link confirming an address) goes by e-mail to the address
+/// to confirm, without consent and whatever the person's channel choices and quiet hours.
+async fn the_platform_emails_the_confirmation_link_whatever_the_preferences(backend: Backend) {
+    let n = start(backend).await;
+    n.user("ana", None).await;
+    let now = chrono::Utc::now();
+    let held = json!({"channels": {"EMAIL": false}, "quiet_hours": {
+        "start": (now - chrono::Duration::minutes(1)).format("%H:%M").to_string(),
+        "end": (now - chrono::Duration::minutes(2)).format("%H:%M").to_string()}});
+    assert_eq!(
+        n.as_user("ana", "PUT", "/notifications/preferences", Some(held))
+            .await
+            .0,
+        200
+    );
+    let link = "http://127.0.0.1:8080/oauth2/verify-email?token=t0k3n";
+    let requested = events::catalogue::VerificationRequested {
+        user_id: "ana".into(),
+        email: "ana.new@example.com".into(),
+        verify_url: link.into(),
+        expires_at: storage::now_millis() + 86_400_000,
+    };
+    n.publish("ana", &requested).await;
+    eventually("the confirmation e-mail is recorded by the sandbox", || async {
+        let (_, inbox, _) = n.as_user("ana", "GET", "/notifications/inbox", None).await;
+        inbox["data"]["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i["link"] == link && i["channel"] == "EMAIL" && i["provider_id"] == 0)
+        })
+    })
+    .await;
+    let db = n.db.clone();
+    let recipient = db
+        .run(|c| Ok(notification_dispatch::store::recipient(c, "ana")?))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recipient.email.as_deref(),
+        Some("ana.new@example.com"),
+        "written to the address to confirm"
+    );
+}
+
 on_both_backends!(
+    the_platform_emails_the_confirmation_link_whatever_the_preferences,
     preferences_are_one_document_with_an_etag,
     devices_belong_to_their_user,
     a_deleted_user_leaves_nothing_behind
