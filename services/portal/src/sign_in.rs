@@ -6,19 +6,24 @@
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::ExposeSecret;
 
 use crate::Settings;
 use crate::state::SetupError;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 pub struct OAuth {
     client: Client,
     http: reqwest::Client,
     scopes: Vec<String>,
+    /// RFC 7009 revocation, sent by hand: the `oauth2` crate refuses a revocation URL that is not
+    /// https, and the portal reaches the gateway over plain http inside a cluster or on loopback.
+    revocation: url::Url,
+    client_id: String,
+    client_secret: secrecy::SecretString,
 }
 
 /// The tokens of a signed-in person.
@@ -63,12 +68,14 @@ impl OAuth {
             ))
             .set_auth_uri(AuthUrl::from_url(browser("/oauth2/authorize")?.parse()?))
             .set_token_uri(TokenUrl::from_url(back("/oauth2/token")?.parse()?))
-            .set_revocation_url(RevocationUrl::from_url(back("/oauth2/revoke")?.parse()?))
             .set_redirect_uri(RedirectUrl::from_url(callback.parse()?));
         Ok(Self {
             client,
             http,
             scopes: settings.oauth.scopes.clone(),
+            revocation: back("/oauth2/revoke")?.parse()?,
+            client_id: settings.oauth.client_id.clone(),
+            client_secret: settings.oauth.client_secret.clone(),
         })
     }
 
@@ -110,16 +117,24 @@ impl OAuth {
 
     /// Revokes the refresh token (its whole family at auth) and the access token.
     pub async fn revoke(&self, access: String, refresh: Option<String>) {
-        let mut tokens = vec![StandardRevocableToken::AccessToken(oauth2::AccessToken::new(access))];
-        tokens.extend(refresh.map(|r| StandardRevocableToken::RefreshToken(RefreshToken::new(r))));
-        for token in tokens {
-            let revoked = match self.client.revoke_token(token) {
-                Ok(request) => request.request_async(&self.http).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+        let tokens = refresh
+            .map(|r| (r, "refresh_token"))
+            .into_iter()
+            .chain(std::iter::once((access, "access_token")));
+        for (token, hint) in tokens {
+            let sent = self
+                .http
+                .post(self.revocation.clone())
+                .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+                .form(&[("token", token.as_str()), ("token_type_hint", hint)])
+                .send()
+                .await;
+            let refused = match sent {
+                Ok(response) if response.status().is_success() => continue,
+                Ok(response) => response.status().to_string(),
+                Err(error) => error.to_string(),
             };
-            if let Err(error) = revoked {
-                tracing::warn!(%error, "a token was not revoked at sign-out");
-            }
+            tracing::warn!(error = %refused, hint, "a token was not revoked at sign-out");
         }
     }
 }

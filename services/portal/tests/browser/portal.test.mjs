@@ -60,6 +60,9 @@ function platformEnv() {
     GATEWAY_INTROSPECTION__URL: `${up(2)}/oauth2/introspect`,
     GATEWAY_TOKENS__ISSUER: GATEWAY,
     GATEWAY_USAGE__REPORT_INTERVAL: "1s",
+    // Access tokens live a minute, the portal's refresh margin: every portal page refreshes the
+    // person's tokens first, so the whole run goes through token refresh.
+    AUTH_OAUTH__ACCESS_TOKEN_TTL_SECS: "60",
     GATEWAY_DOCS__PUBLIC_URL: GATEWAY,
     AUTH_OAUTH__ISSUER: GATEWAY,
     AUTH_BOOTSTRAP__PORTAL_REDIRECT_URIS: `["${PORTAL}/callback"]`,
@@ -473,6 +476,14 @@ test("another person authorizes the application, finds it under Connected applic
   await shoot(page, "not-yours");
   const create = await page.goto(`${PORTAL}/applications/new`);
   assert.equal(create.status(), 403);
+  // Nor change them: her own session's CSRF token does not make Bob's application hers.
+  await page.goto(`${PORTAL}/connected`);
+  const csrf = await page.locator('input[name="csrf"]').first().inputValue();
+  const rotate = await page.request.post(`${PORTAL}/applications/${app.id}/secret`, { form: { csrf, overlap_seconds: "0" }, maxRedirects: 0 });
+  assert.equal(rotate.status(), 404);
+  const remove = await page.request.post(`${PORTAL}/applications/${app.id}/delete`, { form: { csrf }, maxRedirects: 0 });
+  assert.equal(remove.status(), 404);
+  assert.equal(curlToken(app.id, app.secret), 200, "Bob's application is untouched");
 
   // Her inbox has the provider's notification; she reads it and chooses how she is notified.
   await page.goto(`${PORTAL}/connected`);
@@ -613,5 +624,7 @@ test("the registration platform deletes the application after confirming", async
 test("no secret shown in the portal ever reaches the logs", () => {
   const log = readFileSync(logFile, "utf8");
   assert.ok(log.includes("application created in the portal"), "the log was captured");
+  assert.ok(log.includes("signed out of the portal"), "a sign-out happened");
+  assert.ok(!log.includes("a token was not revoked at sign-out"), `signing out revoked the tokens: ${log.split("\n").filter((l) => l.includes("not revoked")).join("\n")}`);
   for (const secret of secretsSeen) assert.ok(!log.includes(secret), "a client secret is in the platform's log");
 });
