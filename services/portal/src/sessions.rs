@@ -98,32 +98,9 @@ impl Portal {
             return_to: return_to.clone(),
         };
         let hash = sha256_hex(&cookie.ok_or_else(sign_in)?);
-        let now = storage::now_millis();
-        let lookup = hash.clone();
-        let mut row = self
-            .db
-            .run(move |c| Ok(store::session(c, &lookup, now)?))
-            .await?
-            .ok_or_else(sign_in)?;
-        if row.access_expires_at - REFRESH_MARGIN_MS <= now {
-            let refreshed = match row.refresh_token.clone() {
-                Some(refresh) => self.oauth.refresh(refresh).await.ok(),
-                None => None,
-            };
-            let Some(tokens) = refreshed else {
-                let _ = self.db.run(move |c| Ok(store::take_session(c, &hash)?)).await;
-                return Err(sign_in());
-            };
-            let (id, access, refresh, until) = (
-                hash.clone(),
-                tokens.access.clone(),
-                tokens.refresh.clone(),
-                tokens.expires_at,
-            );
-            self.db
-                .run(move |c| Ok(store::set_tokens(c, &id, &access, refresh.as_deref(), until)?))
-                .await?;
-            row.access_token = tokens.access;
+        let mut row = self.live_session(&hash).await?.ok_or_else(sign_in)?;
+        if row.access_expires_at - REFRESH_MARGIN_MS <= storage::now_millis() {
+            row = self.refreshed(&hash).await?.ok_or_else(sign_in)?;
         }
         Ok(Session {
             user_id: row.user_id,
@@ -137,6 +114,46 @@ impl Portal {
             csrf: row.csrf,
             token: row.access_token,
         })
+    }
+
+    async fn live_session(&self, hash: &str) -> Result<Option<SessionRow>, PortalError> {
+        let (lookup, now) = (hash.to_owned(), storage::now_millis());
+        Ok(self.db.run(move |c| Ok(store::session(c, &lookup, now)?)).await?)
+    }
+
+    /// The session with fresh tokens, or None when they cannot be refreshed (it is then ended).
+    /// Requests of one session refresh one at a time: a refresh token works once, and auth
+    /// revokes the whole family when it sees one again.
+    async fn refreshed(&self, hash: &str) -> Result<Option<SessionRow>, PortalError> {
+        let _turn = self.refresh_lock(hash).lock().await;
+        let Some(mut row) = self.live_session(hash).await? else {
+            return Ok(None);
+        };
+        if row.access_expires_at - REFRESH_MARGIN_MS > storage::now_millis() {
+            return Ok(Some(row)); // refreshed by the request that held the lock before
+        }
+        let refreshed = match row.refresh_token.clone() {
+            Some(refresh) => self.oauth.refresh(refresh).await.ok(),
+            None => None,
+        };
+        let id = hash.to_owned();
+        let Some(tokens) = refreshed else {
+            let _ = self.db.run(move |c| Ok(store::take_session(c, &id)?)).await;
+            return Ok(None);
+        };
+        let (access, refresh, until) = (tokens.access.clone(), tokens.refresh.clone(), tokens.expires_at);
+        self.db
+            .run(move |c| Ok(store::set_tokens(c, &id, &access, refresh.as_deref(), until)?))
+            .await?;
+        row.access_token = tokens.access;
+        row.refresh_token = tokens.refresh;
+        row.access_expires_at = tokens.expires_at;
+        Ok(Some(row))
+    }
+
+    fn refresh_lock(&self, hash: &str) -> &tokio::sync::Mutex<()> {
+        let stripe = usize::from_str_radix(hash.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+        &self.refresh_locks[stripe % self.refresh_locks.len()]
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Portal {
     pub session_ttl: Duration,
     /// Cookies are `Secure` unless the portal is reached over plain http (loopback, make run).
     pub secure_cookies: bool,
+    /// Striped locks that make one session's token refreshes take turns (in this replica;
+    /// see `sessions`).
+    pub refresh_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ impl Portal {
             oauth: OAuth::new(http, settings)?,
             session_ttl: settings.portal.session_ttl.0,
             secure_cookies: settings.portal.public_url.scheme() == "https",
+            refresh_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             db,
         })
     }

@@ -277,6 +277,12 @@ test("the registration platform creates an application, reads its secret once an
   });
   assert.equal(forged.status(), 403);
   assert.equal(curlToken(id, newest), 200, "the refused form rotated nothing");
+  // Pages of one session loaded at once each refresh the tokens, in turn (a refresh token
+  // works once): none is sent back to sign in.
+  const parallel = await Promise.all(
+    Array.from({ length: 6 }, () => page.request.get(`${PORTAL}/applications`, { maxRedirects: 0 })),
+  );
+  assert.deepEqual(parallel.map((r) => r.status()), [200, 200, 200, 200, 200, 200]);
   await context.close();
 });
 
