@@ -57,6 +57,8 @@ pub struct Settings {
     pub docs: DocsSettings,
     #[serde(default)]
     pub rate_limits: HashMap<String, RatePolicy>,
+    /// Who a rate limit counts apart.
+    pub rate_limit_keys: RateLimitKeys,
     /// Named upstream addresses: routes and documentation sources name them, so a deployment
     /// sets `GATEWAY_UPSTREAMS__AUTH=http://auth:8081` instead of rewriting the route table.
     /// A list names the instances of a replicated service, taken in turn.
@@ -67,6 +69,14 @@ pub struct Settings {
     pub usage: UsageSettings,
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+/// `[rate_limit_keys]`: limits count per client, except for these clients, whose users all
+/// call through them (the developer portal): each of their users counts apart.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RateLimitKeys {
+    #[serde(default)]
+    pub per_user_clients: Vec<String>,
 }
 
 /// `[usage]`: how often each replica reports what it served each application.
@@ -308,6 +318,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         validator: validator.clone(),
         limits: rate_limits::Limits::new(cache::rates(redis.clone())),
         policies: settings.rate_limits.clone(),
+        per_user_clients: settings.rate_limit_keys.per_user_clients.iter().cloned().collect(),
         cors: settings.cors.clone(),
         client_address: settings.client_address.clone(),
         identity_secret: settings.identity.secret.clone(),

@@ -17,6 +17,8 @@ pub struct Gateway {
     pub validator: Arc<Validator>,
     pub limits: Limits,
     pub policies: HashMap<String, RatePolicy>,
+    /// Clients whose users' requests count apart in rate limits.
+    pub per_user_clients: std::collections::HashSet<String>,
     pub cors: CorsSettings,
     pub client_address: ClientAddressSettings,
     pub identity_secret: SecretString,

@@ -110,6 +110,9 @@ impl Gateway {
             return Ok(None);
         };
         let who = match answer {
+            Some(answer) if !answer.sub.is_empty() && self.per_user_clients.contains(&answer.client_id) => {
+                format!("client:{}:user:{}", answer.client_id, answer.sub)
+            }
             Some(answer) => format!("client:{}", answer.client_id),
             None => format!("ip:{client}"),
         };

@@ -47,13 +47,15 @@ fn key() -> &'static test_support::TestKey {
 fn claims(spec: &str) -> Value {
     let (jti, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let (scope, aud) = rest.split_once('@').unwrap_or((rest, "partner-api"));
-    json!({"iss": ISSUER, "sub": "user-1", "aud": aud, "exp": issued_at() + 660, "iat": issued_at(),
-           "nbf": issued_at(), "jti": jti, "client_id": format!("app-{jti}"), "scope": scope.replace(',', " "),
+    let (client, sub) = jti.split_once('~').unwrap_or((jti, "user-1"));
+    json!({"iss": ISSUER, "sub": sub, "aud": aud, "exp": issued_at() + 660, "iat": issued_at(),
+           "nbf": issued_at(), "jti": jti, "client_id": format!("app-{client}"), "scope": scope.replace(',', " "),
            "username": "ana"})
 }
 
 /// A signed test token for a spec `<jti>:<scope,scope>[@aud]`: `jwt("t1:profile")`, the same
-/// token for the same spec. `dead:…` is inactive at introspection.
+/// token for the same spec; a jti `<client>~<user>` names the user of client `app-<client>`.
+/// `dead:…` is inactive at introspection.
 fn jwt(spec: &str) -> String {
     key().sign(&claims(spec))
 }
@@ -125,6 +127,7 @@ async fn gateway(introspection: &str, up: &str) -> Gateway {
         .merge(("tokens.issuer", ISSUER))
         .merge(("cors.allowed_origins", ["https://app.example.com"]))
         .merge(("rate_limits.tight", json!({"rate": 1.0, "burst": 2})))
+        .merge(("rate_limit_keys.per_user_clients", ["app-portal"]))
         .merge(("docs.sources", json!([{"name": "echo", "url": format!("{introspection}/openapi.json")}, {"name": "gone", "url": "http://127.0.0.1:9/openapi.json"}])))
         .merge(figment::providers::Serialized::default("routes", routes));
     let bus = Arc::new(InProcessBus::new());
@@ -398,6 +401,24 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(headers["retry-after"], "1");
     assert_eq!(headers["ratelimit-remaining"], "0");
     assert_eq!(gw.get("/limited", Some("other:profile")).await.0, 200, "per client");
+    // Users of one partner's client share its limit; the portal's users count apart.
+    for spec in ["team~u1:profile", "team~u2:profile"] {
+        assert_eq!(gw.get("/limited", Some(spec)).await.0, 200);
+    }
+    assert_eq!(
+        gw.get("/limited", Some("team~u3:profile")).await.0,
+        429,
+        "one client, one limit"
+    );
+    for _ in 0..2 {
+        assert_eq!(gw.get("/limited", Some("portal~u1:profile")).await.0, 200);
+    }
+    assert_eq!(gw.get("/limited", Some("portal~u1:profile")).await.0, 429);
+    assert_eq!(
+        gw.get("/limited", Some("portal~u2:profile")).await.0,
+        200,
+        "another portal user"
+    );
 }
 
 #[tokio::test]

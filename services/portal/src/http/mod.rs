@@ -153,7 +153,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             Endpoint::new("/portal/connected/{client_id}/revoke")
                 .post(connected::revoke)
                 .build(),
-        );
+        )
+        // Last: any other path under /portal is a page that says so, not a JSON envelope.
+        .service(web::resource("/portal/{rest:.*}").to(missing));
+}
+
+async fn missing() -> HttpResponse {
+    views::error_page(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "There is no such page in the portal.",
+    )
 }
 
 async fn home() -> HttpResponse {

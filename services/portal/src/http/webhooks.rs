@@ -104,6 +104,16 @@ async fn check(portal: &Portal, session: &Session, (app, endpoint): (&str, &str)
     owned(&app, &endpoint.application_id)
 }
 
+/// The endpoint's page again after a form, with what the form did.
+async fn after(
+    portal: &Portal,
+    posted: &Submitted,
+    ids: (&str, &str),
+    shown: Shown<'_>,
+) -> Result<HttpResponse, PortalError> {
+    render(portal, &posted.session, ids, &shown).await
+}
+
 pub async fn show(
     portal: web::Data<Portal>,
     session: Session,
@@ -129,30 +139,8 @@ pub async fn change(
         .change_endpoint(&posted.session.token, &endpoint, body, etag)
         .await?
     {
-        Outcome::Done(_) => {
-            render(
-                &portal,
-                &posted.session,
-                ids,
-                &Shown {
-                    notice: Some("Saved."),
-                    ..Shown::default()
-                },
-            )
-            .await
-        }
-        Outcome::Invalid(errors) => {
-            render(
-                &portal,
-                &posted.session,
-                ids,
-                &Shown {
-                    errors: &errors,
-                    ..Shown::default()
-                },
-            )
-            .await
-        }
+        Outcome::Done(_) => after(&portal, &posted, ids, Shown::notice("Saved.")).await,
+        Outcome::Invalid(errors) => after(&portal, &posted, ids, Shown::errors(&errors)).await,
     }
 }
 
@@ -165,26 +153,17 @@ pub async fn set_enabled(
     let ids = (app.as_str(), endpoint.as_str());
     check(&portal, &posted.session, ids).await?;
     let enabled = posted.fields.get("enabled") == "true";
-    let etag = posted.fields.get("etag");
+    let change = json!({ "enabled": enabled });
     portal
         .api
-        .change_endpoint(&posted.session.token, &endpoint, json!({ "enabled": enabled }), etag)
+        .change_endpoint(&posted.session.token, &endpoint, change, posted.fields.get("etag"))
         .await?;
     let notice = if enabled {
         "Enabled: pending messages resume."
     } else {
         "Disabled: messages wait until it is enabled again."
     };
-    render(
-        &portal,
-        &posted.session,
-        ids,
-        &Shown {
-            notice: Some(notice),
-            ..Shown::default()
-        },
-    )
-    .await
+    after(&portal, &posted, ids, Shown::notice(notice)).await
 }
 
 pub async fn reveal_secret(
@@ -196,16 +175,7 @@ pub async fn reveal_secret(
     let ids = (app.as_str(), endpoint.as_str());
     check(&portal, &posted.session, ids).await?;
     let secret = portal.api.endpoint_secret(&posted.session.token, &endpoint).await?;
-    render(
-        &portal,
-        &posted.session,
-        ids,
-        &Shown {
-            secret: Some(&secret),
-            ..Shown::default()
-        },
-    )
-    .await
+    after(&portal, &posted, ids, Shown::secret(&secret, None)).await
 }
 
 pub async fn rotate_secret(
@@ -220,14 +190,8 @@ pub async fn rotate_secret(
         .api
         .rotate_endpoint_secret(&posted.session.token, &endpoint)
         .await?;
-    let shown = Shown {
-        secret: Some(&secret),
-        notice: Some(
-            "A new secret signs from now on; deliveries also carry a signature with the previous one for a while.",
-        ),
-        ..Shown::default()
-    };
-    render(&portal, &posted.session, ids, &shown).await
+    let notice = "A new secret signs from now on; deliveries also carry a signature with the previous one for a while.";
+    after(&portal, &posted, ids, Shown::secret(&secret, Some(notice))).await
 }
 
 pub async fn send_test(
@@ -240,16 +204,7 @@ pub async fn send_test(
     check(&portal, &posted.session, ids).await?;
     portal.api.send_test(&posted.session.token, &endpoint).await?;
     let notice = "A webhook.test event is on its way; reload to see the attempt in the log.";
-    render(
-        &portal,
-        &posted.session,
-        ids,
-        &Shown {
-            notice: Some(notice),
-            ..Shown::default()
-        },
-    )
-    .await
+    after(&portal, &posted, ids, Shown::notice(notice)).await
 }
 
 pub async fn resend(
@@ -262,16 +217,7 @@ pub async fn resend(
     check(&portal, &posted.session, ids).await?;
     portal.api.resend(&posted.session.token, &endpoint, &message).await?;
     let notice = "The message is sent again; reload to see the attempt.";
-    render(
-        &portal,
-        &posted.session,
-        ids,
-        &Shown {
-            notice: Some(notice),
-            ..Shown::default()
-        },
-    )
-    .await
+    after(&portal, &posted, ids, Shown::notice(notice)).await
 }
 
 /// `datetime-local` ("2026-12-01T10:30") read as UTC, as the page says.
@@ -290,51 +236,19 @@ pub async fn recover(
     let (app, endpoint) = path.into_inner();
     let ids = (app.as_str(), endpoint.as_str());
     check(&portal, &posted.session, ids).await?;
-    let invalid = |reason: &str| {
-        vec![FieldError {
-            field: "since".to_owned(),
-            reason: reason.to_owned(),
-        }]
-    };
     let Some(since) = since(posted.fields.get("since")) else {
-        let errors = invalid("Give a date and time.");
-        return render(
-            &portal,
-            &posted.session,
-            ids,
-            &Shown {
-                errors: &errors,
-                ..Shown::default()
-            },
-        )
-        .await;
+        let errors = [FieldError {
+            field: "since".to_owned(),
+            reason: "Give a date and time.".to_owned(),
+        }];
+        return after(&portal, &posted, ids, Shown::errors(&errors)).await;
     };
     match portal.api.recover(&posted.session.token, &endpoint, &since).await? {
         Outcome::Done(accepted) => {
             let notice = format!("{} failed message(s) sent again.", accepted.recovered.unwrap_or(0));
-            render(
-                &portal,
-                &posted.session,
-                ids,
-                &Shown {
-                    notice: Some(&notice),
-                    ..Shown::default()
-                },
-            )
-            .await
+            after(&portal, &posted, ids, Shown::notice(&notice)).await
         }
-        Outcome::Invalid(errors) => {
-            render(
-                &portal,
-                &posted.session,
-                ids,
-                &Shown {
-                    errors: &errors,
-                    ..Shown::default()
-                },
-            )
-            .await
-        }
+        Outcome::Invalid(errors) => after(&portal, &posted, ids, Shown::errors(&errors)).await,
     }
 }
 

@@ -125,6 +125,30 @@ pub struct Shown<'a> {
     pub errors: &'a [FieldError],
 }
 
+impl<'a> Shown<'a> {
+    pub fn notice(notice: &'a str) -> Self {
+        Self {
+            notice: Some(notice),
+            ..Self::default()
+        }
+    }
+
+    pub fn errors(errors: &'a [FieldError]) -> Self {
+        Self {
+            errors,
+            ..Self::default()
+        }
+    }
+
+    pub fn secret(secret: &'a str, notice: Option<&'a str>) -> Self {
+        Self {
+            secret: Some(secret),
+            notice,
+            ..Self::default()
+        }
+    }
+}
+
 fn attempt_row(base: &str, session: &Session, a: &Attempt) -> Markup {
     html! {
         li {

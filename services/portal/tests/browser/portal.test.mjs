@@ -170,6 +170,10 @@ test("a partner asks to become a registration platform and an administrator appr
   assert.match(await bob.locator("main").innerText(), /Only registration platforms create applications/);
   await shoot(bob, "applications-not-a-platform");
   assert.equal((await bob.goto(`${PORTAL}/applications/new`)).status(), 403);
+  const lost = await bob.goto(`${PORTAL}/no/such/page`);
+  assert.equal(lost.status(), 404);
+  assert.match(lost.headers()["content-type"], /text\/html/, "a page, not a JSON envelope");
+  await bob.getByText("There is no such page in the portal.").waitFor();
   await bob.goto(`${PORTAL}/account`);
   await bob.getByLabel("What will you build?").fill("A booking app for sports clubs");
   await bob.getByRole("button", { name: "Ask to become a registration platform" }).click();
