@@ -66,7 +66,7 @@ impl ResponseError for PortalError {
                 tracing::warn!(%cause, "the platform is unavailable");
                 views::error_page(
                     self.status_code(),
-                    "The platform did not answer. Nothing was changed; try again in a moment.",
+                    "The platform did not answer in time. Reload the page to see whether it was done, and try again if not.",
                 )
             }
             Self::TokenRefused => views::bare(

@@ -1,6 +1,6 @@
 //! Who is signed in: the `portal_session` cookie (`HttpOnly`, `SameSite=Lax`, `Secure` outside
 //! plain-http loopback) names a server-side session holding the person's tokens, refreshed
-//! shortly before they expire. Every form carries the session's CSRF token (`Submitted<T>`).
+//! shortly before they expire. Every form carries the session's CSRF token (`Submitted`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,8 +35,8 @@ pub fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// A signed-in person, with a live access token.
-#[derive(Debug, Clone)]
+/// A signed-in person, with a live access token (no `Debug`: it would print the token).
+#[derive(Clone)]
 pub struct Session {
     pub user_id: String,
     pub username: String,

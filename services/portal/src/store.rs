@@ -31,7 +31,8 @@ mod schema {
 
 use schema::{portal_sessions, portal_sign_ins};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// No `Debug`: it holds the person's tokens.
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = portal_sessions)]
 pub struct SessionRow {
     pub id_hash: String,
@@ -47,7 +48,7 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = portal_sign_ins)]
 pub struct SignInRow {
     pub state_hash: String,

@@ -110,8 +110,11 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  platform?.kill("SIGTERM");
-  await new Promise((r) => platform?.once("exit", r) ?? r());
+  if (platform && platform.exitCode === null && platform.signalCode === null) {
+    const exited = new Promise((r) => platform.once("exit", r));
+    platform.kill("SIGTERM");
+    await exited;
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -303,6 +306,8 @@ test("the registration platform adds a webhook endpoint, sends a test event, rea
     });
   });
   await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  // An open server would keep node (and `make test`) waiting if the test failed.
+  receiver.unref();
   const receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
   const context = await person();
   const page = await context.newPage();
@@ -352,6 +357,16 @@ test("the registration platform adds a webhook endpoint, sends a test event, rea
   assert.equal(deliveries.length, 2, "resent");
   assert.equal(deliveries[1].headers["webhook-id"], headers["webhook-id"], "a resend is the same message");
 
+  // Recover: every message that failed since a time goes again (none failed here).
+  const anHourAgo = new Date(Date.now() - 3600e3).toISOString().slice(0, 16);
+  await page.getByLabel("Send again every message that failed since (UTC)").fill(anHourAgo);
+  await page.getByRole("button", { name: "Recover failed messages" }).click();
+  await page.getByText("0 failed message(s) sent again.").waitFor();
+  // Edit: the settings form saves with the ETag it was shown.
+  await page.getByLabel("Description").fill("Bookings and cancellations");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Saved.").waitFor();
+  assert.equal(await page.getByLabel("Description").inputValue(), "Bookings and cancellations");
   await page.getByRole("button", { name: "Disable" }).click();
   await page.getByRole("heading", { name: "Disabled" }).waitFor();
   await page.getByRole("button", { name: "Enable" }).click();
@@ -362,6 +377,13 @@ test("the registration platform adds a webhook endpoint, sends a test event, rea
   await page.getByRole("link", { name: "Event types, schemas and examples" }).click();
   await page.getByRole("heading", { name: "user.updated" }).waitFor();
   await shoot(page, "event-types");
+  // A second endpoint, deleted again.
+  await page.goto(`${PORTAL}/applications/${app.id}/webhooks`);
+  await page.getByLabel("URL").fill(`${receiverUrl}/second`);
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.getByRole("button", { name: "Delete this endpoint" }).click();
+  await page.waitForURL(`${PORTAL}/applications/${app.id}/webhooks`);
+  assert.equal(await page.getByRole("listitem").filter({ hasText: "/second" }).count(), 0);
   await context.close();
   receiver.close();
 });
