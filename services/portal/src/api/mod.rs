@@ -81,6 +81,12 @@ pub struct RoleRequest {
     pub decided_at: Option<i64>,
 }
 
+/// A page of a paginated answer; the portal shows its first page.
+#[derive(Deserialize)]
+struct Paged<T> {
+    items: Vec<T>,
+}
+
 struct Reply {
     status: StatusCode,
     etag: Option<String>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Api, Outcome, segment};
+use super::{Api, Outcome, Paged, segment};
 use crate::error::PortalError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,11 +47,6 @@ pub struct InboxItem {
     pub link: Option<String>,
     pub created_at: i64,
     pub read_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct Paged<T> {
-    items: Vec<T>,
 }
 
 impl Api {

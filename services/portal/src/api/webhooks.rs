@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Api, Outcome, segment};
+use super::{Api, Outcome, Paged, segment};
 use crate::error::PortalError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,11 +42,6 @@ pub struct Attempt {
     #[serde(default)]
     pub response_body: String,
     pub succeeded: bool,
-}
-
-#[derive(Deserialize)]
-struct Paged<T> {
-    items: Vec<T>,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use maud::{Markup, html};
 
-use super::{Section, csrf, field_error, page, secret_once, when};
+use super::{Section, csrf, error_for, field_error, form_status, page, secret_once, when};
 use crate::api::{Application, FieldError};
 use crate::sessions::Session;
 
@@ -65,10 +65,6 @@ pub struct Draft {
     pub public: bool,
 }
 
-fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
-    errors.iter().find(|e| e.field == field).map(|e| e.reason.as_str())
-}
-
 fn described_by(id: &str, error: Option<&str>, hint: Option<&str>) -> String {
     let mut ids: Vec<String> = hint.map(str::to_owned).into_iter().collect();
     if error.is_some() {
@@ -94,11 +90,7 @@ fn checkboxes(name: &str, legend: &str, options: &[(&str, &str)], checked: &[Str
 }
 
 pub fn new(session: &Session, draft: &Draft, errors: &[FieldError]) -> HttpResponse {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(errors);
     let name_error = error_for(errors, "name");
     let uris_error = error_for(errors, "redirect_uris");
     let other: Vec<&FieldError> = errors

@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
+use crate::api::FieldError;
 use crate::sessions::Session;
 
 pub const STYLE: &str = include_str!("portal.css");
@@ -137,6 +138,20 @@ pub fn signed_out() -> HttpResponse {
 /// A moment in the person's reading: UTC, to the minute.
 pub fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// A form's page: 200, or 422 when it comes back with errors.
+pub fn form_status(errors: &[FieldError]) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// The reason the platform gave for `field`, if it refused it.
+pub fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors.iter().find(|e| e.field == field).map(|e| e.reason.as_str())
 }
 
 /// The hidden CSRF field every form carries.

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use maud::{Markup, html};
 
 use super::services::CHANNELS;
-use super::{Section, csrf, field_error, page, when};
+use super::{Section, csrf, field_error, form_status, page, when};
 use crate::api::{FieldError, InboxItem, Preferences};
 use crate::sessions::Session;
 
@@ -87,11 +87,7 @@ pub fn preferences(
     errors: &[FieldError],
     notice: Option<&str>,
 ) -> HttpResponse {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(errors);
     let zone_error = error_for(errors, "time_zone");
     let quiet_error = error_for(errors, "quiet_hours");
     let (start, end) = prefs

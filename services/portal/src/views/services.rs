@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use maud::{Markup, html};
 
-use super::{Section, csrf, field_error, page, secret_once, when};
+use super::{Section, csrf, field_error, form_status, page, secret_once, when};
 use crate::api::{Application, FieldError, Notification, Provider, Service};
 use crate::sessions::Session;
 
@@ -110,11 +110,7 @@ pub fn list(
     draft: &Draft,
     errors: &[FieldError],
 ) -> HttpResponse {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(errors);
     let body = html! {
         p { a href=(format!("/portal/applications/{}", app.client_id)) { "← " (app.name) } }
         h1 { "Provider services of " (app.name) }

@@ -6,16 +6,12 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use maud::{Markup, html};
 
-use super::{Section, csrf, field_error, page, secret_shown, when};
+use super::{Section, csrf, error_for, field_error, form_status, page, secret_shown, when};
 use crate::api::{Application, Attempt, Endpoint, EventType, FieldError};
 use crate::sessions::Session;
 
 fn base(app: &Application) -> String {
     format!("/portal/applications/{}/webhooks", app.client_id)
-}
-
-fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
-    errors.iter().find(|e| e.field == field).map(|e| e.reason.as_str())
 }
 
 /// The endpoint form's fields, for adding (no endpoint) or editing.
@@ -79,11 +75,7 @@ pub fn list(
     draft: &Draft,
     errors: &[FieldError],
 ) -> HttpResponse {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(errors);
     let body = html! {
         p { a href=(format!("/portal/applications/{}", app.client_id)) { "← " (app.name) } }
         h1 { "Webhooks of " (app.name) }
@@ -180,11 +172,7 @@ pub fn endpoint(
     shown: &Shown<'_>,
 ) -> HttpResponse {
     let here = format!("{}/{}", base(app), endpoint.id);
-    let status = if shown.errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = form_status(shown.errors);
     let body = html! {
         p { a href=(base(app)) { "← Webhooks of " (app.name) } }
         h1 { "Endpoint" }
