@@ -122,6 +122,16 @@ pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiE
     Err(ApiError::not_found(format!(
         "no route for {} {}",
         req.method(),
-        req.path()
+        excerpt(req.path())
     )))
+}
+
+/// At most the first 100 characters of what a client sent, for an error message: an answer
+/// never grows with the request.
+pub fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 100;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
 }

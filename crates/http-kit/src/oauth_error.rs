@@ -15,8 +15,12 @@ pub struct OAuthError {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// RFC 6749 §5.2's error document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthErrorBody)]
+pub struct Body<'a> {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `slow_down`, `temporarily_unavailable`, …
     error: &'a str,
     error_description: &'a str,
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::{Metrics, observe};
-use crate::{Readiness, extract, health, openapi};
+use crate::{Readiness, extract, health};
 
 /// `[http]` in every service's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +50,8 @@ impl HttpSettings {
 /// What a service brings to the kit.
 pub struct Service {
     pub name: &'static str,
-    pub openapi: utoipa::openapi::OpenApi,
+    /// The service's document, completed by [`crate::openapi::complete`].
+    pub openapi: serde_json::Value,
     pub readiness: Readiness,
     /// Registers the service's routes and its own app data.
     pub routes: Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>,
@@ -81,7 +82,7 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
     }
     let metrics = web::Data::new(metrics);
     let readiness = web::Data::new(service.readiness.clone());
-    let document = serde_json::to_vec(&openapi::complete(service.openapi)).map_err(std::io::Error::other)?;
+    let document = serde_json::to_vec(&service.openapi).map_err(std::io::Error::other)?;
     let document = web::Bytes::from(document);
     let routes = service.routes;
     let limit = settings.body_limit;
@@ -102,6 +103,10 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
             .service(crate::Endpoint::new("/healthz").get(health::healthz).build())
             .service(crate::Endpoint::new("/readyz").get(health::readyz).build())
             .service(crate::Endpoint::new("/metrics").get(health::metrics).build())
+            // Before the service's routes, so a service (the gateway) may set its own default.
+            .default_service(web::to(extract::not_found))
+            .configure(|cfg| routes(cfg))
+            // After them, so a service (the gateway) may serve a document of its own there.
             .service(
                 crate::Endpoint::new("/openapi.json")
                     .get(move || {
@@ -110,9 +115,6 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
                     })
                     .build(),
             )
-            // Before the service's routes, so a service (the gateway) may set its own default.
-            .default_service(web::to(extract::not_found))
-            .configure(|cfg| routes(cfg))
     })
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace_secs);

@@ -50,7 +50,7 @@ impl TestServer {
         };
         let service = Service {
             name: "kit-test",
-            openapi: utoipa::openapi::OpenApiBuilder::new().build(),
+            openapi: http_kit::openapi::complete(utoipa::openapi::OpenApiBuilder::new().build()),
             readiness,
             routes: Arc::new(|cfg| {
                 cfg.service(Endpoint::new("/items").post(create).build());

@@ -2,6 +2,8 @@
 //! request with several fields reports **every** bad one ([`FieldErrors`], answered 422 with
 //! the list), so a client fixes its request in one round, not one field at a time.
 
+pub mod text;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -93,3 +95,4 @@ mod tests {
         assert!(FieldErrors::default().check().is_ok());
     }
 }
+

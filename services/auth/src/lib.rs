@@ -189,6 +189,17 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
     settings::extract(figment)
 }
 
+/// The document; an application's scopes are the platform's (`[oauth] scopes`).
+fn document(scopes: &[String]) -> serde_json::Value {
+    let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
+    doc["components"]["schemas"]["Scope"]["enum"] = serde_json::json!(scopes);
+    let networks = serde_json::json!({"items": {"type": "string", "pattern": domain::AllowedNetworks::ENTRY_PATTERN}});
+    for schema in ["NewApplication", "ApplicationChange"] {
+        http_kit::openapi::describe(&mut doc, schema, "allowed_networks", networks.clone());
+    }
+    doc
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: auth", description = "OAuth2 authorization server: users, applications, tokens, revocation, metadata, and seed 002's endpoints."),
@@ -425,7 +436,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi: document(&settings.oauth.scopes),
         readiness: runtime::readiness(&db, &deps).check("cache", move || {
             let counters = counters.clone();
             async move { counters.ping().await.map_err(|e| e.to_string()) }

@@ -104,6 +104,49 @@ impl ServiceSettings for Settings {
 )]
 struct ApiDoc;
 
+/// The blog's API document: text limits as its settings and parsers have them, and `/blog/{list}`
+/// as the two lists it is (`/blog/locales`, `/blog/categories`), each with the names it takes.
+fn document(settings: &BlogSettings) -> serde_json::Value {
+    use http_kit::openapi::describe;
+    let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
+    describe(&mut doc, "ArticleInput", "title", domain::text_schema(domain::MAX_TITLE, false));
+    describe(&mut doc, "ArticleInput", "content", domain::text_schema(settings.max_content_chars, true));
+    describe(&mut doc, "ArticlePatch", "title", domain::text_schema(domain::MAX_TITLE, false));
+    describe(&mut doc, "ArticlePatch", "content", domain::text_schema(settings.max_content_chars, true));
+    describe(&mut doc, "CommentInput", "content", domain::text_schema(settings.max_comment_chars, true));
+    let locale = serde_json::json!({"type": "string", "pattern": domain::LOCALE_PATTERN});
+    split_taxonomies(&mut doc, &[("locales", "Locale", locale), ("categories", "Category", domain::category_schema())]);
+    doc
+}
+
+/// Replaces the `{list}` paths by one path per list, with operation ids and request bodies of
+/// their own.
+fn split_taxonomies(doc: &mut serde_json::Value, lists: &[(&str, &str, serde_json::Value)]) {
+    use serde_json::json;
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for template in ["/blog/{list}", "/blog/{list}/{id}"] {
+        let Some(item) = paths.remove(template) else { continue };
+        for (list, singular, name) in lists {
+            let mut item = item.clone();
+            for (_, operation) in item.as_object_mut().into_iter().flatten() {
+                if let Some(parameters) = operation["parameters"].as_array_mut() {
+                    parameters.retain(|p| p["name"] != "list");
+                }
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                let plural = if list == &"locales" { "Locales" } else { "Categories" };
+                operation["operationId"] = json!(id.replace("LocalesOrCategories", plural).replace("LocaleOrCategory", singular));
+                if operation.get("requestBody").is_some() {
+                    operation["requestBody"]["content"]["application/json"]["schema"] = json!({
+                        "type": "object", "additionalProperties": false, "required": ["name"],
+                        "properties": {"name": name},
+                    });
+                }
+            }
+            paths.insert(template.replace("{list}", list), item);
+        }
+    }
+}
+
 const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
@@ -136,7 +179,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi: document(&settings.blog),
         readiness: runtime::readiness(&db, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());

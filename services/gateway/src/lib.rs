@@ -225,7 +225,7 @@ impl ServiceSettings for Settings {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: gateway", description = "The one public address of the platform."),
-    paths(http::docs::swagger, http::docs::page),
+    paths(http::docs::openapi, http::docs::swagger, http::docs::page),
     tags((name = "reference", description = "The API reference"))
 )]
 struct ApiDoc;
@@ -311,6 +311,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         deps.shutdown.clone(),
     );
     let (routes, sources) = settings.resolved().map_err(std::io::Error::other)?;
+    let documented_routes = routes.iter().map(|(route, _)| route.clone()).collect();
     let routes = route_table::RouteTable::new(routes);
     let checks = upstream_checks(&routes, &settings.upstream_checks, deps.shutdown.clone())?;
     let gateway = actix_web::web::Data::new(state::Gateway {
@@ -327,13 +328,13 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         body_idle_timeout: Duration::from_millis(settings.proxy.body_idle_timeout_ms),
         usage: usage.clone(),
     });
-    let openapi = ApiDoc::openapi();
-    let own = serde_json::to_value(&openapi).map_err(std::io::Error::other)?;
+    let openapi = http_kit::openapi::complete(ApiDoc::openapi());
+    let own = openapi.clone();
     let docs_settings = DocsSettings {
         sources,
         ..settings.docs.clone()
     };
-    let docs = actix_web::web::Data::new(http::docs::Docs::new(docs_settings, own)?);
+    let docs = actix_web::web::Data::new(http::docs::Docs::new(docs_settings, own, documented_routes)?);
     let service = Service {
         name: NAME,
         openapi,

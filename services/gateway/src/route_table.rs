@@ -72,7 +72,7 @@ impl Route {
         Ok(())
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    pub fn matches(&self, method: &str, path: &str) -> bool {
         let path_matches = self.prefix == "/"
             || path
                 .strip_prefix(&self.prefix)

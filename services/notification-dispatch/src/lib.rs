@@ -182,7 +182,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi: http_kit::openapi::complete(ApiDoc::openapi()),
         readiness: providers_reachable(runtime::readiness(&db, &deps), &state_for_checks),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());

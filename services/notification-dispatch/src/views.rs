@@ -239,11 +239,9 @@ impl From<&InboxRow> for InboxView {
 /// `mensaje`, `Cannel`/`canal` are read too, without case).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContentDoc {
-    /// At most 32 characters.
-    #[schema(example = "Clinique Dr. Nano. Turno")]
+    #[schema(example = "Clinique Dr. Nano. Turno", max_length = 32)]
     pub title: String,
-    /// At most 166 characters.
-    #[schema(example = "Ophtalmologiste lundi 29-10 à 9:15")]
+    #[schema(example = "Ophtalmologiste lundi 29-10 à 9:15", max_length = 166)]
     pub message: String,
     /// `SMS` (1), `FCM` (2), `SAT` (3: a signed HTTP provider; the seed leaves it undefined),
     /// `EMAIL` (4), `INAPP` (5): the name or the code.
@@ -263,6 +261,7 @@ pub struct ContentDoc {
 #[allow(non_snake_case)]
 pub struct ParametersDoc {
     /// The user id to notify.
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
     pub destination: String,
     pub notification: Option<ContentDoc>,
     pub advertisement: Option<ContentDoc>,
@@ -276,7 +275,8 @@ pub struct ParametersDoc {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServicesRequestDoc {
     pub provider_id: i64,
-    /// The service's token (a UUID).
+    /// The service's token.
+    #[schema(format = Uuid)]
     pub service_token: String,
     pub service_id: i32,
     pub parameters: ParametersDoc,

@@ -132,7 +132,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let data = web::Data::from(portal);
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi: http_kit::openapi::complete(ApiDoc::openapi()),
         readiness: runtime::readiness(&db, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone());

@@ -72,6 +72,15 @@ impl ServiceSettings for Settings {
 )]
 struct ApiDoc;
 
+/// The document, with the profile patch described as [`domain::ProfilePatch::parse`] reads it.
+fn document() -> serde_json::Value {
+    let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
+    doc["components"]["schemas"]["ProfilePatch"] = domain::ProfilePatch::schema();
+    doc["paths"]["/users/me"]["patch"]["requestBody"]["content"]["application/merge-patch+json"]["schema"] =
+        serde_json::json!({"$ref": "#/components/schemas/ProfilePatch"});
+    doc
+}
+
 const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
@@ -90,7 +99,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
-        openapi: ApiDoc::openapi(),
+        openapi: document(),
         readiness: runtime::readiness(&db, &deps),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());

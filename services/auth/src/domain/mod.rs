@@ -92,7 +92,8 @@ impl NewPassword {
 }
 
 /// An RFC 6749 scope-token: printable ASCII except space, `"` and `\`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, pattern = r"^[\x21\x23-\x5B\x5D-\x7E]+$")]
 pub struct Scope(String);
 text_newtype!(Scope);
 
@@ -156,7 +157,8 @@ impl fmt::Display for Scopes {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
@@ -244,7 +246,8 @@ impl RedirectUri {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Role {
     Admin,
     /// Seed 000: only these users create applications.
@@ -283,6 +286,12 @@ pub struct AllowedNetworks(Vec<IpNet>);
 
 impl AllowedNetworks {
     pub const MAX: usize = 50;
+    /// What an entry may look like, surrounding spaces allowed: an IPv4 address or network
+    /// exactly, an IPv6 one loosely (its text forms are too many for a pattern to be exact).
+    pub const ENTRY_PATTERN: &str = concat!(
+        r"^\s*(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?",
+        r"|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)\s*$"
+    );
 
     /// Every entry of `list`, each refusal naming its place (`allowed_networks[1]`).
     pub fn parse_list<S: AsRef<str>>(list: &[S]) -> Result<Self, FieldErrors> {

@@ -125,14 +125,19 @@ pub fn registered(row: &ClientRow) -> ApplicationRegistered {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewApplication {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// https, or http on a loopback host, or a private-use scheme (`com.example.app:/cb`); no
+    /// fragment. `authorization_code` needs at least one.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// Default: client_credentials.
+    /// Default: client_credentials. A public client cannot use client_credentials.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::GrantType>)]
     pub grant_types: Vec<String>,
-    /// Default: none.
+    /// Default: none. Within the platform's scopes (`scopes_supported` of the metadata).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::Scope>)]
     pub scopes: Vec<String>,
     /// A public client (a browser or mobile app) has no secret and must use PKCE.
     #[serde(default)]
@@ -140,8 +145,10 @@ pub struct NewApplication {
     /// Source networks its credentials and tokens are accepted from (CIDR or addresses,
     /// at most 50); default: any.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub allowed_networks: Vec<String>,
 }
+
 
 /// A change to an application.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,6 +156,7 @@ pub struct NewApplication {
 pub struct ApplicationChange {
     /// Replaces the networks its credentials and tokens are accepted from (`[]`: any). Its
     /// tokens issued until now are revoked, so none outlives the list it was issued under.
+    #[schema(max_items = 50)]
     pub allowed_networks: Vec<String>,
 }
 
@@ -204,8 +212,8 @@ impl ApplicationView {
 }
 
 /// Creates an application; the answer shows its secret this once.
-#[utoipa::path(post, path = "/applications", tag = "applications", security(("bearer" = [])), request_body = NewApplication,
-    responses((status = 201, body = ApplicationView), (status = 403, description = "not a registration-platform user", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/applications", operation_id = "createApplication", tag = "applications", security(("bearer" = [])), request_body = NewApplication,
+    responses((status = 201, body = Envelope<ApplicationView>), (status = 403, description = "not a registration-platform user", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -235,7 +243,7 @@ pub async fn create(
 }
 
 /// The caller's applications.
-#[utoipa::path(get, path = "/applications", tag = "applications", security(("bearer" = [])), responses((status = 200, body = [ApplicationView])))]
+#[utoipa::path(get, path = "/applications", operation_id = "listApplications", tag = "applications", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<ApplicationView>>)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
     let owner = caller.user.id.clone();
     let rows = state.db.run(move |c| Ok(store::clients_of(c, &owner)?)).await?;
@@ -251,7 +259,7 @@ async fn owned(state: &AppState, caller: &Caller, id: String) -> Result<ClientRo
         .ok_or_else(|| ApiError::not_found("no such application"))
 }
 
-#[utoipa::path(get, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/applications/{id}", params(("id" = String, Path, description = "The application's client_id")), operation_id = "getApplication", tag = "applications", security(("bearer" = [])), responses((status = 200, body = Envelope<ApplicationView>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
     caller: Caller,
@@ -263,8 +271,8 @@ pub async fn show(
 
 /// Changes an application's source networks; its tokens issued until now are revoked (they
 /// carry the list they were issued under), so the change holds at once everywhere.
-#[utoipa::path(patch, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), request_body = ApplicationChange,
-    responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody),
+#[utoipa::path(patch, path = "/applications/{id}", params(("id" = String, Path, description = "The application's client_id")), operation_id = "updateApplication", tag = "applications", security(("bearer" = [])), request_body = ApplicationChange,
+    responses((status = 200, body = Envelope<ApplicationView>), (status = 404, body = http_kit::ErrorBody),
               (status = 422, description = "Every entry that is not an address or a network", body = http_kit::ErrorBody)))]
 pub async fn change(
     state: web::Data<AppState>,
@@ -318,8 +326,8 @@ const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
 
 /// Replaces the secret; the old one keeps working for `overlap_seconds` (default: not at all).
 /// The body is optional.
-#[utoipa::path(post, path = "/applications/{id}/secret", tag = "applications", security(("bearer" = [])), request_body(content = SecretRotation, description = "optional"),
-    responses((status = 200, body = ApplicationView), (status = 404, body = http_kit::ErrorBody), (status = 409, description = "a public application has no secret", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/applications/{id}/secret", params(("id" = String, Path, description = "The application's client_id")), operation_id = "rotateApplicationSecret", tag = "applications", security(("bearer" = [])), request_body(content = SecretRotation, description = "optional"),
+    responses((status = 200, body = Envelope<ApplicationView>), (status = 404, body = http_kit::ErrorBody), (status = 409, description = "a public application has no secret", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     caller: Caller,
@@ -352,7 +360,7 @@ pub async fn rotate_secret(
 
 /// Deletes an application and revokes its refresh tokens; its access tokens stop working
 /// because introspection requires the client to exist, and `token.revoked` tells gateways.
-#[utoipa::path(delete, path = "/applications/{id}", tag = "applications", security(("bearer" = [])), responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(delete, path = "/applications/{id}", params(("id" = String, Path, description = "The application's client_id")), operation_id = "deleteApplication", tag = "applications", security(("bearer" = [])), responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -382,9 +390,16 @@ pub async fn delete(
 pub struct RegistrationRequest {
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub client_name: Option<String>,
+    /// Default: authorization_code.
+    #[schema(value_type = Option<Vec<crate::domain::GrantType>>, min_items = 1)]
     pub grant_types: Option<Vec<String>>,
+    /// Default: client_secret_basic; `none` makes a public client.
+    #[schema(pattern = "^(client_secret_basic|client_secret_post|none)$")]
     pub token_endpoint_auth_method: Option<String>,
+    /// Space-separated scope-tokens, within the platform's.
+    #[schema(pattern = r"^[\x20\x21\x23-\x5B\x5D-\x7E]*$")]
     pub scope: Option<String>,
 }
 
@@ -442,7 +457,7 @@ impl From<Invalid> for RegistrationError {
 }
 
 /// RFC 7591 dynamic client registration, for registration-platform users' bearer tokens.
-#[utoipa::path(post, path = "/oauth2/register", tag = "oauth2", security(("bearer" = [])), request_body = RegistrationRequest,
+#[utoipa::path(post, path = "/oauth2/register", operation_id = "registerClient", tag = "oauth2", security(("bearer" = [])), request_body = RegistrationRequest,
     responses((status = 201, body = RegistrationResponse), (status = 400, description = "invalid_redirect_uri or invalid_client_metadata"), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn register(
     state: web::Data<AppState>,

@@ -22,8 +22,8 @@ pub struct ConsentView {
 }
 
 /// The applications the caller authorized, newest first.
-#[utoipa::path(get, path = "/accounts/me/consents", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = [ConsentView]), (status = 401, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/accounts/me/consents", operation_id = "listMyConsents", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Vec<ConsentView>>), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ConsentView>>, ApiError> {
     let user = caller.user.id.clone();
     let rows = state.db.run(move |c| Ok(store::consents_of(c, &user)?)).await?;
@@ -42,7 +42,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
 }
 
 /// Withdraws the caller's authorization of an application.
-#[utoipa::path(delete, path = "/accounts/me/consents/{client_id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/accounts/me/consents/{client_id}", params(("client_id" = String, Path, description = "The application's client_id")), operation_id = "withdrawConsent", tag = "users", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = http_kit::ErrorBody), (status = 404, description = "the caller never authorized it", body = http_kit::ErrorBody)))]
 pub async fn withdraw(
     state: web::Data<AppState>,

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::state::AppState;
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery).
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2", responses((status = 200, description = "RFC 8414 metadata")))]
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", operation_id = "getAuthorizationServerMetadata", tag = "oauth2", responses((status = 200, description = "RFC 8414 metadata")))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.keys.issuer().trim_end_matches('/');
     let scopes: Vec<String> = state
@@ -37,7 +37,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The public keys that verify access tokens.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth2", responses((status = 200, description = "JWK Set")))]
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = "oauth2", responses((status = 200, description = "JWK Set")))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     // Short: a rotation must reach verifiers well before the old key's tokens expire.
     HttpResponse::Ok()

@@ -19,6 +19,7 @@ const PENDING: &str = "pending";
 #[serde(deny_unknown_fields)]
 pub struct NewRoleRequest {
     /// The only role that can be asked for: `registration_platform`.
+    #[schema(pattern = "^registration_platform$")]
     pub role: String,
     /// What the person will build, for the administrator (at most 500 characters).
     #[serde(default)]
@@ -57,8 +58,8 @@ impl RoleRequestView {
 }
 
 /// Asks for a role; 409 when the caller has it already or is waiting for an answer.
-#[utoipa::path(post, path = "/accounts/me/role-requests", tag = "users", security(("bearer" = [])), request_body = NewRoleRequest,
-    responses((status = 201, body = RoleRequestView), (status = 401, body = http_kit::ErrorBody),
+#[utoipa::path(post, path = "/accounts/me/role-requests", operation_id = "requestRole", tag = "users", security(("bearer" = [])), request_body = NewRoleRequest,
+    responses((status = 201, body = Envelope<RoleRequestView>), (status = 401, body = http_kit::ErrorBody),
               (status = 409, description = "the caller has the role or a pending request", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn ask(
     state: web::Data<AppState>,
@@ -109,8 +110,8 @@ pub async fn ask(
 }
 
 /// The caller's requests, newest first.
-#[utoipa::path(get, path = "/accounts/me/role-requests", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = [RoleRequestView]), (status = 401, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/accounts/me/role-requests", operation_id = "listMyRoleRequests", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Vec<RoleRequestView>>), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
     let user = caller.user.id.clone();
     let rows = state.db.run(move |c| Ok(store::role_requests_of(c, &user)?)).await?;
@@ -120,8 +121,8 @@ pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
 }
 
 /// Requests waiting for an answer, oldest first (administrators only).
-#[utoipa::path(get, path = "/accounts/role-requests", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = [RoleRequestView]), (status = 403, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/accounts/role-requests", operation_id = "listPendingRoleRequests", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Vec<RoleRequestView>>), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn pending(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
     caller.require(Role::Admin)?;
     let views = state
@@ -143,12 +144,13 @@ pub async fn pending(state: web::Data<AppState>, caller: Caller) -> Result<Envel
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// `approve` adds the role to the person's account; `refuse` does not.
+    #[schema(pattern = "^(approve|refuse)$")]
     pub decision: String,
 }
 
 /// Approves or refuses a pending request (administrators only); 409 if it was decided already.
-#[utoipa::path(post, path = "/accounts/role-requests/{id}/decision", tag = "users", security(("bearer" = [])), request_body = Decision,
-    responses((status = 200, body = RoleRequestView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
+#[utoipa::path(post, path = "/accounts/role-requests/{id}/decision", params(("id" = String, Path, description = "The role request's id")), operation_id = "decideRoleRequest", tag = "users", security(("bearer" = [])), request_body = Decision,
+    responses((status = 200, body = Envelope<RoleRequestView>), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
               (status = 409, description = "decided already", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn decide(
     state: web::Data<AppState>,

@@ -60,7 +60,7 @@ fn token_failure(status: StatusCode, error: &str) -> HttpResponse {
 }
 
 /// Seed 002 login: `Authorization: Basic base64(username:password)`.
-#[utoipa::path(post, path = "/oauth", tag = "seed", responses((status = 200, body = SeedTokenDocument), (status = 401, body = SeedTokenDocument)))]
+#[utoipa::path(post, path = "/oauth", operation_id = "seedLogin", tag = "seed", responses((status = 200, body = SeedTokenDocument), (status = 401, body = SeedTokenDocument)))]
 pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let credentials = http_kit::credentials::basic(&req).and_then(client_auth::decode_basic);
     let Some((username, password)) = credentials else {
@@ -123,7 +123,7 @@ async fn legacy_login(
 }
 
 /// Seed 002: revokes the bearer token of the request itself.
-#[utoipa::path(delete, path = "/revoke", tag = "seed", security(("bearer" = [])), responses((status = 200, body = SeedRevokeDocument), (status = 401, body = SeedRevokeDocument)))]
+#[utoipa::path(delete, path = "/revoke", operation_id = "seedRevoke", tag = "seed", security(("bearer" = [])), responses((status = 200, body = SeedRevokeDocument), (status = 401, body = SeedRevokeDocument)))]
 pub async fn revoke(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let document = |status: StatusCode, scope: String, error: &str| {
         HttpResponse::build(status).json(SeedRevokeDocument {

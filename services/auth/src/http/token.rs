@@ -15,16 +15,25 @@ use crate::state::AppState;
 use crate::store::{self, UserRow};
 use http_kit::OAuthError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
+    #[schema(required = true, value_type = crate::domain::GrantType)]
     grant_type: Option<String>,
+    /// Space-separated scopes (`client_credentials`, `password`, narrowing on `refresh_token`).
     scope: Option<String>,
+    /// `authorization_code`: the code the redirect brought back.
     code: Option<String>,
+    /// `authorization_code`: the redirect_uri of the authorization request.
     redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636).
     code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
     refresh_token: Option<String>,
+    /// `password`: the user's username.
     username: Option<String>,
+    /// `password`: the user's password.
     password: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic; alone, for a public client.
     client_id: Option<String>,
     client_secret: Option<String>,
 }
@@ -59,9 +68,13 @@ fn no_store(body: &impl Serialize) -> HttpResponse {
 }
 
 /// Issues tokens for the authorization_code, client_credentials, password and refresh_token grants.
-#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "RFC 6749 token request"),
-    responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
+#[utoipa::path(post, path = "/oauth2/token", operation_id = "requestToken", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", content = TokenForm, description = "RFC 6749 token request; the client authenticates with HTTP Basic (client_secret_basic) or in the form (client_secret_post)"),
+    responses((status = 200, body = TokenResponse),
+              (status = 400, body = http_kit::oauth_error::Body, description = "RFC 6749 §5.2: invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope"),
+              (status = 401, body = http_kit::oauth_error::Body, description = "invalid_client"),
+              (status = 403, body = http_kit::oauth_error::Body, description = "the application does not accept requests from this address"),
+              (status = 429, body = http_kit::oauth_error::Body, description = "too many failed attempts: wait Retry-After seconds")))]
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -238,19 +251,28 @@ async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenFor
     issue_for_user(state, client, &user, &scope, Some(row.family_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RevokeForm {
+    /// The access or refresh token to revoke.
+    #[schema(required = true, min_length = 1)]
     token: Option<String>,
+    /// Only a hint.
+    #[schema(pattern = "^(access_token|refresh_token)$")]
     token_type_hint: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic.
     client_id: Option<String>,
     client_secret: Option<String>,
 }
 
 /// RFC 7009: revokes a refresh token (and its family) or an access token. Unknown and expired
 /// tokens answer 200 too, so the endpoint tells nothing about tokens.
-#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "token, token_type_hint"),
-    responses((status = 200, description = "Revoked, or nothing to revoke"), (status = 401, description = "invalid_client")))]
+#[utoipa::path(post, path = "/oauth2/revoke", operation_id = "revokeToken", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", content = RevokeForm, description = "RFC 7009 revocation request"),
+    responses((status = 200, description = "Revoked, or nothing to revoke"),
+              (status = 400, body = http_kit::oauth_error::Body, description = "invalid_request (no token) or unsupported_token_type"),
+              (status = 401, body = http_kit::oauth_error::Body, description = "invalid_client"),
+              (status = 403, body = http_kit::oauth_error::Body, description = "the application does not accept requests from this address"),
+              (status = 429, body = http_kit::oauth_error::Body, description = "too many failed attempts: wait Retry-After seconds")))]
 pub async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -376,10 +398,17 @@ async fn revoke_issued(state: &AppState, row: &store::CodeRow) -> Result<(), OAu
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeedAuthorizeQuery {
+    /// The application's client_id.
+    #[param(required = true)]
     app_id: Option<String>,
+    /// The application's secret.
+    #[param(required = true)]
     app_secret: Option<String>,
+    /// The single-use key "Log in with" returned.
+    #[param(required = true)]
     auth_key: Option<String>,
 }
 
@@ -390,9 +419,13 @@ pub struct SeedAccessToken {
 }
 
 /// Seed 003: `GET /api/authorize?app_id&app_secret&auth_key` exchanges the single-use auth_key.
-#[utoipa::path(get, path = "/api/authorize", tag = "seed",
-    params(("app_id" = String, Query), ("app_secret" = String, Query), ("auth_key" = String, Query)),
-    responses((status = 200, body = SeedAccessToken), (status = 400, description = "invalid_grant"), (status = 401, description = "invalid_client")))]
+#[utoipa::path(get, path = "/api/authorize", operation_id = "exchangeAuthKey", tag = "seed",
+    params(SeedAuthorizeQuery),
+    responses((status = 200, body = SeedAccessToken),
+              (status = 400, body = http_kit::oauth_error::Body, description = "invalid_request (no auth_key) or invalid_grant"),
+              (status = 401, body = http_kit::oauth_error::Body, description = "invalid_client"),
+              (status = 403, body = http_kit::oauth_error::Body, description = "the application does not accept requests from this address"),
+              (status = 429, body = http_kit::oauth_error::Body, description = "too many failed attempts: wait Retry-After seconds")))]
 pub async fn seed_authorize(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -21,8 +21,12 @@ pub const MEMBER_GROUP: i32 = 1;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewUser {
+    /// Letters, digits, `_`, `.` and `-`.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]*$")]
     pub username: String,
+    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]\s*$")]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -108,8 +112,8 @@ pub async fn create_user(
 }
 
 /// Registers a user (any visitor may).
-#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = UserView), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/users", operation_id = "registerUser", tag = "users", request_body = NewUser,
+    responses((status = 201, body = Envelope<UserView>), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
     let (username, email, password) = every_field!(
         username = Username::parse(&body.username),
@@ -130,21 +134,22 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> R
 }
 
 /// The caller's account (the profile is user-profile's `GET /users/me`).
-#[utoipa::path(get, path = "/accounts/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/accounts/me", operation_id = "getMyAccount", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Envelope<UserView>), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn me(caller: Caller) -> Envelope<UserView> {
     Envelope::ok(UserView::from(&caller.user))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RolesUpdate {
-    /// Replaces the user's roles: `admin`, `registration_platform`.
+    /// Replaces the user's roles.
+    #[schema(value_type = Vec<crate::domain::Role>)]
     pub roles: Vec<String>,
 }
 
 /// Sets a user's roles (administrators only).
-#[utoipa::path(put, path = "/accounts/{id}/roles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
-    responses((status = 200, body = UserView), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(put, path = "/accounts/{id}/roles", params(("id" = String, Path, description = "The user's id")), operation_id = "setAccountRoles", tag = "users", security(("bearer" = [])), request_body = RolesUpdate,
+    responses((status = 200, body = Envelope<UserView>), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn set_roles(
     state: web::Data<AppState>,
     caller: Caller,

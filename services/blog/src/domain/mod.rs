@@ -27,7 +27,7 @@ pub fn text(field: &'static str, value: &str, max: usize, multiline: bool) -> Re
     }
     if value
         .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+        .any(|c| c.is_control() && !(multiline && LINE_BREAKS.contains(c)))
     {
         return Err(invalid(field, "must not contain control characters"));
     }
@@ -36,6 +36,21 @@ pub fn text(field: &'static str, value: &str, max: usize, multiline: bool) -> Re
 
 pub const MAX_TITLE: usize = 200;
 const MAX_CATEGORY: usize = 64;
+/// Control characters `text` takes in multi-line fields.
+const LINE_BREAKS: &str = "\n\r\t";
+
+/// What `text(_, _, max, multiline)` accepts, for the API document.
+pub fn text_schema(max: usize, multiline: bool) -> serde_json::Value {
+    values::text::text_schema(max, if multiline { LINE_BREAKS } else { "" })
+}
+
+/// What `locale_name` accepts.
+pub const LOCALE_PATTERN: &str = "^[a-z]{2,3}(-[A-Z]{2})?$";
+
+/// What `category_name` accepts.
+pub fn category_schema() -> serde_json::Value {
+    text_schema(MAX_CATEGORY, false)
+}
 
 /// An article as its author sends it (seed 002's field names).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,8 +108,10 @@ pub fn category_name(value: &str) -> Result<String, Invalid> {
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Articles per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<u32>,
     /// Category id.
     pub category: Option<i64>,
@@ -103,6 +120,7 @@ pub struct FeedQuery {
     /// Account id of the author.
     pub author: Option<i64>,
     /// Words to find in titles and contents (case-insensitive).
+    #[param(max_length = 100)]
     pub q: Option<String>,
 }
 

@@ -76,8 +76,8 @@ async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<Htt
 }
 
 /// Publishes an article (scope `blog:write`).
-#[utoipa::path(post, path = "/blog/articles", tag = "articles", request_body = ArticleInput, security(("bearer" = ["blog:write"])),
-    responses((status = 201, body = Article, headers(("ETag" = String), ("Location" = String))),
+#[utoipa::path(post, path = "/blog/articles", operation_id = "createArticle", tag = "articles", request_body = ArticleInput, security(("bearer" = ["blog:write"])),
+    responses((status = 201, body = http_kit::Envelope<Article>, headers(("ETag" = String), ("Location" = String))),
               (status = 403, body = http_kit::ErrorBody), (status = 413, body = http_kit::ErrorBody),
               (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
 pub async fn create(
@@ -120,9 +120,9 @@ pub async fn create(
 }
 
 /// One article, with its ETag; `If-None-Match` answers 304 when it has not changed.
-#[utoipa::path(get, path = "/blog/articles/{id}", tag = "articles", security(("bearer" = ["blog:read"])),
+#[utoipa::path(get, path = "/blog/articles/{id}", operation_id = "getArticle", tag = "articles", security(("bearer" = ["blog:read"])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = Article, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = http_kit::Envelope<Article>, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<Blog>,
     _reader: Scoped<BlogRead>,
@@ -144,9 +144,9 @@ fn own(row: &ArticleRow, user: &str) -> Result<(), ApiError> {
 }
 
 /// Changes an article (its author, scope `blog:write`): the fields sent replace the stored ones.
-#[utoipa::path(patch, path = "/blog/articles/{id}", tag = "articles", request_body = ArticlePatch, security(("bearer" = ["blog:write"])),
+#[utoipa::path(patch, path = "/blog/articles/{id}", operation_id = "updateArticle", tag = "articles", request_body = ArticlePatch, security(("bearer" = ["blog:write"])),
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, body = Article), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
+    responses((status = 200, body = http_kit::Envelope<Article>), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
               (status = 409, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Blog>,
@@ -180,7 +180,7 @@ pub async fn update(
 }
 
 /// Deletes an article and its comments (its author with `blog:write`, or `blog:admin`).
-#[utoipa::path(delete, path = "/blog/articles/{id}", tag = "articles", security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
+#[utoipa::path(delete, path = "/blog/articles/{id}", operation_id = "deleteArticle", tag = "articles", security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn delete(

@@ -40,9 +40,9 @@ fn content(state: &Blog, value: &str) -> Result<String, ApiError> {
 }
 
 /// An article's comments, oldest first, a page at a time (`Link` points to the next).
-#[utoipa::path(get, path = "/blog/articles/{id}/comments", tag = "comments", params(("id" = i64, Path), PageQuery),
+#[utoipa::path(get, path = "/blog/articles/{id}/comments", operation_id = "listComments", tag = "comments", params(("id" = i64, Path), PageQuery),
     security(("bearer" = ["blog:read"])),
-    responses((status = 200, body = Vec<Comment>), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<Vec<Comment>>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn list(
     state: web::Data<Blog>,
     _reader: Scoped<BlogRead>,
@@ -67,9 +67,9 @@ pub async fn list(
 }
 
 /// Comments on an article (scope `blog:write`).
-#[utoipa::path(post, path = "/blog/articles/{id}/comments", tag = "comments", request_body = CommentInput,
+#[utoipa::path(post, path = "/blog/articles/{id}/comments", operation_id = "createComment", tag = "comments", request_body = CommentInput,
     params(("id" = i64, Path)), security(("bearer" = ["blog:write"])),
-    responses((status = 201, body = Comment), (status = 403, body = http_kit::ErrorBody),
+    responses((status = 201, body = Envelope<Comment>), (status = 403, body = http_kit::ErrorBody),
               (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
@@ -93,9 +93,9 @@ pub async fn create(
 }
 
 /// Changes a comment (its author, scope `blog:write`).
-#[utoipa::path(patch, path = "/blog/comments/{id}", tag = "comments", request_body = CommentInput,
+#[utoipa::path(patch, path = "/blog/comments/{id}", operation_id = "updateComment", tag = "comments", request_body = CommentInput,
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"])),
-    responses((status = 200, body = Comment), (status = 403, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<Comment>), (status = 403, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
@@ -125,7 +125,7 @@ pub async fn update(
 }
 
 /// Deletes a comment (its author with `blog:write`, or `blog:admin`).
-#[utoipa::path(delete, path = "/blog/comments/{id}", tag = "comments",
+#[utoipa::path(delete, path = "/blog/comments/{id}", operation_id = "deleteComment", tag = "comments",
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
     responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete(

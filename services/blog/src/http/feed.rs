@@ -31,7 +31,7 @@ async fn locale_id(state: &Blog, locale: Option<&str>) -> Result<i64, ApiError> 
 /// The blog, newest first (seed 002's document, exactly). Pages with `page` and `size`; the
 /// `Link` header points to the next and previous pages. Filters: `category`, `locale`,
 /// `author`, `q`.
-#[utoipa::path(get, path = "/blog", tag = "seed", params(FeedQuery), security(("bearer" = ["blog:read"])),
+#[utoipa::path(get, path = "/blog", operation_id = "getBlogFeed", tag = "seed", params(FeedQuery), security(("bearer" = ["blog:read"])),
     responses((status = 200, body = Feed, headers(("Link" = String, description = "RFC 8288 first/prev/next"))),
               (status = 403, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn feed(

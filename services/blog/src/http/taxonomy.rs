@@ -29,8 +29,8 @@ fn named(row: store::NamedRow) -> Named {
 }
 
 /// Every locale or category.
-#[utoipa::path(get, path = "/blog/{list}", tag = "locales and categories", params(("list" = Taxonomy, Path)),
-    security(("bearer" = ["blog:read"])), responses((status = 200, body = Vec<Named>)))]
+#[utoipa::path(get, path = "/blog/{list}", operation_id = "listLocalesOrCategories", tag = "locales and categories", params(("list" = Taxonomy, Path)),
+    security(("bearer" = ["blog:read"])), responses((status = 200, body = Envelope<Vec<Named>>)))]
 pub async fn list(
     state: web::Data<Blog>,
     _reader: Scoped<BlogRead>,
@@ -42,9 +42,9 @@ pub async fn list(
 }
 
 /// Adds a locale (a language tag, `pt-BR`) or a category (scope `blog:admin`); 409 if it exists.
-#[utoipa::path(post, path = "/blog/{list}", tag = "locales and categories", params(("list" = Taxonomy, Path)),
+#[utoipa::path(post, path = "/blog/{list}", operation_id = "createLocaleOrCategory", tag = "locales and categories", params(("list" = Taxonomy, Path)),
     request_body = NameInput, security(("bearer" = ["blog:admin"])),
-    responses((status = 201, body = Named), (status = 403, body = http_kit::ErrorBody),
+    responses((status = 201, body = Envelope<Named>), (status = 403, body = http_kit::ErrorBody),
               (status = 409, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Blog>,
@@ -72,9 +72,9 @@ pub async fn create(
 }
 
 /// Renames a locale or category (scope `blog:admin`).
-#[utoipa::path(patch, path = "/blog/{list}/{id}", tag = "locales and categories",
+#[utoipa::path(patch, path = "/blog/{list}/{id}", operation_id = "renameLocaleOrCategory", tag = "locales and categories",
     params(("list" = Taxonomy, Path), ("id" = i64, Path)), request_body = NameInput, security(("bearer" = ["blog:admin"])),
-    responses((status = 200, body = Named), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<Named>), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn rename(
     state: web::Data<Blog>,
     _admin: Scoped<BlogAdmin>,
@@ -96,7 +96,7 @@ pub async fn rename(
 }
 
 /// Deletes a locale or category no article uses (scope `blog:admin`); 409 while one does.
-#[utoipa::path(delete, path = "/blog/{list}/{id}", tag = "locales and categories",
+#[utoipa::path(delete, path = "/blog/{list}/{id}", operation_id = "deleteLocaleOrCategory", tag = "locales and categories",
     params(("list" = Taxonomy, Path), ("id" = i64, Path)), security(("bearer" = ["blog:admin"])),
     responses((status = 204), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn delete(

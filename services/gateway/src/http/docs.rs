@@ -1,7 +1,10 @@
 //! The API reference partners read and generate clients from (seed 000): every service's
-//! OpenAPI document merged into one at `/swagger/swagger.json`, with the gateway's public URL
-//! as its server, and the same rendered as a page at `/docs`. Fetched from the services and
-//! kept for a short while, so a redeployed service shows up without restarting the gateway.
+//! OpenAPI document merged into one, with the gateway's public URL as its server and what the
+//! gateway itself does on each route (the token it requires, its rate limits, its body limits)
+//! written into each operation; served at `/openapi.json` and `/swagger/swagger.json`, and
+//! rendered as a page at `/docs`. Fetched from the services and kept for a short while, so a
+//! redeployed service shows up without restarting the gateway. The same document tells the
+//! proxy which methods a path has (405 with `Allow`, whichever service serves it).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,8 +12,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
+use http_kit::openapi::{METHODS, answer};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::route_table::Route;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DocsSettings {
@@ -29,6 +35,9 @@ pub struct DocSource {
 }
 
 const KEEP: Duration = Duration::from_secs(30);
+/// A document with a service missing is kept briefly: the service may be starting, and a flood
+/// of unknown paths must not fetch every document each time.
+const KEEP_PARTIAL: Duration = Duration::from_secs(2);
 /// Each service's operational endpoints, which partners do not call through the gateway.
 const OPERATIONS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
@@ -36,7 +45,55 @@ pub struct Docs {
     settings: DocsSettings,
     client: reqwest::Client,
     own: Value,
-    cached: Mutex<Option<(Instant, Arc<Value>)>>,
+    routes: Vec<Route>,
+    cached: Mutex<Option<(Instant, Duration, Arc<Merged>)>>,
+}
+
+/// The merged document, and the methods of each of its paths.
+pub struct Merged {
+    pub document: Value,
+    templates: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl Merged {
+    fn new(document: Value) -> Self {
+        let templates = document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = METHODS
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_uppercase())
+                    .collect();
+                (segments, methods)
+            })
+            .collect();
+        Self { document, templates }
+    }
+
+    /// The methods some operation of the document takes on `path`, or `None` when no path of
+    /// the document matches it (`{name}` matches any one segment).
+    pub fn methods(&self, path: &str) -> Option<Vec<&str>> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut methods: Vec<&str> = self
+            .templates
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+            })
+            .flat_map(|(_, methods)| methods.iter().map(String::as_str))
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        (!methods.is_empty()).then_some(methods)
+    }
 }
 
 fn merge_into(target: &mut Map<String, Value>, source: Option<&Value>) {
@@ -45,12 +102,40 @@ fn merge_into(target: &mut Map<String, Value>, source: Option<&Value>) {
     }
 }
 
+/// What the gateway does before a request reaches the service, on the route that takes it.
+fn add_gateway_answers(operation: &mut Map<String, Value>, route: &Route) {
+    if !route.public {
+        let security = operation.entry("security").or_insert_with(|| json!([{"bearer": []}]));
+        for requirement in security.as_array_mut().into_iter().flatten() {
+            if let Some(scopes) = requirement.get_mut("bearer").and_then(Value::as_array_mut) {
+                for scope in &route.scopes {
+                    if !scopes.iter().any(|s| s == scope.as_str()) {
+                        scopes.push(json!(scope));
+                    }
+                }
+            }
+        }
+        answer(operation, 401, "Unauthorized");
+        if http_kit::openapi::scopes_required(operation) == Some(true) {
+            answer(operation, 403, "Forbidden");
+        }
+    }
+    if route.rate_limit.is_some() {
+        answer(operation, 429, "TooManyRequests");
+    }
+    if operation.contains_key("requestBody") {
+        answer(operation, 408, "RequestTimeout");
+        answer(operation, 413, "PayloadTooLarge");
+    }
+}
+
 impl Docs {
-    pub fn new(settings: DocsSettings, own: Value) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: DocsSettings, own: Value, routes: Vec<Route>) -> Result<Self, reqwest::Error> {
         Ok(Self {
             settings,
             client: reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?,
             own,
+            routes,
             cached: Mutex::new(None),
         })
     }
@@ -65,15 +150,15 @@ impl Docs {
             .await
     }
 
-    pub async fn merged(&self) -> Arc<Value> {
-        if let Some((at, doc)) = self.cached.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
-            && at.elapsed() < KEEP
+    pub async fn merged(&self) -> Arc<Merged> {
+        if let Some((at, keep, merged)) = self.cached.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && at.elapsed() < *keep
         {
-            return doc.clone();
+            return merged.clone();
         }
         let fetched = futures_util::future::join_all(self.settings.sources.iter().map(|s| self.fetch(s))).await;
         let mut missing = Vec::new();
-        let mut documents = vec![self.own.clone()];
+        let mut documents = Vec::new();
         for (source, result) in self.settings.sources.iter().zip(fetched) {
             match result {
                 Ok(doc) => documents.push(doc),
@@ -83,25 +168,45 @@ impl Docs {
                 }
             }
         }
-        let doc = Arc::new(self.combine(&documents, &missing));
-        // A partial document is not kept: the missing service may be starting.
-        if missing.is_empty() {
-            *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), doc.clone()));
+        let merged = Arc::new(Merged::new(self.combine(documents, &missing)));
+        let keep = if missing.is_empty() { KEEP } else { KEEP_PARTIAL };
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), keep, merged.clone()));
+        merged
+    }
+
+    /// A service's document as partners see it through the gateway: only what a route takes,
+    /// with what the gateway answers on that route.
+    fn as_routed(&self, mut doc: Value) -> Value {
+        for (path, item) in doc["paths"].as_object_mut().into_iter().flatten() {
+            let Some(item) = item.as_object_mut() else { continue };
+            item.retain(|method, operation| {
+                if !METHODS.contains(&method.as_str()) {
+                    return true;
+                }
+                let route = self.routes.iter().find(|r| r.matches(method, path));
+                if let (Some(route), Some(operation)) = (route, operation.as_object_mut()) {
+                    add_gateway_answers(operation, route);
+                }
+                route.is_some()
+            });
         }
         doc
     }
 
-    fn combine(&self, documents: &[Value], missing: &[String]) -> Value {
-        let (mut paths, mut schemas, mut schemes) = (Map::new(), Map::new(), Map::new());
+    fn combine(&self, services: Vec<Value>, missing: &[String]) -> Value {
+        let (mut paths, mut schemas, mut schemes, mut responses) = (Map::new(), Map::new(), Map::new(), Map::new());
         let mut tags: Vec<Value> = Vec::new();
+        let documents = std::iter::once(self.own.clone()).chain(services.into_iter().map(|d| self.as_routed(d)));
         for doc in documents {
             for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                if !OPERATIONS.contains(&path.as_str()) {
+                let routed = item.as_object().is_some_and(|i| METHODS.iter().any(|m| i.contains_key(*m)));
+                if routed && !OPERATIONS.contains(&path.as_str()) {
                     paths.entry(path.clone()).or_insert_with(|| item.clone());
                 }
             }
             merge_into(&mut schemas, doc["components"].get("schemas"));
             merge_into(&mut schemes, doc["components"].get("securitySchemes"));
+            merge_into(&mut responses, doc["components"].get("responses"));
             for tag in doc["tags"].as_array().into_iter().flatten() {
                 if !tags.iter().any(|t| t["name"] == tag["name"]) {
                     tags.push(tag.clone());
@@ -118,7 +223,7 @@ impl Docs {
             },
             "servers": [{"url": self.settings.public_url}],
             "paths": paths,
-            "components": {"schemas": schemas, "securitySchemes": schemes},
+            "components": {"schemas": schemas, "securitySchemes": schemes, "responses": responses},
             "tags": tags,
         });
         if !missing.is_empty() {
@@ -128,17 +233,26 @@ impl Docs {
     }
 }
 
-/// The merged OpenAPI document of every service (seed 000's `/swagger/swagger.json`).
-#[utoipa::path(get, path = "/swagger/swagger.json", tag = "reference",
+/// The OpenAPI 3.1 document of the whole platform, for client generators.
+#[utoipa::path(get, path = "/openapi.json", tag = "reference", operation_id = "getOpenApiDocument",
     responses((status = 200, description = "OpenAPI 3.1 document of the whole platform", content_type = "application/json")))]
+pub async fn openapi(docs: web::Data<Docs>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=30"))
+        .json(&docs.merged().await.document)
+}
+
+/// Seed 000's document, for Swagger Codegen 2.x.
+#[utoipa::path(get, path = "/swagger/swagger.json", tag = "reference", operation_id = "getSwaggerDocument",
+    responses((status = 200, description = "The whole platform's API document", content_type = "application/json")))]
 pub async fn swagger(docs: web::Data<Docs>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=30"))
-        .json(docs.merged().await.as_ref())
+        .json(&docs.merged().await.document)
 }
 
 /// The API reference, as a page.
-#[utoipa::path(get, path = "/docs", tag = "reference",
+#[utoipa::path(get, path = "/docs", tag = "reference", operation_id = "getReferencePage",
     responses((status = 200, description = "The API reference", content_type = "text/html")))]
 pub async fn page(docs: web::Data<Docs>) -> HttpResponse {
     HttpResponse::Ok()
@@ -147,7 +261,7 @@ pub async fn page(docs: web::Data<Docs>) -> HttpResponse {
             "content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
         ))
-        .body(render(docs.merged().await.as_ref()))
+        .body(render(&docs.merged().await.document))
 }
 
 fn escape(text: &str) -> String {
@@ -195,8 +309,6 @@ fn schema_name(schema: &Value) -> String {
         _ => "object".to_owned(),
     }
 }
-
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
     let summary = op["summary"].as_str().unwrap_or_default();

@@ -8,7 +8,8 @@ use actix_web::web;
 use http_kit::Endpoint;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())
+    cfg.service(Endpoint::new("/openapi.json").get(docs::openapi).build())
+        .service(Endpoint::new("/swagger/swagger.json").get(docs::swagger).build())
         .service(Endpoint::new("/docs").get(docs::page).build())
         .default_service(web::to(proxy::forward));
 }

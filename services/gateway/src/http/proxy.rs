@@ -17,6 +17,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http_kit::{ApiError, ErrorKind, RequestId};
 use secrecy::ExposeSecret;
 
+use crate::http::docs::Docs;
 use crate::rate_limits;
 use crate::route_table::{Entry, Route, Target};
 use crate::state::Gateway;
@@ -207,7 +208,13 @@ impl Gateway {
         let entry = self
             .routes
             .find(req.method().as_str(), req.path())
-            .ok_or_else(|| ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))?;
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no route for {} {}",
+                    req.method(),
+                    http_kit::extract::excerpt(req.path())
+                ))
+            })?;
         let route = &entry.route;
         if let Some(preflight) = self.cors.preflight(req) {
             return Ok(preflight);
@@ -459,16 +466,32 @@ impl Gateway {
 }
 
 /// The default service of the gateway: every path not served by the gateway itself.
+/// A path that some operation has, asked with a method none of them takes: 405 with `Allow`,
+/// whichever service serves the path (the service itself only knows its own methods).
+async fn wrong_method(req: &HttpRequest, docs: &Docs) -> Option<ApiError> {
+    let merged = docs.merged().await;
+    let methods = merged.methods(req.path())?;
+    let method = req.method().as_str();
+    let taken = methods.contains(&method) || (method == "HEAD" && methods.contains(&"GET"));
+    (!taken).then(|| ApiError::method_not_allowed(&methods))
+}
+
 pub async fn forward(
     req: HttpRequest,
     body: web::Payload,
     gateway: web::Data<Gateway>,
     client: web::Data<Upstreams>,
+    docs: web::Data<Docs>,
 ) -> HttpResponse {
     let mut response = gateway
         .forward(&req, body, &client)
         .await
         .unwrap_or_else(|error| error.error_response());
+    if response.status() == actix_web::http::StatusCode::NOT_FOUND
+        && let Some(refusal) = wrong_method(&req, &docs).await
+    {
+        response = refusal.error_response();
+    }
     gateway.cors.decorate(&req, response.headers_mut());
     response
 }

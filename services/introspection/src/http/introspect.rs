@@ -26,12 +26,15 @@ impl Introspector {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct IntrospectForm {
+    /// The token to describe.
+    #[schema(required = true, min_length = 1)]
     token: Option<String>,
     /// Only a hint: every token is recognised by its form whatever the hint says.
     #[serde(rename = "token_type_hint")]
     _hint: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic.
     client_id: Option<String>,
     client_secret: Option<String>,
 }
@@ -59,12 +62,13 @@ async fn answer(state: &Introspector, req: &HttpRequest, form: IntrospectForm) -
 /// RFC 7662 token introspection. The caller authenticates with client credentials (Basic or
 /// form) or a bearer token; the full answer goes to the token's client, a caller in its
 /// audience, or a caller holding the privileged scope; anyone else gets `{"active": false}`.
-#[utoipa::path(post, path = "/oauth2/introspect", tag = "introspection",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "token, token_type_hint (optional)"),
+#[utoipa::path(post, path = "/oauth2/introspect", operation_id = "introspectToken", tag = "introspection",
+    request_body(content_type = "application/x-www-form-urlencoded", content = IntrospectForm, description = "RFC 7662 request; the caller authenticates with HTTP Basic or in the form"),
     responses((status = 200, body = Introspection, description = "The token's state, as the caller may see it"),
-              (status = 400, description = "invalid_request: no token"),
-              (status = 401, description = "invalid_client: the caller did not authenticate"),
-              (status = 503, description = "temporarily_unavailable")))]
+              (status = 400, body = http_kit::oauth_error::Body, description = "invalid_request: no token"),
+              (status = 401, body = http_kit::oauth_error::Body, description = "invalid_client: the caller did not authenticate"),
+              (status = 429, body = http_kit::oauth_error::Body, description = "too many failed attempts: wait Retry-After seconds"),
+              (status = 503, body = http_kit::oauth_error::Body, description = "temporarily_unavailable")))]
 pub async fn introspect(
     state: web::Data<Introspector>,
     req: HttpRequest,
@@ -74,9 +78,13 @@ pub async fn introspect(
 }
 
 /// Seed 004's token information call: the same answer as `/oauth2/introspect`.
-#[utoipa::path(post, path = "/mcg/v1/tokeninfo", tag = "introspection",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String, description = "token, token_type_hint (optional)"),
-    responses((status = 200, body = Introspection), (status = 400), (status = 401), (status = 503)))]
+#[utoipa::path(post, path = "/mcg/v1/tokeninfo", operation_id = "getTokenInfo", tag = "introspection",
+    request_body(content_type = "application/x-www-form-urlencoded", content = IntrospectForm, description = "As for /oauth2/introspect"),
+    responses((status = 200, body = Introspection, description = "The token's state, as the caller may see it"),
+              (status = 400, body = http_kit::oauth_error::Body, description = "invalid_request: no token"),
+              (status = 401, body = http_kit::oauth_error::Body, description = "invalid_client: the caller did not authenticate"),
+              (status = 429, body = http_kit::oauth_error::Body, description = "too many failed attempts: wait Retry-After seconds"),
+              (status = 503, body = http_kit::oauth_error::Body, description = "temporarily_unavailable")))]
 pub async fn tokeninfo(
     state: web::Data<Introspector>,
     req: HttpRequest,

@@ -17,8 +17,10 @@ const PLATFORMS: [&str; 3] = ["android", "ios", "web"];
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     /// The FCM registration token.
+    #[schema(min_length = 1, max_length = 4096, pattern = r"^\s*[^\s]+\s*$")]
     pub token: String,
-    /// `android`, `ios` or `web`.
+    /// `android`, `ios` or `web`, any case.
+    #[schema(pattern = r"^\s*([aA][nN][dD][rR][oO][iI][dD]|[iI][oO][sS]|[wW][eE][bB])\s*$")]
     pub platform: String,
 }
 
@@ -26,7 +28,7 @@ impl NewDevice {
     fn parse(&self) -> Result<(String, String), FieldErrors> {
         let mut errors = FieldErrors::default();
         let token = self.token.trim();
-        if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
+        if token.is_empty() || token.chars().count() > 4096 || token.chars().any(char::is_whitespace) {
             errors.push(Invalid::new(
                 "token",
                 "a registration token: 1 to 4096 characters, no spaces",
@@ -42,8 +44,8 @@ impl NewDevice {
 }
 
 /// Registers a device of the caller; a token registered before moves to them.
-#[utoipa::path(post, path = "/notifications/devices", tag = "notifications", request_body = NewDevice, security(("bearer" = ["notifications"])),
-    responses((status = 201, body = DeviceView), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/notifications/devices", operation_id = "registerDevice", tag = "notifications", request_body = NewDevice, security(("bearer" = ["notifications"])),
+    responses((status = 201, body = Envelope<DeviceView>), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn register(
     state: web::Data<Dispatch>,
     user: Recipient,
@@ -66,8 +68,8 @@ pub async fn register(
 }
 
 /// The caller's devices.
-#[utoipa::path(get, path = "/notifications/devices", tag = "notifications", security(("bearer" = ["notifications"])),
-    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/notifications/devices", operation_id = "listDevices", tag = "notifications", security(("bearer" = ["notifications"])),
+    responses((status = 200, body = Envelope<Vec<DeviceView>>), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn list(state: web::Data<Dispatch>, user: Recipient) -> Result<Envelope<Vec<DeviceView>>, ApiError> {
     let who = user.user.clone();
     let rows = state.db.run(move |c| Ok(store::devices_of(c, &who)?)).await?;
@@ -75,7 +77,7 @@ pub async fn list(state: web::Data<Dispatch>, user: Recipient) -> Result<Envelop
 }
 
 /// Forgets one of the caller's devices.
-#[utoipa::path(delete, path = "/notifications/devices/{id}", tag = "notifications", params(("id" = String, Path)), security(("bearer" = ["notifications"])),
+#[utoipa::path(delete, path = "/notifications/devices/{id}", operation_id = "removeDevice", tag = "notifications", params(("id" = String, Path)), security(("bearer" = ["notifications"])),
     responses((status = 204), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn remove(
     state: web::Data<Dispatch>,

@@ -22,8 +22,8 @@ pub struct InboxQuery {
 }
 
 /// The caller's inbox, newest first.
-#[utoipa::path(get, path = "/notifications/inbox", tag = "notifications", params(InboxQuery), security(("bearer" = ["notifications"])),
-    responses((status = 200, body = Page<InboxView>), (status = 400, body = http_kit::ErrorBody), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/notifications/inbox", operation_id = "listInbox", tag = "notifications", params(InboxQuery), security(("bearer" = ["notifications"])),
+    responses((status = 200, body = Envelope<Page<InboxView>>), (status = 400, body = http_kit::ErrorBody), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn list(
     state: web::Data<Dispatch>,
     user: Recipient,
@@ -52,8 +52,8 @@ pub async fn list(
 }
 
 /// Marks one of the caller's inbox entries read.
-#[utoipa::path(post, path = "/notifications/inbox/{id}/read", tag = "notifications", params(("id" = String, Path)), security(("bearer" = ["notifications"])),
-    responses((status = 200, body = InboxView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/notifications/inbox/{id}/read", operation_id = "markInboxItemRead", tag = "notifications", params(("id" = String, Path)), security(("bearer" = ["notifications"])),
+    responses((status = 200, body = Envelope<InboxView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn mark_read(
     state: web::Data<Dispatch>,
     user: Recipient,

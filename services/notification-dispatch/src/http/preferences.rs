@@ -24,8 +24,8 @@ async fn stored(state: &Dispatch, user: &str) -> Result<(Preferences, i64), ApiE
 }
 
 /// The caller's preferences (defaults until they set any).
-#[utoipa::path(get, path = "/notifications/preferences", tag = "notifications", security(("bearer" = ["notifications"])),
-    responses((status = 200, body = PreferencesDocument, headers(("ETag" = String))), (status = 304), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/notifications/preferences", operation_id = "getNotificationPreferences", tag = "notifications", security(("bearer" = ["notifications"])),
+    responses((status = 200, body = http_kit::Envelope<PreferencesDocument>, headers(("ETag" = String))), (status = 304), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn show(state: web::Data<Dispatch>, user: Recipient, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (prefs, version) = stored(&state, &user.user).await?;
     if let Some(unchanged) = etag::unchanged(&req, &tag(version)) {
@@ -35,9 +35,9 @@ pub async fn show(state: web::Data<Dispatch>, user: Recipient, req: HttpRequest)
 }
 
 /// Replaces the caller's preferences; every bad field is listed.
-#[utoipa::path(put, path = "/notifications/preferences", tag = "notifications", request_body = PreferencesDocument, security(("bearer" = ["notifications"])),
+#[utoipa::path(put, path = "/notifications/preferences", operation_id = "replaceNotificationPreferences", tag = "notifications", request_body = PreferencesDocument, security(("bearer" = ["notifications"])),
     params(("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = PreferencesDocument, headers(("ETag" = String))), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
+    responses((status = 200, body = http_kit::Envelope<PreferencesDocument>, headers(("ETag" = String))), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
               (status = 412, body = http_kit::ErrorBody), (status = 422, description = "every bad field", body = http_kit::ErrorBody)))]
 pub async fn replace(
     state: web::Data<Dispatch>,

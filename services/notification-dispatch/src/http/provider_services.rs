@@ -80,9 +80,9 @@ impl NewService {
 }
 
 /// Registers a service; the answer shows its `service_token`, once.
-#[utoipa::path(post, path = "/providers/{provider_id}/services", tag = "services", params(("provider_id" = i64, Path)), request_body = NewService,
+#[utoipa::path(post, path = "/providers/{provider_id}/services", operation_id = "createProviderService", tag = "services", params(("provider_id" = i64, Path)), request_body = NewService,
     security(("bearer" = ["notifications:send"])),
-    responses((status = 201, body = ServiceWithToken), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
+    responses((status = 201, body = Envelope<ServiceWithToken>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody),
               (status = 409, description = "too many services", body = http_kit::ErrorBody), (status = 422, description = "every bad field", body = http_kit::ErrorBody)))]
 pub async fn create(
     state: web::Data<Dispatch>,
@@ -128,8 +128,8 @@ pub async fn create(
 }
 
 /// A provider's services (without their tokens).
-#[utoipa::path(get, path = "/providers/{provider_id}/services", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = Vec<ServiceView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/providers/{provider_id}/services", operation_id = "listProviderServices", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Envelope<Vec<ServiceView>>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn list(
     state: web::Data<Dispatch>,
     manager: ProviderManager,
@@ -145,13 +145,14 @@ pub async fn list(
 #[into_params(parameter_in = Query)]
 pub struct RecentQuery {
     /// How many (1 to 100; default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
 
 /// A service's latest notifications with their statuses, newest first.
-#[utoipa::path(get, path = "/providers/{provider_id}/services/{service_id}/notifications", tag = "services",
+#[utoipa::path(get, path = "/providers/{provider_id}/services/{service_id}/notifications", operation_id = "listServiceNotifications", tag = "services",
     params(("provider_id" = i64, Path), ("service_id" = i32, Path), RecentQuery), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = Vec<NotificationView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<Vec<NotificationView>>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn recent(
     state: web::Data<Dispatch>,
     manager: ProviderManager,
@@ -182,9 +183,9 @@ pub async fn recent(
 }
 
 /// A new `service_token`; the previous one stops working at once.
-#[utoipa::path(post, path = "/providers/{provider_id}/services/{service_id}/token", tag = "services",
+#[utoipa::path(post, path = "/providers/{provider_id}/services/{service_id}/token", operation_id = "rotateServiceToken", tag = "services",
     params(("provider_id" = i64, Path), ("service_id" = i32, Path)), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = ServiceWithToken), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<ServiceWithToken>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn rotate(
     state: web::Data<Dispatch>,
     manager: ProviderManager,

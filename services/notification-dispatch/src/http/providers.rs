@@ -25,8 +25,8 @@ fn new_provider_id() -> i64 {
 }
 
 /// Makes an application a service provider.
-#[utoipa::path(post, path = "/providers", tag = "services", request_body = NewProvider, security(("bearer" = ["notifications:send"])),
-    responses((status = 201, body = ProviderView), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
+#[utoipa::path(post, path = "/providers", operation_id = "createProvider", tag = "services", request_body = NewProvider, security(("bearer" = ["notifications:send"])),
+    responses((status = 201, body = Envelope<ProviderView>), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
               (status = 404, description = "no such application", body = http_kit::ErrorBody),
               (status = 409, description = "the application is already a provider", body = http_kit::ErrorBody),
               (status = 422, body = http_kit::ErrorBody)))]
@@ -81,8 +81,8 @@ pub struct ProviderQuery {
 }
 
 /// The provider an application is, if any: `[]` or one provider.
-#[utoipa::path(get, path = "/providers", tag = "services", params(ProviderQuery), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = Vec<ProviderView>), (status = 401, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/providers", operation_id = "findProviders", tag = "services", params(ProviderQuery), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Envelope<Vec<ProviderView>>), (status = 401, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn find(
     state: web::Data<Dispatch>,
     manager: ProviderManager,
@@ -106,8 +106,8 @@ pub async fn find(
 }
 
 /// One provider the caller manages.
-#[utoipa::path(get, path = "/providers/{provider_id}", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = ProviderView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/providers/{provider_id}", operation_id = "getProvider", tag = "services", params(("provider_id" = i64, Path)), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Envelope<ProviderView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<Dispatch>,
     manager: ProviderManager,

@@ -241,10 +241,10 @@ async fn accept(state: &Dispatch, rows: Vec<NotificationRow>) -> Result<(), stor
 }
 
 /// Seed 004's services endpoint: notifies a user on behalf of a provider's service.
-#[utoipa::path(post, path = "/Services", tag = "services", request_body = crate::views::ServicesRequestDoc,
+#[utoipa::path(post, path = "/Services", operation_id = "sendNotification", tag = "services", request_body = crate::views::ServicesRequestDoc,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeated key answers the first acceptance and sends nothing again")),
     security(("bearer" = ["notifications:send"])),
-    responses((status = 202, body = Accepted, headers(("Location" = String))),
+    responses((status = 202, body = Envelope<Accepted>, headers(("Location" = String))),
               (status = 400, description = "every bad field (limits of 32 and 166 characters, channels, picture, destination, `service_not_offered`)", body = http_kit::ErrorBody),
               (status = 401, body = http_kit::ErrorBody),
               (status = 403, description = "`provider_not_yours`, `invalid_service_token`, or the user does not take it: `no_consent`, `no_opt_in`, `muted`, `opted_out`, `no_contact`", body = http_kit::ErrorBody),
@@ -313,8 +313,8 @@ pub async fn send(
 }
 
 /// A notification's status and every try, for the provider's application that sent it.
-#[utoipa::path(get, path = "/Services/{id}", tag = "services", params(("id" = String, Path, description = "`ntf_…`")), security(("bearer" = ["notifications:send"])),
-    responses((status = 200, body = NotificationView), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/Services/{id}", operation_id = "getNotificationStatus", tag = "services", params(("id" = String, Path, description = "`ntf_…`")), security(("bearer" = ["notifications:send"])),
+    responses((status = 200, body = Envelope<NotificationView>), (status = 401, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn status(
     state: web::Data<Dispatch>,
     caller: Scoped<SendNotifications>,

@@ -35,3 +35,8 @@ mod tests {
         }
     }
 }
+
+/// Every assigned code, as `nationality` takes it (any case).
+pub fn all() -> impl Iterator<Item = &'static str> {
+    CODES.split_whitespace()
+}

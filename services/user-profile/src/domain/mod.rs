@@ -26,7 +26,7 @@ fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String,
     }
     if value
         .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+        .any(|c| c.is_control() && !(multiline && LINE_BREAKS.contains(c)))
     {
         return Err(invalid(field, "must not contain control characters"));
     }
@@ -54,6 +54,11 @@ pub const RELATIONSHIPS: &[&str] = &[
     "complicated",
 ];
 const MAX_SPORTS: usize = 30;
+const MAX_NAME: usize = 100;
+const MAX_BIOGRAPHY: usize = 2000;
+const MAX_URL: usize = 2048;
+/// Control characters a multi-line field takes.
+const LINE_BREAKS: &str = "\n\t";
 
 /// An ISO 8601 calendar date (`YYYY-MM-DD`) from 1900 to today.
 fn birth_date(field: &str, value: &str, today: NaiveDate) -> Result<String, Invalid> {
@@ -70,14 +75,23 @@ fn birth_date(field: &str, value: &str, today: NaiveDate) -> Result<String, Inva
 
 /// An absolute `http(s)` URL of at most 2,048 characters.
 fn web_url(field: &str, value: &str) -> Result<String, Invalid> {
-    if value.len() > 2048 {
-        return Err(invalid(field, "must be at most 2048 characters"));
+    if value.len() > MAX_URL {
+        return Err(invalid(field, format!("must be at most {MAX_URL} characters")));
     }
     match url::Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url.to_string()),
         _ => Err(invalid(field, "must be an absolute http or https URL")),
     }
 }
+
+/// An `enum` of `choices` and `null`.
+fn or_null<S: AsRef<str>>(choices: &[S]) -> Vec<Value> {
+    choices.iter().map(|c| Value::from(c.as_ref())).chain([Value::Null]).collect()
+}
+
+/// What `phone` accepts: `+`, a first digit that is not 0, 8 to 15 digits in all, with the
+/// separators people write anywhere.
+const PHONE_PATTERN: &str = r"^[ .()-]*\+[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*$";
 
 /// E.164: `+`, a country code and the number, 8 to 15 digits in all; spaces, dots, dashes and
 /// brackets people write are dropped.
@@ -189,12 +203,12 @@ impl ProfilePatch {
             return Err(invalid(f, "must be a string or null"));
         };
         let parsed = match f {
-            "first_name" | "last_name" => text(f, raw, 100, false)?,
+            "first_name" | "last_name" => text(f, raw, MAX_NAME, false)?,
             "gender" => one_of(f, raw, GENDERS)?,
             "birth_date" => birth_date(f, raw, today)?,
             "picture" | "cover" | "website" => web_url(f, raw)?,
             "relationship" => one_of(f, raw, RELATIONSHIPS)?,
-            "biography" => text(f, raw, 2000, true)?,
+            "biography" => text(f, raw, MAX_BIOGRAPHY, true)?,
             "phone" => phone(f, raw)?,
             _ => nationality(f, raw)?,
         };
@@ -204,6 +218,42 @@ impl ProfilePatch {
 
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// What [`Self::parse`] accepts, as the JSON Schema of the request body: every field
+    /// optional, `null` clearing it, no other field.
+    pub fn schema() -> Value {
+        use serde_json::json;
+        let nullable = |mut schema: Value| {
+            schema["type"] = json!([schema["type"].clone(), "null"]);
+            schema
+        };
+        let text = |max, allowed| nullable(values::text::text_schema(max, allowed));
+        let url = nullable(json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"}));
+        let countries: Vec<String> = countries::all()
+            .map(str::to_owned)
+            .chain(countries::all().map(str::to_ascii_lowercase))
+            .collect();
+        let sports: Vec<&str> = sports::SPORTS.iter().map(|s| s.code).collect();
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "description": "A JSON merge patch (RFC 7396): a field absent stays, null clears it.",
+            "properties": {
+                "first_name": text(MAX_NAME, ""),
+                "last_name": text(MAX_NAME, ""),
+                "gender": {"enum": or_null(GENDERS)},
+                "birth_date": nullable(json!({"type": "string", "format": "date", "description": "YYYY-MM-DD, from 1900-01-01 to today"})),
+                "picture": url.clone(),
+                "cover": url.clone(),
+                "relationship": {"enum": or_null(RELATIONSHIPS)},
+                "biography": text(MAX_BIOGRAPHY, LINE_BREAKS),
+                "website": url,
+                "nationality": {"enum": or_null(&countries), "description": "ISO 3166-1 alpha-2, any case"},
+                "phone": nullable(json!({"type": "string", "pattern": PHONE_PATTERN, "description": "E.164 (+5491155550000); spaces, dots, dashes and brackets are dropped"})),
+                "sports": nullable(json!({"type": "array", "maxItems": MAX_SPORTS, "items": {"enum": sports}})),
+            }
+        })
     }
 
     /// Whether the change touches what other services copy (the blog's author data).

@@ -61,7 +61,7 @@ fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
 }
 
 /// Seed 003's user information. The gateway also accepts the token as `?access_token=`.
-#[utoipa::path(get, path = "/api/get_user_info", tag = "seed",
+#[utoipa::path(get, path = "/api/get_user_info", operation_id = "getUserInfo", tag = "seed",
     params(("access_token" = Option<String>, Query, description = "The access token, when not sent as a bearer header")),
     security(("bearer" = [])),
     responses((status = 200, body = UserInfoDocument), (status = 401, body = http_kit::ErrorBody),
@@ -75,8 +75,8 @@ pub async fn user_info(state: web::Data<Profiles>, caller: ForUser<AnyScope>) ->
 }
 
 /// The caller's profile (scope `profile`), with its ETag.
-#[utoipa::path(get, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
-    responses((status = 200, body = Profile), (status = 304, description = "If-None-Match matched"),
+#[utoipa::path(get, path = "/users/me", operation_id = "getMyProfile", tag = "profiles", security(("bearer" = ["profile"])),
+    responses((status = 200, body = Envelope<Profile>), (status = 304, description = "If-None-Match matched"),
               (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn me(
     state: web::Data<Profiles>,
@@ -93,11 +93,10 @@ pub async fn me(
 
 /// Changes the caller's profile (scope `profile`): a JSON merge patch (RFC 7396) where `null`
 /// clears a field. `If-Match` makes it conditional (412 when the profile changed).
-#[utoipa::path(patch, path = "/users/me", tag = "profiles", security(("bearer" = ["profile"])),
-    request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "first_name, last_name, gender, birth_date, picture, cover, relationship, biography, website, nationality, phone, sports"),
+#[utoipa::path(patch, path = "/users/me", operation_id = "updateMyProfile", tag = "profiles", security(("bearer" = ["profile"])),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "The fields to change (ProfilePatch)"),
     params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, body = Profile), (status = 412, body = http_kit::ErrorBody),
+    responses((status = 200, body = Envelope<Profile>), (status = 412, body = http_kit::ErrorBody),
               (status = 422, description = "A field is not valid; the message names it", body = http_kit::ErrorBody)))]
 pub async fn update_me(
     state: web::Data<Profiles>,
@@ -140,7 +139,7 @@ async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, 
 
 /// Deletes the caller's profile (scope `account:delete`) and publishes `user.deleted`: auth
 /// then deletes the account and revokes its tokens, the blog forgets the author.
-#[utoipa::path(delete, path = "/users/me", tag = "profiles", security(("bearer" = ["account:delete"])),
+#[utoipa::path(delete, path = "/users/me", operation_id = "deleteMyProfile", tag = "profiles", security(("bearer" = ["account:delete"])),
     responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete_me(state: web::Data<Profiles>, caller: ForUser<DeleteAccount>) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
@@ -154,9 +153,9 @@ pub async fn delete_me(state: web::Data<Profiles>, caller: ForUser<DeleteAccount
 }
 
 /// What any application with `profile` may see of a user.
-#[utoipa::path(get, path = "/users/{id}", tag = "profiles", security(("bearer" = ["profile"])),
+#[utoipa::path(get, path = "/users/{id}", operation_id = "getPublicProfile", tag = "profiles", security(("bearer" = ["profile"])),
     params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, body = PublicProfile), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<PublicProfile>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn public_profile(
     state: web::Data<Profiles>,
     _reader: Scoped<ReadProfile>,

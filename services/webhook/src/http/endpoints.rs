@@ -87,8 +87,8 @@ async fn application_for(state: &Webhooks, manager: &Manager, named: Option<&str
 }
 
 /// Registers an endpoint; the answer shows its signing secret.
-#[utoipa::path(post, path = "/webhooks/endpoints", tag = "webhooks", request_body = NewEndpoint, security(("bearer" = ["webhooks:manage"])),
-    responses((status = 201, body = EndpointView, headers(("ETag" = String))), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
+#[utoipa::path(post, path = "/webhooks/endpoints", operation_id = "createWebhookEndpoint", tag = "webhooks", request_body = NewEndpoint, security(("bearer" = ["webhooks:manage"])),
+    responses((status = 201, body = Envelope<EndpointView>, headers(("ETag" = String))), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody),
               (status = 404, description = "no such application", body = http_kit::ErrorBody), (status = 409, description = "too many endpoints", body = http_kit::ErrorBody),
               (status = 422, description = "every bad field, including a URL the SSRF guard refuses", body = http_kit::ErrorBody)))]
 pub async fn create(
@@ -160,8 +160,8 @@ pub struct ListQuery {
 }
 
 /// The endpoints of the applications the caller manages, oldest first.
-#[utoipa::path(get, path = "/webhooks/endpoints", tag = "webhooks", params(ListQuery), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = Page<EndpointView>), (status = 400, body = http_kit::ErrorBody), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/endpoints", operation_id = "listWebhookEndpoints", tag = "webhooks", params(ListQuery), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<Page<EndpointView>>), (status = 400, body = http_kit::ErrorBody), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn list(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -193,8 +193,8 @@ pub async fn list(
 }
 
 /// One endpoint, with its ETag; `If-None-Match` answers 304 when it has not changed.
-#[utoipa::path(get, path = "/webhooks/endpoints/{id}", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = EndpointView, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<EndpointView>, headers(("ETag" = String))), (status = 304), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -207,9 +207,9 @@ pub async fn show(
 }
 
 /// Changes an endpoint: the fields sent replace the stored ones.
-#[utoipa::path(patch, path = "/webhooks/endpoints/{id}", tag = "webhooks", request_body = EndpointChange,
+#[utoipa::path(patch, path = "/webhooks/endpoints/{id}", operation_id = "updateWebhookEndpoint", tag = "webhooks", request_body = EndpointChange,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag last read")), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = EndpointView, headers(("ETag" = String))), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody),
+    responses((status = 200, body = Envelope<EndpointView>, headers(("ETag" = String))), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody),
               (status = 412, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Webhooks>,
@@ -271,7 +271,7 @@ pub async fn update(
 }
 
 /// Deletes an endpoint and what was still to be delivered to it.
-#[utoipa::path(delete, path = "/webhooks/endpoints/{id}", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+#[utoipa::path(delete, path = "/webhooks/endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Webhooks>,

@@ -49,8 +49,8 @@ fn filter(query: &AttemptQuery) -> Result<AttemptFilter, ApiError> {
 }
 
 /// Every attempt to the endpoint, newest first.
-#[utoipa::path(get, path = "/webhooks/endpoints/{id}/attempts", tag = "webhooks", params(("id" = String, Path), AttemptQuery), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = Page<AttemptView>), (status = 400, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/endpoints/{id}/attempts", operation_id = "listDeliveryAttempts", tag = "webhooks", params(("id" = String, Path), AttemptQuery), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<Page<AttemptView>>), (status = 400, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn attempts(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -93,8 +93,8 @@ fn accepted(data: Accepted) -> Envelope<Accepted> {
 }
 
 /// Sends a `webhook.test` message to the endpoint (whatever its filter).
-#[utoipa::path(post, path = "/webhooks/endpoints/{id}/test", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 202, body = Accepted), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/test", operation_id = "sendTestEvent", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 202, body = Envelope<Accepted>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn test(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -133,9 +133,9 @@ pub async fn test(
 }
 
 /// Makes one message due again at the endpoint, with a fresh schedule.
-#[utoipa::path(post, path = "/webhooks/endpoints/{id}/messages/{message_id}/resend", tag = "webhooks",
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/messages/{message_id}/resend", operation_id = "resendMessage", tag = "webhooks",
     params(("id" = String, Path), ("message_id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 202, body = Accepted), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 202, body = Envelope<Accepted>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn resend(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -166,8 +166,8 @@ pub struct Recover {
 }
 
 /// Sends again every message to the endpoint that failed since a time.
-#[utoipa::path(post, path = "/webhooks/endpoints/{id}/recover", tag = "webhooks", request_body = Recover, params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 202, body = Accepted), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/recover", operation_id = "recoverMessages", tag = "webhooks", request_body = Recover, params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 202, body = Envelope<Accepted>), (status = 404, body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
 pub async fn recover(
     state: web::Data<Webhooks>,
     manager: Manager,

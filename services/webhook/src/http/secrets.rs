@@ -20,8 +20,8 @@ fn view(row: &EndpointRow, now: i64) -> SecretView {
 }
 
 /// The endpoint's signing secret.
-#[utoipa::path(get, path = "/webhooks/endpoints/{id}/secret", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = SecretView), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/endpoints/{id}/secret", operation_id = "getEndpointSecret", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<SecretView>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn show(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -32,8 +32,8 @@ pub async fn show(
 }
 
 /// A new signing secret; the previous one keeps signing for `webhook.rotation_overlap`.
-#[utoipa::path(post, path = "/webhooks/endpoints/{id}/secret/rotate", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = SecretView), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/secret/rotate", operation_id = "rotateEndpointSecret", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<SecretView>), (status = 404, body = http_kit::ErrorBody), (status = 409, body = http_kit::ErrorBody)))]
 pub async fn rotate(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -63,8 +63,8 @@ pub async fn rotate(
 }
 
 /// The endpoint's `v1a` public key (`whpk_…`), if it signs with one.
-#[utoipa::path(get, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 200, body = PublicKeyView), (status = 404, description = "no such endpoint, or it has no key", body = http_kit::ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/endpoints/{id}/public-key", operation_id = "getEndpointPublicKey", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 200, body = Envelope<PublicKeyView>), (status = 404, description = "no such endpoint, or it has no key", body = http_kit::ErrorBody)))]
 pub async fn public_key(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -78,8 +78,8 @@ pub async fn public_key(
 
 /// A new Ed25519 key pair: from now on every delivery is signed `v1a` beside `v1`. A pair made
 /// before is replaced at once (no overlap: publish the new public key first).
-#[utoipa::path(post, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
-    responses((status = 201, body = PublicKeyView), (status = 404, body = http_kit::ErrorBody)))]
+#[utoipa::path(post, path = "/webhooks/endpoints/{id}/public-key", operation_id = "createEndpointKeyPair", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+    responses((status = 201, body = Envelope<PublicKeyView>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn make_key_pair(
     state: web::Data<Webhooks>,
     manager: Manager,
@@ -105,7 +105,7 @@ pub async fn make_key_pair(
 }
 
 /// Stops `v1a` signatures: the key pair is deleted.
-#[utoipa::path(delete, path = "/webhooks/endpoints/{id}/public-key", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
+#[utoipa::path(delete, path = "/webhooks/endpoints/{id}/public-key", operation_id = "deleteEndpointKeyPair", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 204), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete_key_pair(
     state: web::Data<Webhooks>,
