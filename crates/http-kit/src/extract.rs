@@ -6,7 +6,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpRequest, ResponseError, web};
+use actix_web::{FromRequest, HttpRequest, ResponseError, web};
 
 use crate::{ApiError, ErrorKind};
 
@@ -59,7 +59,10 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    integral_numbers(&mut value);
+    serde_json::from_value(value).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
 }
 
 fn form_error(error: UrlencodedError) -> ApiError {
@@ -133,5 +136,64 @@ pub fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
     match text.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", &text[..end]).into(),
         None => text.into(),
+    }
+}
+
+/// A JSON body, read as `web::Json` reads it (the limit, the content type, the same errors),
+/// except that a number written with a zero fraction (`3.0`) counts as the integer it equals:
+/// JSON Schema says it is one, and clients that print every number as a float send it so.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let web::Json(mut value) = read.await?;
+            integral_numbers(&mut value);
+            serde_json::from_value(value)
+                .map(Json)
+                .map_err(|e| json_error(JsonPayloadError::Deserialize(e)).into())
+        })
+    }
+}
+
+/// Every number of `value` that is an integer written as a float, made an integer.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = f as i64;
+                *value = Value::from(integer);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }

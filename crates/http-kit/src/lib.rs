@@ -29,6 +29,7 @@ pub mod pagination;
 pub mod server;
 
 pub use endpoint::Endpoint;
+pub use extract::Json;
 pub use envelope::Envelope;
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use health::Readiness;

@@ -18,7 +18,7 @@ struct NewItem {
     count: u32,
 }
 
-async fn create(item: web::Json<NewItem>) -> Result<Envelope<NewItem>, ApiError> {
+async fn create(item: http_kit::Json<NewItem>) -> Result<Envelope<NewItem>, ApiError> {
     if item.name.is_empty() {
         return Err(ApiError::invalid_field("name", "must not be empty"));
     }
@@ -120,6 +120,16 @@ async fn valid_request_answers_the_success_envelope() {
 }
 
 #[tokio::test]
+async fn an_integer_written_as_a_float_is_the_integer_and_a_fraction_is_refused() {
+    let server = TestServer::start(Readiness::new());
+    let (status, _, body) = server.post("application/json", r#"{"name":"a","count":2.0}"#).await;
+    assert_eq!((status, &body["data"]["count"]), (201, &Value::from(2)));
+    let (status, _, body) = server.post("application/json", r#"{"name":"a","count":2.5}"#).await;
+    assert_eq!(status, 422);
+    assert_envelope(&body, "validation_failed");
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     let server = TestServer::start(Readiness::new());
     let (status, _, body) = server.post("application/json", r#"{"name": "a", "#).await;
@@ -169,6 +179,11 @@ async fn unknown_route_is_404() {
     let (status, _, body) = parts(server.client.get(server.url("/nowhere")).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert_envelope(&body, "not_found");
+    let long = format!("/{}", "x".repeat(20_000));
+    let (status, _, body) = parts(server.client.get(server.url(&long)).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    let message = body["debugMessage"].as_str().unwrap();
+    assert!(message.chars().count() < 150, "the path is not echoed whole: {} characters", message.len());
 }
 
 #[tokio::test]
@@ -256,6 +271,26 @@ async fn health_metrics_and_openapi() {
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/readyz"].is_object() && doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert_eq!(doc["components"]["responses"]["TooManyRequests"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody");
+}
+
+#[test]
+fn the_kit_writes_its_own_answers_into_each_operation() {
+    let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
+    let operation = serde_json::json!({
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                       {"name": "page", "in": "query", "required": false, "schema": {"type": "integer"}}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+        "security": [{"bearer": ["blog:write"]}],
+        "responses": {"200": {"description": "OK"}, "404": {"description": "no such article"}},
+    });
+    doc.paths = serde_json::from_value(serde_json::json!({"paths": {"/things/{id}": {"patch": operation}}})["paths"].take()).unwrap();
+    let doc = http_kit::openapi::complete(doc);
+    let responses = doc["paths"]["/things/{id}"]["patch"]["responses"].as_object().unwrap();
+    let codes: Vec<&str> = responses.keys().map(String::as_str).collect();
+    assert_eq!(codes, ["200", "400", "401", "403", "404", "413", "415", "422"]);
+    assert_eq!(responses["404"]["description"], "no such article", "what the operation says is kept");
+    assert_eq!(responses["401"]["$ref"], "#/components/responses/Unauthorized");
 }
 
 #[tokio::test]

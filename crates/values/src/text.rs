@@ -4,6 +4,10 @@
 /// the controls, as a regular-expression class body.
 const SPACES: &str = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
+/// Every character `char::is_whitespace` (and so `str::trim`) takes, as a class body: written
+/// out because `\s` means other sets in other regular-expression engines.
+pub const WHITESPACE: &str = r"\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
 /// The JSON Schema of a text field parsed as trimmed, 1 to `max` characters once trimmed, with
 /// no control characters but those in `allowed` (`"\n\t"`): a pattern that needs one character
 /// that is neither a space nor a control, and refuses the other controls. Its `maxLength`

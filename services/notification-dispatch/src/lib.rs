@@ -125,6 +125,15 @@ impl ServiceSettings for Settings {
     }
 }
 
+/// The document, with what the preferences' parser takes.
+fn document() -> serde_json::Value {
+    let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
+    for (schema, property, keywords) in domain::preferences::PreferencesDocument::keywords() {
+        http_kit::openapi::describe(&mut doc, schema, property, keywords);
+    }
+    doc
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Partner API platform: notifications", description = "Seed 004's services API: service providers notify the users who authorized them by SMS, push, SAT, e-mail or the in-app inbox; users choose how and when."),
@@ -182,7 +191,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
         name: NAME,
-        openapi: http_kit::openapi::complete(ApiDoc::openapi()),
+        openapi: document(),
         readiness: providers_reachable(runtime::readiness(&db, &deps), &state_for_checks),
         routes: Arc::new(move |cfg| {
             cfg.app_data(data.clone()).app_data(identity.clone());

@@ -75,6 +75,11 @@ struct ApiDoc;
 /// The document, with the profile patch described as [`domain::ProfilePatch::parse`] reads it.
 fn document() -> serde_json::Value {
     let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
+    // Seed 003's clients send the token in the query instead of a bearer header.
+    doc["components"]["securitySchemes"]["accessTokenQuery"] = serde_json::json!({
+        "type": "apiKey", "in": "query", "name": "access_token",
+        "description": "The access token as `?access_token=` (seed 003's legacy path only)"
+    });
     doc["components"]["schemas"]["ProfilePatch"] = domain::ProfilePatch::schema();
     doc["paths"]["/users/me"]["patch"]["requestBody"]["content"]["application/merge-patch+json"]["schema"] =
         serde_json::json!({"$ref": "#/components/schemas/ProfilePatch"});

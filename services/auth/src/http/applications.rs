@@ -125,7 +125,7 @@ pub fn registered(row: &ClientRow) -> ApplicationRegistered {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewApplication {
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 100, pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: String,
     /// https, or http on a loopback host, or a private-use scheme (`com.example.app:/cb`); no
     /// fragment. `authorization_code` needs at least one.
@@ -217,7 +217,7 @@ impl ApplicationView {
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<NewApplication>,
+    body: http_kit::Json<NewApplication>,
 ) -> Result<Envelope<ApplicationView>, ApiError> {
     caller.require(Role::RegistrationPlatform)?;
     let grants = if body.grant_types.is_empty() {
@@ -278,7 +278,7 @@ pub async fn change(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<ApplicationChange>,
+    body: http_kit::Json<ApplicationChange>,
 ) -> Result<Envelope<ApplicationView>, ApiError> {
     let networks = AllowedNetworks::parse_list(&body.allowed_networks)?;
     let mut row = owned(&state, &caller, id.into_inner()).await?;
@@ -390,7 +390,7 @@ pub async fn delete(
 pub struct RegistrationRequest {
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 100, pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub client_name: Option<String>,
     /// Default: authorization_code.
     #[schema(value_type = Option<Vec<crate::domain::GrantType>>, min_items = 1)]
@@ -462,7 +462,7 @@ impl From<Invalid> for RegistrationError {
 pub async fn register(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<RegistrationRequest>,
+    body: http_kit::Json<RegistrationRequest>,
 ) -> Result<HttpResponse, actix_web::Error> {
     caller.require(Role::RegistrationPlatform)?;
     let method = body

@@ -64,7 +64,7 @@ impl RoleRequestView {
 pub async fn ask(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<NewRoleRequest>,
+    body: http_kit::Json<NewRoleRequest>,
 ) -> Result<Envelope<RoleRequestView>, ApiError> {
     let role = Role::parse(&body.role)
         .filter(|r| *r == Role::RegistrationPlatform)
@@ -156,7 +156,7 @@ pub async fn decide(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<Decision>,
+    body: http_kit::Json<Decision>,
 ) -> Result<Envelope<RoleRequestView>, ApiError> {
     caller.require(Role::Admin)?;
     let status = match body.decision.as_str() {

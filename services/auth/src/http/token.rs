@@ -17,24 +17,33 @@ use http_kit::OAuthError;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
-    #[schema(required = true, value_type = crate::domain::GrantType)]
+    #[schema(required = true, nullable = false, value_type = crate::domain::GrantType)]
     grant_type: Option<String>,
     /// Space-separated scopes (`client_credentials`, `password`, narrowing on `refresh_token`).
+    #[schema(nullable = false)]
     scope: Option<String>,
     /// `authorization_code`: the code the redirect brought back.
+    #[schema(nullable = false)]
     code: Option<String>,
     /// `authorization_code`: the redirect_uri of the authorization request.
+    #[schema(nullable = false)]
     redirect_uri: Option<String>,
     /// `authorization_code`: the PKCE verifier (RFC 7636).
+    #[schema(nullable = false)]
     code_verifier: Option<String>,
     /// `refresh_token`: the refresh token.
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
     /// `password`: the user's username.
+    #[schema(nullable = false)]
     username: Option<String>,
     /// `password`: the user's password.
+    #[schema(nullable = false)]
     password: Option<String>,
     /// With `client_secret`, instead of HTTP Basic; alone, for a public client.
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
@@ -254,13 +263,15 @@ async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenFor
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RevokeForm {
     /// The access or refresh token to revoke.
-    #[schema(required = true, min_length = 1)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     token: Option<String>,
     /// Only a hint.
-    #[schema(pattern = "^(access_token|refresh_token)$")]
+    #[schema(nullable = false, pattern = "^(access_token|refresh_token)$")]
     token_type_hint: Option<String>,
     /// With `client_secret`, instead of HTTP Basic.
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
@@ -283,6 +294,7 @@ pub async fn revoke(
         client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
     let token = form
         .token
+        .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     match form.token_type_hint.as_deref() {
         None | Some("access_token" | "refresh_token") => {}

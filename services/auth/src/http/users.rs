@@ -24,7 +24,7 @@ pub struct NewUser {
     /// Letters, digits, `_`, `.` and `-`.
     #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]*$")]
     pub username: String,
-    #[schema(max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]\s*$")]
+    #[schema(max_length = 254, pattern = r"^[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]+@[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*\.[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
     pub email: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
@@ -114,7 +114,7 @@ pub async fn create_user(
 /// Registers a user (any visitor may).
 #[utoipa::path(post, path = "/users", operation_id = "registerUser", tag = "users", request_body = NewUser,
     responses((status = 201, body = Envelope<UserView>), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
-pub async fn register(state: web::Data<AppState>, body: web::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
+pub async fn register(state: web::Data<AppState>, body: http_kit::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
     let (username, email, password) = every_field!(
         username = Username::parse(&body.username),
         email = Email::parse(&body.email),
@@ -154,7 +154,7 @@ pub async fn set_roles(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<RolesUpdate>,
+    body: http_kit::Json<RolesUpdate>,
 ) -> Result<Envelope<UserView>, ApiError> {
     caller.require(Role::Admin)?;
     let roles = body

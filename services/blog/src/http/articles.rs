@@ -83,7 +83,7 @@ async fn answer(state: &Blog, row: ArticleRow, status: StatusCode) -> Result<Htt
 pub async fn create(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
-    body: web::Json<ArticleInput>,
+    body: http_kit::Json<ArticleInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
     let body = body.into_inner();
@@ -153,7 +153,7 @@ pub async fn update(
     caller: ForUser<BlogWrite>,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: web::Json<ArticlePatch>,
+    body: http_kit::Json<ArticlePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
     let current = load(&state, *id).await?;

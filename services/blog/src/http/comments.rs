@@ -75,7 +75,7 @@ pub async fn create(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
     id: web::Path<i64>,
-    body: web::Json<CommentInput>,
+    body: http_kit::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
     let text = content(&state, &body.content)?;
@@ -101,7 +101,7 @@ pub async fn update(
     caller: ForUser<BlogWrite>,
     req: HttpRequest,
     id: web::Path<i64>,
-    body: web::Json<CommentInput>,
+    body: http_kit::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.as_str();
     let current = load(&state, *id).await?;

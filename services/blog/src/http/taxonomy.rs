@@ -50,7 +50,7 @@ pub async fn create(
     state: web::Data<Blog>,
     _admin: Scoped<BlogAdmin>,
     list: web::Path<Taxonomy>,
-    body: web::Json<NameInput>,
+    body: http_kit::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
     let taxonomy = list.into_inner();
     let name = parse(taxonomy, &body.name)?;
@@ -79,7 +79,7 @@ pub async fn rename(
     state: web::Data<Blog>,
     _admin: Scoped<BlogAdmin>,
     path: web::Path<(Taxonomy, i64)>,
-    body: web::Json<NameInput>,
+    body: http_kit::Json<NameInput>,
 ) -> Result<Envelope<Named>, ApiError> {
     let (taxonomy, id) = path.into_inner();
     let name = parse(taxonomy, &body.name)?;

@@ -48,13 +48,12 @@ fn bearer_challenge(error: Option<&str>) -> HeaderValue {
 }
 
 /// The bearer token: the `Authorization` header, or `access_token` in the query on the routes
-/// that allow it (seed 003).
+/// that allow it (seed 003) when the request has no `Authorization` header: a request carries
+/// its token one way (RFC 6750 §2), and a header that is not a valid bearer is refused, not
+/// passed over for the query.
 fn token<'a>(req: &'a HttpRequest, route: &Route) -> Option<std::borrow::Cow<'a, str>> {
-    if let Some(token) = http_kit::credentials::bearer(req) {
-        return Some(token.into());
-    }
-    if !route.query_token {
-        return None;
+    if req.headers().contains_key(header::AUTHORIZATION) || !route.query_token {
+        return http_kit::credentials::bearer(req).map(Into::into);
     }
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "access_token")

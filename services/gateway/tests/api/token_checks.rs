@@ -86,7 +86,7 @@ fn introspection(state: Arc<Introspection>) -> String {
         App::new()
             .route("/.well-known/jwks.json", web::get().to(|| async { HttpResponse::Ok().json(key().jwks()) }))
             .route("/openapi.json", web::get().to(|| async {
-                HttpResponse::Ok().json(json!({"openapi": "3.1.0", "paths": {"/echo": {"get": {"tags": ["echo"], "summary": "Echo <b>it</b>", "responses": {"200": {"description": "ok"}}}}, "/healthz": {}}, "components": {"schemas": {"Thing": {"type": "object"}}}}))
+                HttpResponse::Ok().json(json!({"openapi": "3.1.0", "paths": {"/echo": {"get": {"tags": ["echo"], "summary": "Echo <b>it</b>", "responses": {"200": {"description": "ok"}}}}, "/missing/{id}": {"get": {"responses": {"200": {"description": "ok"}}}}, "/healthz": {}}, "components": {"schemas": {"Thing": {"type": "object"}}}}))
             }))
             .route("/introspect", web::post().to(move |req: HttpRequest, form: web::Form<Vec<(String, String)>>| {
                 let state = state.clone();
@@ -454,6 +454,39 @@ async fn cors_and_the_legacy_query_token() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(echo["headers"]["x-auth-client-id"], "app-q1");
+    let both = gw
+        .http
+        .get(format!("{}/api/get_user_info?access_token={}", gw.base, jwt("q1:profile")))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 401, "an Authorization header that is not a bearer is not passed over for the query");
+}
+
+#[tokio::test]
+async fn a_method_no_service_has_for_a_documented_path_answers_405_with_allow() {
+    let (_, gw) = setup().await;
+    let token = jwt("m1:profile");
+    let refused = gw
+        .http
+        .delete(format!("{}/missing/7", gw.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+    assert_eq!(refused.headers()["allow"], "GET");
+    let (status, _, _) = gw.get("/missing/7", Some("m1:profile")).await;
+    assert_eq!(status, 404, "the method exists: the resource does not");
+    let unknown = gw
+        .http
+        .delete(format!("{}/missing/7/deeper", gw.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404, "no documented path");
 }
 
 #[tokio::test]
@@ -467,6 +500,11 @@ async fn the_merged_reference_and_its_page() {
     assert!(!paths.contains_key("/openapi.json"));
     assert!(doc["components"]["schemas"]["Thing"].is_object());
     assert_eq!(doc["info"]["x-unavailable"], json!(["gone"]));
+    let echo = &doc["paths"]["/echo"]["get"];
+    assert_eq!(echo["security"], json!([{"bearer": []}]), "the route requires a token");
+    assert_eq!(echo["responses"]["401"]["$ref"], "#/components/responses/Unauthorized");
+    assert!(doc["components"]["responses"]["Unauthorized"].is_object());
+    assert_eq!(gw.get("/openapi.json", None).await.2, doc, "the same document at /openapi.json");
     let page = gw.http.get(format!("{}/docs", gw.base)).send().await.unwrap();
     assert!(
         page.headers()["content-type"]

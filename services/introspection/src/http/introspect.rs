@@ -29,13 +29,16 @@ impl Introspector {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IntrospectForm {
     /// The token to describe.
-    #[schema(required = true, min_length = 1)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     token: Option<String>,
     /// Only a hint: every token is recognised by its form whatever the hint says.
     #[serde(rename = "token_type_hint")]
+    #[schema(nullable = false)]
     _hint: Option<String>,
     /// With `client_secret`, instead of HTTP Basic.
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 

@@ -50,6 +50,12 @@ impl Channel {
     }
 
     /// A name (any case; the seed's own `FCB` and the common `PUSH`, `MAIL` too).
+    /// The names `from_name` takes (any case, surrounding spaces allowed).
+    pub const NAME_PATTERN: &str = concat!(
+        r"^[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([sS][mM][sS]|[fF][cC][mMbB]|[pP][uU][sS][hH]|[sS][aA][tT]|[eE]-?[mM][aA][iI][lL]|[mM][aA][iI][lL]",
+        r"|[iI][nN]-?[aA][pP][pP]|[iI][nN][bB][oO][xX])[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    );
+
     pub fn from_name(name: &str) -> Option<Self> {
         match name.trim().to_ascii_uppercase().as_str() {
             "SMS" => Some(Self::Sms),

@@ -90,6 +90,26 @@ fn utc() -> String {
     "UTC".to_owned()
 }
 
+impl PreferencesDocument {
+    /// The keywords of each property that the schema derived from the type cannot tell: the
+    /// names `parse` takes.
+    pub fn keywords() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+        use serde_json::json;
+        let channels = json!({"propertyNames": {"pattern": Channel::NAME_PATTERN}});
+        vec![
+            ("PreferencesDocument", "time_zone", json!({"enum": chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect::<Vec<_>>()})),
+            ("PreferencesDocument", "channels", channels.clone()),
+            ("PreferencesDocument", "providers", json!({"propertyNames": {"pattern": "^[1-9][0-9]{0,18}$"}})),
+            ("ProviderDocument", "channels", channels),
+            ("QuietHoursDocument", "start", json!({"pattern": TIME_PATTERN})),
+            ("QuietHoursDocument", "end", json!({"pattern": TIME_PATTERN})),
+        ]
+    }
+}
+
+/// What `time` takes: `HH:MM`, the hour on one digit or two.
+const TIME_PATTERN: &str = r"^[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([01]?[0-9]|2[0-3]):[0-5][0-9][\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+
 fn time(text: &str, field: &str) -> Result<NaiveTime, Invalid> {
     NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| Invalid::new(field, "must be a local time HH:MM"))
 }

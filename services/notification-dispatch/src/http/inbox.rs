@@ -17,7 +17,11 @@ pub struct InboxQuery {
     /// Only entries not yet read.
     #[serde(default)]
     pub unread: bool,
+    /// 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<u32>,
 }
 

@@ -43,7 +43,7 @@ pub async fn replace(
     state: web::Data<Dispatch>,
     user: Recipient,
     req: HttpRequest,
-    body: web::Json<PreferencesDocument>,
+    body: http_kit::Json<PreferencesDocument>,
 ) -> Result<HttpResponse, ApiError> {
     let prefs = body.into_inner().parse()?;
     let (_, version) = stored(&state, &user.user).await?;

@@ -88,7 +88,7 @@ pub async fn create(
     state: web::Data<Dispatch>,
     manager: ProviderManager,
     path: web::Path<String>,
-    body: web::Json<NewService>,
+    body: http_kit::Json<NewService>,
 ) -> Result<Envelope<ServiceWithToken>, ApiError> {
     let provider = manager.provider(&state, numeric(&path, "provider")?).await?;
     let parsed = body.parse()?;

@@ -33,7 +33,7 @@ fn new_provider_id() -> i64 {
 pub async fn create(
     state: web::Data<Dispatch>,
     manager: ProviderManager,
-    body: web::Json<NewProvider>,
+    body: http_kit::Json<NewProvider>,
 ) -> Result<Envelope<ProviderView>, ApiError> {
     let client = match (&manager, body.into_inner().application_id) {
         (ProviderManager::Application(own), Some(named)) if named != *own => {

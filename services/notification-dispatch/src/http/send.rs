@@ -256,7 +256,7 @@ pub async fn send(
     state: web::Data<Dispatch>,
     caller: Scoped<SendNotifications>,
     req: HttpRequest,
-    json: web::Json<Value>,
+    json: http_kit::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let json = json.into_inner();
     let limits = Limits {

@@ -26,6 +26,7 @@ ROOT = HERE.parents[3]
 BASE_PORT = 23000 + random.randrange(0, 400) * 10
 GATEWAY = f"http://127.0.0.1:{BASE_PORT}"
 ADMIN = ("admin", "api-document-test-password")
+OWNER = ("owner", "api-document-owner-password")
 SCOPES = ["profile", "email", "phone", "blog:read", "blog:write", "blog:admin", "notifications",
           "notifications:send", "webhooks:manage", "introspect"]
 SERVICES = ["AUTH", "INTROSPECTION", "USER_PROFILE", "BLOG", "WEBHOOK", "NOTIFICATION_DISPATCH", "PORTAL"]
@@ -98,11 +99,20 @@ def basic(client_id, secret):
 
 
 def partner():
-    """A registration-platform user's application and a user token for it, as the README does."""
+    """The README's partner: a registration-platform user's application, and tokens for the
+    administrator through it. The application belongs to someone else than the user the
+    fuzzer acts as, so the run cannot rotate, restrict or delete what its own tokens stand on
+    (it does all of that to the applications it creates)."""
     status, seed = call("POST", "/oauth", headers={"Authorization": basic(*ADMIN)})
     assert status == 200, seed
     admin = {"Authorization": f"Bearer {seed['access_token']}"}
-    status, app = call("POST", "/applications", headers=admin, body={
+    status, owner = call("POST", "/users", body={"username": OWNER[0], "email": "owner@example.com", "password": OWNER[1]})
+    assert status == 201, owner
+    status, roles = call("PUT", f"/accounts/{owner['data']['id']}/roles", headers=admin, body={"roles": ["registration_platform"]})
+    assert status == 200, roles
+    status, seed = call("POST", "/oauth", headers={"Authorization": basic(*OWNER)})
+    assert status == 200, seed
+    status, app = call("POST", "/applications", headers={"Authorization": f"Bearer {seed['access_token']}"}, body={
         "name": "API document check", "scopes": SCOPES,
         "grant_types": ["password", "client_credentials", "refresh_token"],
     })
@@ -123,7 +133,7 @@ def partner():
         "API_CLIENT_SECRET": secret,
         "API_USERNAME": ADMIN[0],
         "API_PASSWORD": ADMIN[1],
-        "API_TOKEN": token["access_token"],
+        "API_SCOPES": ",".join(SCOPES),
     }
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import schemathesis
@@ -21,11 +22,13 @@ def _basic():
     return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
-def _throwaway_token():
-    """A token of its own for `DELETE /revoke`, which revokes the token it is called with. The
-    fuzzer's failed password grants may keep auth's password checks busy: a partner waits
-    `Retry-After` and tries again, and so does this."""
-    body = f"grant_type=password&username={os.environ['API_USERNAME']}&password={os.environ['API_PASSWORD']}&scope=profile"
+def _password_grant(scope):
+    """A user token by the password grant. The fuzzer's failed password grants may keep auth's
+    password checks busy: a partner waits `Retry-After` and tries again, and so does this."""
+    body = urllib.parse.urlencode({
+        "grant_type": "password", "username": os.environ["API_USERNAME"],
+        "password": os.environ["API_PASSWORD"], "scope": scope,
+    })
     for _ in range(20):
         req = urllib.request.Request(
             os.environ["API_BASE"] + "/oauth2/token",
@@ -39,7 +42,27 @@ def _throwaway_token():
             if error.code != 429:
                 raise
             time.sleep(float(error.headers.get("Retry-After", "1")))
-    raise RuntimeError("no token for DELETE /revoke")
+    raise RuntimeError("auth kept answering 429 to the password grant")
+
+
+def _user_token():
+    """The user's token, signed in again once a run has revoked it: the fuzzer withdraws
+    consents and revokes tokens like any user may, and a partner then asks the user to sign in
+    again."""
+    if _STATE["stale"] or not _STATE["token"]:
+        _STATE["token"] = _password_grant(" ".join(os.environ["API_SCOPES"].split(",")))
+        _STATE["stale"] = False
+    return _STATE["token"]
+
+
+_STATE = {"token": None, "stale": False}
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    sent = (case.headers or {}).get("Authorization", "")
+    if response.status_code == 401 and _STATE["token"] and sent == "Bearer " + _STATE["token"]:
+        _STATE["stale"] = True
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -48,11 +71,16 @@ class PartnerCredentials:
         path = case.operation.path
         if path in CLIENT_AUTHENTICATED:
             return _basic()
+        if path == "/oauth":
+            # Seed 002's login takes the user's own credentials.
+            pair = f"{os.environ['API_USERNAME']}:{os.environ['API_PASSWORD']}"
+            return "Basic " + base64.b64encode(pair.encode()).decode()
         if path == "/revoke":
-            return "Bearer " + _throwaway_token()
+            # A token of its own: DELETE /revoke revokes the token it is called with.
+            return "Bearer " + _password_grant("profile")
         if path.startswith(APPLICATION_PATHS):
             return "Bearer " + os.environ["API_APP_TOKEN"]
-        return "Bearer " + os.environ["API_TOKEN"]
+        return "Bearer " + _user_token()
 
     def set(self, case, data, context):
         case.headers = case.headers or {}

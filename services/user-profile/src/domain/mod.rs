@@ -229,7 +229,7 @@ impl ProfilePatch {
             schema
         };
         let text = |max, allowed| nullable(values::text::text_schema(max, allowed));
-        let url = nullable(json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"}));
+        let url = nullable(json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#]+([/?#][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"}));
         let countries: Vec<String> = countries::all()
             .map(str::to_owned)
             .chain(countries::all().map(str::to_ascii_lowercase))

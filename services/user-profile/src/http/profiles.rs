@@ -62,8 +62,7 @@ fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
 
 /// Seed 003's user information. The gateway also accepts the token as `?access_token=`.
 #[utoipa::path(get, path = "/api/get_user_info", operation_id = "getUserInfo", tag = "seed",
-    params(("access_token" = Option<String>, Query, description = "The access token, when not sent as a bearer header")),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("accessTokenQuery" = [])),
     responses((status = 200, body = UserInfoDocument), (status = 401, body = http_kit::ErrorBody),
               (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn user_info(state: web::Data<Profiles>, caller: ForUser<AnyScope>) -> Result<HttpResponse, ApiError> {
@@ -102,7 +101,7 @@ pub async fn update_me(
     state: web::Data<Profiles>,
     caller: ForUser<ReadProfile>,
     req: HttpRequest,
-    body: web::Json<serde_json::Value>,
+    body: http_kit::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
     let fields = body

@@ -94,7 +94,7 @@ async fn application_for(state: &Webhooks, manager: &Manager, named: Option<&str
 pub async fn create(
     state: web::Data<Webhooks>,
     manager: Manager,
-    body: web::Json<NewEndpoint>,
+    body: http_kit::Json<NewEndpoint>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let client = application_for(&state, &manager, body.application_id.as_deref()).await?;
@@ -155,7 +155,11 @@ pub async fn create(
 pub struct ListQuery {
     /// Only this application's endpoints.
     pub application_id: Option<String>,
+    /// 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<u32>,
 }
 
@@ -216,7 +220,7 @@ pub async fn update(
     manager: Manager,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<EndpointChange>,
+    body: http_kit::Json<EndpointChange>,
 ) -> Result<HttpResponse, ApiError> {
     let current = manager.endpoint(&state, &id).await?;
     etag::if_match(&req, &EndpointView::tag(&current))?;

@@ -172,7 +172,7 @@ pub async fn recover(
     state: web::Data<Webhooks>,
     manager: Manager,
     id: web::Path<String>,
-    body: web::Json<Recover>,
+    body: http_kit::Json<Recover>,
 ) -> Result<Envelope<Accepted>, ApiError> {
     let endpoint = manager.endpoint(&state, &id).await?;
     let now = storage::now_millis();

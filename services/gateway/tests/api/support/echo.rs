@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 pub fn upstream() -> String {
     let server = HttpServer::new(|| {
         App::new().default_service(web::to(|req: HttpRequest| async move {
+            if req.path().starts_with("/missing") {
+                return HttpResponse::NotFound().json(json!({"code": "not_found"}));
+            }
             let headers: serde_json::Map<String, Value> = req
                 .headers()
                 .iter()
