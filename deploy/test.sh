@@ -33,6 +33,9 @@ deploy/chart-test.sh
 echo "== pages in headless Chromium"
 BROWSER_TEST_PREBUILT=1 deploy/browser-test.sh
 
+echo "== the API document against the platform (Schemathesis, every check)"
+API_DOCUMENT_PREBUILT=1 deploy/api-document-test.sh
+
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"
 cargo nextest run --workspace --locked -E 'test(/(^|::)rabbitmq_restart::/)' --test-threads 1 --no-capture

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use actix_web::web;
 use http_kit::server::{self, HttpSettings, Service};
 use http_kit::{ApiError, Endpoint, Envelope, Readiness};
 use serde::{Deserialize, Serialize};

@@ -22,6 +22,11 @@ pub fn is_assigned(code: &str) -> bool {
     code.len() == 2 && CODES.split_ascii_whitespace().any(|c| c == code)
 }
 
+/// Every assigned code, as `nationality` takes it (any case).
+pub fn all() -> impl Iterator<Item = &'static str> {
+    CODES.split_whitespace()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -34,9 +39,4 @@ mod tests {
             assert!(!super::is_assigned(code), "{code}");
         }
     }
-}
-
-/// Every assigned code, as `nationality` takes it (any case).
-pub fn all() -> impl Iterator<Item = &'static str> {
-    CODES.split_whitespace()
 }
