@@ -111,8 +111,13 @@ fn document(settings: &BlogSettings) -> serde_json::Value {
     let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
     describe(&mut doc, "ArticleInput", "title", domain::text_schema(domain::MAX_TITLE, false));
     describe(&mut doc, "ArticleInput", "content", domain::text_schema(settings.max_content_chars, true));
-    describe(&mut doc, "ArticlePatch", "title", domain::text_schema(domain::MAX_TITLE, false));
-    describe(&mut doc, "ArticlePatch", "content", domain::text_schema(settings.max_content_chars, true));
+    // In a patch, `null` leaves the field as it is.
+    let or_null = |mut schema: serde_json::Value| {
+        schema["type"] = serde_json::json!(["string", "null"]);
+        schema
+    };
+    describe(&mut doc, "ArticlePatch", "title", or_null(domain::text_schema(domain::MAX_TITLE, false)));
+    describe(&mut doc, "ArticlePatch", "content", or_null(domain::text_schema(settings.max_content_chars, true)));
     describe(&mut doc, "CommentInput", "content", domain::text_schema(settings.max_comment_chars, true));
     let locale = serde_json::json!({"type": "string", "pattern": domain::LOCALE_PATTERN});
     split_taxonomies(&mut doc, &[("locales", "Locale", locale), ("categories", "Category", domain::category_schema())]);

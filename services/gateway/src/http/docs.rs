@@ -49,9 +49,10 @@ pub struct Docs {
     cached: Mutex<Option<(Instant, Duration, Arc<Merged>)>>,
 }
 
-/// The merged document, and the methods of each of its paths.
+/// The merged document, the same as Swagger 2.0, and the methods of each of its paths.
 pub struct Merged {
     pub document: Value,
+    pub swagger: Value,
     templates: Vec<(Vec<String>, Vec<String>)>,
 }
 
@@ -71,7 +72,11 @@ impl Merged {
                 (segments, methods)
             })
             .collect();
-        Self { document, templates }
+        Self {
+            swagger: super::swagger2::render(&document),
+            document,
+            templates,
+        }
     }
 
     /// The methods some operation of the document takes on `path`, or `None` when no path of
@@ -242,13 +247,13 @@ pub async fn openapi(docs: web::Data<Docs>) -> HttpResponse {
         .json(&docs.merged().await.document)
 }
 
-/// Seed 000's document, for Swagger Codegen 2.x.
+/// Seed 000's document, for Swagger Codegen 2.x: the same API as Swagger 2.0.
 #[utoipa::path(get, path = "/swagger/swagger.json", tag = "reference", operation_id = "getSwaggerDocument",
-    responses((status = 200, description = "The whole platform's API document", content_type = "application/json")))]
+    responses((status = 200, description = "Swagger 2.0 document of the whole platform", content_type = "application/json")))]
 pub async fn swagger(docs: web::Data<Docs>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=30"))
-        .json(&docs.merged().await.document)
+        .json(&docs.merged().await.swagger)
 }
 
 /// The API reference, as a page.
@@ -385,7 +390,7 @@ pub fn render(doc: &Value) -> String {
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
          <title>API reference · {title}</title><style>{STYLE}</style></head><body><header><h1>{title}</h1>\
-         <p>{description}</p><p>Base URL: <code>{server}</code> · <a href=\"/swagger/swagger.json\">OpenAPI document</a> (for client generators)</p></header><nav><ul>",
+         <p>{description}</p><p>Base URL: <code>{server}</code> · <a href=\"/openapi.json\">OpenAPI 3.1 document</a> · <a href=\"/swagger/swagger.json\">Swagger 2.0</a> (for client generators)</p></header><nav><ul>",
         title = escape(doc["info"]["title"].as_str().unwrap_or("API")),
         description = prose(doc["info"]["description"].as_str().unwrap_or_default()),
         server = escape(server),

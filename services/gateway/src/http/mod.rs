@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod proxy;
+pub mod swagger2;
 
 use actix_web::web;
 use http_kit::Endpoint;
