@@ -1,7 +1,7 @@
 """The API document tells the truth (issue 15): the embedded platform (target/debug/platform)
-on ports of its own, a user and an application registered the way the README's first ten
-minutes do, then both documents validated and Schemathesis run against the OpenAPI 3.1 one
-with every check. Exits non-zero on any failure.
+on ports of its own; the README's first ten minutes through generated clients (clients.py);
+both documents validated; then, with a user and an application registered as the README does,
+Schemathesis against the OpenAPI 3.1 document with every check. Exits non-zero on any failure.
 
 Run by deploy/api-document-test.sh, which builds the platform and the virtualenv."""
 
