@@ -8,16 +8,7 @@ cd "$(dirname "$0")/.."
 DIR=services/notification-dispatch/tests/stand-ins
 VENV=target/stand-ins/venv
 
-if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-    [[ $(id -u) -eq 0 ]] || { echo "stand-ins: install python3-venv" >&2; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-fi
-if [[ ! -x $VENV/bin/python ]] || ! cmp -s "$DIR/requirements.txt" "$VENV/requirements.txt"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$DIR/requirements.txt"
-    cp "$DIR/requirements.txt" "$VENV/requirements.txt"
-fi
+deploy/python-venv.sh "$VENV" "$DIR/requirements.txt"
 command -v node >/dev/null || {
     [[ $(id -u) -eq 0 ]] || { echo "stand-ins: install nodejs and npm" >&2; exit 1; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
