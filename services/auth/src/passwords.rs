@@ -3,7 +3,9 @@
 //! and starve everything else auth answers, and queue real people behind their guesses. Two
 //! lanes, each of `max(1, cores / 2)` hashes at once: one for (account, address) pairs known
 //! from an earlier sign-in, one for everyone else (new pairs, registrations). The strangers'
-//! lane holds at most `max_waiting` attempts; past that an attempt answers 429 at once.
+//! lane holds at most `max_waiting` attempts; past that an attempt answers 429 at once, and one
+//! that has waited `STRANGER_WAIT` for its turn answers 429 then: on a loaded machine a full
+//! queue takes longer to drain than a caller (the gateway's route timeout) waits.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,6 +14,9 @@ use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
 use crate::crypto;
+
+/// The longest a stranger's attempt waits for its turn before it answers 429.
+const STRANGER_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -26,6 +31,8 @@ pub struct Passwords {
     strangers: Semaphore,
     waiting: AtomicUsize,
     max_waiting: usize,
+    /// How long a stranger waits for a turn at most (`STRANGER_WAIT`).
+    max_wait: Duration,
 }
 
 /// Which lane an attempt takes.
@@ -44,6 +51,7 @@ impl Passwords {
             strangers: Semaphore::new(per_lane),
             waiting: AtomicUsize::new(0),
             max_waiting,
+            max_wait: STRANGER_WAIT,
         }
     }
 
@@ -60,10 +68,14 @@ impl Passwords {
         let _waiting = (lane == Lane::Stranger)
             .then(|| Waiting::join(&self.waiting, self.max_waiting))
             .transpose()?;
-        let _permit = semaphore
-            .acquire()
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let turn = semaphore.acquire();
+        let _permit = match lane {
+            Lane::Known => turn.await,
+            Lane::Stranger => tokio::time::timeout(self.max_wait, turn)
+                .await
+                .map_err(|_| HashError::Busy(Duration::from_secs(1)))?,
+        }
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| HashError::Failed(e.to_string()))
@@ -108,6 +120,34 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stranger_waiting_too_long_for_a_turn_is_refused() {
+        let passwords = Arc::new(Passwords {
+            max_wait: Duration::from_millis(200),
+            ..Passwords::new(64)
+        });
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(std::sync::Mutex::new(hold));
+        // Every hashing thread of the lane busy until released.
+        let held: Vec<_> = (0..passwords.strangers.available_permits())
+            .map(|_| {
+                let (passwords, hold) = (passwords.clone(), hold.clone());
+                tokio::spawn(async move { passwords.run(Lane::Stranger, move || hold.lock().unwrap().recv().is_ok()).await })
+            })
+            .collect();
+        while passwords.strangers.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        let refused = passwords.run(Lane::Stranger, || ()).await;
+        assert!(matches!(refused, Err(HashError::Busy(_))), "{refused:?}");
+        assert!(started.elapsed() >= passwords.max_wait);
+        for task in held {
+            release.send(()).unwrap();
+            assert!(task.await.unwrap().unwrap());
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_strangers_lane_refuses_at_once_and_known_pairs_go_on() {

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
+use http_kit::extract::excerpt;
 use ipnet::IpNet;
 
 use secrecy::SecretString;
@@ -104,7 +105,7 @@ impl Scope {
                 .bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !ok {
-            return Err(invalid("scope", format!("`{raw}` is not a valid scope")));
+            return Err(invalid("scope", format!("`{}` is not a valid scope", excerpt(raw))));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -197,7 +198,7 @@ impl GrantTypes {
         list.iter()
             .map(|g| {
                 GrantType::parse(g.as_ref())
-                    .ok_or_else(|| invalid("grant_types", format!("`{}` is not supported", g.as_ref())))
+                    .ok_or_else(|| invalid("grant_types", format!("`{}` is not supported", excerpt(g.as_ref()))))
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -226,9 +227,9 @@ text_newtype!(RedirectUri);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let url = url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{raw}`: {e}")))?;
+        let url = url::Url::parse(raw).map_err(|e| invalid("redirect_uris", format!("`{}`: {e}", excerpt(raw))))?;
         if url.fragment().is_some() {
-            return Err(invalid("redirect_uris", format!("`{raw}` has a fragment")));
+            return Err(invalid("redirect_uris", format!("`{}` has a fragment", excerpt(raw))));
         }
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         let allowed = match url.scheme() {
@@ -239,7 +240,7 @@ impl RedirectUri {
         if !allowed {
             return Err(invalid(
                 "redirect_uris",
-                format!("`{raw}` must be https (http only on a loopback host)"),
+                format!("`{}` must be https (http only on a loopback host)", excerpt(raw)),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -311,7 +312,7 @@ impl AllowedNetworks {
                     .map_err(|_| {
                         invalid(
                             &format!("allowed_networks[{i}]"),
-                            format!("`{raw}` is not an IP address or a CIDR network"),
+                            format!("`{}` is not an IP address or a CIDR network", excerpt(raw)),
                         )
                     });
                 errors.keep(parsed)
@@ -347,6 +348,19 @@ impl fmt::Display for AllowedNetworks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_quotes_a_bounded_excerpt_of_what_was_sent() {
+        let sent = "\"".repeat(20_000);
+        let refusals = [
+            Scope::parse(&sent).unwrap_err().reason,
+            RedirectUri::parse(&sent).unwrap_err().reason,
+            AllowedNetworks::parse_list(&[&sent]).unwrap_err().to_string(),
+        ];
+        for reason in refusals {
+            assert!(reason.chars().count() < 200, "{} characters", reason.len());
+        }
+    }
 
     #[test]
     fn allowed_networks_parse_every_entry_and_admit_their_hosts() {

@@ -475,7 +475,7 @@ pub async fn register(
         other => {
             return Err(RegistrationError {
                 error: "invalid_client_metadata",
-                description: format!("token_endpoint_auth_method `{other}` is not supported"),
+                description: format!("token_endpoint_auth_method `{}` is not supported", http_kit::extract::excerpt(other)),
             }
             .into());
         }

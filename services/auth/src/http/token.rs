@@ -2,6 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::extract::excerpt;
 use identity::ClientAddress;
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +96,7 @@ pub async fn token(
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let grant = GrantType::parse(grant)
-        .ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{grant}` is not supported")))?;
+        .ok_or_else(|| OAuthError::unsupported_grant_type(format!("`{}` is not supported", excerpt(grant))))?;
     let client =
         client_auth::authenticate(&state, &req, form.client_id.as_deref(), form.client_secret.as_deref()).await?;
     if !client.row.allows(grant) {
@@ -300,7 +301,8 @@ pub async fn revoke(
         None | Some("access_token" | "refresh_token") => {}
         Some(other) => {
             return Err(OAuthError::unsupported_token_type(format!(
-                "`{other}` is not a token type this server issues"
+                "`{}` is not a token type this server issues",
+                excerpt(other)
             )));
         }
     }

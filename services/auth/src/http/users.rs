@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use actix_web::web;
 use events::catalogue::UserRegistered;
+use http_kit::extract::excerpt;
 use http_kit::{ApiError, Envelope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,7 @@ pub async fn set_roles(
     let roles = body
         .roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{r}` is not a role"))))
+        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{}` is not a role", excerpt(r)))))
         .collect::<Result<BTreeSet<_>, _>>()?;
     let id = id.into_inner();
     let stored = format_roles(&roles);

@@ -7,6 +7,7 @@ pub use webhook_signatures as signing;
 
 use std::collections::BTreeMap;
 
+use http_kit::extract::excerpt;
 use values::{FieldErrors, Invalid};
 
 use crate::guard::Guard;
@@ -50,7 +51,7 @@ pub fn parse_event_types(raw: &[String]) -> Result<String, Invalid> {
         if event_types::find(name).is_none() {
             return Err(Invalid::new(
                 "event_types",
-                format!("`{name}` is not an event type offered (GET /webhooks/event-types)"),
+                format!("`{}` is not an event type offered (GET /webhooks/event-types)", excerpt(name)),
             ));
         }
         names.push(name);
