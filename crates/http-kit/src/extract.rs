@@ -45,11 +45,13 @@ fn json_error(error: JsonPayloadError) -> ApiError {
         JsonPayloadError::ContentType => {
             ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/json")
         }
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(ErrorKind::Unprocessable).debug(e.to_string()),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::new(ErrorKind::Unprocessable).debug(bounded(e.to_string()))
+        }
         JsonPayloadError::Deserialize(e) => ApiError::new(ErrorKind::BadRequest)
             .code("malformed_json")
-            .debug(e.to_string()),
-        other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
+            .debug(bounded(e.to_string())),
+        other => ApiError::new(ErrorKind::BadRequest).debug(bounded(other.to_string())),
     }
 }
 
@@ -73,18 +75,32 @@ fn form_error(error: UrlencodedError) -> ApiError {
         UrlencodedError::ContentType => {
             ApiError::new(ErrorKind::UnsupportedMediaType).debug("send the body as application/x-www-form-urlencoded")
         }
-        other => ApiError::new(ErrorKind::BadRequest).debug(other.to_string()),
+        other => ApiError::new(ErrorKind::BadRequest).debug(bounded(other.to_string())),
     }
 }
 
 fn query_error(error: QueryPayloadError) -> ApiError {
     ApiError::new(ErrorKind::BadRequest)
         .code("invalid_query")
-        .debug(error.to_string())
+        .debug(bounded(error.to_string()))
 }
 
 fn path_error(error: PathError) -> ApiError {
-    ApiError::new(ErrorKind::NotFound).debug(error.to_string())
+    ApiError::new(ErrorKind::NotFound).debug(bounded(error.to_string()))
+}
+
+/// A parser's message with its middle cut out past 230 characters: serde quotes the value it
+/// refused, which may be most of the body, and the message's end says what was expected.
+fn bounded(message: String) -> String {
+    const HEAD: usize = 150;
+    const TAIL: usize = 80;
+    let count = message.chars().count();
+    if count <= HEAD + TAIL {
+        return message;
+    }
+    let head: String = message.chars().take(HEAD).collect();
+    let tail: String = message.chars().skip(count - TAIL).collect();
+    format!("{head}…{tail}")
 }
 
 /// Any 4xx/5xx that is neither JSON nor a deliberate HTML page (unknown route, payload errors

@@ -148,6 +148,11 @@ async fn wrong_field_type_is_422_naming_the_problem() {
         body["debugMessage"].as_str().unwrap().contains("invalid type"),
         "{body}"
     );
+    let long = format!(r#"{{"name": "a", "count": "{}"}}"#, "9".repeat(900));
+    let (status, _, body) = server.post("application/json", long).await;
+    let message = body["debugMessage"].as_str().unwrap();
+    assert_eq!(status, 422);
+    assert!(message.chars().count() < 250 && message.contains("expected u32"), "bounded, with its end: {message}");
     let (status, _, body) = server.post("application/json", r#"{"name": "", "count": 1}"#).await;
     assert_eq!(
         (status, body["debugMessage"].as_str()),

@@ -97,8 +97,13 @@ test("a partner reads the API reference and reaches the OpenAPI document from it
 
   // The document client generators read, linked from the page. (Chromium asks the JSON
   // viewer's /favicon.ico of the gateway, which has none: only the page itself is checked.)
-  await page.getByRole("link", { name: "OpenAPI document" }).click();
+  await page.getByRole("link", { name: "OpenAPI 3.1 document" }).click();
   const doc = JSON.parse(await page.locator("body").innerText());
   assert.equal(doc.servers[0].url, "https://api.example.com");
   assert.ok(doc.paths["/oauth2/token"] && doc.paths["/docs"]);
+  await page.goBack();
+  await page.getByRole("link", { name: "Swagger 2.0" }).click();
+  const swagger = JSON.parse(await page.locator("body").innerText());
+  assert.equal(swagger.swagger, "2.0");
+  assert.equal(swagger.host, "api.example.com");
 });
