@@ -291,6 +291,14 @@ fn prose(text: &str) -> String {
         .collect()
 }
 
+/// The response `response` names in `shared` (`$ref`), or `response` itself.
+fn shared_response<'a>(response: &'a Value, shared: &'a Value) -> &'a Value {
+    match response["$ref"].as_str() {
+        Some(reference) => &shared[reference.trim_start_matches("#/components/responses/")],
+        None => response,
+    }
+}
+
 /// A response's description, or the status's reason phrase when the document gives none.
 fn response_text(code: &str, response: &Value) -> String {
     match response["description"].as_str().filter(|d| !d.is_empty()) {
@@ -315,7 +323,8 @@ fn schema_name(schema: &Value) -> String {
     }
 }
 
-fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
+/// `shared`: the document's `components.responses`, which responses may name.
+fn render_operation(out: &mut String, method: &str, path: &str, op: &Value, shared: &Value) {
     let summary = op["summary"].as_str().unwrap_or_default();
     let _ = write!(
         out,
@@ -367,7 +376,7 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
             out,
             "<li><b>{}</b> {}</li>",
             escape(code),
-            response_text(code, response),
+            response_text(code, shared_response(response, shared)),
         );
     }
     out.push_str("</ul></section>");
@@ -410,7 +419,7 @@ pub fn render(doc: &Value) -> String {
     for (tag, operations) in &by_tag {
         let _ = write!(out, "<h2 id=\"tag-{}\">{}</h2>", anchor(tag), escape(tag));
         for (method, path, op) in operations {
-            render_operation(&mut out, method, path, op);
+            render_operation(&mut out, method, path, op, &doc["components"]["responses"]);
         }
     }
     out.push_str("</main></body></html>");

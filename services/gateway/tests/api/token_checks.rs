@@ -519,4 +519,5 @@ async fn the_merged_reference_and_its_page() {
         html.contains("<code>/echo</code>") && html.contains("Echo &lt;b&gt;it&lt;/b&gt;"),
         "escaped"
     );
+    assert!(html.contains("No valid bearer access token"), "a shared response shows its description");
 }
