@@ -86,7 +86,7 @@ fn add_kit_answers(operation: &mut Map<String, Value>) {
     let parameters = operation.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
     let json_body = body_types.iter().any(|t| t.contains("json"));
     if json_body {
-        // What `web::Json` answers (extract::json_config).
+        // What `Json` answers (extract::json_config).
         answer(operation, 400, "BadRequest");
         answer(operation, 413, "PayloadTooLarge");
         answer(operation, 415, "UnsupportedMediaType");

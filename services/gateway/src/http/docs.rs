@@ -1,8 +1,8 @@
 //! The API reference partners read and generate clients from (seed 000): every service's
 //! OpenAPI document merged into one, with the gateway's public URL as its server and what the
 //! gateway itself does on each route (the token it requires, its rate limits, its body limits)
-//! written into each operation; served at `/openapi.json` and `/swagger/swagger.json`, and
-//! rendered as a page at `/docs`. Fetched from the services and kept for a short while, so a
+//! written into each operation; served at `/openapi.json`, as Swagger 2.0 at seed 000's
+//! `/swagger/swagger.json` ([`super::swagger2`]), and rendered as a page at `/docs`. Fetched from the services and kept for a short while, so a
 //! redeployed service shows up without restarting the gateway. The same document tells the
 //! proxy which methods a path has (405 with `Allow`, whichever service serves it).
 

@@ -464,7 +464,6 @@ impl Gateway {
     }
 }
 
-/// The default service of the gateway: every path not served by the gateway itself.
 /// A path that some operation has, asked with a method none of them takes: 405 with `Allow`,
 /// whichever service serves the path (the service itself only knows its own methods).
 async fn wrong_method(req: &HttpRequest, docs: &Docs) -> Option<ApiError> {
@@ -475,6 +474,7 @@ async fn wrong_method(req: &HttpRequest, docs: &Docs) -> Option<ApiError> {
     (!taken).then(|| ApiError::method_not_allowed(&methods))
 }
 
+/// The default service of the gateway: every path not served by the gateway itself.
 pub async fn forward(
     req: HttpRequest,
     body: web::Payload,
