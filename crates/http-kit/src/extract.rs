@@ -61,8 +61,12 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let mut value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    let value = serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    from_json(value)
+}
+
+/// `T` from a JSON document already read, integers written as floats taken for integers.
+fn from_json<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
     integral_numbers(&mut value);
     serde_json::from_value(value).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
 }
@@ -92,15 +96,18 @@ fn path_error(error: PathError) -> ApiError {
 /// A parser's message with its middle cut out past 230 characters: serde quotes the value it
 /// refused, which may be most of the body, and the message's end says what was expected.
 fn bounded(message: String) -> String {
-    const HEAD: usize = 150;
-    const TAIL: usize = 80;
-    let count = message.chars().count();
-    if count <= HEAD + TAIL {
-        return message;
+    cut(&message, 150, 80).into_owned()
+}
+
+/// `text`, or its first `head` and last `tail` characters around `…` when it is longer.
+fn cut(text: &str, head: usize, tail: usize) -> std::borrow::Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= head + tail {
+        return text.into();
     }
-    let head: String = message.chars().take(HEAD).collect();
-    let tail: String = message.chars().skip(count - TAIL).collect();
-    format!("{head}…{tail}")
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}").into()
 }
 
 /// Any 4xx/5xx that is neither JSON nor a deliberate HTML page (unknown route, payload errors
@@ -148,11 +155,7 @@ pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiE
 /// At most the first 100 characters of what a client sent, for an error message: an answer
 /// never grows with the request.
 pub fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 100;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-        None => text.into(),
-    }
+    cut(text, 100, 0)
 }
 
 /// A JSON body, read as `web::Json` reads it (the limit, the content type, the same errors),
@@ -188,11 +191,8 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Json<T> {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let read = web::Json::<serde_json::Value>::from_request(req, payload);
         Box::pin(async move {
-            let web::Json(mut value) = read.await?;
-            integral_numbers(&mut value);
-            serde_json::from_value(value)
-                .map(Json)
-                .map_err(|e| json_error(JsonPayloadError::Deserialize(e)).into())
+            let web::Json(value) = read.await?;
+            from_json(value).map(Json).map_err(Into::into)
         })
     }
 }

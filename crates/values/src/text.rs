@@ -27,6 +27,12 @@ pub fn text_schema(max: usize, allowed: &str) -> serde_json::Value {
     })
 }
 
+/// `schema` that also takes `null` (a patch's "leave it" or "clear it").
+pub fn nullable(mut schema: serde_json::Value) -> serde_json::Value {
+    schema["type"] = serde_json::json!([schema["type"].take(), "null"]);
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

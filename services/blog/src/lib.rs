@@ -112,33 +112,34 @@ fn document(settings: &BlogSettings) -> serde_json::Value {
     describe(&mut doc, "ArticleInput", "title", domain::text_schema(domain::MAX_TITLE, false));
     describe(&mut doc, "ArticleInput", "content", domain::text_schema(settings.max_content_chars, true));
     // In a patch, `null` leaves the field as it is.
-    let or_null = |mut schema: serde_json::Value| {
-        schema["type"] = serde_json::json!(["string", "null"]);
-        schema
-    };
-    describe(&mut doc, "ArticlePatch", "title", or_null(domain::text_schema(domain::MAX_TITLE, false)));
-    describe(&mut doc, "ArticlePatch", "content", or_null(domain::text_schema(settings.max_content_chars, true)));
+    let nullable = values::text::nullable;
+    describe(&mut doc, "ArticlePatch", "title", nullable(domain::text_schema(domain::MAX_TITLE, false)));
+    describe(&mut doc, "ArticlePatch", "content", nullable(domain::text_schema(settings.max_content_chars, true)));
     describe(&mut doc, "CommentInput", "content", domain::text_schema(settings.max_comment_chars, true));
     let locale = serde_json::json!({"type": "string", "pattern": domain::LOCALE_PATTERN});
-    split_taxonomies(&mut doc, &[("locales", "Locale", locale), ("categories", "Category", domain::category_schema())]);
+    split_taxonomies(
+        &mut doc,
+        &[("locales", "Locales", "Locale", locale), ("categories", "Categories", "Category", domain::category_schema())],
+    );
     doc
 }
 
 /// Replaces the `{list}` paths by one path per list, with operation ids and request bodies of
 /// their own.
-fn split_taxonomies(doc: &mut serde_json::Value, lists: &[(&str, &str, serde_json::Value)]) {
+/// `lists`: each list's path segment, its names in operation ids (plural, singular) and the
+/// schema of the names it takes.
+fn split_taxonomies(doc: &mut serde_json::Value, lists: &[(&str, &str, &str, serde_json::Value)]) {
     use serde_json::json;
     let Some(paths) = doc["paths"].as_object_mut() else { return };
     for template in ["/blog/{list}", "/blog/{list}/{id}"] {
         let Some(item) = paths.remove(template) else { continue };
-        for (list, singular, name) in lists {
+        for (list, plural, singular, name) in lists {
             let mut item = item.clone();
             for (_, operation) in item.as_object_mut().into_iter().flatten() {
                 if let Some(parameters) = operation["parameters"].as_array_mut() {
                     parameters.retain(|p| p["name"] != "list");
                 }
                 let id = operation["operationId"].as_str().unwrap_or_default();
-                let plural = if list == &"locales" { "Locales" } else { "Categories" };
                 operation["operationId"] = json!(id.replace("LocalesOrCategories", plural).replace("LocaleOrCategory", singular));
                 if operation.get("requestBody").is_some() {
                     operation["requestBody"]["content"]["application/json"]["schema"] = json!({

@@ -47,12 +47,15 @@ pub struct Docs {
     own: Value,
     routes: Vec<Route>,
     cached: Mutex<Option<(Instant, Duration, Arc<Merged>)>>,
+    /// Held while the documents are fetched: requests that find the cache stale meanwhile (a
+    /// burst of 404s asks for it) wait for that fetch instead of starting their own.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
-/// The merged document, the same as Swagger 2.0, and the methods of each of its paths.
+/// The merged document, the same as Swagger 2.0 once asked for, and the methods of each path.
 pub struct Merged {
     pub document: Value,
-    pub swagger: Value,
+    swagger: std::sync::OnceLock<Value>,
     templates: Vec<(Vec<String>, Vec<String>)>,
 }
 
@@ -73,10 +76,16 @@ impl Merged {
             })
             .collect();
         Self {
-            swagger: super::swagger2::render(&document),
             document,
+            swagger: std::sync::OnceLock::new(),
             templates,
         }
+    }
+
+    /// The document as Swagger 2.0, rendered the first time it is asked for (the 405 lookups
+    /// of the proxy never need it).
+    pub fn swagger(&self) -> &Value {
+        self.swagger.get_or_init(|| super::swagger2::render(&self.document))
     }
 
     /// The methods some operation of the document takes on `path`, or `None` when no path of
@@ -142,6 +151,7 @@ impl Docs {
             own,
             routes,
             cached: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -155,11 +165,20 @@ impl Docs {
             .await
     }
 
+    /// The cached merged document while it is fresh.
+    fn fresh(&self) -> Option<Arc<Merged>> {
+        let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, keep, merged) = cached.as_ref()?;
+        (at.elapsed() < *keep).then(|| merged.clone())
+    }
+
     pub async fn merged(&self) -> Arc<Merged> {
-        if let Some((at, keep, merged)) = self.cached.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
-            && at.elapsed() < *keep
-        {
-            return merged.clone();
+        if let Some(merged) = self.fresh() {
+            return merged;
+        }
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(merged) = self.fresh() {
+            return merged;
         }
         let fetched = futures_util::future::join_all(self.settings.sources.iter().map(|s| self.fetch(s))).await;
         let mut missing = Vec::new();
@@ -253,7 +272,7 @@ pub async fn openapi(docs: web::Data<Docs>) -> HttpResponse {
 pub async fn swagger(docs: web::Data<Docs>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=30"))
-        .json(&docs.merged().await.swagger)
+        .json(docs.merged().await.swagger())
 }
 
 /// The API reference, as a page.

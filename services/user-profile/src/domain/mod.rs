@@ -224,10 +224,7 @@ impl ProfilePatch {
     /// optional, `null` clearing it, no other field.
     pub fn schema() -> Value {
         use serde_json::json;
-        let nullable = |mut schema: Value| {
-            schema["type"] = json!([schema["type"].clone(), "null"]);
-            schema
-        };
+        use values::text::nullable;
         let text = |max, allowed| nullable(values::text::text_schema(max, allowed));
         let url = nullable(json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#]+([/?#][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"}));
         let countries: Vec<String> = countries::all()
