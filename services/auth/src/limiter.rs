@@ -164,7 +164,20 @@ impl FailureLimiter {
     }
 
     pub async fn failed(&self, attempt: &Attempt) {
-        let mut keys = vec![attempt.pair_key(), attempt.source_key()];
+        self.count(attempt, Some(attempt.pair_key())).await;
+    }
+
+    /// A stranger's attempt refused unchecked (the password lane was full): evidence of a
+    /// flood against the account and from the address, so it counts there, but not against
+    /// the pair, whose own lock a real person at a new address would otherwise earn by
+    /// arriving during someone else's attack.
+    pub async fn unchecked(&self, attempt: &Attempt) {
+        self.count(attempt, None).await;
+    }
+
+    async fn count(&self, attempt: &Attempt, pair: Option<String>) {
+        let mut keys: Vec<String> = pair.into_iter().collect();
+        keys.push(attempt.source_key());
         if attempt.account_wide() {
             keys.push(attempt.account_key());
         }
@@ -265,6 +278,30 @@ mod tests {
         }
         assert!(limiter.admit(&Attempt::user("ana", ip(100))).await.is_err());
         assert!(limiter.admit(&home).await.is_ok(), "ana at home is not locked out");
+    }
+
+    #[tokio::test]
+    async fn unchecked_attempts_count_against_the_account_and_address_but_not_the_pair() {
+        let limiter = limiter();
+        let ana_new_here = Attempt::user("ana", ip(1));
+        for _ in 0..3 {
+            limiter.unchecked(&ana_new_here).await;
+        }
+        assert!(limiter.admit(&ana_new_here).await.is_ok(), "the pair is not locked");
+        for last in 2..=6 {
+            limiter.unchecked(&Attempt::user("ana", ip(last))).await;
+        }
+        assert!(
+            limiter.admit(&Attempt::user("ana", ip(100))).await.is_err(),
+            "a flood from eight addresses locks the account for strangers"
+        );
+        for name in ["u1", "u2"] {
+            limiter.unchecked(&Attempt::user(name, ip(1))).await;
+        }
+        assert!(
+            limiter.admit(&Attempt::user("u3", ip(1))).await.is_err(),
+            "a flooding address may only try what it knows"
+        );
     }
 
     struct Down;

@@ -5,7 +5,9 @@
 //! from an earlier sign-in, one for everyone else (new pairs, registrations). The strangers'
 //! lane holds at most `max_waiting` attempts; past that an attempt answers 429 at once, and one
 //! that has waited `STRANGER_WAIT` for its turn answers 429 then: on a loaded machine a full
-//! queue takes longer to drain than a caller (the gateway's route timeout) waits.
+//! queue takes longer to drain than a caller (the gateway's route timeout) waits. Either refusal
+//! still counts against the account and the address (`FailureLimiter::unchecked`), so a flood
+//! cannot dodge the limits by keeping the lane full.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

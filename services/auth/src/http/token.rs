@@ -184,14 +184,14 @@ pub async fn authenticate_user(
     let name = username.to_owned();
     let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = state
-        .passwords
-        .verify(lane, password.to_owned(), hash)
-        .await
-        .map_err(|e| match e {
-            HashError::Busy(wait) => OAuthError::too_many_attempts(wait),
-            HashError::Failed(cause) => OAuthError::server_error(cause),
-        })?;
+    let ok = match state.passwords.verify(lane, password.to_owned(), hash).await {
+        Ok(ok) => ok,
+        Err(HashError::Busy(wait)) => {
+            state.limiter.unchecked(&attempt).await;
+            return Err(OAuthError::too_many_attempts(wait));
+        }
+        Err(HashError::Failed(cause)) => return Err(OAuthError::server_error(cause)),
+    };
     if ok {
         state.limiter.succeeded(&attempt).await;
         Ok(user)
