@@ -39,6 +39,15 @@ for values in values.yaml values-production.yaml; do
     python3 deploy/chart-check.py <<<"$rendered"
 done
 
+echo "== a private CA reaches every pod (values-production.yaml: trustedCa.secretKey)"
+rendered=$(helm template platform "$CHART" -f "$CHART/values-production.yaml")
+pods=$(grep -cE '^kind: (Deployment|Job)$' <<<"$rendered")
+mounts=$(grep -c 'mountPath: /etc/platform-tls$' <<<"$rendered")
+files=$(grep -c 'name: PLATFORM_BUS__TLS_CA_FILE$' <<<"$rendered")
+((pods > 0 && mounts == pods && files == pods)) || fail "trusted CA: $pods pods, $mounts mounts, $files variables"
+echo "  $pods pods mount the CA and trust it for the bus and the cache"
+! helm template platform "$CHART" | grep -q platform-tls || fail "the CA is mounted without trustedCa.secretKey"
+
 echo "== a new service is a values block"
 helm template platform "$CHART" \
     --set services.webhook.enabled=true --set services.webhook.port=8086 --set services.webhook.replicas=1 \

@@ -6,7 +6,7 @@
 #        deploy/servers.sh stop    [NAME...]   stop what this script started (by pid file), wait until gone
 #        deploy/servers.sh restart NAME...     stop, then start
 #        deploy/servers.sh status  [NAME...]   one line per server (exit 3 if any is not running)
-#        deploy/servers.sh env                 print `export PLATFORM_TEST_*_URL=...` lines
+#        deploy/servers.sh env                 print `export PLATFORM_TEST_*=...` lines
 # NAME is postgres, redis or rabbitmq (default: all three).
 #
 # Environment:
@@ -16,6 +16,12 @@
 #   PLATFORM_AMQP_PORT     RabbitMQ AMQP port (default 16672); its Erlang distribution port is
 #                          PLATFORM_AMQP_DIST_PORT (default AMQP port + 1) and its private epmd
 #                          listens on PLATFORM_EPMD_PORT (default 14369)
+#   PLATFORM_REDIS_TLS_PORT Redis's TLS port (default 16380)
+#   PLATFORM_AMQPS_PORT    RabbitMQ's TLS port (default 16671)
+#
+# Each server also speaks TLS (PostgreSQL on its one port, Redis and RabbitMQ on their TLS
+# ports) with a certificate for 127.0.0.1 and localhost signed by a test CA made once with
+# openssl in <state>/tls; `env` names the CA (PLATFORM_TEST_TLS_CA) and the TLS URLs.
 #
 # Servers are started detached and outlive this script; they listen on 127.0.0.1 only.
 # PostgreSQL: user postgres, no password (trust), database postgres. RabbitMQ: guest/guest, vhost /.
@@ -29,10 +35,13 @@ REDIS_PORT=${PLATFORM_REDIS_PORT:-16379}
 AMQP_PORT=${PLATFORM_AMQP_PORT:-16672}
 AMQP_DIST_PORT=${PLATFORM_AMQP_DIST_PORT:-$((AMQP_PORT + 1))}
 EPMD_PORT=${PLATFORM_EPMD_PORT:-14369}
+REDIS_TLS_PORT=${PLATFORM_REDIS_TLS_PORT:-16380}
+AMQPS_PORT=${PLATFORM_AMQPS_PORT:-16671}
 
 PG_DIR=$STATE/postgres
 REDIS_DIR=$STATE/redis
 RMQ_DIR=$STATE/rabbitmq
+TLS_DIR=$STATE/tls
 RMQ_NODE=platform$AMQP_PORT@localhost
 RMQ_WAIT_SECS=60
 
@@ -82,6 +91,41 @@ check_port PLATFORM_REDIS_PORT "$REDIS_PORT"
 check_port PLATFORM_AMQP_PORT "$AMQP_PORT"
 check_port PLATFORM_AMQP_DIST_PORT "$AMQP_DIST_PORT"
 check_port PLATFORM_EPMD_PORT "$EPMD_PORT"
+check_port PLATFORM_REDIS_TLS_PORT "$REDIS_TLS_PORT"
+check_port PLATFORM_AMQPS_PORT "$AMQPS_PORT"
+
+# ---------------------------------------------------------------- TLS
+
+# The test CA and the one server certificate (127.0.0.1 and localhost, P-256) every server
+# presents, made once: servers restarted keep their certificate, so a CA a test trusts stays
+# valid. Made in a scratch directory, so an interrupted run never leaves half a set.
+tls_files() {
+    [[ -s $TLS_DIR/ca.pem && -s $TLS_DIR/server.pem && -s $TLS_DIR/server.key ]] && return 0
+    command -v openssl >/dev/null || {
+        say "error: openssl not found (run: $0 install)"
+        return 1
+    }
+    local new=$TLS_DIR.new
+    rm -rf "$new" && mkdir -p "$new" || return 1
+    if ! (
+        cd "$new" &&
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+                -subj "/CN=partner platform test CA" -keyout ca.key -out ca.pem &&
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -subj "/CN=localhost" -keyout server.key -out server.csr &&
+            printf '%s\n' 'subjectAltName = DNS:localhost, IP:127.0.0.1' 'basicConstraints = CA:FALSE' \
+                'keyUsage = digitalSignature' 'extendedKeyUsage = serverAuth' >server.ext &&
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+                -extfile server.ext -out server.pem
+    ) >"$STATE/tls.log" 2>&1; then
+        say "error: cannot make the test certificates with openssl"
+        show_log "$STATE/tls.log"
+        return 1
+    fi
+    chmod 600 "$new"/*.key
+    rm -rf "$TLS_DIR" && mv "$new" "$TLS_DIR"
+    say "made a test CA and a server certificate in $TLS_DIR"
+}
 
 # ---------------------------------------------------------------- processes
 
@@ -218,6 +262,7 @@ missing_packages() {
         rabbitmq) { rmq_bin && epmd_bin; } >/dev/null || echo rabbitmq-server ;;
         esac
     done
+    command -v openssl >/dev/null || echo openssl # the servers' TLS certificates
 }
 
 # Listening TCP ports of the distro's own services (to notice any the install started).
@@ -358,11 +403,15 @@ pg_start() {
         fi
         say "postgres: initialised a fresh cluster in $PG_DIR/data in $(since "$t0")"
     fi
+    # PostgreSQL reads its key only when its own user owns it, mode 0600.
+    install -m 600 "$TLS_DIR/server.key" "$PG_DIR/server.key" &&
+        install -m 644 "$TLS_DIR/server.pem" "$PG_DIR/server.pem" || return 1
+    if is_root; then chown postgres: "$PG_DIR/server.key" "$PG_DIR/server.pem" || return 1; fi
     # Unix socket in the state directory, unless its path would be too long for a socket.
     sock=$PG_DIR
     ((${#sock} + 20 < 108)) || sock=
     if ! as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sock'" start \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sock' -c ssl=on -c ssl_cert_file='$PG_DIR/server.pem' -c ssl_key_file='$PG_DIR/server.key'" start \
         >"$PG_DIR/pg_ctl.log" 2>&1 9>&-; then
         say "error: postgres: pg_ctl start failed (log $PG_DIR/postgres.log)"
         show_log "$PG_DIR/pg_ctl.log" "$PG_DIR/postgres.log"
@@ -424,6 +473,10 @@ redis_start() {
     t0=$(now_ms)
     if pid=$(redis_pid); then
         say "redis already running (pid $pid) on 127.0.0.1:$REDIS_PORT"
+        port_open "$REDIS_TLS_PORT" || {
+            say "error: redis: it has no TLS port $REDIS_TLS_PORT (an older start): run $0 restart redis"
+            return 1
+        }
         return 0
     fi
     if port_open "$REDIS_PORT"; then
@@ -438,9 +491,15 @@ redis_start() {
         say "error: redis: cannot create $REDIS_DIR"
         return 1
     }
+    if port_open "$REDIS_TLS_PORT"; then
+        say "error: redis: TLS port $REDIS_TLS_PORT is already in use by another process (see: ss -ltnp)"
+        return 1
+    fi
     rm -f "$REDIS_DIR/redis.pid"
-    # No persistence: no RDB snapshots, no AOF.
+    # No persistence: no RDB snapshots, no AOF. Clients are not asked for certificates.
     if ! redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" \
+        --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
         --dir "$REDIS_DIR" --daemonize yes --pidfile "$REDIS_DIR/redis.pid" \
         --logfile "$REDIS_DIR/redis.log" </dev/null >"$REDIS_DIR/launch.log" 2>&1 9>&-; then
         say "error: redis: redis-server failed to start (log $REDIS_DIR/redis.log)"
@@ -573,6 +632,10 @@ rmq_start() {
     t0=$(now_ms)
     if pid=$(rmq_pid) && port_open "$AMQP_PORT"; then
         say "rabbitmq already running (pid $pid) on 127.0.0.1:$AMQP_PORT"
+        port_open "$AMQPS_PORT" || {
+            say "error: rabbitmq: it has no TLS port $AMQPS_PORT (an older start): run $0 restart rabbitmq"
+            return 1
+        }
         return 0
     fi
     # Leftovers of an interrupted start (a broker that never answered) are ours to clear.
@@ -583,7 +646,7 @@ rmq_start() {
             return 1
         }
     fi
-    for i in "$AMQP_PORT" "$AMQP_DIST_PORT"; do
+    for i in "$AMQP_PORT" "$AMQP_DIST_PORT" "$AMQPS_PORT"; do
         if port_open "$i"; then
             say "error: rabbitmq: port $i is already in use by another process (see: ss -ltnp)"
             return 1
@@ -593,9 +656,13 @@ rmq_start() {
         say "error: rabbitmq: rabbitmq-server scripts not found (run: $0 install)"
         return 1
     }
-    # An empty config, no plugins, and no rabbitmq-env.conf from /etc.
+    # A config of a TLS listener only (clients not asked for certificates), no plugins, and no
+    # rabbitmq-env.conf from /etc.
     if ! { mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log" &&
-        : >"$RMQ_DIR/rabbitmq.conf" &&
+        printf '%s\n' "listeners.ssl.default = 127.0.0.1:$AMQPS_PORT" \
+            "ssl_options.cacertfile = $TLS_DIR/ca.pem" "ssl_options.certfile = $TLS_DIR/server.pem" \
+            "ssl_options.keyfile = $TLS_DIR/server.key" "ssl_options.verify = verify_none" \
+            "ssl_options.fail_if_no_peer_cert = false" >"$RMQ_DIR/rabbitmq.conf" &&
         : >"$RMQ_DIR/rabbitmq-env.conf" &&
         echo '[].' >"$RMQ_DIR/enabled_plugins"; }; then
         say "error: rabbitmq: cannot prepare $RMQ_DIR"
@@ -629,11 +696,11 @@ rmq_start() {
         return 1
     fi
     for ((i = 0; i < 100; i++)); do
-        port_open "$AMQP_PORT" && break
+        port_open "$AMQP_PORT" && port_open "$AMQPS_PORT" && break
         sleep 0.1
     done
-    if ! port_open "$AMQP_PORT"; then
-        say "error: rabbitmq: booted but nothing answers on 127.0.0.1:$AMQP_PORT (logs ${RMQ_LOGS[*]})"
+    if ! port_open "$AMQP_PORT" || ! port_open "$AMQPS_PORT"; then
+        say "error: rabbitmq: booted but nothing answers on 127.0.0.1:$AMQP_PORT or :$AMQPS_PORT (logs ${RMQ_LOGS[*]})"
         show_log "${RMQ_LOGS[@]}"
         rmq_kill || true
         return 1
@@ -688,6 +755,7 @@ cmd_start() {
     parse_names "$@"
     install_missing
     take_lock
+    tls_files || die "no certificates for the servers' TLS ports"
     for n in "${NAMES[@]}"; do
         case $n in
         rabbitmq)
@@ -737,6 +805,10 @@ cmd_env() {
     echo "export PLATFORM_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "export PLATFORM_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     echo "export PLATFORM_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
+    echo "export PLATFORM_TEST_TLS_CA=$TLS_DIR/ca.pem"
+    echo "export PLATFORM_TEST_POSTGRES_TLS_URL='postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=verify-full'"
+    echo "export PLATFORM_TEST_REDIS_TLS_URL=rediss://127.0.0.1:$REDIS_TLS_PORT"
+    echo "export PLATFORM_TEST_AMQP_TLS_URL=amqps://guest:guest@127.0.0.1:$AMQPS_PORT/%2f"
 }
 
 usage() {

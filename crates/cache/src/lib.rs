@@ -64,6 +64,9 @@ pub struct CacheSettings {
     pub prefix: String,
     /// Longest wait for one Redis call before the caller degrades (milliseconds).
     pub timeout_ms: u64,
+    /// The CAs a `rediss://` server's certificate must chain to; empty: the system's roots.
+    /// Unused with `redis://`, so one CA can be given to every service whatever its URLs.
+    pub tls_ca: settings::TrustedCas,
 }
 
 impl CacheSettings {
@@ -85,6 +88,7 @@ impl CacheSettings {
             CacheKind::InProcess => Ok(None),
             CacheKind::Redis => Ok(Some(Arc::new(Redis::new(
                 self.url.expose_secret(),
+                &self.tls_ca,
                 &self.prefix,
                 Duration::from_millis(self.timeout_ms),
             )?))),

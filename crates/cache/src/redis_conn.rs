@@ -26,9 +26,22 @@ fn unavailable(error: impl std::fmt::Display) -> CacheError {
 }
 
 impl Redis {
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, CacheError> {
+    /// A `rediss://` URL speaks TLS, verifying the server's certificate against `cas`.
+    pub fn new(url: &str, cas: &settings::TrustedCas, prefix: &str, timeout: Duration) -> Result<Self, CacheError> {
+        let client = if url.starts_with("rediss://") {
+            // Redis builds its TLS configuration from rustls's process-wide provider; the
+            // workspace builds rustls with ring only, so that one is set here explicitly.
+            let _already_set = rustls::crypto::ring::default_provider().install_default();
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: cas.pem().map(|pem| pem.as_bytes().to_vec()),
+            };
+            redis::Client::build_with_tls(url, certificates)
+        } else {
+            redis::Client::open(url)
+        };
         Ok(Self {
-            client: redis::Client::open(url).map_err(unavailable)?,
+            client: client.map_err(unavailable)?,
             connection: tokio::sync::OnceCell::new(),
             prefix: prefix.to_owned(),
             paused_until: AtomicU64::new(0),
@@ -52,7 +65,12 @@ impl Redis {
     async fn connection(&self) -> Result<redis::aio::ConnectionManager, CacheError> {
         self.connection
             .get_or_try_init(|| async {
-                tokio::time::timeout(CONNECT_TIMEOUT, redis::aio::ConnectionManager::new(self.client.clone()))
+                // No retry inside the manager: its back-off would hide why the server refused
+                // (a certificate) behind the call timeout. Calls that follow try again, after
+                // the pause below, and a lost connection is re-made on the next call.
+                let config = redis::aio::ConnectionManagerConfig::new().set_number_of_retries(0);
+                let manager = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config);
+                tokio::time::timeout(CONNECT_TIMEOUT, manager)
                     .await
                     .map_err(|_| CacheError::Unavailable("no answer from Redis".into()))?
                     .map_err(unavailable)

@@ -9,6 +9,7 @@ use cache::{
     Counters, GcraPolicy, InProcessCounters, InProcessRates, RateLimiter, Redis, RedisCounters, RedisEntries,
     RedisRates,
 };
+use settings::TrustedCas;
 
 async fn counts_within_a_window_then_resets(counters: &dyn Counters) {
     let window = Duration::from_millis(400);
@@ -53,7 +54,15 @@ async fn concurrent_hits_are_all_counted(counters: std::sync::Arc<dyn Counters>)
 
 fn shared_redis() -> Arc<Redis> {
     let prefix = format!("{}:", test_support::unique("cache"));
-    Arc::new(Redis::new(&test_support::redis_url(), &prefix, Duration::from_secs(2)).unwrap())
+    Arc::new(
+        Redis::new(
+            &test_support::redis_url(),
+            &TrustedCas::default(),
+            &prefix,
+            Duration::from_secs(2),
+        )
+        .unwrap(),
+    )
 }
 
 fn redis() -> RedisCounters {
@@ -82,7 +91,15 @@ async fn in_process_concurrent_hits_are_all_counted() {
 
 #[tokio::test]
 async fn unreachable_redis_is_an_error_not_a_hang() {
-    let redis = Arc::new(Redis::new("redis://127.0.0.1:9", "x:", Duration::from_millis(200)).unwrap());
+    let redis = Arc::new(
+        Redis::new(
+            "redis://127.0.0.1:9",
+            &TrustedCas::default(),
+            "x:",
+            Duration::from_millis(200),
+        )
+        .unwrap(),
+    );
     let counters = RedisCounters::new(redis.clone());
     let started = std::time::Instant::now();
     assert!(counters.hit("k", Duration::from_secs(1)).await.is_err());
@@ -91,6 +108,28 @@ async fn unreachable_redis_is_an_error_not_a_hang() {
     let again = std::time::Instant::now();
     assert!(RedisEntries::new(redis).get("k").await.is_err());
     assert!(again.elapsed() < Duration::from_millis(100));
+}
+
+fn over_tls(cas: &str) -> RedisCounters {
+    let cas = TrustedCas::try_from(cas.to_owned()).unwrap();
+    let prefix = format!("{}:", test_support::unique("cache-tls"));
+    RedisCounters::new(Arc::new(
+        Redis::new(&test_support::tls().redis_url, &cas, &prefix, Duration::from_secs(2)).unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn rediss_counts_when_the_certificate_chains_to_the_configured_ca() {
+    counts_within_a_window_then_resets(&over_tls(&test_support::tls().ca_pem)).await;
+}
+
+#[tokio::test]
+async fn rediss_refuses_a_certificate_no_trusted_ca_signed() {
+    let (_, foreign) = test_support::foreign_ca();
+    for (cas, which) in [(foreign.as_str(), "another CA"), ("", "the system's roots")] {
+        let refused = over_tls(cas).ping().await.expect_err(which);
+        assert!(refused.to_string().contains("certificate"), "{which}: {refused}");
+    }
 }
 
 async fn a_burst_then_refusals_with_retry_after(limiter: &dyn RateLimiter) {

@@ -141,6 +141,7 @@ fn rabbit() -> Arc<dyn Bus> {
         url: test_support::amqp_url(),
         exchange: test_support::unique("bench"),
         connection_name: "bench".into(),
+        tls_ca: None,
     }))
 }
 

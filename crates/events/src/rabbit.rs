@@ -29,6 +29,8 @@ pub struct RabbitSettings {
     pub exchange: String,
     /// Shown in the broker's management UI, to tell connections apart.
     pub connection_name: String,
+    /// PEM of the CAs an `amqps://` broker's certificate may chain to, besides the system's.
+    pub tls_ca: Option<String>,
 }
 
 /// The bus of production: a durable topic exchange, a durable quorum queue per consumer,
@@ -427,8 +429,13 @@ fn retry_count(properties: &BasicProperties) -> u32 {
 async fn connect(settings: &RabbitSettings, role: &str) -> Result<Connection, BusError> {
     let properties =
         ConnectionProperties::default().with_connection_name(format!("{}/{role}", settings.connection_name).into());
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: settings.tls_ca.clone(),
+    };
     within(BROKER_TIMEOUT, async {
-        Connection::connect(&settings.url, properties)
+        let runtime = lapin::runtime::default_runtime().map_err(unavailable)?;
+        Connection::connect_with_config(&settings.url, properties, tls, runtime)
             .await
             .map_err(unavailable)
     })

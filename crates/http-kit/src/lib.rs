@@ -29,9 +29,9 @@ pub mod pagination;
 pub mod server;
 
 pub use endpoint::Endpoint;
-pub use extract::Json;
 pub use envelope::Envelope;
 pub use error::{ApiError, ErrorBody, ErrorKind};
+pub use extract::Json;
 pub use health::Readiness;
 pub use oauth_error::OAuthError;
 pub use observe::RequestId;

@@ -74,7 +74,11 @@ pub fn scopes_required(operation: &Map<String, Value>) -> Option<bool> {
     if bearer.is_empty() {
         return None;
     }
-    Some(bearer.iter().any(|scopes| scopes.as_array().is_some_and(|s| !s.is_empty())))
+    Some(
+        bearer
+            .iter()
+            .any(|scopes| scopes.as_array().is_some_and(|s| !s.is_empty())),
+    )
 }
 
 fn add_kit_answers(operation: &mut Map<String, Value>) {
@@ -83,7 +87,11 @@ fn add_kit_answers(operation: &mut Map<String, Value>) {
         .and_then(|b| b["content"].as_object())
         .map(|content| content.keys().cloned().collect())
         .unwrap_or_default();
-    let parameters = operation.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+    let parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let json_body = body_types.iter().any(|t| t.contains("json"));
     if json_body {
         // What `Json` answers (extract::json_config).
@@ -123,7 +131,9 @@ fn add_shared_responses(doc: &mut Value) {
         "RateLimit-Remaining": {"description": "Requests left now", "schema": {"type": "integer"}},
         "RateLimit-Reset": {"description": "Seconds until one more request is allowed", "schema": {"type": "integer"}}
     });
-    let mut unauthorized = error_response("No valid bearer access token (`unauthorized`): missing, expired, revoked or not for this platform");
+    let mut unauthorized = error_response(
+        "No valid bearer access token (`unauthorized`): missing, expired, revoked or not for this platform",
+    );
     unauthorized["headers"] = json!({
         "WWW-Authenticate": {"description": "RFC 6750 challenge", "schema": {"type": "string"}}
     });

@@ -152,7 +152,10 @@ async fn wrong_field_type_is_422_naming_the_problem() {
     let (status, _, body) = server.post("application/json", long).await;
     let message = body["debugMessage"].as_str().unwrap();
     assert_eq!(status, 422);
-    assert!(message.chars().count() < 250 && message.contains("expected u32"), "bounded, with its end: {message}");
+    assert!(
+        message.chars().count() < 250 && message.contains("expected u32"),
+        "bounded, with its end: {message}"
+    );
     let (status, _, body) = server.post("application/json", r#"{"name": "", "count": 1}"#).await;
     assert_eq!(
         (status, body["debugMessage"].as_str()),
@@ -187,7 +190,11 @@ async fn unknown_route_is_404() {
     let (status, _, body) = parts(server.client.get(server.url(&long)).send().await.unwrap()).await;
     assert_eq!(status, 404);
     let message = body["debugMessage"].as_str().unwrap();
-    assert!(message.chars().count() < 150, "the path is not echoed whole: {} characters", message.len());
+    assert!(
+        message.chars().count() < 150,
+        "the path is not echoed whole: {} characters",
+        message.len()
+    );
 }
 
 #[tokio::test]
@@ -275,7 +282,10 @@ async fn health_metrics_and_openapi() {
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/readyz"].is_object() && doc["components"]["schemas"]["ErrorBody"].is_object());
-    assert_eq!(doc["components"]["responses"]["TooManyRequests"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody");
+    assert_eq!(
+        doc["components"]["responses"]["TooManyRequests"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
 }
 
 #[test]
@@ -288,12 +298,17 @@ fn the_kit_writes_its_own_answers_into_each_operation() {
         "security": [{"bearer": ["blog:write"]}],
         "responses": {"200": {"description": "OK"}, "404": {"description": "no such article"}},
     });
-    doc.paths = serde_json::from_value(serde_json::json!({"paths": {"/things/{id}": {"patch": operation}}})["paths"].take()).unwrap();
+    doc.paths =
+        serde_json::from_value(serde_json::json!({"paths": {"/things/{id}": {"patch": operation}}})["paths"].take())
+            .unwrap();
     let doc = http_kit::openapi::complete(doc);
     let responses = doc["paths"]["/things/{id}"]["patch"]["responses"].as_object().unwrap();
     let codes: Vec<&str> = responses.keys().map(String::as_str).collect();
     assert_eq!(codes, ["200", "400", "401", "403", "404", "413", "415", "422"]);
-    assert_eq!(responses["404"]["description"], "no such article", "what the operation says is kept");
+    assert_eq!(
+        responses["404"]["description"], "no such article",
+        "what the operation says is kept"
+    );
     assert_eq!(responses["401"]["$ref"], "#/components/responses/Unauthorized");
 }
 

@@ -56,6 +56,8 @@ pub struct BusSettings {
     pub kind: BusKind,
     pub url: SecretString,
     pub exchange: String,
+    /// The CAs an `amqps://` broker's certificate may chain to, besides the system's roots.
+    pub tls_ca: settings::TrustedCas,
 }
 
 impl BusSettings {
@@ -79,6 +81,7 @@ impl BusSettings {
                 url: self.url.expose_secret().to_owned(),
                 exchange: self.exchange.clone(),
                 connection_name: service.to_owned(),
+                tls_ca: self.tls_ca.pem().map(str::to_owned),
             })),
             BusKind::InProcess => {
                 tracing::warn!(
@@ -237,6 +240,9 @@ where
         Ok(started) => started,
         Err(error) => {
             tracing::error!(%error, "failed to start");
+            // As for a bad configuration: the reason a process exits is on stderr too, where
+            // `kubectl logs --previous` and a terminal show it whatever the log format.
+            eprintln!("{name}: failed to start: {error}");
             shutdown.cancel();
             return ExitCode::FAILURE;
         }

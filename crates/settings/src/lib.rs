@@ -10,8 +10,10 @@
 //! A value named `…_FILE` is read from that file, so Kubernetes secrets can be mounted.
 
 mod span;
+mod tls;
 
 pub use span::Span;
+pub use tls::TrustedCas;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};

@@ -6,7 +6,7 @@ pub enum StorageError {
     UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Open(String),
-    #[error("no database connection available")]
+    #[error("no database connection available: {0}")]
     Unavailable(#[source] diesel::r2d2::PoolError),
     #[error("record not found")]
     NotFound,

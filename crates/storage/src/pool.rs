@@ -163,7 +163,7 @@ enum Manager {
 impl Manager {
     fn parse(url: &str) -> Result<Self, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
+            return Ok(Self::Postgres(with_system_roots(url, SYSTEM_ROOTS)));
         }
         match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(path.to_owned())),
@@ -176,6 +176,30 @@ impl Manager {
             Self::Postgres(_) => Backend::Postgres,
             Self::Sqlite(_) => Backend::Sqlite,
         }
+    }
+}
+
+/// Where distributions keep the system's CA bundle (Debian and Ubuntu, Fedora and RHEL, Alpine).
+const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// PostgreSQL's TLS is libpq's: `sslmode=verify-full` (or `verify-ca`) checks the server's
+/// certificate against `sslrootcert`, which libpq 15 otherwise looks for in
+/// `~/.postgresql/root.crt`. Without one in the URL, the system's roots are named, as every
+/// other client of the platform trusts by default.
+fn with_system_roots(url: &str, bundles: &[&str]) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    let verifies = matches!(param("sslmode"), Some("verify-full" | "verify-ca"));
+    match bundles.iter().find(|b| std::path::Path::new(b).is_file()) {
+        Some(bundle) if verifies && param("sslrootcert").is_none() => {
+            let joiner = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{joiner}sslrootcert={bundle}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -266,5 +290,29 @@ mod tests {
             err.as_deref(),
             Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")
         );
+    }
+
+    #[test]
+    fn a_verifying_postgres_url_without_roots_names_the_systems() {
+        let bundle = std::env::temp_dir().join(format!("roots-{}.pem", std::process::id()));
+        std::fs::write(&bundle, "roots").unwrap();
+        let bundles = ["/nowhere/roots.pem", bundle.to_str().unwrap()];
+        let named = |url: &str| with_system_roots(url, &bundles);
+        assert_eq!(
+            named("postgres://u@h/db?sslmode=verify-full"),
+            format!("postgres://u@h/db?sslmode=verify-full&sslrootcert={}", bundle.display())
+        );
+        for kept in [
+            "postgres://u@h/db?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
+            "postgres://u@h/db?sslmode=require",
+            "postgres://u@h/db",
+        ] {
+            assert_eq!(named(kept), kept);
+        }
+        assert_eq!(
+            with_system_roots("postgres://u@h/db?sslmode=verify-full", &["/nowhere"]),
+            "postgres://u@h/db?sslmode=verify-full"
+        );
+        std::fs::remove_file(bundle).unwrap();
     }
 }

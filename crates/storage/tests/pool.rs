@@ -91,3 +91,51 @@ async fn sqlite_transactions_that_read_then_write_do_not_lock_each_other_out() {
         .unwrap();
     assert_eq!(total.n, 400);
 }
+
+#[derive(QueryableByName)]
+struct Encrypted {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    ssl: bool,
+}
+
+async fn open(url: String) -> Result<Database, StorageError> {
+    let settings = PoolSettings {
+        max_connections: 1,
+        connect_timeout: std::time::Duration::from_secs(2),
+    };
+    tokio::task::spawn_blocking(move || Database::connect(&url, &settings))
+        .await
+        .unwrap()
+}
+
+/// libpq's TLS (`sslmode=verify-full`): the connection is encrypted when the server's
+/// certificate chains to the named CA, and refused when it does not, or when only the
+/// system's roots are trusted (the URL names none: see `with_system_roots`).
+#[tokio::test]
+async fn verify_full_connects_only_to_a_certificate_a_trusted_ca_signed() {
+    let tls = test_support::tls();
+    let trusted = format!("{}&sslrootcert={}", tls.postgres_url, tls.ca_file.display());
+    let db = open(trusted)
+        .await
+        .expect("the test CA signed the server's certificate");
+    let encrypted = db
+        .run(|c| {
+            Ok(
+                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .get_result::<Encrypted>(c)?
+                    .ssl,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(encrypted);
+    let (foreign, _) = test_support::foreign_ca();
+    let foreign = format!("{}&sslrootcert={}", tls.postgres_url, foreign.display());
+    for (url, which) in [
+        (foreign, "another CA"),
+        (tls.postgres_url.clone(), "the system's roots"),
+    ] {
+        let refused = open(url).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("certificate verify failed"), "{which}: {refused}");
+    }
+}

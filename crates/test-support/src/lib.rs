@@ -37,6 +37,54 @@ pub fn amqp_url() -> String {
     required("PLATFORM_TEST_AMQP_URL")
 }
 
+/// The servers' TLS side (`deploy/servers.sh`): each presents a certificate for 127.0.0.1
+/// signed by one test CA.
+pub struct Tls {
+    pub ca_file: PathBuf,
+    pub ca_pem: String,
+    /// `sslmode=verify-full`, without a root certificate.
+    pub postgres_url: String,
+    pub redis_url: String,
+    pub amqp_url: String,
+}
+
+pub fn tls() -> Tls {
+    let ca_file = PathBuf::from(required("PLATFORM_TEST_TLS_CA"));
+    Tls {
+        ca_pem: std::fs::read_to_string(&ca_file).expect("the test CA (deploy/servers.sh start makes it)"),
+        ca_file,
+        postgres_url: required("PLATFORM_TEST_POSTGRES_TLS_URL"),
+        redis_url: required("PLATFORM_TEST_REDIS_TLS_URL"),
+        amqp_url: required("PLATFORM_TEST_AMQP_TLS_URL"),
+    }
+}
+
+/// A CA made here and now (openssl, P-256) that signed none of the servers' certificates:
+/// the PEM file and its text.
+pub fn foreign_ca() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(unique("foreign-ca"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-subj", "/CN=a CA the servers never saw"])
+        .args(["-keyout", "ca.key", "-out", "ca.pem"])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl (deploy/servers.sh install puts it there)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let file = dir.join("ca.pem");
+    let pem = std::fs::read_to_string(&file).unwrap();
+    (file, pem)
+}
+
 /// A name no other test (or earlier run) uses, for exchanges, key prefixes, databases.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
@@ -212,6 +260,7 @@ pub fn bus(backend: Backend, exchange: &str, name: &str) -> std::sync::Arc<dyn e
             url: amqp_url(),
             exchange: exchange.to_owned(),
             connection_name: name.to_owned(),
+            tls_ca: None,
         })),
     }
 }

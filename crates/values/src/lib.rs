@@ -95,4 +95,3 @@ mod tests {
         assert!(FieldErrors::default().check().is_ok());
     }
 }
-

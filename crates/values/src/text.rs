@@ -42,7 +42,10 @@ mod tests {
         let schema = text_schema(10, "\n");
         let pattern = schema["pattern"].as_str().unwrap_or_default();
         assert!(pattern.starts_with("^[^\\u0000"), "{pattern}");
-        assert!(!pattern[..pattern.find(']').unwrap_or(0)].contains("\\u000a"), "newline allowed: {pattern}");
+        assert!(
+            !pattern[..pattern.find(']').unwrap_or(0)].contains("\\u000a"),
+            "newline allowed: {pattern}"
+        );
         assert!(pattern.contains("\\u0009"), "tab refused: {pattern}");
         assert_eq!(schema["maxLength"], 10);
     }

@@ -68,6 +68,32 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version }}
 {{- if $svc.database }}
 {{ include "pp.secretEnv" (list $root (printf "%sDATABASE__URL" (include "pp.prefix" $name)) (printf "%s-database-url" $name)) }}
 {{- end }}
+{{- if $root.Values.trustedCa.secretKey }}
+- name: PLATFORM_BUS__TLS_CA_FILE
+  value: /etc/platform-tls/ca.pem
+- name: PLATFORM_CACHE__TLS_CA_FILE
+  value: /etc/platform-tls/ca.pem
+{{- end }}
+{{- end -}}
+
+{{/* The trusted CAs as a file (trustedCa.secretKey): a volume mount, then the volume. */}}
+{{- define "pp.trustedCaMount" -}}
+{{- if .Values.trustedCa.secretKey -}}
+- name: trusted-ca
+  mountPath: /etc/platform-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "pp.trustedCaVolume" -}}
+{{- if .Values.trustedCa.secretKey -}}
+- name: trusted-ca
+  secret:
+    secretName: {{ include "pp.secretName" . }}
+    items:
+      - key: {{ .Values.trustedCa.secretKey }}
+        path: ca.pem
+{{- end }}
 {{- end -}}
 
 {{/* A service's settings file: what every service needs in a pod, then its `config:`. */}}

@@ -135,7 +135,11 @@ mod tests {
         let held: Vec<_> = (0..passwords.strangers.available_permits())
             .map(|_| {
                 let (passwords, hold) = (passwords.clone(), hold.clone());
-                tokio::spawn(async move { passwords.run(Lane::Stranger, move || hold.lock().unwrap().recv().is_ok()).await })
+                tokio::spawn(async move {
+                    passwords
+                        .run(Lane::Stranger, move || hold.lock().unwrap().recv().is_ok())
+                        .await
+                })
             })
             .collect();
         while passwords.strangers.available_permits() > 0 {

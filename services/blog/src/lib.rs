@@ -109,17 +109,45 @@ struct ApiDoc;
 fn document(settings: &BlogSettings) -> serde_json::Value {
     use http_kit::openapi::describe;
     let mut doc = http_kit::openapi::complete(ApiDoc::openapi());
-    describe(&mut doc, "ArticleInput", "title", domain::text_schema(domain::MAX_TITLE, false));
-    describe(&mut doc, "ArticleInput", "content", domain::text_schema(settings.max_content_chars, true));
+    describe(
+        &mut doc,
+        "ArticleInput",
+        "title",
+        domain::text_schema(domain::MAX_TITLE, false),
+    );
+    describe(
+        &mut doc,
+        "ArticleInput",
+        "content",
+        domain::text_schema(settings.max_content_chars, true),
+    );
     // In a patch, `null` leaves the field as it is.
     let nullable = values::text::nullable;
-    describe(&mut doc, "ArticlePatch", "title", nullable(domain::text_schema(domain::MAX_TITLE, false)));
-    describe(&mut doc, "ArticlePatch", "content", nullable(domain::text_schema(settings.max_content_chars, true)));
-    describe(&mut doc, "CommentInput", "content", domain::text_schema(settings.max_comment_chars, true));
+    describe(
+        &mut doc,
+        "ArticlePatch",
+        "title",
+        nullable(domain::text_schema(domain::MAX_TITLE, false)),
+    );
+    describe(
+        &mut doc,
+        "ArticlePatch",
+        "content",
+        nullable(domain::text_schema(settings.max_content_chars, true)),
+    );
+    describe(
+        &mut doc,
+        "CommentInput",
+        "content",
+        domain::text_schema(settings.max_comment_chars, true),
+    );
     let locale = serde_json::json!({"type": "string", "pattern": domain::LOCALE_PATTERN});
     split_taxonomies(
         &mut doc,
-        &[("locales", "Locales", "Locale", locale), ("categories", "Categories", "Category", domain::category_schema())],
+        &[
+            ("locales", "Locales", "Locale", locale),
+            ("categories", "Categories", "Category", domain::category_schema()),
+        ],
     );
     doc
 }
@@ -130,7 +158,9 @@ fn document(settings: &BlogSettings) -> serde_json::Value {
 /// schema of the names it takes.
 fn split_taxonomies(doc: &mut serde_json::Value, lists: &[(&str, &str, &str, serde_json::Value)]) {
     use serde_json::json;
-    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
     for template in ["/blog/{list}", "/blog/{list}/{id}"] {
         let Some(item) = paths.remove(template) else { continue };
         for (list, plural, singular, name) in lists {
@@ -140,7 +170,10 @@ fn split_taxonomies(doc: &mut serde_json::Value, lists: &[(&str, &str, &str, ser
                     parameters.retain(|p| p["name"] != "list");
                 }
                 let id = operation["operationId"].as_str().unwrap_or_default();
-                operation["operationId"] = json!(id.replace("LocalesOrCategories", plural).replace("LocaleOrCategory", singular));
+                operation["operationId"] = json!(
+                    id.replace("LocalesOrCategories", plural)
+                        .replace("LocaleOrCategory", singular)
+                );
                 if operation.get("requestBody").is_some() {
                     operation["requestBody"]["content"]["application/json"]["schema"] = json!({
                         "type": "object", "additionalProperties": false, "required": ["name"],

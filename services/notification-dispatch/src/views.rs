@@ -261,7 +261,11 @@ pub struct ContentDoc {
 #[allow(non_snake_case)]
 pub struct ParametersDoc {
     /// The user id to notify.
-    #[schema(min_length = 1, max_length = 128, pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub destination: String,
     pub notification: Option<ContentDoc>,
     pub advertisement: Option<ContentDoc>,

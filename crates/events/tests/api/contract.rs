@@ -21,6 +21,17 @@ fn rabbit() -> Arc<dyn Bus> {
         url: test_support::amqp_url(),
         exchange: test_support::unique("contract"),
         connection_name: "events-contract".into(),
+        tls_ca: None,
+    }))
+}
+
+/// The broker's TLS port, trusting `ca` (PEM) besides the system's roots.
+fn rabbit_over_tls(ca: Option<String>) -> Arc<dyn Bus> {
+    Arc::new(RabbitBus::new(RabbitSettings {
+        url: test_support::tls().amqp_url,
+        exchange: test_support::unique("contract-tls"),
+        connection_name: "events-contract-tls".into(),
+        tls_ca: ca,
     }))
 }
 
@@ -372,6 +383,19 @@ macro_rules! outbox_contract {
 }
 
 bus_contract!(bus_rabbitmq, rabbit());
+bus_contract!(bus_rabbitmq_tls, rabbit_over_tls(Some(test_support::tls().ca_pem)));
+
+#[tokio::test]
+async fn amqps_refuses_a_certificate_no_trusted_ca_signed() {
+    let (_, foreign) = test_support::foreign_ca();
+    for (ca, which) in [(Some(foreign), "another CA"), (None, "the system's roots")] {
+        let refused = rabbit_over_tls(ca).ping().await.expect_err(which);
+        assert!(
+            refused.to_string().to_lowercase().contains("certificate"),
+            "{which}: {refused}"
+        );
+    }
+}
 bus_contract!(bus_in_process, in_process());
 outbox_contract!(outbox_postgres_rabbitmq, rabbit(), test_support::TestDatabase::create());
 outbox_contract!(

@@ -73,6 +73,7 @@ async fn rabbitmq_restart_loses_no_event() {
         url: test_support::amqp_url(),
         exchange: test_support::unique("restart"),
         connection_name: "restart-test".into(),
+        tls_ca: None,
     }));
     let handler = Arc::new(Deduplicating {
         db: db.clone(),

@@ -125,7 +125,11 @@ pub fn registered(row: &ClientRow) -> ApplicationRegistered {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewApplication {
-    #[schema(min_length = 1, max_length = 100, pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// https, or http on a loopback host, or a private-use scheme (`com.example.app:/cb`); no
     /// fragment. `authorization_code` needs at least one.
@@ -148,7 +152,6 @@ pub struct NewApplication {
     #[schema(max_items = 50)]
     pub allowed_networks: Vec<String>,
 }
-
 
 /// A change to an application.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -390,7 +393,11 @@ pub async fn delete(
 pub struct RegistrationRequest {
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub client_name: Option<String>,
     /// Default: authorization_code.
     #[schema(value_type = Option<Vec<crate::domain::GrantType>>, min_items = 1)]
@@ -475,7 +482,10 @@ pub async fn register(
         other => {
             return Err(RegistrationError {
                 error: "invalid_client_metadata",
-                description: format!("token_endpoint_auth_method `{}` is not supported", http_kit::extract::excerpt(other)),
+                description: format!(
+                    "token_endpoint_auth_method `{}` is not supported",
+                    http_kit::extract::excerpt(other)
+                ),
             }
             .into());
         }

@@ -25,7 +25,10 @@ pub struct NewUser {
     /// Letters, digits, `_`, `.` and `-`.
     #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]*$")]
     pub username: String,
-    #[schema(max_length = 254, pattern = r"^[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]+@[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*\.[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]+@[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*\.[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@]*[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@.][\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub email: String,
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
@@ -115,7 +118,10 @@ pub async fn create_user(
 /// Registers a user (any visitor may).
 #[utoipa::path(post, path = "/users", operation_id = "registerUser", tag = "users", request_body = NewUser,
     responses((status = 201, body = Envelope<UserView>), (status = 409, description = "username or e-mail taken", body = http_kit::ErrorBody), (status = 422, body = http_kit::ErrorBody)))]
-pub async fn register(state: web::Data<AppState>, body: http_kit::Json<NewUser>) -> Result<Envelope<UserView>, ApiError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    body: http_kit::Json<NewUser>,
+) -> Result<Envelope<UserView>, ApiError> {
     let (username, email, password) = every_field!(
         username = Username::parse(&body.username),
         email = Email::parse(&body.email),
@@ -161,7 +167,9 @@ pub async fn set_roles(
     let roles = body
         .roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{}` is not a role", excerpt(r)))))
+        .map(|r| {
+            Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{}` is not a role", excerpt(r))))
+        })
         .collect::<Result<BTreeSet<_>, _>>()?;
     let id = id.into_inner();
     let stored = format_roles(&roles);

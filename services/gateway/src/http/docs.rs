@@ -223,7 +223,9 @@ impl Docs {
         let documents = std::iter::once(self.own.clone()).chain(services.into_iter().map(|d| self.as_routed(d)));
         for doc in documents {
             for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                let routed = item.as_object().is_some_and(|i| METHODS.iter().any(|m| i.contains_key(*m)));
+                let routed = item
+                    .as_object()
+                    .is_some_and(|i| METHODS.iter().any(|m| i.contains_key(*m)));
                 if routed && !OPERATIONS.contains(&path.as_str()) {
                     paths.entry(path.clone()).or_insert_with(|| item.clone());
                 }

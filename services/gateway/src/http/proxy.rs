@@ -204,16 +204,13 @@ impl Gateway {
         payload: web::Payload,
         client: &Upstreams,
     ) -> Result<HttpResponse, ApiError> {
-        let entry = self
-            .routes
-            .find(req.method().as_str(), req.path())
-            .ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "no route for {} {}",
-                    req.method(),
-                    http_kit::extract::excerpt(req.path())
-                ))
-            })?;
+        let entry = self.routes.find(req.method().as_str(), req.path()).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no route for {} {}",
+                req.method(),
+                http_kit::extract::excerpt(req.path())
+            ))
+        })?;
         let route = &entry.route;
         if let Some(preflight) = self.cors.preflight(req) {
             return Ok(preflight);

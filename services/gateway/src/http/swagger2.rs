@@ -88,7 +88,12 @@ fn operation(op: &Value, schemas: &Value) -> Value {
         }
         out.insert("security".into(), Value::Array(names));
     }
-    let mut parameters: Vec<Value> = op["parameters"].as_array().into_iter().flatten().map(|p| parameter(p, schemas)).collect();
+    let mut parameters: Vec<Value> = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| parameter(p, schemas))
+        .collect();
     let (consumes, body_parameters) = request_body(&op["requestBody"], schemas);
     parameters.extend(body_parameters);
     if !parameters.is_empty() {
@@ -108,13 +113,18 @@ fn operation(op: &Value, schemas: &Value) -> Value {
     if produces.iter().any(|p| !p.contains("json")) {
         out.insert("produces".into(), json!(produces));
     }
-    out.insert("responses".into(), Value::Object(map_values(&op["responses"], response)));
+    out.insert(
+        "responses".into(),
+        Value::Object(map_values(&op["responses"], response)),
+    );
     Value::Object(out)
 }
 
 /// A parameter of 2.0: its type and limits inline, not in a schema (nor named in `schemas`).
 fn parameter(p: &Value, schemas: &Value) -> Value {
-    let named = p["schema"]["$ref"].as_str().map(|r| &schemas[r.trim_start_matches("#/components/schemas/")]);
+    let named = p["schema"]["$ref"]
+        .as_str()
+        .map(|r| &schemas[r.trim_start_matches("#/components/schemas/")]);
     let mut out = match schema(named.unwrap_or(&p["schema"])) {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -132,7 +142,10 @@ fn parameter(p: &Value, schemas: &Value) -> Value {
             out.insert(key.to_owned(), value.clone());
         }
     }
-    out.insert("required".into(), json!(p["required"].as_bool().unwrap_or(p["in"] == "path")));
+    out.insert(
+        "required".into(),
+        json!(p["required"].as_bool().unwrap_or(p["in"] == "path")),
+    );
     Value::Object(out)
 }
 
@@ -148,19 +161,28 @@ fn request_body(body: &Value, schemas: &Value) -> (Option<String>, Vec<Value>) {
             Some(reference) => &schemas[reference.trim_start_matches("#/components/schemas/")],
             None => &content["schema"],
         };
-        let needed: Vec<&str> = form["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let needed: Vec<&str> = form["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let fields = form["properties"]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(name, field)| {
-                parameter(&json!({"name": name, "in": "formData", "required": needed.contains(&name.as_str()),
-                                  "description": field["description"], "schema": field}), schemas)
+                parameter(
+                    &json!({"name": name, "in": "formData", "required": needed.contains(&name.as_str()),
+                                  "description": field["description"], "schema": field}),
+                    schemas,
+                )
             })
             .collect();
         return (Some(media.clone()), fields);
     }
-    let mut parameter = json!({"name": "body", "in": "body", "required": required, "schema": schema(&content["schema"])});
+    let mut parameter =
+        json!({"name": "body", "in": "body", "required": required, "schema": schema(&content["schema"])});
     if let Some(description) = body.get("description") {
         parameter["description"] = description.clone();
     }
@@ -236,7 +258,13 @@ fn schema(s: &Value) -> Value {
                 }
             }
             "enum" => {
-                let values: Vec<Value> = value.as_array().into_iter().flatten().filter(|v| !v.is_null()).cloned().collect();
+                let values: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .collect();
                 nullable |= values.len() < value.as_array().map_or(0, Vec::len);
                 out.insert("enum".into(), Value::Array(values));
             }
@@ -249,7 +277,11 @@ fn schema(s: &Value) -> Value {
                 }
             }
             "exclusiveMinimum" | "exclusiveMaximum" if value.is_number() => {
-                let bound = if key == "exclusiveMinimum" { "minimum" } else { "maximum" };
+                let bound = if key == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
                 out.insert(bound.into(), value.clone());
                 out.insert(key.clone(), json!(true));
             }
@@ -260,10 +292,19 @@ fn schema(s: &Value) -> Value {
                 out.insert(key.clone(), schema(value));
             }
             "allOf" => {
-                out.insert(key.clone(), Value::Array(value.as_array().into_iter().flatten().map(schema).collect()));
+                out.insert(
+                    key.clone(),
+                    Value::Array(value.as_array().into_iter().flatten().map(schema).collect()),
+                );
             }
-            "propertyNames" | "prefixItems" | "contentMediaType" | "contentEncoding" | "$schema" | "unevaluatedProperties"
-            | "deprecated" | "writeOnly" => {}
+            "propertyNames"
+            | "prefixItems"
+            | "contentMediaType"
+            | "contentEncoding"
+            | "$schema"
+            | "unevaluatedProperties"
+            | "deprecated"
+            | "writeOnly" => {}
             _ => {
                 out.insert(key.clone(), value.clone());
             }
@@ -305,19 +346,38 @@ mod tests {
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         });
         let doc = render(&openapi);
-        assert_eq!((doc["swagger"].as_str(), doc["host"].as_str(), doc["schemes"][0].as_str()), (Some("2.0"), Some("api.example.com:8443"), Some("https")));
+        assert_eq!(
+            (
+                doc["swagger"].as_str(),
+                doc["host"].as_str(),
+                doc["schemes"][0].as_str()
+            ),
+            (Some("2.0"), Some("api.example.com:8443"), Some("https"))
+        );
         let patch = &doc["paths"]["/things/{id}"]["patch"];
-        assert_eq!(patch["parameters"][0], json!({"name": "id", "in": "path", "required": true, "type": "integer", "minimum": 1}));
+        assert_eq!(
+            patch["parameters"][0],
+            json!({"name": "id", "in": "path", "required": true, "type": "integer", "minimum": 1})
+        );
         assert_eq!(patch["parameters"][1]["schema"], json!({"$ref": "#/definitions/Thing"}));
         assert_eq!(patch["security"], json!([{"bearer": []}]));
         assert_eq!(patch["responses"]["401"], json!({"$ref": "#/responses/Unauthorized"}));
         let thing = &doc["definitions"]["Thing"]["properties"];
-        assert_eq!(thing["name"], json!({"type": "string", "maxLength": 10, "x-nullable": true}));
-        assert_eq!(thing["owner"], json!({"allOf": [{"$ref": "#/definitions/Owner"}], "x-nullable": true}));
+        assert_eq!(
+            thing["name"],
+            json!({"type": "string", "maxLength": 10, "x-nullable": true})
+        );
+        assert_eq!(
+            thing["owner"],
+            json!({"allOf": [{"$ref": "#/definitions/Owner"}], "x-nullable": true})
+        );
         assert_eq!(thing["codes"], json!({"type": "object"}));
         let form = &doc["paths"]["/token"]["post"];
         assert_eq!(form["consumes"], json!(["application/x-www-form-urlencoded"]));
-        assert_eq!(form["parameters"][0], json!({"name": "grant_type", "in": "formData", "required": true, "type": "string", "enum": ["password"]}));
+        assert_eq!(
+            form["parameters"][0],
+            json!({"name": "grant_type", "in": "formData", "required": true, "type": "string", "enum": ["password"]})
+        );
         assert_eq!(doc["securityDefinitions"]["bearer"]["in"], "header");
     }
 }

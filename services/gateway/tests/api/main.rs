@@ -15,6 +15,7 @@ mod proxy;
 pub mod resources;
 mod rolling;
 mod slow_clients;
+mod tls;
 mod token_checks;
 mod traces;
 mod usage;

@@ -456,12 +456,20 @@ async fn cors_and_the_legacy_query_token() {
     assert_eq!(echo["headers"]["x-auth-client-id"], "app-q1");
     let both = gw
         .http
-        .get(format!("{}/api/get_user_info?access_token={}", gw.base, jwt("q1:profile")))
+        .get(format!(
+            "{}/api/get_user_info?access_token={}",
+            gw.base,
+            jwt("q1:profile")
+        ))
         .header("authorization", "Basic YTpi")
         .send()
         .await
         .unwrap();
-    assert_eq!(both.status(), 401, "an Authorization header that is not a bearer is not passed over for the query");
+    assert_eq!(
+        both.status(),
+        401,
+        "an Authorization header that is not a bearer is not passed over for the query"
+    );
 }
 
 #[tokio::test]
@@ -505,7 +513,10 @@ async fn the_merged_reference_and_its_page() {
     assert_eq!(echo["responses"]["401"]["$ref"], "#/components/responses/Unauthorized");
     assert!(doc["components"]["responses"]["Unauthorized"].is_object());
     let (status, _, swagger) = gw.get("/swagger/swagger.json", None).await;
-    assert_eq!((status, swagger["swagger"].as_str(), swagger["host"].as_str()), (200, Some("2.0"), Some("127.0.0.1:8080")));
+    assert_eq!(
+        (status, swagger["swagger"].as_str(), swagger["host"].as_str()),
+        (200, Some("2.0"), Some("127.0.0.1:8080"))
+    );
     assert_eq!(swagger["paths"]["/echo"]["get"]["security"], json!([{"bearer": []}]));
     let page = gw.http.get(format!("{}/docs", gw.base)).send().await.unwrap();
     assert!(
@@ -519,5 +530,8 @@ async fn the_merged_reference_and_its_page() {
         html.contains("<code>/echo</code>") && html.contains("Echo &lt;b&gt;it&lt;/b&gt;"),
         "escaped"
     );
-    assert!(html.contains("No valid bearer access token"), "a shared response shows its description");
+    assert!(
+        html.contains("No valid bearer access token"),
+        "a shared response shows its description"
+    );
 }

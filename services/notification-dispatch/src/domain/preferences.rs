@@ -97,9 +97,17 @@ impl PreferencesDocument {
         use serde_json::json;
         let channels = json!({"propertyNames": {"pattern": Channel::NAME_PATTERN}});
         vec![
-            ("PreferencesDocument", "time_zone", json!({"enum": chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect::<Vec<_>>()})),
+            (
+                "PreferencesDocument",
+                "time_zone",
+                json!({"enum": chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect::<Vec<_>>()}),
+            ),
             ("PreferencesDocument", "channels", channels.clone()),
-            ("PreferencesDocument", "providers", json!({"propertyNames": {"pattern": "^[1-9][0-9]{0,18}$"}})),
+            (
+                "PreferencesDocument",
+                "providers",
+                json!({"propertyNames": {"pattern": "^[1-9][0-9]{0,18}$"}}),
+            ),
             ("ProviderDocument", "channels", channels),
             ("QuietHoursDocument", "start", json!({"pattern": TIME_PATTERN})),
             ("QuietHoursDocument", "end", json!({"pattern": TIME_PATTERN})),

@@ -86,7 +86,11 @@ fn web_url(field: &str, value: &str) -> Result<String, Invalid> {
 
 /// An `enum` of `choices` and `null`.
 fn or_null<S: AsRef<str>>(choices: &[S]) -> Vec<Value> {
-    choices.iter().map(|c| Value::from(c.as_ref())).chain([Value::Null]).collect()
+    choices
+        .iter()
+        .map(|c| Value::from(c.as_ref()))
+        .chain([Value::Null])
+        .collect()
 }
 
 /// What `phone` accepts: `+`, a first digit that is not 0, 8 to 15 digits in all, with the
@@ -226,7 +230,9 @@ impl ProfilePatch {
         use serde_json::json;
         use values::text::nullable;
         let text = |max, allowed| nullable(values::text::text_schema(max, allowed));
-        let url = nullable(json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#]+([/?#][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"}));
+        let url = nullable(
+            json!({"type": "string", "maxLength": MAX_URL, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#]+([/?#][^\t\n\x0b\x0c\r\x85\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"}),
+        );
         let countries: Vec<String> = countries::all()
             .map(str::to_owned)
             .chain(countries::all().map(str::to_ascii_lowercase))

@@ -51,7 +51,10 @@ pub fn parse_event_types(raw: &[String]) -> Result<String, Invalid> {
         if event_types::find(name).is_none() {
             return Err(Invalid::new(
                 "event_types",
-                format!("`{}` is not an event type offered (GET /webhooks/event-types)", excerpt(name)),
+                format!(
+                    "`{}` is not an event type offered (GET /webhooks/event-types)",
+                    excerpt(name)
+                ),
             ));
         }
         names.push(name);

@@ -59,6 +59,7 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
             url: test_support::amqp_url(),
             exchange: test_support::unique("auth"),
             connection_name: "auth-test".into(),
+            tls_ca: None,
         })),
     };
     let cache_prefix = production.then(|| format!("{}:", test_support::unique("auth")));
