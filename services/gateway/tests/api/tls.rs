@@ -129,15 +129,20 @@ async fn a_ca_that_signed_nothing_is_named_by_readiness_and_at_start() {
         let found = checks(&p.http, &base)
             .await
             .and_then(|c| c.into_iter().find(|(n, _, _)| n == "redis"));
-        if let Some((_, false, error)) = found.filter(|(_, _, e)| !e.is_empty()) {
+        // A loaded machine can first answer "no answer within 100 ms", before any attempt
+        // to connect has ended; the refused certificate is named once one has.
+        if let Some((_, false, error)) = found.filter(|(_, _, e)| e.contains("certificate")) {
             break error;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no failing redis check");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no redis check naming the certificate"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let _ = child.kill();
     let _ = child.wait();
-    assert!(redis.contains("certificate"), "{redis}");
+    assert!(redis.contains("invalid peer certificate"), "{redis}");
 
     // The bus: the gateway needs it to hear of revocations, so it does not start.
     let bus_only = env.into_iter().filter(|(k, _)| k.contains("BUS")).collect();
