@@ -1,9 +1,10 @@
 //! The gateway binary on the servers' TLS ports, configured as a platform team would: an
 //! `amqps://` bus and a `rediss://` cache, trusting a CA from a mounted file
 //! (`PLATFORM_BUS__TLS_CA_FILE`, `PLATFORM_CACHE__TLS_CA_FILE`). A revocation crosses the
-//! broker over TLS; with a CA file that signed nothing the gateway reports both degraded (it
-//! serves without them, see `readiness`) with the certificate named, and a file that holds no
-//! certificate stops it at start, naming the key.
+//! broker over TLS. With a CA file that signed nothing, the gateway reports Redis degraded in
+//! `/readyz` with the certificate named (it serves without Redis) and does not start at all for
+//! the bus (it needs it to hear of revocations); a file that holds no certificate stops it at
+//! start, naming the key.
 
 use crate::platform;
 use crate::support;
