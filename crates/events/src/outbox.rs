@@ -225,7 +225,7 @@ impl OutboxRelay {
             .run(move |conn| {
                 Ok(outbox_events::table
                     .select((outbox_events::id, outbox_events::payload))
-                    .filter(outbox_events::id.ne_all(excluded))
+                    .filter(outbox_events::id.ne_all(&excluded))
                     .order(outbox_events::id)
                     .limit(limit)
                     .load(conn)?)
@@ -249,7 +249,7 @@ impl OutboxRelay {
     async fn delete(&self, ids: Vec<String>) -> Result<(), RelayError> {
         self.db
             .run(move |conn| {
-                Ok(diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(ids))).execute(conn)?)
+                Ok(diesel::delete(outbox_events::table.filter(outbox_events::id.eq_any(&ids))).execute(conn)?)
             })
             .await?;
         Ok(())

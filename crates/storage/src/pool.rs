@@ -2,8 +2,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::connection::{AnsiTransactionManager, InstrumentationEvent, SimpleConnection, TransactionManager};
 use diesel::r2d2::{self, ManageConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::{AnyConnection, Migrations, StorageError};
@@ -35,16 +36,39 @@ pub struct Database {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
     statements: Arc<AtomicU64>,
+    losses: Losses,
+}
+
+/// How many times a connection of the pool was found lost (a server restart, a failover, an
+/// administrator ending sessions). When one is, the others are likely lost too: each then
+/// proves itself with one round trip before its next loan instead of failing a request.
+#[derive(Debug, Clone, Default)]
+struct Losses(Arc<AtomicU64>);
+
+impl Losses {
+    fn seen(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn noticed(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A pooled connection, with the number of losses the pool had seen when it last answered.
+struct Pooled {
+    conn: AnyConnection,
+    proven: u64,
 }
 
 /// Counts every statement the pool's connections run (queries, and the pool's own checks).
 #[derive(Debug)]
 struct CountStatements(Arc<AtomicU64>);
 
-impl r2d2::CustomizeConnection<AnyConnection, r2d2::Error> for CountStatements {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+impl r2d2::CustomizeConnection<Pooled, r2d2::Error> for CountStatements {
+    fn on_acquire(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
         let count = self.0.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        pooled.conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if matches!(event, InstrumentationEvent::StartQuery { .. }) {
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -67,9 +91,13 @@ impl Database {
     /// `sqlite::memory:`); SQLite creates the file and its directory when missing.
     /// Blocks for the first connection, so call it before serving.
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StorageError> {
-        let manager = Manager::parse(url)?;
-        let backend = manager.backend();
-        if let Manager::Sqlite(path) = &manager
+        let losses = Losses::default();
+        let manager = Manager {
+            target: Target::parse(url)?,
+            losses: losses.clone(),
+        };
+        let backend = manager.target.backend();
+        if let Target::Sqlite(path) = &manager.target
             && let Some(dir) = std::path::Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -85,9 +113,7 @@ impl Database {
         let statements = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
             .connection_customizer(Box::new(CountStatements(statements.clone())))
-            // No round trip before every loan: a connection the server closed fails the one
-            // request it serves, diesel then reports it broken and the pool drops it when it
-            // comes back (`has_broken`; tests/pool.rs).
+            // No round trip before every loan, only after a loss (see `Losses`).
             .test_on_check_out(false)
             .max_size(max)
             .min_idle(Some(1))
@@ -97,6 +123,7 @@ impl Database {
             pool,
             backend,
             statements,
+            losses,
         })
     }
 
@@ -110,33 +137,64 @@ impl Database {
     }
 
     /// Runs `work` with a pooled connection on the blocking pool, inside the caller's span.
+    /// `work` runs again, once, on another connection when its own was lost before the
+    /// statement could take effect (see [`lost_before_effect`]), so a database restart fails
+    /// no request; hence `Fn`: a write that cannot be repeated belongs in a transaction.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let mut conn = pool.get()?;
-            work(&mut conn)
+        self.lend(move |lender| {
+            let mut pooled = lender.checkout()?;
+            match work(&mut pooled.conn) {
+                Err(error) if lender.lost(&error) && lost_before_effect(&error) => {
+                    drop(pooled);
+                    work(&mut lender.checkout()?.conn)
+                }
+                done => done,
+            }
         })
         .await
-        .map_err(StorageError::Task)?
     }
 
     /// Like [`Database::run`], with `work` inside one transaction: all of it commits, or none.
+    /// A connection found lost at `BEGIN` is replaced before `work` starts.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
     {
-        self.run(move |conn| match conn {
-            AnyConnection::Postgresql(_) => conn.transaction(work),
-            AnyConnection::Sqlite(_) => immediate(conn, work),
+        self.lend(move |lender| {
+            let mut pooled = lender.checkout()?;
+            if let Err(error) = begin(&mut pooled.conn) {
+                if !lender.lost(&error) {
+                    return Err(error);
+                }
+                drop(pooled);
+                pooled = lender.checkout()?;
+                begin(&mut pooled.conn)?;
+            }
+            finish(&mut pooled.conn, work)
         })
         .await
+    }
+
+    async fn lend<T: Send + 'static>(
+        &self,
+        task: impl FnOnce(&Lender) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let lender = Lender {
+            pool: self.pool.clone(),
+            losses: self.losses.clone(),
+        };
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            task(&lender)
+        })
+        .await
+        .map_err(StorageError::Task)?
     }
 
     /// Applies every pending migration of each set, in order.
@@ -153,14 +211,78 @@ impl Database {
     }
 }
 
+/// Hands out connections on the blocking pool, proving each after a loss.
+struct Lender {
+    pool: r2d2::Pool<Manager>,
+    losses: Losses,
+}
+
+impl Lender {
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
+        // Each try that fails leaves a broken connection, which the pool drops: after at most
+        // one try per pooled connection, the next is new.
+        for _ in 0..=self.pool.max_size() {
+            let mut pooled = self.pool.get()?;
+            let seen = self.losses.seen();
+            if pooled.proven >= seen {
+                return Ok(pooled);
+            }
+            match pooled.conn.batch_execute("SELECT 1") {
+                Ok(()) => {
+                    pooled.proven = seen;
+                    return Ok(pooled);
+                }
+                Err(error) => tracing::debug!(%error, "a pooled connection was lost; trying another"),
+            }
+        }
+        Ok(self.pool.get()?)
+    }
+
+    /// Whether `error` says the connection is gone; if so, the pool's other connections are
+    /// suspect from now on.
+    fn lost(&self, error: &StorageError) -> bool {
+        let lost = matches!(
+            error,
+            StorageError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _
+            ))
+        );
+        if lost {
+            tracing::warn!(%error, "a database connection was lost; the others are checked before their next use");
+            self.losses.noticed();
+        }
+        lost
+    }
+}
+
+/// A lost connection where the statement cannot have taken effect: libpq could not send it,
+/// or the server ended the session (a shutdown, a restart, an administrator), which rolls back
+/// what was not committed. A connection that merely went silent may have committed first.
+fn lost_before_effect(error: &StorageError) -> bool {
+    match error {
+        StorageError::Query(DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
+        StorageError::Query(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)) => {
+            info.message().starts_with("terminating connection")
+        }
+        _ => false,
+    }
+}
+
 /// Opens connections of the backend the URL names, with the settings each needs.
 #[derive(Debug)]
-enum Manager {
+struct Manager {
+    target: Target,
+    losses: Losses,
+}
+
+#[derive(Debug)]
+enum Target {
     Postgres(String),
     Sqlite(String),
 }
 
-impl Manager {
+impl Target {
     fn parse(url: &str) -> Result<Self, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(with_system_roots(url, SYSTEM_ROOTS)));
@@ -175,6 +297,23 @@ impl Manager {
         match self {
             Self::Postgres(_) => Backend::Postgres,
             Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match self {
+            Self::Postgres(url) => PgConnection::establish(url)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Self::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
         }
     }
 }
@@ -213,67 +352,65 @@ fn redact(url: &str) -> String {
 }
 
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match self {
-            Self::Postgres(url) => PgConnection::establish(url)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
-            Self::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(conn))
-            }
-        }
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let proven = self.losses.seen();
+        Ok(Pooled {
+            conn: self.target.connect()?,
+            proven,
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        pooled.conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
         use diesel::r2d2::R2D2Connection;
-        match conn {
+        match &mut pooled.conn {
             AnyConnection::Postgresql(pg) => pg.is_broken(),
             AnyConnection::Sqlite(sqlite) => sqlite.is_broken(),
         }
     }
 }
 
-/// An SQLite transaction that takes the write lock at `BEGIN IMMEDIATE`: a deferred one that
-/// read first fails with "database is locked" when it comes to write after another writer (its
-/// snapshot is stale; waiting cannot help). Begun through the connection's own transaction
-/// manager, so `work` may nest transactions (savepoints) as on PostgreSQL.
-fn immediate<T>(
+/// Begins a transaction through the connection's own transaction manager, so `work` may nest
+/// transactions (savepoints). SQLite's takes the write lock at `BEGIN IMMEDIATE`: a deferred
+/// one that read first fails with "database is locked" when it comes to write after another
+/// writer (its snapshot is stale; waiting cannot help).
+fn begin(conn: &mut AnyConnection) -> Result<(), StorageError> {
+    match conn {
+        AnyConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction(pg)?,
+        AnyConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
+    }
+    Ok(())
+}
+
+/// Runs `work` in the transaction [`begin`] opened, then commits it, or rolls it back when
+/// `work` fails.
+fn finish<T>(
     conn: &mut AnyConnection,
     work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    if let AnyConnection::Sqlite(sqlite) = conn {
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    }
     let outcome = work(conn);
-    let AnyConnection::Sqlite(sqlite) = conn else {
-        return outcome;
-    };
-    match outcome {
-        Ok(value) => {
-            AnsiTransactionManager::commit_transaction(sqlite)?;
-            Ok(value)
+    let settled = match (&outcome, &mut *conn) {
+        (Ok(_), AnyConnection::Postgresql(pg)) => AnsiTransactionManager::commit_transaction(pg),
+        (Ok(_), AnyConnection::Sqlite(sqlite)) => AnsiTransactionManager::commit_transaction(sqlite),
+        // The work's error is the one that matters; a failed rollback leaves the connection
+        // broken, and the pool replaces it.
+        (Err(_), AnyConnection::Postgresql(pg)) => {
+            let _ = AnsiTransactionManager::rollback_transaction(pg);
+            Ok(())
         }
-        Err(error) => {
-            // The work's error is the one that matters; a failed rollback leaves the
-            // connection broken, and the pool replaces it.
+        (Err(_), AnyConnection::Sqlite(sqlite)) => {
             let _ = AnsiTransactionManager::rollback_transaction(sqlite);
-            Err(error)
+            Ok(())
         }
-    }
+    };
+    settled?;
+    outcome
 }
 
 #[cfg(test)]
@@ -282,10 +419,10 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend_and_reject_others() {
-        assert!(matches!(Manager::parse("postgres://u@h/db"), Ok(Manager::Postgres(_))));
-        assert!(matches!(Manager::parse("sqlite://data/a.db"), Ok(Manager::Sqlite(p)) if p == "data/a.db"));
-        assert!(matches!(Manager::parse("sqlite::memory:"), Ok(Manager::Sqlite(p)) if p == ":memory:"));
-        let err = Manager::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
+        assert!(matches!(Target::parse("postgres://u@h/db"), Ok(Target::Postgres(_))));
+        assert!(matches!(Target::parse("sqlite://data/a.db"), Ok(Target::Sqlite(p)) if p == "data/a.db"));
+        assert!(matches!(Target::parse("sqlite::memory:"), Ok(Target::Sqlite(p)) if p == ":memory:"));
+        let err = Target::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("unsupported database url `mysql://***@h/db`: expected postgres://… or sqlite://…")

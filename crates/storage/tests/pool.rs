@@ -1,9 +1,9 @@
-//! The pool against a real PostgreSQL: it lends connections without a ping, so a connection
-//! the server closed must be dropped after the one request it fails, never lent again.
+//! The pool against a real PostgreSQL: it lends connections without a ping, yet a server that
+//! ended every session (a restart, a failover, an administrator) fails no request.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use diesel::sql_types::Integer;
+use diesel::sql_types::{Integer, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use storage::{Database, PoolSettings, StorageError};
 
@@ -22,11 +22,53 @@ async fn backend_pid(db: &Database) -> Result<i32, StorageError> {
     .await
 }
 
-#[tokio::test]
-async fn a_connection_the_server_closed_fails_once_then_is_replaced() {
+/// Ends every session of the test database, as a server shutting down does.
+fn end_every_session(database: &str) -> usize {
+    let mut admin = PgConnection::establish(&test_support::postgres_url()).unwrap();
+    diesel::sql_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind::<Text, _>(database)
+        .execute(&mut admin)
+        .unwrap()
+}
+
+/// Opens `n` connections at once, so the pool holds that many.
+async fn warm(db: &Database, n: usize) -> Vec<i32> {
+    let loans: Vec<_> = (0..n)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.run(|c| {
+                    Ok(
+                        diesel::sql_query("SELECT pg_backend_pid() AS pid, pg_sleep(0.2)::text AS slept")
+                            .get_result::<PidAfterSleep>(c)?
+                            .pid,
+                    )
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for loan in loans {
+        pids.push(loan.await.unwrap().unwrap());
+    }
+    pids
+}
+
+#[derive(QueryableByName)]
+struct PidAfterSleep {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+    #[diesel(sql_type = Text)]
+    #[allow(dead_code)]
+    slept: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_the_server_ended_fail_no_request_and_no_write_happens_twice() {
     let test_db = test_support::TestDatabase::create();
     let settings = PoolSettings {
-        max_connections: 1,
+        max_connections: 4,
         ..PoolSettings::default()
     };
     let url = test_db.url.clone();
@@ -34,18 +76,52 @@ async fn a_connection_the_server_closed_fails_once_then_is_replaced() {
         .await
         .unwrap()
         .unwrap();
-    let before = backend_pid(&db).await.unwrap();
-    let mut admin = PgConnection::establish(&test_support::postgres_url()).unwrap();
-    diesel::sql_query(format!("SELECT pg_terminate_backend({before})"))
-        .execute(&mut admin)
+    db.run(|c| Ok(diesel::sql_query("CREATE TABLE writes (n INTEGER NOT NULL)").execute(c)?))
+        .await
         .unwrap();
-    assert!(
-        backend_pid(&db).await.is_err(),
-        "the closed connection fails its request"
-    );
-    let after = backend_pid(&db).await.expect("a new connection serves the next one");
-    assert_ne!(before, after);
-    assert!(db.statements() >= 3, "statements are counted");
+    let before = warm(&db, 4).await;
+    let sessions = before.iter().collect::<std::collections::HashSet<_>>().len();
+    assert!(sessions > 1, "the pool holds several sessions");
+    assert_eq!(end_every_session(test_db.name()), sessions, "every one of them ended");
+
+    // Reads, a single write and a transaction, some at once: none fails.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { backend_pid(&db).await })
+        })
+        .collect();
+    db.run(|c| Ok(diesel::sql_query("INSERT INTO writes (n) VALUES (1)").execute(c)?))
+        .await
+        .expect("a single write on a lost connection is sent again on a new one");
+    db.transaction(|c| Ok(diesel::sql_query("INSERT INTO writes (n) VALUES (2)").execute(c)?))
+        .await
+        .expect("a transaction whose BEGIN found the connection lost begins on a new one");
+    for read in reads {
+        let pid = read.await.unwrap().expect("no read fails");
+        assert!(!before.contains(&pid), "served by a new session");
+    }
+    let written: Count = db
+        .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM writes").get_result(c)?))
+        .await
+        .unwrap();
+    assert_eq!(written.n, 2, "each write happened once");
+    assert!(db.statements() >= 14, "statements are counted");
+}
+
+/// A statement the server fails is not a lost connection: it is not run again.
+#[tokio::test]
+async fn a_failing_statement_is_not_repeated() {
+    let test_db = test_support::TestDatabase::create();
+    let url = test_db.url.clone();
+    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = db.statements();
+    let failed = db.run(|c| Ok(diesel::sql_query("SELECT 1 / 0 AS n").execute(c)?)).await;
+    assert!(matches!(failed, Err(StorageError::Query(_))));
+    assert_eq!(db.statements() - before, 1, "sent once");
 }
 
 #[derive(QueryableByName)]

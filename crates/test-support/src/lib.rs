@@ -127,6 +127,10 @@ impl TestDatabase {
             admin_url,
         }
     }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Drop for TestDatabase {

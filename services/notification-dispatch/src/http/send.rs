@@ -41,7 +41,7 @@ async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &str) 
             Ok(Facts {
                 provider: store::provider(c, provider_id)?,
                 service: store::service(c, provider_id, service_id)?,
-                destination: user.map(|u| destination::read(c, &u, &client)).transpose()?,
+                destination: user.as_deref().map(|u| destination::read(c, u, &client)).transpose()?,
             })
         })
         .await?)
