@@ -9,9 +9,10 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
 use crate::{Event, topic_matches};
 
-/// The bus of embedded mode: queues live in this process, with RabbitMQ's semantics (topic
-/// bindings, a queue per consumer that outlives its consumer, ack, delayed retry, parking),
-/// but without surviving a restart — the outbox is what makes events durable there.
+/// A bus in memory, for tests and a lone process: RabbitMQ's semantics (topic bindings, a queue
+/// per consumer that outlives its consumer, ack, delayed retry, parking), but an event the
+/// outbox handed over is lost with the process before its consumer handles it; embedded mode
+/// uses [`crate::SqliteBus`].
 #[derive(Clone, Default)]
 pub struct InProcessBus {
     queues: Arc<Mutex<HashMap<String, Queue>>>,

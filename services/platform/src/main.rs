@@ -1,14 +1,48 @@
 //! `make run`: the whole platform in one process. Each service keeps its own port, database
 //! file under `./data` and settings (its defaults file, then its environment variables); they
-//! share one in-process bus instead of RabbitMQ. Ctrl-C stops them all: in-flight requests
-//! finish, consumers settle, outboxes drain.
+//! share one bus kept in an SQLite file instead of RabbitMQ. Ctrl-C stops them all: in-flight
+//! requests finish, consumers settle, outboxes drain.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use events::InProcessBus;
+use events::SqliteBus;
 use runtime::{Deps, Started};
+use serde::Deserialize;
+use storage::{Database, PoolSettings};
 use tokio_util::sync::CancellationToken;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "EMBEDDED_";
+
+#[derive(Debug, Deserialize)]
+struct EmbeddedSettings {
+    bus: BusFile,
+}
+
+#[derive(Debug, Deserialize)]
+struct BusFile {
+    database_url: String,
+}
+
+impl settings::Validate for EmbeddedSettings {
+    fn validate(&self) -> Result<(), settings::SettingsError> {
+        if self.bus.database_url.starts_with("sqlite:") {
+            Ok(())
+        } else {
+            Err(settings::rule("bus.database_url", "must be an sqlite:// URL"))
+        }
+    }
+}
+
+/// The bus every service shares, in the file the settings name.
+async fn open_bus() -> Result<(SqliteBus, String), ExitCode> {
+    let settings: EmbeddedSettings = settings_or_exit(settings::load(DEFAULTS, ENV_PREFIX))?;
+    let url = settings.bus.database_url;
+    let db = Database::connect(&url, &PoolSettings::default()).map_err(|e| start_failed("the bus", e))?;
+    let bus = SqliteBus::open(db).await.map_err(|e| start_failed("the bus", e))?;
+    Ok((bus, url))
+}
 
 /// A configuration error names its key; the platform exits with status 2, as each service would.
 fn settings_or_exit<S>(loaded: Result<S, settings::SettingsError>) -> Result<S, ExitCode> {
@@ -83,9 +117,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (bus, bus_url) = match open_bus().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
     let shutdown = CancellationToken::new();
     let deps = Deps {
-        bus: Arc::new(InProcessBus::new()),
+        bus: Arc::new(bus),
         shutdown: shutdown.clone(),
     };
     let started = match start_all(&deps).await {
@@ -95,7 +133,7 @@ async fn main() -> ExitCode {
             return code;
         }
     };
-    println!("\nPartner API platform, embedded mode (SQLite under ./data, in-process bus)");
+    println!("\nPartner API platform, embedded mode (SQLite under ./data, the bus in {bus_url})");
     for service in &started {
         println!("  {:<22} http://{}", service.name, service.http.addr);
     }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use events::catalogue::{TokenRevoked, UserUpdated};
 use events::{
     Bus, Delivery, Event, Handler, HandlerError, InProcessBus, OutboxRelay, RabbitBus, RabbitSettings, RelaySettings,
-    RetryPolicy, Subscription, outbox,
+    RetryPolicy, SqliteBus, Subscription, outbox,
 };
 use storage::{Database, PoolSettings, StorageError};
 use tokio::sync::mpsc;
@@ -39,7 +39,13 @@ fn in_process() -> Arc<dyn Bus> {
     Arc::new(InProcessBus::new())
 }
 
-fn revoked(jti: &str) -> Event {
+/// Embedded mode's bus, kept in `file` (which the caller keeps for the test's length).
+pub(crate) async fn sqlite_bus(file: &test_support::TestSqlite) -> Arc<dyn Bus> {
+    let db = Database::connect(&file.url, &PoolSettings::default()).expect("open the bus file");
+    Arc::new(SqliteBus::open(db).await.expect("open the bus"))
+}
+
+pub(crate) fn revoked(jti: &str) -> Event {
     Event::new(
         "/test",
         Some(jti.into()),
@@ -87,7 +93,7 @@ impl Handler for Recorder {
     }
 }
 
-async fn subscribe(
+pub(crate) async fn subscribe(
     bus: &Arc<dyn Bus>,
     sub: Subscription,
     failures: u32,
@@ -100,14 +106,14 @@ async fn subscribe(
     (rx, stop)
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) -> (Delivery, Instant) {
+pub(crate) async fn next(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) -> (Delivery, Instant) {
     tokio::time::timeout(WAIT, rx.recv())
         .await
         .expect("a delivery in time")
         .expect("channel open")
 }
 
-async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) {
+pub(crate) async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Instant)>) {
     let extra = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
     assert!(extra.is_err(), "unexpected delivery: {extra:?}");
 }
@@ -186,7 +192,7 @@ async fn queue_outlives_its_consumer(bus: Arc<dyn Bus>) {
     stop.cancel();
 }
 
-async fn migrated(url: &str) -> Database {
+pub(crate) async fn migrated(url: &str) -> Database {
     let db = Database::connect(url, &PoolSettings::default()).expect("connect");
     db.migrate(&[&outbox::MIGRATIONS]).await.expect("migrate");
     db
@@ -397,6 +403,12 @@ async fn amqps_refuses_a_certificate_no_trusted_ca_signed() {
     }
 }
 bus_contract!(bus_in_process, in_process());
+bus_contract!(bus_sqlite, sqlite_bus(&test_support::TestSqlite::create()).await);
+outbox_contract!(
+    outbox_sqlite_sqlite_bus,
+    sqlite_bus(&test_support::TestSqlite::create()).await,
+    test_support::TestSqlite::create()
+);
 outbox_contract!(outbox_postgres_rabbitmq, rabbit(), test_support::TestDatabase::create());
 outbox_contract!(
     outbox_sqlite_in_process,

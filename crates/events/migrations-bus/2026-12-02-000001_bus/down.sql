@@ -1,0 +1,2 @@
+DROP TABLE bus_messages;
+DROP TABLE bus_queues;
