@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test chart bench bench-gateway proto-docs deps servers servers-stop up down lint fmt clean-data help
+.PHONY: run test chart bench bench-gateway fault-matrix proto-docs deps servers servers-stop up down lint fmt clean-data help
 
 help:
 	@echo "make run         the whole platform in one process: gateway on http://127.0.0.1:8080"
@@ -12,6 +12,7 @@ help:
 	@echo "make chart       lint the Dockerfile, lint, render and validate the Helm chart (part of make test)"
 	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog, webhook deliveries, POST /Services, notification dispatch"
 	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
+	@echo "make fault-matrix  make up's topology under load while each server restarts and each service is killed (part of make test)"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
 	@echo "make proto-docs  regenerate proto-docs/asyncapi.json (the bus) and webhooks.json (what partners receive)"
@@ -47,6 +48,9 @@ bench: deps
 
 bench-gateway: deps
 	deploy/bench-gateway.sh
+
+fault-matrix: deps
+	python3 deploy/fault-matrix.py
 
 proto-docs:
 	UPDATE_PROTO_DOCS=1 $(CARGO) test --locked -p events --lib catalogue::tests::proto_docs_match_the_catalogue

@@ -39,3 +39,7 @@ API_DOCUMENT_PREBUILT=1 deploy/api-document-test.sh
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"
 cargo nextest run --workspace --locked -E 'test(/(^|::)rabbitmq_restart::/)' --test-threads 1 --no-capture
+
+# It restarts every server and kills every service, so it runs last, alone.
+echo "== the fault matrix (make up's topology under load; each server restarted, each service killed)"
+python3 deploy/fault-matrix.py

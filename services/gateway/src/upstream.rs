@@ -99,6 +99,8 @@ impl Upstreams {
         timeout: Duration,
     ) -> Result<(http::Response<Incoming>, Vec<usize>), (UpstreamError, Vec<usize>)> {
         let mut refused = Vec::new();
+        // Kept only where there is another instance to send it to: a copy costs on the hot path.
+        let replay = (addresses.len() > 1).then(|| Replay::of(&request)).flatten();
         let attempt = async {
             let mut request = request;
             let mut last = None;
@@ -110,7 +112,16 @@ impl Upstreams {
                         last = Some(error);
                         request = *unsent;
                     }
-                    Err(Failure::Sent(error)) => return Err(error),
+                    // An instance that died with the request in flight: a safe request without
+                    // a body goes to the next one, as nginx's `proxy_next_upstream error` does.
+                    Err(Failure::Sent(error)) => match &replay {
+                        Some(replay) if index + 1 < addresses.len() => {
+                            tracing::warn!(upstream = address, %error, "no answer from an instance; the request goes to the next");
+                            last = Some(error);
+                            request = replay.request();
+                        }
+                        _ => return Err(error),
+                    },
                 }
             }
             Err(last.unwrap_or(UpstreamError::Connect(std::io::ErrorKind::NotFound.into())))
@@ -148,6 +159,36 @@ impl Upstreams {
         };
         self.release(address, connection);
         Ok(response)
+    }
+}
+
+/// A request that may be sent again once sent: a safe method and no body.
+struct Replay {
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+impl Replay {
+    fn of(request: &http::Request<Body>) -> Option<Self> {
+        use hyper::body::Body as _;
+        let safe = matches!(
+            *request.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        (safe && request.body().is_end_stream()).then(|| Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            headers: request.headers().clone(),
+        })
+    }
+
+    fn request(&self) -> http::Request<Body> {
+        let mut request = http::Request::new(empty());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
     }
 }
 

@@ -35,6 +35,11 @@ fn upstream() -> String {
 }
 
 async fn gateway(routes: Value) -> (String, CancellationToken) {
+    gateway_with(routes, json!({})).await
+}
+
+/// A gateway with these routes and `[upstreams]` entries.
+async fn gateway_with(routes: Value, upstreams: Value) -> (String, CancellationToken) {
     static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| telemetry::init("gateway-test").ok());
     let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
@@ -42,7 +47,8 @@ async fn gateway(routes: Value) -> (String, CancellationToken) {
         .merge(("http.port", 0))
         .merge(("http.workers", 1))
         .merge(("proxy.body_idle_timeout_ms", 300))
-        .merge(figment::providers::Serialized::default("routes", routes));
+        .merge(figment::providers::Serialized::default("routes", routes))
+        .merge(figment::providers::Serialized::default("upstreams", upstreams));
     let settings: gateway::Settings = settings::extract(figment).unwrap();
     let shutdown = CancellationToken::new();
     let started = gateway::start(
@@ -187,4 +193,52 @@ async fn a_body_that_stops_coming_is_408_not_a_504() {
     )
     .await;
     assert_eq!(stalled.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
+}
+
+/// An instance that passes its readiness checks but dies with every other request in flight:
+/// it reads the request and closes the connection without a word, as one SIGKILLed would.
+async fn dies_mid_request() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0; 4096];
+                let n = stream.read(&mut request).await.unwrap_or(0);
+                if request[..n].starts_with(b"GET /readyz") {
+                    let ready = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}";
+                    let _ = stream.write_all(ready).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_safe_request_an_instance_died_with_goes_to_the_next_an_unsafe_one_does_not() {
+    let (dying, alive) = (dies_mid_request().await, upstream());
+    let (gw, _stop) = gateway_with(
+        json!([{"prefix": "/api", "upstream": "pair", "timeout_secs": 5, "public": true}]),
+        json!({"pair": [dying, alive]}),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    // Instances are taken in turn: four requests give each instance two.
+    for _ in 0..4 {
+        let res = client.get(format!("{gw}/api/x")).send().await.unwrap();
+        assert_eq!(res.status(), 201, "answered by the instance alive");
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let res = client.post(format!("{gw}/api/x")).body("once").send().await.unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 201, 502, 502],
+        "a write that may have happened is not sent twice"
+    );
 }
