@@ -241,18 +241,18 @@ impl Lender {
     /// Whether `error` says the connection is gone; if so, the pool's other connections are
     /// suspect from now on.
     fn lost(&self, error: &StorageError) -> bool {
-        let lost = matches!(
-            error,
-            StorageError::Query(DieselError::DatabaseError(
+        let StorageError::Query(
+            cause @ DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _
-            ))
-        );
-        if lost {
-            tracing::warn!(%error, "a database connection was lost; the others are checked before their next use");
-            self.losses.noticed();
-        }
-        lost
+                _,
+            ),
+        ) = error
+        else {
+            return false;
+        };
+        tracing::warn!(error = %cause, "a database connection was lost; the others are checked before their next use");
+        self.losses.noticed();
+        true
     }
 }
 
