@@ -31,9 +31,13 @@ impl Invalid {
 pub struct FieldErrors(Vec<Invalid>);
 
 impl FieldErrors {
-    /// The value, or `None` with its error recorded.
-    pub fn keep<T>(&mut self, parsed: Result<T, Invalid>) -> Option<T> {
-        parsed.map_err(|e| self.0.push(e)).ok()
+    /// The value, or `None` with its error (or errors) recorded.
+    pub fn keep<T, E: Into<FieldErrors>>(&mut self, parsed: Result<T, E>) -> Option<T> {
+        parsed.map_err(|e| self.0.extend(e.into().0)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn push(&mut self, error: Invalid) {

@@ -124,9 +124,11 @@ impl Scopes {
             .map(Self)
     }
 
+    /// A JSON list of scopes; an error names the entry (`scopes[2]`).
     pub fn from_list<S: AsRef<str>>(list: &[S]) -> Result<Self, Invalid> {
         list.iter()
-            .map(|s| Scope::parse(s.as_ref()))
+            .enumerate()
+            .map(|(i, s)| Scope::parse(s.as_ref()).map_err(|e| invalid(&format!("scopes[{i}]"), e.reason)))
             .collect::<Result<_, _>>()
             .map(Self)
     }

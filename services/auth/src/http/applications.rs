@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::bearer::Caller;
 use crate::crypto;
-use crate::domain::{AllowedNetworks, GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes};
+use crate::domain::{AllowedNetworks, FieldErrors, GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes};
 use crate::state::AppState;
 use crate::store::{self, ClientRow};
 
@@ -29,47 +29,66 @@ fn invalid(field: &str, reason: impl Into<String>) -> Invalid {
 }
 
 impl ClientSpec {
+    /// Every bad field at once, the scopes' among them.
     pub fn parse(
         name: &str,
         redirect_uris: &[String],
         grant_types: &[String],
-        scopes: &Scopes,
+        scopes: Result<Scopes, Invalid>,
         public: bool,
         platform: &Scopes,
-    ) -> Result<Self, Invalid> {
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(invalid("name", "1 to 100 characters"));
+            errors.push(invalid("name", "1 to 100 characters"));
         }
-        let redirect_uris = redirect_uris
+        let parsed_uris: Vec<RedirectUri> = redirect_uris
             .iter()
-            .map(|u| RedirectUri::parse(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let grant_types = GrantTypes::parse_list(grant_types)?;
-        if grant_types.names().is_empty() {
-            return Err(invalid("grant_types", "at least one"));
+            .filter_map(|u| errors.keep(RedirectUri::parse(u)))
+            .collect();
+        let grants = errors.keep(GrantTypes::parse_list(grant_types));
+        if let Some(grants) = &grants {
+            for problem in grant_problems(grants, redirect_uris.is_empty(), public) {
+                errors.push(problem);
+            }
         }
-        if grant_types.allows(GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-            return Err(invalid(
-                "redirect_uris",
-                "authorization_code needs at least one redirect URI",
-            ));
+        let scopes = errors.keep(scopes);
+        if let Some(scopes) = &scopes
+            && !scopes.is_subset(platform)
+        {
+            errors.push(invalid("scopes", format!("must be within `{platform}`")));
         }
-        if public && grant_types.allows(GrantType::ClientCredentials) {
-            return Err(invalid("grant_types", "a public client cannot use client_credentials"));
+        match (grants, scopes) {
+            (Some(grant_types), Some(scopes)) if errors.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                redirect_uris: parsed_uris,
+                grant_types,
+                scopes,
+                public,
+                allowed_networks: AllowedNetworks::default(),
+            }),
+            _ => Err(errors),
         }
-        if !scopes.is_subset(platform) {
-            return Err(invalid("scopes", format!("must be within `{platform}`")));
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            redirect_uris,
-            grant_types,
-            scopes: scopes.clone(),
-            public,
-            allowed_networks: AllowedNetworks::default(),
-        })
     }
+}
+
+/// What the grant types ask of the rest of the application.
+fn grant_problems(grants: &GrantTypes, no_redirect_uris: bool, public: bool) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    if grants.names().is_empty() {
+        problems.push(invalid("grant_types", "at least one"));
+    }
+    if grants.allows(GrantType::AuthorizationCode) && no_redirect_uris {
+        problems.push(invalid(
+            "redirect_uris",
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    if public && grants.allows(GrantType::ClientCredentials) {
+        problems.push(invalid("grant_types", "a public client cannot use client_credentials"));
+    }
+    problems
 }
 
 /// Stores a new client; returns it with its secret (None for public clients).
@@ -228,18 +247,20 @@ pub async fn create(
     } else {
         body.grant_types.clone()
     };
-    let scopes = Scopes::from_list(&body.scopes)?;
-    let allowed_networks = AllowedNetworks::parse_list(&body.allowed_networks)?;
-    let spec = ClientSpec {
-        allowed_networks,
-        ..ClientSpec::parse(
+    let (allowed_networks, spec) = values::every_field!(
+        allowed_networks = AllowedNetworks::parse_list(&body.allowed_networks),
+        spec = ClientSpec::parse(
             &body.name,
             &body.redirect_uris,
             &grants,
-            &scopes,
+            Scopes::from_list(&body.scopes),
             body.public,
             &state.platform_scopes,
-        )?
+        ),
+    )?;
+    let spec = ClientSpec {
+        allowed_networks,
+        ..spec
     };
     let (row, secret) = create_client(&state, &caller.user.id, spec).await?;
     Ok(Envelope::created(ApplicationView::new(&row, secret)))
@@ -449,16 +470,17 @@ impl ResponseError for RegistrationError {
     }
 }
 
-impl From<Invalid> for RegistrationError {
-    fn from(e: Invalid) -> Self {
-        let error = if e.field == "redirect_uris" {
+impl From<FieldErrors> for RegistrationError {
+    /// RFC 7591 §3.2.2 answers one error code; a bad redirect URI has its own.
+    fn from(errors: FieldErrors) -> Self {
+        let error = if errors.iter().any(|e| e.field.starts_with("redirect_uris")) {
             "invalid_redirect_uri"
         } else {
             "invalid_client_metadata"
         };
         Self {
             error,
-            description: e.to_string(),
+            description: errors.to_string(),
         }
     }
 }
@@ -494,7 +516,6 @@ pub async fn register(
         .grant_types
         .clone()
         .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
-    let scopes = Scopes::parse(body.scope.as_deref().unwrap_or("")).map_err(RegistrationError::from)?;
     let name = body
         .client_name
         .clone()
@@ -503,7 +524,7 @@ pub async fn register(
         &name,
         &body.redirect_uris,
         &grants,
-        &scopes,
+        Scopes::parse(body.scope.as_deref().unwrap_or("")),
         public,
         &state.platform_scopes,
     )

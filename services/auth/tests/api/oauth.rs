@@ -641,6 +641,69 @@ async fn registration_names_every_bad_field(app: TestApp) {
     assert!(body["debugMessage"].as_str().unwrap().contains("email: "), "{body}");
 }
 
+/// An application's every bad field in one 422, and RFC 7591's one error code naming them all.
+async fn applications_name_every_bad_field(app: TestApp) {
+    let admin = app.login(ADMIN.0, ADMIN.1).await;
+    let bad = json!({
+        "name": " ",
+        "redirect_uris": ["https://app.example.com/cb", "ftp://nope"],
+        "grant_types": ["authorization_code", "telepathy"],
+        "scopes": ["profile", "not a scope"],
+        "allowed_networks": ["10.0.0.0/8", "nowhere"],
+    });
+    let (status, _, body) = app
+        .json(app.http.post(app.url("/applications")).bearer_auth(&admin).json(&bad))
+        .await;
+    assert_eq!((status, &body["code"]), (422, &json!("validation_failed")), "{body}");
+    let mut fields = test_support::invalid_fields(&body);
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "allowed_networks[1]",
+            "grant_types",
+            "name",
+            "redirect_uris",
+            "scopes[1]"
+        ],
+        "{body}"
+    );
+    let unknown_scope = json!({"name": "Fine", "grant_types": ["client_credentials"], "scopes": ["blog:read", "introspect-everything"]});
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/applications"))
+                .bearer_auth(&admin)
+                .json(&unknown_scope),
+        )
+        .await;
+    assert_eq!(
+        (status, test_support::invalid_fields(&body)),
+        (422, vec!["scopes".to_owned()]),
+        "{body}"
+    );
+
+    let rfc7591 = json!({"client_name": "", "redirect_uris": ["ftp://nope"], "scope": "profile"});
+    let (status, _, body) = app
+        .json(
+            app.http
+                .post(app.url("/oauth2/register"))
+                .bearer_auth(&admin)
+                .json(&rfc7591),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_redirect_uri")),
+        "{body}"
+    );
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("redirect_uris") && description.contains("name"),
+        "{body}"
+    );
+}
+
 /// A replica that cached an application forgets it when the application's networks change on
 /// another replica: the change holds at once on every replica, not after the cache's 5 s.
 /// Replicas share RabbitMQ (embedded mode has one process, so no second replica).
@@ -782,6 +845,11 @@ macro_rules! backend_suite {
             #[tokio::test]
             async fn registration_names_every_bad_field() {
                 super::registration_names_every_bad_field(spawn($backend).await).await;
+            }
+
+            #[tokio::test]
+            async fn applications_name_every_bad_field() {
+                super::applications_name_every_bad_field(spawn($backend).await).await;
             }
 
             #[tokio::test]
