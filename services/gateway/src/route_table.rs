@@ -31,6 +31,10 @@ pub struct Route {
     /// Also accept the token from the `access_token` query parameter (seed 003's legacy paths).
     #[serde(default)]
     pub query_token: bool,
+    /// A success revoked the request's bearer token (seed 002's `DELETE /revoke`): this
+    /// replica refuses it from the answer on, before `token.revoked` reaches every replica.
+    #[serde(default)]
+    pub revokes_bearer: bool,
 }
 
 impl Route {
@@ -203,6 +207,7 @@ mod tests {
             methods: Vec::new(),
             rate_limit: None,
             query_token: false,
+            revokes_bearer: false,
         }
     }
 

@@ -225,7 +225,22 @@ impl Gateway {
             self.usage
                 .record(&answer.client_id, &route.prefix, status.as_u16(), started.elapsed());
         }
+        if route.revokes_bearer && answered.as_ref().is_ok_and(|r| r.status().is_success()) {
+            self.forget_bearer(req, route).await;
+        }
         answered
+    }
+
+    /// The bearer token a revocation route just revoked: this replica refuses it at once (the
+    /// caller's next request may come before the event), the others when `token.revoked` comes.
+    async fn forget_bearer(&self, req: &HttpRequest, route: &Route) {
+        let Some(token) = token(req, route) else {
+            return;
+        };
+        if let Ok(answer) = self.validator.validate(&token).await {
+            self.validator
+                .revoke(&answer.jti, &answer.client_id, None, answer.exp, tokens::now_secs());
+        }
     }
 
     /// An admitted request: rate-limited, then sent to the first instance that takes it.

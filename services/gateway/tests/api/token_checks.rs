@@ -116,6 +116,7 @@ async fn gateway(introspection: &str, up: &str) -> Gateway {
         {"prefix": "/write", "upstream": up, "timeout_secs": 2, "scopes": ["blog:write"]},
         {"prefix": "/limited", "upstream": up, "timeout_secs": 2, "rate_limit": "tight"},
         {"prefix": "/api/get_user_info", "upstream": up, "timeout_secs": 2, "query_token": true},
+        {"prefix": "/revoke", "upstream": up, "timeout_secs": 2, "public": true, "revokes_bearer": true},
         {"prefix": "/", "upstream": up, "timeout_secs": 2},
     ]);
     let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
@@ -334,6 +335,28 @@ async fn introspection_down_fails_closed_but_cached_tokens_still_work() {
         "{body}"
     );
     assert_eq!(gw.get("/things", Some("known:profile")).await.0, 200);
+}
+
+/// Seed 002's `DELETE /revoke` through the gateway: the next request with that token is refused
+/// by this replica though no `token.revoked` came (the stand-in still calls the token active).
+#[tokio::test]
+async fn a_bearer_revoked_through_this_gateway_is_refused_before_the_event() {
+    let (_, gw) = setup().await;
+    assert_eq!(gw.get("/things", Some("gone:profile")).await.0, 200);
+    let res = gw
+        .http
+        .delete(format!("{}/revoke", gw.base))
+        .bearer_auth(jwt("gone:profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(gw.get("/things", Some("gone:profile")).await.0, 401);
+    assert_eq!(
+        gw.get("/things", Some("kept:profile")).await.0,
+        200,
+        "other tokens unaffected"
+    );
 }
 
 #[tokio::test]

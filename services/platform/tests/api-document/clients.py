@@ -7,11 +7,22 @@ document (bravado validates requests and responses)."""
 import base64
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
 def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def soon(check, what, seconds=2):
+    """Introspection learns a revocation from auth's `token.revoked`, within milliseconds (the
+    README's promise), not within the revocation's own answer: wait that long, no longer."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} after {seconds} s")
+        time.sleep(0.01)
 
 
 def bravado_run(base, admin, log):
@@ -38,8 +49,11 @@ def bravado_run(base, admin, log):
     seen = client.introspection.introspectToken(token=token["access_token"], **app_auth).response().result
     assert seen["active"] and seen["client_id"] == app["client_id"], seen
     client.oauth2.revokeToken(token=token["access_token"], **app_auth).response()
-    gone = client.introspection.introspectToken(token=token["access_token"], **app_auth).response().result
-    assert gone["active"] is False and gone["client_id"] is None, gone
+    def gone():
+        answer = client.introspection.introspectToken(token=token["access_token"], **app_auth).response().result
+        assert answer["active"] is False or answer["client_id"] == app["client_id"], answer
+        return answer["active"] is False and answer["client_id"] is None
+    soon(gone, "a revoked token still introspected active")
     client.seed.seedRevoke(**user).response()
     try:
         client.profiles.getMyProfile(**user).response()
@@ -84,7 +98,8 @@ def generated_run(base, admin, spec, venv_bin, work_dir, log):
     seen = ok(introspect_token.sync_detailed(client=app_client, body=IntrospectForm(token=token.access_token)))
     assert seen.active and seen.client_id == app.client_id, seen
     ok(revoke_token.sync_detailed(client=app_client, body=RevokeForm(token=token.access_token)))
-    assert not ok(introspect_token.sync_detailed(client=app_client, body=IntrospectForm(token=token.access_token))).active
+    soon(lambda: not ok(introspect_token.sync_detailed(client=app_client, body=IntrospectForm(token=token.access_token))).active,
+         "a revoked token still introspected active")
     ok(seed_revoke.sync_detailed(client=user))
     assert get_my_profile.sync_detailed(client=user).status_code == 401, "a revoked token was taken"
     log(f"openapi-python-client (OpenAPI 3.1): signed in as {profile.username}, registered {app.client_id}, "
