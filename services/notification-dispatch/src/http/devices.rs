@@ -34,7 +34,8 @@ impl NewDevice {
     fn parse(&self) -> Result<(String, String), FieldErrors> {
         let mut errors = FieldErrors::default();
         let token = self.token.trim();
-        if token.is_empty() || token.chars().count() > 4096 || token.chars().any(char::is_whitespace) {
+        // The length counts what was sent, as the schema's `maxLength` does; the spaces around go.
+        if token.is_empty() || self.token.chars().count() > 4096 || token.chars().any(char::is_whitespace) {
             errors.push(Invalid::new(
                 "token",
                 "a registration token: 1 to 4096 characters, no spaces",
