@@ -30,6 +30,9 @@ fn client_from(address: IpAddr) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(address)
         .timeout(Duration::from_secs(30))
+        // Below the servers' keep-alive (actix's 5 s): a POST on a pooled connection the
+        // server is closing at that instant fails without an answer, and is not resent.
+        .pool_idle_timeout(Duration::from_secs(3))
         .build()
         .unwrap()
 }
@@ -46,7 +49,10 @@ impl Tally {
                 let status = res.status().as_u16();
                 (status, res.json().await.unwrap_or(Value::Null))
             }
-            Err(_) => (0, Value::Null),
+            Err(error) => {
+                eprintln!("{what}: no answer: {error:?}");
+                (0, Value::Null)
+            }
         };
         let mut seen = self.0.lock().unwrap();
         *seen.entry(what.to_owned()).or_default().entry(status).or_default() += 1;
