@@ -333,12 +333,15 @@ fn with_system_roots(url: &str, bundles: &[&str]) -> String {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
     let verifies = matches!(param("sslmode"), Some("verify-full" | "verify-ca"));
+    if !verifies || param("sslrootcert").is_some() {
+        return url.to_owned();
+    }
     match bundles.iter().find(|b| std::path::Path::new(b).is_file()) {
-        Some(bundle) if verifies && param("sslrootcert").is_none() => {
+        Some(bundle) => {
             let joiner = if url.contains('?') { '&' } else { '?' };
             format!("{url}{joiner}sslrootcert={bundle}")
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
     }
 }
 
