@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GATEWAY = "http://127.0.0.1:8080"
 ADMIN = ("admin", "admin-dev-password")
 SECOND_BLOG_PORT = 18084
-LOAD_SECONDS = 8
+LOAD_SECONDS = 6
 FAULT_AT = 2
 SETTLE_SECONDS = 60
 

@@ -24,6 +24,12 @@ deploy/verifiers.sh
 echo "== notification stand-ins (aiosmtpd from PyPI, an SMSC on npm smpp)"
 deploy/stand-ins.sh
 
+# Every binary and test at once: the scripts below run these binaries (a build of their own
+# would unify other features and compile the dependencies again).
+echo "== build"
+cargo build --workspace --bins --tests --locked
+export BROWSER_TEST_PREBUILT=1 API_DOCUMENT_PREBUILT=1 UP_PREBUILT=1
+
 echo "== tests (PostgreSQL, Redis, RabbitMQ, SQLite, in-process)"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/(^|::)rabbitmq_restart::/)'
 
@@ -31,10 +37,10 @@ echo "== images and the Helm chart"
 deploy/chart-test.sh
 
 echo "== pages in headless Chromium"
-BROWSER_TEST_PREBUILT=1 deploy/browser-test.sh
+deploy/browser-test.sh
 
 echo "== the API document against the platform (Schemathesis, every check)"
-API_DOCUMENT_PREBUILT=1 deploy/api-document-test.sh
+deploy/api-document-test.sh
 
 # It restarts the shared broker, so it runs alone.
 echo "== RabbitMQ restart under load"

@@ -18,7 +18,12 @@ port() {
 start() {
     deploy/servers.sh start
     eval "$(deploy/servers.sh env)"
-    cargo build --locked $(printf -- '-p %s ' "${SERVICES[@]%%:*}")
+    # deploy/test.sh builds every binary once, with the features its tests unify, and says so:
+    # building here with this command's own feature set would compile the dependencies again.
+    local name
+    for name in "${SERVICES[@]%%:*}"; do
+        [[ ${UP_PREBUILT:-} == 1 && -x target/debug/$name ]] || { cargo build --locked $(printf -- '-p %s ' "${SERVICES[@]%%:*}"); break; }
+    done
     mkdir -p "$DIR"
     local entry name db prefix
     for entry in "${SERVICES[@]}"; do
@@ -52,16 +57,19 @@ start() {
     echo "up: gateway on http://127.0.0.1:8080, developer portal on http://127.0.0.1:8080/portal ('make down' stops the services, 'make servers-stop' the servers)"
 }
 
+# Every service drains at once: one after another, their drain delays would add up.
 stop() {
-    local pidfile pid
+    local pidfile pid stopping=()
     for pidfile in "$DIR"/*.pid; do
         [[ -f $pidfile ]] || continue
         pid=$(cat "$pidfile")
-        if kill -TERM "$pid" 2>/dev/null; then
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-            echo "up: stopped $(basename "$pidfile" .pid)"
-        fi
+        kill -TERM "$pid" 2>/dev/null && stopping+=("$pid:$(basename "$pidfile" .pid)")
         rm -f "$pidfile"
+    done
+    local entry
+    for entry in "${stopping[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "${entry%%:*}" 2>/dev/null || break; sleep 0.2; done
+        echo "up: stopped ${entry#*:}"
     done
 }
 
