@@ -8,7 +8,9 @@
 #      service, with wrk.
 # Everything shares this machine's cores with the load generator; run it on a quiet machine.
 # DURATION (10s), CONNECTIONS (64) and ROUNDS (5) tune the runs; services log at RUST_LOG
-# (default info, as deployed).
+# (default info, as deployed). PROFILE=1 only profiles the gateway under (d)'s load instead:
+# `perf record` for 10 s, the hottest functions, and a flame graph in
+# target/bench-gateway/gateway.svg (perf from apt-get, inferno from cargo install, when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gateway
@@ -68,6 +70,11 @@ TOKEN=$(token)
 
 INTROSPECT_CLIENT_ID=gateway INTROSPECT_CLIENT_SECRET=gateway-dev-secret-change-me \
     INTROSPECT_URL=http://127.0.0.1:18082/oauth2/introspect deploy/bench/nginx.sh start "$DIR/nginx"
+
+if [[ ${PROFILE:-} == 1 ]]; then
+    deploy/bench/profile.sh "$DIR" "$(pgrep -f -n target/release/gateway)" http://127.0.0.1:18080/bench "$TOKEN"
+    exit
+fi
 
 echo
 echo "== 1. gateway vs nginx (one trivial upstream; every request carries a bearer token)"

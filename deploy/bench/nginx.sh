@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nginx side of the gateway benchmark: (a) trivial upstream, (b) plain proxy, (c) auth_request + njs
-# introspection with proxy_cache. Runs a private nginx from <workdir>, beside any system nginx.
+# introspection with proxy_cache. Runs two private nginx, beside any system nginx: (a) from
+# <workdir>/upstream, (b) and (c) from <workdir>.
 #
 # Usage: deploy/bench/nginx.sh start|stop <workdir>
 # Environment (start):
@@ -45,7 +46,7 @@ js_module() {
 # Escape a value for the replacement side of sed s|...|...|.
 sed_val() { printf '%s' "$1" | sed 's/[\\|&]/\\&/g'; }
 
-render() {
+render() { # template, workdir
     : "${INTROSPECT_CLIENT_ID:?INTROSPECT_CLIENT_ID is required}"
     : "${INTROSPECT_CLIENT_SECRET:?INTROSPECT_CLIENT_SECRET is required}"
     local url=${INTROSPECT_URL:-http://127.0.0.1:18082/oauth2/introspect} user_line=""
@@ -53,26 +54,40 @@ render() {
     local creds; creds=$(printf '%s:%s' "$INTROSPECT_CLIENT_ID" "$INTROSPECT_CLIENT_SECRET" | base64 -w0)
     # As root the workers would otherwise run as nobody and could not write into a private workdir.
     [[ $EUID -eq 0 ]] && user_line="user root;"
-    mkdir -p "$WORKDIR"/{logs,tmp,cache}
-    cp "$HERE/introspect.js" "$WORKDIR/introspect.js"
-    sed -e "s|@WORKDIR@|$(sed_val "$WORKDIR")|g" -e "s|@JS_MODULE@|$(js_module)|g" \
+    local template=$1 dir=$2
+    mkdir -p "$dir"/{logs,tmp,cache}
+    cp "$HERE/introspect.js" "$dir/introspect.js"
+    sed -e "s|@WORKDIR@|$(sed_val "$dir")|g" -e "s|@JS_MODULE@|$(js_module)|g" \
         -e "s|@USER_LINE@|$user_line|g" -e "s|@BASIC_CREDS@|$creds|g" \
         -e "s|@INTROSPECT_URL@|$(sed_val "$url")|g" \
         -e "s|@PORT_A@|$PORT_A|g" -e "s|@PORT_B@|$PORT_B|g" -e "s|@PORT_C@|$PORT_C|g" \
-        "$HERE/nginx.conf.tmpl" >"$WORKDIR/nginx.conf"
+        "$HERE/$template" >"$dir/nginx.conf"
 }
 
-running() { [[ -s $WORKDIR/nginx.pid ]] && kill -0 "$(cat "$WORKDIR/nginx.pid")" 2>/dev/null; }
+running() { [[ -s $1/nginx.pid ]] && kill -0 "$(cat "$1/nginx.pid")" 2>/dev/null; }
+
+launch() { # workdir
+    # -e: the compiled-in /var/log/nginx/error.log is opened before the config is read.
+    nginx -q -t -p "$1" -c "$1/nginx.conf" -e "$1/logs/error.log" || die "config test failed: $1/nginx.conf"
+    nginx -p "$1" -c "$1/nginx.conf" -e "$1/logs/error.log"
+}
+
+halt() { # workdir
+    running "$1" || return 0
+    local pid; pid=$(cat "$1/nginx.pid")
+    kill -TERM "$pid"   # fast shutdown: the benchmark has nothing in flight worth draining
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    die "nginx (pid $pid) still running after 5 s"
+}
 
 case $CMD in
 start)
     install_missing
-    running && die "already running (pid $(cat "$WORKDIR/nginx.pid")); stop it first"
-    render
-    # -e: the compiled-in /var/log/nginx/error.log is opened before the config is read.
-    nginx -q -t -p "$WORKDIR" -c "$WORKDIR/nginx.conf" -e "$WORKDIR/logs/error.log" ||
-        die "config test failed: $WORKDIR/nginx.conf"
-    nginx -p "$WORKDIR" -c "$WORKDIR/nginx.conf" -e "$WORKDIR/logs/error.log"
+    running "$WORKDIR" && die "already running (pid $(cat "$WORKDIR/nginx.pid")); stop it first"
+    render upstream.conf.tmpl "$WORKDIR/upstream"
+    render nginx.conf.tmpl "$WORKDIR"
+    launch "$WORKDIR/upstream"
+    launch "$WORKDIR"
     # Any HTTP answer counts (c answers 401 without a token); curl prints 000 while closed.
     for port in "$PORT_A" "$PORT_B" "$PORT_C"; do
         for _ in $(seq 50); do
@@ -81,14 +96,12 @@ start)
         done
         die "port $port does not answer after 5 s; see $WORKDIR/logs/error.log"
     done
-    echo "nginx.sh: running (pid $(cat "$WORKDIR/nginx.pid")) on 127.0.0.1:$PORT_A/$PORT_B/$PORT_C" >&2
+    echo "nginx.sh: running (pids $(cat "$WORKDIR/upstream/nginx.pid") $(cat "$WORKDIR/nginx.pid")) on 127.0.0.1:$PORT_A/$PORT_B/$PORT_C" >&2
     ;;
 stop)
-    running || { echo "nginx.sh: not running" >&2; exit 0; }
-    pid=$(cat "$WORKDIR/nginx.pid")
-    kill -TERM "$pid"   # fast shutdown: the benchmark has nothing in flight worth draining
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || { echo "nginx.sh: stopped" >&2; exit 0; }; sleep 0.1; done
-    die "nginx (pid $pid) still running after 5 s"
+    halt "$WORKDIR"
+    halt "$WORKDIR/upstream"
+    echo "nginx.sh: stopped" >&2
     ;;
 *) die "usage: $0 start|stop <workdir>" ;;
 esac

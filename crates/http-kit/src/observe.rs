@@ -125,15 +125,21 @@ pub async fn observe(
     let method = req.method().as_str().to_owned();
     // The pattern, not the path: `/users/{id}` keeps the metric's cardinality bounded.
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!(
-        "http.request",
-        otel.kind = "server",
-        otel.name = %format_args!("{method} {route}"),
-        http.method = %method,
-        http.route = %route,
-        request_id = %id,
-        http.status_code = tracing::field::Empty,
-    );
+    let exporting = telemetry::exporting();
+    let span = if exporting {
+        tracing::info_span!(
+            "http.request",
+            otel.kind = "server",
+            otel.name = %format_args!("{method} {route}"),
+            http.method = %method,
+            http.route = %route,
+            request_id = %id,
+            http.status_code = tracing::field::Empty,
+        )
+    } else {
+        // The route and status are in the metrics; a log line needs the id to find the rest.
+        tracing::info_span!("http.request", request_id = %id)
+    };
     if let Some(tp) = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok()) {
         telemetry::continue_trace(&span, tp);
     }
@@ -141,7 +147,9 @@ pub async fn observe(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    span.record("http.status_code", status);
+    if exporting {
+        span.record("http.status_code", status);
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -149,6 +157,6 @@ pub async fn observe(
         metrics.observe(&method, &route, status, started.elapsed().as_secs_f64());
     }
     // Access lines at debug: at gateway rates an info line per request costs more than the work.
-    tracing::debug!(parent: &span, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request handled");
+    tracing::debug!(parent: &span, %method, %route, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request handled");
     Ok(response)
 }

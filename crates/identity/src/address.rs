@@ -8,33 +8,19 @@ use std::future::{Ready, ready};
 use std::net::IpAddr;
 
 use actix_web::{FromRequest, HttpRequest, web};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use secrecy::ExposeSecret;
-use sha2::Sha256;
 
-use crate::{IdentityError, IdentitySettings, now_secs};
+use crate::{IdentityError, IdentitySettings, SigningKey, now_secs};
 
 pub const CLIENT_ADDRESS: &str = "x-auth-client-address";
 pub const CLIENT_ADDRESS_SIGNATURE: &str = "x-auth-client-address-signature";
 
-fn mac(secret: &[u8], address: &str, request_id: &str, timestamp: i64) -> Hmac<Sha256> {
-    // Hmac accepts keys of any length.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-    for part in ["address-v1", address, request_id, &timestamp.to_string()] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part.as_bytes());
-    }
-    mac
-}
-
 /// The two headers that tell the next hop who the client is.
 pub fn sign_address(address: IpAddr, secret: &[u8], request_id: &str, now: i64) -> [(&'static str, String); 2] {
     let address = address.to_string();
-    let signature = hex::encode(mac(secret, &address, request_id, now).finalize().into_bytes());
-    [
-        (CLIENT_ADDRESS, address),
-        (CLIENT_ADDRESS_SIGNATURE, format!("t={now},v1={signature}")),
-    ]
+    let signature = SigningKey::new(secret).address_signature(&address, request_id, now);
+    [(CLIENT_ADDRESS, address), (CLIENT_ADDRESS_SIGNATURE, signature)]
 }
 
 /// The signed client address, if the headers carry one signed within `max_age_secs` of `now`.
@@ -53,7 +39,8 @@ pub fn verify_address<'a>(
         .ok_or(IdentityError::BadSignature)?;
     let timestamp: i64 = timestamp.parse().map_err(|_| IdentityError::BadSignature)?;
     let signature = hex::decode(signature).map_err(|_| IdentityError::BadSignature)?;
-    mac(secret, address, request_id, timestamp)
+    SigningKey::new(secret)
+        .address_mac(address, request_id, timestamp)
         .verify_slice(&signature)
         .map_err(|_| IdentityError::BadSignature)?;
     if (now - timestamp).abs() > max_age_secs {

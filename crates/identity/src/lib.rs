@@ -7,14 +7,15 @@
 
 mod address;
 mod caller;
+mod key;
 mod requirement;
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 
-pub use address::{ClientAddress, sign_address, verify_address};
+pub use address::{CLIENT_ADDRESS, CLIENT_ADDRESS_SIGNATURE, ClientAddress, sign_address, verify_address};
 pub use caller::{Caller, IdentitySettings};
+pub use key::{Claims, SigningKey};
 pub use requirement::{AnyScope, ForUser, Requirement, Scoped};
-use sha2::Sha256;
 
 pub const SUBJECT: &str = "x-auth-subject";
 pub const CLIENT_ID: &str = "x-auth-client-id";
@@ -42,6 +43,15 @@ pub struct Identity {
 }
 
 impl Identity {
+    pub fn claims(&self) -> Claims<'_> {
+        Claims {
+            subject: &self.subject,
+            client_id: &self.client_id,
+            scope: &self.scope,
+            username: self.username.as_deref(),
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split_ascii_whitespace().any(|s| s == scope)
     }
@@ -57,34 +67,15 @@ pub enum IdentityError {
     Stale,
 }
 
-fn mac(secret: &[u8], identity: &Identity, request_id: &str, timestamp: i64) -> Hmac<Sha256> {
-    // Hmac accepts keys of any length.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-    for part in [
-        "v1",
-        &identity.subject,
-        &identity.client_id,
-        &identity.scope,
-        identity.username.as_deref().unwrap_or(""),
-        request_id,
-        &timestamp.to_string(),
-    ] {
-        // Length-prefixed, so no two different identities serialise alike.
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part.as_bytes());
-    }
-    mac
-}
-
 /// The headers to add to a forwarded request (names in lower case).
 pub fn sign(identity: &Identity, secret: &[u8], request_id: &str, now: i64) -> Vec<(&'static str, String)> {
-    let signature = hex::encode(mac(secret, identity, request_id, now).finalize().into_bytes());
+    let signature = SigningKey::new(secret).identity_signature(identity.claims(), request_id, now);
     let mut headers = vec![
         (SUBJECT, identity.subject.clone()),
         (CLIENT_ID, identity.client_id.clone()),
         (SCOPE, identity.scope.clone()),
         (TIMESTAMP, now.to_string()),
-        (SIGNATURE, format!("v1={signature}")),
+        (SIGNATURE, signature),
     ];
     if let Some(username) = &identity.username {
         headers.push((USERNAME, username.clone()));
@@ -114,7 +105,8 @@ pub fn verify<'a>(
         .and_then(|h| hex::decode(h).ok())
         .ok_or(IdentityError::BadSignature)?;
     // verify_slice compares in constant time.
-    mac(secret, &identity, request_id, timestamp)
+    SigningKey::new(secret)
+        .identity_mac(identity.claims(), request_id, timestamp)
         .verify_slice(&presented)
         .map_err(|_| IdentityError::BadSignature)?;
     if (now - timestamp).abs() > max_age_secs {

@@ -20,6 +20,16 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 pub const TRACEPARENT: &str = "traceparent";
 
+/// Set once `init` has an exporter: spans then carry the attributes OpenTelemetry wants.
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans are exported over OTLP. Without an exporter a span's fields only reach log
+/// lines, and the log layer formats every field of every span when it opens: request spans
+/// then carry just what a log line needs.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("cannot build the OTLP exporter: {0}")]
@@ -70,6 +80,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .with(traces)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    EXPORTING.store(provider.is_some(), std::sync::atomic::Ordering::Relaxed);
     Ok(TelemetryGuard { provider })
 }
 

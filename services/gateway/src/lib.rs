@@ -322,7 +322,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         per_user_clients: settings.rate_limit_keys.per_user_clients.iter().cloned().collect(),
         cors: settings.cors.clone(),
         client_address: settings.client_address.clone(),
-        identity_secret: settings.identity.secret.clone(),
+        identity_key: identity::SigningKey::new(settings.identity.secret.expose_secret().as_bytes()),
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,
         body_idle_timeout: Duration::from_millis(settings.proxy.body_idle_timeout_ms),

@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use secrecy::SecretString;
-
 use crate::client_address::ClientAddressSettings;
 use crate::cors::CorsSettings;
 use crate::metrics::GatewayMetrics;
@@ -21,7 +19,8 @@ pub struct Gateway {
     pub per_user_clients: std::collections::HashSet<String>,
     pub cors: CorsSettings,
     pub client_address: ClientAddressSettings,
-    pub identity_secret: SecretString,
+    /// Signs the identity headers.
+    pub identity_key: identity::SigningKey,
     pub metrics: GatewayMetrics,
     /// Largest request body forwarded (bytes); larger ones answer 413.
     pub body_limit: usize,

@@ -15,7 +15,6 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http_kit::{ApiError, ErrorKind, RequestId};
-use secrecy::ExposeSecret;
 
 use crate::http::docs::Docs;
 use crate::rate_limits;
@@ -173,26 +172,37 @@ impl Gateway {
                 out.insert(http::HeaderName::from_static(name), value);
             }
         };
-        set("x-forwarded-for", &client.to_string());
+        let address = client.to_string();
+        set("x-forwarded-for", &address);
         set("x-forwarded-proto", info.scheme());
         set("x-forwarded-host", info.host());
         set("x-request-id", &request_id);
         if let Some(tp) = telemetry::current_traceparent() {
             set(telemetry::TRACEPARENT, &tp);
         }
-        let secret = self.identity_secret.expose_secret().as_bytes();
-        for (name, value) in identity::sign_address(client, secret, &request_id, now_secs()) {
-            set(name, &value);
-        }
+        let now = now_secs();
+        set(
+            identity::CLIENT_ADDRESS_SIGNATURE,
+            &self.identity_key.address_signature(&address, &request_id, now),
+        );
+        set(identity::CLIENT_ADDRESS, &address);
         if let Some(answer) = answer {
-            let who = identity::Identity {
-                subject: answer.sub.clone(),
-                client_id: answer.client_id.clone(),
-                scope: answer.scope.clone(),
-                username: answer.username.clone(),
+            let claims = identity::Claims {
+                subject: &answer.sub,
+                client_id: &answer.client_id,
+                scope: &answer.scope,
+                username: answer.username.as_deref(),
             };
-            for (name, value) in identity::sign(&who, secret, &request_id, now_secs()) {
-                set(name, &value);
+            set(
+                identity::SIGNATURE,
+                &self.identity_key.identity_signature(claims, &request_id, now),
+            );
+            set(identity::SUBJECT, claims.subject);
+            set(identity::CLIENT_ID, claims.client_id);
+            set(identity::SCOPE, claims.scope);
+            set(identity::TIMESTAMP, &now.to_string());
+            if let Some(username) = claims.username {
+                set(identity::USERNAME, username);
             }
         }
         out
