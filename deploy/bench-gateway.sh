@@ -11,6 +11,7 @@
 # (default info, as deployed). PROFILE=1 only profiles the gateway under (d)'s load instead:
 # `perf record` for 10 s, the hottest functions, and a flame graph in
 # target/bench-gateway/gateway.svg (perf from apt-get, inferno from cargo install, when missing).
+# HOLD=1 only starts everything and waits, to look at it by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gateway
@@ -52,6 +53,13 @@ cat >"$DIR/gateway.toml" <<TOML
 prefix = "/bench"
 upstream = "http://127.0.0.1:18090"
 timeout_secs = 10
+
+# The same upstream without a token: what the proxying costs apart from the token's check.
+[[routes]]
+prefix = "/open"
+upstream = "http://127.0.0.1:18090"
+timeout_secs = 10
+public = true
 TOML
 run gateway GATEWAY_HTTP__PORT=18080 "GATEWAY_CONFIG_FILE=$DIR/gateway.toml" \
     GATEWAY_CACHE__KIND=redis "GATEWAY_CACHE__URL=$PLATFORM_TEST_REDIS_URL" GATEWAY_CACHE__PREFIX="bench$RANDOM:" \
@@ -71,8 +79,19 @@ TOKEN=$(token)
 INTROSPECT_CLIENT_ID=gateway INTROSPECT_CLIENT_SECRET=gateway-dev-secret-change-me \
     INTROSPECT_URL=http://127.0.0.1:18082/oauth2/introspect deploy/bench/nginx.sh start "$DIR/nginx"
 
+if [[ ${HOLD:-} == 1 ]]; then
+    echo "bench: topology up until Ctrl-C; gateway http://127.0.0.1:18080/bench (token in $DIR/token), /open needs none"
+    echo "$TOKEN" >"$DIR/token"
+    sleep infinity
+fi
 if [[ ${PROFILE:-} == 1 ]]; then
-    deploy/bench/profile.sh "$DIR" "$(pgrep -f -n target/release/gateway)" http://127.0.0.1:18080/bench "$TOKEN"
+    gateway=$(pgrep -f -n target/release/gateway)
+    for what in healthz open; do
+        echo "-- /$what (no proxying / no token)"
+        CPU_ONLY=1 deploy/bench/profile.sh "$DIR" "$gateway" "http://127.0.0.1:18080/$what" "$TOKEN"
+    done
+    echo "-- /bench (proxied, the token checked)"
+    deploy/bench/profile.sh "$DIR" "$gateway" http://127.0.0.1:18080/bench "$TOKEN"
     exit
 fi
 

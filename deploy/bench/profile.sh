@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Profiles one process under wrk load: where its CPU goes, per function (self and with callees),
-# and a flame graph. Usage: deploy/bench/profile.sh <out dir> <pid> <url> <token>
+# and a flame graph (CPU_ONLY=1: the CPU per request alone).
+# Usage: deploy/bench/profile.sh <out dir> <pid> <url> <token>
 set -euo pipefail
 OUT=$1 PID=$2 URL=$3 TOKEN=$4
 command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
@@ -15,6 +16,7 @@ hz=$(getconf CLK_TCK)
 awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$requests" -v hz="$hz" 'BEGIN {
     printf "CPU per request: %.1f us user + %.1f us system = %.1f us (%d requests in 8 s)\n",
         u / hz / n * 1e6, s / hz / n * 1e6, (u + s) / hz / n * 1e6, n }'
+[[ ${CPU_ONLY:-} == 1 ]] && exit
 # Stacks by DWARF unwinding: release builds keep line tables but no frame pointers.
 wrk -t2 -c"${CONNECTIONS:-64}" -d14s -H "Authorization: Bearer $TOKEN" "$URL" >"$OUT/profile-wrk.txt" &
 sleep 2
