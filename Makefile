@@ -11,7 +11,7 @@ help:
 	@echo "make test        lints and every test, on real PostgreSQL, Redis and RabbitMQ"
 	@echo "make chart       lint the Dockerfile, lint, render and validate the Helm chart (part of make test)"
 	@echo "make bench       event throughput (bus, outbox), token issuance, revocation reach across gateways, GET /blog, webhook deliveries, POST /Services, notification dispatch"
-	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput"
+	@echo "make bench-gateway  the gateway against nginx (wrk), and introspection throughput (PROFILE=1: CPU per request and a flame graph; HOLD=1: only start it)"
 	@echo "make fault-matrix  make up's topology under load while each server restarts and each service is killed (part of make test)"
 	@echo "make up / down   production topology on this machine: one process per service, real servers"
 	@echo "make servers     start the test servers (deploy/servers.sh start); servers-stop stops them"
