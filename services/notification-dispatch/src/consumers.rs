@@ -1,13 +1,14 @@
 //! What the notification service does on events: keeps its copy of applications, consents and
 //! users' contact points (auth, user-profile), and fails what a deleted user was still to
-//! receive. Each event is handled once (the inbox), in one transaction with what it changes.
+//! receive, or what an application a user stopped authorizing was still to send them (held by
+//! quiet hours, say: it fails now, not when the hours end). Each event is handled once (the inbox), in one transaction with what it changes.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::catalogue::{
-    ApplicationDeleted, ApplicationRegistered, NotificationFailed, UserDeleted, UserRegistered, UserUpdated,
-    VerificationRequested,
+    ApplicationDeleted, ApplicationRegistered, ConsentRevoked, NotificationFailed, UserDeleted, UserRegistered,
+    UserUpdated, VerificationRequested,
 };
 use events::{Delivery, Event, EventPayload, Handler, HandlerError, Staged};
 use storage::{AnyConnection, StorageError};
@@ -34,10 +35,10 @@ fn payload<P: EventPayload>(event: &Event) -> Option<Result<P, StorageError>> {
         .map(|p| p.map_err(|e| StorageError::Open(format!("{}: {e}", P::TYPE))))
 }
 
-/// A deleted user's notifications not yet sent fail, and their providers hear of it.
-fn forget(c: &mut AnyConnection, staged: &mut Staged, user: &str) -> Result<(), StorageError> {
+/// Notifications that will not be sent, told to their providers.
+fn announce_failed(staged: &mut Staged, failed: Vec<store::NotificationRow>, reason: &str) -> Result<(), StorageError> {
     let now = storage::now_millis();
-    for row in store::forget_user(c, user, now)? {
+    for row in failed {
         let failed = NotificationFailed {
             notification_id: row.id.clone(),
             provider_id: row.provider_id,
@@ -45,12 +46,29 @@ fn forget(c: &mut AnyConnection, staged: &mut Staged, user: &str) -> Result<(), 
             client_id: row.client_id.clone(),
             user_id: row.user_id.clone(),
             channel: None,
-            reason: "user_deleted".to_owned(),
+            reason: reason.to_owned(),
             failed_at: now,
         };
         staged.publish(SOURCE, Some(row.id), &failed)?;
     }
     Ok(())
+}
+
+/// After a withdrawal (not one an older event's, overtaken by a later grant), what the
+/// application still had to send fails with the reason the dispatcher would give at send time.
+fn withdrawn(c: &mut AnyConnection, staged: &mut Staged, revoked: &ConsentRevoked) -> Result<(), StorageError> {
+    if consents::scopes(c, &revoked.user_id, &revoked.client_id)?.is_some_and(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    let reason = crate::domain::routing::Refusal::NoConsent.code();
+    let failed = store::fail_queued(
+        c,
+        &revoked.user_id,
+        Some(&revoked.client_id),
+        reason,
+        storage::now_millis(),
+    )?;
+    announce_failed(staged, failed, reason)
 }
 
 /// The e-mail with the link, queued for the dispatcher as the platform's own message.
@@ -94,6 +112,9 @@ fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<()
         store::delete_application(c, &app?.client_id)?;
     } else if let Some(changed) = consents::project(event, c) {
         changed?;
+        if let Some(revoked) = payload::<ConsentRevoked>(event) {
+            withdrawn(c, staged, &revoked?)?;
+        }
     } else if let Some(user) = payload::<UserRegistered>(event) {
         let u = user?;
         store::register_recipient(c, &u.user_id, &u.email)?;
@@ -101,7 +122,8 @@ fn apply(event: &Event, c: &mut AnyConnection, staged: &mut Staged) -> Result<()
         let u = user?;
         store::set_phone(c, &u.user_id, u.phone.as_deref())?;
     } else if let Some(user) = payload::<UserDeleted>(event) {
-        forget(c, staged, &user?.user_id)?;
+        let failed = store::forget_user(c, &user?.user_id, storage::now_millis())?;
+        announce_failed(staged, failed, "user_deleted")?;
     } else if let Some(request) = payload::<VerificationRequested>(event) {
         let request = request?;
         // The address to confirm is the one to write to.

@@ -217,27 +217,43 @@ pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<Recipi
         .optional()
 }
 
-/// Forgets a deleted user: contact points, devices, preferences, consents, inbox. Their
-/// notifications not yet sent fail; the ids of those come back, for their events.
-pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<Vec<NotificationRow>> {
-    let pending = joined()
+/// Fails the notifications not yet sent to `user` (from `client` only, when given) for
+/// `reason`; they come back, for their events.
+pub fn fail_queued(
+    c: &mut AnyConnection,
+    user: &str,
+    client: Option<&str>,
+    reason: &str,
+    now: i64,
+) -> QueryResult<Vec<NotificationRow>> {
+    let pending: Vec<NotificationRow> = joined()
         .filter(notifications::user_id.eq(user))
         .filter(notifications::status.eq(QUEUED))
         .select(both())
         .load(c)
-        .map(rows)?;
+        .map(rows)?
+        .into_iter()
+        .filter(|row| client.is_none_or(|client| row.client_id == client))
+        .collect();
     diesel::update(
         notifications::table
-            .filter(notifications::user_id.eq(user))
+            .filter(notifications::id.eq_any(pending.iter().map(|row| row.id.as_str())))
             .filter(notifications::status.eq(QUEUED)),
     )
     .set((
         notifications::status.eq(FAILED),
-        notifications::reason.eq(Some("user_deleted")),
+        notifications::reason.eq(Some(reason)),
         notifications::lease_until.eq(0),
         notifications::updated_at.eq(now),
     ))
     .execute(c)?;
+    Ok(pending)
+}
+
+/// Forgets a deleted user: contact points, devices, preferences, consents, inbox. Their
+/// notifications not yet sent fail; the ids of those come back, for their events.
+pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<Vec<NotificationRow>> {
+    let pending = fail_queued(c, user, None, "user_deleted", now)?;
     diesel::delete(recipients::table.find(user)).execute(c)?;
     diesel::delete(devices::table.filter(devices::user_id.eq(user))).execute(c)?;
     diesel::delete(preferences::table.find(user)).execute(c)?;

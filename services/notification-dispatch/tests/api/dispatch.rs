@@ -132,6 +132,47 @@ async fn quiet_hours_hold_what_is_not_urgent(backend: Backend) {
     assert_eq!(held["sends"].as_array().unwrap().len(), 0, "nothing was sent");
 }
 
+/// Quiet hours hold a notification from each of two applications; ana withdraws one's
+/// authorization: its notification fails at once (not when the hours end), the other's waits.
+async fn a_withdrawn_consent_fails_what_quiet_hours_held(backend: Backend) {
+    let mut n = start(backend).await;
+    let clinic = consenting(&n, &["notification"], &["INAPP"], None).await;
+    let lab = n.sender("lab", &["notification"], &["INAPP"]).await;
+    n.consent("ana", "lab", &["notifications:send"]).await;
+    let now = chrono::Utc::now();
+    let whole_day = json!({"quiet_hours": {"start": (now - chrono::Duration::minutes(1)).format("%H:%M").to_string(),
+        "end": (now - chrono::Duration::minutes(2)).format("%H:%M").to_string()}});
+    assert_eq!(
+        n.as_user("ana", "PUT", "/notifications/preferences", Some(whole_day))
+            .await
+            .0,
+        200
+    );
+    let from_clinic = accept(&n, &clinic, note("INAPP")).await;
+    let from_lab = accept(&n, &lab, note("INAPP")).await;
+    for (sender, id) in [(&clinic, &from_clinic), (&lab, &from_lab)] {
+        n.status_becomes(sender, id, "queued").await;
+    }
+    let withdrawn = events::catalogue::ConsentRevoked {
+        user_id: "ana".into(),
+        client_id: "clinic".into(),
+        revoked_at: storage::now_millis(),
+    };
+    n.publish("ana", &withdrawn).await;
+    let failed = n.events.next("notification.failed").await;
+    assert_eq!(
+        (failed.data["notification_id"].as_str(), failed.data["reason"].as_str()),
+        (Some(from_clinic.as_str()), Some("no_consent"))
+    );
+    let state = n.status_becomes(&clinic, &from_clinic, "failed").await;
+    assert_eq!(state["reason"], "no_consent", "{state}");
+    let (_, lab_state, _) = n.as_app("lab", "GET", &format!("/Services/{from_lab}"), None).await;
+    assert_eq!(
+        lab_state["data"]["status"], "queued",
+        "the lab's authorization stands: {lab_state}"
+    );
+}
+
 /// Two e-mail providers where nothing listens: `smtp-down` and `smtp-down-2`.
 fn dead_smtp(name: &str) -> serde_json::Value {
     let port = test_support::free_port();
@@ -243,6 +284,7 @@ on_both_backends!(
     in_app_notifications_reach_the_inbox,
     push_falls_back_to_sms_without_a_device,
     quiet_hours_hold_what_is_not_urgent,
+    a_withdrawn_consent_fails_what_quiet_hours_held,
     the_second_provider_takes_over_from_the_first,
     a_notification_fails_once_every_try_is_spent
 );
