@@ -71,8 +71,8 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let _ = recorder.await;
 }
 
-/// A claimed delivery, with the endpoint's `v1a` secret key when it has one.
-type Job = (DeliveryRow, MessageRow, EndpointRow, Option<String>);
+/// A claimed delivery, with the endpoint's `v1a` secret keys (none, one, or two in an overlap).
+type Job = (DeliveryRow, MessageRow, EndpointRow, Vec<String>);
 
 async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
@@ -86,12 +86,12 @@ async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
             }
             let claimed = store::claimed(c, &ids)?;
             let endpoints: Vec<&str> = claimed.iter().map(|(_, _, e)| e.id.as_str()).collect();
-            let keys = store::secret_keys(c, &endpoints)?;
+            let keys = store::secret_keys(c, &endpoints, now)?;
             Ok(claimed
                 .into_iter()
                 .map(|(d, m, e)| {
-                    let key = keys.get(&e.id).cloned();
-                    (d, m, e, key)
+                    let signing = keys.get(&e.id).cloned().unwrap_or_default();
+                    (d, m, e, signing)
                 })
                 .collect())
         })
@@ -159,7 +159,7 @@ async fn attempt(
         }
         return;
     }
-    let outcome = send(&state, &endpoint, v1a.as_deref(), &message).await;
+    let outcome = send(&state, &endpoint, &v1a, &message).await;
     // The recorder is gone only at shutdown; the lease then brings the delivery back.
     let _ = made.send(Made {
         delivery,
@@ -213,7 +213,7 @@ async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
     (!decision.allowed).then(|| i64::try_from(decision.retry_after.as_millis()).unwrap_or(1000).max(1))
 }
 
-async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: Option<&str>, message: &MessageRow) -> Outcome {
+async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: &[String], message: &MessageRow) -> Outcome {
     let started = Instant::now();
     let url = match url::Url::parse(&endpoint.url) {
         Ok(url) => url,
@@ -230,7 +230,7 @@ async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: Option<&str>, messa
     let now = storage::now_millis();
     let timestamp = now / 1000;
     let mut signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
-    if let Some(key) = v1a {
+    for key in v1a {
         signature.push(' ');
         signature.push_str(&signing::sign_v1a(key, &message.id, timestamp, &message.body));
     }

@@ -69,6 +69,9 @@ mod schema {
             secret_key -> Text,
             public_key -> Text,
             created_at -> BigInt,
+            previous_secret_key -> Nullable<Text>,
+            previous_public_key -> Nullable<Text>,
+            previous_until -> Nullable<BigInt>,
         }
     }
 
@@ -256,8 +259,42 @@ pub fn delete_endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<bool> {
 
 // Signing keys (`v1a`).
 
-/// Sets `endpoint`'s key pair, replacing any it had.
-pub fn set_signing_key(c: &mut AnyConnection, endpoint: &str, secret: &str, public: &str, now: i64) -> QueryResult<()> {
+/// An endpoint's key pair, and the one before it while that still signs.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub endpoint_id: String,
+    pub secret_key: String,
+    pub public_key: String,
+    pub created_at: i64,
+    pub previous_secret_key: Option<String>,
+    pub previous_public_key: Option<String>,
+    pub previous_until: Option<i64>,
+}
+
+impl SigningKeyRow {
+    /// The secret keys signing at `now`: the current one, and the previous one in its overlap.
+    pub fn signing(&self, now: i64) -> Vec<String> {
+        let mut keys = vec![self.secret_key.clone()];
+        if let (Some(previous), Some(until)) = (&self.previous_secret_key, self.previous_until)
+            && until > now
+        {
+            keys.push(previous.clone());
+        }
+        keys
+    }
+}
+
+/// Sets `endpoint`'s key pair; one it had signs beside it until `previous_until`.
+pub fn set_signing_key(
+    c: &mut AnyConnection,
+    endpoint: &str,
+    secret: &str,
+    public: &str,
+    now: i64,
+    previous_until: i64,
+) -> QueryResult<()> {
+    let before = signing_key(c, endpoint)?;
     diesel::delete(signing_keys::table.find(endpoint)).execute(c)?;
     diesel::insert_into(signing_keys::table)
         .values((
@@ -265,16 +302,19 @@ pub fn set_signing_key(c: &mut AnyConnection, endpoint: &str, secret: &str, publ
             signing_keys::secret_key.eq(secret),
             signing_keys::public_key.eq(public),
             signing_keys::created_at.eq(now),
+            signing_keys::previous_secret_key.eq(before.as_ref().map(|b| b.secret_key.as_str())),
+            signing_keys::previous_public_key.eq(before.as_ref().map(|b| b.public_key.as_str())),
+            signing_keys::previous_until.eq(before.as_ref().map(|_| previous_until)),
         ))
         .execute(c)
         .map(drop)
 }
 
-/// `endpoint`'s public key and when it was made.
-pub fn public_key(c: &mut AnyConnection, endpoint: &str) -> QueryResult<Option<(String, i64)>> {
+/// `endpoint`'s key pair, if it has one.
+pub fn signing_key(c: &mut AnyConnection, endpoint: &str) -> QueryResult<Option<SigningKeyRow>> {
     signing_keys::table
         .find(endpoint)
-        .select((signing_keys::public_key, signing_keys::created_at))
+        .select(SigningKeyRow::as_select())
         .first(c)
         .optional()
 }
@@ -283,16 +323,20 @@ pub fn delete_signing_key(c: &mut AnyConnection, endpoint: &str) -> QueryResult<
     Ok(diesel::delete(signing_keys::table.find(endpoint)).execute(c)? == 1)
 }
 
-/// endpoint → secret key, for those of `endpoints` that sign `v1a`.
+/// endpoint → the secret keys signing at `now`, for those of `endpoints` that sign `v1a`.
 pub fn secret_keys(
     c: &mut AnyConnection,
     endpoints: &[&str],
-) -> QueryResult<std::collections::HashMap<String, String>> {
-    let rows: Vec<(String, String)> = signing_keys::table
+    now: i64,
+) -> QueryResult<std::collections::HashMap<String, Vec<String>>> {
+    let rows: Vec<SigningKeyRow> = signing_keys::table
         .filter(signing_keys::endpoint_id.eq_any(endpoints))
-        .select((signing_keys::endpoint_id, signing_keys::secret_key))
+        .select(SigningKeyRow::as_select())
         .load(c)?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.endpoint_id.clone(), row.signing(now)))
+        .collect())
 }
 
 /// Enabled endpoints, with the type in their filter (or none), of applications in `clients`

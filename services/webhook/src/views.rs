@@ -155,4 +155,23 @@ pub struct PublicKeyView {
     pub public_key: String,
     /// Milliseconds since the epoch.
     pub created_at: i64,
+    /// After a new pair was made: the pair before it, which signs `v1a` beside the new one until
+    /// `previous_valid_until` (`webhook.rotation_overlap`); verify with either meanwhile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_public_key: Option<String>,
+    /// Milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_valid_until: Option<i64>,
+}
+
+impl PublicKeyView {
+    pub fn of(row: &crate::store::SigningKeyRow, now: i64) -> Self {
+        let overlap = row.previous_until.filter(|until| *until > now);
+        Self {
+            public_key: row.public_key.clone(),
+            created_at: row.created_at,
+            previous_public_key: overlap.and(row.previous_public_key.clone()),
+            previous_valid_until: overlap,
+        }
+    }
 }

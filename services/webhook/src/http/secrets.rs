@@ -71,13 +71,14 @@ pub async fn public_key(
     id: web::Path<String>,
 ) -> Result<Envelope<PublicKeyView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
-    let found = state.db.run(move |c| Ok(store::public_key(c, &row.id)?)).await?;
-    let (public_key, created_at) = found.ok_or_else(|| ApiError::not_found("this endpoint signs with no key pair"))?;
-    Ok(Envelope::ok(PublicKeyView { public_key, created_at }))
+    let found = state.db.run(move |c| Ok(store::signing_key(c, &row.id)?)).await?;
+    let found = found.ok_or_else(|| ApiError::not_found("this endpoint signs with no key pair"))?;
+    Ok(Envelope::ok(PublicKeyView::of(&found, storage::now_millis())))
 }
 
 /// A new Ed25519 key pair: from now on every delivery is signed `v1a` beside `v1`. A pair made
-/// before is replaced at once (no overlap: publish the new public key first).
+/// before keeps signing beside the new one for `webhook.rotation_overlap`, as a rotated secret
+/// does, so receivers can move to the new public key.
 #[utoipa::path(post, path = "/webhooks/endpoints/{id}/public-key", operation_id = "createEndpointKeyPair", tag = "webhooks", params(("id" = String, Path)), security(("bearer" = ["webhooks:manage"])),
     responses((status = 201, body = Envelope<PublicKeyView>), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn make_key_pair(
@@ -87,21 +88,18 @@ pub async fn make_key_pair(
 ) -> Result<Envelope<PublicKeyView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
     let pair = signing::generate_key_pair();
-    let (public_key, created_at) = (pair.public.clone(), storage::now_millis());
-    state
+    let now = storage::now_millis();
+    let overlap_until = now + state.settings.rotation_overlap.millis();
+    let made = state
         .db
-        .run(move |c| {
-            Ok(store::set_signing_key(
-                c,
-                &row.id,
-                &pair.secret,
-                &pair.public,
-                created_at,
-            )?)
+        .transaction(move |c| {
+            store::set_signing_key(c, &row.id, &pair.secret, &pair.public, now, overlap_until)?;
+            Ok(store::signing_key(c, &row.id)?)
         })
-        .await?;
+        .await?
+        .ok_or_else(|| ApiError::not_found("this endpoint was deleted meanwhile"))?;
     tracing::info!(endpoint.id = %id, "webhook v1a key pair made");
-    Ok(Envelope::created(PublicKeyView { public_key, created_at }))
+    Ok(Envelope::created(PublicKeyView::of(&made, now)))
 }
 
 /// Stops `v1a` signatures: the key pair is deleted.

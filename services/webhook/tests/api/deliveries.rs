@@ -14,7 +14,8 @@ use test_support::receiver::{Receiver, verify_with_packages};
 crate::on_both_backends!(
     events_reach_only_applications_their_user_authorized,
     a_rotated_secret_signs_beside_the_old_one,
-    a_key_pair_adds_v1a_signatures_beside_v1
+    a_key_pair_adds_v1a_signatures_beside_v1,
+    a_new_key_pair_signs_beside_the_one_before_for_the_overlap
 );
 
 fn updated(user: &str, name: &str) -> UserUpdated {
@@ -194,4 +195,43 @@ async fn a_key_pair_adds_v1a_signatures_beside_v1(backend: Backend) {
         "{:?}",
         got[1].headers
     );
+}
+
+/// A new key pair while one signs: both sign `v1a` for `webhook.rotation_overlap` (here 2 s),
+/// shown with the previous public key; then only the new one.
+async fn a_new_key_pair_signs_beside_the_one_before_for_the_overlap(backend: Backend) {
+    let hooks = support::start_with(backend, &[("webhook.rotation_overlap", json!("2s"))]).await;
+    let receiver = Receiver::start();
+    hooks.application("crm", "owner", &["profile"]).await;
+    let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;
+    let path = format!("/webhooks/endpoints/{id}/public-key");
+    let (_, first, _) = hooks.as_app("crm", "POST", &path, None).await;
+    let old = first["data"]["public_key"].as_str().unwrap().to_owned();
+    assert!(
+        first["data"]["previous_public_key"].is_null(),
+        "nothing before it: {first}"
+    );
+    let (status, second, _) = hooks.as_app("crm", "POST", &path, None).await;
+    assert_eq!(status, 201, "{second}");
+    let new = second["data"]["public_key"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(second["data"]["previous_public_key"], old.as_str(), "{second}");
+    assert!(second["data"]["previous_valid_until"].as_i64().unwrap() > storage::now_millis());
+    let (_, shown, _) = hooks.as_app("crm", "GET", &path, None).await;
+    assert_eq!(shown["data"], second["data"]);
+    let test = format!("/webhooks/endpoints/{id}/test");
+    assert_eq!(hooks.as_app("crm", "POST", &test, None).await.0, 202);
+    let got = receiver.wait_for(1).await;
+    assert!(
+        signed_v1a(&got[0], &new) && signed_v1a(&got[0], &old),
+        "both pairs sign during the overlap: {:?}",
+        got[0].headers
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, after, _) = hooks.as_app("crm", "GET", &path, None).await;
+    assert!(after["data"]["previous_public_key"].is_null(), "{after}");
+    assert_eq!(hooks.as_app("crm", "POST", &test, None).await.0, 202);
+    let got = receiver.wait_for(2).await;
+    assert!(signed_v1a(&got[1], &new), "{:?}", got[1].headers);
+    assert!(!signed_v1a(&got[1], &old), "the old pair stopped: {:?}", got[1].headers);
 }
