@@ -473,11 +473,13 @@ pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
     Ok(keys.rotate(&db).await?)
 }
 
-/// For `auth announce-applications`: an `application.registered` for every application, through
-/// the outbox (the running service's relay publishes them), so that a service deployed later
-/// (webhook) learns of the applications registered before it ran. Consumers take each again
-/// as an update: running it twice changes nothing.
-pub async fn announce_applications(settings: &Settings) -> Result<usize, StartError> {
+/// For `auth announce-applications`: an `application.registered` for every application, then a
+/// `consent.granted` for every consent users gave them (as of when they gave it), through the
+/// outbox (the running service's relay publishes them), so that a service deployed later
+/// (webhook, notification-dispatch) learns of the applications and consents made before it ran.
+/// Consumers take each again as an update, and keep a later change over an older grant:
+/// running it twice changes nothing. Returns the applications and consents announced.
+pub async fn announce_applications(settings: &Settings) -> Result<(usize, usize), StartError> {
     let db = migrate(settings).await?;
     let outbox = events::Outbox::new(db, std::sync::Arc::new(tokio::sync::Notify::new()));
     Ok(outbox
@@ -487,7 +489,17 @@ pub async fn announce_applications(settings: &Settings) -> Result<usize, StartEr
                 let registered = http::applications::registered(client);
                 events.publish(state::SOURCE, Some(client.id.clone()), &registered)?;
             }
-            Ok(clients.len())
+            let consents = store::all_consents(c)?;
+            for (user, client, scope, granted_at) in &consents {
+                let granted = events::catalogue::ConsentGranted {
+                    user_id: user.clone(),
+                    client_id: client.clone(),
+                    scopes: scope.split_ascii_whitespace().map(str::to_owned).collect(),
+                    granted_at: *granted_at,
+                };
+                events.publish(state::SOURCE, Some(user.clone()), &granted)?;
+            }
+            Ok((clients.len(), consents.len()))
         })
         .await?)
 }

@@ -530,6 +530,19 @@ pub fn consents_of(conn: &mut AnyConnection, user: &str) -> QueryResult<Vec<(Str
         .load(conn)
 }
 
+/// Every consent: (user, client, scope, granted at).
+pub fn all_consents(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String, String, i64)>> {
+    consents::table
+        .order((consents::user_id, consents::client_id))
+        .select((
+            consents::user_id,
+            consents::client_id,
+            consents::scope,
+            consents::granted_at,
+        ))
+        .load(conn)
+}
+
 pub fn insert_session(
     conn: &mut AnyConnection,
     id_hash: &str,

@@ -747,12 +747,14 @@ async fn a_network_change_holds_at_once_on_every_replica() {
 }
 
 /// Applications are announced when registered and deleted, and again on request
-/// (`auth announce-applications`), for services deployed after them.
+/// (`auth announce-applications`, with the consents users gave them), for services deployed
+/// after them.
 async fn applications_are_announced_and_announced_again(app: TestApp) {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let mut events = test_support::Watch::start(&app.bus, &["application.*"], shutdown.clone()).await;
-    let (id, _) = app
-        .application(json!({"name": "Announced", "scopes": ["profile"]}))
+    let mut events =
+        test_support::Watch::start(&app.bus, &["application.*", "consent.granted"], shutdown.clone()).await;
+    let (id, secret) = app
+        .application(json!({"name": "Announced", "grant_types": ["password"], "scopes": ["profile"]}))
         .await;
     let first: events::catalogue::ApplicationRegistered =
         events.next("application.registered").await.payload().unwrap().unwrap();
@@ -760,18 +762,44 @@ async fn applications_are_announced_and_announced_again(app: TestApp) {
         (first.client_id.as_str(), first.scopes.as_slice()),
         (id.as_str(), ["profile".to_owned()].as_slice())
     );
+    // Signing in with the password grant is a consent.
+    let ana = app.register_user("ana").await;
+    app.oauth_client(&id, &secret)
+        .exchange_password(
+            &ResourceOwnerUsername::new("ana".into()),
+            &ResourceOwnerPassword::new("password-123".into()),
+        )
+        .request_async(&app.http)
+        .await
+        .expect("password grant");
+    let consent: events::catalogue::ConsentGranted = loop {
+        let granted: events::catalogue::ConsentGranted =
+            events.next("consent.granted").await.payload().unwrap().unwrap();
+        if granted.client_id == id {
+            break granted;
+        }
+    };
+    assert_eq!(consent.user_id, ana);
     let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
         .unwrap()
         .merge(("database.url", app.db_url.as_str()));
-    let announced = auth::announce_applications(&settings::extract(figment).unwrap())
+    let (applications, consents) = auth::announce_applications(&settings::extract(figment).unwrap())
         .await
         .unwrap();
-    assert!(announced >= 2, "the bootstrap clients and this one: {announced}");
+    assert!(applications >= 2, "the bootstrap clients and this one: {applications}");
+    assert!(consents >= 1, "{consents}");
     loop {
         let again: events::catalogue::ApplicationRegistered =
             events.next("application.registered").await.payload().unwrap().unwrap();
         if again.client_id == id {
             assert_eq!(again, first, "the same announcement");
+            break;
+        }
+    }
+    loop {
+        let again: events::catalogue::ConsentGranted = events.next("consent.granted").await.payload().unwrap().unwrap();
+        if again.client_id == id {
+            assert_eq!(again, consent, "the same grant, as of when it was given");
             break;
         }
     }
