@@ -77,6 +77,18 @@ impl CacheSettings {
                 "must be a redis:// or rediss:// URL when cache.kind = \"redis\"",
             ));
         }
+        // redis-rs reads this fragment as "TLS without checking the server's certificate".
+        if self
+            .url
+            .expose_secret()
+            .rsplit_once('#')
+            .is_some_and(|(_, f)| f == "insecure")
+        {
+            return Err(settings::rule(
+                "cache.url",
+                "`#insecure` would skip the check of the server's certificate; name its CA in cache.tls_ca instead",
+            ));
+        }
         Ok(())
     }
 
@@ -231,5 +243,28 @@ impl Counters for RedisCounters {
 
     async fn ping(&self) -> Result<(), CacheError> {
         self.redis.ping().await
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    fn redis(url: &str) -> CacheSettings {
+        CacheSettings {
+            kind: CacheKind::Redis,
+            url: url.to_owned().into(),
+            prefix: String::new(),
+            timeout_ms: 100,
+            tls_ca: settings::TrustedCas::default(),
+        }
+    }
+
+    #[test]
+    fn a_redis_url_must_not_turn_the_certificate_check_off() {
+        assert!(redis("rediss://cache.example:6380/0").validate().is_ok());
+        let refused = redis("rediss://cache.example:6380/#insecure").validate();
+        assert!(refused.is_err_and(|e| e.to_string().contains("cache.tls_ca")));
+        assert!(redis("memcached://cache.example").validate().is_err());
     }
 }

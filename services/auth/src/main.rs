@@ -16,14 +16,16 @@ async fn main() -> ExitCode {
             })
             .await
         }
-        Some("announce-applications") => runtime::command(auth::NAME, auth::load_settings, |s| async move {
-            auth::announce_applications(&s).await.map(|(apps, consents)| {
+        Some("announce-applications") => {
+            runtime::command(auth::NAME, auth::load_settings, |s| async move {
+                auth::announce_applications(&s).await.map(|(apps, consents)| {
                 format!(
                     "{apps} applications (application.registered) and {consents} consents (consent.granted) announced"
                 )
             })
-        })
-        .await,
+            })
+            .await
+        }
         Some(other) => {
             eprintln!(
                 "auth: unknown command `{other}`; commands: serve (default), migrate, rotate-keys, announce-applications"
