@@ -213,15 +213,89 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
 /// (notifications wait, retry and fail over) but leaves it ready: accepting is what it is for.
 fn providers_reachable(readiness: http_kit::Readiness, state: &Arc<state::Dispatch>) -> http_kit::Readiness {
     state.senders.all().fold(readiness, |readiness, provider| {
+        let name = format!("provider {}", provider.name);
         let provider = provider.clone();
-        readiness.degradable(&format!("provider {}", provider.name), move || {
-            let provider = provider.clone();
-            async move { provider.sender.check().await }
-        })
+        let check = remembered(
+            move || {
+                let provider = provider.clone();
+                async move { provider.sender.check().await }
+            },
+            REACHABLE_FOR,
+            UNREACHABLE_FOR,
+        );
+        readiness.degradable(&name, check)
     })
+}
+
+/// How long a provider's answer stands. Probes come every few seconds from each kubelet and
+/// gateway, and a provider's check can be a whole session (SMTP: connect, EHLO, NOOP, QUIT);
+/// a failure stands less long, so a provider back up is seen soon.
+const REACHABLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+const UNREACHABLE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+type Outcome = Result<(), String>;
+
+/// `check`, asked again only once its last answer is older than it stands: `ok_for` for a
+/// success, `failed_for` for a failure.
+fn remembered<F, Fut>(
+    check: F,
+    ok_for: std::time::Duration,
+    failed_for: std::time::Duration,
+) -> impl Fn() -> futures_util::future::BoxFuture<'static, Outcome> + Send + Sync + 'static
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let last: Arc<std::sync::Mutex<Option<(std::time::Instant, Outcome)>>> = Arc::default();
+    let check = Arc::new(check);
+    move || {
+        let (last, check) = (last.clone(), check.clone());
+        Box::pin(async move {
+            let known = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            if let Some((at, outcome)) = known {
+                let stands = if outcome.is_ok() { ok_for } else { failed_for };
+                if at.elapsed() < stands {
+                    return outcome;
+                }
+            }
+            let outcome = check().await;
+            *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((std::time::Instant::now(), outcome.clone()));
+            outcome
+        })
+    }
 }
 
 /// Opens and migrates the database, for `notification-dispatch migrate` (a Helm hook).
 pub async fn migrate(settings: &Settings) -> Result<Database, StartError> {
     Ok(runtime::database(&settings.database, &MIGRATION_SETS).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_providers_answer_is_remembered_not_asked_per_probe() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = asked.clone();
+        let failed_for = std::time::Duration::from_millis(50);
+        let check = remembered(
+            move || {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                async move { if n == 0 { Err("down".to_owned()) } else { Ok(()) } }
+            },
+            REACHABLE_FOR,
+            failed_for,
+        );
+        assert_eq!(check().await, Err("down".to_owned()));
+        assert_eq!(check().await, Err("down".to_owned()), "a failure stands a while");
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(failed_for).await;
+        assert_eq!(check().await, Ok(()), "asked again once the failure is old");
+        assert_eq!(check().await, Ok(()));
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
 }
