@@ -139,15 +139,7 @@ async fn a_withdrawn_consent_fails_what_quiet_hours_held(backend: Backend) {
     let clinic = consenting(&n, &["notification"], &["INAPP"], None).await;
     let lab = n.sender("lab", &["notification"], &["INAPP"]).await;
     n.consent("ana", "lab", &["notifications:send"]).await;
-    let now = chrono::Utc::now();
-    let whole_day = json!({"quiet_hours": {"start": (now - chrono::Duration::minutes(1)).format("%H:%M").to_string(),
-        "end": (now - chrono::Duration::minutes(2)).format("%H:%M").to_string()}});
-    assert_eq!(
-        n.as_user("ana", "PUT", "/notifications/preferences", Some(whole_day))
-            .await
-            .0,
-        200
-    );
+    n.quiet_all_day("ana").await;
     let from_clinic = accept(&n, &clinic, note("INAPP")).await;
     let from_lab = accept(&n, &lab, note("INAPP")).await;
     for (sender, id) in [(&clinic, &from_clinic), (&lab, &from_lab)] {

@@ -239,6 +239,18 @@ impl Notifier {
         .await;
     }
 
+    /// Sets `user`'s quiet hours to the whole day but a minute, so that what is not urgent
+    /// stays queued for the test's length.
+    pub async fn quiet_all_day(&self, user: &str) {
+        let now = chrono::Utc::now();
+        let minute = |m| (now - chrono::Duration::minutes(m)).format("%H:%M").to_string();
+        let quiet = json!({"quiet_hours": {"start": minute(1), "end": minute(2)}});
+        let (status, body, _) = self
+            .as_user(user, "PUT", "/notifications/preferences", Some(quiet))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     pub async fn consent(&self, user: &str, client: &str, scopes: &[&str]) {
         let granted = ConsentGranted {
             user_id: user.into(),

@@ -147,15 +147,7 @@ async fn a_deleted_user_leaves_nothing_behind(backend: Backend) {
     );
     // Held by quiet hours that cover the whole day but a minute, so it is pending when the
     // user goes.
-    let now = chrono::Utc::now();
-    let quiet = json!({"quiet_hours": {"start": (now - chrono::Duration::minutes(1)).format("%H:%M").to_string(),
-        "end": (now - chrono::Duration::minutes(2)).format("%H:%M").to_string()}});
-    assert_eq!(
-        n.as_user("ana", "PUT", "/notifications/preferences", Some(quiet))
-            .await
-            .0,
-        200
-    );
+    n.quiet_all_day("ana").await;
     let (_, accepted, _) = n
         .send(
             &sender,
