@@ -1,5 +1,6 @@
-//! The identity secret made ready for HMAC once: the gateway signs every request it forwards,
-//! and HMAC's key schedule (two SHA-256 blocks) per signature was a third of the signing cost.
+//! The identity secret made ready for HMAC once: the gateway signs every request it forwards
+//! (twice with a token), and each signature would otherwise begin with HMAC's key schedule,
+//! two SHA-256 blocks, before the few blocks of the message.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
