@@ -1,7 +1,8 @@
 //! What the notification service does on events: keeps its copy of applications, consents and
 //! users' contact points (auth, user-profile), and fails what a deleted user was still to
 //! receive, or what an application a user stopped authorizing was still to send them (held by
-//! quiet hours, say: it fails now, not when the hours end). Each event is handled once (the inbox), in one transaction with what it changes.
+//! quiet hours, say: it fails now, not when the hours end). Each event is handled once (the
+//! inbox), in one transaction with what it changes.
 
 use std::sync::Arc;
 
@@ -54,8 +55,8 @@ fn announce_failed(staged: &mut Staged, failed: Vec<store::NotificationRow>, rea
     Ok(())
 }
 
-/// After a withdrawal (not one an older event's, overtaken by a later grant), what the
-/// application still had to send fails with the reason the dispatcher would give at send time.
+/// After a withdrawal (unless a later grant overtook it), what the application still had to
+/// send the user fails, with the reason the dispatcher would give at send time.
 fn withdrawn(c: &mut AnyConnection, staged: &mut Staged, revoked: &ConsentRevoked) -> Result<(), StorageError> {
     if consents::scopes(c, &revoked.user_id, &revoked.client_id)?.is_some_and(|s| !s.is_empty()) {
         return Ok(());

@@ -259,8 +259,9 @@ pub fn delete_endpoint(c: &mut AnyConnection, id: &str) -> QueryResult<bool> {
 
 // Signing keys (`v1a`).
 
-/// An endpoint's key pair, and the one before it while that still signs.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// An endpoint's key pair, and the one before it while that still signs. No `Debug`: it holds
+/// secret keys.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
     pub endpoint_id: String,
