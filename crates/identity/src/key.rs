@@ -5,6 +5,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::{CLIENT_ID, SCOPE, SIGNATURE, SUBJECT, TIMESTAMP, USERNAME};
+
 /// What the identity headers say, borrowed: the gateway signs straight from its token answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Claims<'a> {
@@ -50,7 +52,7 @@ impl SigningKey {
     }
 
     /// The `x-auth-signature` value for `claims` (sent with `x-auth-timestamp: now`).
-    pub fn identity_signature(&self, claims: Claims<'_>, request_id: &str, now: i64) -> String {
+    fn identity_signature(&self, claims: Claims<'_>, request_id: &str, now: i64) -> String {
         let mac = self.identity_mac(claims, request_id, now).finalize().into_bytes();
         format!("v1={}", hex::encode(mac))
     }
@@ -59,5 +61,24 @@ impl SigningKey {
     pub fn address_signature(&self, address: &str, request_id: &str, now: i64) -> String {
         let mac = self.address_mac(address, request_id, now).finalize().into_bytes();
         format!("t={now},v1={}", hex::encode(mac))
+    }
+
+    /// The identity headers for `claims`, signed, each handed to `set` (names in lower case):
+    /// the gateway writes them straight into the request it forwards.
+    pub fn identity_headers(
+        &self,
+        claims: Claims<'_>,
+        request_id: &str,
+        now: i64,
+        mut set: impl FnMut(&'static str, &str),
+    ) {
+        set(SUBJECT, claims.subject);
+        set(CLIENT_ID, claims.client_id);
+        set(SCOPE, claims.scope);
+        set(TIMESTAMP, &now.to_string());
+        set(SIGNATURE, &self.identity_signature(claims, request_id, now));
+        if let Some(username) = claims.username {
+            set(USERNAME, username);
+        }
     }
 }

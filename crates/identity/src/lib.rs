@@ -69,17 +69,10 @@ pub enum IdentityError {
 
 /// The headers to add to a forwarded request (names in lower case).
 pub fn sign(identity: &Identity, secret: &[u8], request_id: &str, now: i64) -> Vec<(&'static str, String)> {
-    let signature = SigningKey::new(secret).identity_signature(identity.claims(), request_id, now);
-    let mut headers = vec![
-        (SUBJECT, identity.subject.clone()),
-        (CLIENT_ID, identity.client_id.clone()),
-        (SCOPE, identity.scope.clone()),
-        (TIMESTAMP, now.to_string()),
-        (SIGNATURE, signature),
-    ];
-    if let Some(username) = &identity.username {
-        headers.push((USERNAME, username.clone()));
-    }
+    let mut headers = Vec::with_capacity(6);
+    SigningKey::new(secret).identity_headers(identity.claims(), request_id, now, |name, value| {
+        headers.push((name, value.to_owned()));
+    });
     headers
 }
 

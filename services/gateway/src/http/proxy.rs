@@ -193,17 +193,7 @@ impl Gateway {
                 scope: &answer.scope,
                 username: answer.username.as_deref(),
             };
-            set(
-                identity::SIGNATURE,
-                &self.identity_key.identity_signature(claims, &request_id, now),
-            );
-            set(identity::SUBJECT, claims.subject);
-            set(identity::CLIENT_ID, claims.client_id);
-            set(identity::SCOPE, claims.scope);
-            set(identity::TIMESTAMP, &now.to_string());
-            if let Some(username) = claims.username {
-                set(identity::USERNAME, username);
-            }
+            self.identity_key.identity_headers(claims, &request_id, now, &mut set);
         }
         out
     }
