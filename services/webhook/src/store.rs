@@ -190,13 +190,18 @@ impl EndpointRow {
     /// The secrets signing at `now`: the current one, and the previous one during its overlap.
     pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
-        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_until)
-            && now < until
+        if overlap_lasts(self.previous_until, now).is_some()
+            && let Some(previous) = &self.previous_secret
         {
             secrets.push(previous);
         }
         secrets
     }
+}
+
+/// When the overlap of a rotation (a secret's or a key pair's) ends, if it still lasts at `now`.
+pub fn overlap_lasts(until: Option<i64>, now: i64) -> Option<i64> {
+    until.filter(|until| now < *until)
 }
 
 pub fn insert_endpoint(c: &mut AnyConnection, row: &EndpointRow) -> QueryResult<()> {
@@ -277,8 +282,8 @@ impl SigningKeyRow {
     /// The secret keys signing at `now`: the current one, and the previous one in its overlap.
     pub fn signing(&self, now: i64) -> Vec<String> {
         let mut keys = vec![self.secret_key.clone()];
-        if let (Some(previous), Some(until)) = (&self.previous_secret_key, self.previous_until)
-            && until > now
+        if overlap_lasts(self.previous_until, now).is_some()
+            && let Some(previous) = &self.previous_secret_key
         {
             keys.push(previous.clone());
         }

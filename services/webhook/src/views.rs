@@ -166,7 +166,7 @@ pub struct PublicKeyView {
 
 impl PublicKeyView {
     pub fn of(row: &crate::store::SigningKeyRow, now: i64) -> Self {
-        let overlap = row.previous_until.filter(|until| *until > now);
+        let overlap = crate::store::overlap_lasts(row.previous_until, now);
         Self {
             public_key: row.public_key.clone(),
             created_at: row.created_at,

@@ -15,7 +15,7 @@ use crate::views::{PublicKeyView, SecretView};
 fn view(row: &EndpointRow, now: i64) -> SecretView {
     SecretView {
         secret: row.secret.clone(),
-        previous_valid_until: row.previous_until.filter(|until| *until > now),
+        previous_valid_until: store::overlap_lasts(row.previous_until, now),
     }
 }
 
