@@ -41,6 +41,17 @@ pub struct Delivery {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError>;
+
+    /// Deliveries taken from the queue together (at most [`Subscription::batch`]), in queue
+    /// order, with one result each in the same order. One by one unless the handler can do
+    /// better (many events in one transaction): each failed delivery is retried alone.
+    async fn handle_all(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandlerError>> {
+        let mut results = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            results.push(self.handle(delivery).await);
+        }
+        results
+    }
 }
 
 /// When a failed event is tried again, and how often before it is parked.
@@ -83,6 +94,8 @@ pub struct Subscription {
     pub bindings: Vec<String>,
     /// Deliveries in flight before acknowledgements are required.
     pub prefetch: u16,
+    /// Deliveries already waiting handed to [`Handler::handle_all`] at once (1: one at a time).
+    pub batch: usize,
     pub retry: RetryPolicy,
     /// For a queue of one replica (see [`Subscription::per_replica`]): the broker deletes it
     /// after it has had no consumer this long, so replicas that are gone leave nothing behind.
@@ -95,6 +108,7 @@ impl Subscription {
             consumer: consumer.into(),
             bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
             prefetch: 256,
+            batch: 1,
             retry: RetryPolicy::default(),
             expires: None,
         }
@@ -139,7 +153,39 @@ pub(crate) async fn handle_guarded(handler: &dyn Handler, delivery: Delivery) ->
     std::panic::AssertUnwindSafe(handler.handle(delivery))
         .catch_unwind()
         .await
-        .unwrap_or_else(|_| Err(HandlerError("handler panicked".to_owned())))
+        .unwrap_or_else(|_| Err(panicked()))
+}
+
+/// [`handle_guarded`] for deliveries taken together: a panic fails them all.
+pub(crate) async fn handle_all_guarded(
+    handler: &dyn Handler,
+    mut deliveries: Vec<Delivery>,
+) -> Vec<Result<(), HandlerError>> {
+    use futures_util::FutureExt;
+    let n = deliveries.len();
+    if n == 1
+        && let Some(one) = deliveries.pop()
+    {
+        return vec![handle_guarded(handler, one).await];
+    }
+    match std::panic::AssertUnwindSafe(handler.handle_all(deliveries))
+        .catch_unwind()
+        .await
+    {
+        Ok(results) if results.len() == n => results,
+        Ok(_) => (0..n)
+            .map(|_| {
+                Err(HandlerError(
+                    "handler answered for another number of deliveries".to_owned(),
+                ))
+            })
+            .collect(),
+        Err(_) => (0..n).map(|_| Err(panicked())).collect(),
+    }
+}
+
+fn panicked() -> HandlerError {
+    HandlerError("handler panicked".to_owned())
 }
 
 #[cfg(test)]

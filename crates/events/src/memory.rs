@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
+use crate::bus::{Bus, BusError, Delivery, Handler, HandlerError, Subscription, handle_all_guarded};
 use crate::{Event, topic_matches};
 
 /// A bus in memory, for tests and a lone process: RabbitMQ's semantics (topic bindings, a queue
@@ -83,34 +83,22 @@ impl Bus for InProcessBus {
         let bus = self.clone();
         Ok(tokio::spawn(async move {
             loop {
-                let delivery = tokio::select! {
+                let first = tokio::select! {
                     biased;
                     () = shutdown.cancelled() => break,
                     next = receiver.recv() => match next { Some(d) => d, None => break },
                 };
-                let attempt = delivery.attempt;
-                let Err(error) = handle_guarded(handler.as_ref(), delivery.clone()).await else {
-                    continue;
-                };
-                match subscription.retry.delay_after(attempt) {
-                    Some(delay) => {
-                        tracing::warn!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, error = %error, "event handling failed; retrying later");
-                        let sender = sender.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            let _ = sender.send(Delivery {
-                                attempt: attempt + 1,
-                                redelivered: true,
-                                ..delivery
-                            });
-                        });
+                let mut taken = vec![first];
+                while taken.len() < subscription.batch {
+                    match receiver.try_recv() {
+                        Ok(more) => taken.push(more),
+                        Err(_) => break,
                     }
-                    None => {
-                        tracing::error!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, error = %error, "event handling failed for the last time; parked");
-                        parked
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push_back(delivery.event);
+                }
+                let results = handle_all_guarded(handler.as_ref(), taken.clone()).await;
+                for (delivery, result) in taken.into_iter().zip(results) {
+                    if let Err(error) = result {
+                        retry_or_park(&subscription, &sender, &parked, delivery, &error);
                     }
                 }
             }
@@ -131,5 +119,37 @@ impl Bus for InProcessBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
+    }
+}
+
+/// A failed delivery comes back after its delay, or is parked after its last attempt.
+fn retry_or_park(
+    subscription: &Subscription,
+    sender: &mpsc::UnboundedSender<Delivery>,
+    parked: &Arc<Mutex<VecDeque<Event>>>,
+    delivery: Delivery,
+    error: &HandlerError,
+) {
+    let attempt = delivery.attempt;
+    match subscription.retry.delay_after(attempt) {
+        Some(delay) => {
+            tracing::warn!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, %error, "event handling failed; retrying later");
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = sender.send(Delivery {
+                    attempt: attempt + 1,
+                    redelivered: true,
+                    ..delivery
+                });
+            });
+        }
+        None => {
+            tracing::error!(consumer = %subscription.consumer, event.id = %delivery.event.id, attempt, %error, "event handling failed for the last time; parked");
+            parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back(delivery.event);
+        }
     }
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Event;
-use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
+use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_all_guarded};
 
 pub const DEFAULT_EXCHANGE: &str = "platform.events";
 const RETRY_COUNT: &str = "x-retry-count";
@@ -246,79 +246,126 @@ impl Consumer {
                     }
                 }
             };
-            match next {
-                Some(Ok(delivery)) => {
-                    self.settle(&forward, &delivery).await?;
-                    acks.push(delivery.acker).await?;
+            let mut taken = vec![ended(next)?];
+            let mut end = None;
+            // Deliveries already here join the first, up to the batch.
+            while end.is_none() && taken.len() < self.subscription.batch {
+                match deliveries.next().now_or_never() {
+                    Some(next) => match ended(next) {
+                        Ok(delivery) => taken.push(delivery),
+                        Err(error) => end = Some(error),
+                    },
+                    None => break,
                 }
-                Some(Err(error)) => return Err(unavailable(error)),
-                None => {
-                    return Err(BusError::Unavailable("consumer cancelled by the broker".into()));
-                }
+            }
+            self.settle(&forward, &taken).await?;
+            for delivery in taken {
+                acks.push(delivery.acker).await?;
+            }
+            if let Some(error) = end {
+                return Err(error);
             }
         }
     }
 
-    /// Handles one delivery; it may be acknowledged once this returns, its fate being recorded:
-    /// handled, re-queued for a delayed retry, or parked (the last two confirmed by the broker).
-    async fn settle(&self, forward: &Channel, delivery: &lapin::message::Delivery) -> Result<(), BusError> {
-        let attempt = retry_count(&delivery.properties) + 1;
-        let outcome = match Event::from_json(&delivery.data) {
-            Ok(event) => {
-                let span = tracing::info_span!("consume", consumer = %self.subscription.consumer, event.id = %event.id, event.type = %event.event_type);
-                if let Some(tp) = &event.traceparent {
+    /// Handles deliveries taken together; they may be acknowledged once this returns, the fate
+    /// of each recorded: handled, re-queued for a delayed retry, or parked (the last two
+    /// confirmed by the broker).
+    async fn settle(&self, forward: &Channel, taken: &[lapin::message::Delivery]) -> Result<(), BusError> {
+        // Each failure with its wait before the retry (none: park it).
+        let mut failures: Vec<(usize, String, Option<Duration>)> = Vec::new();
+        let mut readable = Vec::with_capacity(taken.len());
+        for (index, delivery) in taken.iter().enumerate() {
+            let attempt = retry_count(&delivery.properties) + 1;
+            match Event::from_json(&delivery.data) {
+                Ok(event) => readable.push((
+                    index,
+                    Delivery {
+                        event,
+                        attempt,
+                        redelivered: delivery.redelivered || attempt > 1,
+                    },
+                )),
+                Err(error) => failures.push((index, format!("unreadable event: {error}"), None)),
+            }
+        }
+        let (indices, deliveries): (Vec<usize>, Vec<Delivery>) = readable.into_iter().unzip();
+        let attempts: Vec<u32> = deliveries.iter().map(|d| d.attempt).collect();
+        let span = self.span(&deliveries);
+        let results =
+            tracing::Instrument::instrument(handle_all_guarded(self.handler.as_ref(), deliveries), span).await;
+        for ((index, attempt), result) in indices.into_iter().zip(attempts).zip(results) {
+            if let Err(error) = result {
+                failures.push((index, error.0, self.subscription.retry.delay_after(attempt)));
+            }
+        }
+        for (index, error, delay) in failures {
+            if let Some(delivery) = taken.get(index) {
+                self.requeue(forward, delivery, &error, delay).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One event's span continues its trace; a batch's links to each event's.
+    fn span(&self, deliveries: &[Delivery]) -> tracing::Span {
+        let consumer = &self.subscription.consumer;
+        match deliveries {
+            [one] => {
+                let span = tracing::info_span!("consume", %consumer, event.id = %one.event.id, event.type = %one.event.event_type);
+                if let Some(tp) = &one.event.traceparent {
                     telemetry::continue_trace(&span, tp);
                 }
-                let redelivered = delivery.redelivered || attempt > 1;
-                let result = tracing::Instrument::instrument(
-                    handle_guarded(
-                        self.handler.as_ref(),
-                        Delivery {
-                            event,
-                            attempt,
-                            redelivered,
-                        },
-                    ),
-                    span,
-                )
-                .await;
-                result
-                    .err()
-                    .map(|e| (e.0, self.subscription.retry.delay_after(attempt)))
+                span
             }
-            Err(error) => Some((format!("unreadable event: {error}"), None)),
+            many => {
+                let span = tracing::info_span!("consume", %consumer, events = many.len());
+                for tp in many.iter().filter_map(|d| d.event.traceparent.as_deref()) {
+                    telemetry::link_trace(&span, tp);
+                }
+                span
+            }
+        }
+    }
+
+    /// Sends a failed delivery to wait `delay` for its retry, or to be parked.
+    async fn requeue(
+        &self,
+        forward: &Channel,
+        delivery: &lapin::message::Delivery,
+        error: &str,
+        delay: Option<Duration>,
+    ) -> Result<(), BusError> {
+        let attempt = retry_count(&delivery.properties) + 1;
+        let target = match delay {
+            Some(delay) => {
+                tracing::warn!(queue = %self.queue, attempt, %error, ?delay, "event handling failed; retrying later");
+                retry_queue(&self.queue, delay)
+            }
+            None => {
+                tracing::error!(queue = %self.queue, attempt, %error, "event handling failed for the last time; parked");
+                format!("{}.parked", self.queue)
+            }
         };
-        if let Some((error, delay)) = outcome {
-            let target = match delay {
-                Some(delay) => {
-                    tracing::warn!(queue = %self.queue, attempt, %error, ?delay, "event handling failed; retrying later");
-                    retry_queue(&self.queue, delay)
-                }
-                None => {
-                    tracing::error!(queue = %self.queue, attempt, %error, "event handling failed for the last time; parked");
-                    format!("{}.parked", self.queue)
-                }
-            };
-            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-            headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
-            let properties = delivery.properties.clone().with_headers(headers);
-            let confirm = within(BROKER_TIMEOUT, async {
-                let confirm = forward
-                    .basic_publish(
-                        "".into(),
-                        target.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &delivery.data,
-                        properties,
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                confirm.await.map_err(unavailable)
-            })
-            .await?;
-            if !confirm.is_ack() {
-                return Err(BusError::Nacked);
-            }
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(RETRY_COUNT.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+        let properties = delivery.properties.clone().with_headers(headers);
+        let confirm = within(BROKER_TIMEOUT, async {
+            let confirm = forward
+                .basic_publish(
+                    "".into(),
+                    target.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &delivery.data,
+                    properties,
+                )
+                .await
+                .map_err(unavailable)?;
+            confirm.await.map_err(unavailable)
+        })
+        .await?;
+        if !confirm.is_ack() {
+            return Err(BusError::Nacked);
         }
         Ok(())
     }
@@ -373,6 +420,15 @@ impl Consumer {
             declare_queue(channel, &retry_queue(&self.queue, delay), self.expiring(args)).await?;
         }
         declare_queue(channel, &format!("{}.parked", self.queue), self.queue_args()).await
+    }
+}
+
+/// The next delivery, or why the stream of them ended.
+fn ended(next: Option<Result<lapin::message::Delivery, lapin::Error>>) -> Result<lapin::message::Delivery, BusError> {
+    match next {
+        Some(Ok(delivery)) => Ok(delivery),
+        Some(Err(error)) => Err(unavailable(error)),
+        None => Err(BusError::Unavailable("consumer cancelled by the broker".into())),
     }
 }
 

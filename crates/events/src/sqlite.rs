@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_guarded};
+use crate::bus::{Bus, BusError, Delivery, Handler, Subscription, handle_all_guarded};
 use crate::{Event, topic_matches};
 
 /// The queue tables; a database of their own (`data/bus.db` in embedded mode).
@@ -294,13 +294,12 @@ impl Consumer {
             return Ok(None);
         }
         let mut outcomes = Vec::with_capacity(batch.len());
-        for row in batch {
+        for rows in batch.chunks(self.subscription.batch.max(1)) {
             // The rest stay in the table, delivered at the next start.
             if shutdown.is_cancelled() {
                 break;
             }
-            let outcome = self.deliver(&row).await;
-            outcomes.push((row.event_id, outcome));
+            outcomes.extend(self.deliver(rows).await);
         }
         let handled = outcomes.len();
         self.settle(outcomes).await?;
@@ -345,32 +344,56 @@ impl Consumer {
         wait.min(IDLE_POLL)
     }
 
-    async fn deliver(&self, row: &MessageRow) -> Outcome {
-        let attempt = u32::try_from(row.attempt).unwrap_or(1);
-        let failure = match Event::from_json(row.event.as_bytes()) {
-            Ok(event) => {
-                let delivery = Delivery {
-                    event,
-                    attempt,
-                    redelivered: attempt > 1 || row.published_at < self.bus.opened_at,
-                };
-                match handle_guarded(self.handler.as_ref(), delivery).await {
-                    Ok(()) => return Outcome::Handled,
-                    Err(error) => (error.0, self.subscription.retry.delay_after(attempt)),
+    /// Hands `rows` to the handler together; what became of each.
+    async fn deliver(&self, rows: &[MessageRow]) -> Vec<(String, Outcome)> {
+        let mut failures = Vec::new();
+        let mut readable = Vec::with_capacity(rows.len());
+        for row in rows {
+            let attempt = u32::try_from(row.attempt).unwrap_or(1);
+            match Event::from_json(row.event.as_bytes()) {
+                Ok(event) => readable.push((
+                    row,
+                    Delivery {
+                        event,
+                        attempt,
+                        redelivered: attempt > 1 || row.published_at < self.bus.opened_at,
+                    },
+                )),
+                Err(error) => failures.push((row, format!("unreadable event: {error}"), None)),
+            }
+        }
+        let (handed, deliveries): (Vec<&MessageRow>, Vec<Delivery>) = readable.into_iter().unzip();
+        let results = handle_all_guarded(self.handler.as_ref(), deliveries).await;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for (row, result) in handed.into_iter().zip(results) {
+            match result {
+                Ok(()) => outcomes.push((row.event_id.clone(), Outcome::Handled)),
+                Err(error) => {
+                    let attempt = u32::try_from(row.attempt).unwrap_or(1);
+                    failures.push((row, error.0, self.subscription.retry.delay_after(attempt)));
                 }
             }
-            Err(error) => (format!("unreadable event: {error}"), None),
-        };
+        }
+        outcomes.extend(
+            failures
+                .into_iter()
+                .map(|(row, error, delay)| (row.event_id.clone(), self.failed(row, &error, delay))),
+        );
+        outcomes
+    }
+
+    fn failed(&self, row: &MessageRow, error: &str, delay: Option<Duration>) -> Outcome {
         let consumer = &self.subscription.consumer;
-        match failure {
-            (error, Some(delay)) => {
+        let attempt = row.attempt;
+        match delay {
+            Some(delay) => {
                 tracing::warn!(%consumer, event.id = %row.event_id, attempt, %error, ?delay, "event handling failed; retrying later");
                 Outcome::Retry {
                     attempt: row.attempt + 1,
                     ready_at: storage::now_millis() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
                 }
             }
-            (error, None) => {
+            None => {
                 tracing::error!(%consumer, event.id = %row.event_id, attempt, %error, "event handling failed for the last time; parked");
                 Outcome::Parked
             }

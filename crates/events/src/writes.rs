@@ -81,4 +81,25 @@ impl Outbox {
         })
         .await
     }
+
+    /// [`Outbox::once`] for events taken together, in one transaction: `work` gets those
+    /// `consumer` has not handled yet, in their order, each id once. How many it got.
+    pub async fn once_each<F>(
+        &self,
+        consumer: &'static str,
+        events: Arc<[Event]>,
+        work: F,
+    ) -> Result<usize, StorageError>
+    where
+        F: FnOnce(&mut AnyConnection, &mut Staged, &[&Event]) -> Result<(), StorageError> + Send + 'static,
+    {
+        self.write(move |conn, staged| {
+            let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+            let mut fresh = inbox::first_times(conn, consumer, &ids)?;
+            let new: Vec<&Event> = events.iter().filter(|e| fresh.remove(&e.id)).collect();
+            work(conn, staged, &new)?;
+            Ok(new.len())
+        })
+        .await
+    }
 }

@@ -123,6 +123,22 @@ pub fn current_traceparent() -> Option<String> {
     traceparent_of(&tracing::Span::current())
 }
 
+/// Links `span` to the remote span named by `traceparent`: a batch's span to each event's
+/// trace. Only exported spans carry links; malformed values are ignored.
+pub fn link_trace(span: &tracing::Span, traceparent: &str) {
+    if !exporting() {
+        return;
+    }
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let remote = opentelemetry::trace::TraceContextExt::span(&context)
+        .span_context()
+        .clone();
+    if remote.is_valid() {
+        span.add_link(remote);
+    }
+}
+
 /// Makes `span` a child of the remote span named by `traceparent`; malformed values are ignored,
 /// as W3C Trace Context requires.
 pub fn continue_trace(span: &tracing::Span, traceparent: &str) {

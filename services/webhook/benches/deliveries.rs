@@ -3,7 +3,8 @@
 //! - event-to-delivery latency (p50, p99) at half of that peak;
 //! - isolation: one healthy endpoint's latency alone, and beside 100 endpoints that never answer.
 //!
-//! Prints figures; asserts nothing about them.
+//! Prints figures; asserts nothing about them. Settings take `BENCH_WEBHOOK_<SECTION>__<KEY>`
+//! overrides (`BENCH_WEBHOOK_DELIVERY__MAX_IN_FLIGHT_PER_ENDPOINT=32`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -70,7 +71,7 @@ async fn service(timeout: &str) -> Service {
     let bus = bus(Backend::Postgres, &test_support::unique("bench-webhook"), "webhook");
     let db = Db::create(Backend::Postgres);
     let shutdown = CancellationToken::new();
-    let figment = settings::figment(webhook::DEFAULTS, "BENCH_UNUSED_")
+    let figment = settings::figment(webhook::DEFAULTS, "BENCH_WEBHOOK_")
         .unwrap()
         .merge(("http.port", 0))
         .merge(("database.url", db.url()))
@@ -261,19 +262,30 @@ async fn isolation(bad: usize, per_second: f64, secs: u64) -> (Duration, Duratio
     (p50, p99)
 }
 
+/// `BENCH_ONLY=peak|half|isolation` runs one part (`half` measures its own peaks first).
+fn runs(part: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only == part || (only == "half" && part == "peak"))
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let events = if quick { 1_000 } else { 10_000 };
-    let one = peak(1, events).await;
-    let ten = peak(10, events / 5).await;
-    at_half(1, one).await;
-    at_half(10, ten).await;
-    let secs = if quick { 5 } else { 15 };
-    let (_, alone) = isolation(0, 50.0, secs).await;
-    let (_, beside) = isolation(100, 50.0, secs).await;
-    println!(
-        "isolation: the healthy endpoint's p99 beside 100 dead endpoints is {:.2}× its p99 alone",
-        beside.as_secs_f64() / alone.as_secs_f64().max(1e-6)
-    );
+    if runs("peak") {
+        let one = peak(1, events).await;
+        let ten = peak(10, events / 5).await;
+        if runs("half") {
+            at_half(1, one).await;
+            at_half(10, ten).await;
+        }
+    }
+    if runs("isolation") {
+        let secs = if quick { 5 } else { 15 };
+        let (_, alone) = isolation(0, 50.0, secs).await;
+        let (_, beside) = isolation(100, 50.0, secs).await;
+        println!(
+            "isolation: the healthy endpoint's p99 beside 100 dead endpoints is {:.2}× its p99 alone",
+            beside.as_secs_f64() / alone.as_secs_f64().max(1e-6)
+        );
+    }
 }

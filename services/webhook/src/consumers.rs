@@ -14,7 +14,8 @@ use events::catalogue::{
 use events::{Delivery, Event, EventPayload, Handler, HandlerError};
 use storage::{AnyConnection, StorageError};
 
-use crate::domain::fanout::{self, Intake};
+use crate::domain::event_types;
+use crate::domain::fanout::{Fanout, Intake};
 use crate::state::Webhooks;
 use crate::store;
 
@@ -62,6 +63,36 @@ fn project(event: &Event, c: &mut AnyConnection) -> Option<Result<(), StorageErr
     Some(result)
 }
 
+/// What an event changes: the projection, or the messages it makes (gathered in `fanout`).
+fn take_in(c: &mut AnyConnection, event: &Event, fanout: &mut Fanout) -> Result<(), StorageError> {
+    if event_types::find(&event.event_type).is_none() {
+        fanout.flush(c)?;
+        return project(event, c).unwrap_or(Ok(()));
+    }
+    let id = event.id.simple().to_string();
+    let intake = Intake {
+        event_id: &id,
+        event_type: &event.event_type,
+        time: event.time,
+        data: &event.data,
+    };
+    fanout.add(c, &intake, storage::now_millis())?;
+    if let Some(user) = payload::<UserDeleted>(event) {
+        fanout.flush(c)?;
+        consents::forget_user(c, &user?.user_id)?;
+    }
+    Ok(())
+}
+
+/// Takes in `events` in order, in the caller's transaction.
+fn take_in_all(c: &mut AnyConnection, events: &[&Event]) -> Result<(), StorageError> {
+    let mut fanout = Fanout::default();
+    for event in events {
+        take_in(c, event, &mut fanout)?;
+    }
+    Ok(fanout.write(c)?)
+}
+
 #[async_trait]
 impl Handler for Events {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
@@ -69,23 +100,7 @@ impl Handler for Events {
         let taken_in = self
             .0
             .outbox
-            .once(crate::NAME, event.id, move |c, _| {
-                if let Some(changed) = project(&event, c) {
-                    return changed;
-                }
-                let id = event.id.simple().to_string();
-                let intake = Intake {
-                    event_id: &id,
-                    event_type: &event.event_type,
-                    time: event.time,
-                    data: &event.data,
-                };
-                fanout::fan_out(c, &intake, storage::now_millis())?;
-                if let Some(user) = payload::<UserDeleted>(&event) {
-                    consents::forget_user(c, &user?.user_id)?;
-                }
-                Ok(())
-            })
+            .once(crate::NAME, event.id, move |c, _| take_in_all(c, &[&event]))
             .await
             .map_err(HandlerError::new)?;
         // Deliveries may be due now; waking for a projection change costs one empty claim.
@@ -93,5 +108,33 @@ impl Handler for Events {
             self.0.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Events waiting together are taken in by one transaction; should it fail, each is taken
+    /// in alone, so only the one at fault waits for its retry.
+    async fn handle_all(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandlerError>> {
+        let events: Arc<[Event]> = deliveries.iter().map(|d| d.event.clone()).collect();
+        let n = events.len();
+        match self
+            .0
+            .outbox
+            .once_each(crate::NAME, events, |c, _, fresh| take_in_all(c, fresh))
+            .await
+        {
+            Ok(taken_in) => {
+                if taken_in > 0 {
+                    self.0.wake.notify_one();
+                }
+                (0..n).map(|_| Ok(())).collect()
+            }
+            Err(error) => {
+                tracing::warn!(%error, events = n, "events taken together failed; taking each alone");
+                let mut results = Vec::with_capacity(n);
+                for delivery in deliveries {
+                    results.push(self.handle(delivery).await);
+                }
+                results
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! endpoint's slowness holds only its own deliveries: in-flight attempts are bounded per
 //! endpoint by the claim, and in all by a semaphore, never by a queue shared with others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::DeliverySettings;
 use crate::domain::event_types::{self, Audience};
 use crate::domain::{new_id, schedule, signing};
 use crate::state::Webhooks;
@@ -23,6 +25,8 @@ struct Made {
     delivery: DeliveryRow,
     message: MessageRow,
     endpoint: EndpointRow,
+    /// The endpoint's room when the attempt was claimed (`None`: the start).
+    room: Option<i32>,
     outcome: Outcome,
 }
 
@@ -56,12 +60,14 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
         if full {
             continue;
         }
+        // An endpoint's room comes back when the recorder settles its attempts (and wakes
+        // this loop); a finished attempt matters only when every place in flight was taken.
+        let starved = permits.available_permits() == 0;
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = state.wake.notified() => {}
             () = tokio::time::sleep(state.delivery.poll_interval.0) => {}
-            // A finished attempt frees a place in flight.
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(_) = tasks.join_next(), if starved => {}
         }
     }
     // Attempts in flight finish (each is bounded by the timeout) and are recorded; their leases
@@ -71,35 +77,80 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let _ = recorder.await;
 }
 
-/// A claimed delivery, with the endpoint's `v1a` secret keys (none, one, or two in an overlap).
-type Job = (DeliveryRow, MessageRow, EndpointRow, Vec<String>);
+/// A claimed delivery, what its attempt needs, and whether it may still go.
+struct Job {
+    delivery: DeliveryRow,
+    message: MessageRow,
+    endpoint: EndpointRow,
+    /// The endpoint's `v1a` secret keys (none, one, or two in an overlap).
+    v1a: Vec<String>,
+    room: Option<i32>,
+    authorized: bool,
+}
 
 async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
-    let (lease, per_endpoint) = (state.delivery.lease.millis(), state.delivery.max_in_flight_per_endpoint);
+    let (lease, start_room) = (
+        state.delivery.lease.millis(),
+        state.delivery.start_in_flight_per_endpoint,
+    );
     let claimed = state
         .db
         .run(move |c| {
-            let ids = store::claim(c, now, now + lease, per_endpoint, limit)?;
+            let ids = store::claim(c, now, now + lease, start_room, limit)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
             let claimed = store::claimed(c, &ids)?;
             let endpoints: Vec<&str> = claimed.iter().map(|(_, _, e)| e.id.as_str()).collect();
             let keys = store::secret_keys(c, &endpoints, now)?;
-            Ok(claimed
-                .into_iter()
-                .map(|(d, m, e)| {
-                    let signing = keys.get(&e.id).cloned().unwrap_or_default();
-                    (d, m, e, signing)
-                })
-                .collect())
+            let rooms = store::rooms(c, &endpoints)?;
+            let mut consents = HashMap::new();
+            let mut jobs = Vec::with_capacity(claimed.len());
+            for (delivery, message, endpoint) in claimed {
+                jobs.push(Job {
+                    authorized: still_authorized(c, &message, &mut consents)?,
+                    v1a: keys.get(&endpoint.id).cloned().unwrap_or_default(),
+                    room: rooms.get(&endpoint.id).copied(),
+                    delivery,
+                    message,
+                    endpoint,
+                });
+            }
+            Ok(jobs)
         })
         .await;
     claimed.unwrap_or_else(|error| {
         tracing::warn!(%error, "due deliveries not claimed");
         Vec::new()
     })
+}
+
+/// A message about a user goes only while the user's consent covers its type's scope: a
+/// consent withdrawn after the message was made stops it. Each user and application's
+/// consent is read once a claim.
+fn still_authorized(
+    c: &mut storage::AnyConnection,
+    message: &MessageRow,
+    read: &mut HashMap<(String, String), Option<String>>,
+) -> diesel::QueryResult<bool> {
+    let Some(user) = &message.user_id else {
+        return Ok(true);
+    };
+    let Some(Audience::AuthorizedBy(scope)) = event_types::find(&message.event_type).map(|t| t.audience) else {
+        return Ok(true);
+    };
+    let key = (user.clone(), message.client_id.clone());
+    let scopes = match read.get(&key) {
+        Some(scopes) => scopes.clone(),
+        None => {
+            let scopes = consents::scopes(c, user, &message.client_id)?;
+            read.insert(key, scopes.clone());
+            scopes
+        }
+    };
+    // No row: the user was deleted after their `user.deleted` was fanned out.
+    Ok(scopes.is_none_or(|s| s.split(' ').any(|s| s == scope)))
 }
 
 async fn sample(state: &Webhooks) {
@@ -143,13 +194,16 @@ fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn attempt(
-    state: Arc<Webhooks>,
-    (delivery, message, endpoint, v1a): Job,
-    _permit: OwnedSemaphorePermit,
-    made: mpsc::UnboundedSender<Made>,
-) {
-    if !still_authorized(&state, &message).await {
+async fn attempt(state: Arc<Webhooks>, job: Job, _permit: OwnedSemaphorePermit, made: mpsc::UnboundedSender<Made>) {
+    let Job {
+        delivery,
+        message,
+        endpoint,
+        v1a,
+        room,
+        authorized,
+    } = job;
+    if !authorized {
         return cancel(&state, &delivery).await;
     }
     if let Some(wait) = rate_limited(&state, &endpoint).await {
@@ -165,27 +219,9 @@ async fn attempt(
         delivery,
         message,
         endpoint,
+        room,
         outcome,
     });
-}
-
-/// A message about a user goes only while the user's consent covers its type's scope: a
-/// consent withdrawn after the message was made stops it.
-async fn still_authorized(state: &Webhooks, message: &MessageRow) -> bool {
-    let Some(user) = message.user_id.clone() else {
-        return true;
-    };
-    let Some(Audience::AuthorizedBy(scope)) = event_types::find(&message.event_type).map(|t| t.audience) else {
-        return true;
-    };
-    let client = message.client_id.clone();
-    match state.db.run(move |c| Ok(consents::scopes(c, &user, &client)?)).await {
-        // No row: the user was deleted after their `user.deleted` was fanned out.
-        Ok(None) => true,
-        Ok(Some(scopes)) => scopes.split(' ').any(|s| s == scope),
-        // Unknown: refrain; the delivery is tried again when its lease ends.
-        Err(_) => false,
-    }
 }
 
 async fn cancel(state: &Webhooks, delivery: &DeliveryRow) {
@@ -354,14 +390,10 @@ async fn record_all(state: Arc<Webhooks>, mut outcomes: mpsc::UnboundedReceiver<
                 (made, next)
             })
             .collect();
+        let settings = state.delivery.clone();
         let written = state
             .outbox
-            .write(move |c, events| {
-                for (made, next) in decided {
-                    write(c, events, made, next, now)?;
-                }
-                Ok(())
-            })
+            .write(move |c, events| write(c, events, &settings, decided, now))
             .await;
         if let Err(error) = written {
             tracing::warn!(%error, "attempt outcomes not recorded; their deliveries are tried again when their leases end");
@@ -391,64 +423,113 @@ fn observe(state: &Webhooks, made: &Made, next: &Next, now: i64) {
     }
 }
 
+/// Records a batch of outcomes: their attempts and deliveries in a statement each, then what
+/// they change of their endpoints.
 fn write(
     c: &mut storage::AnyConnection,
     events: &mut events::Staged,
-    made: Made,
-    next: Next,
+    settings: &DeliverySettings,
+    mut decided: Vec<(Made, Next)>,
     now: i64,
 ) -> Result<(), storage::StorageError> {
-    let Made {
-        delivery,
-        message,
-        endpoint,
-        outcome,
-    } = made;
-    store::insert_attempt(
-        c,
-        &AttemptRow {
-            id: new_id(),
-            delivery_id: delivery.id.clone(),
-            message_id: message.id.clone(),
+    let attempts: Vec<AttemptRow> = decided
+        .iter_mut()
+        .map(|(made, next)| attempt_row(made, next, now))
+        .collect();
+    store::insert_attempts(c, &attempts)?;
+    let settled: Vec<store::Settled<'_>> = decided
+        .iter()
+        .map(|(made, next)| store::Settled {
+            id: &made.delivery.id,
+            status: match next {
+                Next::Delivered => store::SUCCEEDED,
+                Next::RetryIn(_) => store::PENDING,
+                Next::Spent | Next::Disable(_) => store::FAILED,
+            },
+            attempts: made.delivery.attempts + 1,
+            next_at: match next {
+                Next::RetryIn(wait) => now + wait,
+                _ => now,
+            },
+        })
+        .collect();
+    store::settle_all(c, &settled, now)?;
+    // An endpoint is failing from its first failure after a success; the last outcome of the
+    // batch decides.
+    let mut failing: HashMap<&str, Option<i64>> = HashMap::new();
+    for (made, next) in &decided {
+        let endpoint = &made.endpoint;
+        match next {
+            Next::Delivered if endpoint.failing_since.is_some() => failing.insert(&endpoint.id, None),
+            Next::RetryIn(_) if endpoint.failing_since.is_none() => failing.insert(&endpoint.id, Some(now)),
+            _ => None,
+        };
+    }
+    for (endpoint, since) in failing {
+        store::set_failing_since(c, endpoint, since)?;
+    }
+    for (endpoint, room) in rooms(settings, &decided) {
+        store::set_room(c, endpoint, room)?;
+    }
+    for (made, next) in &decided {
+        if let Next::Disable(reason) = next {
+            disable(c, events, &made.endpoint, reason, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// The endpoints whose room the batch changes, and their new room.
+fn rooms<'a>(settings: &DeliverySettings, decided: &'a [(Made, Next)]) -> Vec<(&'a str, i32)> {
+    let fast = settings.fast_answer.millis();
+    let mut all_fast: HashMap<&str, (Option<i32>, bool)> = HashMap::new();
+    for (made, next) in decided {
+        let quick = matches!(next, Next::Delivered) && made.outcome.duration_ms < fast;
+        all_fast
+            .entry(&made.endpoint.id)
+            .and_modify(|(_, yes)| *yes &= quick)
+            .or_insert((made.room, quick));
+    }
+    all_fast
+        .into_iter()
+        .filter_map(|(endpoint, (room, quick))| Some((endpoint, schedule::next_room(settings, room, quick)?)))
+        .collect()
+}
+
+fn attempt_row(made: &mut Made, next: &Next, now: i64) -> AttemptRow {
+    let outcome = &mut made.outcome;
+    AttemptRow {
+        id: new_id(),
+        delivery_id: made.delivery.id.clone(),
+        message_id: made.message.id.clone(),
+        endpoint_id: made.endpoint.id.clone(),
+        event_type: made.message.event_type.clone(),
+        attempted_at: now - outcome.duration_ms,
+        duration_ms: outcome.duration_ms,
+        status_code: outcome.status.map(i32::from),
+        error_kind: outcome.error_kind.map(str::to_owned),
+        response_body: std::mem::take(&mut outcome.body),
+        succeeded: matches!(next, Next::Delivered),
+    }
+}
+
+fn disable(
+    c: &mut storage::AnyConnection,
+    events: &mut events::Staged,
+    endpoint: &EndpointRow,
+    reason: &'static str,
+    now: i64,
+) -> Result<(), storage::StorageError> {
+    if store::disable(c, &endpoint.id, reason)? {
+        let disabled = WebhookEndpointDisabled {
             endpoint_id: endpoint.id.clone(),
-            event_type: message.event_type.clone(),
-            attempted_at: now - outcome.duration_ms,
-            duration_ms: outcome.duration_ms,
-            status_code: outcome.status.map(i32::from),
-            error_kind: outcome.error_kind.map(str::to_owned),
-            response_body: outcome.body,
-            succeeded: matches!(next, Next::Delivered),
-        },
-    )?;
-    let attempts = delivery.attempts + 1;
-    match next {
-        Next::Delivered => {
-            store::settle(c, &delivery.id, store::SUCCEEDED, attempts, now, now)?;
-            if endpoint.failing_since.is_some() {
-                store::set_failing_since(c, &endpoint.id, None)?;
-            }
-        }
-        Next::RetryIn(wait) => {
-            store::settle(c, &delivery.id, store::PENDING, attempts, now + wait, now)?;
-            if endpoint.failing_since.is_none() {
-                store::set_failing_since(c, &endpoint.id, Some(now))?;
-            }
-        }
-        Next::Spent => store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?,
-        Next::Disable(reason) => {
-            store::settle(c, &delivery.id, store::FAILED, attempts, now, now)?;
-            if store::disable(c, &endpoint.id, reason)? {
-                let disabled = WebhookEndpointDisabled {
-                    endpoint_id: endpoint.id.clone(),
-                    client_id: endpoint.client_id.clone(),
-                    url: endpoint.url.clone(),
-                    reason: reason.to_owned(),
-                    disabled_at: now,
-                };
-                events.publish(crate::SOURCE, Some(endpoint.id.clone()), &disabled)?;
-                tracing::warn!(endpoint.id = %endpoint.id, reason, "webhook endpoint disabled");
-            }
-        }
+            client_id: endpoint.client_id.clone(),
+            url: endpoint.url.clone(),
+            reason: reason.to_owned(),
+            disabled_at: now,
+        };
+        events.publish(crate::SOURCE, Some(endpoint.id.clone()), &disabled)?;
+        tracing::warn!(endpoint.id = %endpoint.id, reason, "webhook endpoint disabled");
     }
     Ok(())
 }

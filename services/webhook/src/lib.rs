@@ -52,7 +52,9 @@ pub struct DeliverySettings {
     pub lease: Span,
     pub batch: i64,
     pub max_in_flight: usize,
+    pub start_in_flight_per_endpoint: i64,
     pub max_in_flight_per_endpoint: i64,
+    pub fast_answer: Span,
     pub response_body_bytes: usize,
 }
 
@@ -103,10 +105,18 @@ impl Validate for Settings {
                 "timeout and poll_interval must be more than 0",
             ));
         }
-        if d.batch < 1 || d.max_in_flight < 1 || d.max_in_flight_per_endpoint < 1 {
+        if d.batch < 1 || d.max_in_flight < 1 || d.start_in_flight_per_endpoint < 1 {
             return Err(settings::rule(
                 "delivery.batch",
                 "batch and in-flight limits must be at least 1",
+            ));
+        }
+        if d.max_in_flight_per_endpoint < d.start_in_flight_per_endpoint
+            || d.max_in_flight_per_endpoint > i64::from(i32::MAX)
+        {
+            return Err(settings::rule(
+                "delivery.max_in_flight_per_endpoint",
+                "at least delivery.start_in_flight_per_endpoint",
             ));
         }
         if d.jitter_percent > 100 {
@@ -164,7 +174,11 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let consumer = deps
         .bus
         .subscribe(
-            Subscription::new(NAME, &consumers::BINDINGS),
+            // Under a backlog, events are taken in a hundred to a transaction.
+            Subscription {
+                batch: 128,
+                ..Subscription::new(NAME, &consumers::BINDINGS)
+            },
             Arc::new(consumers::Events(state.clone())),
             deps.shutdown.clone(),
         )

@@ -118,6 +118,85 @@ pub(crate) async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<(Delivery, Ins
     assert!(extra.is_err(), "unexpected delivery: {extra:?}");
 }
 
+/// Takes deliveries together, records how many came at once, and fails the first attempt of
+/// the event about `bad`.
+struct Batches {
+    tx: mpsc::UnboundedSender<Vec<Delivery>>,
+}
+
+#[async_trait]
+impl Handler for Batches {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        self.handle_all(vec![delivery]).await.pop().unwrap_or(Ok(()))
+    }
+
+    async fn handle_all(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), HandlerError>> {
+        let results = deliveries
+            .iter()
+            .map(|d| match d.event.subject.as_deref() {
+                Some("bad") if d.attempt == 1 => Err(HandlerError::new("induced failure")),
+                _ => Ok(()),
+            })
+            .collect();
+        let _ = self.tx.send(deliveries);
+        results
+    }
+}
+
+/// Events waiting when a consumer starts reach it together, up to its batch; a failure in a
+/// batch retries that event alone.
+async fn waiting_events_are_taken_together(bus: Arc<dyn Bus>) {
+    let mut sub = Subscription::new("batched", &["user.updated"]);
+    sub.retry = fast_retry(3);
+    sub.batch = 8;
+    let (_rx, stop) = subscribe(&bus, sub.clone(), 0).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let published: Vec<Event> = (0..21)
+        .map(|i| updated(&if i == 5 { "bad".to_owned() } else { format!("u{i}") }))
+        .collect();
+    bus.publish(&published).await.expect("publish");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    bus.subscribe(sub, Arc::new(Batches { tx }), stop.clone())
+        .await
+        .expect("subscribe");
+    let mut batches: Vec<Vec<Delivery>> = Vec::new();
+    while batches.iter().map(Vec::len).sum::<usize>() < published.len() + 1 {
+        let batch = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        batches.push(batch);
+    }
+    assert!(
+        batches.iter().all(|b| b.len() <= 8),
+        "no batch above the subscription's"
+    );
+    assert!(
+        batches.iter().any(|b| b.len() > 1),
+        "waiting events come together: {:?}",
+        batches.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let firsts: Vec<&Event> = batches
+        .iter()
+        .flatten()
+        .filter(|d| d.attempt == 1)
+        .map(|d| &d.event)
+        .collect();
+    assert_eq!(firsts, published.iter().collect::<Vec<_>>(), "in order, each once");
+    let retried: Vec<&Delivery> = batches.iter().flatten().filter(|d| d.attempt > 1).collect();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(
+        retried[0].event.subject.as_deref(),
+        Some("bad"),
+        "only the failed one again"
+    );
+    let extra = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+    assert!(extra.is_err(), "unexpected deliveries: {extra:?}");
+    stop.cancel();
+}
+
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
@@ -277,8 +356,18 @@ async fn inbox_recognises_redeliveries(url: &str) {
         .await
         .expect("insert");
     assert_eq!((first, again, other), (true, false, true));
+    let (fresh, twice) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let taken = db
+        .run(move |c| Ok(events::inbox::first_times(c, "gateway", &[twice, id, fresh, twice])?))
+        .await
+        .expect("insert");
+    assert_eq!(
+        taken,
+        [fresh, twice].into_iter().collect(),
+        "events taken together: those not seen, each once"
+    );
     let purged = db.run(|c| Ok(events::inbox::purge(c, i64::MAX)?)).await.expect("purge");
-    assert_eq!(purged, 2);
+    assert_eq!(purged, 4);
 }
 
 /// `Outbox::write` stages events with the change and wakes the relay once committed; a
@@ -326,6 +415,18 @@ async fn writes_publish_what_they_commit(url: &str) {
         assert_eq!(ran, expected);
     }
     assert_eq!(pending().await, 2, "an event handled twice publishes once");
+    let (seen, new) = (revoked("seen"), revoked("new"));
+    let taken: Arc<[Event]> = vec![new.clone(), Event { id, ..seen }, new].into();
+    let ran = outbox
+        .once_each("test", taken, move |_, events, fresh| {
+            fresh
+                .iter()
+                .try_for_each(|event| events.publish("/test", Some(event.id.to_string()), &payload))
+        })
+        .await
+        .expect("handled");
+    assert_eq!(ran, 1, "of events taken together, only the one not handled yet, once");
+    assert_eq!(pending().await, 3);
 }
 
 macro_rules! bus_contract {
@@ -351,6 +452,11 @@ macro_rules! bus_contract {
             #[tokio::test]
             async fn queue_outlives_its_consumer() {
                 super::queue_outlives_its_consumer($bus).await;
+            }
+
+            #[tokio::test]
+            async fn waiting_events_are_taken_together() {
+                super::waiting_events_are_taken_together($bus).await;
             }
         }
     };

@@ -39,72 +39,122 @@ fn has_scope(scopes: &str, scope: &str) -> bool {
     scopes.split(' ').any(|s| s == scope)
 }
 
-/// The messages and deliveries `intake` makes.
-pub fn fan_out(c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<(), diesel::result::Error> {
-    let Some(kind) = event_types::find(intake.event_type) else {
-        return Ok(());
-    };
-    let endpoints = match kind.audience {
-        Audience::Own => match intake.data.get("client_id").and_then(Value::as_str) {
-            Some(client) => store::subscribed(c, intake.event_type, Some(&[client.to_owned()]))?,
-            None => return Ok(()),
-        },
-        Audience::AuthorizedBy(_) | Audience::Holding(_) => store::subscribed(c, intake.event_type, None)?,
-    };
-    let mut by_client: BTreeMap<String, Vec<EndpointRow>> = BTreeMap::new();
-    for endpoint in endpoints {
-        by_client.entry(endpoint.client_id.clone()).or_default().push(endpoint);
-    }
-    let consents: HashMap<String, String> =
-        match (kind.audience, event_types::subject_user(intake.event_type, intake.data)) {
-            (Audience::AuthorizedBy(_), Some(user)) => consents::granted_by(c, &user)?.into_iter().collect(),
-            _ => HashMap::new(),
-        };
-    for (client, endpoints) in by_client {
-        let may = match kind.audience {
-            Audience::AuthorizedBy(scope) => consents.get(&client).is_some_and(|s| has_scope(s, scope)),
-            Audience::Holding(scope) => store::application(c, &client)?.is_some_and(|(_, s)| has_scope(&s, scope)),
-            Audience::Own => true,
-        };
-        if may {
-            deliver(c, intake, &client, &endpoints, now)?;
-        }
-    }
-    Ok(())
+/// The messages and deliveries of events taken in together, gathered and written at the end
+/// in a few statements however many the events; what the fan-out reads (endpoints,
+/// applications' scopes, users' consents) is read once meanwhile.
+#[derive(Default)]
+pub struct Fanout {
+    endpoints: Option<Vec<EndpointRow>>,
+    scopes: HashMap<String, Option<String>>,
+    consents: HashMap<String, HashMap<String, String>>,
+    messages: Vec<MessageRow>,
+    deliveries: Vec<DeliveryRow>,
 }
 
-/// How long a message waits before an ordered endpoint may get it: events are taken in several
-/// at once (and by several replicas), so an earlier event may commit a moment after a later
-/// one; by then it has, and order by event id holds.
-pub const ORDER_SETTLE_MS: i64 = 250;
-
-/// One message of `intake` for `client`, and a delivery to each of `endpoints`.
-pub fn deliver(
-    c: &mut AnyConnection,
-    intake: &Intake<'_>,
-    client: &str,
-    endpoints: &[EndpointRow],
-    now: i64,
-) -> Result<(), diesel::result::Error> {
-    let message = MessageRow {
-        id: super::new_message_id(),
-        client_id: client.to_owned(),
-        event_id: intake.event_id.to_owned(),
-        event_type: intake.event_type.to_owned(),
-        user_id: event_types::subject_user(intake.event_type, intake.data),
-        body: body(
-            intake.event_type,
-            intake.time,
-            &public_data(intake.event_type, intake.data),
-        ),
-        created_at: now,
-    };
-    if !store::insert_message(c, &message)? {
-        return Ok(());
+impl Fanout {
+    /// Gathers the messages and deliveries `intake` makes.
+    pub fn add(&mut self, c: &mut AnyConnection, intake: &Intake<'_>, now: i64) -> Result<(), diesel::result::Error> {
+        let Some(kind) = event_types::find(intake.event_type) else {
+            return Ok(());
+        };
+        let own = match kind.audience {
+            Audience::Own => match intake.data.get("client_id").and_then(Value::as_str) {
+                Some(client) => Some(client),
+                None => return Ok(()),
+            },
+            Audience::AuthorizedBy(_) | Audience::Holding(_) => None,
+        };
+        let mut by_client: BTreeMap<String, Vec<EndpointRow>> = BTreeMap::new();
+        for endpoint in self.endpoints(c)? {
+            if endpoint.wants(intake.event_type) && own.is_none_or(|client| endpoint.client_id == client) {
+                by_client
+                    .entry(endpoint.client_id.clone())
+                    .or_default()
+                    .push(endpoint.clone());
+            }
+        }
+        let user = event_types::subject_user(intake.event_type, intake.data);
+        for (client, endpoints) in by_client {
+            let may = match (kind.audience, &user) {
+                (Audience::AuthorizedBy(scope), Some(user)) => self
+                    .consents(c, user)?
+                    .get(&client)
+                    .is_some_and(|s| has_scope(s, scope)),
+                (Audience::AuthorizedBy(_), None) => false,
+                (Audience::Holding(scope), _) => self.scopes(c, &client)?.is_some_and(|s| has_scope(s, scope)),
+                (Audience::Own, _) => true,
+            };
+            if may {
+                self.gather(intake, &client, &endpoints, now);
+            }
+        }
+        Ok(())
     }
-    let rows: Vec<DeliveryRow> = endpoints
-        .iter()
-        .map(|endpoint| DeliveryRow {
+
+    /// Writes what was gathered and forgets what was read: before a change the reads depend on
+    /// (a projection's, a deleted user's consents).
+    pub fn flush(&mut self, c: &mut AnyConnection) -> Result<(), diesel::result::Error> {
+        self.write(c)?;
+        self.endpoints = None;
+        self.scopes.clear();
+        self.consents.clear();
+        Ok(())
+    }
+
+    /// Writes the messages gathered, and the deliveries of those new (an event's message to an
+    /// application is made once).
+    pub fn write(&mut self, c: &mut AnyConnection) -> Result<(), diesel::result::Error> {
+        let made = store::insert_messages(c, &std::mem::take(&mut self.messages))?;
+        let deliveries: Vec<DeliveryRow> = std::mem::take(&mut self.deliveries)
+            .into_iter()
+            .filter(|d| made.contains(&d.message_id))
+            .collect();
+        store::insert_deliveries(c, &deliveries)
+    }
+
+    fn endpoints(&mut self, c: &mut AnyConnection) -> Result<&[EndpointRow], diesel::result::Error> {
+        if self.endpoints.is_none() {
+            self.endpoints = Some(store::enabled_endpoints(c)?);
+        }
+        Ok(self.endpoints.as_deref().unwrap_or_default())
+    }
+
+    fn scopes(&mut self, c: &mut AnyConnection, client: &str) -> Result<Option<&String>, diesel::result::Error> {
+        if !self.scopes.contains_key(client) {
+            let scopes = store::application(c, client)?.map(|(_, s)| s);
+            self.scopes.insert(client.to_owned(), scopes);
+        }
+        Ok(self.scopes.get(client).and_then(Option::as_ref))
+    }
+
+    fn consents(
+        &mut self,
+        c: &mut AnyConnection,
+        user: &str,
+    ) -> Result<&HashMap<String, String>, diesel::result::Error> {
+        if !self.consents.contains_key(user) {
+            let granted = consents::granted_by(c, user)?.into_iter().collect();
+            self.consents.insert(user.to_owned(), granted);
+        }
+        Ok(&self.consents[user])
+    }
+
+    /// One message of `intake` for `client`, and a delivery to each of `endpoints`.
+    fn gather(&mut self, intake: &Intake<'_>, client: &str, endpoints: &[EndpointRow], now: i64) {
+        let message = MessageRow {
+            id: super::new_message_id(),
+            client_id: client.to_owned(),
+            event_id: intake.event_id.to_owned(),
+            event_type: intake.event_type.to_owned(),
+            user_id: event_types::subject_user(intake.event_type, intake.data),
+            body: body(
+                intake.event_type,
+                intake.time,
+                &public_data(intake.event_type, intake.data),
+            ),
+            created_at: now,
+        };
+        self.deliveries.extend(endpoints.iter().map(|endpoint| DeliveryRow {
             id: super::new_id(),
             message_id: message.id.clone(),
             endpoint_id: endpoint.id.clone(),
@@ -115,7 +165,25 @@ pub fn deliver(
             lease_until: 0,
             created_at: now,
             updated_at: now,
-        })
-        .collect();
-    store::insert_deliveries(c, &rows)
+        }));
+        self.messages.push(message);
+    }
+}
+
+/// How long a message waits before an ordered endpoint may get it: events are taken in several
+/// at once (and by several replicas), so an earlier event may commit a moment after a later
+/// one; by then it has, and order by event id holds.
+pub const ORDER_SETTLE_MS: i64 = 250;
+
+/// One message of `intake` for `client`, and a delivery to each of `endpoints`, written now.
+pub fn deliver(
+    c: &mut AnyConnection,
+    intake: &Intake<'_>,
+    client: &str,
+    endpoints: &[EndpointRow],
+    now: i64,
+) -> Result<(), diesel::result::Error> {
+    let mut one = Fanout::default();
+    one.gather(intake, client, endpoints, now);
+    one.write(c)
 }

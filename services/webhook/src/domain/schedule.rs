@@ -1,5 +1,6 @@
 //! When the next attempt is made: the configured schedule with jitter, no sooner than an
-//! endpoint's `Retry-After`, and nothing after the last step.
+//! endpoint's `Retry-After`, and nothing after the last step; and how many attempts an
+//! endpoint may have in flight.
 
 use std::time::Duration;
 
@@ -22,6 +23,22 @@ pub fn next_wait(settings: &DeliverySettings, made: usize, retry_after: Option<D
         .map(|d| d.min(settings.retry_after_max.0))
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     Some(wait.max(asked))
+}
+
+/// An endpoint's room after a batch of its attempts, when it changes: twice what it had (up to
+/// the most) when every one succeeded within `fast_answer`, else back to the start. An endpoint
+/// that answers fast takes many attempts at once; one that slows down holds few places while
+/// it does.
+pub fn next_room(settings: &DeliverySettings, room: Option<i32>, all_fast: bool) -> Option<i32> {
+    let start = settings.start_in_flight_per_endpoint;
+    let now = room.map_or(start, i64::from);
+    let next = if all_fast {
+        (now * 2).min(settings.max_in_flight_per_endpoint)
+    } else {
+        start
+    };
+    let next = i32::try_from(next).ok()?;
+    (Some(next) != room && !(room.is_none() && i64::from(next) == start)).then_some(next)
 }
 
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -52,9 +69,22 @@ mod tests {
             lease: span("60s"),
             batch: 10,
             max_in_flight: 10,
-            max_in_flight_per_endpoint: 2,
+            start_in_flight_per_endpoint: 2,
+            max_in_flight_per_endpoint: 8,
+            fast_answer: span("1s"),
             response_body_bytes: 100,
         }
+    }
+
+    #[test]
+    fn room_doubles_while_fast_up_to_the_most_and_falls_back_to_the_start() {
+        let s = settings(0);
+        assert_eq!(next_room(&s, None, true), Some(4));
+        assert_eq!(next_room(&s, Some(4), true), Some(8));
+        assert_eq!(next_room(&s, Some(8), true), None, "at the most already");
+        assert_eq!(next_room(&s, Some(8), false), Some(2));
+        assert_eq!(next_room(&s, Some(2), false), None);
+        assert_eq!(next_room(&s, None, false), None, "the start is where it was");
     }
 
     #[test]
