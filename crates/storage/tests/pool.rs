@@ -125,6 +125,29 @@ async fn a_failing_statement_is_not_repeated() {
 }
 
 #[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    plan_cache_mode: String,
+}
+
+/// Statements the pool prepared are planned with the table as it is now, never with a generic
+/// plan made while it was small.
+#[tokio::test]
+async fn prepared_statements_are_planned_for_the_table_as_it_is() {
+    let test_db = test_support::TestDatabase::create();
+    let url = test_db.url.clone();
+    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mode = db
+        .run(|c| Ok(diesel::sql_query("SHOW plan_cache_mode").get_result::<Setting>(c)?))
+        .await
+        .unwrap();
+    assert_eq!(mode.plan_cache_mode, "force_custom_plan");
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,

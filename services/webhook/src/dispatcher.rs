@@ -35,7 +35,6 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let (made, outcomes) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_all(state.clone(), outcomes));
     let mut tasks = JoinSet::new();
-    let mut sampled: Option<Instant> = None;
     loop {
         let free = i64::try_from(permits.available_permits())
             .unwrap_or(0)
@@ -53,10 +52,6 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
             tasks.spawn(attempt(state.clone(), job, permit, made.clone()));
         }
         while tasks.try_join_next().is_some() {}
-        if sampled.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
-            sample(&state).await;
-            sampled = Some(Instant::now());
-        }
         if full {
             continue;
         }
@@ -153,7 +148,8 @@ fn still_authorized(
     Ok(scopes.is_none_or(|s| s.split(' ').any(|s| s == scope)))
 }
 
-async fn sample(state: &Webhooks) {
+/// The due backlog and the disabled endpoints, for the metrics.
+pub async fn sample(state: &Webhooks) {
     let now = storage::now_millis();
     if let Ok((due, disabled)) = state
         .db

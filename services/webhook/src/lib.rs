@@ -189,6 +189,12 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         let state = purge.clone();
         async move { state.purge_expired().await }
     });
+    let sampled = state.clone();
+    // The backlog is counted beside the dispatcher, never in its way.
+    let sampling = runtime::every(std::time::Duration::from_secs(5), deps.shutdown.clone(), move || {
+        let state = sampled.clone();
+        async move { dispatcher::sample(&state).await }
+    });
     let metrics = state.metrics.collectors();
     let data = web::Data::from(state);
     let identity = web::Data::new(settings.identity.clone());
@@ -208,7 +214,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     Ok(Started {
         name: NAME,
         http,
-        tasks: vec![relay, consumer, dispatcher, retention],
+        tasks: vec![relay, consumer, dispatcher, retention, sampling],
     })
 }
 

@@ -123,8 +123,8 @@ pub struct EventTypeView {
     pub example: Value,
 }
 
-impl From<EventType> for EventTypeView {
-    fn from(t: EventType) -> Self {
+impl From<&EventType> for EventTypeView {
+    fn from(t: &EventType) -> Self {
         let (scope, requires_consent) = t.audience.requirement();
         Self {
             name: t.name.to_owned(),
@@ -132,7 +132,7 @@ impl From<EventType> for EventTypeView {
             scope: scope.map(str::to_owned),
             requires_consent,
             example: t.example_body(),
-            schema: t.schema,
+            schema: t.schema.clone(),
         }
     }
 }

@@ -10,5 +10,5 @@ use crate::views::EventTypeView;
 #[utoipa::path(get, path = "/webhooks/event-types", operation_id = "listEventTypes", tag = "webhooks", security(()),
     responses((status = 200, body = Envelope<Vec<EventTypeView>>)))]
 pub async fn list() -> Envelope<Vec<EventTypeView>> {
-    Envelope::ok(event_types::all().into_iter().map(EventTypeView::from).collect())
+    Envelope::ok(event_types::all().iter().map(EventTypeView::from).collect())
 }
