@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::DeliverySettings;
 use crate::domain::event_types::{self, Audience};
+use crate::domain::sealing::{SealError, Sealer};
 use crate::domain::{new_id, schedule, signing};
 use crate::state::Webhooks;
 use crate::store::{self, AttemptRow, DeliveryRow, EndpointRow, MessageRow};
@@ -77,8 +78,9 @@ struct Job {
     delivery: DeliveryRow,
     message: MessageRow,
     endpoint: EndpointRow,
-    /// The endpoint's `v1a` secret keys (none, one, or two in an overlap).
-    v1a: Vec<String>,
+    /// The endpoint's secrets, opened: `v1` (one, or two in an overlap) and `v1a` keys (none,
+    /// one or two); an error when they could not be opened.
+    signing: Result<Signing, SealError>,
     room: Option<i32>,
     authorized: bool,
 }
@@ -89,9 +91,11 @@ async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
         state.delivery.lease.millis(),
         state.delivery.start_in_flight_per_endpoint,
     );
+    let sealer = state.sealer.clone();
+    // One transaction: a claim that fails after its leases were taken leaves none behind.
     let claimed = state
         .db
-        .run(move |c| {
+        .transaction(move |c| {
             let ids = store::claim(c, now, now + lease, start_room, limit)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
@@ -105,7 +109,7 @@ async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
             for (delivery, message, endpoint) in claimed {
                 jobs.push(Job {
                     authorized: still_authorized(c, &message, &mut consents)?,
-                    v1a: keys.get(&endpoint.id).cloned().unwrap_or_default(),
+                    signing: opened(&sealer, &endpoint, keys.get(&endpoint.id), now),
                     room: rooms.get(&endpoint.id).copied(),
                     delivery,
                     message,
@@ -195,7 +199,7 @@ async fn attempt(state: Arc<Webhooks>, job: Job, _permit: OwnedSemaphorePermit, 
         delivery,
         message,
         endpoint,
-        v1a,
+        signing,
         room,
         authorized,
     } = job;
@@ -209,7 +213,10 @@ async fn attempt(state: Arc<Webhooks>, job: Job, _permit: OwnedSemaphorePermit, 
         }
         return;
     }
-    let outcome = send(&state, &endpoint, &v1a, &message).await;
+    let outcome = match signing {
+        Ok(signing) => send(&state, &endpoint, &signing, &message).await,
+        Err(error) => Outcome::failed("secret", error.to_string(), Instant::now()),
+    };
     // The recorder is gone only at shutdown; the lease then brings the delivery back.
     let _ = made.send(Made {
         delivery,
@@ -245,7 +252,26 @@ async fn rate_limited(state: &Webhooks, endpoint: &EndpointRow) -> Option<i64> {
     (!decision.allowed).then(|| i64::try_from(decision.retry_after.as_millis()).unwrap_or(1000).max(1))
 }
 
-async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: &[String], message: &MessageRow) -> Outcome {
+/// An endpoint's secrets, opened for its attempts.
+struct Signing {
+    v1: Vec<String>,
+    v1a: Vec<String>,
+}
+
+/// The secrets signing `endpoint`'s attempts at `now`, opened.
+fn opened(sealer: &Sealer, endpoint: &EndpointRow, v1a: Option<&Vec<String>>, now: i64) -> Result<Signing, SealError> {
+    let open = |sealed: &String| sealer.open(sealed, &endpoint.id);
+    Ok(Signing {
+        v1: endpoint
+            .signing_secrets(now)
+            .into_iter()
+            .map(|s| sealer.open(s, &endpoint.id))
+            .collect::<Result<_, _>>()?,
+        v1a: v1a.into_iter().flatten().map(open).collect::<Result<_, _>>()?,
+    })
+}
+
+async fn send(state: &Webhooks, endpoint: &EndpointRow, signing: &Signing, message: &MessageRow) -> Outcome {
     let started = Instant::now();
     let url = match url::Url::parse(&endpoint.url) {
         Ok(url) => url,
@@ -261,8 +287,9 @@ async fn send(state: &Webhooks, endpoint: &EndpointRow, v1a: &[String], message:
     };
     let now = storage::now_millis();
     let timestamp = now / 1000;
-    let mut signature = signing::header(&endpoint.signing_secrets(now), &message.id, timestamp, &message.body);
-    for key in v1a {
+    let v1: Vec<&str> = signing.v1.iter().map(String::as_str).collect();
+    let mut signature = signing::header(&v1, &message.id, timestamp, &message.body);
+    for key in &signing.v1a {
         signature.push(' ');
         signature.push_str(&signing::sign_v1a(key, &message.id, timestamp, &message.body));
     }

@@ -24,6 +24,7 @@ use http_kit::server::{self, HttpSettings, Service};
 use identity::IdentitySettings;
 use ipnet::IpNet;
 use runtime::{BusSettings, DatabaseSettings, Deps, ServiceSettings, StartError, Started};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use settings::{SettingsError, Span, Validate};
 use storage::{Database, Migrations};
@@ -61,6 +62,8 @@ pub struct DeliverySettings {
 /// `[webhook]`: secrets, retention, limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookSettings {
+    /// Seals endpoints' signing secrets and `v1a` secret keys at rest (16+ characters).
+    pub secrets_key: SecretString,
     pub rotation_overlap: Span,
     pub retention: Span,
     pub recover_window: Span,
@@ -121,6 +124,9 @@ impl Validate for Settings {
         }
         if d.jitter_percent > 100 {
             return Err(settings::rule("delivery.jitter_percent", "0 to 100"));
+        }
+        if self.webhook.secrets_key.expose_secret().chars().count() < 16 {
+            return Err(settings::rule("webhook.secrets_key", "at least 16 characters"));
         }
         if self.webhook.max_endpoints_per_application < 1 {
             return Err(settings::rule("webhook.max_endpoints_per_application", "at least 1"));

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use cache::RateLimiter;
 use events::Outbox;
+use secrecy::ExposeSecret;
 use storage::Database;
 use tokio::sync::Notify;
 
+use crate::domain::sealing::Sealer;
 use crate::guard::{Guard, Guarded};
 use crate::metrics::WebhookMetrics;
 use crate::{DeliverySettings, Settings, WebhookSettings, store};
@@ -18,6 +20,8 @@ pub struct Webhooks {
     pub delivery: DeliverySettings,
     pub settings: WebhookSettings,
     pub guard: Arc<Guard>,
+    /// Seals signing secrets at rest.
+    pub sealer: Arc<Sealer>,
     /// Endpoints' rate limits, shared by replicas through Redis.
     pub rates: Arc<dyn RateLimiter>,
     /// Wakes the dispatcher when deliveries were made due.
@@ -58,6 +62,7 @@ impl Webhooks {
             delivery: settings.delivery.clone(),
             settings: settings.webhook.clone(),
             guard,
+            sealer: Arc::new(Sealer::new(settings.webhook.secrets_key.expose_secret()).map_err(std::io::Error::other)?),
             rates,
             wake: Arc::new(Notify::new()),
             metrics: WebhookMetrics::new().map_err(std::io::Error::other)?,

@@ -355,8 +355,6 @@ pub fn secret_keys(
         .collect())
 }
 
-/// Enabled endpoints, with the type in their filter (or none), of applications in `clients`
-/// (all applications when `None`).
 /// Every enabled endpoint: those an event may go to.
 pub fn enabled_endpoints(c: &mut AnyConnection) -> QueryResult<Vec<EndpointRow>> {
     endpoints::table
@@ -738,7 +736,7 @@ pub struct AttemptRow {
     pub attempted_at: i64,
     pub duration_ms: i64,
     pub status_code: Option<i32>,
-    /// `timeout`, `refused`, `blocked`, `tls`, `redirect`, `status`, `network`.
+    /// `timeout`, `refused`, `blocked`, `tls`, `redirect`, `status`, `network`, `secret`.
     pub error_kind: Option<String>,
     pub response_body: String,
     pub succeeded: bool,

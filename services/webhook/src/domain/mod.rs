@@ -3,6 +3,7 @@
 pub mod event_types;
 pub mod fanout;
 pub mod schedule;
+pub mod sealing;
 pub use webhook_signatures as signing;
 
 use std::collections::BTreeMap;

@@ -107,9 +107,10 @@ pub async fn create(
     };
     let fields = EndpointFields::parse(raw, &state.guard).await?;
     let now = storage::now_millis();
-    let secret = signing::generate();
+    let (id, secret) = (new_endpoint_id(), signing::generate());
     let row = EndpointRow {
-        id: new_endpoint_id(),
+        secret: state.sealer.seal(&secret, &id).map_err(ApiError::internal)?,
+        id,
         client_id: client,
         url: fields.url,
         description: fields.description,
@@ -118,7 +119,6 @@ pub async fn create(
         ordered: body.ordered,
         rate_limit: fields.rate_limit,
         headers: fields.headers,
-        secret: secret.clone(),
         previous_secret: None,
         previous_until: None,
         failing_since: None,

@@ -12,11 +12,11 @@ use crate::state::Webhooks;
 use crate::store::{self, EndpointRow};
 use crate::views::{PublicKeyView, SecretView};
 
-fn view(row: &EndpointRow, now: i64) -> SecretView {
-    SecretView {
-        secret: row.secret.clone(),
+fn view(state: &Webhooks, row: &EndpointRow, now: i64) -> Result<SecretView, ApiError> {
+    Ok(SecretView {
+        secret: state.sealer.open(&row.secret, &row.id).map_err(ApiError::internal)?,
         previous_valid_until: store::overlap_lasts(row.previous_until, now),
-    }
+    })
 }
 
 /// The endpoint's signing secret.
@@ -28,7 +28,7 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<Envelope<SecretView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
-    Ok(Envelope::ok(view(&row, storage::now_millis())))
+    Ok(Envelope::ok(view(&state, &row, storage::now_millis())?))
 }
 
 /// A new signing secret; the previous one keeps signing for `webhook.rotation_overlap`.
@@ -44,7 +44,10 @@ pub async fn rotate(
     let next = EndpointRow {
         previous_secret: Some(current.secret.clone()),
         previous_until: Some(now + state.settings.rotation_overlap.millis()),
-        secret: signing::generate(),
+        secret: state
+            .sealer
+            .seal(&signing::generate(), &current.id)
+            .map_err(ApiError::internal)?,
         version: current.version + 1,
         ..current.clone()
     };
@@ -59,7 +62,7 @@ pub async fn rotate(
         ));
     }
     tracing::info!(endpoint.id = %next.id, "webhook signing secret rotated");
-    Ok(Envelope::ok(view(&next, now)))
+    Ok(Envelope::ok(view(&state, &next, now)?))
 }
 
 /// The endpoint's `v1a` public key (`whpk_…`), if it signs with one.
@@ -88,12 +91,13 @@ pub async fn make_key_pair(
 ) -> Result<Envelope<PublicKeyView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
     let pair = signing::generate_key_pair();
+    let sealed = state.sealer.seal(&pair.secret, &row.id).map_err(ApiError::internal)?;
     let now = storage::now_millis();
     let overlap_until = now + state.settings.rotation_overlap.millis();
     let made = state
         .db
         .transaction(move |c| {
-            store::set_signing_key(c, &row.id, &pair.secret, &pair.public, now, overlap_until)?;
+            store::set_signing_key(c, &row.id, &sealed, &pair.public, now, overlap_until)?;
             Ok(store::signing_key(c, &row.id)?)
         })
         .await?

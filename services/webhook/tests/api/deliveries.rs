@@ -133,6 +133,19 @@ async fn a_rotated_secret_signs_beside_the_old_one(backend: Backend) {
     );
     verify_with_packages(&got[0], &new);
     verify_with_packages(&got[0], &old);
+    let endpoint = id.clone();
+    let stored = hooks
+        .db
+        .run(move |c| Ok(webhook::store::endpoint(c, &endpoint)?))
+        .await
+        .unwrap()
+        .unwrap();
+    for sealed in [&stored.secret, stored.previous_secret.as_ref().unwrap()] {
+        assert!(
+            sealed.starts_with("sealed:v1:") && !sealed.contains(&new[6..]) && !sealed.contains(&old[6..]),
+            "secrets are stored sealed: {sealed}"
+        );
+    }
 }
 
 /// Whether `received` carries a `v1a` signature that `public_key` (`whpk_…`) verifies.
@@ -187,6 +200,17 @@ async fn a_key_pair_adds_v1a_signatures_beside_v1(backend: Backend) {
     assert!(signed_by(&got[0], &secret));
     // Receivers that know only v1 are not troubled by the v1a signature beside it.
     verify_with_packages(&got[0], &secret);
+    let endpoint = id.clone();
+    let stored = hooks
+        .db
+        .run(move |c| Ok(webhook::store::signing_key(c, &endpoint)?))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.secret_key.starts_with("sealed:v1:"),
+        "the secret key is stored sealed"
+    );
     assert_eq!(hooks.as_app("crm", "DELETE", &path, None).await.0, 204);
     assert_eq!(hooks.as_app("crm", "POST", &test, None).await.0, 202);
     let got = receiver.wait_for(2).await;
