@@ -109,15 +109,20 @@ async fn sessions_the_server_ended_fail_no_request_and_no_write_happens_twice() 
     assert!(db.statements() >= 14, "statements are counted");
 }
 
+/// A pool with the default settings.
+async fn pooled(url: &str) -> Database {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A statement the server fails is not a lost connection: it is not run again.
 #[tokio::test]
 async fn a_failing_statement_is_not_repeated() {
     let test_db = test_support::TestDatabase::create();
-    let url = test_db.url.clone();
-    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
-        .await
-        .unwrap()
-        .unwrap();
+    let db = pooled(&test_db.url).await;
     let before = db.statements();
     let failed = db.run(|c| Ok(diesel::sql_query("SELECT 1 / 0 AS n").execute(c)?)).await;
     assert!(matches!(failed, Err(StorageError::Query(_))));
@@ -135,11 +140,7 @@ struct Setting {
 #[tokio::test]
 async fn prepared_statements_are_planned_for_the_table_as_it_is() {
     let test_db = test_support::TestDatabase::create();
-    let url = test_db.url.clone();
-    let db = tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
-        .await
-        .unwrap()
-        .unwrap();
+    let db = pooled(&test_db.url).await;
     let mode = db
         .run(|c| Ok(diesel::sql_query("SHOW plan_cache_mode").get_result::<Setting>(c)?))
         .await

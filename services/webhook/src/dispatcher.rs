@@ -260,14 +260,14 @@ struct Signing {
 
 /// The secrets signing `endpoint`'s attempts at `now`, opened.
 fn opened(sealer: &Sealer, endpoint: &EndpointRow, v1a: Option<&Vec<String>>, now: i64) -> Result<Signing, SealError> {
-    let open = |sealed: &String| sealer.open(sealed, &endpoint.id);
+    let open = |sealed: &str| sealer.open(sealed, &endpoint.id);
     Ok(Signing {
         v1: endpoint
             .signing_secrets(now)
             .into_iter()
-            .map(|s| sealer.open(s, &endpoint.id))
+            .map(open)
             .collect::<Result<_, _>>()?,
-        v1a: v1a.into_iter().flatten().map(open).collect::<Result<_, _>>()?,
+        v1a: v1a.into_iter().flatten().map(|k| open(k)).collect::<Result<_, _>>()?,
     })
 }
 
