@@ -453,12 +453,19 @@ impl PendingAcks {
 
     async fn flush(&mut self) -> Result<(), BusError> {
         self.count = 0;
+        // Bounded: an ack to a broker that went away without a word must not hold the
+        // consumer, which reconnects on the error instead.
         match self.last.take() {
-            Some(acker) => acker
-                .ack(BasicAckOptions { multiple: true })
+            Some(acker) => {
+                within(BROKER_TIMEOUT, async {
+                    acker
+                        .ack(BasicAckOptions { multiple: true })
+                        .await
+                        .map(|_| ())
+                        .map_err(unavailable)
+                })
                 .await
-                .map(|_| ())
-                .map_err(unavailable),
+            }
             None => Ok(()),
         }
     }

@@ -64,7 +64,7 @@ impl Setup {
             .env("WEBHOOK_DELIVERY__TIMEOUT", "5s")
             .env("WEBHOOK_DELIVERY__LEASE", "8s")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::inherit())
             .spawn()
             .expect("the webhook binary");
         let base = format!("http://127.0.0.1:{port}");
