@@ -29,15 +29,11 @@ pub fn first_times(
 ) -> QueryResult<HashSet<uuid::Uuid>> {
     let mut fresh = HashSet::new();
     let now = storage::now_millis();
-    // Parameters in order of appearance (SQLite numbers `$n` so), three a row.
     for chunk in event_ids.chunks(300) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
         let mut query = diesel::sql_query(format!(
             "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES {} \
              ON CONFLICT DO NOTHING RETURNING event_id",
-            rows.join(", ")
+            storage::placeholders(chunk.len(), 3)
         ))
         .into_boxed::<storage::MultiBackend>();
         for id in chunk {

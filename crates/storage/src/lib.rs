@@ -20,6 +20,18 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// `rows` rows of `columns` placeholders for a multi-row `VALUES`, numbered in order of
+/// appearance (as SQLite numbers them), from `$1`: bind row by row, column by column.
+pub fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=columns).map(|col| format!("${}", row * columns + col)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Milliseconds since the Unix epoch: the one time representation both backends store alike.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

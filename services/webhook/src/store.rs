@@ -431,7 +431,7 @@ pub fn insert_messages(c: &mut AnyConnection, rows: &[MessageRow]) -> QueryResul
         let mut query = diesel::sql_query(format!(
             "INSERT INTO messages (id, client_id, event_id, event_type, user_id, body, created_at) \
              VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            placeholders(chunk.len(), 7)
+            storage::placeholders(chunk.len(), 7)
         ))
         .into_boxed::<storage::MultiBackend>();
         for r in chunk {
@@ -473,7 +473,7 @@ pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryRe
         let mut query = diesel::sql_query(format!(
             "INSERT INTO deliveries (id, message_id, endpoint_id, seq, status, attempts, next_attempt_at, \
              lease_until, created_at, updated_at) VALUES {}",
-            placeholders(chunk.len(), 10)
+            storage::placeholders(chunk.len(), 10)
         ))
         .into_boxed::<storage::MultiBackend>();
         for r in chunk {
@@ -492,18 +492,6 @@ pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryRe
         query.execute(c)?;
     }
     Ok(())
-}
-
-/// `rows` rows of `columns` placeholders for a multi-row `VALUES`, numbered in order of
-/// appearance (as SQLite numbers them), from `$1`.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let marks: Vec<String> = (1..=columns).map(|col| format!("${}", row * columns + col)).collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[derive(Debug, QueryableByName)]
@@ -660,7 +648,7 @@ pub fn settle_all(c: &mut AnyConnection, rows: &[Settled<'_>], now: i64) -> Quer
             "WITH v (id, status, attempts, next_at) AS (VALUES {}) \
              UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, \
              lease_until = 0, updated_at = ${} FROM v WHERE deliveries.id = v.id",
-            placeholders(chunk.len(), 4),
+            storage::placeholders(chunk.len(), 4),
             chunk.len() * 4 + 1
         ))
         .into_boxed::<storage::MultiBackend>();
@@ -749,7 +737,7 @@ pub fn insert_attempts(c: &mut AnyConnection, rows: &[AttemptRow]) -> QueryResul
         let mut query = diesel::sql_query(format!(
             "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, event_type, attempted_at, \
              duration_ms, status_code, error_kind, response_body, succeeded) VALUES {}",
-            placeholders(chunk.len(), 11)
+            storage::placeholders(chunk.len(), 11)
         ))
         .into_boxed::<storage::MultiBackend>();
         for r in chunk {

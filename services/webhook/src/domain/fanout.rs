@@ -85,7 +85,7 @@ impl Fanout {
                 (Audience::Own, _) => true,
             };
             if may {
-                self.gather(intake, &client, &endpoints, now);
+                self.gather(intake, &client, user.clone(), &endpoints, now);
             }
         }
         Ok(())
@@ -140,13 +140,13 @@ impl Fanout {
     }
 
     /// One message of `intake` for `client`, and a delivery to each of `endpoints`.
-    fn gather(&mut self, intake: &Intake<'_>, client: &str, endpoints: &[EndpointRow], now: i64) {
+    fn gather(&mut self, intake: &Intake<'_>, client: &str, user: Option<String>, endpoints: &[EndpointRow], now: i64) {
         let message = MessageRow {
             id: super::new_message_id(),
             client_id: client.to_owned(),
             event_id: intake.event_id.to_owned(),
             event_type: intake.event_type.to_owned(),
-            user_id: event_types::subject_user(intake.event_type, intake.data),
+            user_id: user,
             body: body(
                 intake.event_type,
                 intake.time,
@@ -184,6 +184,7 @@ pub fn deliver(
     now: i64,
 ) -> Result<(), diesel::result::Error> {
     let mut one = Fanout::default();
-    one.gather(intake, client, endpoints, now);
+    let user = event_types::subject_user(intake.event_type, intake.data);
+    one.gather(intake, client, user, endpoints, now);
     one.write(c)
 }
