@@ -105,7 +105,7 @@ impl Handler for Events {
             .map_err(HandlerError::new)?;
         // Deliveries may be due now; waking for a projection change costs one empty claim.
         if taken_in {
-            self.0.wake.notify_one();
+            self.0.wake.healthy();
         }
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Handler for Events {
         {
             Ok(taken_in) => {
                 if taken_in > 0 {
-                    self.0.wake.notify_one();
+                    self.0.wake.healthy();
                 }
                 (0..n).map(|_| Ok(())).collect()
             }

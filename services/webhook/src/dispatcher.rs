@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cache::GcraPolicy;
 use events::catalogue::WebhookEndpointDisabled;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -19,29 +19,82 @@ use crate::domain::event_types::{self, Audience};
 use crate::domain::sealing::{SealError, Sealer};
 use crate::domain::{new_id, schedule, signing};
 use crate::state::Webhooks;
-use crate::store::{self, AttemptRow, DeliveryRow, EndpointRow, MessageRow};
+use crate::store::{self, AttemptRow, DeliveryRow, EndpointRow, Lane, MessageRow};
 
 /// An attempt made, on its way to the recorder.
 struct Made {
     delivery: DeliveryRow,
     message: MessageRow,
     endpoint: EndpointRow,
-    /// The endpoint's room when the attempt was claimed (`None`: the start).
+    /// The endpoint's room when the attempt was claimed (`None`: it never answered, room for one).
     room: Option<i32>,
     outcome: Outcome,
 }
 
+/// Wakes the dispatcher's lanes when deliveries may have become due.
+#[derive(Default)]
+pub struct Wake {
+    healthy: Notify,
+    failing: Notify,
+}
+
+impl Wake {
+    /// New deliveries, or room given back by answers: the healthy lane looks at once; a failing
+    /// endpoint's wait for its room or its next retry, so its lane looks when one of its attempts
+    /// is recorded, or at its next poll.
+    pub fn healthy(&self) {
+        self.healthy.notify_one();
+    }
+
+    /// Deliveries of any endpoint made due (a resend, a recovery) or given room (an outcome).
+    pub fn both(&self) {
+        self.healthy.notify_one();
+        self.failing.notify_one();
+    }
+
+    fn of(&self, lane: Lane) -> &Notify {
+        match lane {
+            Lane::Healthy => &self.healthy,
+            Lane::Failing => &self.failing,
+        }
+    }
+}
+
+/// Two lanes claim and attempt side by side, one for the endpoints that answer and one for
+/// those failing, each with its own places in flight: dead endpoints' claims and timeouts never
+/// hold the others' turn. One recorder writes both lanes' outcomes.
 pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(state.delivery.max_in_flight));
     let (made, outcomes) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_all(state.clone(), outcomes));
+    let failing = state.delivery.max_in_flight_failing;
+    tokio::join!(
+        lane(
+            &state,
+            Lane::Healthy,
+            state.delivery.max_in_flight,
+            made.clone(),
+            &shutdown
+        ),
+        lane(&state, Lane::Failing, failing, made, &shutdown),
+    );
+    let _ = recorder.await;
+}
+
+async fn lane(
+    state: &Arc<Webhooks>,
+    lane: Lane,
+    in_flight: usize,
+    made: mpsc::UnboundedSender<Made>,
+    shutdown: &CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(in_flight));
     let mut tasks = JoinSet::new();
     loop {
         let free = i64::try_from(permits.available_permits())
             .unwrap_or(0)
             .min(state.delivery.batch);
         let claimed = if free > 0 {
-            claim(&state, free).await
+            claim(state, lane, free).await
         } else {
             Vec::new()
         };
@@ -61,7 +114,7 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
         let starved = permits.available_permits() == 0;
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = state.wake.notified() => {}
+            () = state.wake.of(lane).notified() => {}
             () = tokio::time::sleep(state.delivery.poll_interval.0) => {}
             Some(_) = tasks.join_next(), if starved => {}
         }
@@ -69,8 +122,6 @@ pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     // Attempts in flight finish (each is bounded by the timeout) and are recorded; their leases
     // would otherwise hold their deliveries until they expire.
     while tasks.join_next().await.is_some() {}
-    drop(made);
-    let _ = recorder.await;
 }
 
 /// A claimed delivery, what its attempt needs, and whether it may still go.
@@ -85,18 +136,15 @@ struct Job {
     authorized: bool,
 }
 
-async fn claim(state: &Webhooks, limit: i64) -> Vec<Job> {
+async fn claim(state: &Webhooks, lane: Lane, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
-    let (lease, start_room) = (
-        state.delivery.lease.millis(),
-        state.delivery.start_in_flight_per_endpoint,
-    );
+    let lease = state.delivery.lease.millis();
     let sealer = state.sealer.clone();
     // One transaction: a claim that fails after its leases were taken leaves none behind.
     let claimed = state
         .db
         .transaction(move |c| {
-            let ids = store::claim(c, now, now + lease, start_room, limit)?;
+            let ids = store::claim(c, lane, now, now + lease, limit)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
@@ -413,6 +461,10 @@ async fn record_all(state: Arc<Webhooks>, mut outcomes: mpsc::UnboundedReceiver<
                 (made, next)
             })
             .collect();
+        // A failing endpoint's attempt, or a failed one, changes what the failing lane may claim.
+        let failing = decided
+            .iter()
+            .any(|(made, next)| made.endpoint.failing_since.is_some() || !matches!(next, Next::Delivered));
         let settings = state.delivery.clone();
         let written = state
             .outbox
@@ -421,7 +473,11 @@ async fn record_all(state: Arc<Webhooks>, mut outcomes: mpsc::UnboundedReceiver<
         if let Err(error) = written {
             tracing::warn!(%error, "attempt outcomes not recorded; their deliveries are tried again when their leases end");
         }
-        state.wake.notify_one();
+        if failing {
+            state.wake.both();
+        } else {
+            state.wake.healthy();
+        }
     }
 }
 

@@ -53,6 +53,7 @@ pub struct DeliverySettings {
     pub lease: Span,
     pub batch: i64,
     pub max_in_flight: usize,
+    pub max_in_flight_failing: usize,
     pub start_in_flight_per_endpoint: i64,
     pub max_in_flight_per_endpoint: i64,
     pub fast_answer: Span,
@@ -108,7 +109,7 @@ impl Validate for Settings {
                 "timeout and poll_interval must be more than 0",
             ));
         }
-        if d.batch < 1 || d.max_in_flight < 1 || d.start_in_flight_per_endpoint < 1 {
+        if d.batch < 1 || d.max_in_flight < 1 || d.max_in_flight_failing < 1 || d.start_in_flight_per_endpoint < 1 {
             return Err(settings::rule(
                 "delivery.batch",
                 "batch and in-flight limits must be at least 1",

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::dispatcher::Wake;
 use cache::RateLimiter;
 use events::Outbox;
 use secrecy::ExposeSecret;
 use storage::Database;
-use tokio::sync::Notify;
 
 use crate::domain::sealing::Sealer;
 use crate::guard::{Guard, Guarded};
@@ -25,7 +25,7 @@ pub struct Webhooks {
     /// Endpoints' rate limits, shared by replicas through Redis.
     pub rates: Arc<dyn RateLimiter>,
     /// Wakes the dispatcher when deliveries were made due.
-    pub wake: Arc<Notify>,
+    pub wake: Arc<Wake>,
     pub metrics: WebhookMetrics,
     /// Clients that connect only where the guard admits and follow no redirect: one for https
     /// URLs, one for plain http (which may be held to the allow-list).
@@ -64,7 +64,7 @@ impl Webhooks {
             guard,
             sealer: Arc::new(Sealer::new(settings.webhook.secrets_key.expose_secret()).map_err(std::io::Error::other)?),
             rates,
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new(Wake::default()),
             metrics: WebhookMetrics::new().map_err(std::io::Error::other)?,
         })
     }

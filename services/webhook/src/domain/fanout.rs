@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use storage::AnyConnection;
 
 use super::event_types::{self, Audience};
-use crate::store::{self, DeliveryRow, EndpointRow, MessageRow};
+use crate::store::{self, DeliveryRow, MessageRow, Route};
 
 /// An event as it arrives, whatever carried it.
 pub struct Intake<'a> {
@@ -44,7 +44,7 @@ fn has_scope(scopes: &str, scope: &str) -> bool {
 /// applications' scopes, users' consents) is read once meanwhile.
 #[derive(Default)]
 pub struct Fanout {
-    endpoints: Option<Vec<EndpointRow>>,
+    routes: Option<Vec<Route>>,
     scopes: HashMap<String, Option<String>>,
     consents: HashMap<String, HashMap<String, String>>,
     messages: Vec<MessageRow>,
@@ -64,13 +64,13 @@ impl Fanout {
             },
             Audience::AuthorizedBy(_) | Audience::Holding(_) => None,
         };
-        let mut by_client: BTreeMap<String, Vec<EndpointRow>> = BTreeMap::new();
-        for endpoint in self.endpoints(c)? {
-            if endpoint.wants(intake.event_type) && own.is_none_or(|client| endpoint.client_id == client) {
+        let mut by_client: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        for route in self.routes(c)? {
+            if route.wants(intake.event_type) && own.is_none_or(|client| route.client_id == client) {
                 by_client
-                    .entry(endpoint.client_id.clone())
+                    .entry(route.client_id.clone())
                     .or_default()
-                    .push(endpoint.clone());
+                    .push(route.clone());
             }
         }
         let user = event_types::subject_user(intake.event_type, intake.data);
@@ -95,7 +95,7 @@ impl Fanout {
     /// (a projection's, a deleted user's consents).
     pub fn flush(&mut self, c: &mut AnyConnection) -> Result<(), diesel::result::Error> {
         self.write(c)?;
-        self.endpoints = None;
+        self.routes = None;
         self.scopes.clear();
         self.consents.clear();
         Ok(())
@@ -112,11 +112,11 @@ impl Fanout {
         store::insert_deliveries(c, &deliveries)
     }
 
-    fn endpoints(&mut self, c: &mut AnyConnection) -> Result<&[EndpointRow], diesel::result::Error> {
-        if self.endpoints.is_none() {
-            self.endpoints = Some(store::enabled_endpoints(c)?);
+    fn routes(&mut self, c: &mut AnyConnection) -> Result<&[Route], diesel::result::Error> {
+        if self.routes.is_none() {
+            self.routes = Some(store::enabled_routes(c)?);
         }
-        Ok(self.endpoints.as_deref().unwrap_or_default())
+        Ok(self.routes.as_deref().unwrap_or_default())
     }
 
     fn scopes(&mut self, c: &mut AnyConnection, client: &str) -> Result<Option<&String>, diesel::result::Error> {
@@ -140,7 +140,7 @@ impl Fanout {
     }
 
     /// One message of `intake` for `client`, and a delivery to each of `endpoints`.
-    fn gather(&mut self, intake: &Intake<'_>, client: &str, user: Option<String>, endpoints: &[EndpointRow], now: i64) {
+    fn gather(&mut self, intake: &Intake<'_>, client: &str, user: Option<String>, endpoints: &[Route], now: i64) {
         let message = MessageRow {
             id: super::new_message_id(),
             client_id: client.to_owned(),
@@ -180,7 +180,7 @@ pub fn deliver(
     c: &mut AnyConnection,
     intake: &Intake<'_>,
     client: &str,
-    endpoints: &[EndpointRow],
+    endpoints: &[Route],
     now: i64,
 ) -> Result<(), diesel::result::Error> {
     let mut one = Fanout::default();

@@ -25,20 +25,19 @@ pub fn next_wait(settings: &DeliverySettings, made: usize, retry_after: Option<D
     Some(wait.max(asked))
 }
 
-/// An endpoint's room after a batch of its attempts, when it changes: twice what it had (up to
-/// the most) when every one succeeded within `fast_answer`, else back to the start. An endpoint
-/// that answers fast takes many attempts at once; one that slows down holds few places while
-/// it does.
+/// An endpoint's room after a batch of its attempts, when it changes. One that never answered
+/// has room for one attempt (a new endpoint that is dead holds one place, not the start's); after
+/// its first answer it has the start; then twice what it had (up to the most) when every attempt
+/// succeeded within `fast_answer`, else back to the start. An endpoint that answers fast takes
+/// many attempts at once; one that slows down holds few places while it does.
 pub fn next_room(settings: &DeliverySettings, room: Option<i32>, all_fast: bool) -> Option<i32> {
     let start = settings.start_in_flight_per_endpoint;
-    let now = room.map_or(start, i64::from);
-    let next = if all_fast {
-        (now * 2).min(settings.max_in_flight_per_endpoint)
-    } else {
-        start
+    let next = match room {
+        Some(now) if all_fast => (i64::from(now) * 2).min(settings.max_in_flight_per_endpoint),
+        _ => start,
     };
     let next = i32::try_from(next).ok()?;
-    (Some(next) != room && !(room.is_none() && i64::from(next) == start)).then_some(next)
+    (Some(next) != room).then_some(next)
 }
 
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -69,6 +68,7 @@ mod tests {
             lease: span("60s"),
             batch: 10,
             max_in_flight: 10,
+            max_in_flight_failing: 2,
             start_in_flight_per_endpoint: 2,
             max_in_flight_per_endpoint: 8,
             fast_answer: span("1s"),
@@ -77,14 +77,19 @@ mod tests {
     }
 
     #[test]
-    fn room_doubles_while_fast_up_to_the_most_and_falls_back_to_the_start() {
+    fn room_starts_after_a_first_answer_doubles_while_fast_and_falls_back_to_the_start() {
         let s = settings(0);
-        assert_eq!(next_room(&s, None, true), Some(4));
+        assert_eq!(
+            next_room(&s, None, true),
+            Some(2),
+            "one until it answered, then the start"
+        );
+        assert_eq!(next_room(&s, None, false), Some(2), "a slow or failed answer too");
+        assert_eq!(next_room(&s, Some(2), true), Some(4));
         assert_eq!(next_room(&s, Some(4), true), Some(8));
         assert_eq!(next_room(&s, Some(8), true), None, "at the most already");
         assert_eq!(next_room(&s, Some(8), false), Some(2));
         assert_eq!(next_room(&s, Some(2), false), None);
-        assert_eq!(next_room(&s, None, false), None, "the start is where it was");
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub async fn update(
         return Err(etag::lost_race(&req));
     }
     if next.enabled && !current.enabled {
-        state.wake.notify_one();
+        state.wake.both();
     }
     Ok(etag::tagged(
         StatusCode::OK,

@@ -14,7 +14,7 @@ use super::Manager;
 use crate::domain::event_types::TEST;
 use crate::domain::fanout::{self, Intake};
 use crate::state::Webhooks;
-use crate::store::{self, AttemptFilter};
+use crate::store::{self, AttemptFilter, Route};
 use crate::views::{Accepted, AttemptView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -115,17 +115,11 @@ pub async fn test(
                 data: &data,
             };
             let client = endpoint.client_id.clone();
-            fanout::deliver(
-                c,
-                &intake,
-                &client,
-                std::slice::from_ref(&endpoint),
-                storage::now_millis(),
-            )?;
+            fanout::deliver(c, &intake, &client, &[Route::from(&endpoint)], storage::now_millis())?;
             Ok(store::delivery_of_event(c, &client, &event_id)?)
         })
         .await?;
-    state.wake.notify_one();
+    state.wake.both();
     Ok(accepted(Accepted {
         message_id,
         recovered: None,
@@ -151,7 +145,7 @@ pub async fn resend(
     {
         return Err(ApiError::not_found("no such message for this endpoint"));
     }
-    state.wake.notify_one();
+    state.wake.both();
     Ok(accepted(Accepted {
         message_id: Some(message),
         recovered: None,
@@ -187,7 +181,7 @@ pub async fn recover(
         .db
         .run(move |c| Ok(store::recover(c, &endpoint.id, since, now)?))
         .await?;
-    state.wake.notify_one();
+    state.wake.both();
     Ok(accepted(Accepted {
         message_id: None,
         recovered: Some(recovered),
