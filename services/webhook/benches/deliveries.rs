@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use test_support::{As, Backend, Db, IDENTITY_SECRET, Signed, bus, served};
 use tokio_util::sync::CancellationToken;
 
+// The service's binary allocates with mimalloc; so does the service here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Arrivals: (endpoint path, event-to-delivery latency).
 #[derive(Default)]
 struct Arrivals(Mutex<Vec<(String, Duration)>>);

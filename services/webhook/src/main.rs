@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+// glibc's allocator took a sixth of the process's time at peak deliveries (`perf record` of
+// `cargo bench -p webhook`): every attempt allocates its request, headers and answer.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let load = || settings::load(webhook::DEFAULTS, webhook::ENV_PREFIX);
