@@ -39,9 +39,9 @@ pub struct Wake {
 }
 
 impl Wake {
-    /// New deliveries, or room given back by answers: the healthy lane looks at once; a failing
-    /// endpoint's wait for its room or its next retry, so its lane looks when one of its attempts
-    /// is recorded, or at its next poll.
+    /// New deliveries, or room given back by answers: the healthy lane looks at once. A failing
+    /// endpoint's new deliveries wait for its one place or its next retry anyway; its lane looks
+    /// when one of its attempts is recorded, or at its next poll.
     pub fn healthy(&self) {
         self.healthy.notify_one();
     }
@@ -66,15 +66,9 @@ impl Wake {
 pub async fn run(state: Arc<Webhooks>, shutdown: CancellationToken) {
     let (made, outcomes) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_all(state.clone(), outcomes));
-    let failing = state.delivery.max_in_flight_failing;
+    let (healthy, failing) = (state.delivery.max_in_flight, state.delivery.max_in_flight_failing);
     tokio::join!(
-        lane(
-            &state,
-            Lane::Healthy,
-            state.delivery.max_in_flight,
-            made.clone(),
-            &shutdown
-        ),
+        lane(&state, Lane::Healthy, healthy, made.clone(), &shutdown),
         lane(&state, Lane::Failing, failing, made, &shutdown),
     );
     let _ = recorder.await;

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::dispatcher::Wake;
 use cache::RateLimiter;
 use events::Outbox;
 use secrecy::ExposeSecret;
 use storage::Database;
 
+use crate::dispatcher::Wake;
 use crate::domain::sealing::Sealer;
 use crate::guard::{Guard, Guarded};
 use crate::metrics::WebhookMetrics;

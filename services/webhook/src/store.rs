@@ -572,13 +572,12 @@ pub enum Lane {
 /// Each enabled endpoint of `lane`: its attempts in flight (`busy`, by their leases, across
 /// replicas) and its room (its own; one while failing, or until it first answered).
 fn room(lane: Lane) -> String {
-    let of_lane = match lane {
-        Lane::Healthy => "e.failing_since IS NULL",
-        Lane::Failing => "e.failing_since IS NOT NULL",
+    let (of_lane, room) = match lane {
+        Lane::Healthy => ("e.failing_since IS NULL", "COALESCE(r.room, 1)"),
+        Lane::Failing => ("e.failing_since IS NOT NULL", "1"),
     };
     format!(
-        "SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, \
-           (CASE WHEN e.failing_since IS NULL THEN COALESCE(r.room, 1) ELSE 1 END) - COALESCE(b.busy, 0) AS free \
+        "SELECT e.id, e.ordered, COALESCE(b.busy, 0) AS busy, {room} - COALESCE(b.busy, 0) AS free \
          FROM endpoints e LEFT JOIN endpoint_rooms r ON r.endpoint_id = e.id LEFT JOIN ( \
            SELECT endpoint_id, COUNT(*) AS busy FROM deliveries \
            WHERE lease_until > $2 AND status = 'pending' GROUP BY endpoint_id \
