@@ -29,17 +29,21 @@ diesel::table! {
 pub fn project(event: &Event, c: &mut AnyConnection) -> Option<Result<(), StorageError>> {
     let decode = |e: serde_json::Error| StorageError::Open(format!("{}: {e}", event.event_type));
     if let Some(granted) = event.payload::<ConsentGranted>() {
-        return Some(
-            granted
-                .map_err(decode)
-                .and_then(|g| Ok(set(c, &g.user_id, &g.client_id, &g.scopes.join(" "), g.granted_at)?)),
-        );
+        return Some(granted.map_err(decode).and_then(|g| {
+            Ok(set(
+                c,
+                g.user_id.as_str(),
+                g.client_id.as_str(),
+                &g.scopes.join(" "),
+                g.granted_at,
+            )?)
+        }));
     }
     let revoked = event.payload::<ConsentRevoked>()?;
     Some(
         revoked
             .map_err(decode)
-            .and_then(|r| Ok(set(c, &r.user_id, &r.client_id, "", r.revoked_at)?)),
+            .and_then(|r| Ok(set(c, r.user_id.as_str(), r.client_id.as_str(), "", r.revoked_at)?)),
     )
 }
 

@@ -1,6 +1,7 @@
 //! Every event type the platform publishes. `proto-docs/asyncapi.json` is generated from this
 //! list (`make proto-docs`) and a test fails when the committed document differs.
 
+use ids::{ArticleId, ClientId, CommentId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -29,7 +30,8 @@ impl EventPayload for TokenRevoked {
 /// A user registered; the profile service creates the profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserRegistered {
-    pub user_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
     pub username: String,
     pub email: String,
     /// Registration time (milliseconds since the epoch).
@@ -44,7 +46,8 @@ impl EventPayload for UserRegistered {
 /// Public fields of a user changed; projections (blog authors) update their copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserUpdated {
-    pub user_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
@@ -64,7 +67,8 @@ impl EventPayload for UserUpdated {
 /// A user was deleted; their tokens are revoked and projections forget them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserDeleted {
-    pub user_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
 }
 
 impl EventPayload for UserDeleted {
@@ -75,9 +79,11 @@ impl EventPayload for UserDeleted {
 /// An article was published on the blog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArticlePublished {
-    pub article_id: i64,
+    #[schema(inline)]
+    pub article_id: ArticleId,
     /// The author's user id.
-    pub author_id: String,
+    #[schema(inline)]
+    pub author_id: UserId,
     pub title: String,
     /// Locale name (`fr`, `en`).
     pub locale: String,
@@ -94,8 +100,10 @@ impl EventPayload for ArticlePublished {
 /// An article's title, content, locale or category changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArticleUpdated {
-    pub article_id: i64,
-    pub author_id: String,
+    #[schema(inline)]
+    pub article_id: ArticleId,
+    #[schema(inline)]
+    pub author_id: UserId,
     pub title: String,
     /// The article's version after the change (its ETag).
     pub version: i64,
@@ -112,8 +120,10 @@ impl EventPayload for ArticleUpdated {
 /// its author's account was deleted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArticleDeleted {
-    pub article_id: i64,
-    pub author_id: String,
+    #[schema(inline)]
+    pub article_id: ArticleId,
+    #[schema(inline)]
+    pub author_id: UserId,
 }
 
 impl EventPayload for ArticleDeleted {
@@ -124,10 +134,13 @@ impl EventPayload for ArticleDeleted {
 /// Someone commented on an article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CommentCreated {
-    pub comment_id: i64,
-    pub article_id: i64,
+    #[schema(inline)]
+    pub comment_id: CommentId,
+    #[schema(inline)]
+    pub article_id: ArticleId,
     /// The commenter's user id.
-    pub author_id: String,
+    #[schema(inline)]
+    pub author_id: UserId,
     /// Milliseconds since the epoch.
     pub created_at: i64,
 }
@@ -141,9 +154,11 @@ impl EventPayload for CommentCreated {
 /// copy of who owns it and what it may ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApplicationRegistered {
-    pub client_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
     /// The registration-platform user who owns it.
-    pub owner_id: String,
+    #[schema(inline)]
+    pub owner_id: UserId,
     pub name: String,
     /// The scopes its tokens may carry.
     pub scopes: Vec<String>,
@@ -157,7 +172,8 @@ impl EventPayload for ApplicationRegistered {
 /// An application was deleted; what was kept for it (webhook endpoints, consents) goes too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApplicationDeleted {
-    pub client_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
 }
 
 impl EventPayload for ApplicationDeleted {
@@ -170,8 +186,10 @@ impl EventPayload for ApplicationDeleted {
 /// after the change, not the difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConsentGranted {
-    pub user_id: String,
-    pub client_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
+    #[schema(inline)]
+    pub client_id: ClientId,
     pub scopes: Vec<String>,
     /// Milliseconds since the epoch.
     pub granted_at: i64,
@@ -186,8 +204,10 @@ impl EventPayload for ConsentGranted {
 /// A user withdrew an application's authorization: nothing more about them may reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConsentRevoked {
-    pub user_id: String,
-    pub client_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
+    #[schema(inline)]
+    pub client_id: ClientId,
     /// Milliseconds since the epoch.
     pub revoked_at: i64,
 }
@@ -202,7 +222,8 @@ impl EventPayload for ConsentRevoked {
 pub struct WebhookEndpointDisabled {
     pub endpoint_id: String,
     /// The application the endpoint belongs to.
-    pub client_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
     pub url: String,
     /// `gone` (the endpoint answered 410) or `failing` (it failed for the configured time).
     pub reason: String,
@@ -223,8 +244,10 @@ pub struct NotificationRequested {
     pub provider_id: i64,
     pub service_id: i32,
     /// The provider's application.
-    pub client_id: String,
-    pub user_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
+    #[schema(inline)]
+    pub user_id: UserId,
     /// The channel asked for (`SMS`, `FCM`, `SAT`, `EMAIL`, `INAPP`).
     pub channel: String,
     /// Acceptance time (milliseconds since the epoch).
@@ -242,8 +265,10 @@ pub struct NotificationSent {
     pub notification_id: String,
     pub provider_id: i64,
     pub service_id: i32,
-    pub client_id: String,
-    pub user_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
+    #[schema(inline)]
+    pub user_id: UserId,
     /// The channel it went through (after any fallback).
     pub channel: String,
     /// The channel provider that took it (`smpp-primary`, `sandbox-sms`, …).
@@ -263,8 +288,10 @@ pub struct NotificationDelivered {
     pub notification_id: String,
     pub provider_id: i64,
     pub service_id: i32,
-    pub client_id: String,
-    pub user_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
+    #[schema(inline)]
+    pub user_id: UserId,
     pub channel: String,
     pub delivered_at: i64,
 }
@@ -280,8 +307,10 @@ pub struct NotificationFailed {
     pub notification_id: String,
     pub provider_id: i64,
     pub service_id: i32,
-    pub client_id: String,
-    pub user_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
+    #[schema(inline)]
+    pub user_id: UserId,
     /// The last channel tried, if any was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -299,7 +328,8 @@ impl EventPayload for NotificationFailed {
 /// single-use link (auth keeps only its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerificationRequested {
-    pub user_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
     pub email: String,
     /// The link to open; it works once, until `expires_at`.
     pub verify_url: String,
@@ -315,7 +345,8 @@ impl EventPayload for VerificationRequested {
 /// A person confirmed their e-mail address (seed 003's `user_verified`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserVerified {
-    pub user_id: String,
+    #[schema(inline)]
+    pub user_id: UserId,
     /// The address confirmed.
     pub email: String,
     /// Milliseconds since the epoch.
@@ -335,7 +366,8 @@ pub const USAGE_LATENCY_BOUNDS_MS: [u64; 9] = [5, 10, 25, 50, 100, 250, 500, 100
 /// since its last report; the portal adds the reports up into each application's usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UsageReported {
-    pub client_id: String,
+    #[schema(inline)]
+    pub client_id: ClientId,
     /// The route prefix (`/blog`, `/users`).
     pub api: String,
     /// UTC day, `YYYY-MM-DD`.

@@ -6,6 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, web};
 use http_kit::ApiError;
+use ids::UserId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -64,15 +65,15 @@ impl Caller {
     }
 
     /// The user the token acts for; 403 for a client's own (client_credentials) token.
-    pub fn user(&self) -> Result<&str, ApiError> {
-        if self.0.subject == self.0.client_id {
-            return Err(ApiError::forbidden("this token acts for an application, not a user"));
-        }
-        Ok(&self.0.subject)
+    pub fn user(&self) -> Result<&UserId, ApiError> {
+        self.0
+            .user
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("this token acts for an application, not a user"))
     }
 
     pub fn username(&self) -> &str {
-        self.0.username.as_deref().unwrap_or(&self.0.subject)
+        self.0.username.as_deref().unwrap_or(self.0.subject())
     }
 }
 

@@ -11,6 +11,7 @@ mod key;
 mod requirement;
 
 use hmac::Mac;
+use ids::{ClientId, IdError, UserId};
 
 pub use address::{CLIENT_ADDRESS, CLIENT_ADDRESS_SIGNATURE, ClientAddress, sign_address, verify_address};
 pub use caller::{Caller, IdentitySettings};
@@ -34,19 +35,37 @@ fn now_secs() -> i64 {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The user, or the client itself for client_credentials tokens.
-    pub subject: String,
-    pub client_id: String,
+    /// The user the token acts for; `None` for a client's own (client_credentials) token.
+    pub user: Option<UserId>,
+    pub client_id: ClientId,
     /// Space-separated scopes of the token.
     pub scope: String,
     pub username: Option<String>,
 }
 
 impl Identity {
+    /// The identity of the wire's `sub` and `client_id` (RFC 9068: a client's own token has
+    /// its client as subject): read here once, then told apart by type.
+    pub fn from_wire(subject: &str, client_id: &str, scope: String, username: Option<String>) -> Result<Self, IdError> {
+        let client_id = ClientId::parse(client_id)?;
+        let user = (client_id != subject).then(|| UserId::parse(subject)).transpose()?;
+        Ok(Self {
+            user,
+            client_id,
+            scope,
+            username,
+        })
+    }
+
+    /// The wire's subject: the user, or the client itself.
+    pub fn subject(&self) -> &str {
+        self.user.as_ref().map_or(self.client_id.as_str(), UserId::as_str)
+    }
+
     pub fn claims(&self) -> Claims<'_> {
         Claims {
-            subject: &self.subject,
-            client_id: &self.client_id,
+            subject: self.subject(),
+            client_id: self.client_id.as_str(),
             scope: &self.scope,
             username: self.username.as_deref(),
         }
@@ -85,12 +104,13 @@ pub fn verify<'a>(
     max_age_secs: i64,
 ) -> Result<Identity, IdentityError> {
     let required = |name| header(name).map(str::to_owned).ok_or(IdentityError::Missing);
-    let identity = Identity {
-        subject: required(SUBJECT)?,
-        client_id: required(CLIENT_ID)?,
-        scope: required(SCOPE)?,
-        username: header(USERNAME).map(str::to_owned),
-    };
+    let identity = Identity::from_wire(
+        header(SUBJECT).ok_or(IdentityError::Missing)?,
+        header(CLIENT_ID).ok_or(IdentityError::Missing)?,
+        required(SCOPE)?,
+        header(USERNAME).map(str::to_owned),
+    )
+    .map_err(|_| IdentityError::BadSignature)?;
     let timestamp: i64 = required(TIMESTAMP)?.parse().map_err(|_| IdentityError::BadSignature)?;
     let presented = required(SIGNATURE)?;
     let presented = presented
@@ -115,12 +135,7 @@ mod tests {
     use super::*;
 
     fn ana() -> Identity {
-        Identity {
-            subject: "user-1".into(),
-            client_id: "app".into(),
-            scope: "profile email".into(),
-            username: Some("ana".into()),
-        }
+        Identity::from_wire("user-1", "app", "profile email".into(), Some("ana".into())).unwrap()
     }
 
     fn check(headers: &HashMap<&str, String>, secret: &[u8], now: i64) -> Result<Identity, IdentityError> {
@@ -140,5 +155,12 @@ mod tests {
         assert_eq!(replayed, Err(IdentityError::BadSignature), "bound to its request id");
         assert_eq!(check(&HashMap::new(), b"secret", 1010), Err(IdentityError::Missing));
         assert!(ana().has_scope("email") && !ana().has_scope("mail"));
+        let own = Identity::from_wire("app", "app", String::new(), None).unwrap();
+        assert_eq!(
+            (own.user.as_ref(), own.subject()),
+            (None, "app"),
+            "a client's own token acts for no user"
+        );
+        assert_eq!(ana().user.unwrap(), "user-1");
     }
 }

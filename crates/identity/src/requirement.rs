@@ -8,6 +8,7 @@ use std::ops::Deref;
 
 use actix_web::{FromRequest, HttpRequest};
 use http_kit::ApiError;
+use ids::UserId;
 
 use crate::Caller;
 
@@ -65,7 +66,7 @@ impl<R: Requirement> FromRequest for Scoped<R> {
 pub struct ForUser<R> {
     pub caller: Caller,
     /// The user the token acts for.
-    pub user: String,
+    pub user: UserId,
     _requirement: PhantomData<R>,
 }
 
@@ -110,12 +111,7 @@ mod tests {
     const SECRET: &str = "a-secret-of-sixteen-chars";
 
     fn request(subject: &str, scope: &str) -> HttpRequest {
-        let identity = Identity {
-            subject: subject.into(),
-            client_id: "app".into(),
-            scope: scope.into(),
-            username: None,
-        };
+        let identity = Identity::from_wire(subject, "app", scope.into(), None).unwrap();
         let mut req = TestRequest::default()
             .insert_header(("x-request-id", "r"))
             .app_data(web::Data::new(IdentitySettings {

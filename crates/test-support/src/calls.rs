@@ -58,12 +58,8 @@ impl Signed {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let identity = identity::Identity {
-            subject: who.subject.into(),
-            client_id: client.into(),
-            scope: who.scope.into(),
-            username: Some(format!("name-of-{}", who.subject)),
-        };
+        let username = Some(format!("name-of-{}", who.subject));
+        let identity = identity::Identity::from_wire(who.subject, client, who.scope.into(), username).unwrap();
         let request_id = crate::unique("req");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

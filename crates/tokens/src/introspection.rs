@@ -48,16 +48,16 @@ impl Introspection {
         Self {
             active: true,
             scope: Some(claims.scope.clone()),
-            client_id: Some(claims.client_id.clone()),
+            client_id: Some(claims.client_id.to_string()),
             username: claims.username.clone(),
             token_type: Some("Bearer".to_owned()),
             exp: Some(claims.exp),
             iat: Some(claims.iat),
             nbf: Some(claims.nbf),
-            sub: Some(claims.sub.clone()),
+            sub: Some(claims.subject().to_owned()),
             aud: Some(claims.aud.clone()),
             iss: Some(claims.iss.clone()),
-            jti: Some(claims.jti.clone()),
+            jti: Some(claims.jti.to_string()),
             allowed_networks: claims.allowed_networks.clone(),
         }
     }

@@ -164,13 +164,13 @@ mod tests {
         let now = crate::now_secs();
         AccessClaims {
             iss: "http://issuer".into(),
-            sub: "app".into(),
+            user: None,
             aud: "partner-api".into(),
             exp: now + 600,
             iat: now,
             nbf: now,
-            jti: "j".into(),
-            client_id: "app".into(),
+            jti: "j".parse().unwrap(),
+            client_id: "app".parse().unwrap(),
             scope: "profile".into(),
             username: None,
             allowed_networks: Vec::new(),

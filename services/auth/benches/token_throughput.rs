@@ -123,13 +123,13 @@ async fn jwt(db_url: &str) {
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: "http://127.0.0.1:8080".into(),
-        sub: "client".into(),
+        user: None,
         aud: "partner-api".into(),
         exp: now + 3600,
         iat: now,
         nbf: now,
-        jti: uuid::Uuid::now_v7().to_string(),
-        client_id: "client".into(),
+        jti: ids::Jti::mint(),
+        client_id: "client".parse().unwrap(),
         scope: "profile".into(),
         username: None,
         allowed_networks: Vec::new(),

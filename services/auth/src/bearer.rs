@@ -39,10 +39,16 @@ fn invalid_token(reason: &str) -> ApiError {
 /// an application ends its tokens); the caller decides whether the user must exist.
 pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
     let claims = state.keys.verify(token).map_err(|e| invalid_token(&e.to_string()))?;
-    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    let (jti, user) = (claims.jti.clone(), claims.user.clone());
     let (revoked, user) = state
         .db
-        .run(move |c| Ok((store::is_revoked(c, &jti)?, store::user_by_id(c, &sub)?)))
+        .run(move |c| {
+            let user = match &user {
+                Some(id) => store::user_by_id(c, id)?,
+                None => None,
+            };
+            Ok((store::is_revoked(c, &jti)?, user))
+        })
         .await?;
     if revoked {
         return Err(invalid_token("token revoked"));

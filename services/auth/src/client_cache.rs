@@ -11,7 +11,7 @@ use crate::store::ClientRow;
 
 pub struct ClientCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (ClientRow, Instant)>>,
+    entries: Mutex<HashMap<ids::ClientId, (ClientRow, Instant)>>,
 }
 
 const MAX_ENTRIES: usize = 10_000;
@@ -24,7 +24,7 @@ impl ClientCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ids::ClientId, (ClientRow, Instant)>> {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -54,10 +54,10 @@ mod tests {
 
     fn row(id: &str) -> ClientRow {
         ClientRow {
-            id: id.into(),
+            id: id.parse().unwrap(),
             secret_hash: None,
             name: "n".into(),
-            owner_id: "o".into(),
+            owner_id: "o".parse().unwrap(),
             redirect_uris: String::new(),
             grant_types: "client_credentials".into(),
             scopes: String::new(),

@@ -40,10 +40,10 @@ impl Handler for Deletions {
                 let revoked = TokenRevoked {
                     jti: RevocationList::EVERY_TOKEN.to_owned(),
                     client_id: RevocationList::EVERY_TOKEN.to_owned(),
-                    sub: Some(id.clone()),
+                    sub: Some(id.to_string()),
                     exp: storage::now_millis() / 1000 + ttl,
                 };
-                events.publish(SOURCE, Some(id), &revoked)
+                events.publish(SOURCE, Some(id.to_string()), &revoked)
             })
             .await
             .map_err(HandlerError::new)?;

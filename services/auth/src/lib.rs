@@ -53,7 +53,7 @@ pub struct OAuthSettings {
     pub refresh_token_ttl_secs: i64,
     pub signing_algorithm: String,
     pub scopes: Vec<String>,
-    pub legacy_client_id: String,
+    pub legacy_client_id: ids::ClientId,
     pub legacy_scopes: Vec<String>,
     /// Scopes only users with the admin role get in their tokens.
     pub admin_scopes: Vec<String>,
@@ -65,11 +65,13 @@ pub struct BootstrapSettings {
     pub admin_password: SecretString,
     pub admin_email: String,
     /// The gateway's client (scope `introspect`), kept in line with these settings at start.
-    pub gateway_client_id: String,
+    #[serde(deserialize_with = "ids::empty_is_none")]
+    pub gateway_client_id: Option<ids::ClientId>,
     pub gateway_client_secret: SecretString,
     /// The developer portal's client: first-party (consent implied), authorization code with
     /// PKCE and refresh tokens, kept in line with these settings at start.
-    pub portal_client_id: String,
+    #[serde(deserialize_with = "ids::empty_is_none")]
+    pub portal_client_id: Option<ids::ClientId>,
     pub portal_client_secret: SecretString,
     pub portal_redirect_uris: Vec<String>,
     pub portal_scopes: Vec<String>,
@@ -131,13 +133,13 @@ impl Validate for Settings {
             return Err(settings::rule("oauth.admin_scopes", "must be within oauth.scopes"));
         }
         let b = &self.bootstrap;
-        if !b.gateway_client_id.is_empty() && b.gateway_client_secret.expose_secret().len() < 16 {
+        if b.gateway_client_id.is_some() && b.gateway_client_secret.expose_secret().len() < 16 {
             return Err(settings::rule(
                 "bootstrap.gateway_client_secret",
                 "must be at least 16 characters when bootstrap.gateway_client_id is set",
             ));
         }
-        if !b.portal_client_id.is_empty() {
+        if b.portal_client_id.is_some() {
             if b.portal_client_secret.expose_secret().len() < 16 {
                 return Err(settings::rule(
                     "bootstrap.portal_client_secret",
@@ -260,7 +262,7 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
             id: settings.oauth.legacy_client_id.clone(),
             secret_hash: None,
             name: "Legacy blog login (seed 002)".to_owned(),
-            owner_id: "platform".to_owned(),
+            owner_id: store::platform_owner(),
             redirect_uris: String::new(),
             grant_types: "password refresh_token".to_owned(),
             scopes: settings.oauth.legacy_scopes.join(" "),
@@ -280,11 +282,11 @@ async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit
 /// developer portal's (signs people in).
 fn platform_clients(b: &BootstrapSettings) -> Vec<store::ClientRow> {
     let now = storage::now_millis();
-    let row = |id: &str, secret: &SecretString, name: &str| store::ClientRow {
-        id: id.to_owned(),
+    let row = |id: &ids::ClientId, secret: &SecretString, name: &str| store::ClientRow {
+        id: id.clone(),
         secret_hash: Some(crypto::sha256_hex(secret.expose_secret())),
         name: name.to_owned(),
-        owner_id: "platform".to_owned(),
+        owner_id: store::platform_owner(),
         redirect_uris: String::new(),
         grant_types: "client_credentials".to_owned(),
         scopes: "introspect".to_owned(),
@@ -296,16 +298,16 @@ fn platform_clients(b: &BootstrapSettings) -> Vec<store::ClientRow> {
         first_party: false,
     };
     let mut clients = Vec::new();
-    if !b.gateway_client_id.is_empty() {
-        clients.push(row(&b.gateway_client_id, &b.gateway_client_secret, "Platform gateway"));
+    if let Some(id) = &b.gateway_client_id {
+        clients.push(row(id, &b.gateway_client_secret, "Platform gateway"));
     }
-    if !b.portal_client_id.is_empty() {
+    if let Some(id) = &b.portal_client_id {
         clients.push(store::ClientRow {
             redirect_uris: b.portal_redirect_uris.join("\n"),
             grant_types: "authorization_code refresh_token".to_owned(),
             scopes: b.portal_scopes.join(" "),
             first_party: true,
-            ..row(&b.portal_client_id, &b.portal_client_secret, "Developer portal")
+            ..row(id, &b.portal_client_secret, "Developer portal")
         });
     }
     clients
@@ -487,7 +489,7 @@ pub async fn announce_applications(settings: &Settings) -> Result<(usize, usize)
             let clients = store::all_clients(c)?;
             for client in &clients {
                 let registered = http::applications::registered(client);
-                events.publish(state::SOURCE, Some(client.id.clone()), &registered)?;
+                events.publish(state::SOURCE, Some(client.id.to_string()), &registered)?;
             }
             let consents = store::all_consents(c)?;
             for (user, client, scope, granted_at) in &consents {
@@ -497,7 +499,7 @@ pub async fn announce_applications(settings: &Settings) -> Result<(usize, usize)
                     scopes: scope.split_ascii_whitespace().map(str::to_owned).collect(),
                     granted_at: *granted_at,
                 };
-                events.publish(state::SOURCE, Some(user.clone()), &granted)?;
+                events.publish(state::SOURCE, Some(user.to_string()), &granted)?;
             }
             Ok((clients.len(), consents.len()))
         })

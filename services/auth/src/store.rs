@@ -2,6 +2,7 @@
 //! compose them in one transaction (with the outbox); run them through `Database::run`.
 
 use diesel::prelude::*;
+use ids::{ClientId, UserId};
 use storage::AnyConnection;
 
 pub mod schema {
@@ -74,7 +75,7 @@ use schema::{clients, refresh_tokens, revoked_tokens, signing_keys, users};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub password_hash: String,
@@ -83,13 +84,18 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
+/// The owner of the clients the platform configures itself (no user owns them).
+pub fn platform_owner() -> UserId {
+    ids::literal!(UserId, "platform")
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
 pub struct ClientRow {
-    pub id: String,
+    pub id: ClientId,
     pub secret_hash: Option<String>,
     pub name: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub redirect_uris: String,
     pub grant_types: String,
     pub scopes: String,
@@ -120,8 +126,8 @@ pub struct KeyRow {
 pub struct RefreshRow {
     pub token_hash: String,
     pub family_id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
+    pub client_id: ClientId,
+    pub user_id: Option<UserId>,
     pub scope: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -438,8 +444,8 @@ use authorize_schema::{authorization_codes, consents, sessions};
 #[diesel(table_name = authorization_codes)]
 pub struct CodeRow {
     pub code_hash: String,
-    pub client_id: String,
-    pub user_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub redirect_uri: String,
     pub scope: String,
     pub code_challenge: Option<String>,
@@ -531,7 +537,7 @@ pub fn consents_of(conn: &mut AnyConnection, user: &str) -> QueryResult<Vec<(Str
 }
 
 /// Every consent: (user, client, scope, granted at).
-pub fn all_consents(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String, String, i64)>> {
+pub fn all_consents(conn: &mut AnyConnection) -> QueryResult<Vec<(UserId, ClientId, String, i64)>> {
     consents::table
         .order((consents::user_id, consents::client_id))
         .select((
@@ -621,7 +627,7 @@ use role_schema::role_requests;
 #[diesel(table_name = role_requests)]
 pub struct RoleRequestRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: String,
     pub reason: String,
     /// `pending`, `approved` or `refused`.
@@ -699,7 +705,7 @@ use verification_schema::email_verifications;
 #[diesel(table_name = email_verifications)]
 pub struct VerificationRow {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub created_at: i64,
     pub expires_at: i64,

@@ -5,13 +5,14 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use ids::{ArticleId, CommentId, UserId};
 use storage::AnyConnection;
 
 /// The author columns every article and comment row carries.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct AuthorColumns {
     #[diesel(sql_type = Text)]
-    pub user_id: String,
+    pub user_id: UserId,
     #[diesel(sql_type = Text)]
     pub username: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -23,7 +24,7 @@ pub struct AuthorColumns {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ArticleRow {
     #[diesel(sql_type = BigInt)]
-    pub id: i64,
+    pub id: ArticleId,
     #[diesel(sql_type = BigInt)]
     pub account_id: i64,
     #[diesel(sql_type = BigInt)]
@@ -47,9 +48,9 @@ pub struct ArticleRow {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct CommentRow {
     #[diesel(sql_type = BigInt)]
-    pub id: i64,
+    pub id: CommentId,
     #[diesel(sql_type = BigInt)]
-    pub article_id: i64,
+    pub article_id: ArticleId,
     #[diesel(sql_type = BigInt)]
     pub account_id: i64,
     #[diesel(sql_type = Text)]
@@ -76,6 +77,18 @@ pub struct NamedRow {
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+#[derive(QueryableByName)]
+struct ArticleKey {
+    #[diesel(sql_type = BigInt)]
+    id: ArticleId,
+}
+
+#[derive(QueryableByName)]
+struct CommentKey {
+    #[diesel(sql_type = BigInt)]
+    id: CommentId,
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -159,15 +172,15 @@ pub fn author_id(conn: &mut AnyConnection, user_id: &str, username: &str) -> Que
 
 /// Forgets a deleted user: their comments, their articles (with every comment on them) and
 /// the author row, and remembers the deletion. Returns the ids of the articles deleted.
-pub fn delete_author(conn: &mut AnyConnection, user_id: &str, at: i64) -> QueryResult<Vec<i64>> {
+pub fn delete_author(conn: &mut AnyConnection, user_id: &str, at: i64) -> QueryResult<Vec<ArticleId>> {
     diesel::sql_query("INSERT INTO deleted_authors (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind::<Text, _>(user_id)
         .bind::<BigInt, _>(at)
         .execute(conn)?;
-    let articles: Vec<i64> =
+    let articles: Vec<ArticleId> =
         diesel::sql_query("SELECT a.id FROM articles a JOIN authors u ON u.id = a.account_id WHERE u.user_id = $1")
             .bind::<Text, _>(user_id)
-            .load::<Id>(conn)?
+            .load::<ArticleKey>(conn)?
             .into_iter()
             .map(|r| r.id)
             .collect();
@@ -215,13 +228,17 @@ pub fn feed(conn: &mut AnyConnection, filter: &FeedFilter, limit: i64, offset: i
 }
 
 /// The newest `per_article` comments of each article, oldest first within an article.
-pub fn newest_comments(conn: &mut AnyConnection, articles: &[i64], per_article: i64) -> QueryResult<Vec<CommentRow>> {
+pub fn newest_comments(
+    conn: &mut AnyConnection,
+    articles: &[ArticleId],
+    per_article: i64,
+) -> QueryResult<Vec<CommentRow>> {
     if articles.is_empty() || per_article == 0 {
         return Ok(Vec::new());
     }
     // The ids come from the database as integers: written into the statement, they cannot
     // inject anything, and one statement serves any page size.
-    let ids = articles.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let ids = articles.iter().map(ArticleId::to_string).collect::<Vec<_>>().join(",");
     let sql = format!(
         "SELECT * FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.article_id ORDER BY t.id DESC) AS rn \
          FROM ({} WHERE cm.article_id IN ({ids})) t) ranked WHERE rn <= $1 ORDER BY article_id, id",
@@ -230,7 +247,7 @@ pub fn newest_comments(conn: &mut AnyConnection, articles: &[i64], per_article: 
     diesel::sql_query(sql).bind::<BigInt, _>(per_article).load(conn)
 }
 
-pub fn article(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ArticleRow>> {
+pub fn article(conn: &mut AnyConnection, id: ArticleId) -> QueryResult<Option<ArticleRow>> {
     diesel::sql_query(format!("{} WHERE a.id = $1", article_select()))
         .bind::<BigInt, _>(id)
         .get_result(conn)
@@ -253,7 +270,12 @@ impl ArticleFields {
     }
 }
 
-pub fn insert_article(conn: &mut AnyConnection, account_id: i64, fields: &ArticleFields, now: i64) -> QueryResult<i64> {
+pub fn insert_article(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    fields: &ArticleFields,
+    now: i64,
+) -> QueryResult<ArticleId> {
     diesel::sql_query(
         "INSERT INTO articles (account_id, locales_id, blog_category_id, title, content, create_timestamp, modify_timestamp, version, search_text) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, 1, $7) RETURNING id",
@@ -265,14 +287,14 @@ pub fn insert_article(conn: &mut AnyConnection, account_id: i64, fields: &Articl
     .bind::<Text, _>(&fields.content)
     .bind::<BigInt, _>(now)
     .bind::<Text, _>(fields.search_text())
-    .get_result::<Id>(conn)
+    .get_result::<ArticleKey>(conn)
     .map(|row| row.id)
 }
 
 /// Writes the article at version `version + 1` if it is still at `version`.
 pub fn update_article(
     conn: &mut AnyConnection,
-    id: i64,
+    id: ArticleId,
     fields: &ArticleFields,
     version: i64,
     now: i64,
@@ -294,7 +316,7 @@ pub fn update_article(
 }
 
 /// Deletes the article (its comments go with it) if it is still at `version`.
-pub fn delete_article(conn: &mut AnyConnection, id: i64, version: i64) -> QueryResult<bool> {
+pub fn delete_article(conn: &mut AnyConnection, id: ArticleId, version: i64) -> QueryResult<bool> {
     diesel::sql_query("DELETE FROM articles WHERE id = $1 AND version = $2")
         .bind::<BigInt, _>(id)
         .bind::<BigInt, _>(version)
@@ -304,7 +326,12 @@ pub fn delete_article(conn: &mut AnyConnection, id: i64, version: i64) -> QueryR
 
 // Comments.
 
-pub fn comments_of(conn: &mut AnyConnection, article: i64, limit: i64, offset: i64) -> QueryResult<Vec<CommentRow>> {
+pub fn comments_of(
+    conn: &mut AnyConnection,
+    article: ArticleId,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<CommentRow>> {
     diesel::sql_query(format!(
         "{} WHERE cm.article_id = $1 ORDER BY cm.id LIMIT $2 OFFSET $3",
         comment_select()
@@ -315,7 +342,7 @@ pub fn comments_of(conn: &mut AnyConnection, article: i64, limit: i64, offset: i
     .load(conn)
 }
 
-pub fn comment(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<CommentRow>> {
+pub fn comment(conn: &mut AnyConnection, id: CommentId) -> QueryResult<Option<CommentRow>> {
     diesel::sql_query(format!("{} WHERE cm.id = $1", comment_select()))
         .bind::<BigInt, _>(id)
         .get_result(conn)
@@ -324,11 +351,11 @@ pub fn comment(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<CommentR
 
 pub fn insert_comment(
     conn: &mut AnyConnection,
-    article: i64,
+    article: ArticleId,
     account_id: i64,
     content: &str,
     now: i64,
-) -> QueryResult<i64> {
+) -> QueryResult<CommentId> {
     diesel::sql_query(
         "INSERT INTO comments (article_id, account_id, content, create_timestamp, modify_timestamp, version) \
          VALUES ($1, $2, $3, $4, $4, 1) RETURNING id",
@@ -337,11 +364,17 @@ pub fn insert_comment(
     .bind::<BigInt, _>(account_id)
     .bind::<Text, _>(content)
     .bind::<BigInt, _>(now)
-    .get_result::<Id>(conn)
+    .get_result::<CommentKey>(conn)
     .map(|row| row.id)
 }
 
-pub fn update_comment(conn: &mut AnyConnection, id: i64, content: &str, version: i64, now: i64) -> QueryResult<bool> {
+pub fn update_comment(
+    conn: &mut AnyConnection,
+    id: CommentId,
+    content: &str,
+    version: i64,
+    now: i64,
+) -> QueryResult<bool> {
     diesel::sql_query(
         "UPDATE comments SET content = $1, modify_timestamp = $2, version = version + 1 WHERE id = $3 AND version = $4",
     )
@@ -353,7 +386,7 @@ pub fn update_comment(conn: &mut AnyConnection, id: i64, content: &str, version:
     .map(|n| n == 1)
 }
 
-pub fn delete_comment(conn: &mut AnyConnection, id: i64, version: i64) -> QueryResult<bool> {
+pub fn delete_comment(conn: &mut AnyConnection, id: CommentId, version: i64) -> QueryResult<bool> {
     diesel::sql_query("DELETE FROM comments WHERE id = $1 AND version = $2")
         .bind::<BigInt, _>(id)
         .bind::<BigInt, _>(version)

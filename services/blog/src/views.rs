@@ -120,7 +120,7 @@ impl Article {
 
     pub fn of(row: &ArticleRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
-            id: row.id,
+            id: row.id.get(),
             account_id: row.account_id,
             locales_id: row.locales_id,
             blog_category_id: row.blog_category_id,
@@ -150,7 +150,7 @@ impl Comment {
 
     pub fn of(row: &CommentRow, names: &Snapshot, default_avatar: &str) -> Self {
         Self {
-            id: row.id,
+            id: row.id.get(),
             content: row.content.clone(),
             create_timestamp: row.create_timestamp,
             modify_timestamp: row.modify_timestamp,

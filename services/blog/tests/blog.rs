@@ -130,7 +130,7 @@ async fn authors_write_readers_read_and_others_cannot_edit(backend: Backend) {
     let published: ArticlePublished = b.events.next(ArticlePublished::TYPE).await.payload().unwrap().unwrap();
     assert_eq!(
         (
-            published.article_id,
+            published.article_id.get(),
             published.author_id.as_str(),
             published.locale.as_str()
         ),
@@ -172,7 +172,11 @@ async fn authors_write_readers_read_and_others_cannot_edit(backend: Backend) {
     let comment = body["data"]["id"].as_i64().unwrap();
     let created: CommentCreated = b.events.next(CommentCreated::TYPE).await.payload().unwrap().unwrap();
     assert_eq!(
-        (created.comment_id, created.article_id, created.author_id.as_str()),
+        (
+            created.comment_id.get(),
+            created.article_id.get(),
+            created.author_id.as_str()
+        ),
         (comment, id, "bob")
     );
     let feed = b.feed("").await;
@@ -285,7 +289,7 @@ async fn authors_write_readers_read_and_others_cannot_edit(backend: Backend) {
         204
     );
     let deleted: ArticleDeleted = b.events.next(ArticleDeleted::TYPE).await.payload().unwrap().unwrap();
-    assert_eq!(deleted.article_id, id);
+    assert_eq!(deleted.article_id.get(), id);
     assert_eq!(
         b.call("GET", &format!("/blog/articles/{id}"), "reader", READ, None)
             .await
@@ -541,7 +545,7 @@ async fn author_data_follows_user_events(backend: Backend) {
     b.publish(
         "ana",
         &UserRegistered {
-            user_id: "ana".into(),
+            user_id: "ana".parse().unwrap(),
             username: "ana".into(),
             email: "a@x.io".into(),
             registered_at: 0,
@@ -566,7 +570,7 @@ async fn author_data_follows_user_events(backend: Backend) {
         .await;
     let first_tag = headers["etag"].to_str().unwrap().to_owned();
     let update = |user: &str, picture: &str| UserUpdated {
-        user_id: user.into(),
+        user_id: user.parse().unwrap(),
         username: user.into(),
         picture: Some(picture.into()),
         group: None,
@@ -604,9 +608,16 @@ async fn author_data_follows_user_events(backend: Backend) {
         .await;
     assert_eq!(avatar_of(&feed, id), "https://cdn.example.com/new.png");
 
-    b.publish("ana", &UserDeleted { user_id: "ana".into() }, 0).await;
+    b.publish(
+        "ana",
+        &UserDeleted {
+            user_id: "ana".parse().unwrap(),
+        },
+        0,
+    )
+    .await;
     let deleted: ArticleDeleted = b.events.next(ArticleDeleted::TYPE).await.payload().unwrap().unwrap();
-    assert_eq!((deleted.article_id, deleted.author_id.as_str()), (id, "ana"));
+    assert_eq!((deleted.article_id.get(), deleted.author_id.as_str()), (id, "ana"));
     b.eventually("", |f| titles(f) == ["Probe"]).await;
     // Neither a late event nor a write with a token not yet refused brings the user back.
     b.publish("ana", &update("ana", "https://cdn.example.com/late.png"), 0)

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use events::catalogue::{USAGE_LATENCY_BOUNDS_MS, UsageReported};
 use events::{Bus, Event};
+use ids::ClientId;
 use tokio_util::sync::CancellationToken;
 
 const BUCKETS: usize = USAGE_LATENCY_BOUNDS_MS.len() + 1;
@@ -34,7 +35,7 @@ impl Counts {
 }
 
 /// client → route prefix → UTC day (days since the epoch) → counts.
-type Table = HashMap<String, HashMap<String, HashMap<i64, Counts>>>;
+type Table = HashMap<ClientId, HashMap<String, HashMap<i64, Counts>>>;
 
 #[derive(Default)]
 pub struct Usage {
@@ -61,7 +62,9 @@ impl Usage {
     fn record_on(&self, day: i64, client: &str, api: &str, status: u16, latency: Duration) {
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         if !table.contains_key(client) {
-            table.insert(client.to_owned(), HashMap::new());
+            // Answers name clients auth registered, whose ids always parse.
+            let Ok(id) = ClientId::parse(client) else { return };
+            table.insert(id, HashMap::new());
         }
         let Some(apis) = table.get_mut(client) else { return };
         if !apis.contains_key(api) {
@@ -127,7 +130,7 @@ impl Usage {
         }
         let events: Result<Vec<Event>, _> = reports
             .iter()
-            .map(|r| Event::new(source, Some(r.client_id.clone()), r))
+            .map(|r| Event::new(source, Some(r.client_id.to_string()), r))
             .collect();
         let published = match events {
             Ok(events) => bus.publish(&events).await.map_err(|e| e.to_string()),
@@ -140,11 +143,11 @@ impl Usage {
     }
 }
 
-fn report(client: &str, api: &str, day: i64, counts: &Counts) -> UsageReported {
+fn report(client: &ClientId, api: &str, day: i64, counts: &Counts) -> UsageReported {
     let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
         .map_or_else(String::new, |d| d.format("%Y-%m-%d").to_string());
     UsageReported {
-        client_id: client.to_owned(),
+        client_id: client.clone(),
         api: api.to_owned(),
         day: date,
         requests: counts.requests,

@@ -109,7 +109,7 @@ impl Callers {
                     )));
                 }
                 Ok(Arc::new(Caller {
-                    client_id: claims.client_id,
+                    client_id: claims.client_id.into_string(),
                     scope: claims.scope,
                 }))
             }

@@ -136,7 +136,7 @@ impl Revocations {
 
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         self.list
-            .is_revoked(&claims.jti, &claims.client_id, &claims.sub, claims.iat)
+            .is_revoked(&claims.jti, &claims.client_id, claims.subject(), claims.iat)
     }
 
     /// Records a revocation that happened at `at` (seconds): in memory first, so it counts at

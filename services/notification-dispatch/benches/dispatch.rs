@@ -150,8 +150,8 @@ fn main() {
         let started = notification_dispatch::start(settings::extract(figment).unwrap(), deps).await.unwrap();
         let api = Signed::new(served(started));
         let app = ApplicationRegistered {
-            client_id: "clinic".into(),
-            owner_id: "owner".into(),
+            client_id: "clinic".parse().unwrap(),
+            owner_id: "owner".parse().unwrap(),
             name: "Clinic".into(),
             scopes: vec!["notifications:send".into()],
         };
@@ -166,14 +166,14 @@ fn main() {
         let service = json!({"name": "Turnos", "kinds": ["notification"], "channels": ["SMS", "EMAIL"]});
         let (_, created) = post(&api, &format!("/providers/{provider}/services"), service).await;
         let registered = UserRegistered {
-            user_id: "ana".into(),
+            user_id: "ana".parse().unwrap(),
             username: "ana".into(),
             email: "ana@example.com".into(),
             registered_at: storage::now_millis(),
         };
         publish(&bus, &registered).await;
         let phone = UserUpdated {
-            user_id: "ana".into(),
+            user_id: "ana".parse().unwrap(),
             username: "ana".into(),
             picture: None,
             group: None,
@@ -181,8 +181,8 @@ fn main() {
         };
         publish(&bus, &phone).await;
         let consent = ConsentGranted {
-            user_id: "ana".into(),
-            client_id: "clinic".into(),
+            user_id: "ana".parse().unwrap(),
+            client_id: "clinic".parse().unwrap(),
             scopes: vec!["notifications:send".into()],
             granted_at: storage::now_millis(),
         };

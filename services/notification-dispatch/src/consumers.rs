@@ -77,7 +77,7 @@ fn verification_email(request: &VerificationRequested, event: uuid::Uuid) -> sto
     let now = storage::now_millis();
     store::NotificationRow {
         id: crate::domain::new_notification_id(),
-        client_id: crate::domain::PLATFORM_CLIENT.to_owned(),
+        client_id: crate::domain::platform_client(),
         provider_id: crate::domain::PLATFORM_PROVIDER,
         service_id: 0,
         user_id: request.user_id.clone(),

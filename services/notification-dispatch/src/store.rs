@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use ids::{ClientId, UserId};
 use storage::AnyConnection;
 
 mod schema {
@@ -178,7 +179,7 @@ pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = recipients)]
 pub struct RecipientRow {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: Option<String>,
     pub phone: Option<String>,
 }
@@ -268,7 +269,7 @@ pub fn forget_user(c: &mut AnyConnection, user: &str, now: i64) -> QueryResult<V
 #[diesel(table_name = providers)]
 pub struct ProviderRow {
     pub provider_id: i64,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub created_at: i64,
 }
 
@@ -358,10 +359,10 @@ pub fn set_service_token(c: &mut AnyConnection, provider: i64, id: i32, hash: &s
 #[derive(Debug, Clone)]
 pub struct NotificationRow {
     pub id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub provider_id: i64,
     pub service_id: i32,
-    pub user_id: String,
+    pub user_id: UserId,
     pub kind: String,
     pub title: String,
     pub message: String,
@@ -391,10 +392,10 @@ pub struct NotificationRow {
 #[diesel(table_name = notifications)]
 struct StateRow {
     id: String,
-    client_id: String,
+    client_id: ClientId,
     provider_id: i64,
     service_id: i32,
-    user_id: String,
+    user_id: UserId,
     status: String,
     reason: Option<String>,
     channel_used: Option<String>,
@@ -411,7 +412,7 @@ struct StateRow {
 #[diesel(table_name = contents)]
 struct ContentRow {
     id: String,
-    client_id: String,
+    client_id: ClientId,
     kind: String,
     title: String,
     message: String,
@@ -780,8 +781,8 @@ pub fn put_preferences(
 #[diesel(table_name = devices)]
 pub struct DeviceRow {
     pub id: String,
-    pub user_id: String,
-    pub client_id: String,
+    pub user_id: UserId,
+    pub client_id: ClientId,
     pub token: String,
     pub platform: String,
     pub created_at: i64,
@@ -819,7 +820,7 @@ pub fn delete_tokens(c: &mut AnyConnection, tokens: &[String]) -> QueryResult<us
 #[diesel(table_name = inbox)]
 pub struct InboxRow {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub notification_id: String,
     pub provider_id: i64,
     pub kind: String,

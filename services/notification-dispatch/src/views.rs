@@ -21,7 +21,7 @@ impl From<&ProviderRow> for ProviderView {
     fn from(row: &ProviderRow) -> Self {
         Self {
             provider_id: row.provider_id,
-            application_id: row.client_id.clone(),
+            application_id: row.client_id.to_string(),
             created_at: row.created_at,
         }
     }
@@ -147,7 +147,7 @@ impl NotificationView {
             id: row.id.clone(),
             provider_id: row.provider_id,
             service_id: row.service_id,
-            destination: row.user_id.clone(),
+            destination: row.user_id.to_string(),
             kind: Kind::from_name(&row.kind).unwrap_or(Kind::Notification),
             channel: row.channel.clone(),
             status: row.status.clone(),
@@ -188,7 +188,7 @@ impl From<&DeviceRow> for DeviceView {
         Self {
             id: row.id.clone(),
             platform: row.platform.clone(),
-            application_id: row.client_id.clone(),
+            application_id: row.client_id.to_string(),
             created_at: row.created_at,
         }
     }

@@ -11,7 +11,7 @@ use crate::domain::ProfilePatch;
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct ProfileRow {
     #[diesel(sql_type = Text)]
-    pub user_id: String,
+    pub user_id: ids::UserId,
     #[diesel(sql_type = Text)]
     pub username: String,
     #[diesel(sql_type = Text)]
@@ -53,7 +53,7 @@ pub struct ProfileRow {
 
 impl ProfileRow {
     /// A new user's profile: only what auth knows.
-    pub fn registered(user_id: String, username: String, email: String, at: i64) -> Self {
+    pub fn registered(user_id: ids::UserId, username: String, email: String, at: i64) -> Self {
         Self {
             user_id,
             username,

@@ -57,7 +57,7 @@ pub struct Profile {
 impl Profile {
     pub fn of(row: &ProfileRow, with_email: bool, with_phone: bool) -> Self {
         Self {
-            id: row.user_id.clone(),
+            id: row.user_id.to_string(),
             username: row.username.clone(),
             email: with_email.then(|| row.email.clone()),
             first_name: row.first_name.clone(),
@@ -98,7 +98,7 @@ pub struct PublicProfile {
 impl From<&ProfileRow> for PublicProfile {
     fn from(row: &ProfileRow) -> Self {
         Self {
-            id: row.user_id.clone(),
+            id: row.user_id.to_string(),
             username: row.username.clone(),
             first_name: row.first_name.clone(),
             last_name: row.last_name.clone(),
@@ -146,7 +146,7 @@ pub struct UserInfo {
 impl UserInfo {
     pub fn of(row: &ProfileRow, profile_scope: bool, email_scope: bool) -> Self {
         let mut info = Self {
-            user_id: row.user_id.clone(),
+            user_id: row.user_id.to_string(),
             ..Self::default()
         };
         if email_scope {

@@ -61,7 +61,7 @@ impl Service {
     async fn register(&self, name: &str) -> String {
         let user_id = uuid::Uuid::now_v7().to_string();
         let payload = UserRegistered {
-            user_id: user_id.clone(),
+            user_id: user_id.parse().unwrap(),
             username: name.into(),
             email: format!("{name}@example.com"),
             registered_at: 1_700_000_000_000,
@@ -283,7 +283,7 @@ async fn a_confirmed_address_marks_the_profile_verified(backend: Backend) {
     let ana = s.register("ana").await;
     let verified = |email: &str| {
         let payload = events::catalogue::UserVerified {
-            user_id: ana.clone(),
+            user_id: ana.parse().unwrap(),
             email: email.to_owned(),
             verified_at: 1_700_000_100_000,
         };

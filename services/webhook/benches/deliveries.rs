@@ -96,8 +96,8 @@ async fn service(timeout: &str) -> Service {
     let started = webhook::start(settings::extract(figment).unwrap(), deps).await.unwrap();
     let api = Signed::new(served(started));
     let registered = ApplicationRegistered {
-        client_id: "reader".into(),
-        owner_id: "owner".into(),
+        client_id: "reader".parse().unwrap(),
+        owner_id: "owner".parse().unwrap(),
         name: "Reader".into(),
         scopes: vec!["blog:read".into()],
     };
@@ -139,8 +139,8 @@ impl Service {
         let events: Vec<Event> = (0..n)
             .map(|i| {
                 let article = ArticlePublished {
-                    article_id: i as i64,
-                    author_id: "ana".into(),
+                    article_id: (i as i64 + 1).try_into().unwrap(),
+                    author_id: "ana".parse().unwrap(),
                     title: "Bench".into(),
                     locale: "en".into(),
                     category: "news".into(),

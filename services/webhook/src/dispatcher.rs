@@ -173,7 +173,7 @@ async fn claim(state: &Webhooks, lane: Lane, limit: i64) -> Vec<Job> {
 fn still_authorized(
     c: &mut storage::AnyConnection,
     message: &MessageRow,
-    read: &mut HashMap<(String, String), Option<String>>,
+    read: &mut HashMap<(ids::UserId, ids::ClientId), Option<String>>,
 ) -> diesel::QueryResult<bool> {
     let Some(user) = &message.user_id else {
         return Ok(true);

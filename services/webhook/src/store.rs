@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use ids::{ClientId, UserId};
 use storage::AnyConnection;
 
 mod schema {
@@ -158,7 +159,7 @@ pub fn delete_application(c: &mut AnyConnection, client: &str) -> QueryResult<()
 #[diesel(table_name = endpoints, treat_none_as_null = true)]
 pub struct EndpointRow {
     pub id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub url: String,
     pub description: String,
     /// Space-separated; empty means every type the application may receive.
@@ -357,7 +358,7 @@ pub fn secret_keys(
 #[diesel(table_name = endpoints)]
 pub struct Route {
     pub id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Space-separated; empty means every type the application may receive.
     pub event_types: String,
     pub ordered: bool,
@@ -436,11 +437,11 @@ pub fn disable(c: &mut AnyConnection, id: &str, reason: &str) -> QueryResult<boo
 #[diesel(table_name = messages)]
 pub struct MessageRow {
     pub id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub event_id: String,
     pub event_type: String,
     /// The user it is about, when only their consent lets it reach the application.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The exact bytes every attempt sends and signs.
     pub body: String,
     pub created_at: i64,

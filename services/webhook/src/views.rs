@@ -42,7 +42,7 @@ impl EndpointView {
     pub fn new(row: &EndpointRow, secret: Option<String>) -> Self {
         Self {
             id: row.id.clone(),
-            application_id: row.client_id.clone(),
+            application_id: row.client_id.to_string(),
             url: row.url.clone(),
             description: row.description.clone(),
             event_types: row.event_type_list(),

@@ -64,7 +64,7 @@ fn updated(user: &str) -> Event {
         "/test",
         Some(user.into()),
         &UserUpdated {
-            user_id: user.into(),
+            user_id: user.parse().unwrap(),
             username: user.into(),
             picture: None,
             group: None,

@@ -4,6 +4,7 @@
 //! out (webhooks, notifications) stop at once.
 
 use events::catalogue::{ConsentGranted, ConsentRevoked, TokenRevoked};
+use ids::{ClientId, UserId};
 use storage::{AnyConnection, StorageError};
 
 use crate::domain::Scopes;
@@ -12,8 +13,8 @@ use crate::store;
 
 /// Records that `user` authorized `client` for `scopes` (beside what it already had); writes
 /// and publishes only when that widens the consent, so a repeated sign-in costs one read.
-pub async fn grant(state: &AppState, user: &str, client: &str, scopes: &Scopes) -> Result<(), StorageError> {
-    let (user, client, scopes) = (user.to_owned(), client.to_owned(), scopes.clone());
+pub async fn grant(state: &AppState, user: &UserId, client: &ClientId, scopes: &Scopes) -> Result<(), StorageError> {
+    let (user, client, scopes) = (user.clone(), client.clone(), scopes.clone());
     state
         .outbox
         .write(move |c, events| {
@@ -32,15 +33,15 @@ pub async fn grant(state: &AppState, user: &str, client: &str, scopes: &Scopes) 
                 scopes: all.names(),
                 granted_at: now,
             };
-            events.publish(SOURCE, Some(user.clone()), &granted)
+            events.publish(SOURCE, Some(user.to_string()), &granted)
         })
         .await
 }
 
 /// Ends `user`'s consent to `client` and every token it holds for them (refresh tokens here,
 /// access tokens everywhere through `token.revoked` for the pair); false when there was none.
-pub async fn withdraw(state: &AppState, user: &str, client: &str) -> Result<bool, StorageError> {
-    let (user, client, ttl) = (user.to_owned(), client.to_owned(), state.oauth.access_token_ttl_secs);
+pub async fn withdraw(state: &AppState, user: &UserId, client: &ClientId) -> Result<bool, StorageError> {
+    let (user, client, ttl) = (user.clone(), client.clone(), state.oauth.access_token_ttl_secs);
     state
         .outbox
         .write(move |c, events| withdraw_in(c, events, &user, &client, ttl))
@@ -50,8 +51,8 @@ pub async fn withdraw(state: &AppState, user: &str, client: &str) -> Result<bool
 fn withdraw_in(
     c: &mut AnyConnection,
     events: &mut events::Staged,
-    user: &str,
-    client: &str,
+    user: &UserId,
+    client: &ClientId,
     access_ttl_secs: i64,
 ) -> Result<bool, StorageError> {
     let now = storage::now_millis();
@@ -61,16 +62,16 @@ fn withdraw_in(
     store::revoke_user_refresh_tokens_at(c, user, client, now)?;
     let tokens = TokenRevoked {
         jti: "*".to_owned(),
-        client_id: client.to_owned(),
-        sub: Some(user.to_owned()),
+        client_id: client.to_string(),
+        sub: Some(user.to_string()),
         exp: now / 1000 + access_ttl_secs,
     };
-    events.publish(SOURCE, Some(user.to_owned()), &tokens)?;
+    events.publish(SOURCE, Some(user.to_string()), &tokens)?;
     let revoked = ConsentRevoked {
-        user_id: user.to_owned(),
-        client_id: client.to_owned(),
+        user_id: user.clone(),
+        client_id: client.clone(),
         revoked_at: now,
     };
-    events.publish(SOURCE, Some(user.to_owned()), &revoked)?;
+    events.publish(SOURCE, Some(user.to_string()), &revoked)?;
     Ok(true)
 }

@@ -2,6 +2,7 @@
 //! ring in `keys`) and opaque refresh tokens (only their hash is stored).
 
 use http_kit::OAuthError;
+use ids::{ClientId, Jti, UserId};
 
 use crate::client_auth::AuthenticatedClient;
 use crate::crypto;
@@ -34,16 +35,15 @@ impl AppState {
         } else {
             scope.without(&self.admin_scopes)
         };
-        let client_id = client.id.as_str();
         let claims = AccessClaims {
             iss: self.keys.issuer().to_owned(),
-            sub: user.map_or_else(|| client_id.to_owned(), |u| u.id.clone()),
+            user: user.map(|u| u.id.clone()),
             aud: self.keys.audience().to_owned(),
             exp: now + self.oauth.access_token_ttl_secs,
             iat: now,
             nbf: now,
-            jti: uuid::Uuid::now_v7().to_string(),
-            client_id: client_id.to_owned(),
+            jti: Jti::mint(),
+            client_id: client.id.clone(),
             scope: scope.to_string(),
             username: user.map(|u| u.username.clone()),
             allowed_networks: client.networks().to_vec(),
@@ -55,8 +55,8 @@ impl AppState {
     pub fn refresh_token(
         &self,
         family: &str,
-        client_id: &str,
-        user_id: Option<&str>,
+        client_id: &ClientId,
+        user_id: Option<&UserId>,
         scope: &Scopes,
     ) -> (String, RefreshRow) {
         let token = format!("rt_{}", crypto::random_secret());
@@ -64,8 +64,8 @@ impl AppState {
         let row = RefreshRow {
             token_hash: crypto::sha256_hex(&token),
             family_id: family.to_owned(),
-            client_id: client_id.to_owned(),
-            user_id: user_id.map(str::to_owned),
+            client_id: client_id.clone(),
+            user_id: user_id.cloned(),
             scope: scope.to_string(),
             created_at: now,
             expires_at: now + self.oauth.refresh_token_ttl_secs * 1000,

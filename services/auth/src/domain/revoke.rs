@@ -11,11 +11,10 @@ impl AppState {
     /// Records a revoked access token and its `token.revoked` event in one transaction, then
     /// wakes the relay. Revoking twice is harmless and publishes once.
     pub async fn revoke_access(&self, claims: &AccessClaims) -> Result<(), StorageError> {
-        let user = (claims.sub != claims.client_id).then(|| claims.sub.clone());
         let payload = TokenRevoked {
-            jti: claims.jti.clone(),
-            client_id: claims.client_id.clone(),
-            sub: user,
+            jti: claims.jti.to_string(),
+            client_id: claims.client_id.to_string(),
+            sub: claims.user.as_ref().map(ToString::to_string),
             exp: claims.exp,
         };
         self.revoke(payload).await

@@ -38,7 +38,7 @@ pub fn request(
         verify_url: format!("{}/oauth2/verify-email?{query}", issuer.trim_end_matches('/')),
         expires_at: row.expires_at,
     };
-    events.publish(SOURCE, Some(user.id.clone()), &requested)
+    events.publish(SOURCE, Some(user.id.to_string()), &requested)
 }
 
 /// Uses the link's token; false when it is unknown, used already or expired.
@@ -56,7 +56,7 @@ pub async fn confirm(state: &AppState, token: &str) -> Result<bool, StorageError
                 email: row.email,
                 verified_at: now,
             };
-            events.publish(SOURCE, Some(row.user_id), &verified)?;
+            events.publish(SOURCE, Some(row.user_id.to_string()), &verified)?;
             Ok(true)
         })
         .await

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use events::catalogue::{ApplicationDeleted, ApplicationRegistered, TokenRevoked};
 use http_kit::{ApiError, Envelope};
+use ids::{ClientId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -94,16 +95,16 @@ fn grant_problems(grants: &GrantTypes, no_redirect_uris: bool, public: bool) -> 
 /// Stores a new client; returns it with its secret (None for public clients).
 pub async fn create_client(
     state: &AppState,
-    owner: &str,
+    owner: &UserId,
     spec: ClientSpec,
 ) -> Result<(ClientRow, Option<String>), ApiError> {
     let secret = (!spec.public).then(crypto::random_secret);
     let now = storage::now_millis();
     let row = ClientRow {
-        id: uuid::Uuid::now_v7().simple().to_string(),
+        id: ClientId::mint(),
         secret_hash: secret.as_deref().map(crypto::sha256_hex),
         name: spec.name,
-        owner_id: owner.to_owned(),
+        owner_id: owner.clone(),
         redirect_uris: spec
             .redirect_uris
             .iter()
@@ -125,7 +126,7 @@ pub async fn create_client(
         .outbox
         .write(move |c, events| {
             store::insert_client(c, &stored)?;
-            events.publish(crate::state::SOURCE, Some(stored.id.clone()), &registered)
+            events.publish(crate::state::SOURCE, Some(stored.id.to_string()), &registered)
         })
         .await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
@@ -215,8 +216,8 @@ impl ApplicationView {
                 .collect()
         };
         Self {
-            client_id: row.id.clone(),
-            app_id: row.id.clone(),
+            client_id: row.id.to_string(),
+            app_id: row.id.to_string(),
             client_secret: secret.clone(),
             app_secret: secret,
             name: row.name.clone(),
@@ -313,7 +314,7 @@ pub async fn change(
         .outbox
         .write(move |c, events| {
             store::set_client_networks(c, &id, &stored)?;
-            events.publish(crate::state::SOURCE, Some(id.clone()), &revoked)
+            events.publish(crate::state::SOURCE, Some(id.to_string()), &revoked)
         })
         .await?;
     state.clients.evict(&row.id);
@@ -399,9 +400,9 @@ pub async fn delete(
         .write(move |c, events| {
             store::revoke_client_refresh_tokens(c, &id, now)?;
             store::delete_client(c, &id)?;
-            events.publish(crate::state::SOURCE, Some(id.clone()), &payload)?;
+            events.publish(crate::state::SOURCE, Some(id.to_string()), &payload)?;
             let deleted = ApplicationDeleted { client_id: id.clone() };
-            events.publish(crate::state::SOURCE, Some(id.clone()), &deleted)
+            events.publish(crate::state::SOURCE, Some(id.to_string()), &deleted)
         })
         .await?;
     state.clients.evict(&row.id);
@@ -534,7 +535,7 @@ pub async fn register(
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
         .json(RegistrationResponse {
-            client_id: row.id,
+            client_id: row.id.into_string(),
             client_secret: secret,
             client_id_issued_at: row.created_at / 1000,
             client_secret_expires_at: 0,

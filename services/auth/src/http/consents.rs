@@ -47,7 +47,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
 pub async fn withdraw(
     state: web::Data<AppState>,
     caller: Caller,
-    client_id: web::Path<String>,
+    client_id: web::Path<ids::ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     if !consents::withdraw(&state, &caller.user.id, &client_id).await? {
         return Err(ApiError::not_found("you did not authorize this application"));

@@ -38,7 +38,7 @@ pub async fn authenticate_client(
     }
     Ok(HttpResponse::Ok().json(AuthenticatedView {
         scope: client.row.scopes().to_string(),
-        client_id: client.row.id,
+        client_id: client.row.id.into_string(),
     }))
 }
 
@@ -73,13 +73,17 @@ pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm
         {
             Introspection {
                 active: true,
-                sub: Some(row.user_id.clone().unwrap_or_else(|| row.client_id.clone())),
+                sub: Some(
+                    row.user_id
+                        .as_ref()
+                        .map_or_else(|| row.client_id.to_string(), ToString::to_string),
+                ),
                 username: user.map(|u| u.username),
                 scope: Some(row.scope),
                 token_type: Some("refresh_token".to_owned()),
                 exp: Some(row.expires_at / 1000),
                 iat: Some(row.created_at / 1000),
-                client_id: Some(row.client_id),
+                client_id: Some(row.client_id.into_string()),
                 ..Introspection::default()
             }
         }

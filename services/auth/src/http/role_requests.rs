@@ -46,7 +46,7 @@ impl RoleRequestView {
     fn new(row: RoleRequestRow, username: Option<String>) -> Self {
         Self {
             id: row.id,
-            user_id: row.user_id,
+            user_id: row.user_id.into_string(),
             username,
             role: row.role,
             reason: row.reason,

@@ -396,8 +396,8 @@ async fn revoke_issued(state: &AppState, row: &store::CodeRow) -> Result<(), OAu
     if let (Some(jti), Some(exp)) = (&row.issued_jti, row.issued_exp) {
         let revoked = events::catalogue::TokenRevoked {
             jti: jti.clone(),
-            client_id: row.client_id.clone(),
-            sub: Some(row.user_id.clone()),
+            client_id: row.client_id.to_string(),
+            sub: Some(row.user_id.to_string()),
             exp,
         };
         state.revoke(revoked).await?;

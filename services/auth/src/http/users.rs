@@ -6,6 +6,7 @@ use actix_web::web;
 use events::catalogue::UserRegistered;
 use http_kit::extract::excerpt;
 use http_kit::{ApiError, Envelope};
+use ids::UserId;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -48,7 +49,7 @@ pub struct UserView {
 impl From<&UserRow> for UserView {
     fn from(row: &UserRow) -> Self {
         Self {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             username: row.username.clone(),
             email: row.email.clone(),
             roles: parse_roles(&row.roles).iter().map(|r| r.as_str().to_owned()).collect(),
@@ -81,7 +82,7 @@ pub async fn create_user(
         HashError::Failed(cause) => ApiError::internal(std::io::Error::other(cause)),
     })?;
     let row = UserRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: UserId::mint(),
         username: username.to_string(),
         email: email.to_string(),
         password_hash: hash,
@@ -101,7 +102,7 @@ pub async fn create_user(
         .outbox
         .write(move |c, events| {
             store::insert_user(c, &stored)?;
-            events.publish(SOURCE, Some(stored.id.clone()), &payload)?;
+            events.publish(SOURCE, Some(stored.id.to_string()), &payload)?;
             if verify == Verify::Email {
                 verification::request(c, events, &stored, &issuer, stored.created_at)?;
             }

@@ -315,7 +315,7 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
     claims.exp -= 7200;
     claims.iat -= 7200;
     claims.nbf -= 7200;
-    claims.jti = uuid::Uuid::now_v7().to_string();
+    claims.jti = ids::Jti::mint();
     assert_eq!(app.me(&keys.sign(&claims).unwrap()).await, 401, "expired");
     // A signature that does not match.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -934,13 +934,13 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: "http://issuer".into(),
-        sub: "c".into(),
+        user: None,
         aud: "partner-api".into(),
         exp: now + 60,
         iat: now,
         nbf: now,
-        jti: "j".into(),
-        client_id: "c".into(),
+        jti: "j".parse().unwrap(),
+        client_id: "c".parse().unwrap(),
         scope: String::new(),
         username: None,
         allowed_networks: Vec::new(),

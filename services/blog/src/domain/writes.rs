@@ -3,18 +3,19 @@
 
 use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated};
 use events::{EventPayload, Staged};
+use ids::{ArticleId, UserId};
 use storage::{AnyConnection, StorageError};
 
 use crate::SOURCE;
 use crate::store::{self, ArticleFields, ArticleRow, CommentRow};
 
-fn stage<P: EventPayload>(events: &mut Staged, article: i64, payload: &P) -> Result<(), StorageError> {
+fn stage<P: EventPayload>(events: &mut Staged, article: ArticleId, payload: &P) -> Result<(), StorageError> {
     events.publish(SOURCE, Some(format!("article/{article}")), payload)
 }
 
 /// Who writes: the user, under the name their token carries.
 pub struct Writer {
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
 }
 
@@ -50,8 +51,8 @@ pub fn publish(
 pub fn update(
     conn: &mut AnyConnection,
     events: &mut Staged,
-    (id, version): (i64, i64),
-    author_id: String,
+    (id, version): (ArticleId, i64),
+    author_id: UserId,
     fields: &ArticleFields,
 ) -> Result<Option<ArticleRow>, StorageError> {
     let now = storage::now_millis();
@@ -75,8 +76,8 @@ pub fn update(
 pub fn delete(
     conn: &mut AnyConnection,
     events: &mut Staged,
-    (id, version): (i64, i64),
-    author_id: String,
+    (id, version): (ArticleId, i64),
+    author_id: UserId,
 ) -> Result<bool, StorageError> {
     if !store::delete_article(conn, id, version)? {
         return Ok(false);
@@ -98,7 +99,7 @@ pub fn comment(
     conn: &mut AnyConnection,
     events: &mut Staged,
     writer: &Writer,
-    article: i64,
+    article: ArticleId,
     text: &str,
 ) -> Result<Option<CommentRow>, StorageError> {
     let Some(account) = store::author_id(conn, &writer.user_id, &writer.username)? else {
@@ -121,7 +122,7 @@ pub fn comment(
 pub fn forget_author(
     conn: &mut AnyConnection,
     events: &mut Staged,
-    user_id: &str,
+    user_id: &UserId,
     at: i64,
 ) -> Result<(), StorageError> {
     for article in store::delete_author(conn, user_id, at)? {
@@ -130,7 +131,7 @@ pub fn forget_author(
             article,
             &ArticleDeleted {
                 article_id: article,
-                author_id: user_id.to_owned(),
+                author_id: user_id.clone(),
             },
         )?;
     }

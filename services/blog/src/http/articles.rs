@@ -8,6 +8,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, etag};
 use identity::{ForUser, Scoped};
+use ids::ArticleId;
 use values::every_field;
 
 use super::{BlogRead, BlogWrite, Deleter, lost_race, names_for, tagged, unchanged};
@@ -18,7 +19,7 @@ use crate::state::Blog;
 use crate::store::{self, ArticleFields, ArticleRow};
 use crate::views::Article;
 
-pub async fn load(state: &Blog, id: i64) -> Result<ArticleRow, ApiError> {
+pub async fn load(state: &Blog, id: ArticleId) -> Result<ArticleRow, ApiError> {
     state
         .db
         .run(move |c| Ok(store::article(c, id)?))
@@ -110,7 +111,7 @@ pub async fn create(
         .write(move |c, events| writes::publish(c, events, &writer, &fields, (locale, category)))
         .await?
         .ok_or_else(deleted_account)?;
-    tracing::info!(article.id = row.id, "article published");
+    tracing::info!(article.id = %row.id, "article published");
     let location = format!("/blog/articles/{}", row.id);
     let mut response = answer(&state, row, StatusCode::CREATED).await?;
     if let Ok(location) = header::HeaderValue::from_str(&location) {
@@ -127,7 +128,7 @@ pub async fn show(
     state: web::Data<Blog>,
     _reader: Scoped<BlogRead>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<ArticleId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = load(&state, *id).await?;
     let (view, tag) = view(&state, &row).await?;
@@ -152,7 +153,7 @@ pub async fn update(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<ArticleId>,
     body: http_kit::Json<ArticlePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
@@ -187,7 +188,7 @@ pub async fn delete(
     state: web::Data<Blog>,
     deleter: Deleter,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<ArticleId>,
 ) -> Result<HttpResponse, ApiError> {
     // Permission before existence: a caller who may not delete learns nothing of the id.
     let author = deleter.author();
@@ -205,6 +206,6 @@ pub async fn delete(
     if !done {
         return Err(lost_race(&req));
     }
-    tracing::info!(article.id = article, "article deleted");
+    tracing::info!(article.id = %article, "article deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, Envelope, PageQuery, PageRequest, etag};
 use identity::{ForUser, Scoped};
+use ids::{ArticleId, CommentId};
 
 use super::articles;
 use super::{BlogRead, BlogWrite, Deleter, links, lost_race, names_for, tagged};
@@ -14,7 +15,7 @@ use crate::state::Blog;
 use crate::store::{self, CommentRow};
 use crate::views::Comment;
 
-async fn load(state: &Blog, id: i64) -> Result<CommentRow, ApiError> {
+async fn load(state: &Blog, id: CommentId) -> Result<CommentRow, ApiError> {
     state
         .db
         .run(move |c| Ok(store::comment(c, id)?))
@@ -47,7 +48,7 @@ pub async fn list(
     state: web::Data<Blog>,
     _reader: Scoped<BlogRead>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<ArticleId>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::try_from(query.into_inner())?;
@@ -74,7 +75,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
-    id: web::Path<i64>,
+    id: web::Path<ArticleId>,
     body: http_kit::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone();
@@ -95,12 +96,12 @@ pub async fn create(
 /// Changes a comment (its author, scope `blog:write`).
 #[utoipa::path(patch, path = "/blog/comments/{id}", operation_id = "updateComment", tag = "comments", request_body = CommentInput,
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"])),
-    responses((status = 200, body = Envelope<Comment>), (status = 403, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
+    responses((status = 200, body = Envelope<Comment>), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn update(
     state: web::Data<Blog>,
     caller: ForUser<BlogWrite>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CommentId>,
     body: http_kit::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.as_str();
@@ -127,12 +128,12 @@ pub async fn update(
 /// Deletes a comment (its author with `blog:write`, or `blog:admin`).
 #[utoipa::path(delete, path = "/blog/comments/{id}", operation_id = "deleteComment", tag = "comments",
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)), security(("bearer" = ["blog:write"]), ("bearer" = ["blog:admin"])),
-    responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
+    responses((status = 204), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody), (status = 412, body = http_kit::ErrorBody)))]
 pub async fn delete(
     state: web::Data<Blog>,
     deleter: Deleter,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<CommentId>,
 ) -> Result<HttpResponse, ApiError> {
     // Permission before existence: a caller who may not delete learns nothing of the id.
     let author = deleter.author();

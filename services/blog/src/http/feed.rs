@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, PageQuery, PageRequest};
 use identity::Scoped;
+use ids::ArticleId;
 
 use super::{BlogRead, links, names_for};
 use crate::domain::{self, FeedQuery};
@@ -57,7 +58,7 @@ pub async fn feed(
         .db
         .run(move |c| {
             let articles = store::feed(c, &filter, page.limit() + 1, page.offset())?;
-            let ids: Vec<i64> = articles.iter().take(page.size() as usize).map(|a| a.id).collect();
+            let ids: Vec<ArticleId> = articles.iter().take(page.size() as usize).map(|a| a.id).collect();
             let comments = store::newest_comments(c, &ids, per_article)?;
             Ok((articles, comments))
         })
@@ -74,7 +75,7 @@ pub async fn feed(
         })
         .collect();
     for comment in &comments {
-        if let Some(item) = data.iter_mut().find(|item| item.article.id == comment.article_id) {
+        if let Some(item) = data.iter_mut().find(|item| item.article.id == comment.article_id.get()) {
             item.comments.push(Comment::of(comment, &names, avatar));
         }
     }

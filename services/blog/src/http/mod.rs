@@ -49,7 +49,7 @@ impl Requirement for BlogAdmin {
 /// caller who may not delete learns nothing of the id.
 pub enum Deleter {
     Admin,
-    Author(String),
+    Author(ids::UserId),
 }
 
 impl Deleter {
@@ -72,7 +72,7 @@ impl FromRequest for Deleter {
                 return Ok(Self::Admin);
             }
             caller.require_scope(WRITE_SCOPE)?;
-            Ok(Self::Author(caller.user()?.to_owned()))
+            Ok(Self::Author(caller.user()?.clone()))
         }))
     }
 }

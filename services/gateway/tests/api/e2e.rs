@@ -37,13 +37,13 @@ async fn signed(p: &Platform, audience: &str, exp_offset: i64) -> String {
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: platform::ISSUER.into(),
-        sub: "someone".into(),
+        user: Some("someone".parse().unwrap()),
         aud: audience.into(),
         exp: now + exp_offset,
         iat: now - 7200,
         nbf: now - 7200,
-        jti: test_support::unique("jti"),
-        client_id: "gateway".into(),
+        jti: test_support::unique("jti").parse().unwrap(),
+        client_id: "gateway".parse().unwrap(),
         scope: "profile".into(),
         username: None,
         allowed_networks: Vec::new(),

@@ -203,7 +203,14 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
         let (bus, leaving) = (bus.clone(), leaving.clone());
         tokio::spawn(async move {
             for (user, _) in leaving {
-                let event = Event::new("/test", Some(user.clone()), &UserDeleted { user_id: user }).unwrap();
+                let event = Event::new(
+                    "/test",
+                    Some(user.clone()),
+                    &UserDeleted {
+                        user_id: user.parse().unwrap(),
+                    },
+                )
+                .unwrap();
                 bus.publish(&[event]).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -251,10 +258,10 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
         );
         let event = events.next_any().await;
         if let Some(Ok(payload)) = event.payload::<ArticlePublished>() {
-            published.insert(payload.article_id);
+            published.insert(payload.article_id.get());
         }
         if let Some(Ok(payload)) = event.payload::<ArticleDeleted>() {
-            deleted.insert(payload.article_id);
+            deleted.insert(payload.article_id.get());
         }
     }
     drop((a, b));

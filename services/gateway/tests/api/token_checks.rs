@@ -204,7 +204,7 @@ async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
     )
     .expect("signed by the gateway");
     assert_eq!(
-        (identity.subject.as_str(), identity.scope.as_str()),
+        (identity.subject(), identity.scope.as_str()),
         ("user-1", "profile"),
         "client headers replaced"
     );

@@ -27,13 +27,13 @@ mod tests {
     fn claims() -> AccessClaims {
         AccessClaims {
             iss: "http://issuer".into(),
-            sub: "user-1".into(),
+            user: Some("user-1".parse().unwrap()),
             aud: "resource-server".into(),
             exp: 2_000_000_000,
             iat: 1_000,
             nbf: 1_000,
-            jti: "j".into(),
-            client_id: "app".into(),
+            jti: "j".parse().unwrap(),
+            client_id: "app".parse().unwrap(),
             scope: "profile".into(),
             username: Some("ana".into()),
             allowed_networks: Vec::new(),

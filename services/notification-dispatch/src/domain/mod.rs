@@ -155,7 +155,9 @@ pub fn new_notification_id() -> String {
 /// address): provider 0, by e-mail only, needing no consent and passing quiet hours and
 /// channel choices, as transactional mail does.
 pub const PLATFORM_PROVIDER: i64 = 0;
-pub const PLATFORM_CLIENT: &str = "platform";
+pub fn platform_client() -> ids::ClientId {
+    ids::literal!(ClientId, "platform")
+}
 
 /// The scope a user's consent must hold for a provider's application to notify them.
 pub const CONSENT_SCOPE: &str = "notifications:send";

@@ -4,6 +4,7 @@
 //! OpenAPI document gives the canonical (first) one. Every bad field is reported, named by its
 //! canonical path (`parameters.notification.title`).
 
+use ids::UserId;
 use serde_json::{Map, Value};
 use values::{FieldErrors, Invalid};
 
@@ -40,7 +41,7 @@ pub struct Content {
 /// Whom to notify with what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
-    pub destination: String,
+    pub destination: UserId,
     pub contents: Vec<Content>,
     /// The provider's own reference: a repeated one is the same request (as `Idempotency-Key`).
     pub reference: Option<String>,
@@ -273,7 +274,7 @@ fn reference(value: Option<&Value>, errors: &mut FieldErrors) -> Option<String> 
     }))
 }
 
-fn parameters(value: Option<&Value>, limits: &Limits, errors: &mut FieldErrors) -> Option<(String, Vec<Content>)> {
+fn parameters(value: Option<&Value>, limits: &Limits, errors: &mut FieldErrors) -> Option<(UserId, Vec<Content>)> {
     let Some(object) = value.and_then(Value::as_object) else {
         errors.push(Invalid::new("parameters", "required: an object"));
         return None;
@@ -281,10 +282,10 @@ fn parameters(value: Option<&Value>, limits: &Limits, errors: &mut FieldErrors) 
     let fields = Fields::of(object, &PARAMETERS, "parameters", errors);
     let destination = errors.keep(required(fields.get(0), "parameters.destination").and_then(|v| {
         let id = text(v, "parameters.destination")?.trim();
-        if id.is_empty() || id.len() > 128 {
-            return Err(Invalid::new("parameters.destination", "must be a user id"));
+        match UserId::parse(id) {
+            Ok(id) if id.len() <= 128 => Ok(id),
+            _ => Err(Invalid::new("parameters.destination", "must be a user id")),
         }
-        Ok(id.to_owned())
     }));
     if fields.get(4).is_some() {
         errors.push(Invalid::new(

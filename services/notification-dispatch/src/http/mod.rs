@@ -36,8 +36,8 @@ impl Requirement for OwnNotifications {
 /// Who manages a provider, from a token with `notifications:send`: the application itself (its
 /// own client token), or the user who owns it.
 pub enum ProviderManager {
-    Application(String),
-    Owner(String),
+    Application(ids::ClientId),
+    Owner(ids::UserId),
 }
 
 impl FromRequest for ProviderManager {
@@ -47,7 +47,7 @@ impl FromRequest for ProviderManager {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let scoped = Scoped::<SendNotifications>::from_request(req, payload).into_inner();
         ready(scoped.map(|caller| match caller.user() {
-            Ok(user) => Self::Owner(user.to_owned()),
+            Ok(user) => Self::Owner(user.clone()),
             Err(_) => Self::Application(caller.0.client_id.clone()),
         }))
     }

@@ -2,6 +2,7 @@
 
 use actix_web::web;
 use http_kit::{ApiError, Envelope};
+use ids::ClientId;
 use rand::Rng;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -16,7 +17,8 @@ use crate::views::ProviderView;
 pub struct NewProvider {
     /// The application (client id) that becomes a provider; required with the owner's user
     /// token, the caller with the application's own token.
-    pub application_id: Option<String>,
+    #[schema(inline)]
+    pub application_id: Option<ClientId>,
 }
 
 /// Ids stay within JavaScript's exact integers (2^53), so every client reads them whole.
@@ -77,7 +79,8 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ProviderQuery {
     /// The application (client id) whose provider to find; the caller's own with its client token.
-    pub application_id: Option<String>,
+    #[param(inline)]
+    pub application_id: Option<ClientId>,
 }
 
 /// The provider an application is, if any: `[]` or one provider.

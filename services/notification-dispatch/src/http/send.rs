@@ -11,6 +11,7 @@ use cache::GcraPolicy;
 use events::catalogue::NotificationRequested;
 use http_kit::{ApiError, Envelope};
 use identity::Scoped;
+use ids::ClientId;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use values::{FieldErrors, Invalid};
@@ -144,13 +145,19 @@ fn references(key: &str) -> Vec<String> {
     Kind::ALL.iter().map(|k| format!("{key}#{}", k.name())).collect()
 }
 
-fn rows(service: &ServiceRow, client: &str, body: &Body, key: Option<&str>, fingerprint: &str) -> Vec<NotificationRow> {
+fn rows(
+    service: &ServiceRow,
+    client: &ClientId,
+    body: &Body,
+    key: Option<&str>,
+    fingerprint: &str,
+) -> Vec<NotificationRow> {
     let now = storage::now_millis();
     body.contents
         .iter()
         .map(|content| NotificationRow {
             id: new_notification_id(),
-            client_id: client.to_owned(),
+            client_id: client.clone(),
             provider_id: service.provider_id,
             service_id: service.service_id,
             user_id: body.destination.clone(),

@@ -146,8 +146,8 @@ async fn a_withdrawn_consent_fails_what_quiet_hours_held(backend: Backend) {
         n.status_becomes(sender, id, "queued").await;
     }
     let withdrawn = events::catalogue::ConsentRevoked {
-        user_id: "ana".into(),
-        client_id: "clinic".into(),
+        user_id: "ana".parse().unwrap(),
+        client_id: "clinic".parse().unwrap(),
         revoked_at: storage::now_millis(),
     };
     n.publish("ana", &withdrawn).await;

@@ -124,8 +124,8 @@ async fn service(process: &Process) -> (i64, i64, String) {
 /// provider does not know whether it was accepted, and sends it again with the same key).
 async fn send(http: &reqwest::Client, base: &str, body: &Value, key: &str) -> Option<String> {
     let identity = identity::Identity {
-        subject: "clinic".into(),
-        client_id: "clinic".into(),
+        user: None,
+        client_id: "clinic".parse().unwrap(),
         scope: "notifications:send".into(),
         username: None,
     };
@@ -165,23 +165,23 @@ async fn a_killed_service_sends_every_accepted_notification() {
     let bus = test_support::bus(Backend::Postgres, &setup.exchange, "publisher");
     let mut process = setup.spawn().await;
     let app = ApplicationRegistered {
-        client_id: "clinic".into(),
-        owner_id: "owner".into(),
+        client_id: "clinic".parse().unwrap(),
+        owner_id: "owner".parse().unwrap(),
         name: "Clinic".into(),
         scopes: vec!["notifications:send".into()],
     };
     publish(&bus, &app).await;
     let (provider, service_id, token) = service(&process).await;
     let user = UserRegistered {
-        user_id: "ana".into(),
+        user_id: "ana".parse().unwrap(),
         username: "ana".into(),
         email: "ana@example.com".into(),
         registered_at: storage::now_millis(),
     };
     publish(&bus, &user).await;
     let consent = ConsentGranted {
-        user_id: "ana".into(),
-        client_id: "clinic".into(),
+        user_id: "ana".parse().unwrap(),
+        client_id: "clinic".parse().unwrap(),
         scopes: vec!["notifications:send".into()],
         granted_at: storage::now_millis(),
     };

@@ -186,8 +186,8 @@ impl Notifier {
     /// Registers `client` (owned by `owner`) and waits until the service knows it.
     pub async fn application(&self, client: &str, owner: &str) {
         let registered = ApplicationRegistered {
-            client_id: client.into(),
-            owner_id: owner.into(),
+            client_id: client.parse().unwrap(),
+            owner_id: owner.parse().unwrap(),
             name: format!("{client} app"),
             scopes: vec![SEND.into()],
         };
@@ -204,7 +204,7 @@ impl Notifier {
     /// A user with an e-mail address (and a phone number when given), known to the service.
     pub async fn user(&self, user: &str, phone: Option<&str>) {
         let registered = UserRegistered {
-            user_id: user.into(),
+            user_id: user.parse().unwrap(),
             username: user.into(),
             email: format!("{user}@example.com"),
             registered_at: storage::now_millis(),
@@ -212,7 +212,7 @@ impl Notifier {
         self.publish(user, &registered).await;
         if let Some(phone) = phone {
             let updated = UserUpdated {
-                user_id: user.into(),
+                user_id: user.parse().unwrap(),
                 username: user.into(),
                 picture: None,
                 group: None,
@@ -253,8 +253,8 @@ impl Notifier {
 
     pub async fn consent(&self, user: &str, client: &str, scopes: &[&str]) {
         let granted = ConsentGranted {
-            user_id: user.into(),
-            client_id: client.into(),
+            user_id: user.parse().unwrap(),
+            client_id: client.parse().unwrap(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             granted_at: storage::now_millis(),
         };
@@ -264,8 +264,8 @@ impl Notifier {
 
     pub async fn withdraw(&self, user: &str, client: &str) {
         let revoked = ConsentRevoked {
-            user_id: user.into(),
-            client_id: client.into(),
+            user_id: user.parse().unwrap(),
+            client_id: client.parse().unwrap(),
             revoked_at: storage::now_millis(),
         };
         self.publish(user, &revoked).await;

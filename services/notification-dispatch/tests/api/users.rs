@@ -159,8 +159,13 @@ async fn a_deleted_user_leaves_nothing_behind(backend: Backend) {
         .await;
     let id = accepted["data"]["id"].as_str().unwrap().to_owned();
     n.status_becomes(&sender, &id, "queued").await;
-    n.publish("ana", &events::catalogue::UserDeleted { user_id: "ana".into() })
-        .await;
+    n.publish(
+        "ana",
+        &events::catalogue::UserDeleted {
+            user_id: "ana".parse().unwrap(),
+        },
+    )
+    .await;
     let failed = n.events.next("notification.failed").await;
     assert_eq!(
         (failed.data["notification_id"].as_str(), failed.data["reason"].as_str()),
@@ -195,7 +200,7 @@ async fn the_platform_emails_the_confirmation_link_whatever_the_preferences(back
     );
     let link = "http://127.0.0.1:8080/oauth2/verify-email?token=t0k3n";
     let requested = events::catalogue::VerificationRequested {
-        user_id: "ana".into(),
+        user_id: "ana".parse().unwrap(),
         email: "ana.new@example.com".into(),
         verify_url: link.into(),
         expires_at: storage::now_millis() + 86_400_000,

@@ -103,7 +103,7 @@ async fn sessions_expire_refresh_and_end_once(backend: Backend) {
 
 fn report(day: &str, api: &str, requests: i64, buckets: [i64; 10]) -> events::catalogue::UsageReported {
     events::catalogue::UsageReported {
-        client_id: "app".to_owned(),
+        client_id: "app".parse().unwrap(),
         api: api.to_owned(),
         day: day.to_owned(),
         requests,

@@ -3,6 +3,7 @@
 
 use events::Staged;
 use events::catalogue::{UserDeleted, UserUpdated};
+use ids::UserId;
 use storage::{AnyConnection, StorageError};
 
 use crate::SOURCE;
@@ -24,17 +25,17 @@ pub fn update(
         group: None,
         phone: next.phone.clone(),
     };
-    events.publish(SOURCE, Some(next.user_id.clone()), &payload)?;
+    events.publish(SOURCE, Some(next.user_id.to_string()), &payload)?;
     Ok(Some(next))
 }
 
 /// Deletes the profile of `user_id` and publishes `user.deleted` (auth then ends the account).
-pub fn delete(conn: &mut AnyConnection, events: &mut Staged, user_id: &str) -> Result<(), StorageError> {
+pub fn delete(conn: &mut AnyConnection, events: &mut Staged, user_id: &UserId) -> Result<(), StorageError> {
     if store::delete(conn, user_id)? == 0 {
         return Err(StorageError::NotFound);
     }
     let payload = UserDeleted {
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
     };
-    events.publish(SOURCE, Some(user_id.to_owned()), &payload)
+    events.publish(SOURCE, Some(user_id.to_string()), &payload)
 }

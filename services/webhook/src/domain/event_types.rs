@@ -163,9 +163,9 @@ pub fn find(name: &str) -> Option<&'static EventType> {
 }
 
 /// The user an event is about, for types whose audience is the users' authorized applications.
-pub fn subject_user(event_type: &str, data: &Value) -> Option<String> {
+pub fn subject_user(event_type: &str, data: &Value) -> Option<ids::UserId> {
     match find(event_type)?.audience {
-        Audience::AuthorizedBy(_) => data.get("user_id")?.as_str().map(str::to_owned),
+        Audience::AuthorizedBy(_) => data.get("user_id")?.as_str()?.parse().ok(),
         _ => None,
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use ids::{ClientId, UserId};
 use serde_json::{Value, json};
 use storage::AnyConnection;
 
@@ -64,7 +65,7 @@ impl Fanout {
             },
             Audience::AuthorizedBy(_) | Audience::Holding(_) => None,
         };
-        let mut by_client: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        let mut by_client: BTreeMap<ClientId, Vec<Route>> = BTreeMap::new();
         for route in self.routes(c)? {
             if route.wants(intake.event_type) && own.is_none_or(|client| route.client_id == client) {
                 by_client
@@ -78,7 +79,7 @@ impl Fanout {
             let may = match (kind.audience, &user) {
                 (Audience::AuthorizedBy(scope), Some(user)) => self
                     .consents(c, user)?
-                    .get(&client)
+                    .get(client.as_str())
                     .is_some_and(|s| has_scope(s, scope)),
                 (Audience::AuthorizedBy(_), None) => false,
                 (Audience::Holding(scope), _) => self.scopes(c, &client)?.is_some_and(|s| has_scope(s, scope)),
@@ -140,10 +141,10 @@ impl Fanout {
     }
 
     /// One message of `intake` for `client`, and a delivery to each of `endpoints`.
-    fn gather(&mut self, intake: &Intake<'_>, client: &str, user: Option<String>, endpoints: &[Route], now: i64) {
+    fn gather(&mut self, intake: &Intake<'_>, client: &ClientId, user: Option<UserId>, endpoints: &[Route], now: i64) {
         let message = MessageRow {
             id: super::new_message_id(),
-            client_id: client.to_owned(),
+            client_id: client.clone(),
             event_id: intake.event_id.to_owned(),
             event_type: intake.event_type.to_owned(),
             user_id: user,
@@ -179,7 +180,7 @@ pub const ORDER_SETTLE_MS: i64 = 250;
 pub fn deliver(
     c: &mut AnyConnection,
     intake: &Intake<'_>,
-    client: &str,
+    client: &ClientId,
     endpoints: &[Route],
     now: i64,
 ) -> Result<(), diesel::result::Error> {

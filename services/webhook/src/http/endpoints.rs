@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::pagination::{Page, PageQuery, PageRequest};
 use http_kit::{ApiError, Envelope, etag};
+use ids::ClientId;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -67,15 +68,19 @@ pub struct EndpointChange {
     pub headers: Option<BTreeMap<String, String>>,
 }
 
-async fn application_for(state: &Webhooks, manager: &Manager, named: Option<&str>) -> Result<String, ApiError> {
+async fn application_for(state: &Webhooks, manager: &Manager, named: Option<&str>) -> Result<ClientId, ApiError> {
+    let named = named
+        .map(ClientId::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("application_id", e.to_string()))?;
     let client = match (manager, named) {
-        (Manager::Application(own), Some(named)) if named != own => {
+        (Manager::Application(own), Some(named)) if named != *own => {
             return Err(ApiError::forbidden(
                 "an application's token manages only its own endpoints",
             ));
         }
         (Manager::Application(own), _) => own.clone(),
-        (Manager::Owner(_), Some(named)) => named.to_owned(),
+        (Manager::Owner(_), Some(named)) => named,
         (Manager::Owner(_), None) => {
             return Err(ApiError::invalid_field("application_id", "required with a user token"));
         }

@@ -26,8 +26,8 @@ impl Requirement for ManageWebhooks {
 /// Who manages webhooks, from a token with `webhooks:manage`: an application itself (its own
 /// client token), or a user for the applications they own.
 pub enum Manager {
-    Application(String),
-    Owner(String),
+    Application(ids::ClientId),
+    Owner(ids::UserId),
 }
 
 impl FromRequest for Manager {
@@ -40,7 +40,7 @@ impl FromRequest for Manager {
             let caller = scoped.await?;
             let identity = &caller.caller.0;
             Ok(match caller.user() {
-                Ok(user) => Self::Owner(user.to_owned()),
+                Ok(user) => Self::Owner(user.clone()),
                 Err(_) => Self::Application(identity.client_id.clone()),
             })
         })
@@ -51,7 +51,7 @@ impl Manager {
     /// The applications this caller manages.
     pub async fn applications(&self, state: &Webhooks) -> Result<Vec<String>, ApiError> {
         match self {
-            Self::Application(client) => Ok(vec![client.clone()]),
+            Self::Application(client) => Ok(vec![client.to_string()]),
             Self::Owner(user) => {
                 let user = user.clone();
                 Ok(state.db.run(move |c| Ok(store::applications_of(c, &user)?)).await?)

@@ -20,7 +20,7 @@ crate::on_both_backends!(
 
 fn updated(user: &str, name: &str) -> UserUpdated {
     UserUpdated {
-        user_id: user.into(),
+        user_id: user.parse().unwrap(),
         username: name.into(),
         picture: None,
         group: None,
@@ -80,8 +80,8 @@ async fn events_reach_only_applications_their_user_authorized(backend: Backend) 
     );
 
     let article = ArticlePublished {
-        article_id: 1,
-        author_id: "ana".into(),
+        article_id: 1.try_into().unwrap(),
+        author_id: "ana".parse().unwrap(),
         title: "Trails".into(),
         locale: "en".into(),
         category: "running".into(),

@@ -196,7 +196,7 @@ async fn endpoints_are_managed_by_their_application_or_its_owner(backend: Backen
         .publish(
             "app1",
             &ApplicationDeleted {
-                client_id: "app1".into(),
+                client_id: "app1".parse().unwrap(),
             },
         )
         .await;

@@ -75,8 +75,8 @@ impl Setup {
 
 fn article(id: usize) -> Event {
     let article = ArticlePublished {
-        article_id: id as i64,
-        author_id: "ana".into(),
+        article_id: (id as i64).try_into().unwrap(),
+        author_id: "ana".parse().unwrap(),
         title: format!("Article {id}"),
         locale: "en".into(),
         category: "news".into(),
@@ -101,8 +101,8 @@ async fn publish(bus: &Arc<dyn Bus>, events: &[Event]) {
 /// its id.
 async fn subscribe(process: &Process, bus: &Arc<dyn Bus>, receiver: &Receiver) -> String {
     let registered = ApplicationRegistered {
-        client_id: "reader".into(),
-        owner_id: "owner".into(),
+        client_id: "reader".parse().unwrap(),
+        owner_id: "owner".parse().unwrap(),
         name: "Reader".into(),
         scopes: vec!["blog:read".into()],
     };
@@ -165,7 +165,7 @@ async fn a_killed_service_loses_no_message() {
     let receiver = Receiver::start();
     let mut process = setup.spawn().await;
     subscribe(&process, &bus, &receiver).await;
-    let events: Vec<Event> = (0..EVENTS).map(article).collect();
+    let events: Vec<Event> = (1..=EVENTS).map(article).collect();
     for (i, batch) in events.chunks(100).enumerate() {
         publish(&bus, batch).await;
         if i == 15 {
@@ -186,7 +186,7 @@ async fn two_replicas_share_the_work_and_never_make_an_attempt_twice() {
     let receiver = Receiver::start();
     let (one, two) = (setup.spawn().await, setup.spawn().await);
     let endpoint = subscribe(&one, &bus, &receiver).await;
-    let events: Vec<Event> = (0..EVENTS).map(article).collect();
+    let events: Vec<Event> = (1..=EVENTS).map(article).collect();
     for batch in events.chunks(250) {
         publish(&bus, batch).await;
     }
@@ -242,7 +242,7 @@ pub mod rabbitmq_restart {
         let receiver = Receiver::start();
         let process = setup.spawn().await;
         subscribe(&process, &bus, &receiver).await;
-        let events: Vec<Event> = (0..EVENTS).map(article).collect();
+        let events: Vec<Event> = (1..=EVENTS).map(article).collect();
         let (first, rest) = events.split_at(EVENTS / 3);
         for batch in first.chunks(100) {
             publish(&bus, batch).await;

@@ -17,8 +17,8 @@ crate::on_both_backends!(
 
 fn article(id: i64) -> ArticlePublished {
     ArticlePublished {
-        article_id: id,
-        author_id: "ana".into(),
+        article_id: id.try_into().unwrap(),
+        author_id: "ana".parse().unwrap(),
         title: format!("Article {id}"),
         locale: "en".into(),
         category: "news".into(),

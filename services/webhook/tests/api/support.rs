@@ -140,8 +140,8 @@ impl Hooks {
     /// Registers `client` (owned by `owner`) and waits until the service knows it.
     pub async fn application(&self, client: &str, owner: &str, scopes: &[&str]) {
         let registered = ApplicationRegistered {
-            client_id: client.into(),
-            owner_id: owner.into(),
+            client_id: client.parse().unwrap(),
+            owner_id: owner.parse().unwrap(),
             name: format!("{client} app"),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         };
@@ -173,8 +173,8 @@ impl Hooks {
 
     pub async fn consent(&self, user: &str, client: &str, scopes: &[&str]) {
         let granted = ConsentGranted {
-            user_id: user.into(),
-            client_id: client.into(),
+            user_id: user.parse().unwrap(),
+            client_id: client.parse().unwrap(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             granted_at: storage::now_millis(),
         };
@@ -184,8 +184,8 @@ impl Hooks {
 
     pub async fn withdraw(&self, user: &str, client: &str) {
         let revoked = ConsentRevoked {
-            user_id: user.into(),
-            client_id: client.into(),
+            user_id: user.parse().unwrap(),
+            client_id: client.parse().unwrap(),
             revoked_at: storage::now_millis(),
         };
         self.publish(user, &revoked).await;
