@@ -225,6 +225,8 @@ async fn replay(
     }
 }
 
+/// Queues `rows` with their `notification.requested` events in one transaction, and wakes the
+/// dispatcher once they are committed.
 async fn accept(state: &Dispatch, rows: Vec<NotificationRow>) -> Result<(), storage::StorageError> {
     state
         .outbox
@@ -244,7 +246,9 @@ async fn accept(state: &Dispatch, rows: Vec<NotificationRow>) -> Result<(), stor
             }
             Ok(())
         })
-        .await
+        .await?;
+    state.wake.notify_one();
+    Ok(())
 }
 
 /// Seed 004's services endpoint: notifies a user on behalf of a provider's service.
@@ -306,7 +310,6 @@ pub async fn send(
         }
         Err(e) => return Err(e.into()),
     }
-    state.wake.notify_one();
     for row in &rows {
         state.metrics.accepted.with_label_values(&[row.kind.as_str()]).inc();
     }
