@@ -48,7 +48,7 @@ impl Identity {
     /// its client as subject): read here once, then told apart by type.
     pub fn from_wire(subject: &str, client_id: &str, scope: String, username: Option<String>) -> Result<Self, IdError> {
         let client_id = ClientId::parse(client_id)?;
-        let user = (client_id != subject).then(|| UserId::parse(subject)).transpose()?;
+        let user = ids::user_of(subject, &client_id)?;
         Ok(Self {
             user,
             client_id,
@@ -59,7 +59,7 @@ impl Identity {
 
     /// The wire's subject: the user, or the client itself.
     pub fn subject(&self) -> &str {
-        self.user.as_ref().map_or(self.client_id.as_str(), UserId::as_str)
+        ids::subject(self.user.as_ref(), &self.client_id)
     }
 
     pub fn claims(&self) -> Claims<'_> {

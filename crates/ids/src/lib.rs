@@ -24,45 +24,61 @@ pub enum IdError {
     NotPositive(&'static str),
 }
 
-/// Whether `raw` is a valid text id; `const` so that [`literal!`] checks when it compiles.
-#[doc(hidden)]
-pub const fn valid_text(raw: &str) -> bool {
-    let bytes = raw.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_LEN {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_graphic() {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// A text id written in the code, such as the owner of the platform's own clients: checked
 /// when the code compiles, so it cannot fail when it runs. `ids::literal!(UserId, "platform")`.
 #[macro_export]
 macro_rules! literal {
     ($id:ident, $raw:literal) => {{
-        const _: () = assert!($crate::valid_text($raw), "not a valid text id");
+        const _: () = assert!($crate::check_text("an id", $raw).is_ok(), "not a valid text id");
         $crate::$id::checked_at_compile_time($raw)
     }};
 }
 
 /// Text ids are printable ASCII without spaces: they travel in headers, paths and JWTs.
-fn check_text(what: &'static str, raw: &str) -> Result<(), IdError> {
-    if raw.is_empty() {
+/// `const`, so that [`literal!`] applies the same rule when the code compiles.
+#[doc(hidden)]
+pub const fn check_text(what: &'static str, raw: &str) -> Result<(), IdError> {
+    let bytes = raw.as_bytes();
+    if bytes.is_empty() {
         return Err(IdError::Empty(what));
     }
-    if raw.len() > MAX_LEN {
+    if bytes.len() > MAX_LEN {
         return Err(IdError::TooLong(what));
     }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(IdError::BadCharacter(what));
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_graphic() {
+            return Err(IdError::BadCharacter(what));
+        }
+        i += 1;
     }
     Ok(())
+}
+
+/// Stores an id as its inner value (`Text` or `BigInt`) on any diesel backend; a stored value
+/// parses like any other, so a row that does not is an error, not a panic.
+macro_rules! stored_as {
+    ($name:ident, $inner:ty, $sql:ident, $parse:path) => {
+        #[cfg(feature = "diesel")]
+        impl<DB: diesel::backend::Backend> diesel::serialize::ToSql<diesel::sql_types::$sql, DB> for $name
+        where
+            $inner: diesel::serialize::ToSql<diesel::sql_types::$sql, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+                self.0.to_sql(out)
+            }
+        }
+
+        #[cfg(feature = "diesel")]
+        impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::$sql, DB> for $name
+        where
+            $inner: diesel::deserialize::FromSql<diesel::sql_types::$sql, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                Ok($parse(<$inner>::from_sql(bytes)?)?)
+            }
+        }
+    };
 }
 
 macro_rules! text_id {
@@ -74,26 +90,7 @@ macro_rules! text_id {
         #[serde(transparent)]
         pub struct $name(String);
 
-        #[cfg(feature = "diesel")]
-        impl<DB: diesel::backend::Backend> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
-        where
-            String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        {
-            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
-                self.0.to_sql(out)
-            }
-        }
-
-        /// A stored id parses like any other: a row that does not is an error, not a panic.
-        #[cfg(feature = "diesel")]
-        impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
-        where
-            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                Ok(Self::parse(String::from_sql(bytes)?)?)
-            }
-        }
+        stored_as!($name, String, Text, Self::parse);
 
         impl $name {
             /// For [`literal!`] only, which has checked `raw` when it was compiled.
@@ -233,25 +230,7 @@ macro_rules! number_id {
         #[serde(transparent)]
         pub struct $name(i64);
 
-        #[cfg(feature = "diesel")]
-        impl<DB: diesel::backend::Backend> diesel::serialize::ToSql<diesel::sql_types::BigInt, DB> for $name
-        where
-            i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
-        {
-            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
-                self.0.to_sql(out)
-            }
-        }
-
-        #[cfg(feature = "diesel")]
-        impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::BigInt, DB> for $name
-        where
-            i64: diesel::deserialize::FromSql<diesel::sql_types::BigInt, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                Ok(Self::new(i64::from_sql(bytes)?)?)
-            }
-        }
+        stored_as!($name, i64, BigInt, Self::new);
 
         impl $name {
             pub fn new(raw: i64) -> Result<Self, IdError> {
@@ -342,6 +321,16 @@ number_id!(
     "a comment id"
 );
 
+/// RFC 9068's `sub`: the user a token acts for, or its client for a client's own token.
+pub fn subject<'a>(user: Option<&'a UserId>, client: &'a ClientId) -> &'a str {
+    user.map_or(client.as_str(), UserId::as_str)
+}
+
+/// The user a `sub` names beside its `client_id`: none when it is the client itself.
+pub fn user_of(subject: &str, client: &ClientId) -> Result<Option<UserId>, IdError> {
+    (client != subject).then(|| UserId::parse(subject)).transpose()
+}
+
 /// For settings where an empty value means "none" (environment variables cannot be unset in
 /// every deployment tool): `#[serde(deserialize_with = "ids::empty_is_none")]`.
 pub fn empty_is_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -384,7 +373,8 @@ mod tests {
     #[test]
     fn literals_are_the_ids_they_spell() {
         assert_eq!(literal!(UserId, "platform"), UserId::parse("platform").unwrap());
-        assert!(!valid_text("a b") && !valid_text("") && valid_text("gateway"));
+        assert!(check_text("an id", "a b").is_err() && check_text("an id", "").is_err());
+        assert!(check_text("an id", "gateway").is_ok());
     }
 
     #[test]

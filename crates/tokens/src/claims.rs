@@ -63,10 +63,7 @@ impl Serialize for AccessClaims {
 impl<'de> Deserialize<'de> for AccessClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::<String, ClientId, Jti>::deserialize(deserializer)?;
-        let user = (wire.client_id != wire.sub.as_str())
-            .then(|| UserId::parse(wire.sub))
-            .transpose()
-            .map_err(serde::de::Error::custom)?;
+        let user = ids::user_of(&wire.sub, &wire.client_id).map_err(serde::de::Error::custom)?;
         Ok(Self {
             iss: wire.iss,
             user,
@@ -93,7 +90,7 @@ pub fn networks_admit(networks: &[IpNet], address: std::net::IpAddr) -> bool {
 impl AccessClaims {
     /// The wire's `sub`: the user, or the client itself.
     pub fn subject(&self) -> &str {
-        self.user.as_ref().map_or(self.client_id.as_str(), UserId::as_str)
+        ids::subject(self.user.as_ref(), &self.client_id)
     }
 
     pub fn scopes(&self) -> impl Iterator<Item = &str> {

@@ -73,11 +73,7 @@ pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm
         {
             Introspection {
                 active: true,
-                sub: Some(
-                    row.user_id
-                        .as_ref()
-                        .map_or_else(|| row.client_id.to_string(), ToString::to_string),
-                ),
+                sub: Some(ids::subject(row.user_id.as_ref(), &row.client_id).to_owned()),
                 username: user.map(|u| u.username),
                 scope: Some(row.scope),
                 token_type: Some("refresh_token".to_owned()),
