@@ -83,6 +83,21 @@ pub fn extract<T: DeserializeOwned + Validate>(figment: Figment) -> Result<T, Se
     Ok(settings)
 }
 
+/// Settings stated in code: the defaults file alone (no environment), changed by `change`, then
+/// checked by the service's rules. Tests build settings this way so that a renamed key fails to
+/// compile instead of being silently ignored.
+pub fn changed<T: DeserializeOwned + Validate>(
+    defaults_toml: &str,
+    change: impl FnOnce(&mut T),
+) -> Result<T, SettingsError> {
+    let mut settings: T = Figment::from(Toml::string(defaults_toml))
+        .extract()
+        .map_err(|e| SettingsError::Invalid(describe(e)))?;
+    change(&mut settings);
+    settings.validate()?;
+    Ok(settings)
+}
+
 /// A rule violation, for `Validate` implementations.
 pub fn rule(key: &str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Rule {
@@ -223,6 +238,18 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(msg.contains("http.port") && msg.contains("DEMO_"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn changed_ignores_the_environment_and_still_checks_the_rules() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMO_HTTP__PORT", "9000");
+            let s: Demo = changed(DEFAULTS, |s: &mut Demo| s.name = "test".into()).map_err(|e| e.to_string())?;
+            assert_eq!((s.http.port, s.name.as_str()), (8080, "test"));
+            let broken = changed(DEFAULTS, |s: &mut Demo| s.name.clear()).err().map(|e| e.to_string());
+            assert_eq!(broken.as_deref(), Some("configuration key `name`: must not be empty"));
             Ok(())
         });
     }

@@ -31,6 +31,14 @@ impl Span {
             .ok_or_else(|| format!("`{raw}` is too long"))
     }
 
+    pub const fn from_millis(ms: u64) -> Self {
+        Self(Duration::from_millis(ms))
+    }
+
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
     pub fn millis(&self) -> i64 {
         i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
     }

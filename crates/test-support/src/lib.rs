@@ -269,6 +269,16 @@ pub fn bus(backend: Backend, exchange: &str, name: &str) -> std::sync::Arc<dyn e
     }
 }
 
+/// A service's cache on `backend`: in its process beside SQLite, or on the test Redis under a
+/// key prefix of its own beside PostgreSQL, as in production.
+pub fn use_cache(backend: Backend, settings: &mut cache::CacheSettings, name: &str) {
+    if backend == Backend::Postgres {
+        settings.kind = cache::CacheKind::Redis;
+        settings.url = redis_url().into();
+        settings.prefix = format!("{}:", unique(name));
+    }
+}
+
 /// The base URL of a started service, whose stopping runs in the background.
 pub fn served(started: runtime::Started) -> String {
     let base = format!("http://{}", started.http.addr);

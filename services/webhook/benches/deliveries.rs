@@ -18,6 +18,7 @@ use events::catalogue::{ApplicationRegistered, ArticlePublished};
 use events::{Bus, Event};
 use runtime::Deps;
 use serde_json::{Value, json};
+use settings::Span;
 use test_support::{As, Backend, Db, IDENTITY_SECRET, Signed, bus, served};
 use tokio_util::sync::CancellationToken;
 
@@ -73,27 +74,26 @@ struct Service {
     _db: Db,
 }
 
-async fn service(timeout: &str) -> Service {
+async fn service(timeout: Span) -> Service {
     let bus = bus(Backend::Postgres, &test_support::unique("bench-webhook"), "webhook");
     let db = Db::create(Backend::Postgres);
     let shutdown = CancellationToken::new();
-    let figment = settings::figment(webhook::DEFAULTS, "BENCH_WEBHOOK_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("database.url", db.url()))
-        .merge(("database.max_connections", 16))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("cache.kind", "redis"))
-        .merge(("cache.url", test_support::redis_url()))
-        .merge(("cache.prefix", format!("{}:", test_support::unique("bench"))))
-        .merge(("delivery.timeout", timeout))
-        .merge(("webhook.max_endpoints_per_application", 200))
-        .merge(("delivery.lease", "60s"));
+    let settings = settings::changed(webhook::DEFAULTS, |s: &mut webhook::Settings| {
+        s.http.port = 0;
+        s.database.url = db.url().into();
+        s.database.max_connections = 16;
+        s.identity.secret = IDENTITY_SECRET.into();
+        test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
+        s.delivery.timeout = timeout;
+        s.webhook.max_endpoints_per_application = 200;
+        s.delivery.lease = Span::from_secs(60);
+    })
+    .unwrap();
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = webhook::start(settings::extract(figment).unwrap(), deps).await.unwrap();
+    let started = webhook::start(settings, deps).await.unwrap();
     let api = Signed::new(served(started));
     let registered = ApplicationRegistered {
         client_id: "reader".parse().unwrap(),
@@ -199,7 +199,7 @@ fn latencies(arrivals: &Arrivals, path: Option<&str>) -> (Duration, Duration, us
 }
 
 async fn peak(fan_out: usize, events: usize) -> f64 {
-    let svc = service("15s").await;
+    let svc = service(Span::from_secs(15)).await;
     let (base, arrivals) = receiver();
     for i in 0..fan_out {
         svc.endpoint(&format!("{base}/e{i}")).await;
@@ -233,7 +233,7 @@ async fn peak(fan_out: usize, events: usize) -> f64 {
 }
 
 async fn at_half(fan_out: usize, peak: f64) {
-    let svc = service("15s").await;
+    let svc = service(Span::from_secs(15)).await;
     let (base, arrivals) = receiver();
     for i in 0..fan_out {
         svc.endpoint(&format!("{base}/e{i}")).await;
@@ -252,7 +252,7 @@ async fn at_half(fan_out: usize, peak: f64) {
 }
 
 async fn isolation(bad: usize, per_second: f64, secs: u64) -> (Duration, Duration) {
-    let svc = service("5s").await;
+    let svc = service(Span::from_secs(5)).await;
     let (base, arrivals) = receiver();
     svc.endpoint(&format!("{base}/healthy")).await;
     for _ in 0..bad {

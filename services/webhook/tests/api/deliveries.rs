@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use events::catalogue::{ArticlePublished, UserUpdated};
 use serde_json::json;
+use settings::Span;
 use test_support::Backend;
 
 use crate::support::{self, signed_by};
@@ -224,7 +225,7 @@ async fn a_key_pair_adds_v1a_signatures_beside_v1(backend: Backend) {
 /// A new key pair while one signs: both sign `v1a` for `webhook.rotation_overlap` (here 2 s),
 /// shown with the previous public key; then only the new one.
 async fn a_new_key_pair_signs_beside_the_one_before_for_the_overlap(backend: Backend) {
-    let hooks = support::start_with(backend, &[("webhook.rotation_overlap", json!("2s"))]).await;
+    let hooks = support::start_with(backend, |s| s.webhook.rotation_overlap = Span::from_secs(2)).await;
     let receiver = Receiver::start();
     hooks.application("crm", "owner", &["profile"]).await;
     let (id, _) = hooks.endpoint("crm", json!({"url": receiver.url})).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use events::catalogue::WebhookEndpointDisabled;
 use serde_json::json;
+use settings::Span;
 use test_support::Backend;
 
 use crate::support;
@@ -18,14 +19,12 @@ crate::on_both_backends!(
 );
 
 async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
-    let overrides = [
-        (
-            "delivery.schedule",
-            json!(["0s", "400ms", "400ms", "400ms", "400ms", "400ms"]),
-        ),
-        ("delivery.disable_after", json!("1s")),
-    ];
-    let mut hooks = support::start_with(backend, &overrides).await;
+    let mut hooks = support::start_with(backend, |s| {
+        let retry = Span::from_millis(400);
+        s.delivery.schedule = vec![Span::from_secs(0), retry, retry, retry, retry, retry];
+        s.delivery.disable_after = Span::from_secs(1);
+    })
+    .await;
     let receiver = Receiver::start();
     let no_headers: &[(&str, &str)] = &[];
     receiver.answer(&[(500, no_headers); 10]);

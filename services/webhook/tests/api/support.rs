@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use events::catalogue::{ApplicationRegistered, ConsentGranted, ConsentRevoked};
 use events::{Bus, Event, EventPayload};
 use runtime::Deps;
-use serde_json::{Value, json};
+use serde_json::Value;
+use settings::Span;
 use storage::{Database, PoolSettings};
 use test_support::{Answer, As, Backend, Db, IDENTITY_SECRET, Signed, Watch, bus, served};
 use tokio_util::sync::CancellationToken;
@@ -31,11 +32,11 @@ impl Drop for Hooks {
 }
 
 pub async fn start(backend: Backend) -> Hooks {
-    start_with(backend, &[]).await
+    start_with(backend, |_| {}).await
 }
 
-/// With some settings changed (`("delivery.schedule", json!(["0s"]))`).
-pub async fn start_with(backend: Backend, overrides: &[(&str, Value)]) -> Hooks {
+/// With some settings changed (`|s| s.delivery.schedule = vec![Span::from_secs(0)]`).
+pub async fn start_with(backend: Backend, change: impl FnOnce(&mut webhook::Settings)) -> Hooks {
     // Logs (warnings and up) appear with a failing test's output.
     static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| telemetry::init("webhook-test").ok());
@@ -43,30 +44,25 @@ pub async fn start_with(backend: Backend, overrides: &[(&str, Value)]) -> Hooks 
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
     let events = Watch::start(&bus, &["webhook.#"], shutdown.clone()).await;
-    let figment = settings::figment(webhook::DEFAULTS, "TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 1))
-        .merge(("database.url", db.url()))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("delivery.schedule", json!(["0s", "300ms", "300ms"])))
-        .merge(("delivery.jitter_percent", 0))
-        .merge(("delivery.poll_interval", "100ms"))
-        .merge(("delivery.timeout", "2s"))
-        .merge(("delivery.lease", "5s"));
-    let figment = match backend {
-        Backend::Sqlite => figment,
-        Backend::Postgres => figment
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("webhook")))),
-    };
-    let figment = overrides.iter().fold(figment, |f, (k, v)| f.merge((*k, v.clone())));
+    let settings = settings::changed(webhook::DEFAULTS, |s: &mut webhook::Settings| {
+        s.http.port = 0;
+        s.http.workers = 1;
+        s.database.url = db.url().into();
+        s.identity.secret = IDENTITY_SECRET.into();
+        s.delivery.schedule = vec![Span::from_secs(0), Span::from_millis(300), Span::from_millis(300)];
+        s.delivery.jitter_percent = 0;
+        s.delivery.poll_interval = Span::from_millis(100);
+        s.delivery.timeout = Span::from_secs(2);
+        s.delivery.lease = Span::from_secs(5);
+        test_support::use_cache(backend, &mut s.cache, "webhook");
+        change(s);
+    })
+    .unwrap();
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = webhook::start(settings::extract(figment).unwrap(), deps)
+    let started = webhook::start(settings, deps)
         .await
         .expect("webhook starts");
     let url = db.url();
