@@ -133,21 +133,20 @@ fn main() {
         let exchange = test_support::unique("bench-dispatch");
         let bus = test_support::bus(Backend::Postgres, &exchange, "notification-dispatch");
         let shutdown = CancellationToken::new();
-        let figment = settings::figment(notification_dispatch::DEFAULTS, "BENCH_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("database.url", db.url()))
-            .merge(("identity.secret", IDENTITY_SECRET))
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("bench"))))
-            .merge(("channels.sms", json!([smsc.provider("smsc")])))
-            .merge(("channels.email", json!([smtp.provider("smtp")])));
+        let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
+            s.http.port = 0;
+            s.database.url = db.url().into();
+            s.identity.secret = IDENTITY_SECRET.into();
+            test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
+            s.channels.sms = vec![smsc.provider("smsc")];
+            s.channels.email = vec![smtp.provider("smtp")];
+        })
+        .unwrap();
         let deps = Deps {
             bus: bus.clone(),
             shutdown: shutdown.clone(),
         };
-        let started = notification_dispatch::start(settings::extract(figment).unwrap(), deps).await.unwrap();
+        let started = notification_dispatch::start(settings, deps).await.unwrap();
         let api = Signed::new(served(started));
         let app = ApplicationRegistered {
             client_id: "clinic".parse().unwrap(),

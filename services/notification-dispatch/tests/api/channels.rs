@@ -2,12 +2,15 @@
 //! in concatenated parts, GSM-7 or UCS-2 by content, the receipt turning the status to
 //! delivered, failover to a second SMSC) and e-mail through a real SMTP server.
 
+use notification_dispatch::channels::ProviderKind;
+use notification_dispatch::channels::http::HttpSettings;
 use serde_json::json;
+use settings::Span;
 use test_support::Backend;
 
 use crate::fake_fcm::FakeFcm;
 use crate::on_both_backends;
-use crate::stand_ins::{Smsc, SmtpServer};
+use crate::stand_ins::{Smsc, SmtpServer, entry};
 use crate::support::{Notifier, Sender, start_with};
 
 const PHONE: &str = "+5491155550000";
@@ -29,7 +32,7 @@ async fn accept(n: &Notifier, sender: &Sender, content: serde_json::Value) -> St
 
 async fn a_long_sms_arrives_in_parts_and_its_receipt_delivers_it(backend: Backend) {
     let smsc = Smsc::start();
-    let mut n = start_with(backend, &[("channels.sms", json!([smsc.provider("smsc-primary")]))]).await;
+    let mut n = start_with(backend, |s| s.channels.sms = vec![smsc.provider("smsc-primary")]).await;
     let sender = ready(&n, "SMS").await;
     let title = "Clinica Dr. Nano. Turno";
     let message = "Oftalmologo lunes 29-10 a las 9:15. Traiga su documento y la orden medica. ".repeat(3);
@@ -80,8 +83,8 @@ async fn a_long_sms_arrives_in_parts_and_its_receipt_delivers_it(backend: Backen
 
 async fn a_second_smsc_takes_over_from_a_failing_one(backend: Backend) {
     let (down, up) = (Smsc::failing(), Smsc::start());
-    let providers = json!([down.provider("smsc-primary"), up.provider("smsc-secondary")]);
-    let n = start_with(backend, &[("channels.sms", providers)]).await;
+    let providers = vec![down.provider("smsc-primary"), up.provider("smsc-secondary")];
+    let n = start_with(backend, |s| s.channels.sms = providers).await;
     let sender = ready(&n, "SMS").await;
     let id = accept(
         &n,
@@ -107,11 +110,12 @@ async fn a_second_smsc_takes_over_from_a_failing_one(backend: Backend) {
 
 async fn a_dropped_smpp_session_is_bound_again(backend: Backend) {
     let mut smsc = Smsc::start();
-    let settings = [
-        ("channels.sms", json!([smsc.provider("smsc")])),
-        ("dispatch.schedule", json!(["0s", "1s", "1s", "1s", "1s", "1s"])),
-    ];
-    let n = start_with(backend, &settings).await;
+    let n = start_with(backend, |s| {
+        s.channels.sms = vec![smsc.provider("smsc")];
+        let second = Span::from_secs(1);
+        s.dispatch.schedule = vec![Span::from_secs(0), second, second, second, second, second];
+    })
+    .await;
     let sender = ready(&n, "SMS").await;
     let first = accept(
         &n,
@@ -148,7 +152,7 @@ async fn a_dropped_smpp_session_is_bound_again(backend: Backend) {
 
 async fn an_email_reaches_the_smtp_server(backend: Backend) {
     let smtp = SmtpServer::start();
-    let n = start_with(backend, &[("channels.email", json!([smtp.provider("smtp-primary")]))]).await;
+    let n = start_with(backend, |s| s.channels.email = vec![smtp.provider("smtp-primary")]).await;
     let sender = n.sender("clinic", &["notification", "qr_code"], &["EMAIL"]).await;
     n.user("ana", None).await;
     n.consent("ana", "clinic", &["notifications:send"]).await;
@@ -186,7 +190,7 @@ async fn an_email_reaches_the_smtp_server(backend: Backend) {
 
 async fn a_push_reaches_fcm_with_a_valid_oauth2_token(backend: Backend) {
     let fcm = FakeFcm::start();
-    let n = start_with(backend, &[("channels.fcm", json!([fcm.provider("fcm")]))]).await;
+    let n = start_with(backend, |s| s.channels.fcm = vec![fcm.provider("fcm")]).await;
     let sender = n.sender("clinic", &["notification"], &["FCM", "INAPP"]).await;
     n.user("ana", None).await;
     n.consent("ana", "clinic", &["notifications:send"]).await;
@@ -254,8 +258,11 @@ async fn a_push_reaches_fcm_with_a_valid_oauth2_token(backend: Backend) {
 async fn sat_goes_to_a_signed_http_provider(backend: Backend) {
     let gateway = test_support::receiver::Receiver::start();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let sat = json!([{"name": "sat-gateway", "kind": "http", "url": gateway.url, "secret": secret}]);
-    let n = start_with(backend, &[("channels.sat", sat)]).await;
+    let sat = HttpSettings {
+        url: gateway.url.clone(),
+        secret: secret.into(),
+    };
+    let n = start_with(backend, |s| s.channels.sat = vec![entry("sat-gateway", ProviderKind::Http(sat))]).await;
     let sender = ready(&n, "SAT").await;
     gateway.answer(&[(500, &[])]);
     let id = accept(

@@ -2,10 +2,13 @@
 //! providers and retries until the schedule is spent, with the statuses and events the
 //! provider learns them from.
 
+use notification_dispatch::channels::{ProviderEntry, ProviderKind};
 use serde_json::json;
+use settings::Span;
 use test_support::Backend;
 
 use crate::on_both_backends;
+use crate::stand_ins::{entry, plain_smtp};
 use crate::support::{Notifier, Sender, start, start_with};
 
 async fn consenting(n: &Notifier, kinds: &[&str], channels: &[&str], phone: Option<&str>) -> Sender {
@@ -166,19 +169,18 @@ async fn a_withdrawn_consent_fails_what_quiet_hours_held(backend: Backend) {
 }
 
 /// Two e-mail providers where nothing listens: `smtp-down` and `smtp-down-2`.
-fn dead_smtp(name: &str) -> serde_json::Value {
-    let port = test_support::free_port();
-    json!({"name": name, "kind": "smtp", "host": "127.0.0.1", "port": port, "tls": "none", "from": "Clinic <notify@clinic.example>"})
+fn dead_smtp(name: &str) -> ProviderEntry {
+    let smtp = plain_smtp(test_support::free_port(), "Clinic <notify@clinic.example>");
+    entry(name, ProviderKind::Smtp(smtp))
 }
 
 async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
-    let channels = json!([dead_smtp("smtp-down"), {"name": "backup-email", "kind": "sandbox"}]);
-    let breaker = [
-        ("channels.email", channels),
-        ("dispatch.breaker_failures", json!(1)),
-        ("dispatch.breaker_cooldown", json!("1h")),
-    ];
-    let n = start_with(backend, &breaker).await;
+    let n = start_with(backend, |s| {
+        s.channels.email = vec![dead_smtp("smtp-down"), entry("backup-email", ProviderKind::Sandbox)];
+        s.dispatch.breaker_failures = 1;
+        s.dispatch.breaker_cooldown = Span::from_secs(3600);
+    })
+    .await;
     let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
     let id = accept(&n, &sender, note("EMAIL")).await;
     let status = n.status_becomes(&sender, &id, "delivered").await;
@@ -220,8 +222,7 @@ async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
 }
 
 async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
-    let channels = json!([dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]);
-    let mut n = start_with(backend, &[("channels.email", channels)]).await;
+    let mut n = start_with(backend, |s| s.channels.email = vec![dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]).await;
     let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
     let id = accept(&n, &sender, note("EMAIL")).await;
     let status = n.status_becomes(&sender, &id, "failed").await;
@@ -235,8 +236,11 @@ async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
 }
 
 async fn a_providers_rate_limit_paces_its_sends(backend: Backend) {
-    let sms = json!([{"name": "paced-sms", "kind": "sandbox", "rate_limit": 2.0}]);
-    let n = start_with(backend, &[("channels.sms", sms)]).await;
+    let paced = ProviderEntry {
+        rate_limit: Some(2.0),
+        ..entry("paced-sms", ProviderKind::Sandbox)
+    };
+    let n = start_with(backend, |s| s.channels.sms = vec![paced]).await;
     let sender = consenting(&n, &["notification"], &["SMS"], Some("+5491155550000")).await;
     let mut ids = Vec::new();
     for _ in 0..6 {

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use notification_dispatch::channels::fcm::FcmSettings;
+use notification_dispatch::channels::{ProviderEntry, ProviderKind};
 use serde_json::{Value, json};
 
 pub const PROJECT: &str = "clinic-app";
@@ -129,8 +131,12 @@ impl FakeFcm {
     }
 
     /// A `[[channels.fcm]]` entry for this fake.
-    pub fn provider(&self, name: &str) -> Value {
-        json!({"name": name, "kind": "fcm", "credentials_file": self.credentials, "api_url": self.url})
+    pub fn provider(&self, name: &str) -> ProviderEntry {
+        let fcm = FcmSettings {
+            credentials_file: self.credentials.display().to_string(),
+            api_url: self.url.clone(),
+        };
+        crate::stand_ins::entry(name, ProviderKind::Fcm(fcm))
     }
 
     pub fn unregister(&self, device: &str) {

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use notification_dispatch::channels::smpp::SmppSettings;
+use notification_dispatch::channels::smtp::{SmtpSettings, SmtpTls};
+use notification_dispatch::channels::{ProviderEntry, ProviderKind};
+use serde_json::Value;
+use settings::Span;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -17,6 +21,27 @@ fn scratch(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(test_support::unique(what));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A `[[channels.<channel>]]` entry.
+pub fn entry(name: &str, kind: ProviderKind) -> ProviderEntry {
+    ProviderEntry {
+        name: name.to_owned(),
+        rate_limit: None,
+        kind,
+    }
+}
+
+/// Plain SMTP to a server on loopback.
+pub fn plain_smtp(port: u16, from: &str) -> SmtpSettings {
+    SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: SmtpTls::None,
+        from: from.into(),
+        username: None,
+        password: None,
+    }
 }
 
 pub const SYSTEM_ID: &str = "platform";
@@ -84,9 +109,15 @@ impl Smsc {
     }
 
     /// A `[[channels.sms]]` entry for this SMSC.
-    pub fn provider(&self, name: &str) -> Value {
-        json!({"name": name, "kind": "smpp", "url": format!("smpp://127.0.0.1:{}", self.port),
-            "system_id": SYSTEM_ID, "password": PASSWORD, "source_addr": "Clinic", "enquire_link": "1s"})
+    pub fn provider(&self, name: &str) -> ProviderEntry {
+        let smpp = SmppSettings {
+            url: format!("smpp://127.0.0.1:{}", self.port),
+            system_id: SYSTEM_ID.into(),
+            password: PASSWORD.into(),
+            source_addr: "Clinic".into(),
+            enquire_link: Span::from_secs(1),
+        };
+        entry(name, ProviderKind::Smpp(smpp))
     }
 
     /// Every submit_sm received, in order.
@@ -159,9 +190,8 @@ impl SmtpServer {
     }
 
     /// A `[[channels.email]]` entry for this server.
-    pub fn provider(&self, name: &str) -> Value {
-        json!({"name": name, "kind": "smtp", "host": "127.0.0.1", "port": self.port, "tls": "none",
-            "from": "Clinic Dr. Nano <turnos@clinic.example>"})
+    pub fn provider(&self, name: &str) -> ProviderEntry {
+        entry(name, ProviderKind::Smtp(plain_smtp(self.port, "Clinic Dr. Nano <turnos@clinic.example>")))
     }
 
     /// Every message received, as its raw text.

@@ -10,6 +10,7 @@ use events::{Bus, Event, EventPayload};
 use notification_dispatch::store;
 use runtime::Deps;
 use serde_json::{Value, json};
+use settings::Span;
 use storage::{Database, PoolSettings};
 use test_support::{Answer, As, Backend, Db, IDENTITY_SECRET, Signed, Watch, bus, served};
 use tokio_util::sync::CancellationToken;
@@ -33,41 +34,36 @@ impl Drop for Notifier {
 }
 
 pub async fn start(backend: Backend) -> Notifier {
-    start_with(backend, &[]).await
+    start_with(backend, |_| {}).await
 }
 
-/// With some settings changed (`("dispatch.schedule", json!(["0s"]))`).
-pub async fn start_with(backend: Backend, overrides: &[(&str, Value)]) -> Notifier {
+/// With some settings changed (`|s| s.dispatch.schedule = vec![Span::from_secs(0)]`).
+pub async fn start_with(backend: Backend, change: impl FnOnce(&mut notification_dispatch::Settings)) -> Notifier {
     static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| telemetry::init("notification-dispatch-test").ok());
     let bus = bus(backend, &test_support::unique("notifications"), "notification-dispatch");
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
     let events = Watch::start(&bus, &["notification.#"], shutdown.clone()).await;
-    let figment = settings::figment(notification_dispatch::DEFAULTS, "TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 1))
-        .merge(("database.url", db.url()))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("dispatch.schedule", json!(["0s", "200ms", "200ms"])))
-        .merge(("dispatch.jitter_percent", 0))
-        .merge(("dispatch.poll_interval", "100ms"))
-        .merge(("dispatch.send_timeout", "2s"))
-        .merge(("dispatch.lease", "5s"));
-    let figment = match backend {
-        Backend::Sqlite => figment,
-        Backend::Postgres => figment
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("notifications")))),
-    };
-    let figment = overrides.iter().fold(figment, |f, (k, v)| f.merge((*k, v.clone())));
+    let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
+        s.http.port = 0;
+        s.http.workers = 1;
+        s.database.url = db.url().into();
+        s.identity.secret = IDENTITY_SECRET.into();
+        s.dispatch.schedule = vec![Span::from_secs(0), Span::from_millis(200), Span::from_millis(200)];
+        s.dispatch.jitter_percent = 0;
+        s.dispatch.poll_interval = Span::from_millis(100);
+        s.dispatch.send_timeout = Span::from_secs(2);
+        s.dispatch.lease = Span::from_secs(5);
+        test_support::use_cache(backend, &mut s.cache, "notifications");
+        change(s);
+    })
+    .unwrap();
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = notification_dispatch::start(settings::extract(figment).unwrap(), deps)
+    let started = notification_dispatch::start(settings, deps)
         .await
         .expect("notification-dispatch starts");
     let url = db.url();
