@@ -18,13 +18,13 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 async fn start(db_url: &str) -> (String, CancellationToken) {
-    let figment = settings::figment(auth::DEFAULTS, "AUTH_BENCH_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("database.url", db_url))
-        .merge(("bootstrap.admin_username", "admin"))
-        .merge(("bootstrap.admin_password", "admin-password"));
-    let settings: auth::Settings = settings::extract(figment).unwrap();
+    let settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| {
+        s.http.port = 0;
+        s.database.url = db_url.into();
+        s.bootstrap.admin_username = "admin".into();
+        s.bootstrap.admin_password = "admin-password".into();
+    })
+    .unwrap();
     let shutdown = CancellationToken::new();
     let started = auth::start(
         settings,

@@ -780,10 +780,8 @@ async fn applications_are_announced_and_announced_again(app: TestApp) {
         }
     };
     assert_eq!(consent.user_id, ana);
-    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
-        .unwrap()
-        .merge(("database.url", app.db_url.as_str()));
-    let (applications, consents) = auth::announce_applications(&settings::extract(figment).unwrap())
+    let settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| s.database.url = app.db_url.as_str().into()).unwrap();
+    let (applications, consents) = auth::announce_applications(&settings)
         .await
         .unwrap();
     assert!(applications >= 2, "the bootstrap clients and this one: {applications}");
@@ -904,7 +902,7 @@ async fn every_signing_algorithm_makes_tokens_the_jwks_verifies() {
     for algorithm in auth::keys::ALGORITHMS {
         let app = spawn_with(
             Backend::Sqlite(test_support::TestSqlite::create()),
-            &[("oauth.signing_algorithm", algorithm)],
+            |s| s.oauth.signing_algorithm = algorithm.into(),
         )
         .await;
         let (id, secret) = app

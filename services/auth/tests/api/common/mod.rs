@@ -43,11 +43,11 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
-    spawn_with(backend, &[]).await
+    spawn_with(backend, |_| {}).await
 }
 
-/// A test server with some settings overridden (`("oauth.signing_algorithm", "ES256")`).
-pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+/// A test server with some settings changed (`|s| s.oauth.signing_algorithm = "ES256".into()`).
+pub async fn spawn_with(backend: Backend, change: impl FnOnce(&mut auth::Settings)) -> TestApp {
     let db_url = match &backend {
         Backend::Sqlite(db) => db.url.clone(),
         Backend::Postgres(db) => db.url.clone(),
@@ -63,7 +63,7 @@ pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp
         })),
     };
     let cache_prefix = production.then(|| format!("{}:", test_support::unique("auth")));
-    let (base, shutdown) = start(&db_url, bus.clone(), cache_prefix.as_deref(), overrides).await;
+    let (base, shutdown) = start(&db_url, bus.clone(), cache_prefix.as_deref(), change).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -84,27 +84,23 @@ async fn start(
     db_url: &str,
     bus: Arc<dyn Bus>,
     cache_prefix: Option<&str>,
-    overrides: &[(&str, &str)],
+    change: impl FnOnce(&mut auth::Settings),
 ) -> (String, CancellationToken) {
-    let figment = settings::figment(auth::DEFAULTS, "AUTH_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("database.url", db_url))
-        .merge(("bootstrap.admin_username", ADMIN.0))
-        .merge(("bootstrap.admin_password", ADMIN.1));
-    // The production-like suite also counts failures in Redis.
-    let figment = match cache_prefix {
-        Some(prefix) => figment
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", prefix)),
-        None => figment,
-    };
-    let figment = overrides
-        .iter()
-        .fold(figment, |f, (key, value)| f.merge((*key, *value)));
-    let settings: auth::Settings = settings::extract(figment).expect("settings");
+    let settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| {
+        s.http.port = 0;
+        s.http.workers = 2;
+        s.database.url = db_url.into();
+        s.bootstrap.admin_username = ADMIN.0.into();
+        s.bootstrap.admin_password = ADMIN.1.into();
+        // The production-like suite also counts failures in Redis.
+        if let Some(prefix) = cache_prefix {
+            s.cache.kind = cache::CacheKind::Redis;
+            s.cache.url = test_support::redis_url().into();
+            s.cache.prefix = prefix.into();
+        }
+        change(s);
+    })
+    .expect("settings");
     let shutdown = CancellationToken::new();
     let started = auth::start(
         settings,
@@ -134,7 +130,7 @@ impl Drop for Replica {
 
 impl TestApp {
     pub async fn replica(&self) -> Replica {
-        let (base, shutdown) = start(&self.db_url, self.bus.clone(), self.cache_prefix.as_deref(), &[]).await;
+        let (base, shutdown) = start(&self.db_url, self.bus.clone(), self.cache_prefix.as_deref(), |_| {}).await;
         Replica { base, shutdown }
     }
 
