@@ -6,6 +6,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod calls;
+#[cfg(feature = "platform")]
+pub mod platform;
 pub mod receiver;
 mod signing;
 
@@ -277,6 +279,13 @@ pub fn use_cache(backend: Backend, settings: &mut cache::CacheSettings, name: &s
         settings.url = redis_url().into();
         settings.prefix = format!("{}:", unique(name));
     }
+}
+
+/// A service's bus on the test RabbitMQ, on `exchange`.
+pub fn use_rabbitmq(settings: &mut runtime::BusSettings, exchange: &str) {
+    settings.kind = runtime::BusKind::Rabbitmq;
+    settings.url = amqp_url().into();
+    settings.exchange = exchange.to_owned();
 }
 
 /// The base URL of a started service, whose stopping runs in the background.

@@ -9,8 +9,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use platform::{Backend, Platform};
+use test_support::platform::{self, Backend, Platform};
 use runtime::Deps;
-use serde_json::json;
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
 
@@ -136,38 +133,30 @@ fn main() {
         let p = Platform::start(Backend::Postgres).await;
         let shutdown = CancellationToken::new();
         let blog_db = Db::create(Backend::Postgres);
-        let figment = settings::figment(blog::DEFAULTS, "BENCH_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("database.url", blog_db.url()))
-            .merge(("database.max_connections", env_or("BENCH_DB_CONNECTIONS", 4_u32)))
-            .merge(("identity.secret", IDENTITY_SECRET));
+        let blog_settings = settings::changed(blog::DEFAULTS, |s: &mut blog::Settings| {
+            s.http.port = 0;
+            s.database.url = blog_db.url().into();
+            s.database.max_connections = env_or("BENCH_DB_CONNECTIONS", 4_u32);
+            s.identity.secret = IDENTITY_SECRET.into();
+        })
+        .unwrap();
         let deps = |name: &str| Deps {
             bus: test_support::bus(Backend::Postgres, &p.exchange, name),
             shutdown: shutdown.clone(),
         };
-        let blog = served(blog::start(settings::extract(figment).unwrap(), deps("blog")).await.unwrap());
+        let blog = served(blog::start(blog_settings, deps("blog")).await.unwrap());
         let seeding = Instant::now();
         let url = blog_db.url();
         tokio::task::spawn_blocking(move || seed(&url)).await.unwrap();
         println!("seeded {ARTICLES} articles and {} comments in {:.1} s", ARTICLES * 3, seeding.elapsed().as_secs_f64());
-        let routes = json!([{"prefix": "/blog", "upstream": blog, "timeout_secs": 10}]);
-        let figment = settings::figment(gateway::DEFAULTS, "BENCH_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
-            .merge(("tokens.issuer", platform::ISSUER))
-            .merge(("upstreams.auth", p.auth.clone()))
-            .merge(("identity.secret", IDENTITY_SECRET))
-            .merge(("bus.kind", "rabbitmq"))
-            .merge(("bus.url", test_support::amqp_url()))
-            .merge(("bus.exchange", &p.exchange))
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("bench"))))
-            .merge(("rate_limits.partner", json!({"rate": 1.0e9, "burst": 1_000_000_000})))
-            .merge(figment::providers::Serialized::default("routes", routes));
-        let gw = served(gateway::start(settings::extract(figment).unwrap(), deps("gateway")).await.unwrap());
+        let route = gateway::Route {
+            prefix: "/blog".into(),
+            upstream: blog.clone(),
+            timeout_secs: 10,
+            ..gateway::Route::default()
+        };
+        let gw = p.gateway_settings(vec![route], |_| {});
+        let gw = served(gateway::start(gw, deps("gateway")).await.unwrap());
         let token = p.login(platform::ADMIN.0, platform::ADMIN.1).await;
         let http = reqwest::Client::new();
 

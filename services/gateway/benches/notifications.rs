@@ -7,14 +7,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use platform::{Backend, Platform};
+use test_support::platform::{Backend, Platform};
 use runtime::Deps;
 use serde_json::{Value, json};
 use test_support::{Db, IDENTITY_SECRET, served};
@@ -103,37 +101,25 @@ fn main() {
             bus: test_support::bus(Backend::Postgres, &p.exchange, name),
             shutdown: shutdown.clone(),
         };
-        let figment = settings::figment(notification_dispatch::DEFAULTS, "BENCH_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("database.url", db.url()))
-            .merge(("database.max_connections", env_or("BENCH_DB_CONNECTIONS", 8_u32)))
-            .merge(("identity.secret", IDENTITY_SECRET))
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("bench"))));
-        let started = notification_dispatch::start(settings::extract(figment).unwrap(), deps("notification-dispatch"));
+        let dispatch = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
+            s.http.port = 0;
+            s.database.url = db.url().into();
+            s.database.max_connections = env_or("BENCH_DB_CONNECTIONS", 8_u32);
+            s.identity.secret = IDENTITY_SECRET.into();
+            test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
+        })
+        .unwrap();
+        let started = notification_dispatch::start(dispatch, deps("notification-dispatch"));
         let service = served(started.await.unwrap());
-        let routes = json!([
-            {"prefix": "/Services", "upstream": service, "timeout_secs": 10, "scopes": ["notifications:send"]},
-            {"prefix": "/providers", "upstream": service, "timeout_secs": 10, "scopes": ["notifications:send"]},
-        ]);
-        let figment = settings::figment(gateway::DEFAULTS, "BENCH_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
-            .merge(("tokens.issuer", platform::ISSUER))
-            .merge(("upstreams.auth", p.auth.clone()))
-            .merge(("identity.secret", IDENTITY_SECRET))
-            .merge(("bus.kind", "rabbitmq"))
-            .merge(("bus.url", test_support::amqp_url()))
-            .merge(("bus.exchange", &p.exchange))
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("bench"))))
-            .merge(("rate_limits.partner", json!({"rate": 1.0e9, "burst": 1_000_000_000})))
-            .merge(figment::providers::Serialized::default("routes", routes));
-        let gw = served(gateway::start(settings::extract(figment).unwrap(), deps("gateway")).await.unwrap());
+        let route = |prefix: &str| gateway::Route {
+            prefix: prefix.into(),
+            upstream: service.clone(),
+            timeout_secs: 10,
+            scopes: vec!["notifications:send".into()],
+            ..gateway::Route::default()
+        };
+        let gw = p.gateway_settings(vec![route("/Services"), route("/providers")], |_| {});
+        let gw = served(gateway::start(gw, deps("gateway")).await.unwrap());
         let http = reqwest::Client::new();
 
         let clinic = p

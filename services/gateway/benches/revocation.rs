@@ -6,14 +6,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-#[path = "../../introspection/tests/common/mod.rs"]
-mod platform;
 #[path = "../tests/api/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use platform::{Backend, Platform};
+use test_support::platform::{self, Backend, Platform};
 use serde_json::json;
 use support::{call, gateway, upstream};
 

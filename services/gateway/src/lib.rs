@@ -30,7 +30,7 @@ use utoipa::OpenApi;
 
 pub use client_address::ClientAddressSettings;
 pub use cors::CorsSettings;
-pub use http::docs::DocsSettings;
+pub use http::docs::{DocSource, DocsSettings};
 pub use rate_limits::RatePolicy;
 pub use route_table::Route;
 pub use token_validator::{IntrospectionSettings, TokenSettings};

@@ -9,7 +9,7 @@ use settings::SettingsError;
 
 use crate::rate_limits::RatePolicy;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Route {
     /// Path prefix, matched on a segment boundary.
     pub prefix: String,

@@ -3,11 +3,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, Platform};
+use test_support::platform::{self, Backend, Platform};
 use serde_json::json;
 
 async fn eventually_inactive(p: &Platform, caller: &(String, String), token: &str) -> Duration {
@@ -55,7 +54,7 @@ async fn callers_see_what_they_are_entitled_to(backend: Backend) {
     assert_eq!(full["client_id"], owner.0.as_str());
     assert_eq!(full["scope"], "blog:read");
     assert_eq!(full["token_type"], "Bearer");
-    assert_eq!(full["iss"], common::ISSUER);
+    assert_eq!(full["iss"], platform::ISSUER);
     let max_age: i64 = headers["cache-control"]
         .to_str()
         .unwrap()
@@ -87,9 +86,9 @@ async fn callers_see_what_they_are_entitled_to(backend: Backend) {
     assert_eq!(p.json(req).await.2, full, "seed 004's path answers the same");
 
     // A user's token names the user.
-    let user_token = p.login(common::ADMIN.0, common::ADMIN.1).await;
+    let user_token = p.login(platform::ADMIN.0, platform::ADMIN.1).await;
     let (_, _, user) = p.introspect(&gateway, &user_token).await;
-    assert_eq!(user["username"], common::ADMIN.0);
+    assert_eq!(user["username"], platform::ADMIN.0);
     assert_ne!(user["sub"], user["client_id"]);
 }
 
@@ -212,7 +211,7 @@ async fn dead_tokens_are_inactive_and_say_nothing(backend: Backend) {
     let other = p.token(&owner, "profile").await;
     assert_eq!(p.introspect(&owner, &other).await.2["active"], true);
     let gateway = p.privileged_client().await;
-    let admin = p.login(common::ADMIN.0, common::ADMIN.1).await;
+    let admin = p.login(platform::ADMIN.0, platform::ADMIN.1).await;
     let req = p
         .http
         .delete(format!("{}/applications/{}", p.auth, owner.0))
@@ -239,13 +238,13 @@ async fn refresh_tokens_are_looked_up(backend: Backend) {
         )
         .await;
     let tokens = p
-        .password_grant(&app, common::ADMIN.0, common::ADMIN.1, "profile")
+        .password_grant(&app, platform::ADMIN.0, platform::ADMIN.1, "profile")
         .await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (_, _, body) = p.introspect(&app, refresh).await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["token_type"], "refresh_token");
-    assert_eq!(body["username"], common::ADMIN.0);
+    assert_eq!(body["username"], platform::ADMIN.0);
     assert_eq!(body["client_id"], app.0.as_str());
     let stranger = p.application(json!({"name": "Stranger", "scopes": ["profile"]})).await;
     assert_eq!(p.introspect(&stranger, refresh).await.2, json!({"active": false}));

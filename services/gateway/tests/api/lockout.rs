@@ -264,11 +264,11 @@ async fn metric(gateways: &[Gateway], sample: &str) -> f64 {
 async fn strangers_failing_and_forging_lock_no_one_out() {
     // Lower than the default per-address limit, so that the attack also meets it; a window
     // longer than the test takes on a loaded machine, so no lock ends before it is checked.
-    let limits = [
-        ("limits.source_max_failures", json!(30)),
-        ("limits.window_secs", json!(300)),
-    ];
-    let p = Platform::start_with(Backend::Postgres, &limits).await;
+    let p = Platform::start_with(Backend::Postgres, |s| {
+        s.limits.source_max_failures = 30;
+        s.limits.window_secs = 300;
+    })
+    .await;
     let prefix = format!("{}:", test_support::unique("lockout"));
     let env = [
         ("GATEWAY_UPSTREAMS__INTROSPECTION", p.introspection.clone()),

@@ -3,9 +3,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-#[path = "../../../introspection/tests/common/mod.rs"]
-mod platform;
 mod support;
+
+use test_support::platform;
 
 mod allowed_networks;
 mod e2e;

@@ -1,14 +1,18 @@
 //! The gateway forwards by prefix to a real upstream over HTTP and answers upstream failures in
 //! the envelope (public routes: no token involved; see `tokens.rs` for the checks).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use events::InProcessBus;
+use gateway::{Addresses, Route};
 use runtime::Deps;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::public;
 
 /// An upstream that echoes what it received, and one route that never answers in time.
 fn upstream() -> String {
@@ -34,22 +38,22 @@ fn upstream() -> String {
     format!("http://{addr}")
 }
 
-async fn gateway(routes: Value) -> (String, CancellationToken) {
-    gateway_with(routes, json!({})).await
+async fn gateway(routes: Vec<Route>) -> (String, CancellationToken) {
+    gateway_with(routes, HashMap::new()).await
 }
 
 /// A gateway with these routes and `[upstreams]` entries.
-async fn gateway_with(routes: Value, upstreams: Value) -> (String, CancellationToken) {
+async fn gateway_with(routes: Vec<Route>, upstreams: HashMap<String, Addresses>) -> (String, CancellationToken) {
     static TELEMETRY: std::sync::OnceLock<Option<telemetry::TelemetryGuard>> = std::sync::OnceLock::new();
     TELEMETRY.get_or_init(|| telemetry::init("gateway-test").ok());
-    let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 1))
-        .merge(("proxy.body_idle_timeout_ms", 300))
-        .merge(figment::providers::Serialized::default("routes", routes))
-        .merge(figment::providers::Serialized::default("upstreams", upstreams));
-    let settings: gateway::Settings = settings::extract(figment).unwrap();
+    let settings = settings::changed(gateway::DEFAULTS, |s: &mut gateway::Settings| {
+        s.http.port = 0;
+        s.http.workers = 1;
+        s.proxy.body_idle_timeout_ms = 300;
+        s.routes = routes;
+        s.upstreams.extend(upstreams);
+    })
+    .unwrap();
     let shutdown = CancellationToken::new();
     let started = gateway::start(
         settings,
@@ -68,7 +72,7 @@ async fn gateway_with(routes: Value, upstreams: Value) -> (String, CancellationT
 #[tokio::test]
 async fn forwards_with_forwarding_headers_and_streams_back() {
     let up = upstream();
-    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 1, "public": true}, {"prefix": "/slow", "upstream": up, "timeout_secs": 1, "public": true}])).await;
+    let (gw, _stop) = gateway(vec![public("/api", &up, 1), public("/slow", &up, 1)]).await;
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{gw}/api/things?x=1"))
@@ -116,7 +120,7 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
 #[tokio::test]
 async fn unreachable_upstream_is_502_in_the_envelope() {
     let (gw, _stop) =
-        gateway(json!([{"prefix": "/down", "upstream": "http://127.0.0.1:9", "timeout_secs": 1, "public": true}]))
+        gateway(vec![public("/down", "http://127.0.0.1:9", 1)])
             .await;
     let res = reqwest::get(format!("{gw}/down")).await.unwrap();
     assert_eq!(res.status(), 502);
@@ -130,7 +134,7 @@ async fn unreachable_upstream_is_502_in_the_envelope() {
 #[tokio::test]
 async fn bodies_stream_to_the_upstream_within_the_limit() {
     let up = upstream();
-    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 5, "public": true}])).await;
+    let (gw, _stop) = gateway(vec![public("/api", &up, 5)]).await;
     let client = reqwest::Client::new();
     let chunks = |n: usize| {
         reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -186,7 +190,7 @@ async fn raw(gw: &str, request: &[u8]) -> Option<String> {
 async fn a_body_that_stops_coming_is_408_not_a_504() {
     let up = upstream();
     // The route's timeout is far longer than the body's idle timeout (300 ms here).
-    let (gw, _stop) = gateway(json!([{"prefix": "/api", "upstream": up, "timeout_secs": 60, "public": true}])).await;
+    let (gw, _stop) = gateway(vec![public("/api", &up, 60)]).await;
     let stalled = raw(
         &gw,
         b"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n0123456789",
@@ -220,8 +224,8 @@ async fn dies_mid_request() -> String {
 async fn a_safe_request_an_instance_died_with_goes_to_the_next_an_unsafe_one_does_not() {
     let (dying, alive) = (dies_mid_request().await, upstream());
     let (gw, _stop) = gateway_with(
-        json!([{"prefix": "/api", "upstream": "pair", "timeout_secs": 5, "public": true}]),
-        json!({"pair": [dying, alive]}),
+        vec![public("/api", "pair", 5)],
+        HashMap::from([("pair".to_owned(), Addresses::Many(vec![dying, alive]))]),
     )
     .await;
     let client = reqwest::Client::new();

@@ -3,11 +3,16 @@
 //! with RabbitMQ and Redis.
 
 use crate::platform;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
 use platform::{ADMIN, Backend, Platform};
-use runtime::Deps;
+use gateway::{RatePolicy, Route};
+use http_kit::HttpSettings;
+use identity::IdentitySettings;
+use runtime::{DatabaseSettings, Deps};
+use settings::Span;
 use serde_json::{Value, json};
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
@@ -36,14 +41,38 @@ pub fn deps(p: &Platform, name: &str, shutdown: &CancellationToken) -> Deps {
     }
 }
 
-fn service_figment(defaults: &str, db: &Db) -> figment::Figment {
-    settings::figment(defaults, "RESOURCES_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("database.url", db.url()))
-        .merge(("identity.secret", IDENTITY_SECRET))
+/// A resource service's settings: its own database, the test's identity key, and `change`.
+fn service<S, F>(defaults: &str, db: &Db, change: F) -> S
+where
+    S: serde::de::DeserializeOwned + settings::Validate + Resource,
+    F: FnOnce(&mut S),
+{
+    settings::changed(defaults, |s: &mut S| {
+        let (http, database, identity) = s.parts();
+        http.port = 0;
+        http.workers = 2;
+        database.url = db.url().into();
+        identity.secret = IDENTITY_SECRET.into();
+        change(s);
+    })
+    .unwrap()
 }
+
+/// The settings every resource service has.
+trait Resource {
+    fn parts(&mut self) -> (&mut HttpSettings, &mut DatabaseSettings, &mut IdentitySettings);
+}
+
+macro_rules! resource {
+    ($($settings:ty),*) => {$(
+        impl Resource for $settings {
+            fn parts(&mut self) -> (&mut HttpSettings, &mut DatabaseSettings, &mut IdentitySettings) {
+                (&mut self.http, &mut self.database, &mut self.identity)
+            }
+        }
+    )*};
+}
+resource!(user_profile::Settings, blog::Settings, webhook::Settings, notification_dispatch::Settings);
 
 pub async fn stack(backend: Backend) -> Stack {
     let p = Platform::start(backend).await;
@@ -55,77 +84,69 @@ pub async fn stack(backend: Backend) -> Stack {
         Db::create(backend),
     );
     let profiles = user_profile::start(
-        settings::extract(service_figment(user_profile::DEFAULTS, &profile_db)).unwrap(),
+        service(user_profile::DEFAULTS, &profile_db, |_: &mut user_profile::Settings| {}),
         deps(&p, "user-profile", &shutdown),
     )
     .await
     .expect("user-profile starts");
     let blog = blog::start(
-        settings::extract(service_figment(blog::DEFAULTS, &blog_db)).unwrap(),
+        service(blog::DEFAULTS, &blog_db, |_: &mut blog::Settings| {}),
         deps(&p, "blog", &shutdown),
     )
     .await
     .expect("blog starts");
-    let webhook_settings = service_figment(webhook::DEFAULTS, &webhook_db)
-        .merge(("delivery.schedule", json!(["0s", "300ms", "300ms"])))
-        .merge(("delivery.poll_interval", "100ms"));
+    let webhook_settings = service(webhook::DEFAULTS, &webhook_db, |s: &mut webhook::Settings| {
+        s.delivery.schedule = vec![Span::from_secs(0), Span::from_millis(300), Span::from_millis(300)];
+        s.delivery.poll_interval = Span::from_millis(100);
+    });
     let webhooks = webhook::start(
-        settings::extract(webhook_settings).unwrap(),
+        webhook_settings,
         deps(&p, "webhook", &shutdown),
     )
     .await
     .expect("webhook starts");
-    let notification_settings =
-        service_figment(notification_dispatch::DEFAULTS, &notification_db).merge(("dispatch.poll_interval", "100ms"));
+    let notification_settings = service(
+        notification_dispatch::DEFAULTS,
+        &notification_db,
+        |s: &mut notification_dispatch::Settings| s.dispatch.poll_interval = Span::from_millis(100),
+    );
     let notifications = notification_dispatch::start(
-        settings::extract(notification_settings).unwrap(),
+        notification_settings,
         deps(&p, "notification-dispatch", &shutdown),
     )
     .await
     .expect("notification-dispatch starts");
     let (profiles, blog, webhooks, notifications) =
         (served(profiles), served(blog), served(webhooks), served(notifications));
-    let route = |prefix: &str, upstream: &str, extra: Value| {
-        let mut route = json!({"prefix": prefix, "upstream": upstream, "timeout_secs": 10});
-        route
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        route
+    let route = |prefix: &str, upstream: &str| support::route(prefix, upstream, 10);
+    let scoped = |prefix: &str, upstream: &str, scope: &str| Route {
+        scopes: vec![scope.into()],
+        ..route(prefix, upstream)
     };
-    let routes = json!([
-        route("/users", &p.auth, json!({"methods": ["POST"], "public": true})),
-        route("/users", &profiles, json!({})),
-        route("/api/get_user_info", &profiles, json!({"query_token": true})),
-        route("/blog", &blog, json!({})),
-        route("/accounts", &p.auth, json!({})),
-        route("/webhooks/event-types", &webhooks, json!({"public": true})),
-        route("/webhooks", &webhooks, json!({"scopes": ["webhooks:manage"]})),
-        route("/Services", &notifications, json!({"scopes": ["notifications:send"]})),
-        route("/providers", &notifications, json!({"scopes": ["notifications:send"]})),
-        route("/notifications", &notifications, json!({"scopes": ["notifications"]})),
-    ]);
-    let mut figment = settings::figment(gateway::DEFAULTS, "RESOURCES_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
-        .merge(("tokens.issuer", platform::ISSUER))
-        .merge(("upstreams.auth", p.auth.clone()))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("rate_limits.partner", json!({"rate": 1000.0, "burst": 1000})))
-        .merge(("usage.report_interval", "200ms"))
-        .merge(figment::providers::Serialized::default("routes", routes));
-    if backend == Backend::Postgres {
-        figment = figment
-            .merge(("bus.kind", "rabbitmq"))
-            .merge(("bus.url", test_support::amqp_url()))
-            .merge(("bus.exchange", &p.exchange))
-            .merge(("cache.kind", "redis"))
-            .merge(("cache.url", test_support::redis_url()))
-            .merge(("cache.prefix", format!("{}:", test_support::unique("gw"))));
-    }
-    let gateway = gateway::start(settings::extract(figment).unwrap(), deps(&p, "gateway", &shutdown))
+    let routes = vec![
+        Route {
+            methods: vec!["POST".into()],
+            ..support::public("/users", &p.auth, 10)
+        },
+        route("/users", &profiles),
+        Route {
+            query_token: true,
+            ..route("/api/get_user_info", &profiles)
+        },
+        route("/blog", &blog),
+        route("/accounts", &p.auth),
+        support::public("/webhooks/event-types", &webhooks, 10),
+        scoped("/webhooks", &webhooks, "webhooks:manage"),
+        scoped("/Services", &notifications, "notifications:send"),
+        scoped("/providers", &notifications, "notifications:send"),
+        scoped("/notifications", &notifications, "notifications"),
+    ];
+    let settings = p.gateway_settings(routes, |s| {
+        s.http.workers = 2;
+        s.rate_limits.insert("partner".into(), RatePolicy { rate: 1000.0, burst: 1000 });
+        s.usage.report_interval = Span::from_millis(200);
+    });
+    let gateway = gateway::start(settings, deps(&p, "gateway", &shutdown))
         .await
         .expect("gateway starts");
     Stack {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use events::Event;
+use gateway::{Addresses, UpstreamChecks};
 use events::catalogue::{ArticleDeleted, ArticlePublished, UserDeleted};
 use platform::{Backend, Platform};
 use runtime::Deps;
@@ -112,29 +113,20 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
     let shutdown = CancellationToken::new();
     let mut events = Watch::start(&bus, &["article.*"], shutdown.clone()).await;
 
-    let figment = settings::figment(gateway::DEFAULTS, "ROLLING_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("introspection.url", format!("{}/oauth2/introspect", p.introspection)))
-        .merge(("tokens.issuer", platform::ISSUER))
-        .merge(("upstreams.auth", p.auth.clone()))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("bus.kind", "rabbitmq"))
-        .merge(("bus.url", test_support::amqp_url()))
-        .merge(("bus.exchange", &p.exchange))
-        .merge(("upstreams.blog", json!([a.base(), b.base()])))
-        .merge(("upstream_checks", json!({"interval_ms": 200, "timeout_ms": 200})))
-        .merge(("rate_limits.partner", json!({"rate": 1.0e6, "burst": 1_000_000})))
-        .merge(figment::providers::Serialized::default(
-            "routes",
-            json!([{"prefix": "/blog", "upstream": "blog", "timeout_secs": 10}]),
-        ));
+    let routes = vec![crate::support::route("/blog", "blog", 10)];
+    let settings = p.gateway_settings(routes, |s| {
+        s.http.workers = 2;
+        s.upstreams.insert("blog".into(), Addresses::Many(vec![a.base(), b.base()]));
+        s.upstream_checks = UpstreamChecks {
+            interval_ms: 200,
+            timeout_ms: 200,
+        };
+    });
     let deps = Deps {
         bus: test_support::bus(Backend::Postgres, &p.exchange, "gateway"),
         shutdown: shutdown.clone(),
     };
-    let gw = served(gateway::start(settings::extract(figment).unwrap(), deps).await.unwrap());
+    let gw = served(gateway::start(settings, deps).await.unwrap());
 
     // A writer, and authors whose deletion the blog will learn of during the restart.
     p.register("roller").await;

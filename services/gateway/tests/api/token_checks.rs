@@ -2,7 +2,7 @@
 //! the test controls: caching, coalescing, scopes, audience, failing closed, revocation events,
 //! identity headers, rate limits, CORS, the legacy query token, and the merged API reference.
 
-use crate::support::echo;
+use crate::support::{echo, public, route};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use events::catalogue::TokenRevoked;
 use events::{Bus, Event, InProcessBus};
+use gateway::{Addresses, DocSource, RatePolicy, Route};
 use runtime::Deps;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -111,30 +112,50 @@ struct Gateway {
 }
 
 async fn gateway(introspection: &str, up: &str) -> Gateway {
-    let routes = json!([
-        {"prefix": "/open", "upstream": up, "timeout_secs": 2, "public": true},
-        {"prefix": "/write", "upstream": up, "timeout_secs": 2, "scopes": ["blog:write"]},
-        {"prefix": "/limited", "upstream": up, "timeout_secs": 2, "rate_limit": "tight"},
-        {"prefix": "/api/get_user_info", "upstream": up, "timeout_secs": 2, "query_token": true},
-        {"prefix": "/revoke", "upstream": up, "timeout_secs": 2, "public": true, "revokes_bearer": true},
-        {"prefix": "/", "upstream": up, "timeout_secs": 2},
-    ]);
-    let figment = settings::figment(gateway::DEFAULTS, "GATEWAY_TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 2))
-        .merge(("introspection.url", format!("{introspection}/introspect")))
-        .merge(("upstreams.auth", introspection))
-        .merge(("tokens.issuer", ISSUER))
-        .merge(("cors.allowed_origins", ["https://app.example.com"]))
-        .merge(("rate_limits.tight", json!({"rate": 1.0, "burst": 2})))
-        .merge(("rate_limit_keys.per_user_clients", ["app-portal"]))
-        .merge(("docs.sources", json!([{"name": "echo", "url": format!("{introspection}/openapi.json")}, {"name": "gone", "url": "http://127.0.0.1:9/openapi.json"}])))
-        .merge(figment::providers::Serialized::default("routes", routes));
+    let routes = vec![
+        public("/open", up, 2),
+        Route {
+            scopes: vec!["blog:write".into()],
+            ..route("/write", up, 2)
+        },
+        Route {
+            rate_limit: Some("tight".into()),
+            ..route("/limited", up, 2)
+        },
+        Route {
+            query_token: true,
+            ..route("/api/get_user_info", up, 2)
+        },
+        Route {
+            revokes_bearer: true,
+            ..public("/revoke", up, 2)
+        },
+        route("/", up, 2),
+    ];
+    let source = |name: &str, url: String| DocSource {
+        name: name.into(),
+        url: Some(url),
+    };
+    let settings = settings::changed(gateway::DEFAULTS, |s: &mut gateway::Settings| {
+        s.http.port = 0;
+        s.http.workers = 2;
+        s.introspection.url = format!("{introspection}/introspect");
+        s.upstreams.insert("auth".into(), Addresses::One(introspection.into()));
+        s.tokens.issuer = ISSUER.into();
+        s.cors.allowed_origins = vec!["https://app.example.com".into()];
+        s.rate_limits.insert("tight".into(), RatePolicy { rate: 1.0, burst: 2 });
+        s.rate_limit_keys.per_user_clients = vec!["app-portal".into()];
+        s.docs.sources = vec![
+            source("echo", format!("{introspection}/openapi.json")),
+            source("gone", "http://127.0.0.1:9/openapi.json".into()),
+        ];
+        s.routes = routes;
+    })
+    .unwrap();
     let bus = Arc::new(InProcessBus::new());
     let shutdown = CancellationToken::new();
     let started = gateway::start(
-        settings::extract(figment).unwrap(),
+        settings,
         Deps {
             bus: bus.clone(),
             shutdown: shutdown.clone(),

@@ -12,6 +12,24 @@ use super::platform::Platform;
 pub mod echo;
 pub use echo::upstream;
 
+/// A route to `upstream` with its timeout; other fields as the defaults file would leave them.
+pub fn route(prefix: &str, upstream: &str, timeout_secs: u64) -> gateway::Route {
+    gateway::Route {
+        prefix: prefix.into(),
+        upstream: upstream.into(),
+        timeout_secs,
+        ..gateway::Route::default()
+    }
+}
+
+/// A route anyone may take, without a token.
+pub fn public(prefix: &str, upstream: &str, timeout_secs: u64) -> gateway::Route {
+    gateway::Route {
+        public: true,
+        ..route(prefix, upstream, timeout_secs)
+    }
+}
+
 pub struct Gateway {
     pub base: String,
     child: Child,

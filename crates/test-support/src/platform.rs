@@ -1,8 +1,7 @@
 //! Auth and introspection started side by side on one backend: SQLite with the in-process bus
 //! and cache, or PostgreSQL (a database each) with RabbitMQ and Redis, as in production. The
-//! gateway's end-to-end tests start their gateways in front of this.
-
-#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
+//! gateway's end-to-end tests and benchmarks start their gateways in front of this (feature
+//! `platform`).
 
 use std::sync::Arc;
 
@@ -14,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
 pub const ISSUER: &str = "http://gateway.test";
 
-pub use test_support::Backend;
-use test_support::{Db, bus, served};
+pub use crate::Backend;
+use crate::{Db, IDENTITY_SECRET, bus, served};
 
 pub struct Platform {
     pub backend: Backend,
@@ -40,12 +39,12 @@ impl Drop for Platform {
 
 impl Platform {
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, &[]).await
+        Self::start_with(backend, |_| {}).await
     }
 
-    /// With some of auth's settings changed (`("limits.max_failures", json!(3))`).
-    pub async fn start_with(backend: Backend, auth_settings: &[(&str, Value)]) -> Self {
-        let exchange = test_support::unique("e2e");
+    /// With some of auth's settings changed (`|s| s.limits.max_failures = 3`).
+    pub async fn start_with(backend: Backend, change_auth: impl FnOnce(&mut auth::Settings)) -> Self {
+        let exchange = crate::unique("e2e");
         let auth_bus = bus(backend, &exchange, "auth");
         // Embedded mode shares one in-process bus; production gives each service its own connection.
         let introspection_bus = match backend {
@@ -53,49 +52,43 @@ impl Platform {
             Backend::Postgres => bus(backend, &exchange, "introspection"),
         };
         let (auth_db, introspection_db) = (Db::create(backend), Db::create(backend));
-        let figment = settings::figment(auth::DEFAULTS, "E2E_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("http.workers", 2))
-            .merge(("database.url", auth_db.url()))
-            .merge(("oauth.issuer", ISSUER))
-            .merge(("bootstrap.admin_username", ADMIN.0))
-            .merge(("bootstrap.admin_password", ADMIN.1));
-        let figment = match backend {
-            Backend::Sqlite => figment,
-            Backend::Postgres => figment
-                .merge(("cache.kind", "redis"))
-                .merge(("cache.url", test_support::redis_url()))
-                .merge(("cache.prefix", format!("{}:", test_support::unique("auth")))),
-        };
-        let figment = auth_settings
-            .iter()
-            .fold(figment, |f, (key, value)| f.merge((*key, value.clone())));
+        let auth_settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| {
+            s.http.port = 0;
+            s.http.workers = 2;
+            s.database.url = auth_db.url().into();
+            s.oauth.issuer = ISSUER.into();
+            s.bootstrap.admin_username = ADMIN.0.into();
+            s.bootstrap.admin_password = ADMIN.1.into();
+            crate::use_cache(backend, &mut s.cache, "auth");
+            change_auth(s);
+        })
+        .unwrap();
         let auth_shutdown = CancellationToken::new();
         let deps = Deps {
             bus: auth_bus.clone(),
             shutdown: auth_shutdown.clone(),
         };
         let auth = served(
-            auth::start(settings::extract(figment).unwrap(), deps)
+            auth::start(auth_settings, deps)
                 .await
                 .expect("auth starts"),
         );
-        let figment = settings::figment(introspection::DEFAULTS, "E2E_UNUSED_")
-            .unwrap()
-            .merge(("http.port", 0))
-            .merge(("http.workers", 2))
-            .merge(("database.url", introspection_db.url()))
-            .merge(("auth.url", auth.clone()))
-            .merge(("auth.issuer", ISSUER))
-            .merge(("auth.jwks_refresh_secs", 0));
+        let introspection_settings = settings::changed(introspection::DEFAULTS, |s: &mut introspection::Settings| {
+            s.http.port = 0;
+            s.http.workers = 2;
+            s.database.url = introspection_db.url().into();
+            s.auth.url = auth.clone();
+            s.auth.issuer = ISSUER.into();
+            s.auth.jwks_refresh_secs = 0;
+        })
+        .unwrap();
         let introspection_shutdown = CancellationToken::new();
         let deps = Deps {
             bus: introspection_bus,
             shutdown: introspection_shutdown.clone(),
         };
         let introspection = served(
-            introspection::start(settings::extract(figment).unwrap(), deps)
+            introspection::start(introspection_settings, deps)
                 .await
                 .expect("introspection starts"),
         );
@@ -111,6 +104,31 @@ impl Platform {
             introspection_shutdown,
             _dbs: vec![auth_db, introspection_db],
         }
+    }
+
+    /// A gateway's settings in front of this platform, in this process: `routes`, partners'
+    /// rate limit out of the way, and on PostgreSQL the platform's RabbitMQ exchange and Redis.
+    pub fn gateway_settings(&self, routes: Vec<gateway::Route>, change: impl FnOnce(&mut gateway::Settings)) -> gateway::Settings {
+        settings::changed(gateway::DEFAULTS, |s: &mut gateway::Settings| {
+            s.http.port = 0;
+            s.introspection.url = format!("{}/oauth2/introspect", self.introspection);
+            s.tokens.issuer = ISSUER.into();
+            s.upstreams
+                .insert("auth".into(), gateway::Addresses::One(self.auth.clone()));
+            s.identity.secret = IDENTITY_SECRET.into();
+            let unlimited = gateway::RatePolicy {
+                rate: 1.0e9,
+                burst: 1_000_000_000,
+            };
+            s.rate_limits.insert("partner".into(), unlimited);
+            s.routes = routes;
+            if self.backend == Backend::Postgres {
+                crate::use_rabbitmq(&mut s.bus, &self.exchange);
+                crate::use_cache(self.backend, &mut s.cache, "gw");
+            }
+            change(s);
+        })
+        .unwrap()
     }
 
     pub fn stop_introspection(&self) {
