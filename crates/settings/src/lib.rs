@@ -248,7 +248,9 @@ mod tests {
             jail.set_env("DEMO_HTTP__PORT", "9000");
             let s: Demo = changed(DEFAULTS, |s: &mut Demo| s.name = "test".into()).map_err(|e| e.to_string())?;
             assert_eq!((s.http.port, s.name.as_str()), (8080, "test"));
-            let broken = changed(DEFAULTS, |s: &mut Demo| s.name.clear()).err().map(|e| e.to_string());
+            let broken = changed(DEFAULTS, |s: &mut Demo| s.name.clear())
+                .err()
+                .map(|e| e.to_string());
             assert_eq!(broken.as_deref(), Some("configuration key `name`: must not be empty"));
             Ok(())
         });

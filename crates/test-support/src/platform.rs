@@ -68,11 +68,7 @@ impl Platform {
             bus: auth_bus.clone(),
             shutdown: auth_shutdown.clone(),
         };
-        let auth = served(
-            auth::start(auth_settings, deps)
-                .await
-                .expect("auth starts"),
-        );
+        let auth = served(auth::start(auth_settings, deps).await.expect("auth starts"));
         let introspection_settings = settings::changed(introspection::DEFAULTS, |s: &mut introspection::Settings| {
             s.http.port = 0;
             s.http.workers = 2;
@@ -108,7 +104,11 @@ impl Platform {
 
     /// A gateway's settings in front of this platform, in this process: `routes`, partners'
     /// rate limit out of the way, and on PostgreSQL the platform's RabbitMQ exchange and Redis.
-    pub fn gateway_settings(&self, routes: Vec<gateway::Route>, change: impl FnOnce(&mut gateway::Settings)) -> gateway::Settings {
+    pub fn gateway_settings(
+        &self,
+        routes: Vec<gateway::Route>,
+        change: impl FnOnce(&mut gateway::Settings),
+    ) -> gateway::Settings {
         settings::changed(gateway::DEFAULTS, |s: &mut gateway::Settings| {
             s.http.port = 0;
             s.introspection.url = format!("{}/oauth2/introspect", self.introspection);

@@ -38,23 +38,22 @@ async fn start(backend: Backend) -> Blog {
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
     let events = Watch::start(&bus, &["article.*", "comment.*"], shutdown.clone()).await;
-    let figment = settings::figment(blog::DEFAULTS, "TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 1))
-        .merge(("http.body_limit", 20_000))
-        .merge(("database.url", db.url()))
-        .merge(("identity.secret", IDENTITY_SECRET))
-        .merge(("blog.default_avatar", "https://cdn.example.com/default.png"))
-        .merge(("blog.max_content_chars", 5000))
-        .merge(("blog.comments_per_article", 2));
+    let settings = settings::changed(blog::DEFAULTS, |s: &mut blog::Settings| {
+        s.http.port = 0;
+        s.http.workers = 1;
+        s.http.body_limit = 20_000;
+        s.database.url = db.url().into();
+        s.identity.secret = IDENTITY_SECRET.into();
+        s.blog.default_avatar = "https://cdn.example.com/default.png".into();
+        s.blog.max_content_chars = 5000;
+        s.blog.comments_per_article = 2;
+    })
+    .unwrap();
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = blog::start(settings::extract(figment).unwrap(), deps)
-        .await
-        .expect("blog starts");
+    let started = blog::start(settings, deps).await.expect("blog starts");
     Blog {
         api: Signed::new(served(started)),
         bus,

@@ -9,15 +9,14 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use test_support::platform::{self, Backend, Platform};
 use runtime::Deps;
+use test_support::platform::{self, Backend, Platform};
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
 

@@ -7,14 +7,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use test_support::platform::{Backend, Platform};
 use runtime::Deps;
 use serde_json::{Value, json};
+use test_support::platform::{Backend, Platform};
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
 

@@ -11,9 +11,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use test_support::platform::{self, Backend, Platform};
 use serde_json::json;
 use support::{call, gateway, upstream};
+use test_support::platform::{self, Backend, Platform};
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,11 +3,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-
 use std::time::{Duration, Instant};
 
-use test_support::platform::{self, Backend, Platform};
 use serde_json::json;
+use test_support::platform::{self, Backend, Platform};
 
 async fn eventually_inactive(p: &Platform, caller: &(String, String), token: &str) -> Duration {
     let started = Instant::now();

@@ -33,19 +33,18 @@ async fn start(backend: Backend) -> Service {
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
     let events = Watch::start(&bus, &["user.*"], shutdown.clone()).await;
-    let figment = settings::figment(user_profile::DEFAULTS, "TEST_UNUSED_")
-        .unwrap()
-        .merge(("http.port", 0))
-        .merge(("http.workers", 1))
-        .merge(("database.url", db.url()))
-        .merge(("identity.secret", IDENTITY_SECRET));
+    let settings = settings::changed(user_profile::DEFAULTS, |s: &mut user_profile::Settings| {
+        s.http.port = 0;
+        s.http.workers = 1;
+        s.database.url = db.url().into();
+        s.identity.secret = IDENTITY_SECRET.into();
+    })
+    .unwrap();
     let deps = Deps {
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = user_profile::start(settings::extract(figment).unwrap(), deps)
-        .await
-        .expect("user-profile starts");
+    let started = user_profile::start(settings, deps).await.expect("user-profile starts");
     Service {
         api: Signed::new(served(started)),
         bus,

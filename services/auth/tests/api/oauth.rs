@@ -780,10 +780,11 @@ async fn applications_are_announced_and_announced_again(app: TestApp) {
         }
     };
     assert_eq!(consent.user_id, ana);
-    let settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| s.database.url = app.db_url.as_str().into()).unwrap();
-    let (applications, consents) = auth::announce_applications(&settings)
-        .await
-        .unwrap();
+    let settings = settings::changed(auth::DEFAULTS, |s: &mut auth::Settings| {
+        s.database.url = app.db_url.as_str().into()
+    })
+    .unwrap();
+    let (applications, consents) = auth::announce_applications(&settings).await.unwrap();
     assert!(applications >= 2, "the bootstrap clients and this one: {applications}");
     assert!(consents >= 1, "{consents}");
     loop {
@@ -900,10 +901,9 @@ backend_suite!(
 #[tokio::test]
 async fn every_signing_algorithm_makes_tokens_the_jwks_verifies() {
     for algorithm in auth::keys::ALGORITHMS {
-        let app = spawn_with(
-            Backend::Sqlite(test_support::TestSqlite::create()),
-            |s| s.oauth.signing_algorithm = algorithm.into(),
-        )
+        let app = spawn_with(Backend::Sqlite(test_support::TestSqlite::create()), |s| {
+            s.oauth.signing_algorithm = algorithm.into()
+        })
         .await;
         let (id, secret) = app
             .application(json!({"name": "Algorithms", "scopes": ["profile"]}))

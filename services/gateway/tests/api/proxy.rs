@@ -119,9 +119,7 @@ async fn forwards_with_forwarding_headers_and_streams_back() {
 
 #[tokio::test]
 async fn unreachable_upstream_is_502_in_the_envelope() {
-    let (gw, _stop) =
-        gateway(vec![public("/down", "http://127.0.0.1:9", 1)])
-            .await;
+    let (gw, _stop) = gateway(vec![public("/down", "http://127.0.0.1:9", 1)]).await;
     let res = reqwest::get(format!("{gw}/down")).await.unwrap();
     assert_eq!(res.status(), 502);
     let body: Value = res.json().await.unwrap();

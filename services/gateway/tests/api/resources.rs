@@ -7,13 +7,13 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
-use platform::{ADMIN, Backend, Platform};
 use gateway::{RatePolicy, Route};
 use http_kit::HttpSettings;
 use identity::IdentitySettings;
+use platform::{ADMIN, Backend, Platform};
 use runtime::{DatabaseSettings, Deps};
-use settings::Span;
 use serde_json::{Value, json};
+use settings::Span;
 use test_support::{Db, IDENTITY_SECRET, served};
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +72,12 @@ macro_rules! resource {
         }
     )*};
 }
-resource!(user_profile::Settings, blog::Settings, webhook::Settings, notification_dispatch::Settings);
+resource!(
+    user_profile::Settings,
+    blog::Settings,
+    webhook::Settings,
+    notification_dispatch::Settings
+);
 
 pub async fn stack(backend: Backend) -> Stack {
     let p = Platform::start(backend).await;
@@ -99,23 +104,18 @@ pub async fn stack(backend: Backend) -> Stack {
         s.delivery.schedule = vec![Span::from_secs(0), Span::from_millis(300), Span::from_millis(300)];
         s.delivery.poll_interval = Span::from_millis(100);
     });
-    let webhooks = webhook::start(
-        webhook_settings,
-        deps(&p, "webhook", &shutdown),
-    )
-    .await
-    .expect("webhook starts");
+    let webhooks = webhook::start(webhook_settings, deps(&p, "webhook", &shutdown))
+        .await
+        .expect("webhook starts");
     let notification_settings = service(
         notification_dispatch::DEFAULTS,
         &notification_db,
         |s: &mut notification_dispatch::Settings| s.dispatch.poll_interval = Span::from_millis(100),
     );
-    let notifications = notification_dispatch::start(
-        notification_settings,
-        deps(&p, "notification-dispatch", &shutdown),
-    )
-    .await
-    .expect("notification-dispatch starts");
+    let notifications =
+        notification_dispatch::start(notification_settings, deps(&p, "notification-dispatch", &shutdown))
+            .await
+            .expect("notification-dispatch starts");
     let (profiles, blog, webhooks, notifications) =
         (served(profiles), served(blog), served(webhooks), served(notifications));
     let route = |prefix: &str, upstream: &str| support::route(prefix, upstream, 10);
@@ -143,7 +143,13 @@ pub async fn stack(backend: Backend) -> Stack {
     ];
     let settings = p.gateway_settings(routes, |s| {
         s.http.workers = 2;
-        s.rate_limits.insert("partner".into(), RatePolicy { rate: 1000.0, burst: 1000 });
+        s.rate_limits.insert(
+            "partner".into(),
+            RatePolicy {
+                rate: 1000.0,
+                burst: 1000,
+            },
+        );
         s.usage.report_interval = Span::from_millis(200);
     });
     let gateway = gateway::start(settings, deps(&p, "gateway", &shutdown))

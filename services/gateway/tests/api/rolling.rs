@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use events::Event;
-use gateway::{Addresses, UpstreamChecks};
 use events::catalogue::{ArticleDeleted, ArticlePublished, UserDeleted};
+use gateway::{Addresses, UpstreamChecks};
 use platform::{Backend, Platform};
 use runtime::Deps;
 use serde_json::{Value, json};
@@ -116,7 +116,8 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
     let routes = vec![crate::support::route("/blog", "blog", 10)];
     let settings = p.gateway_settings(routes, |s| {
         s.http.workers = 2;
-        s.upstreams.insert("blog".into(), Addresses::Many(vec![a.base(), b.base()]));
+        s.upstreams
+            .insert("blog".into(), Addresses::Many(vec![a.base(), b.base()]));
         s.upstream_checks = UpstreamChecks {
             interval_ms: 200,
             timeout_ms: 200,

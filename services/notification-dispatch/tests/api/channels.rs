@@ -262,7 +262,10 @@ async fn sat_goes_to_a_signed_http_provider(backend: Backend) {
         url: gateway.url.clone(),
         secret: secret.into(),
     };
-    let n = start_with(backend, |s| s.channels.sat = vec![entry("sat-gateway", ProviderKind::Http(sat))]).await;
+    let n = start_with(backend, |s| {
+        s.channels.sat = vec![entry("sat-gateway", ProviderKind::Http(sat))]
+    })
+    .await;
     let sender = ready(&n, "SAT").await;
     gateway.answer(&[(500, &[])]);
     let id = accept(

@@ -222,7 +222,10 @@ async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
 }
 
 async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
-    let mut n = start_with(backend, |s| s.channels.email = vec![dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]).await;
+    let mut n = start_with(backend, |s| {
+        s.channels.email = vec![dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]
+    })
+    .await;
     let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
     let id = accept(&n, &sender, note("EMAIL")).await;
     let status = n.status_becomes(&sender, &id, "failed").await;

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use notification_dispatch::channels::fcm::FcmSettings;
 use notification_dispatch::channels::{ProviderEntry, ProviderKind};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 
 pub const PROJECT: &str = "clinic-app";

@@ -191,7 +191,10 @@ impl SmtpServer {
 
     /// A `[[channels.email]]` entry for this server.
     pub fn provider(&self, name: &str) -> ProviderEntry {
-        entry(name, ProviderKind::Smtp(plain_smtp(self.port, "Clinic Dr. Nano <turnos@clinic.example>")))
+        entry(
+            name,
+            ProviderKind::Smtp(plain_smtp(self.port, "Clinic Dr. Nano <turnos@clinic.example>")),
+        )
     }
 
     /// Every message received, as its raw text.

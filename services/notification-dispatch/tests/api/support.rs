@@ -45,19 +45,22 @@ pub async fn start_with(backend: Backend, change: impl FnOnce(&mut notification_
     let db = Db::create(backend);
     let shutdown = CancellationToken::new();
     let events = Watch::start(&bus, &["notification.#"], shutdown.clone()).await;
-    let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
-        s.http.port = 0;
-        s.http.workers = 1;
-        s.database.url = db.url().into();
-        s.identity.secret = IDENTITY_SECRET.into();
-        s.dispatch.schedule = vec![Span::from_secs(0), Span::from_millis(200), Span::from_millis(200)];
-        s.dispatch.jitter_percent = 0;
-        s.dispatch.poll_interval = Span::from_millis(100);
-        s.dispatch.send_timeout = Span::from_secs(2);
-        s.dispatch.lease = Span::from_secs(5);
-        test_support::use_cache(backend, &mut s.cache, "notifications");
-        change(s);
-    })
+    let settings = settings::changed(
+        notification_dispatch::DEFAULTS,
+        |s: &mut notification_dispatch::Settings| {
+            s.http.port = 0;
+            s.http.workers = 1;
+            s.database.url = db.url().into();
+            s.identity.secret = IDENTITY_SECRET.into();
+            s.dispatch.schedule = vec![Span::from_secs(0), Span::from_millis(200), Span::from_millis(200)];
+            s.dispatch.jitter_percent = 0;
+            s.dispatch.poll_interval = Span::from_millis(100);
+            s.dispatch.send_timeout = Span::from_secs(2);
+            s.dispatch.lease = Span::from_secs(5);
+            test_support::use_cache(backend, &mut s.cache, "notifications");
+            change(s);
+        },
+    )
     .unwrap();
     let deps = Deps {
         bus: bus.clone(),

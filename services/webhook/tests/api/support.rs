@@ -62,9 +62,7 @@ pub async fn start_with(backend: Backend, change: impl FnOnce(&mut webhook::Sett
         bus: bus.clone(),
         shutdown: shutdown.clone(),
     };
-    let started = webhook::start(settings, deps)
-        .await
-        .expect("webhook starts");
+    let started = webhook::start(settings, deps).await.expect("webhook starts");
     let url = db.url();
     let reader = tokio::task::spawn_blocking(move || Database::connect(&url, &PoolSettings::default()))
         .await
