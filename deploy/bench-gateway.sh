@@ -52,13 +52,13 @@ cat >"$DIR/gateway.toml" <<TOML
 [[routes]]
 prefix = "/bench"
 upstream = "http://127.0.0.1:18090"
-timeout_secs = 10
+timeout = "10s"
 
 # The same upstream without a token: what the proxying costs apart from the token's check.
 [[routes]]
 prefix = "/open"
 upstream = "http://127.0.0.1:18090"
-timeout_secs = 10
+timeout = "10s"
 public = true
 TOML
 run gateway GATEWAY_HTTP__PORT=18080 "GATEWAY_CONFIG_FILE=$DIR/gateway.toml" \

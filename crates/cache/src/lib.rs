@@ -62,8 +62,8 @@ pub struct CacheSettings {
     pub url: SecretString,
     /// Prefixed to every key, so services (and tests) sharing a Redis never collide.
     pub prefix: String,
-    /// Longest wait for one Redis call before the caller degrades (milliseconds).
-    pub timeout_ms: u64,
+    /// Longest wait for one Redis call before the caller degrades.
+    pub timeout: settings::Span,
     /// The CAs a `rediss://` server's certificate must chain to; empty: the system's roots.
     /// Unused with `redis://`, so one CA can be given to every service whatever its URLs.
     pub tls_ca: settings::TrustedCas,
@@ -102,7 +102,7 @@ impl CacheSettings {
                 self.url.expose_secret(),
                 &self.tls_ca,
                 &self.prefix,
-                Duration::from_millis(self.timeout_ms),
+                self.timeout.0,
             )?))),
         }
     }
@@ -255,7 +255,7 @@ mod settings_tests {
             kind: CacheKind::Redis,
             url: url.to_owned().into(),
             prefix: String::new(),
-            timeout_ms: 100,
+            timeout: settings::Span::from_millis(100),
             tls_ca: settings::TrustedCas::default(),
         }
     }

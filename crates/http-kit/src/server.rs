@@ -21,15 +21,15 @@ pub struct HttpSettings {
     pub port: u16,
     /// Largest request body accepted, in bytes; larger ones answer 413.
     pub body_limit: usize,
-    /// Seconds in-flight requests get to finish after shutdown begins.
-    pub shutdown_grace_secs: u64,
+    /// Time in-flight requests get to finish after shutdown begins.
+    pub shutdown_grace: settings::Span,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     /// After SIGTERM, how long a standalone service keeps serving (and consuming) while it
     /// answers not-ready, so that whoever routes to it (a gateway's checks, Kubernetes'
     /// endpoints) stops sending first. Read by `runtime::main`.
     #[serde(default)]
-    pub drain_delay_ms: u64,
+    pub drain_delay: settings::Span,
 }
 
 impl HttpSettings {
@@ -117,7 +117,7 @@ pub fn start(service: Service, settings: &HttpSettings, shutdown: CancellationTo
             )
     })
     .disable_signals()
-    .shutdown_timeout(settings.shutdown_grace_secs);
+    .shutdown_timeout(settings.shutdown_grace.0.as_secs());
     let server = if settings.workers > 0 {
         server.workers(settings.workers)
     } else {

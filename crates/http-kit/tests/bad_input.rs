@@ -43,9 +43,9 @@ impl TestServer {
             host: "127.0.0.1".into(),
             port: 0,
             body_limit: 1024,
-            shutdown_grace_secs: 5,
+            shutdown_grace: settings::Span::from_secs(5),
             workers: 1,
-            drain_delay_ms: 0,
+            drain_delay: settings::Span::default(),
         };
         let service = Service {
             name: "kit-test",

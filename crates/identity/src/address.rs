@@ -6,6 +6,7 @@
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, web};
 use hmac::Mac;
@@ -23,13 +24,13 @@ pub fn sign_address(address: IpAddr, secret: &[u8], request_id: &str, now: i64) 
     [(CLIENT_ADDRESS, address), (CLIENT_ADDRESS_SIGNATURE, signature)]
 }
 
-/// The signed client address, if the headers carry one signed within `max_age_secs` of `now`.
+/// The signed client address, if the headers carry one signed within `max_age` of `now`.
 pub fn verify_address<'a>(
     header: impl Fn(&str) -> Option<&'a str>,
     secret: &[u8],
     request_id: &str,
     now: i64,
-    max_age_secs: i64,
+    max_age: Duration,
 ) -> Result<IpAddr, IdentityError> {
     let address = header(CLIENT_ADDRESS).ok_or(IdentityError::Missing)?;
     let signed = header(CLIENT_ADDRESS_SIGNATURE).ok_or(IdentityError::Missing)?;
@@ -43,7 +44,7 @@ pub fn verify_address<'a>(
         .address_mac(address, request_id, timestamp)
         .verify_slice(&signature)
         .map_err(|_| IdentityError::BadSignature)?;
-    if (now - timestamp).abs() > max_age_secs {
+    if (now - timestamp).unsigned_abs() > max_age.as_secs() {
         return Err(IdentityError::Stale);
     }
     address.parse().map_err(|_| IdentityError::BadSignature)
@@ -68,7 +69,7 @@ impl ClientAddress {
             settings.secret.expose_secret().as_bytes(),
             header("x-request-id").unwrap_or_default(),
             now_secs(),
-            settings.max_age_secs,
+            settings.max_age.0,
         );
         match signed {
             Ok(address) => Self(address),
@@ -108,7 +109,13 @@ mod tests {
         request_id: &str,
         now: i64,
     ) -> Result<IpAddr, IdentityError> {
-        verify_address(|n| headers.get(n).map(String::as_str), secret, request_id, now, 60)
+        verify_address(
+            |n| headers.get(n).map(String::as_str),
+            secret,
+            request_id,
+            now,
+            Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -148,7 +155,7 @@ mod tests {
         use actix_web::test::TestRequest;
         let settings = IdentitySettings {
             secret: "a-secret-of-sixteen-chars".to_owned().into(),
-            max_age_secs: 60,
+            max_age: settings::Span::from_secs(60),
         };
         let peer: std::net::SocketAddr = "10.1.2.3:5555".parse().unwrap();
         let signed = sign_address(

@@ -9,6 +9,7 @@ use http_kit::ApiError;
 use ids::UserId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use settings::Span;
 
 use crate::{Identity, IdentityError, now_secs, verify};
 
@@ -19,11 +20,11 @@ pub struct IdentitySettings {
     /// Seconds a signature stays valid: covers clock skew between pods, not replays (the
     /// signature is bound to the request id).
     #[serde(default = "default_max_age")]
-    pub max_age_secs: i64,
+    pub max_age: Span,
 }
 
-fn default_max_age() -> i64 {
-    60
+fn default_max_age() -> Span {
+    Span::from_secs(60)
 }
 
 impl IdentitySettings {
@@ -31,8 +32,8 @@ impl IdentitySettings {
         if self.secret.expose_secret().len() < 16 {
             return Err(settings::rule("identity.secret", "must be at least 16 characters"));
         }
-        if self.max_age_secs <= 0 {
-            return Err(settings::rule("identity.max_age_secs", "must be more than 0"));
+        if self.max_age.0.is_zero() {
+            return Err(settings::rule("identity.max_age", "must be more than 0"));
         }
         Ok(())
     }
@@ -89,7 +90,7 @@ pub(crate) fn admit(req: &HttpRequest) -> Result<Caller, ApiError> {
         settings.secret.expose_secret().as_bytes(),
         request_id,
         now_secs(),
-        settings.max_age_secs,
+        settings.max_age.0,
     )
     .map(Caller)
     .map_err(|error| {

@@ -95,13 +95,13 @@ pub fn sign(identity: &Identity, secret: &[u8], request_id: &str, now: i64) -> V
     headers
 }
 
-/// The identity a request carries, if the gateway signed it within `max_age_secs` of `now`.
+/// The identity a request carries, if the gateway signed it within `max_age` of `now`.
 pub fn verify<'a>(
     header: impl Fn(&str) -> Option<&'a str>,
     secret: &[u8],
     request_id: &str,
     now: i64,
-    max_age_secs: i64,
+    max_age: std::time::Duration,
 ) -> Result<Identity, IdentityError> {
     let required = |name| header(name).map(str::to_owned).ok_or(IdentityError::Missing);
     let identity = Identity::from_wire(
@@ -122,7 +122,7 @@ pub fn verify<'a>(
         .identity_mac(identity.claims(), request_id, timestamp)
         .verify_slice(&presented)
         .map_err(|_| IdentityError::BadSignature)?;
-    if (now - timestamp).abs() > max_age_secs {
+    if (now - timestamp).unsigned_abs() > max_age.as_secs() {
         return Err(IdentityError::Stale);
     }
     Ok(identity)
@@ -139,7 +139,13 @@ mod tests {
     }
 
     fn check(headers: &HashMap<&str, String>, secret: &[u8], now: i64) -> Result<Identity, IdentityError> {
-        verify(|name| headers.get(name).map(String::as_str), secret, "req-1", now, 60)
+        verify(
+            |name| headers.get(name).map(String::as_str),
+            secret,
+            "req-1",
+            now,
+            std::time::Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -151,7 +157,13 @@ mod tests {
         let mut widened = headers.clone();
         widened.insert(SCOPE, "profile email admin".into());
         assert_eq!(check(&widened, b"secret", 1010), Err(IdentityError::BadSignature));
-        let replayed = verify(|n| headers.get(n).map(String::as_str), b"secret", "req-2", 1010, 60);
+        let replayed = verify(
+            |n| headers.get(n).map(String::as_str),
+            b"secret",
+            "req-2",
+            1010,
+            std::time::Duration::from_secs(60),
+        );
         assert_eq!(replayed, Err(IdentityError::BadSignature), "bound to its request id");
         assert_eq!(check(&HashMap::new(), b"secret", 1010), Err(IdentityError::Missing));
         assert!(ana().has_scope("email") && !ana().has_scope("mail"));

@@ -116,7 +116,7 @@ mod tests {
             .insert_header(("x-request-id", "r"))
             .app_data(web::Data::new(IdentitySettings {
                 secret: SECRET.to_owned().into(),
-                max_age_secs: 60,
+                max_age: settings::Span::from_secs(60),
             }));
         for header in sign(&identity, SECRET.as_bytes(), "r", crate::now_secs()) {
             req = req.insert_header(header);
@@ -158,7 +158,7 @@ mod tests {
         let unsigned = TestRequest::default()
             .app_data(web::Data::new(IdentitySettings {
                 secret: SECRET.to_owned().into(),
-                max_age_secs: 60,
+                max_age: settings::Span::from_secs(60),
             }))
             .to_http_request();
         assert_eq!(status(scoped::<AnyScope>(&unsigned).await), 401);

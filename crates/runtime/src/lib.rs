@@ -231,7 +231,7 @@ where
         Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
-    let drain_delay = std::time::Duration::from_millis(settings.http().drain_delay_ms);
+    let drain_delay = settings.http().drain_delay.0;
     let deps = Deps {
         bus: settings.bus().connect(name),
         shutdown: shutdown.clone(),

@@ -39,6 +39,11 @@ impl Span {
         Self(Duration::from_secs(secs))
     }
 
+    /// Whole seconds, for JWT claims and other second-based clocks.
+    pub fn secs(&self) -> i64 {
+        i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX)
+    }
+
     pub fn millis(&self) -> i64 {
         i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
     }

@@ -75,7 +75,7 @@ impl Platform {
             s.database.url = introspection_db.url().into();
             s.auth.url = auth.clone();
             s.auth.issuer = ISSUER.into();
-            s.auth.jwks_refresh_secs = 0;
+            s.auth.jwks_refresh = settings::Span::default();
         })
         .unwrap();
         let introspection_shutdown = CancellationToken::new();

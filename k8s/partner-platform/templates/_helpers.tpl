@@ -99,6 +99,6 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version }}
 {{/* A service's settings file: what every service needs in a pod, then its `config:`. */}}
 {{- define "pp.config" -}}
 {{- $root := index . 0 -}}{{- $svc := index . 1 -}}
-{{- $base := dict "http" (dict "host" "0.0.0.0" "port" $svc.port "drain_delay_ms" 5000) "bus" (dict "kind" "rabbitmq" "exchange" $root.Values.bus.exchange) -}}
+{{- $base := dict "http" (dict "host" "0.0.0.0" "port" $svc.port "drain_delay" "5s") "bus" (dict "kind" "rabbitmq" "exchange" $root.Values.bus.exchange) -}}
 {{- toToml (mergeOverwrite $base (deepCopy (default dict $svc.config))) -}}
 {{- end -}}

@@ -29,7 +29,7 @@ impl Handler for Deletions {
             return Ok(());
         };
         let user = payload.map_err(HandlerError::new)?.user_id;
-        let (id, ttl) = (user.clone(), self.0.oauth.access_token_ttl_secs);
+        let (id, ttl) = (user.clone(), self.0.oauth.access_token_ttl);
         let deleted = self
             .0
             .outbox
@@ -41,7 +41,7 @@ impl Handler for Deletions {
                     jti: RevocationList::EVERY_TOKEN.to_owned(),
                     client_id: RevocationList::EVERY_TOKEN.to_owned(),
                     sub: Some(id.to_string()),
-                    exp: storage::now_millis() / 1000 + ttl,
+                    exp: storage::now_millis() / 1000 + ttl.secs(),
                 };
                 events.publish(SOURCE, Some(id.to_string()), &revoked)
             })

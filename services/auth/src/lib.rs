@@ -16,6 +16,7 @@ mod state;
 pub mod store;
 mod views;
 
+use settings::Span;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +50,8 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub struct OAuthSettings {
     pub issuer: String,
     pub audience: String,
-    pub access_token_ttl_secs: i64,
-    pub refresh_token_ttl_secs: i64,
+    pub access_token_ttl: Span,
+    pub refresh_token_ttl: Span,
     pub signing_algorithm: String,
     pub scopes: Vec<String>,
     pub legacy_client_id: ids::ClientId,
@@ -103,15 +104,12 @@ impl Validate for Settings {
         if settings::http_url("oauth.issuer", &o.issuer).map_or(true, |u| u.query().is_some()) {
             return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
         }
-        if !(60..=86_400).contains(&o.access_token_ttl_secs) {
-            return Err(settings::rule(
-                "oauth.access_token_ttl_secs",
-                "must be between 60 and 86400",
-            ));
+        if !(60..=86_400).contains(&o.access_token_ttl.secs()) {
+            return Err(settings::rule("oauth.access_token_ttl", "must be between 60 and 86400"));
         }
-        if o.refresh_token_ttl_secs < o.access_token_ttl_secs {
+        if o.refresh_token_ttl < o.access_token_ttl {
             return Err(settings::rule(
-                "oauth.refresh_token_ttl_secs",
+                "oauth.refresh_token_ttl",
                 "must be at least the access token lifetime",
             ));
         }
@@ -390,7 +388,7 @@ pub enum StartError {
 /// Opens the database (migrating it), loads keys, bootstraps, and serves.
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
-    let keep_ms = settings.oauth.access_token_ttl_secs * 1000;
+    let keep_ms = settings.oauth.access_token_ttl.millis();
     let keys = Arc::new(
         keys::KeyRing::load(
             &db,
@@ -468,7 +466,7 @@ pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
         &db,
         &settings.oauth.issuer,
         &settings.oauth.audience,
-        settings.oauth.access_token_ttl_secs * 1000,
+        settings.oauth.access_token_ttl.millis(),
         &settings.oauth.signing_algorithm,
     )
     .await?;

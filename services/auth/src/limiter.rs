@@ -14,9 +14,10 @@
 //!   secrets are 256 random bits, and an account-wide lock would only let a stranger shut
 //!   out an application (the gateway's own client among them).
 //!
-//! Every lock ends with its window: none outlives `window_secs` after the last counted failure
+//! Every lock ends with its window: none outlives `window` after the last counted failure
 //! opened it. Counted in the shared cache (Redis in production), so replicas count together.
 
+use settings::Span;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,9 +37,9 @@ pub struct LimitSettings {
     /// Failures against one user account, any address, before only known addresses may try.
     pub account_max_failures: u64,
     /// The window every counter runs over, and so the longest any lock lasts (seconds).
-    pub window_secs: u64,
+    pub window: Span,
     /// How long a success makes its (account, address) pair known (seconds).
-    pub known_pair_secs: u64,
+    pub known_pair_ttl: Span,
     /// Password checks of strangers (pairs not known) waiting or running at once, past which
     /// one answers 429 (see `passwords`).
     pub hashing_queue: usize,
@@ -47,7 +48,8 @@ pub struct LimitSettings {
 impl LimitSettings {
     pub fn validate(&self) -> Result<(), settings::SettingsError> {
         let counts = [self.max_failures, self.source_max_failures, self.account_max_failures];
-        if counts.contains(&0) || self.window_secs == 0 || self.known_pair_secs == 0 || self.hashing_queue == 0 {
+        if counts.contains(&0) || self.window.0.is_zero() || self.known_pair_ttl.0.is_zero() || self.hashing_queue == 0
+        {
             return Err(settings::rule("limits", "every limit and duration must be more than 0"));
         }
         Ok(())
@@ -121,7 +123,7 @@ impl FailureLimiter {
     }
 
     fn window(&self) -> Duration {
-        Duration::from_secs(self.settings.window_secs)
+        self.settings.window.0
     }
 
     /// `Err(wait)` when this attempt may not be checked now; else whether its pair is known
@@ -189,9 +191,9 @@ impl FailureLimiter {
     }
 
     /// Remembers the pair, so that others' failures do not shut it out later. The mark's
-    /// window opens at the first success: a pair stays known `known_pair_secs` after it.
+    /// window opens at the first success: a pair stays known `known_pair_ttl` after it.
     pub async fn succeeded(&self, attempt: &Attempt) {
-        let known_for = Duration::from_secs(self.settings.known_pair_secs);
+        let known_for = self.settings.known_pair_ttl.0;
         if let Err(error) = self.counters.hit(&attempt.known_key(), known_for).await {
             tracing::warn!(%error, "sign-in not remembered");
         }
@@ -209,8 +211,8 @@ mod tests {
                 max_failures: 3,
                 source_max_failures: 5,
                 account_max_failures: 8,
-                window_secs: 60,
-                known_pair_secs: 3600,
+                window: Span::from_secs(60),
+                known_pair_ttl: Span::from_secs(3600),
                 hashing_queue: 8,
             },
         )

@@ -151,7 +151,7 @@ fn main() {
         let route = gateway::Route {
             prefix: "/blog".into(),
             upstream: blog.clone(),
-            timeout_secs: 10,
+            timeout: settings::Span::from_secs(10),
             ..gateway::Route::default()
         };
         let gw = p.gateway_settings(vec![route], |_| {});

@@ -113,7 +113,7 @@ fn main() {
         let route = |prefix: &str| gateway::Route {
             prefix: prefix.into(),
             upstream: service.clone(),
-            timeout_secs: 10,
+            timeout: settings::Span::from_secs(10),
             scopes: vec!["notifications:send".into()],
             ..gateway::Route::default()
         };

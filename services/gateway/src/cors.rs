@@ -12,7 +12,7 @@ pub struct CorsSettings {
     pub allowed_origins: Vec<String>,
     pub allowed_headers: Vec<String>,
     pub exposed_headers: Vec<String>,
-    pub max_age_secs: u64,
+    pub max_age: settings::Span,
 }
 
 impl CorsSettings {
@@ -42,7 +42,7 @@ impl CorsSettings {
                     "GET, POST, PUT, PATCH, DELETE, OPTIONS",
                 ))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, self.allowed_headers.join(", ")))
-                .insert_header((header::ACCESS_CONTROL_MAX_AGE, self.max_age_secs));
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, self.max_age.0.as_secs()));
         }
         Some(response.finish())
     }

@@ -90,7 +90,7 @@ pub struct UsageSettings {
 pub struct ProxySettings {
     /// Longest wait for the next piece of a request body (ms); past it the gateway answers 408
     /// and drops the request it was streaming upstream.
-    pub body_idle_timeout_ms: u64,
+    pub body_idle_timeout: settings::Span,
 }
 
 /// One address, or the instances of a replicated upstream.
@@ -106,8 +106,8 @@ pub enum Addresses {
 /// until it is again.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpstreamChecks {
-    pub interval_ms: u64,
-    pub timeout_ms: u64,
+    pub interval: settings::Span,
+    pub timeout: settings::Span,
 }
 
 impl Settings {
@@ -184,9 +184,9 @@ impl Validate for Settings {
         self.identity.validate()?;
         settings::http_url("tokens.issuer", &self.tokens.issuer)?;
         self.upstream("tokens.keys_from", &self.tokens.keys_from)?;
-        if self.tokens.max_ttl_secs == 0 || self.tokens.local_capacity == 0 {
+        if self.tokens.max_ttl.0.is_zero() || self.tokens.local_capacity == 0 {
             return Err(settings::rule(
-                "tokens.max_ttl_secs",
+                "tokens.max_ttl",
                 "cache lifetimes and capacity must be more than 0",
             ));
         }
@@ -198,11 +198,11 @@ impl Validate for Settings {
                 ));
             }
         }
-        if self.proxy.body_idle_timeout_ms == 0 {
-            return Err(settings::rule("proxy.body_idle_timeout_ms", "must be more than 0"));
+        if self.proxy.body_idle_timeout.0.is_zero() {
+            return Err(settings::rule("proxy.body_idle_timeout", "must be more than 0"));
         }
-        if self.upstream_checks.interval_ms == 0 || self.upstream_checks.timeout_ms == 0 {
-            return Err(settings::rule("upstream_checks.interval_ms", "must be more than 0"));
+        if self.upstream_checks.interval.0.is_zero() || self.upstream_checks.timeout.0.is_zero() {
+            return Err(settings::rule("upstream_checks.interval", "must be more than 0"));
         }
         let (routes, _) = self.resolved()?;
         routes
@@ -325,7 +325,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         identity_key: identity::SigningKey::new(settings.identity.secret.expose_secret().as_bytes()),
         metrics: metrics.clone(),
         body_limit: settings.http.body_limit,
-        body_idle_timeout: Duration::from_millis(settings.proxy.body_idle_timeout_ms),
+        body_idle_timeout: settings.proxy.body_idle_timeout.0,
         usage: usage.clone(),
     });
     let openapi = http_kit::openapi::complete(ApiDoc::openapi());
@@ -370,33 +370,27 @@ fn upstream_checks(
     settings: &UpstreamChecks,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(settings.timeout_ms))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(settings.timeout.0).build()?;
     let addresses = Arc::new(routes.addresses());
-    Ok(runtime::every(
-        Duration::from_millis(settings.interval_ms),
-        shutdown,
-        move || {
-            let (client, addresses) = (client.clone(), addresses.clone());
-            async move {
-                let checks = addresses.iter().map(|(address, healthy)| {
-                    let client = client.clone();
-                    async move {
-                        let ready = client
-                            .get(format!("http://{address}/readyz"))
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success());
-                        if healthy.swap(ready, std::sync::atomic::Ordering::Relaxed) != ready {
-                            tracing::info!(upstream = %address, ready, "upstream readiness changed");
-                        }
+    Ok(runtime::every(settings.interval.0, shutdown, move || {
+        let (client, addresses) = (client.clone(), addresses.clone());
+        async move {
+            let checks = addresses.iter().map(|(address, healthy)| {
+                let client = client.clone();
+                async move {
+                    let ready = client
+                        .get(format!("http://{address}/readyz"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                    if healthy.swap(ready, std::sync::atomic::Ordering::Relaxed) != ready {
+                        tracing::info!(upstream = %address, ready, "upstream readiness changed");
                     }
-                });
-                futures_util::future::join_all(checks).await;
-            }
-        },
-    ))
+                }
+            });
+            futures_util::future::join_all(checks).await;
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -424,7 +418,7 @@ mod tests {
         assert_eq!(doc, Some("http://blog:8084/openapi.json"));
         let unknown = with(
             "routes",
-            serde_json::json!([{"prefix": "/x", "upstream": "nowhere", "timeout_secs": 1}]),
+            serde_json::json!([{"prefix": "/x", "upstream": "nowhere", "timeout": "1s"}]),
         );
         let message = unknown.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Deserialize;
-use settings::SettingsError;
+use settings::{SettingsError, Span};
 
 use crate::rate_limits::RatePolicy;
 
@@ -15,7 +15,7 @@ pub struct Route {
     pub prefix: String,
     /// Base URL of the upstream service; the request's path and query are appended.
     pub upstream: String,
-    pub timeout_secs: u64,
+    pub timeout: Span,
     /// Passes without the gateway's token check (the upstream authenticates its callers).
     #[serde(default)]
     pub public: bool,
@@ -46,8 +46,8 @@ impl Route {
                 "must start with `/` and not end with one",
             ));
         }
-        if self.timeout_secs == 0 {
-            return Err(settings::rule(&key("timeout_secs"), "must be more than 0"));
+        if self.timeout.0.is_zero() {
+            return Err(settings::rule(&key("timeout"), "must be more than 0"));
         }
         if let Some(name) = &self.rate_limit
             && !policies.contains_key(name)
@@ -201,7 +201,7 @@ mod tests {
         Route {
             prefix: prefix.into(),
             upstream: "http://127.0.0.1:1".into(),
-            timeout_secs: 1,
+            timeout: Span::from_secs(1),
             public: false,
             scopes: Vec::new(),
             methods: Vec::new(),

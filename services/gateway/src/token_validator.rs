@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use settings::Span;
 use sha2::{Digest, Sha256};
 use tokens::{RemoteKeys, RevocationList, VerifyError, now_secs};
 
@@ -74,11 +75,11 @@ pub struct TokenSettings {
     /// The upstream (or URL) whose `/.well-known/jwks.json` publishes the signing keys.
     pub keys_from: String,
     /// A token naming an unknown key fetches the JWKS again, at most this often (seconds).
-    pub jwks_refresh_secs: u64,
+    pub jwks_refresh: Span,
     /// Positive answers are cached until `min(exp, this)` (seconds).
-    pub max_ttl_secs: u64,
+    pub max_ttl: Span,
     /// Negative answers are cached this long (seconds).
-    pub negative_ttl_secs: u64,
+    pub negative_ttl: Span,
     /// Entries in the in-process cache.
     pub local_capacity: usize,
 }
@@ -90,7 +91,7 @@ pub struct IntrospectionSettings {
     /// The gateway's client, allowed the privileged `introspect` scope.
     pub client_id: String,
     pub client_secret: SecretString,
-    pub timeout_ms: u64,
+    pub timeout: Span,
 }
 
 type Digest32 = [u8; 32];
@@ -192,15 +193,10 @@ impl Validator {
         metrics: GatewayMetrics,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(introspection.timeout_ms))
+            .timeout(introspection.timeout.0)
             .pool_max_idle_per_host(64)
             .build()?;
-        let keys = RemoteKeys::new(
-            keys_url,
-            &settings.issuer,
-            client.clone(),
-            Duration::from_secs(settings.jwks_refresh_secs),
-        );
+        let keys = RemoteKeys::new(keys_url, &settings.issuer, client.clone(), settings.jwks_refresh.0);
         Ok(Self {
             local: LocalCache::new(settings.local_capacity),
             keys,
@@ -319,10 +315,10 @@ impl Validator {
 
     fn ttl(&self, answer: &Answer) -> Duration {
         if !answer.active {
-            return Duration::from_secs(self.settings.negative_ttl_secs);
+            return self.settings.negative_ttl.0;
         }
         let left = u64::try_from(answer.exp - now_secs()).unwrap_or(0);
-        Duration::from_secs(left.min(self.settings.max_ttl_secs))
+        Duration::from_secs(left).min(self.settings.max_ttl.0)
     }
 
     fn cache_locally(&self, digest: Digest32, answer: Arc<Answer>) {

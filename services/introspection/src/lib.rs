@@ -15,6 +15,8 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use settings::Span;
+
 use actix_web::web;
 use cache::LocalCache;
 use diesel_migrations::embed_migrations;
@@ -45,15 +47,15 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub struct AuthSettings {
     pub url: String,
     pub issuer: String,
-    pub jwks_refresh_secs: u64,
-    pub timeout_secs: u64,
+    pub jwks_refresh: Span,
+    pub timeout: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntrospectionSettings {
     pub privileged_scope: String,
-    pub max_cache_secs: i64,
-    pub caller_cache_secs: u64,
+    pub max_cache: Span,
+    pub caller_cache: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,14 +78,11 @@ impl Validate for Settings {
         self.identity.validate()?;
         settings::http_url("auth.url", &self.auth.url)?;
         settings::http_url("auth.issuer", &self.auth.issuer)?;
-        if self.auth.timeout_secs == 0 {
-            return Err(settings::rule("auth.timeout_secs", "must be more than 0"));
+        if self.auth.timeout.0.is_zero() {
+            return Err(settings::rule("auth.timeout", "must be more than 0"));
         }
         if self.introspection.privileged_scope.is_empty() {
             return Err(settings::rule("introspection.privileged_scope", "must not be empty"));
-        }
-        if self.introspection.max_cache_secs < 0 {
-            return Err(settings::rule("introspection.max_cache_secs", "must not be negative"));
         }
         Ok(())
     }
@@ -133,14 +132,12 @@ async fn housekeeping(state: Arc<Introspector>) {
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&MIGRATIONS]).await?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(settings.auth.timeout_secs))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(settings.auth.timeout.0).build()?;
     let keys = RemoteKeys::new(
         &settings.auth.url,
         &settings.auth.issuer,
         client.clone(),
-        Duration::from_secs(settings.auth.jwks_refresh_secs),
+        settings.auth.jwks_refresh.0,
     );
     if let Err(error) = keys.refresh().await {
         tracing::warn!(%error, "signing keys unavailable at start; retrying in the background");
@@ -151,7 +148,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         callers: Callers::new(
             &settings.auth.url,
             client.clone(),
-            Duration::from_secs(settings.introspection.caller_cache_secs),
+            settings.introspection.caller_cache.0,
             settings.identity.secret.clone(),
         ),
         verified: LocalCache::new(100_000),

@@ -5,6 +5,7 @@
 
 use events::catalogue::{ConsentGranted, ConsentRevoked, TokenRevoked};
 use ids::{ClientId, UserId};
+use settings::Span;
 use storage::{AnyConnection, StorageError};
 
 use crate::domain::Scopes;
@@ -41,7 +42,7 @@ pub async fn grant(state: &AppState, user: &UserId, client: &ClientId, scopes: &
 /// Ends `user`'s consent to `client` and every token it holds for them (refresh tokens here,
 /// access tokens everywhere through `token.revoked` for the pair); false when there was none.
 pub async fn withdraw(state: &AppState, user: &UserId, client: &ClientId) -> Result<bool, StorageError> {
-    let (user, client, ttl) = (user.clone(), client.clone(), state.oauth.access_token_ttl_secs);
+    let (user, client, ttl) = (user.clone(), client.clone(), state.oauth.access_token_ttl);
     state
         .outbox
         .write(move |c, events| withdraw_in(c, events, &user, &client, ttl))
@@ -53,7 +54,7 @@ fn withdraw_in(
     events: &mut events::Staged,
     user: &UserId,
     client: &ClientId,
-    access_ttl_secs: i64,
+    access_ttl: Span,
 ) -> Result<bool, StorageError> {
     let now = storage::now_millis();
     if !store::delete_consent(c, user, client)? {
@@ -64,7 +65,7 @@ fn withdraw_in(
         jti: "*".to_owned(),
         client_id: client.to_string(),
         sub: Some(user.to_string()),
-        exp: now / 1000 + access_ttl_secs,
+        exp: now / 1000 + access_ttl.secs(),
     };
     events.publish(SOURCE, Some(user.to_string()), &tokens)?;
     let revoked = ConsentRevoked {

@@ -39,7 +39,7 @@ impl AppState {
             iss: self.keys.issuer().to_owned(),
             user: user.map(|u| u.id.clone()),
             aud: self.keys.audience().to_owned(),
-            exp: now + self.oauth.access_token_ttl_secs,
+            exp: now + self.oauth.access_token_ttl.secs(),
             iat: now,
             nbf: now,
             jti: Jti::mint(),
@@ -68,7 +68,7 @@ impl AppState {
             user_id: user_id.cloned(),
             scope: scope.to_string(),
             created_at: now,
-            expires_at: now + self.oauth.refresh_token_ttl_secs * 1000,
+            expires_at: now + self.oauth.refresh_token_ttl.millis(),
             used_at: None,
             revoked_at: None,
         };

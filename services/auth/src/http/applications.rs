@@ -7,6 +7,7 @@ use events::catalogue::{ApplicationDeleted, ApplicationRegistered, TokenRevoked}
 use http_kit::{ApiError, Envelope};
 use ids::{ClientId, UserId};
 use serde::{Deserialize, Serialize};
+use settings::Span;
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
@@ -309,7 +310,7 @@ pub async fn change(
     let mut row = owned(&state, &caller, id.into_inner()).await?;
     row.allowed_networks = networks.to_string();
     let (id, stored, now) = (row.id.clone(), row.allowed_networks.clone(), storage::now_millis());
-    let revoked = every_token_of(&id, now, state.oauth.access_token_ttl_secs);
+    let revoked = every_token_of(&id, now, state.oauth.access_token_ttl);
     state
         .outbox
         .write(move |c, events| {
@@ -327,12 +328,12 @@ pub async fn change(
 }
 
 /// `token.revoked` for every token `client` was issued until `now` (jti `*`).
-fn every_token_of(client: &str, now: i64, ttl_secs: i64) -> TokenRevoked {
+fn every_token_of(client: &str, now: i64, ttl: Span) -> TokenRevoked {
     TokenRevoked {
         jti: "*".to_owned(),
         client_id: client.to_owned(),
         sub: None,
-        exp: now / 1000 + ttl_secs,
+        exp: now / 1000 + ttl.secs(),
     }
 }
 
@@ -394,7 +395,7 @@ pub async fn delete(
     let row = owned(&state, &caller, id.into_inner()).await?;
     let id = row.id.clone();
     let now = storage::now_millis();
-    let payload = every_token_of(&id, now, state.oauth.access_token_ttl_secs);
+    let payload = every_token_of(&id, now, state.oauth.access_token_ttl);
     state
         .outbox
         .write(move |c, events| {

@@ -126,7 +126,7 @@ pub async fn token(
     };
     Ok(no_store(&TokenResponse::from_issued(
         issued,
-        state.oauth.access_token_ttl_secs,
+        state.oauth.access_token_ttl.secs(),
     )))
 }
 

@@ -326,9 +326,7 @@ impl Gateway {
     ) -> Result<http::Response<hyper::body::Incoming>, upstream::UpstreamError> {
         let started = Instant::now();
         let addresses: Vec<&str> = targets.iter().map(|t| t.address.as_str()).collect();
-        let sent = client
-            .send(&addresses, request, Duration::from_secs(route.timeout_secs))
-            .await;
+        let sent = client.send(&addresses, request, route.timeout.0).await;
         let (sent, refused) = match sent {
             Ok((response, refused)) => (Ok(response), refused),
             Err((error, refused)) => (Err(error), refused),

@@ -266,7 +266,7 @@ async fn strangers_failing_and_forging_lock_no_one_out() {
     // longer than the test takes on a loaded machine, so no lock ends before it is checked.
     let p = Platform::start_with(Backend::Postgres, |s| {
         s.limits.source_max_failures = 30;
-        s.limits.window_secs = 300;
+        s.limits.window = settings::Span::from_secs(300);
     })
     .await;
     let prefix = format!("{}:", test_support::unique("lockout"));

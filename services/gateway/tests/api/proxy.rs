@@ -49,7 +49,7 @@ async fn gateway_with(routes: Vec<Route>, upstreams: HashMap<String, Addresses>)
     let settings = settings::changed(gateway::DEFAULTS, |s: &mut gateway::Settings| {
         s.http.port = 0;
         s.http.workers = 1;
-        s.proxy.body_idle_timeout_ms = 300;
+        s.proxy.body_idle_timeout = settings::Span::from_millis(300);
         s.routes = routes;
         s.upstreams.extend(upstreams);
     })

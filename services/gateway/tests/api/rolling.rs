@@ -119,8 +119,8 @@ async fn a_rolling_restart_under_load_loses_no_request_and_no_event() {
         s.upstreams
             .insert("blog".into(), Addresses::Many(vec![a.base(), b.base()]));
         s.upstream_checks = UpstreamChecks {
-            interval_ms: 200,
-            timeout_ms: 200,
+            interval: settings::Span::from_millis(200),
+            timeout: settings::Span::from_millis(200),
         };
     });
     let deps = Deps {

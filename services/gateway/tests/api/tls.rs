@@ -49,7 +49,7 @@ async fn checks(http: &reqwest::Client, base: &str) -> Option<Vec<(String, bool,
 }
 
 fn routes(upstream: &str) -> String {
-    format!("[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout_secs = 5\nscopes = [\"profile\"]\n")
+    format!("[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout = \"5s\"\nscopes = [\"profile\"]\n")
 }
 
 #[tokio::test]

@@ -221,7 +221,7 @@ async fn tokens_are_checked_cached_and_identity_is_signed_for_upstreams() {
         IDENTITY_SECRET.as_bytes(),
         "req-7",
         now(),
-        60,
+        Duration::from_secs(60),
     )
     .expect("signed by the gateway");
     assert_eq!(

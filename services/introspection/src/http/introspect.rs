@@ -15,7 +15,7 @@ impl Introspector {
         let max_age = answer
             .exp
             .filter(|_| answer.active)
-            .map(|exp| (exp - now_secs()).clamp(0, self.settings.max_cache_secs));
+            .map(|exp| (exp - now_secs()).clamp(0, self.settings.max_cache.secs()));
         let cache_control = match max_age {
             Some(secs) => format!("private, max-age={secs}"),
             None => "no-store".to_owned(),

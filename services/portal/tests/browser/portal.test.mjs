@@ -62,7 +62,7 @@ function platformEnv() {
     GATEWAY_USAGE__REPORT_INTERVAL: "1s",
     // Access tokens live a minute, the portal's refresh margin: every portal page refreshes the
     // person's tokens first, so the whole run goes through token refresh.
-    AUTH_OAUTH__ACCESS_TOKEN_TTL_SECS: "60",
+    AUTH_OAUTH__ACCESS_TOKEN_TTL: "60s",
     GATEWAY_DOCS__PUBLIC_URL: GATEWAY,
     AUTH_OAUTH__ISSUER: GATEWAY,
     AUTH_BOOTSTRAP__PORTAL_REDIRECT_URIS: `["${PORTAL}/callback"]`,

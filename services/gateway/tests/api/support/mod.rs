@@ -17,7 +17,7 @@ pub fn route(prefix: &str, upstream: &str, timeout_secs: u64) -> gateway::Route 
     gateway::Route {
         prefix: prefix.into(),
         upstream: upstream.into(),
-        timeout_secs,
+        timeout: settings::Span::from_secs(timeout_secs),
         ..gateway::Route::default()
     }
 }
@@ -57,7 +57,7 @@ impl Drop for Gateway {
 /// auth and introspection, sharing `redis_url` under `prefix` with its siblings.
 pub async fn gateway(p: &Platform, redis_url: &str, prefix: &str, upstream: &str) -> Gateway {
     let routes = format!(
-        "[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout_secs = 5\nscopes = [\"profile\"]\n"
+        "[[routes]]\nprefix = \"/echo\"\nupstream = \"{upstream}\"\ntimeout = \"5s\"\nscopes = [\"profile\"]\n"
     );
     spawn(p, redis_url, prefix, &routes, &[]).await
 }
