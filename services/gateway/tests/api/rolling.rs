@@ -49,7 +49,7 @@ impl Instance {
             .env("PLATFORM_IDENTITY__SECRET", IDENTITY_SECRET)
             .env("PLATFORM_HTTP__PORT", port.to_string())
             .env("PLATFORM_HTTP__WORKERS", "2")
-            .env("PLATFORM_HTTP__DRAIN_DELAY_MS", "1500")
+            .env("PLATFORM_HTTP__DRAIN_DELAY", "1500ms")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
