@@ -73,14 +73,50 @@ fn config_file(path: &str) -> Result<Serialized<figment::value::Value>, Settings
 
 /// Loads and validates settings of type `T`.
 pub fn load<T: DeserializeOwned + Validate>(defaults_toml: &str, prefix: &str) -> Result<T, SettingsError> {
-    extract(figment(defaults_toml, prefix)?)
+    extract(figment(defaults_toml, prefix)?, prefix)
 }
 
-/// Extracts and validates settings from an already-built figment.
-pub fn extract<T: DeserializeOwned + Validate>(figment: Figment) -> Result<T, SettingsError> {
+/// Extracts and validates settings from an already-built figment, refusing any `<prefix>…`
+/// environment variable that names no setting.
+pub fn extract<T: DeserializeOwned + Validate>(figment: Figment, prefix: &str) -> Result<T, SettingsError> {
     let settings: T = figment.extract().map_err(|e| SettingsError::Invalid(describe(e)))?;
+    no_unused_variables::<T>(&figment, prefix)?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// A renamed or misspelt key in the environment would otherwise be ignored and its default used
+/// without a word. Only the service's own variables are checked: `PLATFORM_*` ones are shared
+/// by services that do not all have every section.
+fn no_unused_variables<T: DeserializeOwned>(figment: &Figment, prefix: &str) -> Result<(), SettingsError> {
+    let value: figment::value::Value = figment.extract().map_err(|e| SettingsError::Invalid(describe(e)))?;
+    let mut ignored = Vec::new();
+    // Its result is the settings already extracted above; only the ignored paths matter here.
+    let _: Result<T, _> = serde_ignored::deserialize(&value, |path| ignored.push(path.to_string()));
+    for (variable, key) in own_variables(prefix) {
+        if ignored
+            .iter()
+            .any(|path| key == *path || key.starts_with(&format!("{path}.")))
+        {
+            return Err(rule(
+                &key,
+                format!("is not a setting of this service (from {variable})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The service's own variables and the dotted keys they set (`GATEWAY_TOKENS__MAX_TTL` →
+/// `tokens.max_ttl`; a `…_FILE` variable sets the key without its suffix).
+fn own_variables(prefix: &str) -> Vec<(String, String)> {
+    std::env::vars()
+        .filter_map(|(name, _)| {
+            let key = name.strip_prefix(prefix)?;
+            let key = key.strip_suffix("_FILE").unwrap_or(key);
+            (!key.is_empty() && key != "CONFIG").then(|| (name.clone(), key.to_ascii_lowercase().replace("__", ".")))
+        })
+        .collect()
 }
 
 /// Settings stated in code: the defaults file alone (no environment), changed by `change`, then
@@ -252,6 +288,24 @@ mod tests {
                 .err()
                 .map(|e| e.to_string());
             assert_eq!(broken.as_deref(), Some("configuration key `name`: must not be empty"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_variable_naming_no_setting_is_refused_but_shared_ones_may_not_apply() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PLATFORM_CACHE__URL", "redis://shared");
+            jail.set_env("DEMO_HTTP__PORT", "9000");
+            assert!(load::<Demo>(DEFAULTS, "DEMO_").is_ok(), "known and shared keys pass");
+            jail.set_env("DEMO_HTTP__PORT_SECS", "9");
+            let msg = load::<Demo>(DEFAULTS, "DEMO_").err().map(|e| e.to_string());
+            assert_eq!(
+                msg.as_deref(),
+                Some(
+                    "configuration key `http.port_secs`: is not a setting of this service (from DEMO_HTTP__PORT_SECS)"
+                )
+            );
             Ok(())
         });
     }

@@ -186,7 +186,7 @@ pub fn load_settings() -> Result<Settings, SettingsError> {
             figment = figment.merge((key, value));
         }
     }
-    settings::extract(figment)
+    settings::extract(figment, ENV_PREFIX)
 }
 
 /// The document; an application's scopes are the platform's (`[oauth] scopes`).

@@ -400,7 +400,7 @@ mod tests {
     fn with(key: &str, value: serde_json::Value) -> Result<Settings, SettingsError> {
         let figment = settings::figment(DEFAULTS, "GATEWAY_UNIT_TEST_UNUSED_")
             .map(|f| f.merge(figment::providers::Serialized::default(key, value)))?;
-        settings::extract(figment)
+        settings::extract(figment, "GATEWAY_UNIT_TEST_UNUSED_")
     }
 
     #[test]
