@@ -191,12 +191,11 @@ def main():
     os.environ.update(env)
     run("deploy/up.sh", "start")
     servers = subprocess.run(["deploy/servers.sh", "env"], cwd=ROOT, check=True, capture_output=True, text=True)
-    blog_env = {"PLATFORM_BUS__KIND": "rabbitmq", "BLOG_CACHE__KIND": "redis"}
+    blog_env = {"PLATFORM_BUS__KIND": "rabbitmq"}
     for line in servers.stdout.splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         os.environ[key] = value.strip("'\"")
     blog_env.update({"PLATFORM_BUS__URL": os.environ["PLATFORM_TEST_AMQP_URL"],
-                     "BLOG_CACHE__URL": os.environ["PLATFORM_TEST_REDIS_URL"],
                      "BLOG_DATABASE__URL": os.environ["PLATFORM_TEST_POSTGRES_URL"].rsplit("/", 1)[0] + "/blog"})
     start_second_blog(blog_env)
     wait_ready(GATEWAY + "/readyz")

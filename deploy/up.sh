@@ -34,9 +34,10 @@ start() {
             echo "up: $name already running (pid $(cat "$DIR/$name.pid"))"
             continue
         fi
-        # Redis for the caches and limits that replicas share.
+        # Redis for the caches and limits that replicas share. Shared `PLATFORM_` names: a service
+        # refuses a variable of its own prefix that names none of its settings, and not all have a cache.
         local env=(PLATFORM_BUS__KIND=rabbitmq "PLATFORM_BUS__URL=$PLATFORM_TEST_AMQP_URL"
-            "${prefix}CACHE__KIND=redis" "${prefix}CACHE__URL=$PLATFORM_TEST_REDIS_URL")
+            PLATFORM_CACHE__KIND=redis "PLATFORM_CACHE__URL=$PLATFORM_TEST_REDIS_URL")
         if [[ -n $db ]]; then
             psql -q -h 127.0.0.1 -p "${PLATFORM_PG_PORT:-15432}" -U postgres -tc \
                 "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
