@@ -5,8 +5,45 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::AccessClaims;
 
-/// The signing algorithms the platform uses: EdDSA (Ed25519, the default), ES256, RS256.
-pub const ALGORITHMS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
+/// The signing algorithms the platform uses: EdDSA (Ed25519, the default), ES256, RS256. Spelt
+/// as JOSE spells them (`alg`), in settings, the key table and the JWKS alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum SigningAlgorithm {
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [Self; 3] = [Self::EdDSA, Self::ES256, Self::RS256];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+        }
+    }
+
+    pub fn jwt(self) -> Algorithm {
+        match self {
+            Self::EdDSA => Algorithm::EdDSA,
+            Self::ES256 => Algorithm::ES256,
+            Self::RS256 => Algorithm::RS256,
+        }
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = KeySetError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| KeySetError::Algorithm(name.to_owned()))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeySetError {
@@ -30,13 +67,6 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, KeySetError> {
-    match name {
-        "EdDSA" | "ES256" | "RS256" => Algorithm::from_str(name).map_err(|_| KeySetError::Algorithm(name.to_owned())),
-        other => Err(KeySetError::Algorithm(other.to_owned())),
-    }
-}
-
 /// Public keys by `kid`, each bound to its one algorithm (a token cannot pick another).
 #[derive(Default)]
 pub struct KeySet {
@@ -51,7 +81,7 @@ impl KeySet {
                 .and_then(serde_json::Value::as_str)
                 .ok_or_else(|| KeySetError::Key(format!("JWK without `{name}`")))
         };
-        let (kid, algorithm) = (field("kid")?, parse_algorithm(field("alg")?)?);
+        let (kid, algorithm) = (field("kid")?, field("alg")?.parse::<SigningAlgorithm>()?.jwt());
         let parsed: jsonwebtoken::jwk::Jwk =
             serde_json::from_value(jwk.clone()).map_err(|e| KeySetError::Key(e.to_string()))?;
         let key = DecodingKey::from_jwk(&parsed).map_err(|e| KeySetError::Key(e.to_string()))?;

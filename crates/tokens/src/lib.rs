@@ -10,7 +10,7 @@ mod revocations;
 
 pub use claims::{AccessClaims, networks_admit};
 pub use introspection::Introspection;
-pub use keyset::{ALGORITHMS, KeySet, KeySetError, VerifyError, parse_algorithm};
+pub use keyset::{KeySet, KeySetError, SigningAlgorithm, VerifyError};
 pub use remote::{FetchError, RemoteKeys};
 pub use revocations::RevocationList;
 

@@ -117,9 +117,15 @@ async fn load(name: &str, db_url: &str) {
 async fn jwt(db_url: &str) {
     let db = storage::Database::connect(db_url, &storage::PoolSettings::default()).unwrap();
     db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
-    let keys = auth::keys::KeyRing::load(&db, "http://127.0.0.1:8080", "partner-api", 3_600_000, "EdDSA")
-        .await
-        .unwrap();
+    let keys = auth::keys::KeyRing::load(
+        &db,
+        "http://127.0.0.1:8080",
+        "partner-api",
+        3_600_000,
+        auth::keys::SigningAlgorithm::EdDSA,
+    )
+    .await
+    .unwrap();
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: "http://127.0.0.1:8080".into(),

@@ -6,10 +6,10 @@ use std::sync::RwLock;
 
 use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{EncodingKey, Header};
 use storage::{Database, StorageError};
 use tokens::KeySet;
-pub use tokens::{ALGORITHMS, AccessClaims, VerifyError};
+pub use tokens::{AccessClaims, SigningAlgorithm, VerifyError};
 
 use crate::store::{self, KeyRow};
 
@@ -25,7 +25,7 @@ pub enum KeyError {
 
 struct Ring {
     kid: String,
-    algorithm: Algorithm,
+    algorithm: SigningAlgorithm,
     signer: EncodingKey,
     verifiers: KeySet,
     jwks: serde_json::Value,
@@ -34,7 +34,7 @@ struct Ring {
 pub struct KeyRing {
     ring: RwLock<Ring>,
     /// Algorithm of the keys this replica creates (at first start and on rotation).
-    algorithm: Algorithm,
+    algorithm: SigningAlgorithm,
     issuer: String,
     audience: String,
     /// How long a retired key keeps verifying: the access token lifetime.
@@ -48,9 +48,8 @@ impl KeyRing {
         issuer: &str,
         audience: &str,
         keep_ms: i64,
-        algorithm: &str,
+        algorithm: SigningAlgorithm,
     ) -> Result<Self, KeyError> {
-        let algorithm = parse_algorithm(algorithm)?;
         let rows = Self::live_rows(db, keep_ms, Some(algorithm)).await?;
         Ok(Self {
             ring: RwLock::new(build(&rows)?),
@@ -61,7 +60,7 @@ impl KeyRing {
         })
     }
 
-    async fn live_rows(db: &Database, keep_ms: i64, create: Option<Algorithm>) -> Result<Vec<KeyRow>, KeyError> {
+    async fn live_rows(db: &Database, keep_ms: i64, create: Option<SigningAlgorithm>) -> Result<Vec<KeyRow>, KeyError> {
         let now = storage::now_millis();
         let rows = db.run(move |c| Ok(store::live_keys(c, now, keep_ms)?)).await?;
         let Some(algorithm) = create.filter(|_| !rows.iter().any(|r| r.retired_at.is_none())) else {
@@ -110,7 +109,7 @@ impl KeyRing {
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
         let ring = self.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut header = Header::new(ring.algorithm);
+        let mut header = Header::new(ring.algorithm.jwt());
         header.typ = Some("at+jwt".to_owned());
         header.kid = Some(ring.kid.clone());
         jsonwebtoken::encode(&header, claims, &ring.signer).map_err(|e| KeyError::Key(e.to_string()))
@@ -137,12 +136,15 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
         .iter()
         .find(|r| r.retired_at.is_none())
         .ok_or_else(|| KeyError::Key("no active signing key".into()))?;
-    let algorithm = parse_algorithm(&active.algorithm)?;
+    let algorithm: SigningAlgorithm = active
+        .algorithm
+        .parse()
+        .map_err(|_| KeyError::Algorithm(active.algorithm.clone()))?;
     let pem = active.private_pem.as_bytes();
     let signer = match algorithm {
-        Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
-        _ => EncodingKey::from_ed_pem(pem),
+        SigningAlgorithm::ES256 => EncodingKey::from_ec_pem(pem),
+        SigningAlgorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+        SigningAlgorithm::EdDSA => EncodingKey::from_ed_pem(pem),
     }
     .map_err(|e| KeyError::Key(e.to_string()))?;
     let mut verifiers = KeySet::default();
@@ -161,10 +163,6 @@ fn build(rows: &[KeyRow]) -> Result<Ring, KeyError> {
     })
 }
 
-fn parse_algorithm(name: &str) -> Result<Algorithm, KeyError> {
-    tokens::parse_algorithm(name).map_err(|_| KeyError::Algorithm(name.to_owned()))
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -174,12 +172,12 @@ fn key_error(e: impl std::fmt::Display) -> KeyError {
 }
 
 /// A new private key (PKCS#8 PEM) with its public JWK.
-fn generate(algorithm: Algorithm) -> Result<KeyRow, KeyError> {
+fn generate(algorithm: SigningAlgorithm) -> Result<KeyRow, KeyError> {
     use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
     let mut rng = rand::rngs::OsRng;
     let kid = uuid::Uuid::now_v7().simple().to_string();
-    let (name, pem, public) = match algorithm {
-        Algorithm::ES256 => {
+    let (pem, public) = match algorithm {
+        SigningAlgorithm::ES256 => {
             use p256::elliptic_curve::sec1::ToEncodedPoint;
             use p256::pkcs8::EncodePrivateKey as _;
             let secret = p256::SecretKey::random(&mut rng);
@@ -190,40 +188,32 @@ fn generate(algorithm: Algorithm) -> Result<KeyRow, KeyError> {
             );
             let pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string();
             (
-                "ES256",
                 pem,
                 serde_json::json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }),
             )
         }
-        Algorithm::RS256 => {
+        SigningAlgorithm::RS256 => {
             use rsa::pkcs8::EncodePrivateKey as _;
             use rsa::traits::PublicKeyParts;
             let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(key_error)?;
             let public =
                 serde_json::json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) });
-            (
-                "RS256",
-                key.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string(),
-                public,
-            )
+            (key.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string(), public)
         }
-        _ => {
+        SigningAlgorithm::EdDSA => {
             let signing = ed25519_dalek::SigningKey::generate(&mut rng);
             let pem = signing.to_pkcs8_pem(LineEnding::LF).map_err(key_error)?.to_string();
-            (
-                "EdDSA",
-                pem,
-                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(&signing.verifying_key().to_bytes()) }),
-            )
+            let x = b64(&signing.verifying_key().to_bytes());
+            (pem, serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x }))
         }
     };
     let mut jwk = public;
     jwk["kid"] = serde_json::json!(kid);
-    jwk["alg"] = serde_json::json!(name);
+    jwk["alg"] = serde_json::json!(algorithm.name());
     jwk["use"] = serde_json::json!("sig");
     Ok(KeyRow {
         kid,
-        algorithm: name.to_owned(),
+        algorithm: algorithm.name().to_owned(),
         private_pem: pem,
         public_jwk: jwk.to_string(),
         created_at: storage::now_millis(),

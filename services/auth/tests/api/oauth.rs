@@ -307,7 +307,7 @@ async fn expired_and_forged_tokens_are_refused(app: TestApp) {
         metadata["issuer"].as_str().unwrap(),
         "partner-api",
         3_600_000,
-        "EdDSA",
+        auth::keys::SigningAlgorithm::EdDSA,
     )
     .await
     .unwrap();
@@ -900,9 +900,9 @@ backend_suite!(
 
 #[tokio::test]
 async fn every_signing_algorithm_makes_tokens_the_jwks_verifies() {
-    for algorithm in auth::keys::ALGORITHMS {
+    for algorithm in auth::keys::SigningAlgorithm::ALL {
         let app = spawn_with(Backend::Sqlite(test_support::TestSqlite::create()), |s| {
-            s.oauth.signing_algorithm = algorithm.into()
+            s.oauth.signing_algorithm = algorithm
         })
         .await;
         let (id, secret) = app
@@ -915,7 +915,7 @@ async fn every_signing_algorithm_makes_tokens_the_jwks_verifies() {
             .await
             .expect("token");
         let header = jsonwebtoken::decode_header(token.access_token().secret()).unwrap();
-        assert_eq!(format!("{:?}", header.alg), algorithm);
+        assert_eq!(format!("{:?}", header.alg), algorithm.name());
         verify_with_jwks(&app, token.access_token().secret(), &id).await;
         assert_eq!(app.me(&app.login(ADMIN.0, ADMIN.1).await).await, 200);
     }
@@ -926,9 +926,15 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
     let sqlite = test_support::TestSqlite::create();
     let db = storage::Database::connect(&sqlite.url, &storage::PoolSettings::default()).unwrap();
     db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
-    let keys = auth::keys::KeyRing::load(&db, "http://issuer", "partner-api", 3_600_000, "EdDSA")
-        .await
-        .unwrap();
+    let keys = auth::keys::KeyRing::load(
+        &db,
+        "http://issuer",
+        "partner-api",
+        3_600_000,
+        auth::keys::SigningAlgorithm::EdDSA,
+    )
+    .await
+    .unwrap();
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: "http://issuer".into(),
@@ -957,9 +963,15 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
     assert!(keys.verify(&old).is_ok() && keys.verify(&new).is_ok());
     assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2, "both keys published");
     // Another replica loading now sees both, and signs with the new one.
-    let replica = auth::keys::KeyRing::load(&db, "http://issuer", "partner-api", 3_600_000, "EdDSA")
-        .await
-        .unwrap();
+    let replica = auth::keys::KeyRing::load(
+        &db,
+        "http://issuer",
+        "partner-api",
+        3_600_000,
+        auth::keys::SigningAlgorithm::EdDSA,
+    )
+    .await
+    .unwrap();
     assert!(replica.verify(&old).is_ok());
     assert_eq!(
         jsonwebtoken::decode_header(replica.sign(&claims).unwrap())

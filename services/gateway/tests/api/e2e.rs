@@ -31,9 +31,15 @@ async fn signed(p: &Platform, audience: &str, exp_offset: i64) -> String {
     let db = runtime::database(&settings, &[&events::MIGRATIONS, &auth::MIGRATIONS])
         .await
         .unwrap();
-    let keys = auth::keys::KeyRing::load(&db, platform::ISSUER, audience, 3_600_000, "EdDSA")
-        .await
-        .unwrap();
+    let keys = auth::keys::KeyRing::load(
+        &db,
+        platform::ISSUER,
+        audience,
+        3_600_000,
+        auth::keys::SigningAlgorithm::EdDSA,
+    )
+    .await
+    .unwrap();
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: platform::ISSUER.into(),

@@ -46,7 +46,7 @@ pub async fn spawn(backend: Backend) -> TestApp {
     spawn_with(backend, |_| {}).await
 }
 
-/// A test server with some settings changed (`|s| s.oauth.signing_algorithm = "ES256".into()`).
+/// A test server with some settings changed (`|s| s.oauth.access_token_ttl = Span::from_secs(60)`).
 pub async fn spawn_with(backend: Backend, change: impl FnOnce(&mut auth::Settings)) -> TestApp {
     let db_url = match &backend {
         Backend::Sqlite(db) => db.url.clone(),
