@@ -265,36 +265,10 @@ fn readiness(redis: Option<Arc<cache::Redis>>, deps: &Deps) -> http_kit::Readine
 const DEV_SECRET_MARK: &str = "dev-secret-change-me";
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
-    if settings.bus.kind == runtime::BusKind::Rabbitmq
-        && [&settings.identity.secret, &settings.introspection.client_secret]
-            .iter()
-            .any(|s| s.expose_secret().contains(DEV_SECRET_MARK))
-    {
-        tracing::warn!(
-            "identity.secret or introspection.client_secret is still the development default: set both in production"
-        );
-    }
+    warn_of_development_secrets(&settings);
     let metrics = metrics::GatewayMetrics::new()?;
     let redis = settings.cache.redis()?;
-    let keys_url = settings
-        .upstream("tokens.keys_from", &settings.tokens.keys_from)
-        .map_err(std::io::Error::other)?
-        .swap_remove(0);
-    let validator = Arc::new(token_validator::Validator::new(
-        settings.tokens.clone(),
-        &keys_url,
-        &settings.introspection,
-        redis.clone().map(cache::RedisEntries::new),
-        metrics.clone(),
-    )?);
-    if let Err(error) = validator.keys().refresh().await {
-        tracing::warn!(%error, "signing keys unavailable at start; fetched when a token needs them");
-    }
-    match consumers::load_markers(&validator).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(revocations = n, "revocations learnt from Redis"),
-        Err(error) => tracing::warn!(%error, "revocations in Redis not read; relying on events"),
-    }
+    let validator = token_validator(&settings, redis.clone(), metrics.clone()).await?;
     let consumer = deps
         .bus
         .subscribe(
@@ -314,27 +288,24 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
     let documented_routes = routes.iter().map(|(route, _)| route.clone()).collect();
     let routes = route_table::RouteTable::new(routes);
     let checks = upstream_checks(&routes, &settings.upstream_checks, deps.shutdown.clone())?;
-    let gateway = actix_web::web::Data::new(state::Gateway {
-        routes,
-        validator: validator.clone(),
-        limits: rate_limits::Limits::new(cache::rates(redis.clone())),
-        policies: settings.rate_limits.clone(),
-        per_user_clients: settings.rate_limit_keys.per_user_clients.iter().cloned().collect(),
-        cors: settings.cors.clone(),
-        client_address: settings.client_address.clone(),
-        identity_key: identity::SigningKey::new(settings.identity.secret.expose_secret().as_bytes()),
-        metrics: metrics.clone(),
-        body_limit: settings.http.body_limit,
-        body_idle_timeout: settings.proxy.body_idle_timeout.0,
-        usage: usage.clone(),
-    });
     let openapi = http_kit::openapi::complete(ApiDoc::openapi());
-    let own = openapi.clone();
     let docs_settings = DocsSettings {
         sources,
         ..settings.docs.clone()
     };
-    let docs = actix_web::web::Data::new(http::docs::Docs::new(docs_settings, own, documented_routes)?);
+    let docs = actix_web::web::Data::new(http::docs::Docs::new(
+        docs_settings,
+        openapi.clone(),
+        documented_routes,
+    )?);
+    let gateway = actix_web::web::Data::new(gateway_state(
+        &settings,
+        routes,
+        &validator,
+        redis.clone(),
+        metrics.clone(),
+        usage,
+    ));
     let service = Service {
         name: NAME,
         openapi,
@@ -361,6 +332,72 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             }),
         ],
     })
+}
+
+fn warn_of_development_secrets(settings: &Settings) {
+    if settings.bus.kind == runtime::BusKind::Rabbitmq
+        && [&settings.identity.secret, &settings.introspection.client_secret]
+            .iter()
+            .any(|s| s.expose_secret().contains(DEV_SECRET_MARK))
+    {
+        tracing::warn!(
+            "identity.secret or introspection.client_secret is still the development default: set both in production"
+        );
+    }
+}
+
+/// The validator, with auth's signing keys and the revocations other replicas left in Redis
+/// when they can be had; neither stops the start (keys are fetched when a token needs them,
+/// revocations also arrive as events).
+async fn token_validator(
+    settings: &Settings,
+    redis: Option<Arc<cache::Redis>>,
+    metrics: metrics::GatewayMetrics,
+) -> Result<Arc<token_validator::Validator>, StartError> {
+    let keys_url = settings
+        .upstream("tokens.keys_from", &settings.tokens.keys_from)
+        .map_err(std::io::Error::other)?
+        .swap_remove(0);
+    let validator = Arc::new(token_validator::Validator::new(
+        settings.tokens.clone(),
+        &keys_url,
+        &settings.introspection,
+        redis.map(cache::RedisEntries::new),
+        metrics,
+    )?);
+    if let Err(error) = validator.keys().refresh().await {
+        tracing::warn!(%error, "signing keys unavailable at start; fetched when a token needs them");
+    }
+    match consumers::load_markers(&validator).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(revocations = n, "revocations learnt from Redis"),
+        Err(error) => tracing::warn!(%error, "revocations in Redis not read; relying on events"),
+    }
+    Ok(validator)
+}
+
+fn gateway_state(
+    settings: &Settings,
+    routes: route_table::RouteTable,
+    validator: &Arc<token_validator::Validator>,
+    redis: Option<Arc<cache::Redis>>,
+    metrics: metrics::GatewayMetrics,
+    usage: Arc<usage::Usage>,
+) -> state::Gateway {
+    state::Gateway {
+        routes,
+        validator: validator.clone(),
+        limits: rate_limits::Limits::new(cache::rates(redis)),
+        policies: settings.rate_limits.clone(),
+        per_user_clients: settings.rate_limit_keys.per_user_clients.iter().cloned().collect(),
+        cors: settings.cors.clone(),
+        client_address: settings.client_address.clone(),
+        identity_key: identity::SigningKey::new(settings.identity.secret.expose_secret().as_bytes()),
+        metrics,
+        body_limit: settings.http.body_limit,
+        body_idle_timeout: settings.proxy.body_idle_timeout.0,
+        usage,
+    }
 }
 
 /// Asks every upstream instance's `/readyz` each interval and records the answer: an

@@ -132,30 +132,7 @@ async fn housekeeping(state: Arc<Introspector>) {
 
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &[&MIGRATIONS]).await?;
-    let client = reqwest::Client::builder().timeout(settings.auth.timeout.0).build()?;
-    let keys = RemoteKeys::new(
-        &settings.auth.url,
-        &settings.auth.issuer,
-        client.clone(),
-        settings.auth.jwks_refresh.0,
-    );
-    if let Err(error) = keys.refresh().await {
-        tracing::warn!(%error, "signing keys unavailable at start; retrying in the background");
-    }
-    let state = Arc::new(state::Introspector {
-        keys,
-        revocations: store::Revocations::load(db.clone()).await?,
-        callers: Callers::new(
-            &settings.auth.url,
-            client.clone(),
-            settings.introspection.caller_cache.0,
-            settings.identity.secret.clone(),
-        ),
-        verified: LocalCache::new(100_000),
-        lookup_url: format!("{}/internal/v1/token-lookup", settings.auth.url.trim_end_matches('/')),
-        client,
-        settings: settings.introspection.clone(),
-    });
+    let state = introspector(&settings, db.clone()).await?;
     let consumer = deps
         .bus
         .subscribe(
@@ -164,17 +141,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
-    let probe = state.clone();
-    let readiness = runtime::readiness(&db, &deps).check("signing_keys", move || {
-        let loaded = probe.keys.loaded();
-        async move {
-            if loaded {
-                Ok(())
-            } else {
-                Err("no signing keys from auth".to_owned())
-            }
-        }
-    });
+    let readiness = readiness(&db, &deps, state.clone());
     let data = web::Data::from(state.clone());
     let identity = web::Data::new(settings.identity.clone());
     let service = Service {
@@ -197,6 +164,48 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
                 housekeeping(state.clone())
             }),
         ],
+    })
+}
+
+/// The introspector with auth's signing keys when they can be had: without them it still
+/// starts, asks auth in the background and is not ready meanwhile.
+async fn introspector(settings: &Settings, db: Database) -> Result<Arc<state::Introspector>, StartError> {
+    let client = reqwest::Client::builder().timeout(settings.auth.timeout.0).build()?;
+    let keys = RemoteKeys::new(
+        &settings.auth.url,
+        &settings.auth.issuer,
+        client.clone(),
+        settings.auth.jwks_refresh.0,
+    );
+    if let Err(error) = keys.refresh().await {
+        tracing::warn!(%error, "signing keys unavailable at start; retrying in the background");
+    }
+    Ok(Arc::new(state::Introspector {
+        keys,
+        revocations: store::Revocations::load(db).await?,
+        callers: Callers::new(
+            &settings.auth.url,
+            client.clone(),
+            settings.introspection.caller_cache.0,
+            settings.identity.secret.clone(),
+        ),
+        verified: LocalCache::new(100_000),
+        lookup_url: format!("{}/internal/v1/token-lookup", settings.auth.url.trim_end_matches('/')),
+        client,
+        settings: settings.introspection.clone(),
+    }))
+}
+
+fn readiness(db: &Database, deps: &Deps, state: Arc<state::Introspector>) -> http_kit::Readiness {
+    runtime::readiness(db, deps).check("signing_keys", move || {
+        let loaded = state.keys.loaded();
+        async move {
+            if loaded {
+                Ok(())
+            } else {
+                Err("no signing keys from auth".to_owned())
+            }
+        }
     })
 }
 

@@ -132,34 +132,7 @@ impl Gateway {
         answer: Option<&Answer>,
         host: &http::HeaderValue,
     ) -> http::HeaderMap {
-        let mut out = http::HeaderMap::with_capacity(req.headers().len() + 10);
-        // Fields the client named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
-        let named: Vec<&str> = req
-            .headers()
-            .get_all(header::CONNECTION)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',').map(str::trim))
-            .collect();
-        for (name, value) in req.headers() {
-            let own = NOT_FORWARDED.contains(name)
-                || name.as_str().starts_with("x-forwarded-")
-                || name.as_str().starts_with(identity::PREFIX)
-                || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str()));
-            if !own
-                && let (Ok(n), Ok(v)) = (
-                    http::HeaderName::from_bytes(name.as_str().as_bytes()),
-                    http::HeaderValue::from_bytes(value.as_bytes()),
-                )
-            {
-                out.append(n, v);
-            }
-        }
-        // The body goes as it came: with its length, or chunked.
-        if let Some(length) = req.headers().get(header::CONTENT_LENGTH)
-            && let Ok(length) = http::HeaderValue::from_bytes(length.as_bytes())
-        {
-            out.insert(http::header::CONTENT_LENGTH, length);
-        }
+        let mut out = end_to_end_headers(req);
         out.insert(http::header::HOST, host.clone());
         let info = req.connection_info();
         let request_id = req
@@ -503,4 +476,38 @@ pub async fn forward(
     }
     gateway.cors.decorate(&req, response.headers_mut());
     response
+}
+
+/// The client's headers that travel on: hop-by-hop ones, those the client named in
+/// `Connection` (RFC 9110 §7.6.1), and any it sent under the names the gateway sets itself
+/// (`X-Forwarded-*`, the signed identity) stay behind. The body goes as it came: with its
+/// length, or chunked.
+fn end_to_end_headers(req: &HttpRequest) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(req.headers().len() + 10);
+    let named: Vec<&str> = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim))
+        .collect();
+    for (name, value) in req.headers() {
+        let own = NOT_FORWARDED.contains(name)
+            || name.as_str().starts_with("x-forwarded-")
+            || name.as_str().starts_with(identity::PREFIX)
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str()));
+        if !own
+            && let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                http::HeaderValue::from_bytes(value.as_bytes()),
+            )
+        {
+            out.append(n, v);
+        }
+    }
+    if let Some(length) = req.headers().get(header::CONTENT_LENGTH)
+        && let Ok(length) = http::HeaderValue::from_bytes(length.as_bytes())
+    {
+        out.insert(http::header::CONTENT_LENGTH, length);
+    }
+    out
 }
