@@ -191,10 +191,11 @@ const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
+    let store = store::Store::new(db.clone());
     let state = Arc::new(state::Blog {
-        db: db.clone(),
+        store: store.clone(),
         outbox,
-        names: names::Names::load(db.clone()).await?,
+        names: names::Names::load(store).await?,
         settings: settings.blog.clone(),
     });
     let consumer = deps

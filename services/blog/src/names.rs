@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use storage::{Database, StorageError};
+use storage::StorageError;
 
-use crate::store::{self, Taxonomy};
+use crate::store::{NamedRow, Store};
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -49,14 +49,14 @@ impl Snapshot {
 }
 
 pub struct Names {
-    db: Database,
+    store: Store,
     current: RwLock<Arc<Snapshot>>,
 }
 
 impl Names {
-    pub async fn load(db: Database) -> Result<Self, StorageError> {
+    pub async fn load(store: Store) -> Result<Self, StorageError> {
         let names = Self {
-            db,
+            store,
             current: RwLock::new(Arc::default()),
         };
         names.refresh().await?;
@@ -68,21 +68,13 @@ impl Names {
     }
 
     pub async fn refresh(&self) -> Result<Arc<Snapshot>, StorageError> {
-        let snapshot = Arc::new(
-            self.db
-                .run(|c| {
-                    let named = |rows: Vec<store::NamedRow>| rows.into_iter().map(|r| (r.id, r.name)).collect();
-                    Ok(Snapshot {
-                        locales: named(store::names(c, Taxonomy::Locales)?),
-                        categories: named(store::names(c, Taxonomy::Categories)?),
-                        groups: store::groups(c)?
-                            .into_iter()
-                            .map(|g| (g.id, (g.name, g.parent_id)))
-                            .collect(),
-                    })
-                })
-                .await?,
-        );
+        let (locales, categories, groups) = self.store.all_names().await?;
+        let named = |rows: Vec<NamedRow>| rows.into_iter().map(|r| (r.id, r.name)).collect();
+        let snapshot = Arc::new(Snapshot {
+            locales: named(locales),
+            categories: named(categories),
+            groups: groups.into_iter().map(|g| (g.id, (g.name, g.parent_id))).collect(),
+        });
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = snapshot.clone();
         Ok(snapshot)
     }

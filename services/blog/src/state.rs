@@ -1,13 +1,13 @@
 //! What every handler and consumer of the blog shares.
 
 use events::Outbox;
-use storage::Database;
 
 use crate::BlogSettings;
 use crate::names::Names;
+use crate::store::Store;
 
 pub struct Blog {
-    pub db: Database,
+    pub store: Store,
     /// Writes that publish events.
     pub outbox: Outbox,
     /// Locale, category and group names, kept in memory.

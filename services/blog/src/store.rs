@@ -1,12 +1,12 @@
 //! The blog database. A page of `GET /blog` is two queries (articles, then their newest
-//! comments), whatever its size. Functions take a connection, so callers compose them with the
-//! outbox in one transaction. Placeholders (`$n`) must first appear in the statement in
+//! comments), whatever its size. Functions take a connection, so the domain composes them with
+//! the outbox in one transaction; [`Store`] runs them for async callers. Placeholders (`$n`) must first appear in the statement in
 //! numeric order: SQLite numbers them by first appearance.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use ids::{ArticleId, CommentId, UserId};
-use storage::AnyConnection;
+use storage::{AnyConnection, Database, StorageError};
 
 /// The author columns every article and comment row carries.
 #[derive(Debug, Clone, QueryableByName)]
@@ -99,6 +99,110 @@ pub struct GroupRow {
     pub name: String,
     #[diesel(sql_type = BigInt)]
     pub parent_id: i64,
+}
+
+/// The blog's tables for async callers: each method is one call on the blocking pool, with
+/// owned arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub async fn article(&self, id: ArticleId) -> Result<Option<ArticleRow>, StorageError> {
+        self.db.run(move |c| Ok(article(c, id)?)).await
+    }
+
+    /// A page of the feed (`limit` rows from `offset`) and the newest `per_article` comments
+    /// of its first `shown` articles, in one checkout: the rows past `shown` only tell the
+    /// caller whether there is a next page.
+    pub async fn feed(
+        &self,
+        filter: FeedFilter,
+        (limit, offset): (i64, i64),
+        shown: usize,
+        per_article: i64,
+    ) -> Result<(Vec<ArticleRow>, Vec<CommentRow>), StorageError> {
+        self.db
+            .run(move |c| {
+                let articles = feed(c, &filter, limit, offset)?;
+                let ids: Vec<ArticleId> = articles.iter().take(shown).map(|a| a.id).collect();
+                let comments = newest_comments(c, &ids, per_article)?;
+                Ok((articles, comments))
+            })
+            .await
+    }
+
+    pub async fn comment(&self, id: CommentId) -> Result<Option<CommentRow>, StorageError> {
+        self.db.run(move |c| Ok(comment(c, id)?)).await
+    }
+
+    pub async fn comments_of(
+        &self,
+        article: ArticleId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CommentRow>, StorageError> {
+        self.db.run(move |c| Ok(comments_of(c, article, limit, offset)?)).await
+    }
+
+    /// The comment as changed to `content`, if it was still at `version`.
+    pub async fn update_comment(
+        &self,
+        id: CommentId,
+        content: String,
+        version: i64,
+    ) -> Result<Option<CommentRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if !update_comment(c, id, &content, version, storage::now_millis())? {
+                    return Ok(None);
+                }
+                Ok(comment(c, id)?)
+            })
+            .await
+    }
+
+    pub async fn delete_comment(&self, id: CommentId, version: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(delete_comment(c, id, version)?)).await
+    }
+
+    pub async fn names(&self, taxonomy: Taxonomy) -> Result<Vec<NamedRow>, StorageError> {
+        self.db.run(move |c| Ok(names(c, taxonomy)?)).await
+    }
+
+    /// Every locale, category and group, in one checkout (what `crate::names` keeps).
+    pub async fn all_names(&self) -> Result<(Vec<NamedRow>, Vec<NamedRow>, Vec<GroupRow>), StorageError> {
+        self.db
+            .run(|c| {
+                Ok((
+                    names(c, Taxonomy::Locales)?,
+                    names(c, Taxonomy::Categories)?,
+                    groups(c)?,
+                ))
+            })
+            .await
+    }
+
+    pub async fn id_by_name(&self, taxonomy: Taxonomy, name: String) -> Result<Option<i64>, StorageError> {
+        self.db.run(move |c| Ok(id_by_name(c, taxonomy, &name)?)).await
+    }
+
+    pub async fn insert_name(&self, taxonomy: Taxonomy, name: String) -> Result<i64, StorageError> {
+        self.db.run(move |c| Ok(insert_name(c, taxonomy, &name)?)).await
+    }
+
+    pub async fn rename(&self, taxonomy: Taxonomy, id: i64, name: String) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(rename(c, taxonomy, id, &name)?)).await
+    }
+
+    pub async fn delete_name(&self, taxonomy: Taxonomy, id: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(delete_name(c, taxonomy, id)?)).await
+    }
 }
 
 // Rows join only their authors: the names of locales, categories and groups (a few rows that

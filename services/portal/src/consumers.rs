@@ -7,7 +7,6 @@ use events::catalogue::UsageReported;
 use events::{Delivery, Handler, HandlerError};
 
 use crate::state::Portal;
-use crate::{NAME, store};
 
 pub const BINDINGS: [&str; 1] = [<UsageReported as events::EventPayload>::TYPE];
 
@@ -20,16 +19,9 @@ impl Handler for UsageReports {
             return Ok(());
         };
         let report = report.map_err(HandlerError::new)?;
-        let id = delivery.event.id;
-        // Counted once even if the broker delivers it again.
         self.0
-            .db
-            .transaction(move |c| {
-                if events::inbox::first_time(c, NAME, &id)? {
-                    store::add_usage(c, &report)?;
-                }
-                Ok(())
-            })
+            .store
+            .add_usage_once(delivery.event, report)
             .await
             .map_err(HandlerError::new)
     }

@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::error::PortalError;
 use crate::sign_in::Tokens;
 use crate::state::Portal;
-use crate::store::{self, SessionRow};
+use crate::store::SessionRow;
 
 pub const COOKIE: &str = "portal_session";
 /// Refresh this long before the access token expires, so no call carries a dying token.
@@ -79,14 +79,13 @@ impl Portal {
             created_at: now,
             expires_at: now + i64::try_from(self.session_ttl.as_millis()).unwrap_or(i64::MAX / 2),
         };
-        self.db.run(move |c| Ok(store::insert_session(c, &row)?)).await?;
+        self.store.insert_session(row).await?;
         Ok(secret)
     }
 
     /// Ends the session named by the cookie and revokes its tokens.
     pub async fn close_session(&self, cookie: &str) -> Result<(), PortalError> {
-        let hash = sha256_hex(cookie);
-        if let Some(row) = self.db.run(move |c| Ok(store::take_session(c, &hash)?)).await? {
+        if let Some(row) = self.store.take_session(sha256_hex(cookie)).await? {
             self.oauth.revoke(row.access_token, row.refresh_token).await;
             tracing::info!(user.id = %row.user_id, "signed out of the portal");
         }
@@ -117,8 +116,7 @@ impl Portal {
     }
 
     async fn live_session(&self, hash: &str) -> Result<Option<SessionRow>, PortalError> {
-        let (lookup, now) = (hash.to_owned(), storage::now_millis());
-        Ok(self.db.run(move |c| Ok(store::session(c, &lookup, now)?)).await?)
+        Ok(self.store.session(hash.to_owned(), storage::now_millis()).await?)
     }
 
     /// The session with fresh tokens, or None when they cannot be refreshed (it is then ended).
@@ -136,14 +134,17 @@ impl Portal {
             Some(refresh) => self.oauth.refresh(refresh).await.ok(),
             None => None,
         };
-        let id = hash.to_owned();
         let Some(tokens) = refreshed else {
-            let _ = self.db.run(move |c| Ok(store::take_session(c, &id)?)).await;
+            let _ = self.store.take_session(hash.to_owned()).await;
             return Ok(None);
         };
-        let (access, refresh, until) = (tokens.access.clone(), tokens.refresh.clone(), tokens.expires_at);
-        self.db
-            .run(move |c| Ok(store::set_tokens(c, &id, &access, refresh.as_deref(), until)?))
+        self.store
+            .set_tokens(
+                hash.to_owned(),
+                tokens.access.clone(),
+                tokens.refresh.clone(),
+                tokens.expires_at,
+            )
             .await?;
         row.access_token = tokens.access;
         row.refresh_token = tokens.refresh;

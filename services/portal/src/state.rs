@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use storage::Database;
 
+use crate::Settings;
 use crate::api::Api;
 use crate::sign_in::OAuth;
-use crate::{Settings, store};
+use crate::store::Store;
 
 /// Usage is kept this many days (the portal shows the last 30).
 const USAGE_KEPT_DAYS: i64 = 90;
 
 pub struct Portal {
-    pub db: Database,
+    pub store: Store,
     pub api: Api,
     pub oauth: OAuth,
     pub session_ttl: Duration,
@@ -45,21 +46,14 @@ impl Portal {
             session_ttl: settings.portal.session_ttl.0,
             secure_cookies: settings.portal.public_url.scheme() == "https",
             refresh_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
-            db,
+            store: Store::new(db),
         })
     }
 
     pub async fn purge_expired(&self) {
         let now = storage::now_millis();
         let keep_from = crate::views::usage::day_string(now / 86_400_000 - USAGE_KEPT_DAYS);
-        let purged = self
-            .db
-            .run(move |c| {
-                let sessions = store::purge_expired(c, now)?;
-                let seen = events::inbox::purge(c, now - 7 * 86_400_000)?;
-                Ok(sessions + seen + store::purge_usage(c, &keep_from)?)
-            })
-            .await;
+        let purged = self.store.purge(now, keep_from).await;
         match purged {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "purged expired sessions, sign-ins and old usage"),

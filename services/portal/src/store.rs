@@ -1,7 +1,10 @@
-//! The portal's tables: sessions and sign-ins in progress.
+//! The portal's tables: sessions and sign-ins in progress, and usage. Functions take a
+//! connection; [`Store`] runs them for async callers.
 
 use diesel::prelude::*;
-use storage::AnyConnection;
+use events::Event;
+use events::catalogue::UsageReported;
+use storage::{AnyConnection, Database, StorageError};
 
 mod schema {
     diesel::table! {
@@ -55,6 +58,82 @@ pub struct SignInRow {
     pub verifier: String,
     pub return_to: String,
     pub expires_at: i64,
+}
+
+/// The portal's tables for async callers: each method is one call on the blocking pool, with
+/// owned arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub async fn insert_session(&self, row: SessionRow) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(insert_session(c, &row)?)).await
+    }
+
+    /// The session, unless it expired by `now`.
+    pub async fn session(&self, id_hash: String, now: i64) -> Result<Option<SessionRow>, StorageError> {
+        self.db.run(move |c| Ok(session(c, &id_hash, now)?)).await
+    }
+
+    pub async fn set_tokens(
+        &self,
+        id_hash: String,
+        access: String,
+        refresh: Option<String>,
+        access_expires_at: i64,
+    ) -> Result<usize, StorageError> {
+        self.db
+            .run(move |c| Ok(set_tokens(c, &id_hash, &access, refresh.as_deref(), access_expires_at)?))
+            .await
+    }
+
+    /// Deletes the session and returns it (its tokens are revoked next).
+    pub async fn take_session(&self, id_hash: String) -> Result<Option<SessionRow>, StorageError> {
+        self.db.run(move |c| Ok(take_session(c, &id_hash)?)).await
+    }
+
+    pub async fn insert_sign_in(&self, row: SignInRow) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(insert_sign_in(c, &row)?)).await
+    }
+
+    /// A sign-in's row, once, unless it expired by `now`.
+    pub async fn take_sign_in(&self, state_hash: String, now: i64) -> Result<Option<SignInRow>, StorageError> {
+        self.db.run(move |c| Ok(take_sign_in(c, &state_hash, now)?)).await
+    }
+
+    /// Adds the report `event` carries to the totals, once: a redelivered event changes nothing.
+    pub async fn add_usage_once(&self, event: Event, report: UsageReported) -> Result<(), StorageError> {
+        self.db
+            .transaction(move |c| {
+                if events::inbox::first_time(c, crate::NAME, &event.id)? {
+                    add_usage(c, &report)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    pub async fn usage_of(&self, client: String, since: String) -> Result<Vec<UsageRow>, StorageError> {
+        self.db.run(move |c| Ok(usage_of(c, &client, &since)?)).await
+    }
+
+    /// Deletes what expired by `now`: sessions, sign-ins, events seen a week before, and usage
+    /// of days before `usage_before`. Returns how many rows went.
+    pub async fn purge(&self, now: i64, usage_before: String) -> Result<usize, StorageError> {
+        self.db
+            .run(move |c| {
+                let sessions = purge_expired(c, now)?;
+                let seen = events::inbox::purge(c, now - 7 * 86_400_000)?;
+                Ok(sessions + seen + purge_usage(c, &usage_before)?)
+            })
+            .await
+    }
 }
 
 pub fn insert_session(c: &mut AnyConnection, row: &SessionRow) -> QueryResult<()> {
@@ -148,7 +227,7 @@ const BUCKET_COLUMNS: [&str; 10] = ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b
 
 /// Adds a gateway's report to the day's totals (`ON CONFLICT … DO UPDATE` is spelled alike in
 /// PostgreSQL and SQLite).
-pub fn add_usage(c: &mut AnyConnection, report: &events::catalogue::UsageReported) -> QueryResult<()> {
+pub fn add_usage(c: &mut AnyConnection, report: &UsageReported) -> QueryResult<()> {
     use diesel::sql_types::{BigInt, Text};
     let columns = BUCKET_COLUMNS.join(", ");
     let values: Vec<String> = (7..17).map(|n| format!("${n}")).collect();

@@ -91,7 +91,10 @@ const MIGRATION_SETS: [&Migrations; 2] = [&events::MIGRATIONS, &MIGRATIONS];
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
     let db = runtime::database(&settings.database, &MIGRATION_SETS).await?;
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
-    let state = Arc::new(state::Profiles { db: db.clone(), outbox });
+    let state = Arc::new(state::Profiles {
+        store: store::Store::new(db.clone()),
+        outbox,
+    });
     let consumer = deps
         .bus
         .subscribe(

@@ -1,10 +1,11 @@
 //! What every handler and consumer of the service shares.
 
 use events::Outbox;
-use storage::Database;
+
+use crate::store::Store;
 
 pub struct Profiles {
-    pub db: Database,
+    pub store: Store,
     /// Writes that publish events.
     pub outbox: Outbox,
 }

@@ -1,9 +1,9 @@
-//! The profiles table and the queries on it. Functions take a connection, so callers compose
-//! them with the outbox in one transaction; run them through `Database::run`.
+//! The profiles table and the queries on it. Functions take a connection, so the domain
+//! composes them with the outbox in one transaction; [`Store`] runs them for async callers.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use storage::AnyConnection;
+use storage::{AnyConnection, Database, StorageError};
 
 use crate::domain::ProfilePatch;
 
@@ -104,6 +104,23 @@ impl ProfileRow {
         next.updated_at = now;
         next.version = self.version + 1;
         next
+    }
+}
+
+/// The profiles for async callers: each method is one call on the blocking pool, with owned
+/// arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub async fn profile(&self, user_id: String) -> Result<Option<ProfileRow>, StorageError> {
+        self.db.run(move |c| Ok(by_id(c, &user_id)?)).await
     }
 }
 

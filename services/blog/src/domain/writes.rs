@@ -1,8 +1,8 @@
-//! The blog's changes, each with its event, in the caller's transaction
-//! (`events::Outbox::write`): events about an article carry `article/<id>` as their subject.
+//! The blog's changes, each with its event in one transaction (`events::Outbox::write`):
+//! events about an article carry `article/<id>` as their subject.
 
 use events::catalogue::{ArticleDeleted, ArticlePublished, ArticleUpdated, CommentCreated};
-use events::{EventPayload, Staged};
+use events::{EventPayload, Outbox, Staged};
 use ids::{ArticleId, UserId};
 use storage::{AnyConnection, StorageError};
 
@@ -21,104 +21,113 @@ pub struct Writer {
 
 /// A new article by `writer` (`None` when the author's account is gone), with
 /// `article.published`; `locale` and `category` are the names its ids stand for.
-pub fn publish(
-    conn: &mut AnyConnection,
-    events: &mut Staged,
-    writer: &Writer,
-    fields: &ArticleFields,
+pub async fn publish(
+    outbox: &Outbox,
+    writer: Writer,
+    fields: ArticleFields,
     (locale, category): (String, String),
 ) -> Result<Option<ArticleRow>, StorageError> {
-    let Some(account) = store::author_id(conn, &writer.user_id, &writer.username)? else {
-        return Ok(None);
-    };
-    let now = storage::now_millis();
-    let id = store::insert_article(conn, account, fields, now)?;
-    let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
-    let published = ArticlePublished {
-        article_id: id,
-        author_id: writer.user_id.clone(),
-        title: row.title.clone(),
-        locale,
-        category,
-        published_at: now,
-    };
-    stage(events, id, &published)?;
-    Ok(Some(row))
+    outbox
+        .write(move |conn, events| {
+            let Some(account) = store::author_id(conn, &writer.user_id, &writer.username)? else {
+                return Ok(None);
+            };
+            let now = storage::now_millis();
+            let id = store::insert_article(conn, account, &fields, now)?;
+            let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
+            let published = ArticlePublished {
+                article_id: id,
+                author_id: writer.user_id,
+                title: row.title.clone(),
+                locale,
+                category,
+                published_at: now,
+            };
+            stage(events, id, &published)?;
+            Ok(Some(row))
+        })
+        .await
 }
 
 /// Changes article `id` from `version` (`None` when someone changed it meanwhile), with
 /// `article.updated`.
-pub fn update(
-    conn: &mut AnyConnection,
-    events: &mut Staged,
+pub async fn update(
+    outbox: &Outbox,
     (id, version): (ArticleId, i64),
     author_id: UserId,
-    fields: &ArticleFields,
+    fields: ArticleFields,
 ) -> Result<Option<ArticleRow>, StorageError> {
-    let now = storage::now_millis();
-    if !store::update_article(conn, id, fields, version, now)? {
-        return Ok(None);
-    }
-    let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
-    let updated = ArticleUpdated {
-        article_id: id,
-        author_id,
-        title: row.title.clone(),
-        version: row.version,
-        modified_at: now,
-    };
-    stage(events, id, &updated)?;
-    Ok(Some(row))
+    outbox
+        .write(move |conn, events| {
+            let now = storage::now_millis();
+            if !store::update_article(conn, id, &fields, version, now)? {
+                return Ok(None);
+            }
+            let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
+            let updated = ArticleUpdated {
+                article_id: id,
+                author_id,
+                title: row.title.clone(),
+                version: row.version,
+                modified_at: now,
+            };
+            stage(events, id, &updated)?;
+            Ok(Some(row))
+        })
+        .await
 }
 
 /// Deletes article `id` at `version` and its comments (false when it changed meanwhile),
 /// with `article.deleted`.
-pub fn delete(
-    conn: &mut AnyConnection,
-    events: &mut Staged,
-    (id, version): (ArticleId, i64),
-    author_id: UserId,
-) -> Result<bool, StorageError> {
-    if !store::delete_article(conn, id, version)? {
-        return Ok(false);
-    }
-    stage(
-        events,
-        id,
-        &ArticleDeleted {
-            article_id: id,
-            author_id,
-        },
-    )?;
-    Ok(true)
+pub async fn delete(outbox: &Outbox, (id, version): (ArticleId, i64), author_id: UserId) -> Result<bool, StorageError> {
+    outbox
+        .write(move |conn, events| {
+            if !store::delete_article(conn, id, version)? {
+                return Ok(false);
+            }
+            stage(
+                events,
+                id,
+                &ArticleDeleted {
+                    article_id: id,
+                    author_id,
+                },
+            )?;
+            Ok(true)
+        })
+        .await
 }
 
 /// A new comment by `writer` on `article` (`None` when the author's account is gone), with
 /// `comment.created`.
-pub fn comment(
-    conn: &mut AnyConnection,
-    events: &mut Staged,
-    writer: &Writer,
+pub async fn comment(
+    outbox: &Outbox,
+    writer: Writer,
     article: ArticleId,
-    text: &str,
+    text: String,
 ) -> Result<Option<CommentRow>, StorageError> {
-    let Some(account) = store::author_id(conn, &writer.user_id, &writer.username)? else {
-        return Ok(None);
-    };
-    let now = storage::now_millis();
-    let id = store::insert_comment(conn, article, account, text, now)?;
-    let created = CommentCreated {
-        comment_id: id,
-        article_id: article,
-        author_id: writer.user_id.clone(),
-        created_at: now,
-    };
-    stage(events, article, &created)?;
-    store::comment(conn, id)?.ok_or(StorageError::NotFound).map(Some)
+    outbox
+        .write(move |conn, events| {
+            let Some(account) = store::author_id(conn, &writer.user_id, &writer.username)? else {
+                return Ok(None);
+            };
+            let now = storage::now_millis();
+            let id = store::insert_comment(conn, article, account, &text, now)?;
+            let created = CommentCreated {
+                comment_id: id,
+                article_id: article,
+                author_id: writer.user_id,
+                created_at: now,
+            };
+            stage(events, article, &created)?;
+            store::comment(conn, id)?.ok_or(StorageError::NotFound).map(Some)
+        })
+        .await
 }
 
 /// Forgets an author whose account is gone: their articles (each with `article.deleted`),
-/// comments and name, leaving a tombstone dated `at` that older events cannot undo.
+/// comments and name, leaving a tombstone dated `at` that older events cannot undo. In the
+/// caller's transaction: the consumer runs it once per `user.deleted` (`Outbox::once`).
 pub fn forget_author(
     conn: &mut AnyConnection,
     events: &mut Staged,

@@ -16,13 +16,13 @@ use crate::domain::writes::{self, Writer};
 use crate::domain::{self, ArticleInput, ArticlePatch, Invalid, MAX_TITLE};
 use crate::names::Snapshot;
 use crate::state::Blog;
-use crate::store::{self, ArticleFields, ArticleRow};
+use crate::store::{ArticleFields, ArticleRow};
 use crate::views::Article;
 
 pub async fn load(state: &Blog, id: ArticleId) -> Result<ArticleRow, ApiError> {
     state
-        .db
-        .run(move |c| Ok(store::article(c, id)?))
+        .store
+        .article(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no article {id}")))
 }
@@ -86,7 +86,6 @@ pub async fn create(
     caller: ForUser<BlogWrite>,
     body: http_kit::Json<ArticleInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.clone();
     let body = body.into_inner();
     let (fields, names) = checked(
         &state,
@@ -103,12 +102,10 @@ pub async fn create(
         names.category(fields.blog_category_id).to_owned(),
     );
     let writer = Writer {
-        user_id: user,
         username: caller.username().to_owned(),
+        user_id: caller.user,
     };
-    let row = state
-        .outbox
-        .write(move |c, events| writes::publish(c, events, &writer, &fields, (locale, category)))
+    let row = writes::publish(&state.outbox, writer, fields, (locale, category))
         .await?
         .ok_or_else(deleted_account)?;
     tracing::info!(article.id = %row.id, "article published");
@@ -156,9 +153,8 @@ pub async fn update(
     id: web::Path<ArticleId>,
     body: http_kit::Json<ArticlePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.clone();
     let current = load(&state, *id).await?;
-    own(&current, &user)?;
+    own(&current, &caller.user)?;
     etag::if_match(&req, &view(&state, &current).await?.1)?;
     let patch = body.into_inner();
     let (fields, _) = checked(
@@ -172,9 +168,7 @@ pub async fn update(
     )
     .await?;
     let at = (current.id, current.version);
-    let row = state
-        .outbox
-        .write(move |c, events| writes::update(c, events, at, user, &fields))
+    let row = writes::update(&state.outbox, at, caller.user, fields)
         .await?
         .ok_or_else(|| lost_race(&req))?;
     answer(&state, row, StatusCode::OK).await
@@ -198,11 +192,7 @@ pub async fn delete(
     }
     etag::if_match(&req, &view(&state, &current).await?.1)?;
     let (article, version) = (current.id, current.version);
-    let author_id = current.author.user_id.clone();
-    let done = state
-        .outbox
-        .write(move |c, events| writes::delete(c, events, (article, version), author_id))
-        .await?;
+    let done = writes::delete(&state.outbox, (article, version), current.author.user_id).await?;
     if !done {
         return Err(lost_race(&req));
     }

@@ -12,13 +12,13 @@ use super::{BlogRead, BlogWrite, Deleter, links, lost_race, names_for, tagged};
 use crate::domain::writes::{self, Writer};
 use crate::domain::{self, CommentInput};
 use crate::state::Blog;
-use crate::store::{self, CommentRow};
+use crate::store::CommentRow;
 use crate::views::Comment;
 
 async fn load(state: &Blog, id: CommentId) -> Result<CommentRow, ApiError> {
     state
-        .db
-        .run(move |c| Ok(store::comment(c, id)?))
+        .store
+        .comment(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no comment {id}")))
 }
@@ -54,8 +54,8 @@ pub async fn list(
     let page = PageRequest::try_from(query.into_inner())?;
     let article = articles::load(&state, *id).await?.id;
     let mut rows = state
-        .db
-        .run(move |c| Ok(store::comments_of(c, article, page.limit() + 1, page.offset())?))
+        .store
+        .comments_of(article, page.limit() + 1, page.offset())
         .await?;
     let has_next = rows.len() > page.size() as usize;
     rows.truncate(page.size() as usize);
@@ -78,16 +78,13 @@ pub async fn create(
     id: web::Path<ArticleId>,
     body: http_kit::Json<CommentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.clone();
     let text = content(&state, &body.content)?;
     let article = articles::load(&state, *id).await?.id;
     let writer = Writer {
-        user_id: user,
         username: caller.username().to_owned(),
+        user_id: caller.user,
     };
-    let row = state
-        .outbox
-        .write(move |c, events| writes::comment(c, events, &writer, article, &text))
+    let row = writes::comment(&state.outbox, writer, article, text)
         .await?
         .ok_or_else(articles::deleted_account)?;
     answer(&state, row, StatusCode::CREATED).await
@@ -113,13 +110,8 @@ pub async fn update(
     let text = content(&state, &body.content)?;
     let (comment, version) = (current.id, current.version);
     let row = state
-        .db
-        .transaction(move |c| {
-            if !store::update_comment(c, comment, &text, version, storage::now_millis())? {
-                return Ok(None);
-            }
-            Ok(store::comment(c, comment)?)
-        })
+        .store
+        .update_comment(comment, text, version)
         .await?
         .ok_or_else(|| lost_race(&req))?;
     answer(&state, row, StatusCode::OK).await
@@ -143,11 +135,7 @@ pub async fn delete(
     }
     etag::if_match(&req, &view(&state, &current).await?.1)?;
     let (comment, version) = (current.id, current.version);
-    if !state
-        .db
-        .run(move |c| Ok(store::delete_comment(c, comment, version)?))
-        .await?
-    {
+    if !state.store.delete_comment(comment, version).await? {
         return Err(lost_race(&req));
     }
     Ok(HttpResponse::NoContent().finish())

@@ -5,12 +5,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, PageQuery, PageRequest};
 use identity::Scoped;
-use ids::ArticleId;
 
 use super::{BlogRead, links, names_for};
 use crate::domain::{self, FeedQuery};
 use crate::state::Blog;
-use crate::store::{self, FeedFilter, Taxonomy};
+use crate::store::{FeedFilter, Taxonomy};
 use crate::views::{Article, Comment, Feed, FeedItem};
 
 /// A `locale` filter: an id, or a name looked up once.
@@ -21,10 +20,9 @@ async fn locale_id(state: &Blog, locale: Option<&str>) -> Result<i64, ApiError> 
     if let Ok(id) = locale.parse() {
         return Ok(id);
     }
-    let name = locale.to_owned();
     state
-        .db
-        .run(move |c| Ok(store::id_by_name(c, Taxonomy::Locales, &name)?))
+        .store
+        .id_by_name(Taxonomy::Locales, locale.to_owned())
         .await?
         .ok_or_else(|| ApiError::invalid_field("locale", "no such locale (GET /blog/locales)"))
 }
@@ -55,13 +53,13 @@ pub async fn feed(
     let per_article = state.settings.comments_per_article;
     // One more than a page tells whether there is a next one, without counting them all.
     let (mut articles, comments) = state
-        .db
-        .run(move |c| {
-            let articles = store::feed(c, &filter, page.limit() + 1, page.offset())?;
-            let ids: Vec<ArticleId> = articles.iter().take(page.size() as usize).map(|a| a.id).collect();
-            let comments = store::newest_comments(c, &ids, per_article)?;
-            Ok((articles, comments))
-        })
+        .store
+        .feed(
+            filter,
+            (page.limit() + 1, page.offset()),
+            page.size() as usize,
+            per_article,
+        )
         .await?;
     let has_next = articles.len() > page.size() as usize;
     articles.truncate(page.size() as usize);

@@ -37,7 +37,7 @@ pub async fn list(
     list: web::Path<Taxonomy>,
 ) -> Result<Envelope<Vec<Named>>, ApiError> {
     let taxonomy = list.into_inner();
-    let rows = state.db.run(move |c| Ok(store::names(c, taxonomy)?)).await?;
+    let rows = state.store.names(taxonomy).await?;
     Ok(Envelope::ok(rows.into_iter().map(named).collect()))
 }
 
@@ -54,10 +54,9 @@ pub async fn create(
 ) -> Result<Envelope<Named>, ApiError> {
     let taxonomy = list.into_inner();
     let name = parse(taxonomy, &body.name)?;
-    let stored = name.clone();
     let id = state
-        .db
-        .run(move |c| Ok(store::insert_name(c, taxonomy, &stored)?))
+        .store
+        .insert_name(taxonomy, name.clone())
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ApiError::conflict(format!("`{name}` already exists")),
@@ -83,12 +82,7 @@ pub async fn rename(
 ) -> Result<Envelope<Named>, ApiError> {
     let (taxonomy, id) = path.into_inner();
     let name = parse(taxonomy, &body.name)?;
-    let stored = name.clone();
-    if !state
-        .db
-        .run(move |c| Ok(store::rename(c, taxonomy, id, &stored)?))
-        .await?
-    {
+    if !state.store.rename(taxonomy, id, name.clone()).await? {
         return Err(ApiError::not_found(format!("no entry {id}")));
     }
     state.names.refresh().await?;
@@ -106,14 +100,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (taxonomy, id) = path.into_inner();
     // The articles' foreign key refuses the deletion of an entry in use.
-    let deleted = state
-        .db
-        .run(move |c| Ok(store::delete_name(c, taxonomy, id)?))
-        .await
-        .map_err(|e| match e {
-            storage::StorageError::Conflict(_) => ApiError::conflict("articles use it; move them first"),
-            other => other.into(),
-        })?;
+    let deleted = state.store.delete_name(taxonomy, id).await.map_err(|e| match e {
+        storage::StorageError::Conflict(_) => ApiError::conflict("articles use it; move them first"),
+        other => other.into(),
+    })?;
     if !deleted {
         return Err(ApiError::not_found(format!("no entry {id}")));
     }

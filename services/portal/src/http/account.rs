@@ -1,12 +1,21 @@
 //! The person's account: asking for the registration-platform role; administrators answer.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 
 use crate::api::Outcome;
 use crate::error::PortalError;
 use crate::sessions::{Session, Submitted};
 use crate::state::Portal;
 use crate::views::account as pages;
+
+/// The person's account and role requests; administrators decide them.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/account").get(show).build())
+        .service(Endpoint::new("/portal/account/role-request").post(ask).build())
+        .service(Endpoint::new("/portal/admin/role-requests").get(requests).build())
+        .service(Endpoint::new("/portal/admin/role-requests/{id}").post(decide).build());
+}
 
 pub async fn show(portal: web::Data<Portal>, session: Session) -> Result<HttpResponse, PortalError> {
     let (me, requests) = tokio::try_join!(

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 use serde_json::json;
 
 use super::see_other;
@@ -11,6 +12,24 @@ use crate::error::PortalError;
 use crate::sessions::{Fields, Session, Submitted};
 use crate::state::Portal;
 use crate::views::applications::{self as pages, Draft};
+
+/// The person's applications: listed, created, shown, their secret rotated, deleted.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/applications").get(list).post(create).build())
+        .service(Endpoint::new("/portal/applications/new").get(new).build())
+        .service(Endpoint::new("/portal/applications/{id}").get(show).build())
+        .service(
+            Endpoint::new("/portal/applications/{id}/secret")
+                .post(rotate_secret)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/portal/applications/{id}/delete")
+                .get(confirm_delete)
+                .post(delete)
+                .build(),
+        );
+}
 
 const REGISTRATION_PLATFORM: &str = "registration_platform";
 

@@ -2,11 +2,22 @@
 //! the consent, which ends its tokens and every webhook and notification about the person.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 
 use crate::error::PortalError;
 use crate::sessions::{Session, Submitted};
 use crate::state::Portal;
 use crate::views::connected as pages;
+
+/// The applications the person authorized, and withdrawing them.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/connected").get(list).build())
+        .service(
+            Endpoint::new("/portal/connected/{client_id}/revoke")
+                .post(revoke)
+                .build(),
+        );
+}
 
 pub async fn list(portal: web::Data<Portal>, session: Session) -> Result<HttpResponse, PortalError> {
     let consents = portal.api.consents(&session.token).await?;

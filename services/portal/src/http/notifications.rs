@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 
 use super::see_other;
 use crate::api::{Outcome, Preferences, ProviderChoice, QuietHours};
@@ -11,6 +12,18 @@ use crate::sessions::{Fields, Session, Submitted};
 use crate::state::Portal;
 use crate::views::notifications as pages;
 use crate::views::services::CHANNELS;
+
+/// The person's notifications and their preferences.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/notifications").get(inbox).build())
+        .service(
+            Endpoint::new("/portal/notifications/preferences")
+                .get(preferences)
+                .post(save)
+                .build(),
+        )
+        .service(Endpoint::new("/portal/notifications/{id}/read").post(mark_read).build());
+}
 
 pub async fn inbox(portal: web::Data<Portal>, session: Session) -> Result<HttpResponse, PortalError> {
     let items = portal.api.inbox(&session.token).await?;

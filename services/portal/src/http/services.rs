@@ -2,6 +2,7 @@
 //! owner's token.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 use serde_json::{Value, json};
 
 use crate::api::{FieldError, Outcome, Service};
@@ -9,6 +10,31 @@ use crate::error::PortalError;
 use crate::sessions::{Session, Submitted};
 use crate::state::Portal;
 use crate::views::services::{self as pages, Draft};
+
+/// An application's provider services.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        Endpoint::new("/portal/applications/{id}/services")
+            .get(list)
+            .post(create)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/services/provider")
+            .post(become_provider)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/services/{service}")
+            .get(recent)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/services/{service}/token")
+            .post(rotate_token)
+            .build(),
+    );
+}
 
 fn empty_draft() -> Draft {
     Draft {

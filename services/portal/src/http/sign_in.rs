@@ -3,6 +3,7 @@
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::Endpoint;
 use maud::html;
 use serde::Deserialize;
 
@@ -10,8 +11,15 @@ use super::see_other;
 use crate::error::PortalError;
 use crate::sessions::{self, COOKIE, Submitted, same, sha256_hex};
 use crate::state::Portal;
-use crate::store::{self, SignInRow};
+use crate::store::SignInRow;
 use crate::views;
+
+/// Signing in (`/portal/sign-in`, auth's callback) and out.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/sign-in").get(start).build())
+        .service(Endpoint::new("/portal/callback").get(callback).build())
+        .service(Endpoint::new("/portal/sign-out").post(sign_out).build());
+}
 
 const SIGN_IN_COOKIE: &str = "portal_sign_in";
 const SIGN_IN_TTL_MS: i64 = 10 * 60 * 1000;
@@ -37,7 +45,7 @@ pub async fn start(portal: web::Data<Portal>, query: web::Query<StartQuery>) -> 
         return_to: safe_return(query.return_to.as_deref()),
         expires_at: storage::now_millis() + SIGN_IN_TTL_MS,
     };
-    portal.db.run(move |c| Ok(store::insert_sign_in(c, &row)?)).await?;
+    portal.store.insert_sign_in(row).await?;
     let mut response = see_other(started.url.as_str());
     // The state comes back in the callback's query and must match this browser's cookie, so a
     // code started by someone else cannot sign this browser in (login CSRF).
@@ -82,10 +90,9 @@ pub async fn callback(
         ));
     }
     let code = query.code.ok_or_else(restart)?;
-    let (hash, now) = (sha256_hex(&state), storage::now_millis());
     let pending = portal
-        .db
-        .run(move |c| Ok(store::take_sign_in(c, &hash, now)?))
+        .store
+        .take_sign_in(sha256_hex(&state), storage::now_millis())
         .await?
         .ok_or_else(restart)?;
     let tokens = portal.oauth.exchange(code, pending.verifier).await.map_err(|e| {

@@ -2,13 +2,18 @@
 //! read through auth first, so only its owner (or an administrator) sees it.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 use serde::Deserialize;
 
 use crate::error::PortalError;
 use crate::sessions::Session;
 use crate::state::Portal;
-use crate::store;
 use crate::views::usage::{self as pages, day_string};
+
+/// An application's usage.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/portal/applications/{id}/usage").get(show).build());
+}
 
 #[derive(Deserialize)]
 pub struct Window {
@@ -28,8 +33,10 @@ pub async fn show(
     };
     let app = portal.api.application(&session.token, &app).await?;
     let today = storage::now_millis() / 86_400_000;
-    let (client, since) = (app.client_id.clone(), day_string(today - window + 1));
-    let rows = portal.db.run(move |c| Ok(store::usage_of(c, &client, &since)?)).await?;
+    let rows = portal
+        .store
+        .usage_of(app.client_id.clone(), day_string(today - window + 1))
+        .await?;
     Ok(pages::usage(
         &session,
         &app,

@@ -3,6 +3,7 @@
 //! event, read the delivery log, resend a message, recover failed ones since a time.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 use serde_json::json;
 
 use super::see_other;
@@ -11,6 +12,58 @@ use crate::error::PortalError;
 use crate::sessions::{Session, Submitted};
 use crate::state::Portal;
 use crate::views::webhooks::{self as pages, Draft, Shown};
+
+/// An application's webhook endpoints, and the event types they may ask for.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        Endpoint::new("/portal/applications/{id}/webhooks")
+            .get(list)
+            .post(create)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}")
+            .get(show)
+            .post(change)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/enabled")
+            .post(set_enabled)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/secret")
+            .post(reveal_secret)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/secret/rotate")
+            .post(rotate_secret)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/test")
+            .post(send_test)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/messages/{message}/resend")
+            .post(resend)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/recover")
+            .post(recover)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/portal/applications/{id}/webhooks/{endpoint}/delete")
+            .post(delete)
+            .build(),
+    )
+    .service(Endpoint::new("/portal/webhooks/event-types").get(event_types).build());
+}
 
 type AppPath = web::Path<String>;
 type EndpointPath = web::Path<(String, String)>;

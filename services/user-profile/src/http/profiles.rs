@@ -9,7 +9,7 @@ use identity::{AnyScope, Caller, ForUser, Requirement, Scoped};
 
 use crate::domain::{ProfilePatch, profiles};
 use crate::state::Profiles;
-use crate::store::{self, ProfileRow};
+use crate::store::ProfileRow;
 use crate::views::{Profile, PublicProfile, UserInfo, UserInfoDocument};
 
 pub const PROFILE_SCOPE: &str = "profile";
@@ -34,10 +34,9 @@ impl Requirement for DeleteAccount {
 }
 
 async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
-    let id = user_id.to_owned();
     state
-        .db
-        .run(move |c| Ok(store::by_id(c, &id)?))
+        .store
+        .profile(user_id.to_owned())
         .await?
         .ok_or_else(|| ApiError::not_found("no profile for this user"))
 }
@@ -103,7 +102,6 @@ pub async fn update_me(
     req: HttpRequest,
     body: http_kit::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.clone();
     let fields = body
         .as_object()
         .ok_or_else(|| ApiError::invalid_field("body", "must be a JSON object"))?;
@@ -112,13 +110,13 @@ pub async fn update_me(
     // Without If-Match a change made meanwhile is read again and the patch applied on top;
     // with it, the next round answers 412.
     for _ in 0..3 {
-        let current = load(&state, &user).await?;
+        let current = load(&state, &caller.user).await?;
         etag::if_match(&req, &own_view(&current, &caller).1)?;
         if patch.is_empty() {
             return Ok(answer(&current, &caller));
         }
         let next = current.patched(patch.clone(), storage::now_millis());
-        if let Some(saved) = save(&state, next).await? {
+        if let Some(saved) = profiles::update(&state.outbox, next).await? {
             tracing::info!(user.id = %saved.user_id, "profile updated");
             return Ok(answer(&saved, &caller));
         }
@@ -128,26 +126,13 @@ pub async fn update_me(
     ))
 }
 
-/// Writes `next` with its `user.updated` event, if nobody changed the profile meanwhile.
-async fn save(state: &Profiles, next: ProfileRow) -> Result<Option<ProfileRow>, ApiError> {
-    Ok(state
-        .outbox
-        .write(move |c, events| profiles::update(c, events, next))
-        .await?)
-}
-
 /// Deletes the caller's profile (scope `account:delete`) and publishes `user.deleted`: auth
 /// then deletes the account and revokes its tokens, the blog forgets the author.
 #[utoipa::path(delete, path = "/users/me", operation_id = "deleteMyProfile", tag = "profiles", security(("bearer" = ["account:delete"])),
     responses((status = 204, description = "Deleted"), (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn delete_me(state: web::Data<Profiles>, caller: ForUser<DeleteAccount>) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.clone();
-    let id = user.clone();
-    state
-        .outbox
-        .write(move |c, events| profiles::delete(c, events, &id))
-        .await?;
-    tracing::info!(user.id = %user, "profile deleted");
+    profiles::delete(&state.outbox, caller.user.clone()).await?;
+    tracing::info!(user.id = %caller.user, "profile deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
