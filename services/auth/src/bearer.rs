@@ -11,7 +11,7 @@ use http_kit::ApiError;
 use crate::domain::{Role, parse_roles};
 use crate::keys::AccessClaims;
 use crate::state::AppState;
-use crate::store::{self, UserRow};
+use crate::store::UserRow;
 
 pub struct Caller {
     pub user: UserRow,
@@ -39,16 +39,9 @@ fn invalid_token(reason: &str) -> ApiError {
 /// an application ends its tokens); the caller decides whether the user must exist.
 pub async fn verify(state: &AppState, token: &str) -> Result<(AccessClaims, Option<UserRow>), ApiError> {
     let claims = state.keys.verify(token).map_err(|e| invalid_token(&e.to_string()))?;
-    let (jti, user) = (claims.jti.clone(), claims.user.clone());
     let (revoked, user) = state
-        .db
-        .run(move |c| {
-            let user = match &user {
-                Some(id) => store::user_by_id(c, id)?,
-                None => None,
-            };
-            Ok((store::is_revoked(c, &jti)?, user))
-        })
+        .store
+        .revoked_and_user(claims.jti.clone(), claims.user.clone())
         .await?;
     if revoked {
         return Err(invalid_token("token revoked"));

@@ -12,8 +12,8 @@ use events::catalogue::{TokenRevoked, UserDeleted};
 use events::{Delivery, EventPayload, Handler, HandlerError};
 use tokens::RevocationList;
 
-use crate::state::{AppState, SOURCE};
-use crate::store;
+use crate::domain::users;
+use crate::state::AppState;
 
 pub const BINDINGS: [&str; 1] = [UserDeleted::TYPE];
 
@@ -34,16 +34,7 @@ impl Handler for Deletions {
             .0
             .outbox
             .once(crate::NAME, delivery.event.id, move |c, events| {
-                store::delete_user(c, &id)?;
-                // Made after the delete, so its time (from which on tokens are revoked) follows
-                // any token issued before the user was gone.
-                let revoked = TokenRevoked {
-                    jti: RevocationList::EVERY_TOKEN.to_owned(),
-                    client_id: RevocationList::EVERY_TOKEN.to_owned(),
-                    sub: Some(id.to_string()),
-                    exp: storage::now_millis() / 1000 + ttl.secs(),
-                };
-                events.publish(SOURCE, Some(id.to_string()), &revoked)
+                users::delete_in(c, events, &id, ttl)
             })
             .await
             .map_err(HandlerError::new)?;

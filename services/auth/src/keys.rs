@@ -11,7 +11,7 @@ use storage::{Database, StorageError};
 use tokens::KeySet;
 pub use tokens::{AccessClaims, SigningAlgorithm, VerifyError};
 
-use crate::store::{self, KeyRow};
+use crate::store::{KeyRow, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -50,7 +50,7 @@ impl KeyRing {
         keep_ms: i64,
         algorithm: SigningAlgorithm,
     ) -> Result<Self, KeyError> {
-        let rows = Self::live_rows(db, keep_ms, Some(algorithm)).await?;
+        let rows = Self::live_rows(&Store::new(db.clone()), keep_ms, algorithm).await?;
         Ok(Self {
             ring: RwLock::new(build(&rows)?),
             algorithm,
@@ -60,40 +60,29 @@ impl KeyRing {
         })
     }
 
-    async fn live_rows(db: &Database, keep_ms: i64, create: Option<SigningAlgorithm>) -> Result<Vec<KeyRow>, KeyError> {
+    async fn live_rows(store: &Store, keep_ms: i64, algorithm: SigningAlgorithm) -> Result<Vec<KeyRow>, KeyError> {
         let now = storage::now_millis();
-        let rows = db.run(move |c| Ok(store::live_keys(c, now, keep_ms)?)).await?;
-        let Some(algorithm) = create.filter(|_| !rows.iter().any(|r| r.retired_at.is_none())) else {
+        let rows = store.live_keys(now, keep_ms).await?;
+        if rows.iter().any(|r| r.retired_at.is_none()) {
             return Ok(rows);
-        };
-        let key = generate(algorithm)?;
-        db.transaction(move |c| {
-            store::insert_key(c, &key)?;
-            Ok(store::live_keys(c, now, keep_ms)?)
-        })
-        .await
-        .map_err(KeyError::from)
+        }
+        Ok(store.add_key(generate(algorithm)?, now, keep_ms).await?)
     }
 
     /// Retires the active key and makes a new one; returns the new `kid`.
     pub async fn rotate(&self, db: &Database) -> Result<String, KeyError> {
+        let store = Store::new(db.clone());
         let key = generate(self.algorithm)?;
         let kid = key.kid.clone();
-        let now = storage::now_millis();
-        db.transaction(move |c| {
-            store::retire_active_keys(c, now)?;
-            store::insert_key(c, &key)?;
-            Ok(())
-        })
-        .await?;
-        self.reload(db).await?;
+        store.rotate_key(key, storage::now_millis()).await?;
+        self.reload(&store).await?;
         tracing::info!(key.kid = %kid, "signing key rotated");
         Ok(kid)
     }
 
     /// Re-reads the keys (another replica may have rotated) and forgets dead ones.
-    pub async fn reload(&self, db: &Database) -> Result<(), KeyError> {
-        let rows = Self::live_rows(db, self.keep_ms, Some(self.algorithm)).await?;
+    pub async fn reload(&self, store: &Store) -> Result<(), KeyError> {
+        let rows = Self::live_rows(store, self.keep_ms, self.algorithm).await?;
         let ring = build(&rows)?;
         *self.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
         Ok(())

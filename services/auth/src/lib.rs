@@ -30,7 +30,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use settings::{SettingsError, Validate};
 use storage::{Database, Migrations};
+use tokio::task::JoinHandle;
 use utoipa::OpenApi;
+
+use crate::domain::users::Verify;
 
 pub use limiter::LimitSettings;
 pub use state::AppState;
@@ -100,61 +103,74 @@ impl Validate for Settings {
         self.cache.validate()?;
         self.limits.validate()?;
         self.identity.validate()?;
-        let o = &self.oauth;
-        if settings::http_url("oauth.issuer", &o.issuer).map_or(true, |u| u.query().is_some()) {
+        let platform = self.oauth.validate()?;
+        self.bootstrap.validate(&platform)
+    }
+}
+
+impl OAuthSettings {
+    /// The issuer, the token lifetimes and the scope lists; returns the platform's scopes.
+    fn validate(&self) -> Result<domain::Scopes, SettingsError> {
+        if settings::http_url("oauth.issuer", &self.issuer).map_or(true, |u| u.query().is_some()) {
             return Err(settings::rule("oauth.issuer", "must be an http(s) URL without query"));
         }
-        if !(60..=86_400).contains(&o.access_token_ttl.secs()) {
+        if !(60..=86_400).contains(&self.access_token_ttl.secs()) {
             return Err(settings::rule("oauth.access_token_ttl", "must be between 60 and 86400"));
         }
-        if o.refresh_token_ttl < o.access_token_ttl {
+        if self.refresh_token_ttl < self.access_token_ttl {
             return Err(settings::rule(
                 "oauth.refresh_token_ttl",
                 "must be at least the access token lifetime",
             ));
         }
-        let platform = domain::Scopes::from_list(&o.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
-        let legacy =
-            domain::Scopes::from_list(&o.legacy_scopes).map_err(|e| settings::rule("oauth.legacy_scopes", e.reason))?;
-        if !legacy.is_subset(&platform) {
-            return Err(settings::rule("oauth.legacy_scopes", "must be within oauth.scopes"));
-        }
-        let admin =
-            domain::Scopes::from_list(&o.admin_scopes).map_err(|e| settings::rule("oauth.admin_scopes", e.reason))?;
-        if !admin.is_subset(&platform) {
-            return Err(settings::rule("oauth.admin_scopes", "must be within oauth.scopes"));
-        }
-        let b = &self.bootstrap;
-        if b.gateway_client_id.is_some() && b.gateway_client_secret.expose_secret().len() < 16 {
+        let platform = domain::Scopes::from_list(&self.scopes).map_err(|e| settings::rule("oauth.scopes", e.reason))?;
+        scopes_within("oauth.legacy_scopes", &self.legacy_scopes, &platform)?;
+        scopes_within("oauth.admin_scopes", &self.admin_scopes, &platform)?;
+        Ok(platform)
+    }
+}
+
+/// The scopes `key` lists, every one of them among the platform's.
+fn scopes_within(key: &str, list: &[String], platform: &domain::Scopes) -> Result<(), SettingsError> {
+    let scopes = domain::Scopes::from_list(list).map_err(|e| settings::rule(key, e.reason))?;
+    if !scopes.is_subset(platform) {
+        return Err(settings::rule(key, "must be within oauth.scopes"));
+    }
+    Ok(())
+}
+
+impl BootstrapSettings {
+    /// The platform clients' settings (when their ids are set) and the administrator's.
+    fn validate(&self, platform: &domain::Scopes) -> Result<(), SettingsError> {
+        if self.gateway_client_id.is_some() && self.gateway_client_secret.expose_secret().len() < 16 {
             return Err(settings::rule(
                 "bootstrap.gateway_client_secret",
                 "must be at least 16 characters when bootstrap.gateway_client_id is set",
             ));
         }
-        if b.portal_client_id.is_some() {
-            if b.portal_client_secret.expose_secret().len() < 16 {
-                return Err(settings::rule(
-                    "bootstrap.portal_client_secret",
-                    "must be at least 16 characters when bootstrap.portal_client_id is set",
-                ));
-            }
-            for uri in &b.portal_redirect_uris {
-                domain::RedirectUri::parse(uri)
-                    .map_err(|e| settings::rule("bootstrap.portal_redirect_uris", e.reason))?;
-            }
-            let scopes = domain::Scopes::from_list(&b.portal_scopes)
-                .map_err(|e| settings::rule("bootstrap.portal_scopes", e.reason))?;
-            if !scopes.is_subset(&platform) {
-                return Err(settings::rule("bootstrap.portal_scopes", "must be within oauth.scopes"));
-            }
+        if self.portal_client_id.is_some() {
+            self.validate_portal(platform)?;
         }
-        if b.admin_username.is_empty() != b.admin_password.expose_secret().is_empty() {
+        if self.admin_username.is_empty() != self.admin_password.expose_secret().is_empty() {
             return Err(settings::rule(
                 "bootstrap.admin_password",
                 "set both the admin username and password, or neither",
             ));
         }
         Ok(())
+    }
+
+    fn validate_portal(&self, platform: &domain::Scopes) -> Result<(), SettingsError> {
+        if self.portal_client_secret.expose_secret().len() < 16 {
+            return Err(settings::rule(
+                "bootstrap.portal_client_secret",
+                "must be at least 16 characters when bootstrap.portal_client_id is set",
+            ));
+        }
+        for uri in &self.portal_redirect_uris {
+            domain::RedirectUri::parse(uri).map_err(|e| settings::rule("bootstrap.portal_redirect_uris", e.reason))?;
+        }
+        scopes_within("bootstrap.portal_scopes", &self.portal_scopes, platform)
     }
 }
 
@@ -216,58 +232,52 @@ fn oauth_form() -> web::FormConfig {
         .error_handler(|e, _| http_kit::OAuthError::invalid_request(e.to_string()).into())
 }
 
-/// Creates what must exist: the bootstrap administrator (when configured) and the legacy
-/// first-party client behind seed 002's `POST /oauth`.
+/// Creates what must exist: the bootstrap administrator (when configured), the platform's own
+/// clients, and the legacy first-party client behind seed 002's `POST /oauth`.
 async fn bootstrap(state: &AppState, settings: &Settings) -> Result<(), http_kit::ApiError> {
     let b = &settings.bootstrap;
     if !b.admin_username.is_empty() {
-        let name = b.admin_username.clone();
-        let existing = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
-        if existing.is_none() {
-            let username = domain::Username::parse(&b.admin_username)?;
-            let email = domain::Email::parse(&b.admin_email)?;
-            let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
-            let user = http::users::create_user(
-                state,
-                username,
-                email,
-                &b.admin_password,
-                roles,
-                http::users::Verify::No,
-            )
-            .await?;
-            tracing::info!(user.id = %user.id, "bootstrap administrator created");
-        }
+        bootstrap_admin(state, b).await?;
     }
     for client in platform_clients(b) {
         platform_client(state, client).await?;
     }
-    let legacy = settings.oauth.legacy_client_id.clone();
-    let exists = state
-        .db
-        .run(move |c| Ok(store::client_by_id(c, &legacy)?))
-        .await?
-        .is_some();
-    if !exists {
-        let now = storage::now_millis();
-        let row = store::ClientRow {
-            id: settings.oauth.legacy_client_id.clone(),
-            secret_hash: None,
-            name: "Legacy blog login (seed 002)".to_owned(),
-            owner_id: store::platform_owner(),
-            redirect_uris: String::new(),
-            grant_types: "password refresh_token".to_owned(),
-            scopes: settings.oauth.legacy_scopes.join(" "),
-            created_at: now,
-            secret_rotated_at: now,
-            allowed_networks: String::new(),
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            first_party: true,
-        };
-        state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?;
+    legacy_client(state, &settings.oauth).await
+}
+
+async fn bootstrap_admin(state: &AppState, b: &BootstrapSettings) -> Result<(), http_kit::ApiError> {
+    if state.store.user_by_username(b.admin_username.clone()).await?.is_some() {
+        return Ok(());
     }
+    let username = domain::Username::parse(&b.admin_username)?;
+    let email = domain::Email::parse(&b.admin_email)?;
+    let roles = BTreeSet::from([domain::Role::Admin, domain::Role::RegistrationPlatform]);
+    let user = http::users::create_user(state, username, email, &b.admin_password, roles, Verify::No).await?;
+    tracing::info!(user.id = %user.id, "bootstrap administrator created");
     Ok(())
+}
+
+async fn legacy_client(state: &AppState, oauth: &OAuthSettings) -> Result<(), http_kit::ApiError> {
+    if state.store.client(oauth.legacy_client_id.to_string()).await?.is_some() {
+        return Ok(());
+    }
+    let now = storage::now_millis();
+    let row = store::ClientRow {
+        id: oauth.legacy_client_id.clone(),
+        secret_hash: None,
+        name: "Legacy blog login (seed 002)".to_owned(),
+        owner_id: store::platform_owner(),
+        redirect_uris: String::new(),
+        grant_types: "password refresh_token".to_owned(),
+        scopes: oauth.legacy_scopes.join(" "),
+        created_at: now,
+        secret_rotated_at: now,
+        allowed_networks: String::new(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        first_party: true,
+    };
+    Ok(state.store.insert_client(row).await?)
 }
 
 /// The platform's own clients, as configured: the gateway's (introspects every token) and the
@@ -310,8 +320,7 @@ fn platform_clients(b: &BootstrapSettings) -> Vec<store::ClientRow> {
 async fn platform_client(state: &AppState, row: store::ClientRow) -> Result<(), http_kit::ApiError> {
     // Read, then write in a statement of its own: on SQLite a transaction that starts reading
     // cannot wait for another writer to finish (it fails with "database is locked").
-    let id = row.id.clone();
-    let existing = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    let existing = state.store.client(row.id.to_string()).await?;
     let unchanged = |e: &store::ClientRow| {
         (
             &e.secret_hash,
@@ -331,34 +340,22 @@ async fn platform_client(state: &AppState, row: store::ClientRow) -> Result<(), 
         Some(existing) if unchanged(&existing) => {}
         Some(_) => {
             let id = row.id.clone();
-            state.db.run(move |c| Ok(store::set_platform_client(c, &row)?)).await?;
+            state.store.set_platform_client(row).await?;
             state.clients.evict(&id);
         }
-        None => state.db.run(move |c| Ok(store::insert_client(c, &row)?)).await?,
+        None => state.store.insert_client(row).await?,
     }
     Ok(())
 }
 
 /// Purges what has expired and re-reads signing keys (another replica may have rotated them).
 async fn housekeeping(state: Arc<AppState>, keep_ms: i64) {
-    let now = storage::now_millis();
-    let purged = state
-        .db
-        .run(move |c| {
-            let tokens = store::purge_expired(c, now)?
-                + store::purge_expired_logins(c, now - keep_ms)?
-                + store::purge_verifications(c, now)?;
-            let keys = store::delete_dead_keys(c, now, keep_ms)?;
-            let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
-            Ok(tokens + keys + seen)
-        })
-        .await;
-    match purged {
+    match state.store.purge_expired(storage::now_millis(), keep_ms).await {
         Ok(0) => {}
         Ok(rows) => tracing::info!(rows, "purged expired tokens, revocations and keys"),
         Err(error) => tracing::warn!(%error, "housekeeping failed"),
     }
-    if let Err(error) = state.keys.reload(&state.db).await {
+    if let Err(error) = state.keys.reload(&state.store).await {
         tracing::warn!(%error, "signing keys not reloaded");
     }
 }
@@ -381,35 +378,65 @@ pub enum StartError {
 
 /// Opens the database (migrating it), loads keys, bootstraps, and serves.
 pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError> {
-    let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
-    let keep_ms = settings.oauth.access_token_ttl.millis();
-    let keys = Arc::new(
-        keys::KeyRing::load(
-            &db,
-            &settings.oauth.issuer,
-            &settings.oauth.audience,
-            keep_ms,
-            settings.oauth.signing_algorithm,
-        )
-        .await?,
-    );
+    let db = migrate(&settings).await?;
+    let keys = Arc::new(load_keys(&db, &settings.oauth).await?);
     let (outbox, relay) = runtime::outbox_relay(&db, &deps);
-    let platform_scopes = domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default();
-    let admin_scopes = domain::Scopes::from_list(&settings.oauth.admin_scopes).unwrap_or_default();
     let redis = settings.cache.redis().map_err(|e| StartError::Cache(e.to_string()))?;
     let counters = cache::counters(redis);
-    let state = Arc::new(AppState {
-        db: db.clone(),
+    let state = Arc::new(app_state(&settings, &db, keys, outbox, counters.clone()));
+    bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
+    let [deletions, client_changes] = consume(&state, &deps).await?;
+    let http = server::start(
+        service(&settings, &db, &deps, &state, counters),
+        &settings.http,
+        deps.shutdown.clone(),
+    )?;
+    let keep_ms = settings.oauth.access_token_ttl.millis();
+    let jobs = runtime::every(Duration::from_secs(60), deps.shutdown.clone(), move || {
+        housekeeping(state.clone(), keep_ms)
+    });
+    Ok(Started {
+        name: NAME,
+        http,
+        tasks: vec![relay, deletions, client_changes, jobs],
+    })
+}
+
+/// The signing keys; a retired one verifies as long as an access token lives.
+async fn load_keys(db: &Database, oauth: &OAuthSettings) -> Result<keys::KeyRing, keys::KeyError> {
+    keys::KeyRing::load(
+        db,
+        &oauth.issuer,
+        &oauth.audience,
+        oauth.access_token_ttl.millis(),
+        oauth.signing_algorithm,
+    )
+    .await
+}
+
+fn app_state(
+    settings: &Settings,
+    db: &Database,
+    keys: Arc<keys::KeyRing>,
+    outbox: events::Outbox,
+    counters: Arc<dyn cache::Counters>,
+) -> AppState {
+    AppState {
+        store: store::Store::new(db.clone()),
         keys,
         oauth: settings.oauth.clone(),
-        platform_scopes,
-        admin_scopes,
+        platform_scopes: domain::Scopes::from_list(&settings.oauth.scopes).unwrap_or_default(),
+        admin_scopes: domain::Scopes::from_list(&settings.oauth.admin_scopes).unwrap_or_default(),
         outbox,
-        limiter: limiter::FailureLimiter::new(counters.clone(), settings.limits.clone()),
+        limiter: limiter::FailureLimiter::new(counters, settings.limits.clone()),
         passwords: passwords::Passwords::new(settings.limits.hashing_queue),
         clients: client_cache::ClientCache::new(Duration::from_secs(5)),
-    });
-    bootstrap(&state, &settings).await.map_err(StartError::Bootstrap)?;
+    }
+}
+
+/// Subscribes the consumers: `user.deleted` on the service's queue, and `token.revoked` on
+/// this replica's own.
+async fn consume(state: &Arc<AppState>, deps: &Deps) -> Result<[JoinHandle<()>; 2], events::BusError> {
     let deletions = deps
         .bus
         .subscribe(
@@ -426,12 +453,24 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             deps.shutdown.clone(),
         )
         .await?;
+    Ok([deletions, client_changes])
+}
+
+/// What the HTTP server serves: the routes with their shared data, the document, readiness
+/// (the database, the bus and the cache) and statement metrics.
+fn service(
+    settings: &Settings,
+    db: &Database,
+    deps: &Deps,
+    state: &Arc<AppState>,
+    counters: Arc<dyn cache::Counters>,
+) -> Service {
     let data = web::Data::from(state.clone());
     let identity = web::Data::new(settings.identity.clone());
-    let service = Service {
+    Service {
         name: NAME,
         openapi: document(&settings.oauth.scopes),
-        readiness: runtime::readiness(&db, &deps).check("cache", move || {
+        readiness: runtime::readiness(db, deps).check("cache", move || {
             let counters = counters.clone();
             async move { counters.ping().await.map_err(|e| e.to_string()) }
         }),
@@ -439,32 +478,15 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
             cfg.app_data(data.clone()).app_data(identity.clone());
             http::routes(cfg);
         }),
-        metrics: vec![runtime::statement_metrics(&db)],
-    };
-    let http = server::start(service, &settings.http, deps.shutdown.clone())?;
-    let jobs = runtime::every(Duration::from_secs(60), deps.shutdown.clone(), move || {
-        housekeeping(state.clone(), keep_ms)
-    });
-    Ok(Started {
-        name: NAME,
-        http,
-        tasks: vec![relay, deletions, client_changes, jobs],
-    })
+        metrics: vec![runtime::statement_metrics(db)],
+    }
 }
 
 /// `auth rotate-keys`: a new signing key signs from now on; the old one verifies until its
 /// tokens expire. Running replicas pick it up within a minute.
 pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
-    let db = runtime::database(&settings.database, &[&events::MIGRATIONS, &MIGRATIONS]).await?;
-    let keys = keys::KeyRing::load(
-        &db,
-        &settings.oauth.issuer,
-        &settings.oauth.audience,
-        settings.oauth.access_token_ttl.millis(),
-        settings.oauth.signing_algorithm,
-    )
-    .await?;
-    Ok(keys.rotate(&db).await?)
+    let db = migrate(settings).await?;
+    Ok(load_keys(&db, &settings.oauth).await?.rotate(&db).await?)
 }
 
 /// For `auth announce-applications`: an `application.registered` for every application, then a
@@ -476,26 +498,7 @@ pub async fn rotate_keys(settings: &Settings) -> Result<String, StartError> {
 pub async fn announce_applications(settings: &Settings) -> Result<(usize, usize), StartError> {
     let db = migrate(settings).await?;
     let outbox = events::Outbox::new(db, std::sync::Arc::new(tokio::sync::Notify::new()));
-    Ok(outbox
-        .write(|c, events| {
-            let clients = store::all_clients(c)?;
-            for client in &clients {
-                let registered = http::applications::registered(client);
-                events.publish(state::SOURCE, Some(client.id.to_string()), &registered)?;
-            }
-            let consents = store::all_consents(c)?;
-            for (user, client, scope, granted_at) in &consents {
-                let granted = events::catalogue::ConsentGranted {
-                    user_id: user.clone(),
-                    client_id: client.clone(),
-                    scopes: scope.split_ascii_whitespace().map(str::to_owned).collect(),
-                    granted_at: *granted_at,
-                };
-                events.publish(state::SOURCE, Some(user.to_string()), &granted)?;
-            }
-            Ok((clients.len(), consents.len()))
-        })
-        .await?)
+    Ok(domain::applications::announce_all(&outbox).await?)
 }
 
 /// Opens and migrates the database, for `auth migrate` (a Helm hook in Kubernetes).

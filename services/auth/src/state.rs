@@ -1,18 +1,18 @@
 use std::sync::Arc;
 
-use storage::{Database, StorageError};
+use storage::StorageError;
 
 use crate::OAuthSettings;
 use crate::domain::Scopes;
 use crate::keys::KeyRing;
 use crate::limiter::FailureLimiter;
-use crate::store;
+use crate::store::{self, Store};
 
 pub const SOURCE: &str = "/auth";
 
 /// What every handler of the service shares.
 pub struct AppState {
-    pub db: Database,
+    pub store: Store,
     pub keys: Arc<KeyRing>,
     pub oauth: OAuthSettings,
     /// Every scope an application may be granted.
@@ -33,8 +33,7 @@ impl AppState {
         if let Some(row) = self.clients.get(id) {
             return Ok(Some(row));
         }
-        let key = id.to_owned();
-        let row = self.db.run(move |c| Ok(store::client_by_id(c, &key)?)).await?;
+        let row = self.store.client(id.to_owned()).await?;
         if let Some(row) = &row {
             self.clients.put(row);
         }

@@ -1,9 +1,11 @@
-//! The auth database: tables and the queries on them. Functions take a connection, so callers
-//! compose them in one transaction (with the outbox); run them through `Database::run`.
+//! The auth database: tables and the queries on them. Functions take a connection, so the
+//! domain composes them in one transaction (with the outbox); everyone else calls [`Store`].
 
 use diesel::prelude::*;
-use ids::{ClientId, UserId};
-use storage::AnyConnection;
+use ids::{ClientId, Jti, UserId};
+use storage::{AnyConnection, Database, StorageError};
+
+use crate::domain::{Role, format_roles, parse_roles};
 
 pub mod schema {
     diesel::table! {
@@ -163,6 +165,304 @@ impl ClientRow {
     /// The networks its credentials and tokens are accepted from (stored as parsed).
     pub fn networks(&self) -> crate::domain::AllowedNetworks {
         crate::domain::AllowedNetworks::stored(&self.allowed_networks)
+    }
+}
+
+/// Auth's tables for async callers: each method is one call on the blocking pool, with owned
+/// arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    // Users.
+
+    pub async fn user_by_username(&self, username: String) -> Result<Option<UserRow>, StorageError> {
+        self.db.run(move |c| Ok(user_by_username(c, &username)?)).await
+    }
+
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StorageError> {
+        self.db.run(move |c| Ok(user_by_id(c, &id)?)).await
+    }
+
+    /// Replaces a user's roles: the user as changed; `NotFound` when there is no such user.
+    pub async fn set_roles(&self, id: String, roles: String) -> Result<UserRow, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if set_roles(c, &id, &roles)? == 0 {
+                    return Err(StorageError::NotFound);
+                }
+                user_by_id(c, &id)?.ok_or(StorageError::NotFound)
+            })
+            .await
+    }
+
+    // Clients.
+
+    /// A client from the database (`AppState::client` also looks in the short-lived cache).
+    pub async fn client(&self, id: String) -> Result<Option<ClientRow>, StorageError> {
+        self.db.run(move |c| Ok(client_by_id(c, &id)?)).await
+    }
+
+    pub async fn clients_of(&self, owner: UserId) -> Result<Vec<ClientRow>, StorageError> {
+        self.db.run(move |c| Ok(clients_of(c, &owner)?)).await
+    }
+
+    pub async fn insert_client(&self, row: ClientRow) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(insert_client(c, &row)?)).await
+    }
+
+    pub async fn set_platform_client(&self, row: ClientRow) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(set_platform_client(c, &row)?)).await
+    }
+
+    /// See [`set_client_secret`].
+    pub async fn set_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: String,
+        now: i64,
+        previous_until: Option<i64>,
+    ) -> Result<usize, StorageError> {
+        self.db
+            .run(move |c| Ok(set_client_secret(c, &id, &secret_hash, now, previous_until)?))
+            .await
+    }
+
+    // Signing keys.
+
+    pub async fn live_keys(&self, now: i64, keep_ms: i64) -> Result<Vec<KeyRow>, StorageError> {
+        self.db.run(move |c| Ok(live_keys(c, now, keep_ms)?)).await
+    }
+
+    /// Stores a new key: the live keys, it among them.
+    pub async fn add_key(&self, key: KeyRow, now: i64, keep_ms: i64) -> Result<Vec<KeyRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                insert_key(c, &key)?;
+                Ok(live_keys(c, now, keep_ms)?)
+            })
+            .await
+    }
+
+    /// Retires the active key; `key` signs from now on.
+    pub async fn rotate_key(&self, key: KeyRow, now: i64) -> Result<(), StorageError> {
+        self.db
+            .transaction(move |c| {
+                retire_active_keys(c, now)?;
+                insert_key(c, &key)?;
+                Ok(())
+            })
+            .await
+    }
+
+    // Refresh tokens and revoked access tokens.
+
+    pub async fn insert_refresh(&self, row: RefreshRow) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(insert_refresh(c, &row)?)).await
+    }
+
+    pub async fn refresh_by_hash(&self, hash: String) -> Result<Option<RefreshRow>, StorageError> {
+        self.db.run(move |c| Ok(refresh_by_hash(c, &hash)?)).await
+    }
+
+    /// A refresh token and the user it acts for (None when it acts for none, or they are gone).
+    pub async fn refresh_with_user(&self, hash: String) -> Result<Option<(RefreshRow, Option<UserRow>)>, StorageError> {
+        self.db
+            .run(move |c| {
+                let Some(row) = refresh_by_hash(c, &hash)? else {
+                    return Ok(None);
+                };
+                let user = match &row.user_id {
+                    Some(id) => user_by_id(c, id)?,
+                    None => None,
+                };
+                Ok(Some((row, user)))
+            })
+            .await
+    }
+
+    /// See [`use_refresh`].
+    pub async fn use_refresh(&self, hash: String, now: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(use_refresh(c, &hash, now)?)).await
+    }
+
+    pub async fn revoke_family(&self, family: String, now: i64) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(revoke_family(c, &family, now)?)).await
+    }
+
+    /// Revokes the family of the refresh token `hash` if `client` holds it; nothing otherwise.
+    pub async fn revoke_family_of(&self, hash: String, client: ClientId, now: i64) -> Result<(), StorageError> {
+        self.db
+            .run(move |c| {
+                if let Some(row) = refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client) {
+                    revoke_family(c, &row.family_id, now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Whether the access token `jti` is revoked, and the user it acts for when it names one.
+    pub async fn revoked_and_user(
+        &self,
+        jti: Jti,
+        user: Option<UserId>,
+    ) -> Result<(bool, Option<UserRow>), StorageError> {
+        self.db
+            .run(move |c| {
+                let user = match &user {
+                    Some(id) => user_by_id(c, id)?,
+                    None => None,
+                };
+                Ok((is_revoked(c, &jti)?, user))
+            })
+            .await
+    }
+
+    /// Deletes what can no longer matter: expired tokens, revocations, codes, sessions and
+    /// links, keys retired more than `keep_ms` ago, and the inbox's week-old entries. Returns
+    /// how many rows went.
+    pub async fn purge_expired(&self, now: i64, keep_ms: i64) -> Result<usize, StorageError> {
+        self.db
+            .run(move |c| {
+                let tokens =
+                    purge_expired(c, now)? + purge_expired_logins(c, now - keep_ms)? + purge_verifications(c, now)?;
+                let keys = delete_dead_keys(c, now, keep_ms)?;
+                let seen = events::inbox::purge(c, now - 7 * 24 * 3600 * 1000)?;
+                Ok(tokens + keys + seen)
+            })
+            .await
+    }
+
+    // Codes, consents, sessions.
+
+    pub async fn insert_code(&self, row: CodeRow) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(insert_code(c, &row)?)).await
+    }
+
+    pub async fn code_by_hash(&self, hash: String) -> Result<Option<CodeRow>, StorageError> {
+        self.db.run(move |c| Ok(code_by_hash(c, &hash)?)).await
+    }
+
+    /// See [`use_code`].
+    pub async fn use_code(&self, hash: String, now: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(use_code(c, &hash, now)?)).await
+    }
+
+    /// See [`record_issued`].
+    pub async fn record_issued(
+        &self,
+        hash: String,
+        jti: Jti,
+        family: Option<String>,
+        exp: i64,
+    ) -> Result<usize, StorageError> {
+        self.db
+            .run(move |c| Ok(record_issued(c, &hash, &jti, family.as_deref(), exp)?))
+            .await
+    }
+
+    /// The scope `user` consented to for `client`.
+    pub async fn consent(&self, user: UserId, client: ClientId) -> Result<Option<String>, StorageError> {
+        self.db.run(move |c| Ok(consent(c, &user, &client)?)).await
+    }
+
+    /// See [`consents_of`].
+    pub async fn consents_of(&self, user: UserId) -> Result<Vec<(String, String, i64)>, StorageError> {
+        self.db.run(move |c| Ok(consents_of(c, &user)?)).await
+    }
+
+    pub async fn insert_session(
+        &self,
+        id_hash: String,
+        user: UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StorageError> {
+        self.db
+            .run(move |c| Ok(insert_session(c, &id_hash, &user, now, expires_at)?))
+            .await
+    }
+
+    /// See [`session_user`].
+    pub async fn session_user(&self, id_hash: String, now: i64) -> Result<Option<UserRow>, StorageError> {
+        self.db.run(move |c| Ok(session_user(c, &id_hash, now)?)).await
+    }
+
+    pub async fn delete_session(&self, id_hash: String) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(delete_session(c, &id_hash)?)).await
+    }
+
+    // Role requests.
+
+    /// Stores a request; `Conflict` when its user already waits for an answer about that role.
+    pub async fn insert_role_request(&self, row: RoleRequestRow) -> Result<(), StorageError> {
+        self.db
+            .transaction(move |c| {
+                let waiting = role_requests_of(c, &row.user_id)?
+                    .iter()
+                    .any(|r| r.status == "pending" && r.role == row.role);
+                if waiting {
+                    return Err(StorageError::Conflict(diesel::result::Error::RollbackTransaction));
+                }
+                Ok(insert_role_request(c, &row)?)
+            })
+            .await
+    }
+
+    pub async fn role_requests_of(&self, user: UserId) -> Result<Vec<RoleRequestRow>, StorageError> {
+        self.db.run(move |c| Ok(role_requests_of(c, &user)?)).await
+    }
+
+    /// At most `limit` pending requests, oldest first, each with its user's username.
+    pub async fn pending_role_requests(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(RoleRequestRow, Option<String>)>, StorageError> {
+        self.db
+            .run(move |c| {
+                let rows = pending_role_requests(c, limit)?;
+                let mut named = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let username = user_by_id(c, &row.user_id)?.map(|u| u.username);
+                    named.push((row, username));
+                }
+                Ok(named)
+            })
+            .await
+    }
+
+    /// Decides a pending request as `status` (`approved` adds its role to the user) in one
+    /// transaction: the request as decided. `NotFound` when there is no such request,
+    /// `Conflict` when it was decided already.
+    pub async fn decide_role_request(
+        &self,
+        id: String,
+        status: &'static str,
+        by: UserId,
+        now: i64,
+    ) -> Result<RoleRequestRow, StorageError> {
+        self.db
+            .transaction(move |c| {
+                let request = role_request(c, &id)?.ok_or(StorageError::NotFound)?;
+                if decide_role_request(c, &id, status, &by, now)? == 0 {
+                    return Err(StorageError::Conflict(diesel::result::Error::RollbackTransaction));
+                }
+                if status == "approved" {
+                    let user = user_by_id(c, &request.user_id)?.ok_or(StorageError::NotFound)?;
+                    let mut roles = parse_roles(&user.roles);
+                    roles.extend(Role::parse(&request.role));
+                    set_roles(c, &user.id, &format_roles(&roles))?;
+                }
+                role_request(c, &id)?.ok_or(StorageError::NotFound)
+            })
+            .await
     }
 }
 

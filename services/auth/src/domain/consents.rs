@@ -14,8 +14,7 @@ use crate::store;
 
 /// Records that `user` authorized `client` for `scopes` (beside what it already had); writes
 /// and publishes only when that widens the consent, so a repeated sign-in costs one read.
-pub async fn grant(state: &AppState, user: &UserId, client: &ClientId, scopes: &Scopes) -> Result<(), StorageError> {
-    let (user, client, scopes) = (user.clone(), client.clone(), scopes.clone());
+pub async fn grant(state: &AppState, user: UserId, client: ClientId, scopes: Scopes) -> Result<(), StorageError> {
     state
         .outbox
         .write(move |c, events| {
@@ -41,8 +40,8 @@ pub async fn grant(state: &AppState, user: &UserId, client: &ClientId, scopes: &
 
 /// Ends `user`'s consent to `client` and every token it holds for them (refresh tokens here,
 /// access tokens everywhere through `token.revoked` for the pair); false when there was none.
-pub async fn withdraw(state: &AppState, user: &UserId, client: &ClientId) -> Result<bool, StorageError> {
-    let (user, client, ttl) = (user.clone(), client.clone(), state.oauth.access_token_ttl);
+pub async fn withdraw(state: &AppState, user: UserId, client: ClientId) -> Result<bool, StorageError> {
+    let ttl = state.oauth.access_token_ttl;
     state
         .outbox
         .write(move |c, events| withdraw_in(c, events, &user, &client, ttl))

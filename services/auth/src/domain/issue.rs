@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::domain::{GrantType, Role, Scopes, parse_roles};
 use crate::keys::AccessClaims;
 use crate::state::AppState;
-use crate::store::{self, ClientRow, RefreshRow, UserRow};
+use crate::store::{ClientRow, RefreshRow, UserRow};
 
 /// Tokens issued by one grant.
 pub struct Issued {
@@ -91,7 +91,7 @@ pub async fn issue_for_user(
     let refresh_token = if refreshable {
         let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let (token, row) = state.refresh_token(&family, &client.row.id, Some(&user.id), scope);
-        state.db.run(move |c| Ok(store::insert_refresh(c, &row)?)).await?;
+        state.store.insert_refresh(row).await?;
         Some(token)
     } else {
         None

@@ -1,8 +1,10 @@
 //! Values parsed once at the edge; past this module they cannot be invalid.
 
+pub mod applications;
 pub mod consents;
 pub mod issue;
 pub mod revoke;
+pub mod users;
 pub mod verification;
 
 use std::collections::BTreeSet;

@@ -3,18 +3,32 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
-use events::catalogue::{ApplicationDeleted, ApplicationRegistered, TokenRevoked};
-use http_kit::{ApiError, Envelope};
+use http_kit::{ApiError, Endpoint, Envelope};
 use ids::{ClientId, UserId};
 use serde::{Deserialize, Serialize};
-use settings::Span;
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
 use crate::crypto;
-use crate::domain::{AllowedNetworks, FieldErrors, GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes};
+use crate::domain::{
+    AllowedNetworks, FieldErrors, GrantType, GrantTypes, Invalid, RedirectUri, Role, Scopes, applications,
+};
 use crate::state::AppState;
-use crate::store::{self, ClientRow};
+use crate::store::ClientRow;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/oauth2/register").post(register).build())
+        .service(Endpoint::new("/applications").post(create).get(list).build())
+        .service(
+            Endpoint::new("/applications/{id}")
+                .get(show)
+                .patch(change)
+                .delete(delete)
+                .build(),
+        )
+        .service(Endpoint::new("/applications/{id}/secret").post(rotate_secret).build());
+}
 
 /// A validated application, before it is stored.
 pub struct ClientSpec {
@@ -121,27 +135,9 @@ pub async fn create_client(
         previous_secret_expires_at: None,
         first_party: false,
     };
-    let stored = row.clone();
-    let registered = registered(&row);
-    state
-        .outbox
-        .write(move |c, events| {
-            store::insert_client(c, &stored)?;
-            events.publish(crate::state::SOURCE, Some(stored.id.to_string()), &registered)
-        })
-        .await?;
+    let row = applications::create(&state.outbox, row).await?;
     tracing::info!(client.id = %row.id, owner = %owner, "application created");
     Ok((row, secret))
-}
-
-/// The `application.registered` of a stored application.
-pub fn registered(row: &ClientRow) -> ApplicationRegistered {
-    ApplicationRegistered {
-        client_id: row.id.clone(),
-        owner_id: row.owner_id.clone(),
-        name: row.name.clone(),
-        scopes: row.scopes().names(),
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -271,15 +267,14 @@ pub async fn create(
 /// The caller's applications.
 #[utoipa::path(get, path = "/applications", operation_id = "listApplications", tag = "applications", security(("bearer" = [])), responses((status = 200, body = Envelope<Vec<ApplicationView>>)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ApplicationView>>, ApiError> {
-    let owner = caller.user.id.clone();
-    let rows = state.db.run(move |c| Ok(store::clients_of(c, &owner)?)).await?;
+    let rows = state.store.clients_of(caller.user.id.clone()).await?;
     Ok(Envelope::ok(
         rows.iter().map(|r| ApplicationView::new(r, None)).collect(),
     ))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: String) -> Result<ClientRow, ApiError> {
-    let row = state.db.run(move |c| Ok(store::client_by_id(c, &id)?)).await?;
+    let row = state.store.client(id).await?;
     // Another owner's application is reported as missing, so ids cannot be probed.
     row.filter(|r| r.owner_id == caller.user.id || caller.roles.contains(&Role::Admin))
         .ok_or_else(|| ApiError::not_found("no such application"))
@@ -309,15 +304,13 @@ pub async fn change(
     let networks = AllowedNetworks::parse_list(&body.allowed_networks)?;
     let mut row = owned(&state, &caller, id.into_inner()).await?;
     row.allowed_networks = networks.to_string();
-    let (id, stored, now) = (row.id.clone(), row.allowed_networks.clone(), storage::now_millis());
-    let revoked = every_token_of(&id, now, state.oauth.access_token_ttl);
-    state
-        .outbox
-        .write(move |c, events| {
-            store::set_client_networks(c, &id, &stored)?;
-            events.publish(crate::state::SOURCE, Some(id.to_string()), &revoked)
-        })
-        .await?;
+    applications::set_networks(
+        &state.outbox,
+        row.id.clone(),
+        row.allowed_networks.clone(),
+        state.oauth.access_token_ttl,
+    )
+    .await?;
     state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, networks = %row.allowed_networks, "application networks changed");
     // The revocation covers tokens issued up to this second (tokens count time in seconds):
@@ -325,16 +318,6 @@ pub async fn change(
     let into_second = u64::try_from(storage::now_millis() % 1000).unwrap_or(0);
     tokio::time::sleep(std::time::Duration::from_millis(1000 - into_second)).await;
     Ok(Envelope::ok(ApplicationView::new(&row, None)))
-}
-
-/// `token.revoked` for every token `client` was issued until `now` (jti `*`).
-fn every_token_of(client: &str, now: i64, ttl: Span) -> TokenRevoked {
-    TokenRevoked {
-        jti: "*".to_owned(),
-        client_id: client.to_owned(),
-        sub: None,
-        exp: now / 1000 + ttl.secs(),
-    }
 }
 
 /// How a rotation treats the secret it replaces.
@@ -371,14 +354,11 @@ pub async fn rotate_secret(
     let secret = crypto::random_secret();
     let now = storage::now_millis();
     let until = (rotation.overlap_seconds > 0).then(|| now + rotation.overlap_seconds * 1000);
-    let (id, hash) = (row.id.clone(), crypto::sha256_hex(&secret));
+    let hash = crypto::sha256_hex(&secret);
     row.previous_secret_hash = until.and(row.secret_hash.take());
     row.previous_secret_expires_at = until;
     row.secret_hash = Some(hash.clone());
-    state
-        .db
-        .run(move |c| Ok(store::set_client_secret(c, &id, &hash, now, until)?))
-        .await?;
+    state.store.set_client_secret(row.id.clone(), hash, now, until).await?;
     state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, overlap_seconds = rotation.overlap_seconds, "application secret rotated");
     Ok(Envelope::ok(ApplicationView::new(&row, Some(secret))))
@@ -393,19 +373,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = owned(&state, &caller, id.into_inner()).await?;
-    let id = row.id.clone();
-    let now = storage::now_millis();
-    let payload = every_token_of(&id, now, state.oauth.access_token_ttl);
-    state
-        .outbox
-        .write(move |c, events| {
-            store::revoke_client_refresh_tokens(c, &id, now)?;
-            store::delete_client(c, &id)?;
-            events.publish(crate::state::SOURCE, Some(id.to_string()), &payload)?;
-            let deleted = ApplicationDeleted { client_id: id.clone() };
-            events.publish(crate::state::SOURCE, Some(id.to_string()), &deleted)
-        })
-        .await?;
+    applications::delete(&state.outbox, row.id.clone(), state.oauth.access_token_ttl).await?;
     state.clients.evict(&row.id);
     tracing::info!(client.id = %row.id, "application deleted");
     Ok(HttpResponse::NoContent().finish())

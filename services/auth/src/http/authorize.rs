@@ -5,6 +5,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::Endpoint;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -12,8 +13,17 @@ use crate::crypto;
 use crate::domain::{GrantType, Scopes, consents};
 use crate::http::token::authenticate_user;
 use crate::state::AppState;
-use crate::store::{self, ClientRow, CodeRow, UserRow};
+use crate::store::{ClientRow, CodeRow, UserRow};
 use crate::views;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/oauth2/authorize").get(authorize).build())
+        .service(Endpoint::new("/oauth2/login").post(login).build())
+        .service(Endpoint::new("/oauth2/consent").post(consent).build())
+        .service(Endpoint::new("/oauth2/logout").post(logout).build())
+        .service(Endpoint::new("/api/oauth").get(seed_login_with).build());
+}
 
 const SESSION_COOKIE: &str = "platform_session";
 const CSRF_COOKIE: &str = "platform_csrf";
@@ -107,67 +117,25 @@ fn reject(rejection: Rejection) -> HttpResponse {
     }
 }
 
+/// An error the application is told of at its redirect URI: the RFC 6749 §4.1.2.1 code and
+/// its description.
+type Refusal = (&'static str, &'static str);
+
+/// Checks the request in RFC 6749 §4.1.2.1's order: the client and redirect URI first (a
+/// failure is shown, since the URI cannot be trusted), then what the application asked for
+/// (a failure goes back to it).
 async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, Rejection> {
-    let client_id = params
-        .client_id
-        .as_deref()
-        .ok_or_else(|| Rejection::Page("The request names no application (client_id).".into()))?;
-    let client = state
-        .client(client_id)
-        .await
-        .map_err(|_| Rejection::Page("The service is temporarily unavailable.".into()))?
-        .ok_or_else(|| Rejection::Page("This application is not registered.".into()))?;
-    let registered: Vec<&str> = client.redirect_uris.lines().filter(|l| !l.is_empty()).collect();
-    let redirect_uri = match params.redirect_uri.as_deref() {
-        Some(uri) if registered.contains(&uri) => uri.to_owned(),
-        Some(_) => {
-            return Err(Rejection::Page(
-                "The redirect URI is not registered for this application.".into(),
-            ));
-        }
-        None if registered.len() == 1 => registered[0].to_owned(),
-        None => {
-            return Err(Rejection::Page(
-                "The request must name one of the application's redirect URIs.".into(),
-            ));
-        }
-    };
-    let fail = |error: &'static str, description: &str| Rejection::Redirect {
+    let client = registered_client(state, params.client_id.as_deref()).await?;
+    let redirect_uri = redirect_uri(&client, params.redirect_uri.as_deref())?;
+    let redirect = |(error, description): Refusal| Rejection::Redirect {
         uri: redirect_uri.clone(),
         error,
         description: description.to_owned(),
         state: params.state.clone(),
     };
-    if params.response_type.as_deref() != Some("code") {
-        return Err(fail(
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        ));
-    }
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(fail(
-            "unauthorized_client",
-            "this application may not use the authorization code flow",
-        ));
-    }
-    let allowed = client.scopes();
-    let scope = match params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-        None => allowed.clone(),
-        Some(raw) => Scopes::parse(raw)
-            .ok()
-            .filter(|s| s.is_subset(&allowed))
-            .ok_or_else(|| fail("invalid_scope", "a requested scope is not allowed to this application"))?,
-    };
-    let challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
-    match (&challenge, params.code_challenge_method.as_deref()) {
-        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
-        (Some(_), Some("S256")) => return Err(fail("invalid_request", "code_challenge must be 43 to 128 characters")),
-        (Some(_), _) => return Err(fail("invalid_request", "code_challenge_method must be S256")),
-        (None, _) if client.secret_hash.is_none() => {
-            return Err(fail("invalid_request", "PKCE (S256) is required for public clients"));
-        }
-        (None, _) => {}
-    }
+    code_flow_allowed(&client, params.response_type.as_deref()).map_err(redirect)?;
+    let scope = requested_scope(&client, params.scope.as_deref()).map_err(redirect)?;
+    let challenge = pkce_challenge(&client, params).map_err(redirect)?;
     Ok(Valid {
         client,
         redirect_uri,
@@ -176,6 +144,71 @@ async fn validate(state: &AppState, params: &AuthorizeParams) -> Result<Valid, R
         challenge,
         seed003: params.flow.as_deref() == Some(SEED_003),
     })
+}
+
+/// The application the request names, which must be registered.
+async fn registered_client(state: &AppState, client_id: Option<&str>) -> Result<ClientRow, Rejection> {
+    let client_id = client_id.ok_or_else(|| Rejection::Page("The request names no application (client_id).".into()))?;
+    state
+        .client(client_id)
+        .await
+        .map_err(|_| Rejection::Page("The service is temporarily unavailable.".into()))?
+        .ok_or_else(|| Rejection::Page("This application is not registered.".into()))
+}
+
+/// The redirect URI asked for, one of the client's; when none is asked for, the client's only one.
+fn redirect_uri(client: &ClientRow, requested: Option<&str>) -> Result<String, Rejection> {
+    let registered: Vec<&str> = client.redirect_uris.lines().filter(|l| !l.is_empty()).collect();
+    match requested {
+        Some(uri) if registered.contains(&uri) => Ok(uri.to_owned()),
+        Some(_) => Err(Rejection::Page(
+            "The redirect URI is not registered for this application.".into(),
+        )),
+        None if registered.len() == 1 => Ok(registered[0].to_owned()),
+        None => Err(Rejection::Page(
+            "The request must name one of the application's redirect URIs.".into(),
+        )),
+    }
+}
+
+/// `response_type=code`, from a client that may use the authorization code flow.
+fn code_flow_allowed(client: &ClientRow, response_type: Option<&str>) -> Result<(), Refusal> {
+    if response_type != Some("code") {
+        return Err(("unsupported_response_type", "only response_type=code is supported"));
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err((
+            "unauthorized_client",
+            "this application may not use the authorization code flow",
+        ));
+    }
+    Ok(())
+}
+
+/// The scopes asked for, all of them allowed to the client; every allowed one when none is.
+fn requested_scope(client: &ClientRow, requested: Option<&str>) -> Result<Scopes, Refusal> {
+    let allowed = client.scopes();
+    match requested.filter(|s| !s.trim().is_empty()) {
+        None => Ok(allowed),
+        Some(raw) => Scopes::parse(raw)
+            .ok()
+            .filter(|s| s.is_subset(&allowed))
+            .ok_or(("invalid_scope", "a requested scope is not allowed to this application")),
+    }
+}
+
+/// The PKCE challenge (RFC 7636, S256 only), which a public client must send.
+fn pkce_challenge(client: &ClientRow, params: &AuthorizeParams) -> Result<Option<String>, Refusal> {
+    let challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
+    match (&challenge, params.code_challenge_method.as_deref()) {
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Ok(challenge),
+        (Some(_), Some("S256")) => Err(("invalid_request", "code_challenge must be 43 to 128 characters")),
+        (Some(_), _) => Err(("invalid_request", "code_challenge_method must be S256")),
+        (None, _) if client.secret_hash.is_none() => {
+            Err(("invalid_request", "PKCE (S256) is required for public clients"))
+        }
+        (None, _) => Ok(None),
+    }
 }
 
 pub(super) fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
@@ -217,12 +250,7 @@ pub(super) fn with_csrf(state: &AppState, mut response: HttpResponse, token: Str
 async fn session_user(state: &AppState, req: &HttpRequest) -> Option<UserRow> {
     let hash = crypto::sha256_hex(&cookie_value(req, SESSION_COOKIE)?);
     let now = storage::now_millis();
-    state
-        .db
-        .run(move |c| Ok(store::session_user(c, &hash, now)?))
-        .await
-        .ok()
-        .flatten()
+    state.store.session_user(hash, now).await.ok().flatten()
 }
 
 /// Issues a single-use code and sends the browser back to the application.
@@ -243,7 +271,7 @@ async fn grant(state: &AppState, valid: &Valid, user: &UserRow) -> HttpResponse 
         issued_family: None,
         issued_exp: None,
     };
-    if let Err(error) = state.db.run(move |c| Ok(store::insert_code(c, &row)?)).await {
+    if let Err(error) = state.store.insert_code(row).await {
         tracing::error!(%error, "could not store an authorization code");
         return views::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -277,10 +305,9 @@ async fn proceed(state: &AppState, req: &HttpRequest, params: AuthorizeParams) -
     if valid.client.first_party {
         return grant(state, &valid, &user).await;
     }
-    let (uid, cid) = (user.id.clone(), valid.client.id.clone());
     let remembered = state
-        .db
-        .run(move |c| Ok(store::consent(c, &uid, &cid)?))
+        .store
+        .consent(user.id.clone(), valid.client.id.clone())
         .await
         .ok()
         .flatten();
@@ -385,10 +412,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
 /// Opens a session for `user` and sends the browser on to `return_to`.
 pub(super) async fn signed_in(state: &AppState, user: &UserRow, return_to: &str) -> HttpResponse {
     let session = crypto::random_secret();
-    let (hash, uid, now) = (crypto::sha256_hex(&session), user.id.clone(), storage::now_millis());
+    let now = storage::now_millis();
     if state
-        .db
-        .run(move |c| Ok(store::insert_session(c, &hash, &uid, now, now + SESSION_TTL_MS)?))
+        .store
+        .insert_session(crypto::sha256_hex(&session), user.id.clone(), now, now + SESSION_TTL_MS)
         .await
         .is_err()
     {
@@ -441,7 +468,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
             state: valid.state,
         });
     }
-    if consents::grant(&state, &user.id, &valid.client.id, &valid.scope)
+    if consents::grant(&state, user.id.clone(), valid.client.id.clone(), valid.scope.clone())
         .await
         .is_err()
     {
@@ -463,8 +490,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::For
         return views::error(StatusCode::FORBIDDEN, "The sign-out form was not sent from this site.");
     }
     if let Some(session) = cookie_value(&req, SESSION_COOKIE) {
-        let hash = crypto::sha256_hex(&session);
-        let _ = state.db.run(move |c| Ok(store::delete_session(c, &hash)?)).await;
+        let _ = state.store.delete_session(crypto::sha256_hex(&session)).await;
     }
     let mut response = views::signed_out();
     let mut gone = cookie(&state, SESSION_COOKIE, String::new(), SameSite::Lax);

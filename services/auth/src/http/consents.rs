@@ -2,14 +2,23 @@
 //! nothing more about the user reaches it by webhook or notification.
 
 use actix_web::{HttpResponse, web};
-use http_kit::{ApiError, Envelope};
+use http_kit::{ApiError, Endpoint, Envelope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
 use crate::domain::{Scopes, consents};
 use crate::state::AppState;
-use crate::store;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/accounts/me/consents").get(list).build())
+        .service(
+            Endpoint::new("/accounts/me/consents/{client_id}")
+                .delete(withdraw)
+                .build(),
+        );
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentView {
@@ -25,8 +34,7 @@ pub struct ConsentView {
 #[utoipa::path(get, path = "/accounts/me/consents", operation_id = "listMyConsents", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Envelope<Vec<ConsentView>>), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<ConsentView>>, ApiError> {
-    let user = caller.user.id.clone();
-    let rows = state.db.run(move |c| Ok(store::consents_of(c, &user)?)).await?;
+    let rows = state.store.consents_of(caller.user.id.clone()).await?;
     let mut views = Vec::with_capacity(rows.len());
     for (client_id, scope, granted_at) in rows {
         let name = state.client(&client_id).await?.map(|c| c.name);
@@ -49,7 +57,8 @@ pub async fn withdraw(
     caller: Caller,
     client_id: web::Path<ids::ClientId>,
 ) -> Result<HttpResponse, ApiError> {
-    if !consents::withdraw(&state, &caller.user.id, &client_id).await? {
+    let client_id = client_id.into_inner();
+    if !consents::withdraw(&state, caller.user.id.clone(), client_id.clone()).await? {
         return Err(ApiError::not_found("you did not authorize this application"));
     }
     tracing::info!(user.id = %caller.user.id, client.id = %client_id, "consent withdrawn");

@@ -3,14 +3,30 @@
 //! what a caller could learn anyway from the token endpoint, under the same failure limits.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::{Endpoint, OAuthError};
 use serde::{Deserialize, Serialize};
 use tokens::Introspection;
 
 use crate::client_auth;
 use crate::crypto;
+use crate::oauth_form;
 use crate::state::AppState;
-use crate::store;
-use http_kit::OAuthError;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        Endpoint::new("/internal/v1/client-authentication")
+            .app_data(oauth_form())
+            .post(authenticate_client)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/internal/v1/token-lookup")
+            .app_data(oauth_form())
+            .post(lookup_token)
+            .build(),
+    );
+}
 
 #[derive(Deserialize)]
 pub struct CredentialsForm {
@@ -49,21 +65,8 @@ pub struct LookupForm {
 
 /// RFC 7662 fields of an opaque (refresh) token; `{"active": false}` for anything else.
 pub async fn lookup_token(state: web::Data<AppState>, form: web::Form<LookupForm>) -> Result<HttpResponse, OAuthError> {
-    let hash = crypto::sha256_hex(&form.token);
     let now = storage::now_millis();
-    let found = state
-        .db
-        .run(move |c| {
-            let Some(row) = store::refresh_by_hash(c, &hash)? else {
-                return Ok(None);
-            };
-            let user = match &row.user_id {
-                Some(id) => store::user_by_id(c, id)?,
-                None => None,
-            };
-            Ok(Some((row, user)))
-        })
-        .await?;
+    let found = state.store.refresh_with_user(crypto::sha256_hex(&form.token)).await?;
     let view = match found {
         Some((row, user))
             if row.used_at.is_none()

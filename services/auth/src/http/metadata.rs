@@ -1,8 +1,20 @@
 //! RFC 8414 metadata and the JWKS, at their public gateway addresses.
 
 use actix_web::{HttpResponse, web};
+use http_kit::Endpoint;
 
 use crate::state::AppState;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        Endpoint::new("/.well-known/oauth-authorization-server")
+            .get(metadata)
+            .build(),
+    )
+    .service(Endpoint::new("/.well-known/openid-configuration").get(metadata).build())
+    .service(Endpoint::new("/.well-known/jwks.json").get(jwks).build());
+}
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", operation_id = "getAuthorizationServerMetadata", tag = "oauth2", responses((status = 200, description = "RFC 8414 metadata")))]

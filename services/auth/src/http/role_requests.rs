@@ -3,14 +3,25 @@
 //! or refuses.
 
 use actix_web::web;
-use http_kit::{ApiError, Envelope};
+use http_kit::{ApiError, Endpoint, Envelope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::bearer::Caller;
-use crate::domain::{Role, format_roles, parse_roles};
+use crate::domain::Role;
 use crate::state::AppState;
-use crate::store::{self, RoleRequestRow};
+use crate::store::RoleRequestRow;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/accounts/me/role-requests").post(ask).get(mine).build())
+        .service(Endpoint::new("/accounts/role-requests").get(pending).build())
+        .service(
+            Endpoint::new("/accounts/role-requests/{id}/decision")
+                .post(decide)
+                .build(),
+        );
+}
 
 const MAX_REASON: usize = 500;
 const PENDING: &str = "pending";
@@ -86,20 +97,9 @@ pub async fn ask(
         decided_at: None,
         decided_by: None,
     };
-    let stored = row.clone();
     state
-        .db
-        .transaction(move |c| {
-            let waiting = store::role_requests_of(c, &stored.user_id)?
-                .iter()
-                .any(|r| r.status == PENDING && r.role == stored.role);
-            if waiting {
-                return Err(storage::StorageError::Conflict(
-                    diesel::result::Error::RollbackTransaction,
-                ));
-            }
-            Ok(store::insert_role_request(c, &stored)?)
-        })
+        .store
+        .insert_role_request(row.clone())
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ApiError::conflict("you asked already; an administrator will answer"),
@@ -113,8 +113,7 @@ pub async fn ask(
 #[utoipa::path(get, path = "/accounts/me/role-requests", operation_id = "listMyRoleRequests", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Envelope<Vec<RoleRequestView>>), (status = 401, body = http_kit::ErrorBody)))]
 pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
-    let user = caller.user.id.clone();
-    let rows = state.db.run(move |c| Ok(store::role_requests_of(c, &user)?)).await?;
+    let rows = state.store.role_requests_of(caller.user.id.clone()).await?;
     Ok(Envelope::ok(
         rows.into_iter().map(|r| RoleRequestView::new(r, None)).collect(),
     ))
@@ -125,19 +124,12 @@ pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<Envelope
     responses((status = 200, body = Envelope<Vec<RoleRequestView>>), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn pending(state: web::Data<AppState>, caller: Caller) -> Result<Envelope<Vec<RoleRequestView>>, ApiError> {
     caller.require(Role::Admin)?;
-    let views = state
-        .db
-        .run(move |c| {
-            let rows = store::pending_role_requests(c, 200)?;
-            let mut views = Vec::with_capacity(rows.len());
-            for row in rows {
-                let username = store::user_by_id(c, &row.user_id)?.map(|u| u.username);
-                views.push(RoleRequestView::new(row, username));
-            }
-            Ok(views)
-        })
-        .await?;
-    Ok(Envelope::ok(views))
+    let rows = state.store.pending_role_requests(200).await?;
+    Ok(Envelope::ok(
+        rows.into_iter()
+            .map(|(row, username)| RoleRequestView::new(row, username))
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -164,24 +156,9 @@ pub async fn decide(
         "refuse" => "refused",
         _ => return Err(ApiError::invalid_field("decision", "approve or refuse")),
     };
-    let (id, admin, now) = (id.into_inner(), caller.user.id.clone(), storage::now_millis());
     let row = state
-        .db
-        .transaction(move |c| {
-            let request = store::role_request(c, &id)?.ok_or(storage::StorageError::NotFound)?;
-            if store::decide_role_request(c, &id, status, &admin, now)? == 0 {
-                return Err(storage::StorageError::Conflict(
-                    diesel::result::Error::RollbackTransaction,
-                ));
-            }
-            if status == "approved" {
-                let user = store::user_by_id(c, &request.user_id)?.ok_or(storage::StorageError::NotFound)?;
-                let mut roles = parse_roles(&user.roles);
-                roles.extend(Role::parse(&request.role));
-                store::set_roles(c, &user.id, &format_roles(&roles))?;
-            }
-            store::role_request(c, &id)?.ok_or(storage::StorageError::NotFound)
-        })
+        .store
+        .decide_role_request(id.into_inner(), status, caller.user.id.clone(), storage::now_millis())
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ApiError::conflict("this request was decided already"),

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use http_kit::Endpoint;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -11,7 +12,12 @@ use crate::client_auth::{self, AuthenticatedClient};
 use crate::domain::issue::issue_for_user;
 use crate::http::token::authenticate_user;
 use crate::state::AppState;
-use crate::store;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/oauth").post(login).build())
+        .service(Endpoint::new("/revoke").delete(revoke).build());
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeedTokenDocument {
@@ -90,10 +96,9 @@ async fn legacy_login(
     username: &str,
     password: &str,
 ) -> Result<HttpResponse, http_kit::OAuthError> {
-    let client_id = state.oauth.legacy_client_id.clone();
     let row = state
-        .db
-        .run(move |c| Ok(store::client_by_id(c, &client_id)?))
+        .store
+        .client(state.oauth.legacy_client_id.to_string())
         .await?
         .ok_or_else(|| http_kit::OAuthError::server_error("the legacy client is missing"))?;
     let client = AuthenticatedClient {

@@ -8,13 +8,22 @@ use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use http_kit::Endpoint;
 use serde::Deserialize;
 
 use super::authorize::{csrf_ok, csrf_token, safe_return, signed_in, with_csrf};
-use super::users::{Verify, create_user};
+use super::users::create_user;
+use crate::domain::users::Verify;
 use crate::domain::{Email, NewPassword, Username, verification};
 use crate::state::AppState;
 use crate::views::{self, SignUpForm};
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/oauth2/sign-up").get(page).post(submit).build())
+        .service(Endpoint::new("/oauth2/signed-up").get(signed_up).build())
+        .service(Endpoint::new("/oauth2/verify-email").get(verify_email).build());
+}
 
 /// zxcvbn's scale: 3 is "safely unguessable: moderate protection from offline slow-hash
 /// attacks", the level its authors recommend for accounts.

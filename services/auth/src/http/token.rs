@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::extract::excerpt;
+use http_kit::{Endpoint, OAuthError};
 use identity::ClientAddress;
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +12,27 @@ use crate::crypto;
 use crate::domain::issue::{Issued, issue_for_user};
 use crate::domain::{GrantType, Scopes, consents};
 use crate::limiter::Attempt;
+use crate::oauth_form;
 use crate::passwords::HashError;
 use crate::state::AppState;
 use crate::store::{self, UserRow};
-use http_kit::OAuthError;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        Endpoint::new("/oauth2/token")
+            .app_data(oauth_form())
+            .post(token)
+            .build(),
+    )
+    .service(
+        Endpoint::new("/oauth2/revoke")
+            .app_data(oauth_form())
+            .post(revoke)
+            .build(),
+    )
+    .service(Endpoint::new("/api/authorize").get(seed_authorize).build());
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
@@ -181,8 +199,7 @@ pub async fn authenticate_user(
         .admit(&attempt)
         .await
         .map_err(OAuthError::too_many_attempts)?;
-    let name = username.to_owned();
-    let user = state.db.run(move |c| Ok(store::user_by_username(c, &name)?)).await?;
+    let user = state.store.user_by_username(username.to_owned()).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = match state.passwords.verify(lane, password.to_owned(), hash).await {
         Ok(ok) => ok,
@@ -216,7 +233,7 @@ async fn password(
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
     // The user handed the application their credentials: that authorizes it (RFC 6749 §4.3).
-    consents::grant(state, &user.id, &client.row.id, &scope).await?;
+    consents::grant(state, user.id.clone(), client.row.id.clone(), scope.clone()).await?;
     issue_for_user(state, client, &user, &scope, None).await
 }
 
@@ -229,21 +246,17 @@ async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenFor
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = crypto::sha256_hex(token);
     let now = storage::now_millis();
-    let lookup = hash.clone();
-    let row = state.db.run(move |c| Ok(store::refresh_by_hash(c, &lookup)?)).await?;
-    let row = row
+    let row = state
+        .store
+        .refresh_by_hash(hash.clone())
+        .await?
         .filter(|r| r.client_id == client.row.id)
         .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
     }
-    let family = row.family_id.clone();
-    let first_use = state.db.run(move |c| Ok(store::use_refresh(c, &hash, now)?)).await?;
-    if !first_use {
-        let revoked = state
-            .db
-            .run(move |c| Ok(store::revoke_family(c, &family, now)?))
-            .await?;
+    if !state.store.use_refresh(hash, now).await? {
+        let revoked = state.store.revoke_family(row.family_id.clone(), now).await?;
         tracing::warn!(client.id = %client.row.id, revoked, "refresh token reused; its family is revoked");
         return Err(OAuthError::invalid_grant("refresh token already used"));
     }
@@ -254,8 +267,8 @@ async fn refresh(state: &AppState, client: &AuthenticatedClient, form: &TokenFor
         .clone()
         .ok_or_else(|| OAuthError::invalid_grant("refresh token has no user"))?;
     let user = state
-        .db
-        .run(move |c| Ok(store::user_by_id(c, &user_id)?))
+        .store
+        .user_by_id(user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     issue_for_user(state, client, &user, &scope, Some(row.family_id)).await
@@ -307,17 +320,9 @@ pub async fn revoke(
         }
     }
     if token.starts_with("rt_") {
-        let hash = crypto::sha256_hex(&token);
-        let client_id = client.row.id.clone();
-        let now = storage::now_millis();
         state
-            .db
-            .run(move |c| {
-                if let Some(row) = store::refresh_by_hash(c, &hash)?.filter(|r| r.client_id == client_id) {
-                    store::revoke_family(c, &row.family_id, now)?;
-                }
-                Ok(())
-            })
+            .store
+            .revoke_family_of(crypto::sha256_hex(&token), client.row.id.clone(), storage::now_millis())
             .await?;
     } else if let Ok(claims) = state.keys.verify(&token) {
         if claims.client_id != client.row.id {
@@ -343,12 +348,13 @@ pub async fn redeem_code(
 ) -> Result<Issued, OAuthError> {
     let hash = crypto::sha256_hex(code);
     let now = storage::now_millis();
-    let (lookup, spend) = (hash.clone(), hash.clone());
-    let row = state.db.run(move |c| Ok(store::code_by_hash(c, &lookup)?)).await?;
-    let row = row
+    let row = state
+        .store
+        .code_by_hash(hash.clone())
+        .await?
         .filter(|r| r.client_id == client.row.id)
         .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
-    if !state.db.run(move |c| Ok(store::use_code(c, &spend, now)?)).await? {
+    if !state.store.use_code(hash.clone(), now).await? {
         revoke_issued(state, &row).await?;
         tracing::warn!(client.id = %client.row.id, "authorization code replayed; what it issued is revoked");
         return Err(OAuthError::invalid_grant("authorization code already used"));
@@ -371,23 +377,18 @@ pub async fn redeem_code(
         (None, _) if !client.confidential => return Err(OAuthError::invalid_grant("public clients must use PKCE")),
         (None, _) => {}
     }
-    let user_id = row.user_id.clone();
     let user = state
-        .db
-        .run(move |c| Ok(store::user_by_id(c, &user_id)?))
+        .store
+        .user_by_id(row.user_id.clone())
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let scope = Scopes::parse(&row.scope).unwrap_or_default();
     let family = uuid::Uuid::now_v7().to_string();
     let issued = issue_for_user(state, client, &user, &scope, Some(family.clone())).await?;
-    let (jti, exp, family) = (
-        issued.claims.jti.clone(),
-        issued.claims.exp,
-        issued.refresh_token.is_some().then_some(family),
-    );
+    let family = issued.refresh_token.is_some().then_some(family);
     state
-        .db
-        .run(move |c| Ok(store::record_issued(c, &hash, &jti, family.as_deref(), exp)?))
+        .store
+        .record_issued(hash, issued.claims.jti.clone(), family, issued.claims.exp)
         .await?;
     Ok(issued)
 }
@@ -403,11 +404,7 @@ async fn revoke_issued(state: &AppState, row: &store::CodeRow) -> Result<(), OAu
         state.revoke(revoked).await?;
     }
     if let Some(family) = row.issued_family.clone() {
-        let now = storage::now_millis();
-        state
-            .db
-            .run(move |c| Ok(store::revoke_family(c, &family, now)?))
-            .await?;
+        state.store.revoke_family(family, storage::now_millis()).await?;
     }
     Ok(())
 }

@@ -3,9 +3,8 @@
 use std::collections::BTreeSet;
 
 use actix_web::web;
-use events::catalogue::UserRegistered;
 use http_kit::extract::excerpt;
-use http_kit::{ApiError, Envelope};
+use http_kit::{ApiError, Endpoint, Envelope};
 use ids::UserId;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -13,10 +12,18 @@ use utoipa::ToSchema;
 use values::every_field;
 
 use crate::bearer::Caller;
-use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles, verification};
+use crate::domain::users::{self, Verify};
+use crate::domain::{Email, NewPassword, Role, Username, format_roles, parse_roles};
 use crate::passwords::HashError;
-use crate::state::{AppState, SOURCE};
-use crate::store::{self, UserRow};
+use crate::state::AppState;
+use crate::store::UserRow;
+
+/// Registers this file's endpoints (`http::routes` composes every file's).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(Endpoint::new("/users").post(register).build())
+        .service(Endpoint::new("/accounts/me").get(me).build())
+        .service(Endpoint::new("/accounts/{id}/roles").put(set_roles).build());
+}
 
 /// Group of an ordinary member, as in seed 002's `group`.
 pub const MEMBER_GROUP: i32 = 1;
@@ -59,16 +66,8 @@ impl From<&UserRow> for UserView {
     }
 }
 
-/// Whether a new account is asked to confirm its e-mail address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verify {
-    Email,
-    /// The bootstrap administrator: the operator typed the address.
-    No,
-}
-
-/// Creates a user and publishes `user.registered` (and, with `Verify::Email`, the request to
-/// e-mail a confirmation link) in the same transaction.
+/// Hashes the password and creates the user (see `domain::users::create`); 409 when the
+/// username or address is taken.
 pub async fn create_user(
     state: &AppState,
     username: Username,
@@ -90,30 +89,12 @@ pub async fn create_user(
         group_id: MEMBER_GROUP,
         created_at: storage::now_millis(),
     };
-    let payload = UserRegistered {
-        user_id: row.id.clone(),
-        username: row.username.clone(),
-        email: row.email.clone(),
-        registered_at: row.created_at,
-    };
-    let stored = row.clone();
-    let issuer = state.keys.issuer().to_owned();
-    state
-        .outbox
-        .write(move |c, events| {
-            store::insert_user(c, &stored)?;
-            events.publish(SOURCE, Some(stored.id.to_string()), &payload)?;
-            if verify == Verify::Email {
-                verification::request(c, events, &stored, &issuer, stored.created_at)?;
-            }
-            Ok(())
-        })
+    users::create(&state.outbox, row, state.keys.issuer().to_owned(), verify)
         .await
         .map_err(|e| match e {
             storage::StorageError::Conflict(_) => ApiError::conflict("username or email already registered"),
             other => other.into(),
-        })?;
-    Ok(row)
+        })
 }
 
 /// Registers a user (any visitor may).
@@ -172,16 +153,6 @@ pub async fn set_roles(
             Role::parse(r).ok_or_else(|| ApiError::invalid_field("roles", format!("`{}` is not a role", excerpt(r))))
         })
         .collect::<Result<BTreeSet<_>, _>>()?;
-    let id = id.into_inner();
-    let stored = format_roles(&roles);
-    let row = state
-        .db
-        .transaction(move |c| {
-            if store::set_roles(c, &id, &stored)? == 0 {
-                return Err(storage::StorageError::NotFound);
-            }
-            store::user_by_id(c, &id)?.ok_or(storage::StorageError::NotFound)
-        })
-        .await?;
+    let row = state.store.set_roles(id.into_inner(), format_roles(&roles)).await?;
     Ok(Envelope::ok(UserView::from(&row)))
 }
