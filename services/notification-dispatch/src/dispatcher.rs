@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
-use crate::destination::{self, Destination};
+use crate::destination::Destination;
 use crate::domain::routing::{self, Contacts, Refusal};
 use crate::domain::{Channel, Kind, PLATFORM_PROVIDER, qr};
 use crate::metrics::DispatchMetrics;
@@ -137,26 +137,18 @@ async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {
     let now = storage::now_millis();
     let lease_until = now + state.dispatch.lease.millis();
     let limit = i64::try_from(room).unwrap_or(1);
-    let claimed = state
-        .db
-        .transaction(move |c| {
-            let ids = store::claim(c, now, lease_until, limit)?;
-            Ok(if ids.is_empty() {
-                Vec::new()
-            } else {
-                store::claimed(c, &ids)?
-            })
+    state
+        .store
+        .claim(now, lease_until, limit)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "due notifications not claimed");
+            Vec::new()
         })
-        .await;
-    claimed.unwrap_or_else(|error| {
-        tracing::warn!(%error, "due notifications not claimed");
-        Vec::new()
-    })
 }
 
 async fn sample_backlog(state: &Dispatch) {
-    let now = storage::now_millis();
-    if let Ok(due) = state.db.run(move |c| Ok(store::due_count(c, now)?)).await {
+    if let Ok(due) = state.store.due_count(storage::now_millis()).await {
         state.metrics.backlog.set(due);
     }
 }
@@ -168,15 +160,20 @@ struct Context {
     allowed: Option<Vec<Channel>>,
 }
 
-fn context(c: &mut AnyConnection, row: &NotificationRow) -> Result<Context, StorageError> {
-    let allowed = if row.provider_id == PLATFORM_PROVIDER {
-        Some(vec![Channel::Email])
-    } else {
-        store::service(c, row.provider_id, row.service_id)?.map(|s| Channel::list(&s.channels))
-    };
+async fn context(state: &Dispatch, row: &NotificationRow) -> Result<Context, StorageError> {
+    let platform = row.provider_id == PLATFORM_PROVIDER;
+    let service = (!platform).then_some((row.provider_id, row.service_id));
+    let (service, destination) = state
+        .store
+        .try_context(service, row.user_id.clone(), row.client_id.clone())
+        .await?;
     Ok(Context {
-        destination: destination::read(c, &row.user_id, &row.client_id)?,
-        allowed,
+        destination,
+        allowed: if platform {
+            Some(vec![Channel::Email])
+        } else {
+            service.map(|s| Channel::list(&s.channels))
+        },
     })
 }
 
@@ -213,8 +210,7 @@ enum Outcome {
 
 async fn attempt(state: &Dispatch, row: NotificationRow) {
     let id = row.id.clone();
-    let read = row.clone();
-    let context = match state.db.run(move |c| context(c, &read)).await {
+    let context = match context(state, &row).await {
         Ok(context) => context,
         Err(error) => {
             // The lease runs out and the notification is tried again.
@@ -307,6 +303,8 @@ async fn rate_wait(state: &Dispatch, provider: &Provider) -> Option<Duration> {
     (!decision.allowed).then_some(decision.retry_after)
 }
 
+/// The channels in turn, each through its providers ([`failover`]); the in-app channel always
+/// takes it.
 async fn walk(
     state: &Dispatch,
     row: &NotificationRow,
@@ -325,84 +323,134 @@ async fn walk(
                 sandbox: false,
             };
         }
-        let out = Outgoing {
-            id: &row.id,
-            kind: Kind::from_name(&row.kind).unwrap_or(Kind::Notification),
-            title: &row.title,
-            message: &row.message,
-            link: row.link.as_deref(),
-            picture: row.picture.as_deref(),
-            qr_svg: qr_svg.as_deref(),
-            to: address(channel, row, contacts),
-        };
-        let mut transient: Option<(String, Option<Duration>)> = None;
-        let mut paced: Option<Duration> = None;
-        for provider in state.senders.of_channel(channel) {
-            if !provider.breaker.admit() {
-                continue;
-            }
-            if let Some(wait) = rate_wait(state, provider).await {
-                paced = Some(paced.map_or(wait, |p| p.min(wait)));
-                continue;
-            }
-            let (result, send) = call(state, provider, &out).await;
-            log.push(send);
-            match result {
-                Ok(Sent::Accepted {
-                    external_id,
-                    stale_devices,
-                }) => {
-                    stale.extend(stale_devices);
-                    return Outcome::Sent {
-                        channel,
-                        by: provider.name.clone(),
-                        external_id,
-                    };
-                }
-                Ok(Sent::Recorded) => {
-                    return Outcome::Inboxed {
-                        channel,
-                        by: provider.name.clone(),
-                        sandbox: true,
-                    };
-                }
-                Err(SendError::Rejected { reason }) => {
-                    return Outcome::Failed {
-                        channel: Some(channel),
-                        reason: format!("rejected: {reason}"),
-                    };
-                }
-                Err(SendError::Unreachable { reason, stale_devices }) => {
-                    stale.extend(stale_devices);
-                    last_gone = Some(reason);
-                    break;
-                }
-                Err(SendError::Transient { reason, retry_after }) => {
-                    transient = Some((format!("{}: {reason}", provider.name), retry_after));
-                }
-            }
-        }
-        // Providers that failed for now are tried again later, and one at its rate waits
-        // untried; a channel that has none able to try (none configured, breakers open) or
-        // whose address is gone gives way.
-        if let Some((reason, retry_after)) = transient {
-            return Outcome::Retry {
-                channel,
-                reason,
-                retry_after,
-            };
-        }
-        if let Some(wait) = paced {
-            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(1);
-            return Outcome::Wait {
-                until: storage::now_millis() + wait,
-                reason: "rate_limited",
-            };
+        let out = outgoing(row, channel, contacts, qr_svg.as_deref());
+        match failover(state, channel, &out, log, stale).await {
+            Channelled::Ended(outcome) => return outcome,
+            Channelled::GaveWay { gone } => last_gone = gone.or(last_gone),
         }
     }
     Outcome::Failed {
         channel: None,
         reason: last_gone.map_or_else(|| "no_provider".to_owned(), |r| format!("no_contact: {r}")),
+    }
+}
+
+fn outgoing<'a>(
+    row: &'a NotificationRow,
+    channel: Channel,
+    contacts: &'a Contacts,
+    qr_svg: Option<&'a str>,
+) -> Outgoing<'a> {
+    Outgoing {
+        id: &row.id,
+        kind: Kind::from_name(&row.kind).unwrap_or(Kind::Notification),
+        title: &row.title,
+        message: &row.message,
+        link: row.link.as_deref(),
+        picture: row.picture.as_deref(),
+        qr_svg,
+        to: address(channel, row, contacts),
+    }
+}
+
+/// Where a channel's providers left the notification.
+enum Channelled {
+    Ended(Outcome),
+    /// To the next channel; `gone`: why the address is no more, if a provider said so.
+    GaveWay {
+        gone: Option<String>,
+    },
+}
+
+/// What one provider's answer means for the walk.
+enum Answer {
+    Ended(Outcome),
+    /// The address is gone: the channel gives way.
+    Gone(String),
+    /// Failed for now: the next provider is the failover.
+    Transient(String, Option<Duration>),
+}
+
+/// A channel's providers in order, each the failover of the one before, skipping those whose
+/// breaker is open and those at their rate.
+async fn failover(
+    state: &Dispatch,
+    channel: Channel,
+    out: &Outgoing<'_>,
+    log: &mut Vec<SendRow>,
+    stale: &mut Vec<String>,
+) -> Channelled {
+    let mut transient: Option<(String, Option<Duration>)> = None;
+    let mut paced: Option<Duration> = None;
+    let mut gone = None;
+    for provider in state.senders.of_channel(channel) {
+        if !provider.breaker.admit() {
+            continue;
+        }
+        if let Some(wait) = rate_wait(state, provider).await {
+            paced = Some(paced.map_or(wait, |p| p.min(wait)));
+            continue;
+        }
+        let (result, send) = call(state, provider, out).await;
+        log.push(send);
+        match answer(channel, provider, result, stale) {
+            Answer::Ended(outcome) => return Channelled::Ended(outcome),
+            Answer::Gone(reason) => {
+                gone = Some(reason);
+                break;
+            }
+            Answer::Transient(reason, retry_after) => transient = Some((reason, retry_after)),
+        }
+    }
+    // Providers that failed for now are tried again later, and one at its rate waits
+    // untried; a channel that has none able to try (none configured, breakers open) or
+    // whose address is gone gives way.
+    if let Some((reason, retry_after)) = transient {
+        return Channelled::Ended(Outcome::Retry {
+            channel,
+            reason,
+            retry_after,
+        });
+    }
+    if let Some(wait) = paced {
+        let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(1);
+        return Channelled::Ended(Outcome::Wait {
+            until: storage::now_millis() + wait,
+            reason: "rate_limited",
+        });
+    }
+    Channelled::GaveWay { gone }
+}
+
+fn answer(channel: Channel, provider: &Provider, result: Result<Sent, SendError>, stale: &mut Vec<String>) -> Answer {
+    match result {
+        Ok(Sent::Accepted {
+            external_id,
+            stale_devices,
+        }) => {
+            stale.extend(stale_devices);
+            Answer::Ended(Outcome::Sent {
+                channel,
+                by: provider.name.clone(),
+                external_id,
+            })
+        }
+        Ok(Sent::Recorded) => Answer::Ended(Outcome::Inboxed {
+            channel,
+            by: provider.name.clone(),
+            sandbox: true,
+        }),
+        Err(SendError::Rejected { reason }) => Answer::Ended(Outcome::Failed {
+            channel: Some(channel),
+            reason: format!("rejected: {reason}"),
+        }),
+        Err(SendError::Unreachable { reason, stale_devices }) => {
+            stale.extend(stale_devices);
+            Answer::Gone(reason)
+        }
+        Err(SendError::Transient { reason, retry_after }) => {
+            Answer::Transient(format!("{}: {reason}", provider.name), retry_after)
+        }
     }
 }
 
@@ -530,68 +578,136 @@ fn record(
     outcome: &Outcome,
     now: i64,
 ) -> Result<(), StorageError> {
-    let subject = Some(row.id.clone());
-    let tries = row.attempts + 1;
-    let mut settled = Settled {
-        status: store::FAILED,
-        reason: None,
-        channel_used: None,
-        sent_by: None,
-        external_id: None,
-        attempts: tries,
-        due_at: row.due_at,
-    };
-    let failure;
-    match outcome {
+    // A spent schedule's reason, which the settled row borrows.
+    let mut exhausted = String::new();
+    let settled = match outcome {
         Outcome::Wait { until, reason } => return Ok(store::postpone(c, &row.id, *until, reason, now)?),
         Outcome::Sent {
             channel,
             by,
             external_id,
-        } => {
-            settled.status = store::SENT;
-            (settled.channel_used, settled.sent_by) = (Some(channel.name()), Some(by.as_str()));
-            settled.external_id = external_id.as_deref();
-            staged.publish(SOURCE, subject, &sent_event(row, *channel, by, now))?;
-        }
-        Outcome::Inboxed { channel, by, sandbox } => {
-            settled.status = store::DELIVERED;
-            (settled.channel_used, settled.sent_by) = (Some(channel.name()), Some(by.as_str()));
-            store::insert_inbox(c, &inbox_row(row, *channel, *sandbox, now))?;
-            staged.publish(SOURCE, subject.clone(), &sent_event(row, *channel, by, now))?;
-            staged.publish(SOURCE, subject, &delivered_event(row, channel.name(), now))?;
-        }
+        } => sent(staged, row, (*channel, by, external_id.as_deref()), now)?,
+        Outcome::Inboxed { channel, by, sandbox } => inboxed(c, staged, row, (*channel, by, *sandbox), now)?,
         Outcome::Retry {
             channel,
             reason,
             retry_after,
-        } => {
-            let tried = usize::try_from(tries).unwrap_or(usize::MAX);
-            match next_wait(settings, tried, *retry_after) {
-                Some(wait) => {
-                    settled.status = store::QUEUED;
-                    settled.reason = Some(reason.as_str());
-                    settled.due_at = now + wait;
-                }
-                None => {
-                    failure = format!("retries_exhausted: {reason}");
-                    settled.reason = Some(failure.as_str());
-                    staged.publish(SOURCE, subject, &failed_event(row, Some(*channel), &failure, now))?;
-                }
-            }
-        }
-        Outcome::Failed { channel, reason } => {
-            settled.reason = Some(reason.as_str());
-            settled.channel_used = channel.map(Channel::name);
-            staged.publish(SOURCE, subject, &failed_event(row, *channel, reason, now))?;
+        } => retried(
+            settings,
+            staged,
+            row,
+            (*channel, reason, *retry_after),
+            &mut exhausted,
+            now,
+        )?,
+        Outcome::Failed { channel, reason } => Settled {
+            channel_used: channel.map(Channel::name),
+            ..failed(staged, row, *channel, reason, now)?
+        },
+    };
+    store::settle(c, &row.id, &settled, now)?;
+    count_outcome(metrics, &settled);
+    Ok(())
+}
+
+/// A try as recorded before what it came to: failed, nothing learnt, at its old due time.
+fn tried<'a>(row: &NotificationRow) -> Settled<'a> {
+    Settled {
+        status: store::FAILED,
+        reason: None,
+        channel_used: None,
+        sent_by: None,
+        external_id: None,
+        attempts: row.attempts + 1,
+        due_at: row.due_at,
+    }
+}
+
+/// Taken by provider `by` (known there as `external_id`, if it said).
+fn sent<'a>(
+    staged: &mut Staged,
+    row: &NotificationRow,
+    (channel, by, external_id): (Channel, &'a str, Option<&'a str>),
+    now: i64,
+) -> Result<Settled<'a>, StorageError> {
+    staged.publish(SOURCE, Some(row.id.clone()), &sent_event(row, channel, by, now))?;
+    Ok(Settled {
+        status: store::SENT,
+        channel_used: Some(channel.name()),
+        sent_by: Some(by),
+        external_id,
+        ..tried(row)
+    })
+}
+
+/// Every provider of `channel` failed for now: queued again after the schedule's next wait,
+/// or failed once it is spent (the reason then written to `exhausted`).
+fn retried<'a>(
+    settings: &DispatchSettings,
+    staged: &mut Staged,
+    row: &NotificationRow,
+    (channel, reason, retry_after): (Channel, &'a str, Option<Duration>),
+    exhausted: &'a mut String,
+    now: i64,
+) -> Result<Settled<'a>, StorageError> {
+    let tries = usize::try_from(row.attempts + 1).unwrap_or(usize::MAX);
+    match next_wait(settings, tries, retry_after) {
+        Some(wait) => Ok(Settled {
+            status: store::QUEUED,
+            reason: Some(reason),
+            due_at: now + wait,
+            ..tried(row)
+        }),
+        None => {
+            *exhausted = format!("retries_exhausted: {reason}");
+            let exhausted: &'a String = exhausted;
+            failed(staged, row, Some(channel), exhausted, now)
         }
     }
-    store::settle(c, &row.id, &settled, now)?;
+}
+
+/// In the user's inbox (`by` the inbox, or a sandbox standing in for `channel`): sent and
+/// delivered at once.
+fn inboxed<'a>(
+    c: &mut AnyConnection,
+    staged: &mut Staged,
+    row: &NotificationRow,
+    (channel, by, sandbox): (Channel, &'a str, bool),
+    now: i64,
+) -> Result<Settled<'a>, StorageError> {
+    let subject = Some(row.id.clone());
+    store::insert_inbox(c, &inbox_row(row, channel, sandbox, now))?;
+    staged.publish(SOURCE, subject.clone(), &sent_event(row, channel, by, now))?;
+    staged.publish(SOURCE, subject, &delivered_event(row, channel.name(), now))?;
+    Ok(Settled {
+        status: store::DELIVERED,
+        channel_used: Some(channel.name()),
+        sent_by: Some(by),
+        ..tried(row)
+    })
+}
+
+/// Failed for `reason`, with its event (naming `channel`, the one that failed, if any).
+fn failed<'a>(
+    staged: &mut Staged,
+    row: &NotificationRow,
+    channel: Option<Channel>,
+    reason: &'a str,
+    now: i64,
+) -> Result<Settled<'a>, StorageError> {
+    staged.publish(SOURCE, Some(row.id.clone()), &failed_event(row, channel, reason, now))?;
+    Ok(Settled {
+        reason: Some(reason),
+        ..tried(row)
+    })
+}
+
+/// Final outcomes, by status and the reason's code.
+fn count_outcome(metrics: &DispatchMetrics, settled: &Settled<'_>) {
     if matches!(settled.status, store::DELIVERED | store::FAILED) {
         let reason = settled.reason.map_or("", |r| r.split(':').next().unwrap_or(r));
         metrics.outcomes.with_label_values(&[settled.status, reason]).inc();
     }
-    Ok(())
 }
 
 async fn settle(

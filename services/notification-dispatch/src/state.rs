@@ -9,10 +9,11 @@ use tokio::sync::Notify;
 
 use crate::channels::Senders;
 use crate::metrics::DispatchMetrics;
-use crate::{DispatchSettings, NotificationSettings, Settings, store};
+use crate::store::Store;
+use crate::{DispatchSettings, NotificationSettings, Settings};
 
 pub struct Dispatch {
-    pub db: Database,
+    pub store: Store,
     /// Writes that publish events (acceptance, statuses).
     pub outbox: Outbox,
     pub notifications: NotificationSettings,
@@ -34,7 +35,7 @@ impl Dispatch {
         rates: Arc<dyn RateLimiter>,
     ) -> Result<Self, std::io::Error> {
         Ok(Self {
-            db,
+            store: Store::new(db),
             outbox,
             notifications: settings.notifications.clone(),
             dispatch: settings.dispatch.clone(),
@@ -48,7 +49,7 @@ impl Dispatch {
     /// Deletes notifications past retention, with their sends and inbox entries.
     pub async fn purge_expired(&self) {
         let before = storage::now_millis() - self.notifications.retention.millis();
-        match self.db.run(move |c| Ok(store::purge(c, before)?)).await {
+        match self.store.purge(before).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "notifications past retention deleted"),
             Err(error) => tracing::warn!(%error, "notifications past retention not deleted"),

@@ -5,7 +5,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use ids::{ClientId, UserId};
-use storage::AnyConnection;
+use storage::{AnyConnection, Database, StorageError};
+
+use crate::destination::{self, Destination};
 
 mod schema {
     diesel::table! {
@@ -146,6 +148,229 @@ pub const QUEUED: &str = "queued";
 pub const SENT: &str = "sent";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
+
+/// The service's tables for async callers: each method is one call on the blocking pool, with
+/// owned arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Who owns `client`, if the service knows it.
+    pub async fn owner_of(&self, client: String) -> Result<Option<String>, StorageError> {
+        self.db.run(move |c| Ok(owner_of(c, &client)?)).await
+    }
+
+    pub async fn provider(&self, id: i64) -> Result<Option<ProviderRow>, StorageError> {
+        self.db.run(move |c| Ok(provider(c, id)?)).await
+    }
+
+    pub async fn provider_of_client(&self, client: ClientId) -> Result<Option<ProviderRow>, StorageError> {
+        self.db.run(move |c| Ok(provider_of_client(c, &client)?)).await
+    }
+
+    /// Stores `row` unless its application is a provider already: then that provider's id.
+    pub async fn add_provider(&self, row: ProviderRow) -> Result<Option<i64>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if let Some(existing) = provider_of_client(c, &row.client_id)? {
+                    return Ok(Some(existing.provider_id));
+                }
+                insert_provider(c, &row)?;
+                Ok(None)
+            })
+            .await
+    }
+
+    /// Stores `row` numbered as its provider's next service (whatever `service_id` it came
+    /// with), unless the provider has `limit` services already (then `None`).
+    pub async fn add_service(&self, row: ServiceRow, limit: i64) -> Result<Option<ServiceRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if service_count(c, row.provider_id)? >= limit {
+                    return Ok(None);
+                }
+                let row = ServiceRow {
+                    service_id: next_service_id(c, row.provider_id)?,
+                    ..row
+                };
+                insert_service(c, &row)?;
+                Ok(Some(row))
+            })
+            .await
+    }
+
+    pub async fn services_of(&self, provider: i64) -> Result<Vec<ServiceRow>, StorageError> {
+        self.db.run(move |c| Ok(services_of(c, provider)?)).await
+    }
+
+    /// The service's latest `size` notifications, newest first; `None` when there is no such
+    /// service.
+    pub async fn recent_of_service(
+        &self,
+        provider: i64,
+        service_id: i32,
+        size: i64,
+    ) -> Result<Option<Vec<NotificationRow>>, StorageError> {
+        self.db
+            .run(move |c| {
+                if service(c, provider, service_id)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(recent_of_service(c, provider, service_id, size)?))
+            })
+            .await
+    }
+
+    /// The service with its token hash replaced by `hash`; `None` when there is no such service.
+    pub async fn rotate_service_token(
+        &self,
+        provider: i64,
+        service_id: i32,
+        hash: String,
+    ) -> Result<Option<ServiceRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if !set_service_token(c, provider, service_id, &hash)? {
+                    return Ok(None);
+                }
+                Ok(service(c, provider, service_id)?)
+            })
+            .await
+    }
+
+    /// What `POST /Services` checks, in one checkout: the provider, its service and, when the
+    /// request names a user, whether and how `client` may reach them.
+    pub async fn request_facts(
+        &self,
+        provider_id: i64,
+        service_id: i32,
+        user: Option<String>,
+        client: ClientId,
+    ) -> Result<(Option<ProviderRow>, Option<ServiceRow>, Option<Destination>), StorageError> {
+        self.db
+            .run(move |c| {
+                Ok((
+                    provider(c, provider_id)?,
+                    service(c, provider_id, service_id)?,
+                    user.as_deref().map(|u| destination::read(c, u, &client)).transpose()?,
+                ))
+            })
+            .await
+    }
+
+    /// What a try needs, in one checkout: the service (when one is named), and how `client`
+    /// may reach `user`.
+    pub async fn try_context(
+        &self,
+        service_of: Option<(i64, i32)>,
+        user: UserId,
+        client: ClientId,
+    ) -> Result<(Option<ServiceRow>, Destination), StorageError> {
+        self.db
+            .run(move |c| {
+                let found = match service_of {
+                    Some((provider, id)) => service(c, provider, id)?,
+                    None => None,
+                };
+                Ok((found, destination::read(c, &user, &client)?))
+            })
+            .await
+    }
+
+    /// The notifications `client` accepted under `references`.
+    pub async fn by_references(
+        &self,
+        client: ClientId,
+        references: Vec<String>,
+    ) -> Result<Vec<NotificationRow>, StorageError> {
+        self.db.run(move |c| Ok(by_references(c, &client, &references)?)).await
+    }
+
+    /// A notification and every try of it.
+    pub async fn notification_with_sends(
+        &self,
+        id: String,
+    ) -> Result<Option<(NotificationRow, Vec<SendRow>)>, StorageError> {
+        self.db
+            .run(move |c| {
+                let Some(row) = notification(c, &id)? else {
+                    return Ok(None);
+                };
+                let sends = sends_of(c, &row.id)?;
+                Ok(Some((row, sends)))
+            })
+            .await
+    }
+
+    /// Claims up to `limit` due notifications until `lease_until`, in one transaction.
+    pub async fn claim(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<NotificationRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                let ids = claim(c, now, lease_until, limit)?;
+                Ok(if ids.is_empty() { Vec::new() } else { claimed(c, &ids)? })
+            })
+            .await
+    }
+
+    pub async fn due_count(&self, now: i64) -> Result<i64, StorageError> {
+        self.db.run(move |c| Ok(due_count(c, now)?)).await
+    }
+
+    pub async fn purge(&self, before: i64) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(purge(c, before)?)).await
+    }
+
+    pub async fn preferences(&self, user: UserId) -> Result<Option<(String, i64)>, StorageError> {
+        self.db.run(move |c| Ok(preferences(c, &user)?)).await
+    }
+
+    /// Stores `user`'s document after `previous`; false when another write came first.
+    pub async fn put_preferences(
+        &self,
+        user: UserId,
+        document: String,
+        previous: i64,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        self.db
+            .run(move |c| Ok(put_preferences(c, &user, &document, previous, now)?))
+            .await
+    }
+
+    pub async fn register_device(&self, row: DeviceRow) -> Result<DeviceRow, StorageError> {
+        self.db.transaction(move |c| Ok(register_device(c, &row)?)).await
+    }
+
+    pub async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceRow>, StorageError> {
+        self.db.run(move |c| Ok(devices_of(c, &user)?)).await
+    }
+
+    pub async fn delete_device(&self, user: UserId, id: String) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(delete_device(c, &user, &id)?)).await
+    }
+
+    pub async fn inbox_of(
+        &self,
+        user: UserId,
+        unread_only: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<InboxRow>, i64), StorageError> {
+        self.db
+            .run(move |c| Ok(inbox_of(c, &user, unread_only, offset, limit)?))
+            .await
+    }
+
+    pub async fn mark_read(&self, user: UserId, id: String, now: i64) -> Result<Option<InboxRow>, StorageError> {
+        self.db.run(move |c| Ok(mark_read(c, &user, &id, now)?)).await
+    }
+}
 
 // Applications, consents, recipients: projections of auth's and user-profile's events.
 

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::GcraPolicy;
+use events::Outbox;
 use events::catalogue::WebhookEndpointDisabled;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::DeliverySettings;
-use crate::domain::event_types::{self, Audience};
+use crate::domain::event_types;
 use crate::domain::sealing::{SealError, Sealer};
 use crate::domain::{new_id, schedule, signing};
 use crate::state::Webhooks;
@@ -132,76 +133,35 @@ struct Job {
 
 async fn claim(state: &Webhooks, lane: Lane, limit: i64) -> Vec<Job> {
     let now = storage::now_millis();
-    let lease = state.delivery.lease.millis();
-    let sealer = state.sealer.clone();
-    // One transaction: a claim that fails after its leases were taken leaves none behind.
-    let claimed = state
-        .db
-        .transaction(move |c| {
-            let ids = store::claim(c, lane, now, now + lease, limit)?;
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let claimed = store::claimed(c, &ids)?;
-            let endpoints: Vec<&str> = claimed.iter().map(|(_, _, e)| e.id.as_str()).collect();
-            let keys = store::secret_keys(c, &endpoints, now)?;
-            let rooms = store::rooms(c, &endpoints)?;
-            let mut consents = HashMap::new();
-            let mut jobs = Vec::with_capacity(claimed.len());
-            for (delivery, message, endpoint) in claimed {
-                jobs.push(Job {
-                    authorized: still_authorized(c, &message, &mut consents)?,
-                    signing: opened(&sealer, &endpoint, keys.get(&endpoint.id), now),
-                    room: rooms.get(&endpoint.id).copied(),
-                    delivery,
-                    message,
-                    endpoint,
-                });
-            }
-            Ok(jobs)
-        })
-        .await;
-    claimed.unwrap_or_else(|error| {
-        tracing::warn!(%error, "due deliveries not claimed");
-        Vec::new()
-    })
-}
-
-/// A message about a user goes only while the user's consent covers its type's scope: a
-/// consent withdrawn after the message was made stops it. Each user and application's
-/// consent is read once a claim.
-fn still_authorized(
-    c: &mut storage::AnyConnection,
-    message: &MessageRow,
-    read: &mut HashMap<(ids::UserId, ids::ClientId), Option<String>>,
-) -> diesel::QueryResult<bool> {
-    let Some(user) = &message.user_id else {
-        return Ok(true);
-    };
-    let Some(Audience::AuthorizedBy(scope)) = event_types::find(&message.event_type).map(|t| t.audience) else {
-        return Ok(true);
-    };
-    let key = (user.clone(), message.client_id.clone());
-    let scopes = match read.get(&key) {
-        Some(scopes) => scopes.clone(),
-        None => {
-            let scopes = consents::scopes(c, user, &message.client_id)?;
-            read.insert(key, scopes.clone());
-            scopes
+    let lease_until = now + state.delivery.lease.millis();
+    let claimed = match state
+        .store
+        .claim(lane, now, lease_until, limit, event_types::consent_scope)
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(error) => {
+            tracing::warn!(%error, "due deliveries not claimed");
+            return Vec::new();
         }
     };
-    // No row: the user was deleted after their `user.deleted` was fanned out.
-    Ok(scopes.is_none_or(|s| s.split(' ').any(|s| s == scope)))
+    claimed
+        .into_iter()
+        .map(|claimed| Job {
+            signing: opened(&state.sealer, &claimed.endpoint, claimed.v1a.as_ref(), now),
+            room: claimed.room,
+            authorized: claimed.authorized,
+            delivery: claimed.delivery,
+            message: claimed.message,
+            endpoint: claimed.endpoint,
+        })
+        .collect()
 }
 
 /// The due backlog and the disabled endpoints, for the metrics.
 pub async fn sample(state: &Webhooks) {
     let now = storage::now_millis();
-    if let Ok((due, disabled)) = state
-        .db
-        .run(move |c| Ok((store::due_count(c, now)?, store::disabled_count(c)?)))
-        .await
-    {
+    if let Ok((due, disabled)) = state.store.backlog(now).await {
         state.metrics.backlog.set(due);
         state.metrics.disabled_endpoints.set(disabled);
     }
@@ -246,11 +206,11 @@ async fn attempt(state: Arc<Webhooks>, job: Job, _permit: OwnedSemaphorePermit, 
         authorized,
     } = job;
     if !authorized {
-        return cancel(&state, &delivery).await;
+        return cancel(&state, delivery).await;
     }
     if let Some(wait) = rate_limited(&state, &endpoint).await {
-        let (id, at) = (delivery.id.clone(), storage::now_millis() + wait);
-        if let Err(error) = state.db.run(move |c| Ok(store::postpone(c, &id, at)?)).await {
+        let at = storage::now_millis() + wait;
+        if let Err(error) = state.store.postpone(delivery.id, at).await {
             tracing::warn!(%error, "rate-limited delivery not postponed");
         }
         return;
@@ -269,11 +229,10 @@ async fn attempt(state: Arc<Webhooks>, job: Job, _permit: OwnedSemaphorePermit, 
     });
 }
 
-async fn cancel(state: &Webhooks, delivery: &DeliveryRow) {
-    let (id, attempts, now) = (delivery.id.clone(), delivery.attempts, storage::now_millis());
+async fn cancel(state: &Webhooks, delivery: DeliveryRow) {
     if let Err(error) = state
-        .db
-        .run(move |c| Ok(store::settle(c, &id, store::CANCELLED, attempts, now, now)?))
+        .store
+        .cancel(delivery.id, delivery.attempts, storage::now_millis())
         .await
     {
         tracing::warn!(%error, "delivery not cancelled");
@@ -459,12 +418,7 @@ async fn record_all(state: Arc<Webhooks>, mut outcomes: mpsc::UnboundedReceiver<
         let failing = decided
             .iter()
             .any(|(made, next)| made.endpoint.failing_since.is_some() || !matches!(next, Next::Delivered));
-        let settings = state.delivery.clone();
-        let written = state
-            .outbox
-            .write(move |c, events| write(c, events, &settings, decided, now))
-            .await;
-        if let Err(error) = written {
+        if let Err(error) = record(&state.outbox, state.delivery.clone(), decided, now).await {
             tracing::warn!(%error, "attempt outcomes not recorded; their deliveries are tried again when their leases end");
         }
         if failing {
@@ -494,6 +448,19 @@ fn observe(state: &Webhooks, made: &Made, next: &Next, now: i64) {
             .event_to_delivery_seconds
             .observe((now - event_time).max(0) as f64 / 1000.0);
     }
+}
+
+/// Records a batch of outcomes in one transaction, with the events of the endpoints it
+/// disables.
+async fn record(
+    outbox: &Outbox,
+    settings: DeliverySettings,
+    decided: Vec<(Made, Next)>,
+    now: i64,
+) -> Result<(), storage::StorageError> {
+    outbox
+        .write(move |c, events| write(c, events, &settings, decided, now))
+        .await
 }
 
 /// Records a batch of outcomes: their attempts and deliveries in a statement each, then what

@@ -11,10 +11,11 @@ use crate::dispatcher::Wake;
 use crate::domain::sealing::Sealer;
 use crate::guard::{Guard, Guarded};
 use crate::metrics::WebhookMetrics;
-use crate::{DeliverySettings, Settings, WebhookSettings, store};
+use crate::store::Store;
+use crate::{DeliverySettings, Settings, WebhookSettings};
 
 pub struct Webhooks {
-    pub db: Database,
+    pub store: Store,
     /// Writes that publish events (`webhook.endpoint.disabled`).
     pub outbox: Outbox,
     pub delivery: DeliverySettings,
@@ -57,7 +58,7 @@ impl Webhooks {
         Ok(Self {
             https: client(&settings.delivery, &guard, true).map_err(std::io::Error::other)?,
             plain: client(&settings.delivery, &guard, false).map_err(std::io::Error::other)?,
-            db,
+            store: Store::new(db),
             outbox,
             delivery: settings.delivery.clone(),
             settings: settings.webhook.clone(),
@@ -72,7 +73,7 @@ impl Webhooks {
     /// Deletes messages past retention, with their deliveries and attempts.
     pub async fn purge_expired(&self) {
         let before = storage::now_millis() - self.settings.retention.millis();
-        match self.db.run(move |c| Ok(store::purge(c, before)?)).await {
+        match self.store.purge(before).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "messages past retention deleted"),
             Err(error) => tracing::warn!(%error, "messages past retention not deleted"),

@@ -2,12 +2,12 @@
 //! in one transaction. The claim of due deliveries is raw SQL (a window function and a lease
 //! re-checked by the `UPDATE`, on both dialects).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use ids::{ClientId, UserId};
-use storage::AnyConnection;
+use storage::{AnyConnection, Database, StorageError};
 
 mod schema {
     diesel::table! {
@@ -109,6 +109,234 @@ pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 /// Not made: the user withdrew the consent that let the message reach the application.
 pub const CANCELLED: &str = "cancelled";
+
+/// The service's tables for async callers: each method is one call on the blocking pool, with
+/// owned arguments, so no caller writes a closure or clones to feed one.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The applications `owner` owns.
+    pub async fn applications_of(&self, owner: UserId) -> Result<Vec<String>, StorageError> {
+        self.db.run(move |c| Ok(applications_of(c, &owner)?)).await
+    }
+
+    /// The owner and scopes of `client`, if the service knows it.
+    pub async fn application(&self, client: String) -> Result<Option<(String, String)>, StorageError> {
+        self.db.run(move |c| Ok(application(c, &client)?)).await
+    }
+
+    pub async fn endpoint(&self, id: String) -> Result<Option<EndpointRow>, StorageError> {
+        self.db.run(move |c| Ok(endpoint(c, &id)?)).await
+    }
+
+    /// Stores `row` unless its application has `limit` endpoints already (then `false`).
+    pub async fn add_endpoint(&self, row: EndpointRow, limit: i64) -> Result<bool, StorageError> {
+        self.db
+            .transaction(move |c| {
+                if endpoint_count(c, &row.client_id)? >= limit {
+                    return Ok(false);
+                }
+                insert_endpoint(c, &row)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// A page of the endpoints of `clients`, and their total.
+    pub async fn endpoints_of(
+        &self,
+        clients: Vec<String>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<EndpointRow>, i64), StorageError> {
+        self.db
+            .run(move |c| Ok(endpoints_of(c, &clients, offset, limit)?))
+            .await
+    }
+
+    /// Replaces the endpoint by `row` if it is still at `version`.
+    pub async fn update_endpoint(&self, row: EndpointRow, version: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(update_endpoint(c, &row, version)?)).await
+    }
+
+    pub async fn delete_endpoint(&self, id: String) -> Result<bool, StorageError> {
+        self.db.transaction(move |c| Ok(delete_endpoint(c, &id)?)).await
+    }
+
+    pub async fn signing_key(&self, endpoint: String) -> Result<Option<SigningKeyRow>, StorageError> {
+        self.db.run(move |c| Ok(signing_key(c, &endpoint)?)).await
+    }
+
+    /// Makes `secret_key`/`public_key` the endpoint's key pair (a pair before keeps signing
+    /// until `overlap_until`), and the pair as stored: `None` when the endpoint is gone.
+    pub async fn replace_signing_key(
+        &self,
+        endpoint: String,
+        secret_key: String,
+        public_key: String,
+        now: i64,
+        overlap_until: i64,
+    ) -> Result<Option<SigningKeyRow>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                set_signing_key(c, &endpoint, &secret_key, &public_key, now, overlap_until)?;
+                Ok(signing_key(c, &endpoint)?)
+            })
+            .await
+    }
+
+    pub async fn delete_signing_key(&self, endpoint: String) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(delete_signing_key(c, &endpoint)?)).await
+    }
+
+    /// Messages and their deliveries (those of a message already made are dropped), in one
+    /// transaction, and the id of the message `event_id` made for `client`.
+    pub async fn deliver(
+        &self,
+        messages: Vec<MessageRow>,
+        deliveries: Vec<DeliveryRow>,
+        client: ClientId,
+        event_id: String,
+    ) -> Result<Option<String>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                write_messages(c, &messages, deliveries)?;
+                Ok(delivery_of_event(c, &client, &event_id)?)
+            })
+            .await
+    }
+
+    /// Claims up to `limit` due deliveries of `lane` until `lease_until`, in one transaction (a
+    /// claim that fails after its leases were taken leaves none behind), with what their
+    /// attempts need. `consent_scope` names the scope a message's user must still have granted
+    /// for its type, if any.
+    pub async fn claim(
+        &self,
+        lane: Lane,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        consent_scope: fn(&str) -> Option<&'static str>,
+    ) -> Result<Vec<Claimed>, StorageError> {
+        self.db
+            .transaction(move |c| {
+                let ids = claim(c, lane, now, lease_until, limit)?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let claimed = claimed(c, &ids)?;
+                let endpoints: Vec<&str> = claimed.iter().map(|(_, _, e)| e.id.as_str()).collect();
+                let keys = secret_keys(c, &endpoints, now)?;
+                let rooms = rooms(c, &endpoints)?;
+                let mut consents = HashMap::new();
+                let mut jobs = Vec::with_capacity(claimed.len());
+                for (delivery, message, endpoint) in claimed {
+                    jobs.push(Claimed {
+                        authorized: still_authorized(c, &message, consent_scope, &mut consents)?,
+                        v1a: keys.get(&endpoint.id).cloned(),
+                        room: rooms.get(&endpoint.id).copied(),
+                        delivery,
+                        message,
+                        endpoint,
+                    });
+                }
+                Ok(jobs)
+            })
+            .await
+    }
+
+    /// Gives the delivery back until `at`, its lease released.
+    pub async fn postpone(&self, id: String, at: i64) -> Result<(), StorageError> {
+        self.db.run(move |c| Ok(postpone(c, &id, at)?)).await
+    }
+
+    /// Settles the delivery as not made, `attempts` having been.
+    pub async fn cancel(&self, id: String, attempts: i32, now: i64) -> Result<(), StorageError> {
+        self.db
+            .run(move |c| Ok(settle(c, &id, CANCELLED, attempts, now, now)?))
+            .await
+    }
+
+    /// Makes `message` due again at `endpoint`; `false` when the endpoint has no such message.
+    pub async fn retry_now(&self, message: String, endpoint: String, now: i64) -> Result<bool, StorageError> {
+        self.db.run(move |c| Ok(retry_now(c, &message, &endpoint, now)?)).await
+    }
+
+    /// Makes every message that failed at `endpoint` since `since` due again: how many.
+    pub async fn recover(&self, endpoint: String, since: i64, now: i64) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(recover(c, &endpoint, since, now)?)).await
+    }
+
+    pub async fn attempts_of(
+        &self,
+        endpoint: String,
+        filter: AttemptFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AttemptRow>, i64), StorageError> {
+        self.db
+            .run(move |c| Ok(attempts_of(c, &endpoint, &filter, offset, limit)?))
+            .await
+    }
+
+    pub async fn purge(&self, before: i64) -> Result<usize, StorageError> {
+        self.db.run(move |c| Ok(purge(c, before)?)).await
+    }
+
+    /// The due backlog and the disabled endpoints.
+    pub async fn backlog(&self, now: i64) -> Result<(i64, i64), StorageError> {
+        self.db.run(move |c| Ok((due_count(c, now)?, disabled_count(c)?))).await
+    }
+}
+
+/// A claimed delivery with what its attempt needs.
+pub struct Claimed {
+    pub delivery: DeliveryRow,
+    pub message: MessageRow,
+    pub endpoint: EndpointRow,
+    /// The endpoint's sealed `v1a` keys signing now, if it signs `v1a`.
+    pub v1a: Option<Vec<String>>,
+    /// The endpoint's room (`None`: it never answered, room for one).
+    pub room: Option<i32>,
+    /// Whether the message may still go: its user's consent, if it needs one, still covers its
+    /// type's scope.
+    pub authorized: bool,
+}
+
+/// A message about a user goes only while the user's consent covers its type's scope: a
+/// consent withdrawn after the message was made stops it. Each user and application's
+/// consent is read once a claim.
+fn still_authorized(
+    c: &mut AnyConnection,
+    message: &MessageRow,
+    consent_scope: fn(&str) -> Option<&'static str>,
+    read: &mut HashMap<(UserId, ClientId), Option<String>>,
+) -> QueryResult<bool> {
+    let Some(user) = &message.user_id else {
+        return Ok(true);
+    };
+    let Some(scope) = consent_scope(&message.event_type) else {
+        return Ok(true);
+    };
+    let key = (user.clone(), message.client_id.clone());
+    let scopes = match read.get(&key) {
+        Some(scopes) => scopes.clone(),
+        None => {
+            let scopes = consents::scopes(c, user, &message.client_id)?;
+            read.insert(key, scopes.clone());
+            scopes
+        }
+    };
+    // No row: the user was deleted after their `user.deleted` was fanned out.
+    Ok(scopes.is_none_or(|s| s.split(' ').any(|s| s == scope)))
+}
 
 // Applications and consents: projections of auth's events.
 
@@ -502,6 +730,17 @@ pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryRe
 
 /// On PostgreSQL, one statement of a column each, however many the rows: an event beside a
 /// hundred endpoints otherwise binds a thousand parameters into a statement parsed anew.
+/// Inserts the messages not made before, and the deliveries of those inserted (an event's
+/// message to an application is made once).
+pub fn write_messages(c: &mut AnyConnection, messages: &[MessageRow], deliveries: Vec<DeliveryRow>) -> QueryResult<()> {
+    let made = insert_messages(c, messages)?;
+    let deliveries: Vec<DeliveryRow> = deliveries
+        .into_iter()
+        .filter(|d| made.contains(&d.message_id))
+        .collect();
+    insert_deliveries(c, &deliveries)
+}
+
 fn insert_deliveries_unnested(pg: &mut diesel::PgConnection, rows: &[DeliveryRow]) -> QueryResult<()> {
     use diesel::sql_types::{Array, Integer};
     if rows.is_empty() {

@@ -1,10 +1,12 @@
 //! What a notification is, parsed once: its channel, its kind, the service token that lets a
-//! provider use a service, the request (`request`), the user's choices (`preferences`) and
-//! the route a notification takes to the user (`routing`).
+//! provider use a service, the request (`request`), the user's choices (`preferences`), the
+//! route a notification takes to the user (`routing`) and the queue accepted notifications
+//! join (`queue`).
 
 pub mod picture;
 pub mod preferences;
 pub mod qr;
+pub mod queue;
 pub mod request;
 pub mod routing;
 

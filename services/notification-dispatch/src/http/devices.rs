@@ -8,7 +8,7 @@ use values::{FieldErrors, Invalid};
 
 use super::Recipient;
 use crate::state::Dispatch;
-use crate::store::{self, DeviceRow};
+use crate::store::DeviceRow;
 use crate::views::DeviceView;
 
 const PLATFORMS: [&str; 3] = ["android", "ios", "web"];
@@ -67,10 +67,7 @@ pub async fn register(
         platform,
         created_at: storage::now_millis(),
     };
-    let stored = state
-        .db
-        .transaction(move |c| Ok(store::register_device(c, &row)?))
-        .await?;
+    let stored = state.store.register_device(row).await?;
     Ok(Envelope::created(DeviceView::from(&stored)))
 }
 
@@ -78,8 +75,7 @@ pub async fn register(
 #[utoipa::path(get, path = "/notifications/devices", operation_id = "listDevices", tag = "notifications", security(("bearer" = ["notifications"])),
     responses((status = 200, body = Envelope<Vec<DeviceView>>), (status = 401, body = http_kit::ErrorBody), (status = 403, body = http_kit::ErrorBody)))]
 pub async fn list(state: web::Data<Dispatch>, user: Recipient) -> Result<Envelope<Vec<DeviceView>>, ApiError> {
-    let who = user.user.clone();
-    let rows = state.db.run(move |c| Ok(store::devices_of(c, &who)?)).await?;
+    let rows = state.store.devices_of(user.user.clone()).await?;
     Ok(Envelope::ok(rows.iter().map(DeviceView::from).collect()))
 }
 
@@ -91,8 +87,7 @@ pub async fn remove(
     user: Recipient,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (who, id) = (user.user.clone(), path.into_inner());
-    if state.db.run(move |c| Ok(store::delete_device(c, &who, &id)?)).await? {
+    if state.store.delete_device(user.user.clone(), path.into_inner()).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("no such device"))

@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::Recipient;
 use crate::state::Dispatch;
-use crate::store;
 use crate::views::InboxView;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -39,10 +38,9 @@ pub async fn list(
         page: query.page,
         size: query.size,
     })?;
-    let who = user.user.clone();
     let (rows, total) = state
-        .db
-        .run(move |c| Ok(store::inbox_of(c, &who, query.unread, page.offset(), page.limit())?))
+        .store
+        .inbox_of(user.user.clone(), query.unread, page.offset(), page.limit())
         .await?;
     let items = rows.iter().map(InboxView::from).collect();
     let total = u64::try_from(total).unwrap_or(0);
@@ -63,10 +61,9 @@ pub async fn mark_read(
     user: Recipient,
     path: web::Path<String>,
 ) -> Result<Envelope<InboxView>, ApiError> {
-    let (who, id, now) = (user.user.clone(), path.into_inner(), storage::now_millis());
     let row = state
-        .db
-        .run(move |c| Ok(store::mark_read(c, &who, &id, now)?))
+        .store
+        .mark_read(user.user.clone(), path.into_inner(), storage::now_millis())
         .await?
         .ok_or_else(|| ApiError::not_found("no such inbox entry"))?;
     Ok(Envelope::ok(InboxView::from(&row)))

@@ -17,7 +17,7 @@ use http_kit::{ApiError, Endpoint};
 use identity::{ForUser, Requirement, Scoped};
 
 use crate::state::Dispatch;
-use crate::store::{self, ProviderRow};
+use crate::store::ProviderRow;
 
 /// Service providers' scope: registering services and sending through them.
 pub struct SendNotifications;
@@ -56,8 +56,7 @@ impl FromRequest for ProviderManager {
 impl ProviderManager {
     /// Whether this caller manages `client`, which the service must know.
     pub async fn manages(&self, state: &Dispatch, client: &str) -> Result<bool, ApiError> {
-        let lookup = client.to_owned();
-        let Some(owner) = state.db.run(move |c| Ok(store::owner_of(c, &lookup)?)).await? else {
+        let Some(owner) = state.store.owner_of(client.to_owned()).await? else {
             return Ok(false);
         };
         Ok(match self {
@@ -68,8 +67,7 @@ impl ProviderManager {
 
     /// The provider `id` if this caller manages it; another's is reported missing.
     pub async fn provider(&self, state: &Dispatch, id: i64) -> Result<ProviderRow, ApiError> {
-        let row = state.db.run(move |c| Ok(store::provider(c, id)?)).await?;
-        match row {
+        match state.store.provider(id).await? {
             Some(row) if self.manages(state, &row.client_id).await? => Ok(row),
             _ => Err(ApiError::not_found("no such provider")),
         }

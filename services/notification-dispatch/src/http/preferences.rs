@@ -8,15 +8,14 @@ use http_kit::{ApiError, etag};
 use super::Recipient;
 use crate::domain::preferences::{Preferences, PreferencesDocument};
 use crate::state::Dispatch;
-use crate::store;
+use ids::UserId;
 
 fn tag(version: i64) -> String {
     etag::tag(version, &[])
 }
 
-async fn stored(state: &Dispatch, user: &str) -> Result<(Preferences, i64), ApiError> {
-    let user = user.to_owned();
-    let found = state.db.run(move |c| Ok(store::preferences(c, &user)?)).await?;
+async fn stored(state: &Dispatch, user: &UserId) -> Result<(Preferences, i64), ApiError> {
+    let found = state.store.preferences(user.clone()).await?;
     let Some((doc, version)) = found else {
         return Ok((Preferences::default(), 0));
     };
@@ -49,11 +48,9 @@ pub async fn replace(
     let (_, version) = stored(&state, &user.user).await?;
     etag::if_match(&req, &tag(version))?;
     let document = serde_json::to_string(&prefs.document()).map_err(ApiError::internal)?;
-    let who = user.user.clone();
-    let now = storage::now_millis();
     let written = state
-        .db
-        .run(move |c| Ok(store::put_preferences(c, &who, &document, version, now)?))
+        .store
+        .put_preferences(user.user.clone(), document, version, storage::now_millis())
         .await?;
     if !written {
         return Err(etag::lost_race(&req));

@@ -10,7 +10,7 @@ use values::{FieldErrors, Invalid};
 use super::{ProviderManager, numeric};
 use crate::domain::{Channel, Kind, ServiceToken};
 use crate::state::Dispatch;
-use crate::store::{self, ServiceRow};
+use crate::store::ServiceRow;
 use crate::views::{NotificationView, ServiceView, ServiceWithToken};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,28 +93,19 @@ pub async fn create(
     let provider = manager.provider(&state, numeric(&path, "provider")?).await?;
     let parsed = body.parse()?;
     let token = ServiceToken::generate();
-    let (hash, limit) = (token.hash(), state.notifications.max_services_per_provider);
-    let provider_id = provider.provider_id;
-    let created = state
-        .db
-        .transaction(move |c| {
-            if store::service_count(c, provider_id)? >= limit {
-                return Ok(None);
-            }
-            let row = ServiceRow {
-                provider_id,
-                service_id: store::next_service_id(c, provider_id)?,
-                name: parsed.name,
-                kinds: parsed.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(" "),
-                channels: Channel::join(&parsed.channels),
-                rate_limit: parsed.rate_limit,
-                token_hash: hash,
-                created_at: storage::now_millis(),
-            };
-            store::insert_service(c, &row)?;
-            Ok(Some(row))
-        })
-        .await?;
+    let limit = state.notifications.max_services_per_provider;
+    let row = ServiceRow {
+        provider_id: provider.provider_id,
+        // The store numbers it.
+        service_id: 0,
+        name: parsed.name,
+        kinds: parsed.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(" "),
+        channels: Channel::join(&parsed.channels),
+        rate_limit: parsed.rate_limit,
+        token_hash: token.hash(),
+        created_at: storage::now_millis(),
+    };
+    let created = state.store.add_service(row, limit).await?;
     let row = created.ok_or_else(|| ApiError::conflict(format!("a provider has at most {limit} services")))?;
     tracing::info!(
         provider.id = row.provider_id,
@@ -136,8 +127,7 @@ pub async fn list(
     path: web::Path<String>,
 ) -> Result<Envelope<Vec<ServiceView>>, ApiError> {
     let provider = manager.provider(&state, numeric(&path, "provider")?).await?;
-    let id = provider.provider_id;
-    let rows = state.db.run(move |c| Ok(store::services_of(c, id)?)).await?;
+    let rows = state.store.services_of(provider.provider_id).await?;
     Ok(Envelope::ok(rows.iter().map(ServiceView::from).collect()))
 }
 
@@ -166,15 +156,9 @@ pub async fn recent(
     let (provider, service) = path.into_inner();
     let provider = manager.provider(&state, numeric(&provider, "provider")?).await?;
     let service_id = numeric::<i32>(&service, "service")?;
-    let provider_id = provider.provider_id;
     let rows = state
-        .db
-        .run(move |c| {
-            if store::service(c, provider_id, service_id)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(store::recent_of_service(c, provider_id, service_id, size)?))
-        })
+        .store
+        .recent_of_service(provider.provider_id, service_id, size)
         .await?
         .ok_or_else(|| ApiError::not_found("no such service"))?;
     Ok(Envelope::ok(
@@ -195,15 +179,9 @@ pub async fn rotate(
     let provider = manager.provider(&state, numeric(&provider, "provider")?).await?;
     let service_id = numeric::<i32>(&service, "service")?;
     let token = ServiceToken::generate();
-    let (hash, provider_id) = (token.hash(), provider.provider_id);
     let row = state
-        .db
-        .transaction(move |c| {
-            if !store::set_service_token(c, provider_id, service_id, &hash)? {
-                return Ok(None);
-            }
-            Ok(store::service(c, provider_id, service_id)?)
-        })
+        .store
+        .rotate_service_token(provider.provider_id, service_id, token.hash())
         .await?
         .ok_or_else(|| ApiError::not_found("no such service"))?;
     tracing::info!(

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ProviderManager, numeric};
 use crate::state::Dispatch;
-use crate::store::{self, ProviderRow};
+use crate::store::ProviderRow;
 use crate::views::ProviderView;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,17 +57,7 @@ pub async fn create(
         client_id: client,
         created_at: storage::now_millis(),
     };
-    let stored = row.clone();
-    let existing = state
-        .db
-        .transaction(move |c| {
-            if let Some(existing) = store::provider_of_client(c, &stored.client_id)? {
-                return Ok(Some(existing.provider_id));
-            }
-            store::insert_provider(c, &stored)?;
-            Ok(None)
-        })
-        .await?;
+    let existing = state.store.add_provider(row.clone()).await?;
     if let Some(id) = existing {
         return Err(ApiError::conflict(format!("this application is already provider {id}")));
     }
@@ -101,10 +91,7 @@ pub async fn find(
     if !manager.manages(&state, &client).await? {
         return Ok(Envelope::ok(Vec::new()));
     }
-    let row = state
-        .db
-        .run(move |c| Ok(store::provider_of_client(c, &client)?))
-        .await?;
+    let row = state.store.provider_of_client(client).await?;
     Ok(Envelope::ok(row.iter().map(ProviderView::from).collect()))
 }
 

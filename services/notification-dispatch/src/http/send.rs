@@ -8,7 +8,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use cache::GcraPolicy;
-use events::catalogue::NotificationRequested;
 use http_kit::{ApiError, Envelope};
 use identity::Scoped;
 use ids::ClientId;
@@ -17,11 +16,10 @@ use sha2::{Digest, Sha256};
 use values::{FieldErrors, Invalid};
 
 use super::SendNotifications;
-use crate::SOURCE;
-use crate::destination::{self, Destination};
+use crate::destination::Destination;
 use crate::domain::request::{self, Body, Content, Head, Limits};
-use crate::domain::routing;
 use crate::domain::{Channel, Kind, new_notification_id};
+use crate::domain::{queue, routing};
 use crate::state::Dispatch;
 use crate::store::{self, NotificationRow, ServiceRow};
 use crate::views::{Accepted, NotificationView};
@@ -33,19 +31,21 @@ struct Facts {
     destination: Option<Destination>,
 }
 
-async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &str) -> Result<Facts, ApiError> {
-    let (provider_id, service_id) = (head.provider_id, head.service_id);
-    let (user, client) = (user.map(str::to_owned), client.to_owned());
-    Ok(state
-        .db
-        .run(move |c| {
-            Ok(Facts {
-                provider: store::provider(c, provider_id)?,
-                service: store::service(c, provider_id, service_id)?,
-                destination: user.as_deref().map(|u| destination::read(c, u, &client)).transpose()?,
-            })
-        })
-        .await?)
+async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &ClientId) -> Result<Facts, ApiError> {
+    let (provider, service, destination) = state
+        .store
+        .request_facts(
+            head.provider_id,
+            head.service_id,
+            user.map(str::to_owned),
+            client.clone(),
+        )
+        .await?;
+    Ok(Facts {
+        provider,
+        service,
+        destination,
+    })
 }
 
 /// The service a request names, if the caller may use it.
@@ -206,15 +206,11 @@ fn accepted(rows: &[NotificationRow], replayed: bool) -> HttpResponse {
 /// A request seen before under the same key: its answer again, or 409 if it differs.
 async fn replay(
     state: &Dispatch,
-    client: &str,
+    client: &ClientId,
     key: &str,
     fingerprint: &str,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let (client, refs) = (client.to_owned(), references(key));
-    let earlier = state
-        .db
-        .run(move |c| Ok(store::by_references(c, &client, &refs)?))
-        .await?;
+    let earlier = state.store.by_references(client.clone(), references(key)).await?;
     match earlier.first() {
         None => Ok(None),
         Some(first) if first.fingerprint == fingerprint => Ok(Some(accepted(&earlier, true))),
@@ -223,32 +219,6 @@ async fn replay(
                 .code("idempotency_key_reused"),
         ),
     }
-}
-
-/// Queues `rows` with their `notification.requested` events in one transaction, and wakes the
-/// dispatcher once they are committed.
-async fn accept(state: &Dispatch, rows: Vec<NotificationRow>) -> Result<(), storage::StorageError> {
-    state
-        .outbox
-        .write(move |c, staged| {
-            for row in &rows {
-                store::insert_notification(c, row)?;
-                let requested = NotificationRequested {
-                    notification_id: row.id.clone(),
-                    provider_id: row.provider_id,
-                    service_id: row.service_id,
-                    client_id: row.client_id.clone(),
-                    user_id: row.user_id.clone(),
-                    channel: row.channel.clone(),
-                    requested_at: row.created_at,
-                };
-                staged.publish(SOURCE, Some(row.id.clone()), &requested)?;
-            }
-            Ok(())
-        })
-        .await?;
-    state.wake.notify_one();
-    Ok(())
 }
 
 /// Seed 004's services endpoint: notifies a user on behalf of a provider's service.
@@ -299,8 +269,9 @@ pub async fn send(
         return Ok(answer);
     }
     let rows = rows(&service, &client, &body, key.as_deref(), &fingerprint);
-    match accept(&state, rows.clone()).await {
-        Ok(()) => {}
+    match queue::accept(&state.outbox, rows.clone()).await {
+        // The dispatcher looks once they are committed.
+        Ok(()) => state.wake.notify_one(),
         // The same key in a concurrent request: its answer (or 409).
         Err(storage::StorageError::Conflict(_)) if key.is_some() => {
             let key = key.unwrap_or_default();
@@ -330,17 +301,7 @@ pub async fn status(
     caller: Scoped<SendNotifications>,
     path: web::Path<String>,
 ) -> Result<Envelope<NotificationView>, ApiError> {
-    let id = path.into_inner();
-    let found = state
-        .db
-        .run(move |c| {
-            let Some(row) = store::notification(c, &id)? else {
-                return Ok(None);
-            };
-            let sends = store::sends_of(c, &row.id)?;
-            Ok(Some((row, sends)))
-        })
-        .await?;
+    let found = state.store.notification_with_sends(path.into_inner()).await?;
     match found {
         Some((row, sends)) if row.client_id == caller.0.client_id => {
             Ok(Envelope::ok(NotificationView::new(&row, &sends)))

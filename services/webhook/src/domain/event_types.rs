@@ -162,6 +162,14 @@ pub fn find(name: &str) -> Option<&'static EventType> {
     all().iter().find(|t| t.name == name)
 }
 
+/// The scope a message of `event_type` needs its user's consent to still cover, if it needs one.
+pub fn consent_scope(event_type: &str) -> Option<&'static str> {
+    match find(event_type)?.audience {
+        Audience::AuthorizedBy(scope) => Some(scope),
+        _ => None,
+    }
+}
+
 /// The user an event is about, for types whose audience is the users' authorized applications.
 pub fn subject_user(event_type: &str, data: &Value) -> Option<ids::UserId> {
     match find(event_type)?.audience {

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ids::{ClientId, UserId};
 use serde_json::{Value, json};
-use storage::AnyConnection;
+use storage::{AnyConnection, StorageError};
 
 use super::event_types::{self, Audience};
-use crate::store::{self, DeliveryRow, MessageRow, Route};
+use crate::store::{self, DeliveryRow, MessageRow, Route, Store};
 
 /// An event as it arrives, whatever carried it.
 pub struct Intake<'a> {
@@ -105,12 +105,11 @@ impl Fanout {
     /// Writes the messages gathered, and the deliveries of those new (an event's message to an
     /// application is made once).
     pub fn write(&mut self, c: &mut AnyConnection) -> Result<(), diesel::result::Error> {
-        let made = store::insert_messages(c, &std::mem::take(&mut self.messages))?;
-        let deliveries: Vec<DeliveryRow> = std::mem::take(&mut self.deliveries)
-            .into_iter()
-            .filter(|d| made.contains(&d.message_id))
-            .collect();
-        store::insert_deliveries(c, &deliveries)
+        store::write_messages(
+            c,
+            &std::mem::take(&mut self.messages),
+            std::mem::take(&mut self.deliveries),
+        )
     }
 
     fn routes(&mut self, c: &mut AnyConnection) -> Result<&[Route], diesel::result::Error> {
@@ -176,16 +175,19 @@ impl Fanout {
 /// one; by then it has, and order by event id holds.
 pub const ORDER_SETTLE_MS: i64 = 250;
 
-/// One message of `intake` for `client`, and a delivery to each of `endpoints`, written now.
-pub fn deliver(
-    c: &mut AnyConnection,
+/// One message of `intake` for `client`, and a delivery to each of `endpoints`, written now
+/// in one transaction: the id of the message (the one made before, if the event made one).
+pub async fn deliver(
+    store: &Store,
     intake: &Intake<'_>,
-    client: &ClientId,
+    client: ClientId,
     endpoints: &[Route],
     now: i64,
-) -> Result<(), diesel::result::Error> {
+) -> Result<Option<String>, StorageError> {
     let mut one = Fanout::default();
     let user = event_types::subject_user(intake.event_type, intake.data);
-    one.gather(intake, client, user, endpoints, now);
-    one.write(c)
+    one.gather(intake, &client, user, endpoints, now);
+    store
+        .deliver(one.messages, one.deliveries, client, intake.event_id.to_owned())
+        .await
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::Manager;
 use crate::domain::{EndpointFields, RawFields, new_endpoint_id, signing};
 use crate::state::Webhooks;
-use crate::store::{self, EndpointRow};
+use crate::store::EndpointRow;
 use crate::views::EndpointView;
 
 fn yes() -> bool {
@@ -131,17 +131,8 @@ pub async fn create(
         version: 1,
         created_at: now,
     };
-    let (stored, limit) = (row.clone(), state.settings.max_endpoints_per_application);
-    let created = state
-        .db
-        .transaction(move |c| {
-            if store::endpoint_count(c, &stored.client_id)? >= limit {
-                return Ok(false);
-            }
-            store::insert_endpoint(c, &stored)?;
-            Ok(true)
-        })
-        .await?;
+    let limit = state.settings.max_endpoints_per_application;
+    let created = state.store.add_endpoint(row.clone(), limit).await?;
     if !created {
         return Err(ApiError::conflict(format!(
             "an application has at most {limit} endpoints"
@@ -186,10 +177,7 @@ pub async fn list(
     if let Some(only) = &query.application_id {
         clients.retain(|c| c == only);
     }
-    let (rows, total) = state
-        .db
-        .run(move |c| Ok(store::endpoints_of(c, &clients, page.offset(), page.limit())?))
-        .await?;
+    let (rows, total) = state.store.endpoints_of(clients, page.offset(), page.limit()).await?;
     let items = rows.iter().map(|r| EndpointView::new(r, None)).collect();
     let total = u64::try_from(total).unwrap_or(0);
     Ok(Envelope::ok(Page::new(
@@ -261,12 +249,7 @@ pub async fn update(
         version: current.version + 1,
         ..current.clone()
     };
-    let (stored, version) = (next.clone(), current.version);
-    if !state
-        .db
-        .run(move |c| Ok(store::update_endpoint(c, &stored, version)?))
-        .await?
-    {
+    if !state.store.update_endpoint(next.clone(), current.version).await? {
         return Err(etag::lost_race(&req));
     }
     if next.enabled && !current.enabled {
@@ -288,11 +271,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
-    let endpoint = row.id.clone();
-    state
-        .db
-        .transaction(move |c| Ok(store::delete_endpoint(c, &endpoint)?))
-        .await?;
+    state.store.delete_endpoint(row.id.clone()).await?;
     tracing::info!(endpoint.id = %row.id, "webhook endpoint deleted");
     Ok(HttpResponse::NoContent().finish())
 }

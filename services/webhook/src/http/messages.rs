@@ -14,7 +14,7 @@ use super::Manager;
 use crate::domain::event_types::TEST;
 use crate::domain::fanout::{self, Intake};
 use crate::state::Webhooks;
-use crate::store::{self, AttemptFilter, Route};
+use crate::store::{AttemptFilter, Route};
 use crate::views::{Accepted, AttemptView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -66,16 +66,8 @@ pub async fn attempts(
         size: query.size,
     })?;
     let (rows, total) = state
-        .db
-        .run(move |c| {
-            Ok(store::attempts_of(
-                c,
-                &endpoint.id,
-                &filter,
-                page.offset(),
-                page.limit(),
-            )?)
-        })
+        .store
+        .attempts_of(endpoint.id, filter, page.offset(), page.limit())
         .await?;
     let items = rows.into_iter().map(AttemptView::from).collect();
     let total = u64::try_from(total).unwrap_or(0);
@@ -101,24 +93,25 @@ pub async fn test(
     id: web::Path<String>,
 ) -> Result<Envelope<Accepted>, ApiError> {
     let endpoint = manager.endpoint(&state, &id).await?;
-    let message_id = state
-        .db
-        .transaction(move |c| {
-            let (event_id, data) = (
-                uuid::Uuid::now_v7().simple().to_string(),
-                json!({"endpoint_id": endpoint.id, "message": "This is a test message."}),
-            );
-            let intake = Intake {
-                event_id: &event_id,
-                event_type: TEST,
-                time: Utc::now(),
-                data: &data,
-            };
-            let client = endpoint.client_id.clone();
-            fanout::deliver(c, &intake, &client, &[Route::from(&endpoint)], storage::now_millis())?;
-            Ok(store::delivery_of_event(c, &client, &event_id)?)
-        })
-        .await?;
+    let (event_id, data) = (
+        uuid::Uuid::now_v7().simple().to_string(),
+        json!({"endpoint_id": endpoint.id, "message": "This is a test message."}),
+    );
+    let intake = Intake {
+        event_id: &event_id,
+        event_type: TEST,
+        time: Utc::now(),
+        data: &data,
+    };
+    let routes = [Route::from(&endpoint)];
+    let message_id = fanout::deliver(
+        &state.store,
+        &intake,
+        endpoint.client_id,
+        &routes,
+        storage::now_millis(),
+    )
+    .await?;
     state.wake.both();
     Ok(accepted(Accepted {
         message_id,
@@ -137,10 +130,9 @@ pub async fn resend(
 ) -> Result<Envelope<Accepted>, ApiError> {
     let (id, message) = path.into_inner();
     let endpoint = manager.endpoint(&state, &id).await?;
-    let (lookup, now) = (message.clone(), storage::now_millis());
     if !state
-        .db
-        .run(move |c| Ok(store::retry_now(c, &lookup, &endpoint.id, now)?))
+        .store
+        .retry_now(message.clone(), endpoint.id, storage::now_millis())
         .await?
     {
         return Err(ApiError::not_found("no such message for this endpoint"));
@@ -177,10 +169,7 @@ pub async fn recover(
             format!("within the last {}", state.settings.recover_window),
         ));
     }
-    let recovered = state
-        .db
-        .run(move |c| Ok(store::recover(c, &endpoint.id, since, now)?))
-        .await?;
+    let recovered = state.store.recover(endpoint.id, since, now).await?;
     state.wake.both();
     Ok(accepted(Accepted {
         message_id: None,

@@ -15,7 +15,7 @@ use http_kit::{ApiError, Endpoint};
 use identity::{Requirement, Scoped};
 
 use crate::state::Webhooks;
-use crate::store::{self, EndpointRow};
+use crate::store::EndpointRow;
 
 pub struct ManageWebhooks;
 
@@ -52,17 +52,13 @@ impl Manager {
     pub async fn applications(&self, state: &Webhooks) -> Result<Vec<String>, ApiError> {
         match self {
             Self::Application(client) => Ok(vec![client.to_string()]),
-            Self::Owner(user) => {
-                let user = user.clone();
-                Ok(state.db.run(move |c| Ok(store::applications_of(c, &user)?)).await?)
-            }
+            Self::Owner(user) => Ok(state.store.applications_of(user.clone()).await?),
         }
     }
 
     /// Whether this caller manages `client`, which the service must know.
     pub async fn manages(&self, state: &Webhooks, client: &str) -> Result<bool, ApiError> {
-        let lookup = client.to_owned();
-        let Some((owner, _)) = state.db.run(move |c| Ok(store::application(c, &lookup)?)).await? else {
+        let Some((owner, _)) = state.store.application(client.to_owned()).await? else {
             return Ok(false);
         };
         Ok(match self {
@@ -74,9 +70,7 @@ impl Manager {
     /// The endpoint `id` if this caller manages it; another's is reported missing, so ids
     /// cannot be probed.
     pub async fn endpoint(&self, state: &Webhooks, id: &str) -> Result<EndpointRow, ApiError> {
-        let lookup = id.to_owned();
-        let row = state.db.run(move |c| Ok(store::endpoint(c, &lookup)?)).await?;
-        match row {
+        match state.store.endpoint(id.to_owned()).await? {
             Some(row) if self.manages(state, &row.client_id).await? => Ok(row),
             _ => Err(ApiError::not_found("no such endpoint")),
         }

@@ -51,12 +51,7 @@ pub async fn rotate(
         version: current.version + 1,
         ..current.clone()
     };
-    let (stored, version) = (next.clone(), current.version);
-    if !state
-        .db
-        .run(move |c| Ok(store::update_endpoint(c, &stored, version)?))
-        .await?
-    {
+    if !state.store.update_endpoint(next.clone(), current.version).await? {
         return Err(ApiError::conflict(
             "the endpoint changed while its secret was rotated; try again",
         ));
@@ -74,7 +69,7 @@ pub async fn public_key(
     id: web::Path<String>,
 ) -> Result<Envelope<PublicKeyView>, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
-    let found = state.db.run(move |c| Ok(store::signing_key(c, &row.id)?)).await?;
+    let found = state.store.signing_key(row.id).await?;
     let found = found.ok_or_else(|| ApiError::not_found("this endpoint signs with no key pair"))?;
     Ok(Envelope::ok(PublicKeyView::of(&found, storage::now_millis())))
 }
@@ -95,11 +90,8 @@ pub async fn make_key_pair(
     let now = storage::now_millis();
     let overlap_until = now + state.settings.rotation_overlap.millis();
     let made = state
-        .db
-        .transaction(move |c| {
-            store::set_signing_key(c, &row.id, &sealed, &pair.public, now, overlap_until)?;
-            Ok(store::signing_key(c, &row.id)?)
-        })
+        .store
+        .replace_signing_key(row.id, sealed, pair.public, now, overlap_until)
         .await?
         .ok_or_else(|| ApiError::not_found("this endpoint was deleted meanwhile"))?;
     tracing::info!(endpoint.id = %id, "webhook v1a key pair made");
@@ -115,11 +107,7 @@ pub async fn delete_key_pair(
     id: web::Path<String>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     let row = manager.endpoint(&state, &id).await?;
-    if state
-        .db
-        .run(move |c| Ok(store::delete_signing_key(c, &row.id)?))
-        .await?
-    {
+    if state.store.delete_signing_key(row.id).await? {
         Ok(actix_web::HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("this endpoint signs with no key pair"))
