@@ -146,3 +146,36 @@ impl Handler for Events {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dispatcher decides to wait for quiet hours while a withdrawn consent fails the
+    /// notification: its postponement must not overwrite the failure's reason.
+    #[tokio::test]
+    async fn a_notification_failed_while_the_dispatcher_decided_keeps_its_reason() {
+        let file = test_support::TestSqlite::create();
+        let db = storage::Database::connect(&file.url, &storage::PoolSettings::default()).unwrap();
+        db.migrate(&crate::MIGRATION_SETS).await.unwrap();
+        let request = VerificationRequested {
+            user_id: "ana".parse().unwrap(),
+            email: "ana@example.com".into(),
+            verify_url: "http://127.0.0.1/verify".into(),
+            expires_at: 0,
+        };
+        let row = verification_email(&request, uuid::Uuid::now_v7());
+        let stored = db
+            .transaction(move |c| {
+                let now = row.created_at;
+                store::insert_notification(c, &row)?;
+                store::fail_queued(c, "ana", None, "no_consent", now)?;
+                store::postpone(c, &row.id, now + 60_000, "quiet_hours", now)?;
+                Ok(store::notification(c, &row.id)?)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((stored.status.as_str(), stored.reason.as_deref()), ("failed", Some("no_consent")));
+    }
+}

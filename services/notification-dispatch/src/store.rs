@@ -851,9 +851,10 @@ pub fn settle(c: &mut AnyConnection, id: &str, s: &Settled<'_>, now: i64) -> Que
         .map(drop)
 }
 
-/// Puts a claimed notification back, untried, until `at` (quiet hours, a rate limit).
+/// Puts a claimed notification back, untried, until `at` (quiet hours, a rate limit). One that
+/// failed meanwhile (its consent was withdrawn while the dispatcher decided) keeps its reason.
 pub fn postpone(c: &mut AnyConnection, id: &str, at: i64, reason: &str, now: i64) -> QueryResult<()> {
-    diesel::update(notifications::table.find(id))
+    diesel::update(notifications::table.find(id).filter(notifications::status.eq(QUEUED)))
         .set((
             notifications::due_at.eq(at),
             notifications::reason.eq(Some(reason)),
