@@ -44,12 +44,7 @@ fn event(base: Instant, i: usize) -> Event {
     let mut event = Event::new(
         "/bench",
         None,
-        &TokenRevoked {
-            jti: format!("b{i}"),
-            client_id: "c".into(),
-            sub: None,
-            exp: 0,
-        },
+        &TokenRevoked::token(format!("b{i}").parse().unwrap(), ids::literal!(ClientId, "c"), None, 0),
     )
     .unwrap();
     event.data["sent_us"] = serde_json::json!(u64::try_from(base.elapsed().as_micros()).unwrap_or(0));

@@ -1,26 +1,117 @@
 //! Every event type the platform publishes. `proto-docs/asyncapi.json` is generated from this
 //! list (`make proto-docs`) and a test fails when the committed document differs.
 
-use ids::{ArticleId, ClientId, CommentId, UserId};
+pub use ids::Revoked;
+use ids::{ArticleId, ClientId, CommentId, Jti, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::EventPayload;
 
 /// An access or refresh token was revoked; gateways purge it from their caches at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RevokedOnTheWire", into = "RevokedOnTheWire")]
 pub struct TokenRevoked {
+    pub revoked: Revoked,
+    /// When the last token it covers would have expired (seconds since the epoch).
+    pub exp: i64,
+}
+
+impl TokenRevoked {
+    /// One token's revocation.
+    pub fn token(jti: Jti, client_id: ClientId, user: Option<UserId>, exp: i64) -> Self {
+        Self {
+            revoked: Revoked::Token { jti, client_id, user },
+            exp,
+        }
+    }
+
+    /// The event's CloudEvents subject: the token, or the application or user it covers.
+    pub fn subject(&self) -> String {
+        match &self.revoked {
+            Revoked::Token { jti, .. } => jti.to_string(),
+            Revoked::Client(client) => client.to_string(),
+            Revoked::Grant { user, .. } | Revoked::User(user) => user.to_string(),
+        }
+    }
+}
+
+/// "Every", in the wire form's `jti` and `client_id`.
+const EVERY: &str = "*";
+
+// `token.revoked` as it has been on the wire since its first version; its documentation is the
+// published schema's (proto-docs/asyncapi.json).
+/// An access or refresh token was revoked; gateways purge it from their caches at once.
+#[derive(Serialize, Deserialize, ToSchema)]
+struct RevokedOnTheWire {
     /// The token's `jti`; `*` revokes every token of `client_id` issued until then (the
     /// application was deleted), or with a `sub` only those it holds for that user (the user
     /// withdrew their consent); `*` with `client_id` `*` every token of the user `sub`.
-    pub jti: String,
-    pub client_id: String,
+    jti: String,
+    client_id: String,
     /// The user the token was issued for; absent for client_credentials tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    sub: Option<String>,
     /// When the token would have expired (seconds since the epoch).
-    pub exp: i64,
+    exp: i64,
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokedError {
+    #[error(transparent)]
+    Id(#[from] ids::IdError),
+    #[error("`jti` and `client_id` `*` revoke a user's tokens: `sub` is missing")]
+    NoUser,
+}
+
+impl TryFrom<RevokedOnTheWire> for TokenRevoked {
+    type Error = RevokedError;
+
+    fn try_from(wire: RevokedOnTheWire) -> Result<Self, RevokedError> {
+        let sub = wire.sub.map(UserId::parse).transpose()?;
+        let revoked = match (wire.jti == EVERY, wire.client_id == EVERY, sub) {
+            (true, true, Some(user)) => Revoked::User(user),
+            (true, true, None) => return Err(RevokedError::NoUser),
+            (true, false, Some(user)) => Revoked::Grant {
+                client_id: ClientId::parse(wire.client_id)?,
+                user,
+            },
+            (true, false, None) => Revoked::Client(ClientId::parse(wire.client_id)?),
+            (false, _, user) => Revoked::Token {
+                jti: Jti::parse(wire.jti)?,
+                client_id: ClientId::parse(wire.client_id)?,
+                user,
+            },
+        };
+        Ok(Self { revoked, exp: wire.exp })
+    }
+}
+
+impl From<TokenRevoked> for RevokedOnTheWire {
+    fn from(event: TokenRevoked) -> Self {
+        let every = || EVERY.to_owned();
+        let (jti, client_id, sub) = match event.revoked {
+            Revoked::Token { jti, client_id, user } => (jti.into_string(), client_id.into_string(), user),
+            Revoked::Client(client) => (every(), client.into_string(), None),
+            Revoked::Grant { client_id, user } => (every(), client_id.into_string(), Some(user)),
+            Revoked::User(user) => (every(), every(), Some(user)),
+        };
+        Self {
+            jti,
+            client_id,
+            sub: sub.map(UserId::into_string),
+            exp: event.exp,
+        }
+    }
+}
+
+impl PartialSchema for TokenRevoked {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        RevokedOnTheWire::schema()
+    }
+}
+
+impl ToSchema for TokenRevoked {}
 
 impl EventPayload for TokenRevoked {
     const TYPE: &'static str = "token.revoked";
@@ -498,6 +589,32 @@ fn envelope_schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revocation_reads_and_writes_the_wire_form_of_every_kind() {
+        let cases = [
+            (r#"{"jti":"j1","client_id":"app","sub":"ana","exp":9}"#, "j1"),
+            (r#"{"jti":"j2","client_id":"app","exp":9}"#, "j2"),
+            (r#"{"jti":"*","client_id":"app","exp":9}"#, "app"),
+            (r#"{"jti":"*","client_id":"app","sub":"ana","exp":9}"#, "ana"),
+            (r#"{"jti":"*","client_id":"*","sub":"ana","exp":9}"#, "ana"),
+        ];
+        let mut kinds = Vec::new();
+        for (wire, subject) in cases {
+            let event: TokenRevoked = serde_json::from_str(wire).unwrap();
+            assert_eq!(serde_json::to_string(&event).unwrap(), wire, "written as read");
+            assert_eq!(event.subject(), subject);
+            kinds.push(std::mem::discriminant(&event.revoked));
+        }
+        kinds.dedup();
+        assert_eq!(kinds.len(), 4, "token (twice), client, grant, user");
+        let everyone = serde_json::from_str::<TokenRevoked>(r#"{"jti":"*","client_id":"*","exp":9}"#);
+        assert!(
+            everyone.is_err_and(|e| e.to_string().contains("`sub` is missing")),
+            "no event revokes everyone"
+        );
+        assert!(serde_json::from_str::<TokenRevoked>(r#"{"jti":"a b","client_id":"app","exp":9}"#).is_err());
+    }
 
     #[test]
     fn event_types_are_unique_and_well_formed() {

@@ -321,6 +321,24 @@ number_id!(
     "a comment id"
 );
 
+/// What a token revocation covers (`token.revoked`, the revocation lists). Everything but one token covers those issued until the event's
+/// time, so a token issued afterwards is good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// One token; `user` is the one it was issued for (none for a client's own token).
+    Token {
+        jti: Jti,
+        client_id: ClientId,
+        user: Option<UserId>,
+    },
+    /// Every token of the application (it was deleted).
+    Client(ClientId),
+    /// Every token the application holds for the user (the user withdrew their consent).
+    Grant { client_id: ClientId, user: UserId },
+    /// Every token of the user (the account was deleted).
+    User(UserId),
+}
+
 /// RFC 9068's `sub`: the user a token acts for, or its client for a client's own token.
 pub fn subject<'a>(user: Option<&'a UserId>, client: &'a ClientId) -> &'a str {
     user.map_or(client.as_str(), UserId::as_str)

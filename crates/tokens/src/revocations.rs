@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use ids::Revoked;
+
 /// Revoked tokens that have not expired yet, by `jti`; applications whose every token issued
 /// up to a moment is revoked (a deleted application); users likewise (a deleted account).
 /// Small: only live revocations.
@@ -36,8 +38,6 @@ impl Lists {
 }
 
 impl RevocationList {
-    pub const EVERY_TOKEN: &'static str = "*";
-
     fn read(&self) -> RwLockReadGuard<'_, Lists> {
         self.lists.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -46,15 +46,14 @@ impl RevocationList {
         self.lists.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records one `token.revoked` event: `jti` `*` names every token of the client issued up
-    /// to `at` (seconds), the moment of the revocation; with a `sub`, only those it holds for
-    /// that user; `jti` and `client_id` both `*` every token of the user `sub`.
-    pub fn record(&self, jti: &str, client_id: &str, sub: Option<&str>, expires_at: i64, at: i64) {
-        match (jti == Self::EVERY_TOKEN, client_id == Self::EVERY_TOKEN, sub) {
-            (true, true, Some(sub)) => self.revoke_subject(sub, at, expires_at),
-            (true, false, Some(sub)) => self.revoke_grant(client_id, sub, at, expires_at),
-            (true, _, _) => self.revoke_client(client_id, at, expires_at),
-            (false, _, _) => self.revoke_token(jti, expires_at),
+    /// Records one `token.revoked` event: all but a single token are covered if they were
+    /// issued up to `at` (seconds), the moment of the revocation.
+    pub fn record(&self, revoked: &Revoked, expires_at: i64, at: i64) {
+        match revoked {
+            Revoked::Token { jti, .. } => self.revoke_token(jti, expires_at),
+            Revoked::Client(client) => self.revoke_client(client, at, expires_at),
+            Revoked::Grant { client_id, user } => self.revoke_grant(client_id, user, at, expires_at),
+            Revoked::User(user) => self.revoke_subject(user, at, expires_at),
         }
     }
 
@@ -116,6 +115,8 @@ impl RevocationList {
 
 #[cfg(test)]
 mod tests {
+    use ids::{Revoked, literal};
+
     use super::RevocationList;
 
     #[test]
@@ -139,11 +140,11 @@ mod tests {
     #[test]
     fn a_user_revocation_covers_their_tokens_of_every_client() {
         let list = RevocationList::default();
-        list.record("*", "*", Some("ana"), 200, 100);
+        list.record(&Revoked::User(literal!(UserId, "ana")), 200, 100);
         assert!(list.is_revoked("t", "app", "ana", 100) && list.is_revoked("u", "other", "ana", 90));
         assert!(!list.is_revoked("t", "app", "ana", 101), "issued after the revocation");
         assert!(!list.is_revoked("t", "app", "bob", 50));
-        list.record("*", "app", None, 200, 100);
+        list.record(&Revoked::Client(literal!(ClientId, "app")), 200, 100);
         assert!(list.is_revoked("t", "app", "bob", 50), "client-wide");
         assert_eq!(list.purge(200), 2);
     }
@@ -151,7 +152,11 @@ mod tests {
     #[test]
     fn a_withdrawn_consent_covers_one_application_and_one_user() {
         let list = RevocationList::default();
-        list.record("*", "app", Some("ana"), 200, 100);
+        let grant = Revoked::Grant {
+            client_id: literal!(ClientId, "app"),
+            user: literal!(UserId, "ana"),
+        };
+        list.record(&grant, 200, 100);
         assert!(list.is_revoked("t", "app", "ana", 100));
         assert!(!list.is_revoked("t", "app", "ana", 101), "issued after");
         assert!(

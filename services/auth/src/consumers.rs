@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use events::catalogue::{TokenRevoked, UserDeleted};
+use events::catalogue::{Revoked, TokenRevoked, UserDeleted};
 use events::{Delivery, EventPayload, Handler, HandlerError};
-use tokens::RevocationList;
 
 use crate::domain::users;
 use crate::state::AppState;
@@ -55,8 +54,8 @@ impl Handler for ClientChanges {
             return Ok(());
         };
         let revoked = payload.map_err(HandlerError::new)?;
-        if revoked.jti == RevocationList::EVERY_TOKEN && revoked.client_id != RevocationList::EVERY_TOKEN {
-            self.0.clients.evict(&revoked.client_id);
+        if let Revoked::Client(client) | Revoked::Grant { client_id: client, .. } = &revoked.revoked {
+            self.0.clients.evict(client);
         }
         Ok(())
     }

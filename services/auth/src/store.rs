@@ -752,7 +752,7 @@ pub struct CodeRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
-    pub issued_jti: Option<String>,
+    pub issued_jti: Option<Jti>,
     pub issued_family: Option<String>,
     pub issued_exp: Option<i64>,
 }

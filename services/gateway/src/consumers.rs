@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use events::catalogue::TokenRevoked;
+use events::catalogue::{Revoked, TokenRevoked};
 use events::{Delivery, Handler, HandlerError};
 
 use crate::token_validator::{Validator, jti_key};
-use tokens::{RevocationList, now_secs};
+use tokens::now_secs;
 
 const TOKEN_MARKER: &str = "revoked:";
 const CLIENT_MARKER: &str = "revoked-client:";
@@ -27,16 +27,41 @@ impl Handler for RevocationFeed {
         };
         let revoked = payload.map_err(HandlerError::new)?;
         let at = delivery.event.time.timestamp();
-        self.0.revoke(
-            &revoked.jti,
-            &revoked.client_id,
-            revoked.sub.as_deref(),
-            revoked.exp,
-            at,
-        );
+        self.0.revoke(&revoked.revoked, revoked.exp, at);
         // A failure here is retried later; this replica already refuses the token.
         share(&self.0, &revoked, at).await.map_err(HandlerError::new)
     }
+}
+
+/// The Redis key of a revocation's marker.
+fn marker(revoked: &Revoked) -> String {
+    match revoked {
+        Revoked::Token { jti, .. } => format!("{TOKEN_MARKER}{jti}"),
+        Revoked::Client(client) => format!("{CLIENT_MARKER}{client}"),
+        Revoked::Grant { client_id, user } => format!("{GRANT_MARKER}{client_id}:{user}"),
+        Revoked::User(user) => format!("{USER_MARKER}{user}"),
+    }
+}
+
+/// The revocation a marker stands for: its key after the prefix, and the client its value
+/// names (the token's, for a token marker); `None` for one no replica could have written.
+fn from_marker(prefix: &str, named: &str, client: &str) -> Option<Revoked> {
+    Some(match prefix {
+        TOKEN_MARKER => Revoked::Token {
+            jti: named.parse().ok()?,
+            client_id: client.parse().ok()?,
+            user: None,
+        },
+        CLIENT_MARKER => Revoked::Client(named.parse().ok()?),
+        GRANT_MARKER => {
+            let (client_id, user) = named.split_once(':')?;
+            Revoked::Grant {
+                client_id: client_id.parse().ok()?,
+                user: user.parse().ok()?,
+            }
+        }
+        _ => Revoked::User(named.parse().ok()?),
+    })
 }
 
 async fn share(validator: &Validator, revoked: &TokenRevoked, at: i64) -> Result<(), cache::CacheError> {
@@ -48,19 +73,18 @@ async fn share(validator: &Validator, revoked: &TokenRevoked, at: i64) -> Result
         return Ok(());
     }
     let ttl = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
-    let value = format!("{} {} {at}", revoked.client_id, revoked.exp).into_bytes();
-    if revoked.jti == RevocationList::EVERY_TOKEN {
-        let key = match revoked.sub.as_deref() {
-            Some(sub) if revoked.client_id == RevocationList::EVERY_TOKEN => format!("{USER_MARKER}{sub}"),
-            Some(sub) => format!("{GRANT_MARKER}{}:{sub}", revoked.client_id),
-            None => format!("{CLIENT_MARKER}{}", revoked.client_id),
-        };
-        return shared.set(&key, &value, ttl).await;
-    }
-    shared
-        .set(&format!("{TOKEN_MARKER}{}", revoked.jti), &value, ttl)
-        .await?;
-    if let Some(token_key) = shared.take(&jti_key(&revoked.jti)).await? {
+    // `<client> <exp> <at>`, the client `*` for a user's (the form replicas have always read).
+    let client = match &revoked.revoked {
+        Revoked::Token { client_id, .. } | Revoked::Client(client_id) | Revoked::Grant { client_id, .. } => {
+            client_id.as_str()
+        }
+        Revoked::User(_) => "*",
+    };
+    let value = format!("{client} {} {at}", revoked.exp).into_bytes();
+    shared.set(&marker(&revoked.revoked), &value, ttl).await?;
+    if let Revoked::Token { jti, .. } = &revoked.revoked
+        && let Some(token_key) = shared.take(&jti_key(jti)).await?
+    {
         shared.delete(&String::from_utf8_lossy(&token_key)).await?;
     }
     Ok(())
@@ -81,14 +105,10 @@ pub async fn load_markers(validator: &Validator) -> Result<usize, cache::CacheEr
             else {
                 continue;
             };
-            let named = &key[prefix.len()..];
-            let (jti, sub) = match prefix {
-                TOKEN_MARKER => (named, None),
-                CLIENT_MARKER => (RevocationList::EVERY_TOKEN, None),
-                GRANT_MARKER => (RevocationList::EVERY_TOKEN, named.split_once(':').map(|(_, sub)| sub)),
-                _ => (RevocationList::EVERY_TOKEN, Some(named)),
+            let Some(revoked) = from_marker(prefix, &key[prefix.len()..], client) else {
+                continue;
             };
-            validator.revoke(jti, client, sub, exp, at);
+            validator.revoke(&revoked, exp, at);
             loaded += 1;
         }
     }

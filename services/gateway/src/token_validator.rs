@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cache::{LocalCache, RedisEntries};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use ids::Revoked;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use settings::Span;
@@ -368,22 +369,32 @@ impl Validator {
         Ok(answer)
     }
 
-    /// Records a revocation and drops what the in-process cache holds of it.
-    pub fn revoke(&self, jti: &str, client_id: &str, sub: Option<&str>, expires_at: i64, at: i64) {
-        self.revoked.record(jti, client_id, sub, expires_at, at);
-        let every = jti == RevocationList::EVERY_TOKEN;
-        let of_user = every && client_id == RevocationList::EVERY_TOKEN;
-        self.local.retain(|_, a| {
-            let covered = if of_user {
-                sub == Some(a.sub.as_str())
-            } else {
-                every && a.client_id == client_id
-            };
-            !(a.jti == jti || (covered && a.iat <= at))
-        });
+    /// Records a revocation made at `at` and drops what the in-process cache holds of it.
+    pub fn revoke(&self, revoked: &Revoked, expires_at: i64, at: i64) {
+        self.revoked.record(revoked, expires_at, at);
+        self.local.retain(|_, a| !covers(revoked, a, at));
+    }
+
+    /// Refuses the token `answer` is about from now on: its revocation route was just called.
+    pub fn forget(&self, answer: &Answer) {
+        self.revoked.revoke_token(&answer.jti, answer.exp);
+        self.local.retain(|_, a| a.jti != answer.jti);
     }
 
     pub fn forget_expired_revocations(&self) {
         self.revoked.purge(now_secs());
+    }
+}
+
+/// Whether the answer cached for a token is one `revoked`, made at `at`, covers.
+fn covers(revoked: &Revoked, answer: &Answer, at: i64) -> bool {
+    let issued_before = answer.iat <= at;
+    match revoked {
+        Revoked::Token { jti, .. } => answer.jti == jti.as_str(),
+        Revoked::Client(client) => issued_before && answer.client_id == client.as_str(),
+        Revoked::Grant { client_id, user } => {
+            issued_before && answer.client_id == client_id.as_str() && answer.sub == user.as_str()
+        }
+        Revoked::User(user) => issued_before && answer.sub == user.as_str(),
     }
 }

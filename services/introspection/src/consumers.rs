@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use events::catalogue::TokenRevoked;
+use events::catalogue::{Revoked, TokenRevoked};
 use events::{Delivery, Handler, HandlerError};
-use tokens::RevocationList;
 
 use crate::state::Introspector;
 
@@ -19,8 +18,8 @@ impl Handler for RevokedHandler {
             return Ok(());
         };
         let revoked = payload.map_err(HandlerError::new)?;
-        if revoked.jti == RevocationList::EVERY_TOKEN {
-            self.0.callers.forget_client(&revoked.client_id);
+        if let Revoked::Client(client) | Revoked::Grant { client_id: client, .. } = &revoked.revoked {
+            self.0.callers.forget_client(client);
         }
         self.0
             .revocations

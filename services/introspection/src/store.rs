@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Text};
-use events::catalogue::TokenRevoked;
+use events::catalogue::{Revoked, TokenRevoked};
 use storage::{AnyConnection, Database, StorageError};
 use tokens::{AccessClaims, RevocationList};
 
@@ -33,16 +33,13 @@ enum Covers {
 }
 
 impl Covers {
-    fn of(revoked: &TokenRevoked) -> Self {
-        match (
-            revoked.jti == RevocationList::EVERY_TOKEN,
-            revoked.client_id == RevocationList::EVERY_TOKEN,
-            &revoked.sub,
-        ) {
-            (true, true, Some(_)) => Self::User,
-            (true, false, Some(_)) => Self::Grant,
-            (true, _, _) => Self::Client,
-            (false, _, _) => Self::Token,
+    /// What `revoked` covers, and its key in that table.
+    fn of(revoked: &Revoked) -> (Self, String) {
+        match revoked {
+            Revoked::Token { jti, .. } => (Self::Token, jti.to_string()),
+            Revoked::Client(client) => (Self::Client, client.to_string()),
+            Revoked::User(user) => (Self::User, user.to_string()),
+            Revoked::Grant { client_id, user } => (Self::Grant, format!("{client_id}:{user}")),
         }
     }
 
@@ -78,29 +75,25 @@ fn load_rows(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<Vec<(Cov
 }
 
 fn store(conn: &mut AnyConnection, revoked: &TokenRevoked, at: i64) -> diesel::QueryResult<usize> {
-    let covers = Covers::of(revoked);
-    let (table, key) = covers.table();
-    match covers {
-        Covers::Token => diesel::sql_query(
+    if let Revoked::Token { jti, client_id, .. } = &revoked.revoked {
+        return diesel::sql_query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
-        .bind::<Text, _>(&revoked.jti)
-        .bind::<Text, _>(&revoked.client_id)
+        .bind::<Text, _>(jti.as_str())
+        .bind::<Text, _>(client_id.as_str())
         .bind::<BigInt, _>(revoked.exp)
-        .execute(conn),
-        Covers::Client | Covers::User | Covers::Grant => diesel::sql_query(format!(
-            "INSERT INTO {table} ({key}, issued_up_to, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT ({key}) DO UPDATE SET issued_up_to = excluded.issued_up_to, expires_at = excluded.expires_at"
-        ))
-        .bind::<Text, _>(match covers {
-            Covers::User => revoked.sub.clone().unwrap_or_default(),
-            Covers::Grant => format!("{}:{}", revoked.client_id, revoked.sub.as_deref().unwrap_or_default()),
-            _ => revoked.client_id.clone(),
-        })
-        .bind::<BigInt, _>(at)
-        .bind::<BigInt, _>(revoked.exp)
-        .execute(conn),
+        .execute(conn);
     }
+    let (covers, id) = Covers::of(&revoked.revoked);
+    let (table, key) = covers.table();
+    diesel::sql_query(format!(
+        "INSERT INTO {table} ({key}, issued_up_to, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT ({key}) DO UPDATE SET issued_up_to = excluded.issued_up_to, expires_at = excluded.expires_at"
+    ))
+    .bind::<Text, _>(id)
+    .bind::<BigInt, _>(at)
+    .bind::<BigInt, _>(revoked.exp)
+    .execute(conn)
 }
 
 fn purge(conn: &mut AnyConnection, now: i64) -> diesel::QueryResult<usize> {
@@ -142,13 +135,7 @@ impl Revocations {
     /// Records a revocation that happened at `at` (seconds): in memory first, so it counts at
     /// once, then in the database (idempotent: every replica writes the same row).
     pub async fn record(&self, revoked: TokenRevoked, at: i64) -> Result<(), StorageError> {
-        self.list.record(
-            &revoked.jti,
-            &revoked.client_id,
-            revoked.sub.as_deref(),
-            revoked.exp,
-            at,
-        );
+        self.list.record(&revoked.revoked, revoked.exp, at);
         self.db.run(move |c| Ok(store(c, &revoked, at)?)).await.map(drop)
     }
 

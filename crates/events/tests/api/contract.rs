@@ -49,12 +49,7 @@ pub(crate) fn revoked(jti: &str) -> Event {
     Event::new(
         "/test",
         Some(jti.into()),
-        &TokenRevoked {
-            jti: jti.into(),
-            client_id: "c".into(),
-            sub: None,
-            exp: 0,
-        },
+        &TokenRevoked::token(jti.parse().unwrap(), ids::literal!(ClientId, "c"), None, 0),
     )
     .unwrap()
 }
@@ -382,12 +377,7 @@ async fn writes_publish_what_they_commit(url: &str) {
             .await
             .is_ok()
     };
-    let payload = TokenRevoked {
-        jti: "j1".into(),
-        client_id: "app".into(),
-        sub: None,
-        exp: 0,
-    };
+    let payload = TokenRevoked::token(ids::literal!(Jti, "j1"), ids::literal!(ClientId, "app"), None, 0);
     let staged = payload.clone();
     outbox
         .write(move |_, events| events.publish("/test", None, &staged))

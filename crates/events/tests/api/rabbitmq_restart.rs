@@ -104,12 +104,7 @@ async fn rabbitmq_restart_loses_no_event() {
                         Event::new(
                             "/test",
                             None,
-                            &TokenRevoked {
-                                jti,
-                                client_id: "c".into(),
-                                sub: None,
-                                exp: 0,
-                            },
+                            &TokenRevoked::token(jti.parse().unwrap(), ids::literal!(ClientId, "c"), None, 0),
                         )
                         .unwrap()
                     })

@@ -3,7 +3,7 @@
 //! (`token.revoked` with jti `*`).
 
 use events::Outbox;
-use events::catalogue::{ApplicationDeleted, ApplicationRegistered, ConsentGranted, TokenRevoked};
+use events::catalogue::{ApplicationDeleted, ApplicationRegistered, ConsentGranted, Revoked, TokenRevoked};
 use ids::ClientId;
 use settings::Span;
 use storage::StorageError;
@@ -21,12 +21,10 @@ pub fn registered(row: &ClientRow) -> ApplicationRegistered {
     }
 }
 
-/// `token.revoked` for every token `client` was issued until `now` (jti `*`).
-fn every_token_of(client: &str, now: i64, ttl: Span) -> TokenRevoked {
+/// `token.revoked` for every token `client` was issued until `now`.
+fn every_token_of(client: &ClientId, now: i64, ttl: Span) -> TokenRevoked {
     TokenRevoked {
-        jti: "*".to_owned(),
-        client_id: client.to_owned(),
-        sub: None,
+        revoked: Revoked::Client(client.clone()),
         exp: now / 1000 + ttl.secs(),
     }
 }

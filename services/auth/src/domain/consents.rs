@@ -3,7 +3,7 @@
 //! when the user withdraws it; each change publishes its event, so the services that push data
 //! out (webhooks, notifications) stop at once.
 
-use events::catalogue::{ConsentGranted, ConsentRevoked, TokenRevoked};
+use events::catalogue::{ConsentGranted, ConsentRevoked, Revoked, TokenRevoked};
 use ids::{ClientId, UserId};
 use settings::Span;
 use storage::{AnyConnection, StorageError};
@@ -61,9 +61,10 @@ fn withdraw_in(
     }
     store::revoke_user_refresh_tokens_at(c, user, client, now)?;
     let tokens = TokenRevoked {
-        jti: "*".to_owned(),
-        client_id: client.to_string(),
-        sub: Some(user.to_string()),
+        revoked: Revoked::Grant {
+            client_id: client.clone(),
+            user: user.clone(),
+        },
         exp: now / 1000 + access_ttl.secs(),
     };
     events.publish(SOURCE, Some(user.to_string()), &tokens)?;

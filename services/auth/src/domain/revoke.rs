@@ -1,6 +1,7 @@
 //! Revoking access tokens: the record and its `token.revoked` event in one transaction.
 
 use events::catalogue::TokenRevoked;
+use ids::{ClientId, Jti, UserId};
 use storage::StorageError;
 
 use crate::keys::AccessClaims;
@@ -11,21 +12,24 @@ impl AppState {
     /// Records a revoked access token and its `token.revoked` event in one transaction, then
     /// wakes the relay. Revoking twice is harmless and publishes once.
     pub async fn revoke_access(&self, claims: &AccessClaims) -> Result<(), StorageError> {
-        let payload = TokenRevoked {
-            jti: claims.jti.to_string(),
-            client_id: claims.client_id.to_string(),
-            sub: claims.user.as_ref().map(ToString::to_string),
-            exp: claims.exp,
-        };
-        self.revoke(payload).await
+        let (jti, client, user) = (claims.jti.clone(), claims.client_id.clone(), claims.user.clone());
+        self.revoke_token(jti, client, user, claims.exp).await
     }
 
-    pub async fn revoke(&self, revoked: TokenRevoked) -> Result<(), StorageError> {
+    /// Records one token's revocation and its `token.revoked`; `exp` is the token's.
+    pub async fn revoke_token(
+        &self,
+        jti: Jti,
+        client_id: ClientId,
+        user: Option<UserId>,
+        exp: i64,
+    ) -> Result<(), StorageError> {
         self.outbox
             .write(move |conn, events| {
                 // Revoking twice records and publishes once.
-                if store::revoke_access(conn, &revoked.jti, &revoked.client_id, revoked.exp * 1000)? {
-                    events.publish(SOURCE, Some(revoked.jti.clone()), &revoked)?;
+                if store::revoke_access(conn, &jti, &client_id, exp * 1000)? {
+                    let subject = jti.to_string();
+                    events.publish(SOURCE, Some(subject), &TokenRevoked::token(jti, client_id, user, exp))?;
                 }
                 Ok(())
             })

@@ -2,12 +2,11 @@
 //! in the transaction that stores it; a deleted one takes with it everything that acts for
 //! the user and revokes their access tokens.
 
-use events::catalogue::{TokenRevoked, UserRegistered};
+use events::catalogue::{Revoked, TokenRevoked, UserRegistered};
 use events::{Outbox, Staged};
 use ids::UserId;
 use settings::Span;
 use storage::{AnyConnection, StorageError};
-use tokens::RevocationList;
 
 use crate::domain::verification;
 use crate::state::SOURCE;
@@ -55,9 +54,7 @@ pub fn delete_in(
     // Made after the delete, so its time (from which on tokens are revoked) follows any token
     // issued before the user was gone.
     let revoked = TokenRevoked {
-        jti: RevocationList::EVERY_TOKEN.to_owned(),
-        client_id: RevocationList::EVERY_TOKEN.to_owned(),
-        sub: Some(user.to_string()),
+        revoked: Revoked::User(user.clone()),
         exp: storage::now_millis() / 1000 + access_ttl.secs(),
     };
     events.publish(SOURCE, Some(user.to_string()), &revoked)

@@ -395,13 +395,8 @@ pub async fn redeem_code(
 
 async fn revoke_issued(state: &AppState, row: &store::CodeRow) -> Result<(), OAuthError> {
     if let (Some(jti), Some(exp)) = (&row.issued_jti, row.issued_exp) {
-        let revoked = events::catalogue::TokenRevoked {
-            jti: jti.clone(),
-            client_id: row.client_id.to_string(),
-            sub: Some(row.user_id.to_string()),
-            exp,
-        };
-        state.revoke(revoked).await?;
+        let (client, user) = (row.client_id.clone(), row.user_id.clone());
+        state.revoke_token(jti.clone(), client, Some(user), exp).await?;
     }
     if let Some(family) = row.issued_family.clone() {
         state.store.revoke_family(family, storage::now_millis()).await?;

@@ -211,8 +211,7 @@ impl Gateway {
             return;
         };
         if let Ok(answer) = self.validator.validate(&token).await {
-            self.validator
-                .revoke(&answer.jti, &answer.client_id, None, answer.exp, tokens::now_secs());
+            self.validator.forget(&answer);
         }
     }
 

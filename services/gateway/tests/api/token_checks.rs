@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use events::catalogue::TokenRevoked;
+use events::catalogue::{Revoked, TokenRevoked};
 use events::{Bus, Event, InProcessBus};
 use gateway::{Addresses, DocSource, RatePolicy, Route};
 use runtime::Deps;
@@ -385,12 +385,7 @@ async fn a_revocation_event_refuses_the_token_at_once() {
     let (_, gw) = setup().await;
     assert_eq!(gw.get("/things", Some("r1:profile")).await.0, 200);
     assert_eq!(gw.get("/things", Some("r2:profile")).await.0, 200);
-    let revoked = TokenRevoked {
-        jti: "r1".into(),
-        client_id: "app-r1".into(),
-        sub: None,
-        exp: now() + 600,
-    };
+    let revoked = TokenRevoked::token("r1".parse().unwrap(), "app-r1".parse().unwrap(), None, now() + 600);
     gw.bus
         .publish(&[Event::new("/auth", None, &revoked).unwrap()])
         .await
@@ -405,9 +400,7 @@ async fn a_revocation_event_refuses_the_token_at_once() {
         "other tokens unaffected"
     );
     let every = TokenRevoked {
-        jti: "*".into(),
-        client_id: "app-r2".into(),
-        sub: None,
+        revoked: Revoked::Client("app-r2".parse().unwrap()),
         exp: now() + 600,
     };
     gw.bus
