@@ -176,6 +176,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((stored.status.as_str(), stored.reason.as_deref()), ("failed", Some("no_consent")));
+        assert_eq!(
+            (stored.status.as_str(), stored.reason.as_deref()),
+            ("failed", Some("no_consent"))
+        );
     }
 }

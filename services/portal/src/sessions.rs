@@ -8,6 +8,7 @@ use std::pin::Pin;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use ids::UserId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -38,7 +39,7 @@ pub fn same(a: &str, b: &str) -> bool {
 /// A signed-in person, with a live access token (no `Debug`: it would print the token).
 #[derive(Clone)]
 pub struct Session {
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
     pub roles: Vec<String>,
     pub csrf: String,

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use events::Event;
 use events::catalogue::UsageReported;
+use ids::{ClientId, UserId};
 use storage::{AnyConnection, Database, StorageError};
 
 mod schema {
@@ -39,7 +40,7 @@ use schema::{portal_sessions, portal_sign_ins};
 #[diesel(table_name = portal_sessions)]
 pub struct SessionRow {
     pub id_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
     /// Space-separated, as auth names them.
     pub roles: String,
@@ -119,7 +120,7 @@ impl Store {
             .await
     }
 
-    pub async fn usage_of(&self, client: String, since: String) -> Result<Vec<UsageRow>, StorageError> {
+    pub async fn usage_of(&self, client: ClientId, since: String) -> Result<Vec<UsageRow>, StorageError> {
         self.db.run(move |c| Ok(usage_of(c, &client, &since)?)).await
     }
 

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use ids::UserId;
 use storage::{AnyConnection, Database, StorageError};
 
 use crate::domain::ProfilePatch;
@@ -119,7 +120,7 @@ impl Store {
         Self { db }
     }
 
-    pub async fn profile(&self, user_id: String) -> Result<Option<ProfileRow>, StorageError> {
+    pub async fn profile(&self, user_id: UserId) -> Result<Option<ProfileRow>, StorageError> {
         self.db.run(move |c| Ok(by_id(c, &user_id)?)).await
     }
 }

@@ -3,6 +3,7 @@
 //! beside their fields; other refusals become a `PortalError`.
 
 use actix_web::http::StatusCode;
+use ids::{ClientId, UserId};
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -38,7 +39,7 @@ pub enum Outcome<T> {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Me {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     #[serde(default)]
     pub roles: Vec<String>,
@@ -46,7 +47,7 @@ pub struct Me {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Application {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -63,7 +64,7 @@ pub struct Application {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Consent {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,

@@ -34,7 +34,7 @@ pub async fn revoke(
     let name = consents
         .iter()
         .find(|c| c.client_id == *client_id)
-        .map(|c| c.name.clone().unwrap_or_else(|| c.client_id.clone()))
+        .map(|c| c.name.clone().unwrap_or_else(|| c.client_id.to_string()))
         .ok_or_else(|| PortalError::NotFound("You have not authorized this application.".to_owned()))?;
     portal.api.withdraw_consent(&session.token, &client_id).await?;
     tracing::info!(client.id = %client_id, user.id = %session.user_id, "consent withdrawn in the portal");

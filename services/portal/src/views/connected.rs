@@ -20,7 +20,7 @@ pub fn list(session: &Session, consents: &[Consent], revoked: Option<&str>) -> H
         } @else {
             ul.cards {
                 @for consent in consents {
-                    @let name = consent.name.clone().unwrap_or_else(|| consent.client_id.clone());
+                    @let name = consent.name.clone().unwrap_or_else(|| consent.client_id.to_string());
                     li {
                         div {
                             strong { (name) }

@@ -25,7 +25,7 @@ async fn database(backend: Backend) -> (Db, Database) {
 fn session(id: &str, expires_at: i64) -> SessionRow {
     SessionRow {
         id_hash: id.to_owned(),
-        user_id: "u1".to_owned(),
+        user_id: "u1".parse().unwrap(),
         username: "alice".to_owned(),
         roles: "user".to_owned(),
         csrf: "c".to_owned(),

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_kit::{ApiError, Envelope, etag};
 use identity::{AnyScope, Caller, ForUser, Requirement, Scoped};
+use ids::UserId;
 
 use crate::domain::{ProfilePatch, profiles};
 use crate::state::Profiles;
@@ -33,12 +34,12 @@ impl Requirement for DeleteAccount {
     const SCOPES: &'static [&'static str] = &[DELETE_SCOPE];
 }
 
-async fn load(state: &Profiles, user_id: &str) -> Result<ProfileRow, ApiError> {
-    state
-        .store
-        .profile(user_id.to_owned())
-        .await?
-        .ok_or_else(|| ApiError::not_found("no profile for this user"))
+async fn load(state: &Profiles, user_id: UserId) -> Result<ProfileRow, ApiError> {
+    state.store.profile(user_id).await?.ok_or_else(no_profile)
+}
+
+fn no_profile() -> ApiError {
+    ApiError::not_found("no profile for this user")
 }
 
 /// The caller's view of `row` and its entity tag: the e-mail shows only with `email`, the
@@ -65,7 +66,7 @@ fn answer(row: &ProfileRow, caller: &Caller) -> HttpResponse {
     responses((status = 200, body = UserInfoDocument), (status = 401, body = http_kit::ErrorBody),
               (status = 403, body = http_kit::ErrorBody), (status = 404, body = http_kit::ErrorBody)))]
 pub async fn user_info(state: web::Data<Profiles>, caller: ForUser<AnyScope>) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &caller.user).await?;
+    let row = load(&state, caller.user.clone()).await?;
     let info = UserInfo::of(&row, caller.0.has_scope(PROFILE_SCOPE), caller.0.has_scope(EMAIL_SCOPE));
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -81,7 +82,7 @@ pub async fn me(
     caller: ForUser<ReadProfile>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &caller.user).await?;
+    let row = load(&state, caller.user.clone()).await?;
     let (_, tag) = own_view(&row, &caller);
     if etag::not_modified(&req, &tag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
@@ -110,7 +111,7 @@ pub async fn update_me(
     // Without If-Match a change made meanwhile is read again and the patch applied on top;
     // with it, the next round answers 412.
     for _ in 0..3 {
-        let current = load(&state, &caller.user).await?;
+        let current = load(&state, caller.user.clone()).await?;
         etag::if_match(&req, &own_view(&current, &caller).1)?;
         if patch.is_empty() {
             return Ok(answer(&current, &caller));
@@ -145,6 +146,8 @@ pub async fn public_profile(
     _reader: Scoped<ReadProfile>,
     id: web::Path<String>,
 ) -> Result<Envelope<PublicProfile>, ApiError> {
-    let row = load(&state, &id).await?;
+    // Not an id any user could have: no such profile, as for an unknown one.
+    let id = UserId::parse(id.into_inner()).map_err(|_| no_profile())?;
+    let row = load(&state, id).await?;
     Ok(Envelope::ok(PublicProfile::from(&row)))
 }
