@@ -53,6 +53,12 @@ impl Answer {
         tokens::networks_admit(&self.allowed_networks, address)
     }
 
+    /// The user the token speaks for; none for a client's own token, whose `sub` is its client
+    /// id (RFC 9068). The one place the gateway tells the two apart.
+    pub fn user(&self) -> Option<&str> {
+        (!self.sub.is_empty() && self.sub != self.client_id).then_some(self.sub.as_str())
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split_ascii_whitespace().any(|s| s == scope)
     }
@@ -393,8 +399,26 @@ fn covers(revoked: &Revoked, answer: &Answer, at: i64) -> bool {
         Revoked::Token { jti, .. } => answer.jti == jti.as_str(),
         Revoked::Client(client) => issued_before && answer.client_id == client.as_str(),
         Revoked::Grant { client_id, user } => {
-            issued_before && answer.client_id == client_id.as_str() && answer.sub == user.as_str()
+            issued_before && answer.client_id == client_id.as_str() && answer.user() == Some(user.as_str())
         }
-        Revoked::User(user) => issued_before && answer.sub == user.as_str(),
+        Revoked::User(user) => issued_before && answer.user() == Some(user.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Answer;
+
+    #[test]
+    fn a_token_speaks_for_a_user_only_when_its_sub_is_not_its_client() {
+        let answer = |sub: &str| Answer {
+            active: true,
+            sub: sub.into(),
+            client_id: "app".into(),
+            ..Answer::default()
+        };
+        assert_eq!(answer("ana").user(), Some("ana"));
+        assert_eq!(answer("app").user(), None, "a client's own token");
+        assert_eq!(answer("").user(), None, "an answer without a subject");
     }
 }

@@ -108,11 +108,11 @@ impl Gateway {
         else {
             return Ok(None);
         };
-        let who = match answer {
-            Some(answer) if !answer.sub.is_empty() && self.per_user_clients.contains(&answer.client_id) => {
-                format!("client:{}:user:{}", answer.client_id, answer.sub)
+        let who = match answer.map(|a| (a, a.user())) {
+            Some((answer, Some(user))) if self.per_user_clients.contains(&answer.client_id) => {
+                format!("client:{}:user:{user}", answer.client_id)
             }
-            Some(answer) => format!("client:{}", answer.client_id),
+            Some((answer, _)) => format!("client:{}", answer.client_id),
             None => format!("ip:{client}"),
         };
         self.limits
