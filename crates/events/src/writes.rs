@@ -46,11 +46,12 @@ impl Outbox {
     }
 
     /// Runs `work` in one transaction, with the events it stages written in the same one; wakes
-    /// the relay after the commit when there were any.
+    /// the relay after the commit when there were any. `work` may run twice (see
+    /// [`Database::transaction`]): each run stages its events afresh.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection, &mut Staged) -> Result<T, StorageError> + Send + 'static,
+        F: Fn(&mut AnyConnection, &mut Staged) -> Result<T, StorageError> + Send + 'static,
     {
         let (out, published) = self
             .db
@@ -70,7 +71,7 @@ impl Outbox {
     /// `event_id`, unless it already had (then nothing happens, and `false` comes back).
     pub async fn once<F>(&self, consumer: &'static str, event_id: uuid::Uuid, work: F) -> Result<bool, StorageError>
     where
-        F: FnOnce(&mut AnyConnection, &mut Staged) -> Result<(), StorageError> + Send + 'static,
+        F: Fn(&mut AnyConnection, &mut Staged) -> Result<(), StorageError> + Send + 'static,
     {
         self.write(move |conn, staged| {
             if !inbox::first_time(conn, consumer, &event_id)? {
@@ -91,7 +92,7 @@ impl Outbox {
         work: F,
     ) -> Result<usize, StorageError>
     where
-        F: FnOnce(&mut AnyConnection, &mut Staged, &[&Event]) -> Result<(), StorageError> + Send + 'static,
+        F: Fn(&mut AnyConnection, &mut Staged, &[&Event]) -> Result<(), StorageError> + Send + 'static,
     {
         self.write(move |conn, staged| {
             let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();

@@ -159,23 +159,17 @@ impl Database {
     }
 
     /// Like [`Database::run`], with `work` inside one transaction: all of it commits, or none.
-    /// A connection found lost at `BEGIN` is replaced before `work` starts.
+    /// A connection found lost at `BEGIN` is replaced before `work` starts; a transaction whose
+    /// session the server ended before it committed (a restart under load) was rolled back, and
+    /// runs again, once, on another connection. Hence `Fn`, as for `run`.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
     {
-        self.lend(move |lender| {
-            let mut pooled = lender.checkout()?;
-            if let Err(error) = begin(&mut pooled.conn) {
-                if !lender.lost(&error) {
-                    return Err(error);
-                }
-                drop(pooled);
-                pooled = lender.checkout()?;
-                begin(&mut pooled.conn)?;
-            }
-            finish(&mut pooled.conn, work)
+        self.lend(move |lender| match lender.transact(&work) {
+            Err(error) if lender.lost(&error) && lost_before_effect(&error) => lender.transact(&work),
+            done => done,
         })
         .await
     }
@@ -236,6 +230,20 @@ impl Lender {
             }
         }
         Ok(self.pool.get()?)
+    }
+
+    /// `work` in a transaction on a connection whose `BEGIN` went through.
+    fn transact<T>(&self, work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut pooled = self.checkout()?;
+        if let Err(error) = begin(&mut pooled.conn) {
+            if !self.lost(&error) {
+                return Err(error);
+            }
+            drop(pooled);
+            pooled = self.checkout()?;
+            begin(&mut pooled.conn)?;
+        }
+        finish(&mut pooled.conn, work)
     }
 
     /// Whether `error` says the connection is gone; if so, the pool's other connections are

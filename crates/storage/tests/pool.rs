@@ -109,6 +109,34 @@ async fn sessions_the_server_ended_fail_no_request_and_no_write_happens_twice() 
     assert!(db.statements() >= 14, "statements are counted");
 }
 
+/// A transaction whose session the server ends after its first write (a restart while it was
+/// open) was rolled back: it runs again on a new session, and its write happens once.
+#[tokio::test]
+async fn a_transaction_the_server_ended_before_its_commit_runs_again_once() {
+    let test_db = test_support::TestDatabase::create();
+    let db = pooled(&test_db.url).await;
+    db.run(|c| Ok(diesel::sql_query("CREATE TABLE writes (n INTEGER NOT NULL)").execute(c)?))
+        .await
+        .unwrap();
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = tries.clone();
+    db.transaction(move |c| {
+        diesel::sql_query("INSERT INTO writes (n) VALUES (1)").execute(c)?;
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(c)?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("the transaction commits on its second session");
+    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2, "it ran twice");
+    let written: Count = db
+        .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM writes").get_result(c)?))
+        .await
+        .unwrap();
+    assert_eq!(written.n, 1, "the first try's write was rolled back");
+}
+
 /// A pool with the default settings.
 async fn pooled(url: &str) -> Database {
     let url = url.to_owned();

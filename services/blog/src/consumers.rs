@@ -23,7 +23,7 @@ impl Handler for Authors {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
         let event = delivery.event;
         let at = event.time.timestamp_millis();
-        type Work = Box<dyn FnOnce(&mut AnyConnection, &mut Staged) -> Result<(), StorageError> + Send>;
+        type Work = Box<dyn Fn(&mut AnyConnection, &mut Staged) -> Result<(), StorageError> + Send>;
         let work: Work = if let Some(payload) = event.payload::<UserRegistered>() {
             let user = payload.map_err(HandlerError::new)?;
             Box::new(move |c, _| Ok(store::author_registered(c, &user.user_id, &user.username, at)?))

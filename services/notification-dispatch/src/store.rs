@@ -197,7 +197,7 @@ impl Store {
                 }
                 let row = ServiceRow {
                     service_id: next_service_id(c, row.provider_id)?,
-                    ..row
+                    ..row.clone()
                 };
                 insert_service(c, &row)?;
                 Ok(Some(row))

@@ -455,11 +455,16 @@ fn observe(state: &Webhooks, made: &Made, next: &Next, now: i64) {
 async fn record(
     outbox: &Outbox,
     settings: DeliverySettings,
-    decided: Vec<(Made, Next)>,
+    mut decided: Vec<(Made, Next)>,
     now: i64,
 ) -> Result<(), storage::StorageError> {
+    // Made before the transaction, which may run twice: an attempt keeps its id.
+    let attempts: Vec<AttemptRow> = decided
+        .iter_mut()
+        .map(|(made, next)| attempt_row(made, next, now))
+        .collect();
     outbox
-        .write(move |c, events| write(c, events, &settings, decided, now))
+        .write(move |c, events| write(c, events, &settings, &attempts, &decided, now))
         .await
 }
 
@@ -469,14 +474,11 @@ fn write(
     c: &mut storage::AnyConnection,
     events: &mut events::Staged,
     settings: &DeliverySettings,
-    mut decided: Vec<(Made, Next)>,
+    attempts: &[AttemptRow],
+    decided: &[(Made, Next)],
     now: i64,
 ) -> Result<(), storage::StorageError> {
-    let attempts: Vec<AttemptRow> = decided
-        .iter_mut()
-        .map(|(made, next)| attempt_row(made, next, now))
-        .collect();
-    store::insert_attempts(c, &attempts)?;
+    store::insert_attempts(c, attempts)?;
     let settled: Vec<store::Settled<'_>> = decided
         .iter()
         .map(|(made, next)| store::Settled {
@@ -497,7 +499,7 @@ fn write(
     // An endpoint is failing from its first failure after a success; the last outcome of the
     // batch decides.
     let mut failing: HashMap<&str, Option<i64>> = HashMap::new();
-    for (made, next) in &decided {
+    for (made, next) in decided {
         let endpoint = &made.endpoint;
         match next {
             Next::Delivered if endpoint.failing_since.is_some() => failing.insert(&endpoint.id, None),
@@ -508,10 +510,10 @@ fn write(
     for (endpoint, since) in failing {
         store::set_failing_since(c, endpoint, since)?;
     }
-    for (endpoint, room) in rooms(settings, &decided) {
+    for (endpoint, room) in rooms(settings, decided) {
         store::set_room(c, endpoint, room)?;
     }
-    for (made, next) in &decided {
+    for (made, next) in decided {
         if let Next::Disable(reason) = next {
             disable(c, events, &made.endpoint, reason, now)?;
         }

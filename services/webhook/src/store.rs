@@ -207,7 +207,7 @@ impl Store {
     ) -> Result<Option<String>, StorageError> {
         self.db
             .transaction(move |c| {
-                write_messages(c, &messages, deliveries)?;
+                write_messages(c, &messages, &deliveries)?;
                 Ok(delivery_of_event(c, &client, &event_id)?)
             })
             .await
@@ -732,11 +732,12 @@ pub fn insert_deliveries(c: &mut AnyConnection, rows: &[DeliveryRow]) -> QueryRe
 /// hundred endpoints otherwise binds a thousand parameters into a statement parsed anew.
 /// Inserts the messages not made before, and the deliveries of those inserted (an event's
 /// message to an application is made once).
-pub fn write_messages(c: &mut AnyConnection, messages: &[MessageRow], deliveries: Vec<DeliveryRow>) -> QueryResult<()> {
+pub fn write_messages(c: &mut AnyConnection, messages: &[MessageRow], deliveries: &[DeliveryRow]) -> QueryResult<()> {
     let made = insert_messages(c, messages)?;
     let deliveries: Vec<DeliveryRow> = deliveries
-        .into_iter()
+        .iter()
         .filter(|d| made.contains(&d.message_id))
+        .cloned()
         .collect();
     insert_deliveries(c, &deliveries)
 }

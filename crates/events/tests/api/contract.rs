@@ -284,14 +284,14 @@ async fn outbox_publishes_exactly_committed_rows(bus: Arc<dyn Bus>, url: &str) {
     let rolled_back = revoked("rolled-back");
     let result: Result<(), StorageError> = db
         .transaction(move |conn| {
-            outbox::enqueue(conn, &[rolled_back])?;
+            outbox::enqueue(conn, std::slice::from_ref(&rolled_back))?;
             Err(StorageError::NotFound) // the change fails after its event was written
         })
         .await;
     assert!(result.is_err());
     let committed = revoked("committed");
     let event = committed.clone();
-    db.transaction(move |conn| Ok(outbox::enqueue(conn, &[event])?))
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, std::slice::from_ref(&event))?))
         .await
         .expect("commit");
     wake.notify_one();

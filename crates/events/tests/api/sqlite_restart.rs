@@ -40,7 +40,7 @@ async fn an_event_a_crash_interrupted_is_delivered_at_the_next_start() {
     let relay_task = tokio::spawn(relay.run(CancellationToken::new()));
     let event = revoked("in-flight");
     let written = event.clone();
-    db.transaction(move |c| Ok(outbox::enqueue(c, &[written])?))
+    db.transaction(move |c| Ok(outbox::enqueue(c, std::slice::from_ref(&written))?))
         .await
         .expect("commit");
 

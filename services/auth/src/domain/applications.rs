@@ -1,6 +1,6 @@
 //! Applications (OAuth2 clients): each change is stored with the events that tell the platform
 //! of it, in one transaction. A change that makes its tokens stale revokes every one of them
-//! (`token.revoked` with jti `*`).
+//! (a client-wide `token.revoked`).
 
 use events::Outbox;
 use events::catalogue::{ApplicationDeleted, ApplicationRegistered, ConsentGranted, Revoked, TokenRevoked};
@@ -36,7 +36,7 @@ pub async fn create(outbox: &Outbox, row: ClientRow) -> Result<ClientRow, Storag
         .write(move |c, events| {
             store::insert_client(c, &row)?;
             events.publish(SOURCE, Some(row.id.to_string()), &registered)?;
-            Ok(row)
+            Ok(row.clone())
         })
         .await
 }
@@ -52,7 +52,7 @@ pub async fn set_networks(
     outbox
         .write(move |c, events| {
             store::set_client_networks(c, &client, &networks)?;
-            events.publish(SOURCE, Some(client.to_string()), &revoked)
+            events.publish(SOURCE, Some(revoked.subject()), &revoked)
         })
         .await
 }
@@ -65,7 +65,7 @@ pub async fn delete(outbox: &Outbox, client: ClientId, access_ttl: Span) -> Resu
         .write(move |c, events| {
             store::revoke_client_refresh_tokens(c, &client, now)?;
             store::delete_client(c, &client)?;
-            events.publish(SOURCE, Some(client.to_string()), &revoked)?;
+            events.publish(SOURCE, Some(revoked.subject()), &revoked)?;
             let deleted = ApplicationDeleted {
                 client_id: client.clone(),
             };

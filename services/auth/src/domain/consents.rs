@@ -67,7 +67,7 @@ fn withdraw_in(
         },
         exp: now / 1000 + access_ttl.secs(),
     };
-    events.publish(SOURCE, Some(user.to_string()), &tokens)?;
+    events.publish(SOURCE, Some(tokens.subject()), &tokens)?;
     let revoked = ConsentRevoked {
         user_id: user.clone(),
         client_id: client.clone(),

@@ -28,8 +28,8 @@ impl AppState {
             .write(move |conn, events| {
                 // Revoking twice records and publishes once.
                 if store::revoke_access(conn, &jti, &client_id, exp * 1000)? {
-                    let subject = jti.to_string();
-                    events.publish(SOURCE, Some(subject), &TokenRevoked::token(jti, client_id, user, exp))?;
+                    let revoked = TokenRevoked::token(jti.clone(), client_id.clone(), user.clone(), exp);
+                    events.publish(SOURCE, Some(revoked.subject()), &revoked)?;
                 }
                 Ok(())
             })

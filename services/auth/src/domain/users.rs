@@ -37,7 +37,7 @@ pub async fn create(outbox: &Outbox, user: UserRow, issuer: String, verify: Veri
             if verify == Verify::Email {
                 verification::request(c, events, &user, &issuer, user.created_at)?;
             }
-            Ok(user)
+            Ok(user.clone())
         })
         .await
 }
@@ -57,5 +57,5 @@ pub fn delete_in(
         revoked: Revoked::User(user.clone()),
         exp: storage::now_millis() / 1000 + access_ttl.secs(),
     };
-    events.publish(SOURCE, Some(user.to_string()), &revoked)
+    events.publish(SOURCE, Some(revoked.subject()), &revoked)
 }

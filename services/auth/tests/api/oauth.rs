@@ -926,15 +926,17 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
     let sqlite = test_support::TestSqlite::create();
     let db = storage::Database::connect(&sqlite.url, &storage::PoolSettings::default()).unwrap();
     db.migrate(&[&events::MIGRATIONS, &auth::MIGRATIONS]).await.unwrap();
-    let keys = auth::keys::KeyRing::load(
-        &db,
-        "http://issuer",
-        "partner-api",
-        3_600_000,
-        auth::keys::SigningAlgorithm::EdDSA,
-    )
-    .await
-    .unwrap();
+    // Each load is a replica starting against the same table.
+    let load = || {
+        auth::keys::KeyRing::load(
+            &db,
+            "http://issuer",
+            "partner-api",
+            3_600_000,
+            auth::keys::SigningAlgorithm::EdDSA,
+        )
+    };
+    let keys = load().await.unwrap();
     let now = storage::now_millis() / 1000;
     let claims = auth::keys::AccessClaims {
         iss: "http://issuer".into(),
@@ -963,15 +965,7 @@ async fn rotation_signs_with_the_new_key_and_still_verifies_the_old() {
     assert!(keys.verify(&old).is_ok() && keys.verify(&new).is_ok());
     assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2, "both keys published");
     // Another replica loading now sees both, and signs with the new one.
-    let replica = auth::keys::KeyRing::load(
-        &db,
-        "http://issuer",
-        "partner-api",
-        3_600_000,
-        auth::keys::SigningAlgorithm::EdDSA,
-    )
-    .await
-    .unwrap();
+    let replica = load().await.unwrap();
     assert!(replica.verify(&old).is_ok());
     assert_eq!(
         jsonwebtoken::decode_header(replica.sign(&claims).unwrap())

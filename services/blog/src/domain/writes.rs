@@ -37,10 +37,10 @@ pub async fn publish(
             let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
             let published = ArticlePublished {
                 article_id: id,
-                author_id: writer.user_id,
+                author_id: writer.user_id.clone(),
                 title: row.title.clone(),
-                locale,
-                category,
+                locale: locale.clone(),
+                category: category.clone(),
                 published_at: now,
             };
             stage(events, id, &published)?;
@@ -66,7 +66,7 @@ pub async fn update(
             let row = store::article(conn, id)?.ok_or(StorageError::NotFound)?;
             let updated = ArticleUpdated {
                 article_id: id,
-                author_id,
+                author_id: author_id.clone(),
                 title: row.title.clone(),
                 version: row.version,
                 modified_at: now,
@@ -90,7 +90,7 @@ pub async fn delete(outbox: &Outbox, (id, version): (ArticleId, i64), author_id:
                 id,
                 &ArticleDeleted {
                     article_id: id,
-                    author_id,
+                    author_id: author_id.clone(),
                 },
             )?;
             Ok(true)
@@ -116,7 +116,7 @@ pub async fn comment(
             let created = CommentCreated {
                 comment_id: id,
                 article_id: article,
-                author_id: writer.user_id,
+                author_id: writer.user_id.clone(),
                 created_at: now,
             };
             stage(events, article, &created)?;

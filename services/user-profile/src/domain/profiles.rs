@@ -24,7 +24,7 @@ pub async fn update(outbox: &Outbox, next: ProfileRow) -> Result<Option<ProfileR
                 phone: next.phone.clone(),
             };
             events.publish(SOURCE, Some(next.user_id.to_string()), &payload)?;
-            Ok(Some(next))
+            Ok(Some(next.clone()))
         })
         .await
 }
@@ -37,7 +37,13 @@ pub async fn delete(outbox: &Outbox, user_id: UserId) -> Result<(), StorageError
                 return Err(StorageError::NotFound);
             }
             let subject = user_id.to_string();
-            events.publish(SOURCE, Some(subject), &UserDeleted { user_id })
+            events.publish(
+                SOURCE,
+                Some(subject),
+                &UserDeleted {
+                    user_id: user_id.clone(),
+                },
+            )
         })
         .await
 }

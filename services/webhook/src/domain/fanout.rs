@@ -108,7 +108,7 @@ impl Fanout {
         store::write_messages(
             c,
             &std::mem::take(&mut self.messages),
-            std::mem::take(&mut self.deliveries),
+            &std::mem::take(&mut self.deliveries),
         )
     }
 
