@@ -159,17 +159,20 @@ impl Database {
     }
 
     /// Like [`Database::run`], with `work` inside one transaction: all of it commits, or none.
-    /// A connection found lost at `BEGIN` is replaced before `work` starts; a transaction whose
-    /// session the server ended before it committed (a restart under load) was rolled back, and
-    /// runs again, once, on another connection. Hence `Fn`, as for `run`.
+    /// A connection found lost at `BEGIN` is replaced before `work` starts. A transaction that
+    /// lost its connection before its `COMMIT` was sent (a restart under load) cannot have
+    /// committed, nor one whose `COMMIT` the server refused by ending the session: it runs
+    /// again, once, on another connection. Hence `Fn`, as for `run`.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: Fn(&mut AnyConnection) -> Result<T, StorageError> + Send + 'static,
     {
         self.lend(move |lender| match lender.transact(&work) {
-            Err(error) if lender.lost(&error) && lost_before_effect(&error) => lender.transact(&work),
-            done => done,
+            Err(failed) if lender.lost(failed.error()) && failed.had_no_effect() => {
+                lender.transact(&work).map_err(Failed::into_error)
+            }
+            done => done.map_err(Failed::into_error),
         })
         .await
     }
@@ -233,15 +236,15 @@ impl Lender {
     }
 
     /// `work` in a transaction on a connection whose `BEGIN` went through.
-    fn transact<T>(&self, work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let mut pooled = self.checkout()?;
+    fn transact<T>(&self, work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>) -> Result<T, Failed> {
+        let mut pooled = self.checkout().map_err(Failed::BeforeCommit)?;
         if let Err(error) = begin(&mut pooled.conn) {
             if !self.lost(&error) {
-                return Err(error);
+                return Err(Failed::BeforeCommit(error));
             }
             drop(pooled);
-            pooled = self.checkout()?;
-            begin(&mut pooled.conn)?;
+            pooled = self.checkout().map_err(Failed::BeforeCommit)?;
+            begin(&mut pooled.conn).map_err(Failed::BeforeCommit)?;
         }
         finish(&mut pooled.conn, work)
     }
@@ -405,12 +408,41 @@ fn begin(conn: &mut AnyConnection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// How a transaction failed: before its `COMMIT` was sent, or at it.
+enum Failed {
+    BeforeCommit(StorageError),
+    AtCommit(StorageError),
+}
+
+impl Failed {
+    fn error(&self) -> &StorageError {
+        match self {
+            Self::BeforeCommit(error) | Self::AtCommit(error) => error,
+        }
+    }
+
+    fn into_error(self) -> StorageError {
+        match self {
+            Self::BeforeCommit(error) | Self::AtCommit(error) => error,
+        }
+    }
+
+    /// Whether the server cannot have committed the transaction, its connection being lost:
+    /// it never got the `COMMIT`, or ended the session instead of answering it.
+    fn had_no_effect(&self) -> bool {
+        match self {
+            Self::BeforeCommit(_) => true,
+            Self::AtCommit(error) => lost_before_effect(error),
+        }
+    }
+}
+
 /// Runs `work` in the transaction [`begin`] opened, then commits it, or rolls it back when
 /// `work` fails.
 fn finish<T>(
     conn: &mut AnyConnection,
     work: impl FnOnce(&mut AnyConnection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
+) -> Result<T, Failed> {
     let outcome = work(conn);
     let settled = match (&outcome, &mut *conn) {
         (Ok(_), AnyConnection::Postgresql(pg)) => AnsiTransactionManager::commit_transaction(pg),
@@ -426,8 +458,8 @@ fn finish<T>(
             Ok(())
         }
     };
-    settled?;
-    outcome
+    settled.map_err(|error| Failed::AtCommit(error.into()))?;
+    outcome.map_err(Failed::BeforeCommit)
 }
 
 #[cfg(test)]

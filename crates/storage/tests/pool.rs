@@ -137,6 +137,75 @@ async fn a_transaction_the_server_ended_before_its_commit_runs_again_once() {
     assert_eq!(written.n, 1, "the first try's write was rolled back");
 }
 
+/// A TCP relay to PostgreSQL that can cut every connection it carries, as a network or a
+/// server that dies without a word does (no message before the end, unlike a shutdown).
+struct Relay {
+    port: u16,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn to(server: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let carried = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (server, kept) = (server.to_owned(), carried.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let upstream = std::net::TcpStream::connect(&server).unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || std::io::copy(&mut from, &mut to));
+                }
+                kept.lock().unwrap().extend([client, upstream]);
+            }
+        });
+        Self { port, carried }
+    }
+
+    fn cut(&self) {
+        for stream in self.carried.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A transaction whose connection is cut after its first write, before its `COMMIT` was sent,
+/// cannot have committed: it runs again on a new connection, and its write happens once.
+#[tokio::test]
+async fn a_transaction_cut_off_before_its_commit_runs_again_once() {
+    let test_db = test_support::TestDatabase::create();
+    let (authority, database) = test_db.url.split_once("@").unwrap().1.split_once('/').unwrap();
+    let relay = Relay::to(authority);
+    let through_relay = test_db.url.replace(authority, &format!("127.0.0.1:{}", relay.port));
+    assert!(through_relay.ends_with(database));
+    let db = pooled(&through_relay).await;
+    db.run(|c| Ok(diesel::sql_query("CREATE TABLE writes (n INTEGER NOT NULL)").execute(c)?))
+        .await
+        .unwrap();
+    let relay = std::sync::Arc::new(relay);
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seen, cutter) = (tries.clone(), relay.clone());
+    db.transaction(move |c| {
+        diesel::sql_query("INSERT INTO writes (n) VALUES (1)").execute(c)?;
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            cutter.cut();
+        }
+        diesel::sql_query("INSERT INTO writes (n) VALUES (2)").execute(c)?;
+        Ok(())
+    })
+    .await
+    .expect("the transaction commits on a new connection");
+    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2, "it ran twice");
+    let written: Count = db
+        .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM writes").get_result(c)?))
+        .await
+        .unwrap();
+    assert_eq!(written.n, 2, "only the second try's two writes committed");
+}
+
 /// A pool with the default settings.
 async fn pooled(url: &str) -> Database {
     let url = url.to_owned();
