@@ -8,6 +8,7 @@ use storage::Database;
 use tokio::sync::Notify;
 
 use crate::channels::Senders;
+use crate::domain::queue::Intake;
 use crate::metrics::DispatchMetrics;
 use crate::store::Store;
 use crate::{DispatchSettings, NotificationSettings, Settings};
@@ -21,12 +22,15 @@ pub struct Dispatch {
     pub senders: Senders,
     /// Services' and providers' rate limits, shared by replicas through Redis.
     pub rates: Arc<dyn RateLimiter>,
+    /// Where accepted notifications are queued, requests at the same time together.
+    pub intake: Intake,
     /// Wakes the dispatcher when notifications were queued.
     pub wake: Arc<Notify>,
     pub metrics: DispatchMetrics,
 }
 
 impl Dispatch {
+    /// Starts the intake's writers: call it on the runtime.
     pub fn new(
         db: Database,
         outbox: Outbox,
@@ -36,6 +40,7 @@ impl Dispatch {
     ) -> Result<Self, std::io::Error> {
         Ok(Self {
             store: Store::new(db),
+            intake: Intake::start(outbox.clone()),
             outbox,
             notifications: settings.notifications.clone(),
             dispatch: settings.dispatch.clone(),

@@ -741,12 +741,28 @@ fn rows(found: Vec<(StateRow, ContentRow)>) -> Vec<NotificationRow> {
 }
 
 pub fn insert_notification(c: &mut AnyConnection, row: &NotificationRow) -> QueryResult<()> {
-    let (state, content) = row.split();
-    diesel::insert_into(contents::table).values(&content).execute(c)?;
-    diesel::insert_into(notifications::table)
-        .values(&state)
-        .execute(c)
-        .map(drop)
+    insert_notifications(c, std::slice::from_ref(row))
+}
+
+/// Inserts `rows` in a statement per table (per hundred rows).
+pub fn insert_notifications(c: &mut AnyConnection, rows: &[NotificationRow]) -> QueryResult<()> {
+    for chunk in rows.chunks(100) {
+        let (states, contents): (Vec<StateRow>, Vec<ContentRow>) = chunk.iter().map(NotificationRow::split).unzip();
+        // Multi-row VALUES is each backend's own (diesel's multi-backend has no batch insert).
+        match c {
+            AnyConnection::Postgresql(pg) => {
+                diesel::insert_into(contents::table).values(&contents).execute(pg)?;
+                diesel::insert_into(notifications::table).values(&states).execute(pg)?;
+            }
+            AnyConnection::Sqlite(sqlite) => {
+                diesel::insert_into(contents::table).values(&contents).execute(sqlite)?;
+                diesel::insert_into(notifications::table)
+                    .values(&states)
+                    .execute(sqlite)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn notification(c: &mut AnyConnection, id: &str) -> QueryResult<Option<NotificationRow>> {

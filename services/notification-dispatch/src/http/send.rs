@@ -18,8 +18,8 @@ use values::{FieldErrors, Invalid};
 use super::SendNotifications;
 use crate::destination::Destination;
 use crate::domain::request::{self, Body, Content, Head, Limits};
+use crate::domain::routing;
 use crate::domain::{Channel, Kind, new_notification_id};
-use crate::domain::{queue, routing};
 use crate::state::Dispatch;
 use crate::store::{self, NotificationRow, ServiceRow};
 use crate::views::{Accepted, NotificationView};
@@ -269,7 +269,7 @@ pub async fn send(
         return Ok(answer);
     }
     let rows = rows(&service, &client, &body, key.as_deref(), &fingerprint);
-    match queue::accept(&state.outbox, rows.clone()).await {
+    match state.intake.accept(rows.clone()).await {
         // The dispatcher looks once they are committed.
         Ok(()) => state.wake.notify_one(),
         // The same key in a concurrent request: its answer (or 409).

@@ -219,10 +219,50 @@ async fn a_repeated_request_is_sent_once(backend: Backend) {
     assert_eq!(inbox["data"]["total"], 2, "two requests, two entries: {inbox}");
 }
 
+/// Requests at the same time are queued together; those repeating one `Idempotency-Key` among
+/// them still make one notification, and every other is accepted.
+async fn requests_at_once_are_each_accepted_and_a_repeated_key_once(backend: Backend) {
+    let n = start(backend).await;
+    let sender = ready(&n).await;
+    let body = |text: String| {
+        sender.body(
+            "ana",
+            json!({"notification": {"title": "Turno", "message": text, "channel": "INAPP"}}),
+        )
+    };
+    let key = [("idempotency-key", "same-for-all")];
+    let distinct = (0..20).map(|i| n.as_app_with("clinic", "POST", "/Services", Some(body(format!("n{i}"))), &[]));
+    let repeated = (0..5).map(|_| n.as_app_with("clinic", "POST", "/Services", Some(body("keyed".into())), &key));
+    let (distinct, repeated) = tokio::join!(
+        futures_util::future::join_all(distinct),
+        futures_util::future::join_all(repeated)
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (status, answer, _) in &distinct {
+        assert_eq!(*status, 202, "{answer}");
+        ids.insert(answer["data"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 20, "twenty requests, twenty notifications");
+    let keyed: std::collections::HashSet<_> = repeated
+        .iter()
+        .map(|(status, answer, _)| {
+            assert_eq!(*status, 202, "{answer}");
+            answer["data"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(keyed.len(), 1, "one key, one notification: {keyed:?}");
+    for id in ids.iter().chain(&keyed) {
+        n.status_becomes(&sender, id, "delivered").await;
+    }
+    let (_, inbox, _) = n.as_user("ana", "GET", "/notifications/inbox?size=50", None).await;
+    assert_eq!(inbox["data"]["total"], 21, "{inbox}");
+}
+
 on_both_backends!(
     the_seeds_own_example_is_accepted,
     every_bad_field_answers_400_naming_it,
     the_wrong_caller_is_refused_403,
     users_decide_what_reaches_them,
-    a_repeated_request_is_sent_once
+    a_repeated_request_is_sent_once,
+    requests_at_once_are_each_accepted_and_a_repeated_key_once
 );
