@@ -17,15 +17,18 @@ pub struct Destination {
 }
 
 pub fn read(c: &mut AnyConnection, user: &str, client: &str) -> Result<Destination, StorageError> {
-    let recipient = store::recipient(c, user)?;
+    let lines = store::destination_lines(c, user, client)?;
+    let first = lines.first();
     Ok(Destination {
-        known: recipient.is_some(),
-        consent: consents::scopes(c, user, client)?,
-        prefs: store::preferences(c, user)?.map_or_else(Preferences::default, |(doc, _)| Preferences::stored(&doc)),
+        known: first.is_some_and(|l| l.known),
+        consent: first.and_then(|l| l.scopes.clone()),
+        prefs: first
+            .and_then(|l| l.document.as_deref())
+            .map_or_else(Preferences::default, Preferences::stored),
         contacts: Contacts {
-            email: recipient.as_ref().and_then(|r| r.email.clone()),
-            phone: recipient.and_then(|r| r.phone),
-            devices: store::devices_of(c, user)?.into_iter().map(|d| d.token).collect(),
+            email: first.and_then(|l| l.email.clone()),
+            phone: first.and_then(|l| l.phone.clone()),
+            devices: lines.into_iter().filter_map(|l| l.token).collect(),
         },
     })
 }

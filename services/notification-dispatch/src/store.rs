@@ -435,6 +435,41 @@ pub fn set_phone(c: &mut AnyConnection, user: &str, phone: Option<&str>) -> Quer
     Ok(())
 }
 
+/// A line of [`destination_lines`]: the user's contact points, `client`'s consent and the
+/// preferences (alike on every line), and one device token.
+#[derive(QueryableByName)]
+pub struct DestinationLine {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub known: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub email: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub phone: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub scopes: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub document: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub token: Option<String>,
+}
+
+/// Everything a destination is made of in one statement (a line per device, at least one): it
+/// is read for every request and again before every try.
+pub fn destination_lines(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Vec<DestinationLine>> {
+    diesel::sql_query(
+        "SELECT r.user_id IS NOT NULL AS known, r.email, r.phone, c.scopes, p.document, d.token \
+         FROM (SELECT CAST($1 AS TEXT) AS id) u \
+         LEFT JOIN recipients r ON r.user_id = u.id \
+         LEFT JOIN consents c ON c.user_id = u.id AND c.client_id = $2 \
+         LEFT JOIN preferences p ON p.user_id = u.id \
+         LEFT JOIN devices d ON d.user_id = u.id \
+         ORDER BY d.created_at",
+    )
+    .bind::<Text, _>(user)
+    .bind::<Text, _>(client)
+    .load(c)
+}
+
 pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<RecipientRow>> {
     recipients::table
         .find(user)
