@@ -23,7 +23,6 @@ use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
 use crate::destination::Destination;
 use crate::domain::routing::{self, Contacts, Refusal};
 use crate::domain::{Channel, Kind, PLATFORM_PROVIDER, qr};
-use crate::metrics::DispatchMetrics;
 use crate::state::Dispatch;
 use crate::store::{self, InboxRow, NotificationRow, SendRow, Settled};
 use crate::{DispatchSettings, SOURCE};
@@ -107,8 +106,8 @@ pub async fn receipts(
 
 /// Whether the receipt matched a notification sent.
 async fn record_receipt(state: &Dispatch, receipt: Receipt) -> Result<bool, StorageError> {
-    let metrics = state.metrics.clone();
-    state
+    let delivered = receipt.delivered();
+    let matched = state
         .outbox
         .write(move |c, staged| {
             let now = storage::now_millis();
@@ -117,20 +116,25 @@ async fn record_receipt(state: &Dispatch, receipt: Receipt) -> Result<bool, Stor
             };
             let channel = row.channel_used.clone().unwrap_or_default();
             if receipt.delivered() {
-                metrics.outcomes.with_label_values(&[store::DELIVERED, ""]).inc();
                 staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
             } else {
                 let reason = format!("undelivered: {}", receipt.stat);
-                metrics
-                    .outcomes
-                    .with_label_values(&[store::FAILED, "undelivered"])
-                    .inc();
                 let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
                 staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
             }
             Ok(true)
         })
-        .await
+        .await?;
+    // Counted once committed (the transaction may run twice).
+    if matched {
+        let (status, reason) = if delivered {
+            (store::DELIVERED, "")
+        } else {
+            (store::FAILED, "undelivered")
+        };
+        state.metrics.outcomes.with_label_values(&[status, reason]).inc();
+    }
+    Ok(matched)
 }
 
 async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {
@@ -568,20 +572,28 @@ fn failed_event(row: &NotificationRow, channel: Option<Channel>, reason: &str, n
     }
 }
 
-/// The row's new state and the events it publishes, for an outcome.
+/// A final outcome, by status and the reason's code, counted once its transaction committed.
+struct Final {
+    status: &'static str,
+    reason: String,
+}
+
+/// The row's new state and the events it publishes, for an outcome; what it came to, if final.
 fn record(
     settings: &DispatchSettings,
-    metrics: &DispatchMetrics,
     c: &mut AnyConnection,
     staged: &mut Staged,
     row: &NotificationRow,
     outcome: &Outcome,
     now: i64,
-) -> Result<(), StorageError> {
+) -> Result<Option<Final>, StorageError> {
     // A spent schedule's reason, which the settled row borrows.
     let mut exhausted = String::new();
     let settled = match outcome {
-        Outcome::Wait { until, reason } => return Ok(store::postpone(c, &row.id, *until, reason, now)?),
+        Outcome::Wait { until, reason } => {
+            store::postpone(c, &row.id, *until, reason, now)?;
+            return Ok(None);
+        }
         Outcome::Sent {
             channel,
             by,
@@ -606,8 +618,7 @@ fn record(
         },
     };
     store::settle(c, &row.id, &settled, now)?;
-    count_outcome(metrics, &settled);
-    Ok(())
+    Ok(final_outcome(&settled))
 }
 
 /// A try as recorded before what it came to: failed, nothing learnt, at its old due time.
@@ -702,12 +713,15 @@ fn failed<'a>(
     })
 }
 
-/// Final outcomes, by status and the reason's code.
-fn count_outcome(metrics: &DispatchMetrics, settled: &Settled<'_>) {
-    if matches!(settled.status, store::DELIVERED | store::FAILED) {
-        let reason = settled.reason.map_or("", |r| r.split(':').next().unwrap_or(r));
-        metrics.outcomes.with_label_values(&[settled.status, reason]).inc();
-    }
+fn final_outcome(settled: &Settled<'_>) -> Option<Final> {
+    let status = [store::DELIVERED, store::FAILED]
+        .into_iter()
+        .find(|s| *s == settled.status)?;
+    let reason = settled.reason.map_or("", |r| r.split(':').next().unwrap_or(r));
+    Some(Final {
+        status,
+        reason: reason.to_owned(),
+    })
 }
 
 async fn settle(
@@ -719,15 +733,19 @@ async fn settle(
 ) -> Result<(), StorageError> {
     let now = storage::now_millis();
     // The write runs on the blocking pool: what it needs of the state goes in by value.
-    let (settings, metrics) = (state.dispatch.clone(), state.metrics.clone());
-    state
+    let settings = state.dispatch.clone();
+    let settled = state
         .outbox
         .write(move |c, staged| {
             store::insert_sends(c, &log)?;
             if !stale.is_empty() {
                 store::delete_tokens(c, &stale)?;
             }
-            record(&settings, &metrics, c, staged, &row, &outcome, now)
+            record(&settings, c, staged, &row, &outcome, now)
         })
-        .await
+        .await?;
+    if let Some(Final { status, reason }) = settled {
+        state.metrics.outcomes.with_label_values(&[status, &reason]).inc();
+    }
+    Ok(())
 }
