@@ -1116,15 +1116,16 @@ pub struct InboxRow {
 
 /// Adds an entry unless the notification already has one for this channel (a retried try).
 pub fn insert_inbox(c: &mut AnyConnection, row: &InboxRow) -> QueryResult<()> {
-    let exists: i64 = inbox::table
-        .filter(inbox::notification_id.eq(&row.notification_id))
-        .filter(inbox::channel.eq(&row.channel))
-        .count()
-        .get_result(c)?;
-    if exists == 0 {
-        diesel::insert_into(inbox::table).values(row).execute(c)?;
+    let insert = diesel::insert_into(inbox::table)
+        .values(row)
+        .on_conflict((inbox::notification_id, inbox::channel))
+        .do_nothing();
+    // Both backends speak ON CONFLICT; diesel's multi-backend does not.
+    match c {
+        AnyConnection::Postgresql(pg) => insert.execute(pg),
+        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
     }
-    Ok(())
+    .map(drop)
 }
 
 /// A page of `user`'s inbox, newest first, and its total.
