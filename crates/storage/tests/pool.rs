@@ -109,32 +109,47 @@ async fn sessions_the_server_ended_fail_no_request_and_no_write_happens_twice() 
     assert!(db.statements() >= 14, "statements are counted");
 }
 
-/// A transaction whose session the server ends after its first write (a restart while it was
-/// open) was rolled back: it runs again on a new session, and its write happens once.
-#[tokio::test]
-async fn a_transaction_the_server_ended_before_its_commit_runs_again_once() {
-    let test_db = test_support::TestDatabase::create();
-    let db = pooled(&test_db.url).await;
+/// Runs a transaction of two inserts into a new table, the first try meeting `fault` between
+/// them; how many times it ran, and how many rows it left.
+async fn interrupted_once<F>(db: &Database, fault: F) -> (usize, i64)
+where
+    F: Fn(&mut storage::AnyConnection) -> Result<(), StorageError> + Send + Sync + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
     db.run(|c| Ok(diesel::sql_query("CREATE TABLE writes (n INTEGER NOT NULL)").execute(c)?))
         .await
         .unwrap();
-    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = tries.clone();
+    let tries = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = tries.clone();
     db.transaction(move |c| {
         diesel::sql_query("INSERT INTO writes (n) VALUES (1)").execute(c)?;
-        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(c)?;
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            fault(c)?;
         }
+        diesel::sql_query("INSERT INTO writes (n) VALUES (2)").execute(c)?;
         Ok(())
     })
     .await
-    .expect("the transaction commits on its second session");
-    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2, "it ran twice");
+    .expect("the transaction commits on a new connection");
     let written: Count = db
         .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM writes").get_result(c)?))
         .await
         .unwrap();
-    assert_eq!(written.n, 1, "the first try's write was rolled back");
+    (tries.load(Ordering::SeqCst), written.n)
+}
+
+/// A transaction whose session the server ends after its first write (a restart while it was
+/// open) was rolled back: it runs again on a new session, and its writes happen once.
+#[tokio::test]
+async fn a_transaction_the_server_ended_before_its_commit_runs_again_once() {
+    let test_db = test_support::TestDatabase::create();
+    let db = pooled(&test_db.url).await;
+    let ended = interrupted_once(&db, |c| {
+        diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())").execute(c)?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(ended, (2, 2), "ran twice; only the second try's two writes committed");
 }
 
 /// A TCP relay to PostgreSQL that can cut every connection it carries, as a network or a
@@ -173,37 +188,21 @@ impl Relay {
 }
 
 /// A transaction whose connection is cut after its first write, before its `COMMIT` was sent,
-/// cannot have committed: it runs again on a new connection, and its write happens once.
+/// cannot have committed: it runs again on a new connection, and its writes happen once.
 #[tokio::test]
 async fn a_transaction_cut_off_before_its_commit_runs_again_once() {
     let test_db = test_support::TestDatabase::create();
     let (authority, database) = test_db.url.split_once("@").unwrap().1.split_once('/').unwrap();
-    let relay = Relay::to(authority);
+    let relay = std::sync::Arc::new(Relay::to(authority));
     let through_relay = test_db.url.replace(authority, &format!("127.0.0.1:{}", relay.port));
     assert!(through_relay.ends_with(database));
     let db = pooled(&through_relay).await;
-    db.run(|c| Ok(diesel::sql_query("CREATE TABLE writes (n INTEGER NOT NULL)").execute(c)?))
-        .await
-        .unwrap();
-    let relay = std::sync::Arc::new(relay);
-    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (seen, cutter) = (tries.clone(), relay.clone());
-    db.transaction(move |c| {
-        diesel::sql_query("INSERT INTO writes (n) VALUES (1)").execute(c)?;
-        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            cutter.cut();
-        }
-        diesel::sql_query("INSERT INTO writes (n) VALUES (2)").execute(c)?;
+    let cut = interrupted_once(&db, move |_| {
+        relay.cut();
         Ok(())
     })
-    .await
-    .expect("the transaction commits on a new connection");
-    assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2, "it ran twice");
-    let written: Count = db
-        .run(|c| Ok(diesel::sql_query("SELECT COUNT(*) AS n FROM writes").get_result(c)?))
-        .await
-        .unwrap();
-    assert_eq!(written.n, 2, "only the second try's two writes committed");
+    .await;
+    assert_eq!(cut, (2, 2), "ran twice; only the second try's two writes committed");
 }
 
 /// A pool with the default settings.
