@@ -2,8 +2,6 @@
 //! the platform knows them, what they authorized the application for, their preferences and
 //! their contact points. Read when a request is accepted and again before each try.
 
-use storage::{AnyConnection, StorageError};
-
 use crate::domain::preferences::Preferences;
 use crate::domain::routing::Contacts;
 use crate::store;
@@ -16,10 +14,10 @@ pub struct Destination {
     pub contacts: Contacts,
 }
 
-pub fn read(c: &mut AnyConnection, user: &str, client: &str) -> Result<Destination, StorageError> {
-    let lines = store::destination_lines(c, user, client)?;
+/// A destination from its lines (a line per device, at least one).
+pub fn from_lines(lines: Vec<store::DestinationLine>) -> Destination {
     let first = lines.first();
-    Ok(Destination {
+    Destination {
         known: first.is_some_and(|l| l.known),
         consent: first.and_then(|l| l.scopes.clone()),
         prefs: first
@@ -30,5 +28,5 @@ pub fn read(c: &mut AnyConnection, user: &str, client: &str) -> Result<Destinati
             phone: first.and_then(|l| l.phone.clone()),
             devices: lines.into_iter().filter_map(|l| l.token).collect(),
         },
-    })
+    }
 }

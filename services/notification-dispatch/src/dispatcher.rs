@@ -4,14 +4,16 @@
 //! turn, each channel's providers in order (the second is the first's failover), skipping a
 //! provider whose breaker is open. A provider's transient failure is retried on the schedule;
 //! a refusal fails the notification; an address that is gone falls back to the next channel.
-//! Every outcome and its event are written in one transaction.
+//! Every outcome and its event are written in one transaction, shared by the outcomes that
+//! come at the same time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache::GcraPolicy;
-use events::Staged;
 use events::catalogue::{NotificationDelivered, NotificationFailed, NotificationSent};
+use events::{Outbox, Staged};
 use rand::Rng;
 use storage::{AnyConnection, StorageError};
 use tokio::sync::{Semaphore, mpsc};
@@ -20,9 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
-use crate::destination::Destination;
+use crate::destination::{self, Destination};
 use crate::domain::routing::{self, Contacts, Refusal};
 use crate::domain::{Channel, Kind, PLATFORM_PROVIDER, qr};
+use crate::group_commit::GroupCommit;
+use crate::metrics::DispatchMetrics;
 use crate::state::Dispatch;
 use crate::store::{self, InboxRow, NotificationRow, SendRow, Settled};
 use crate::{DispatchSettings, SOURCE};
@@ -40,13 +44,13 @@ pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
             Vec::new()
         };
         let full = !claimed.is_empty() && claimed.len() == room;
-        for row in claimed {
+        for (row, context) in with_contexts(&state, claimed).await {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
             let state = state.clone();
             tasks.spawn(async move {
-                attempt(&state, row).await;
+                attempt(&state, row, context).await;
                 drop(permit);
             });
         }
@@ -157,31 +161,50 @@ async fn sample_backlog(state: &Dispatch) {
     }
 }
 
-/// What the try needs to know of the user and the service, read in one go.
+/// What the try needs to know of the user and the service.
 struct Context {
     destination: Destination,
     /// The service's channels; `None` once it was deleted.
     allowed: Option<Vec<Channel>>,
 }
 
-async fn context(state: &Dispatch, row: &NotificationRow) -> Result<Context, StorageError> {
-    let platform = row.provider_id == PLATFORM_PROVIDER;
-    let service = (!platform).then_some((row.provider_id, row.service_id));
-    let (service, destination) = state
-        .store
-        .try_context(service, row.user_id.clone(), row.client_id.clone())
-        .await?;
-    Ok(Context {
-        destination,
-        allowed: if platform {
-            Some(vec![Channel::Email])
-        } else {
-            service.map(|s| Channel::list(&s.channels))
-        },
-    })
+/// The claimed notifications with what their tries need, read for them all at once. Should
+/// that fail, none is tried: their leases run out and they are claimed again.
+async fn with_contexts(state: &Dispatch, claimed: Vec<NotificationRow>) -> Vec<(NotificationRow, Context)> {
+    if claimed.is_empty() {
+        return Vec::new();
+    }
+    let ids = claimed.iter().map(|row| row.id.clone()).collect();
+    let lines = match state.store.try_contexts(ids).await {
+        Ok(lines) => lines,
+        Err(error) => {
+            tracing::warn!(%error, notifications = claimed.len(), "notification contexts not read");
+            return Vec::new();
+        }
+    };
+    let mut by_id: HashMap<String, (Option<String>, Vec<store::DestinationLine>)> = HashMap::new();
+    for l in lines {
+        let entry = by_id.entry(l.notification_id).or_default();
+        entry.0 = l.channels;
+        entry.1.push(l.line);
+    }
+    claimed
+        .into_iter()
+        .filter_map(|row| {
+            let (channels, lines) = by_id.remove(&row.id)?;
+            let allowed = if row.provider_id == PLATFORM_PROVIDER {
+                Some(vec![Channel::Email])
+            } else {
+                channels.as_deref().map(Channel::list)
+            };
+            let destination = destination::from_lines(lines);
+            Some((row, Context { destination, allowed }))
+        })
+        .collect()
 }
 
 /// How a try ended.
+#[derive(Clone)]
 enum Outcome {
     /// Taken by a provider (a receipt may follow).
     Sent {
@@ -212,16 +235,8 @@ enum Outcome {
     },
 }
 
-async fn attempt(state: &Dispatch, row: NotificationRow) {
+async fn attempt(state: &Dispatch, row: NotificationRow, context: Context) {
     let id = row.id.clone();
-    let context = match context(state, &row).await {
-        Ok(context) => context,
-        Err(error) => {
-            // The lease runs out and the notification is tried again.
-            tracing::warn!(%error, notification.id = %id, "notification context not read");
-            return;
-        }
-    };
     let mut log = Vec::new();
     let mut stale = Vec::new();
     let outcome = match plan(&row, &context, storage::now_millis()) {
@@ -238,7 +253,13 @@ async fn attempt(state: &Dispatch, row: NotificationRow) {
         }
         Err(outcome) => outcome,
     };
-    if let Err(error) = settle(state, row, outcome, log, stale).await {
+    let tried = Tried {
+        row,
+        outcome,
+        log,
+        stale,
+    };
+    if let Err(error) = state.recorder.submit(tried).await {
         tracing::warn!(%error, notification.id = %id, "notification outcome not recorded; it will be tried again");
     }
 }
@@ -578,17 +599,79 @@ struct Final {
     reason: String,
 }
 
+/// A try to record: the notification as claimed, what became of it, every provider call made
+/// and the device tokens found stale.
+#[derive(Clone)]
+pub struct Tried {
+    row: NotificationRow,
+    outcome: Outcome,
+    log: Vec<SendRow>,
+    stale: Vec<String>,
+}
+
+/// Tries recorded at the same time at most share a transaction.
+const SETTLE_BATCH: usize = 64;
+
+/// Records tries' outcomes, those ending together in one transaction, and counts the final
+/// ones once committed.
+pub fn recorder(outbox: Outbox, settings: DispatchSettings, metrics: DispatchMetrics) -> GroupCommit<Tried> {
+    GroupCommit::start(SETTLE_BATCH, move |tried: Vec<Tried>| {
+        let (outbox, settings, metrics) = (outbox.clone(), settings.clone(), metrics.clone());
+        async move {
+            let now = storage::now_millis();
+            let finals = outbox
+                .write(move |c, staged| write_tried(&settings, c, staged, &tried, now))
+                .await?;
+            for Final { status, reason } in finals {
+                metrics.outcomes.with_label_values(&[status, &reason]).inc();
+            }
+            Ok(())
+        }
+    })
+}
+
+/// What the tries change, gathered to be written in a statement per table.
+#[derive(Default)]
+struct Changes {
+    settled: Vec<Settled>,
+    inbox: Vec<InboxRow>,
+}
+
+fn write_tried(
+    settings: &DispatchSettings,
+    c: &mut AnyConnection,
+    staged: &mut Staged,
+    tried: &[Tried],
+    now: i64,
+) -> Result<Vec<Final>, StorageError> {
+    let log: Vec<SendRow> = tried.iter().flat_map(|t| t.log.iter().cloned()).collect();
+    store::insert_sends(c, &log)?;
+    let stale: Vec<String> = tried.iter().flat_map(|t| t.stale.iter().cloned()).collect();
+    if !stale.is_empty() {
+        store::delete_tokens(c, &stale)?;
+    }
+    let mut changes = Changes::default();
+    let mut finals = Vec::new();
+    for t in tried {
+        if let Some(done) = record(settings, c, staged, &mut changes, &t.row, &t.outcome, now)? {
+            finals.push(done);
+        }
+    }
+    store::insert_inbox(c, &changes.inbox)?;
+    store::settle_all(c, &changes.settled, now)?;
+    Ok(finals)
+}
+
 /// The row's new state and the events it publishes, for an outcome; what it came to, if final.
 fn record(
     settings: &DispatchSettings,
     c: &mut AnyConnection,
     staged: &mut Staged,
+    changes: &mut Changes,
     row: &NotificationRow,
     outcome: &Outcome,
     now: i64,
 ) -> Result<Option<Final>, StorageError> {
-    // A spent schedule's reason, which the settled row borrows.
-    let mut exhausted = String::new();
     let settled = match outcome {
         Outcome::Wait { until, reason } => {
             store::postpone(c, &row.id, *until, reason, now)?;
@@ -598,32 +681,30 @@ fn record(
             channel,
             by,
             external_id,
-        } => sent(staged, row, (*channel, by, external_id.as_deref()), now)?,
-        Outcome::Inboxed { channel, by, sandbox } => inboxed(c, staged, row, (*channel, by, *sandbox), now)?,
+        } => sent(staged, row, (*channel, by, external_id.clone()), now)?,
+        Outcome::Inboxed { channel, by, sandbox } => {
+            changes.inbox.push(inbox_row(row, *channel, *sandbox, now));
+            inboxed(staged, row, (*channel, by), now)?
+        }
         Outcome::Retry {
             channel,
             reason,
             retry_after,
-        } => retried(
-            settings,
-            staged,
-            row,
-            (*channel, reason, *retry_after),
-            &mut exhausted,
-            now,
-        )?,
+        } => retried(settings, staged, row, (*channel, reason, *retry_after), now)?,
         Outcome::Failed { channel, reason } => Settled {
             channel_used: channel.map(Channel::name),
-            ..failed(staged, row, *channel, reason, now)?
+            ..failed(staged, row, *channel, reason.clone(), now)?
         },
     };
-    store::settle(c, &row.id, &settled, now)?;
-    Ok(final_outcome(&settled))
+    let done = final_outcome(&settled);
+    changes.settled.push(settled);
+    Ok(done)
 }
 
 /// A try as recorded before what it came to: failed, nothing learnt, at its old due time.
-fn tried<'a>(row: &NotificationRow) -> Settled<'a> {
+fn tried(row: &NotificationRow) -> Settled {
     Settled {
+        id: row.id.clone(),
         status: store::FAILED,
         reason: None,
         channel_used: None,
@@ -635,117 +716,87 @@ fn tried<'a>(row: &NotificationRow) -> Settled<'a> {
 }
 
 /// Taken by provider `by` (known there as `external_id`, if it said).
-fn sent<'a>(
+fn sent(
     staged: &mut Staged,
     row: &NotificationRow,
-    (channel, by, external_id): (Channel, &'a str, Option<&'a str>),
+    (channel, by, external_id): (Channel, &str, Option<String>),
     now: i64,
-) -> Result<Settled<'a>, StorageError> {
+) -> Result<Settled, StorageError> {
     staged.publish(SOURCE, Some(row.id.clone()), &sent_event(row, channel, by, now))?;
     Ok(Settled {
         status: store::SENT,
         channel_used: Some(channel.name()),
-        sent_by: Some(by),
+        sent_by: Some(by.to_owned()),
         external_id,
         ..tried(row)
     })
 }
 
 /// Every provider of `channel` failed for now: queued again after the schedule's next wait,
-/// or failed once it is spent (the reason then written to `exhausted`).
-fn retried<'a>(
+/// or failed once it is spent.
+fn retried(
     settings: &DispatchSettings,
     staged: &mut Staged,
     row: &NotificationRow,
-    (channel, reason, retry_after): (Channel, &'a str, Option<Duration>),
-    exhausted: &'a mut String,
+    (channel, reason, retry_after): (Channel, &str, Option<Duration>),
     now: i64,
-) -> Result<Settled<'a>, StorageError> {
+) -> Result<Settled, StorageError> {
     let tries = usize::try_from(row.attempts + 1).unwrap_or(usize::MAX);
     match next_wait(settings, tries, retry_after) {
         Some(wait) => Ok(Settled {
             status: store::QUEUED,
-            reason: Some(reason),
+            reason: Some(reason.to_owned()),
             due_at: now + wait,
             ..tried(row)
         }),
-        None => {
-            *exhausted = format!("retries_exhausted: {reason}");
-            let exhausted: &'a String = exhausted;
-            failed(staged, row, Some(channel), exhausted, now)
-        }
+        None => failed(staged, row, Some(channel), format!("retries_exhausted: {reason}"), now),
     }
 }
 
 /// In the user's inbox (`by` the inbox, or a sandbox standing in for `channel`): sent and
 /// delivered at once.
-fn inboxed<'a>(
-    c: &mut AnyConnection,
+fn inboxed(
     staged: &mut Staged,
     row: &NotificationRow,
-    (channel, by, sandbox): (Channel, &'a str, bool),
+    (channel, by): (Channel, &str),
     now: i64,
-) -> Result<Settled<'a>, StorageError> {
+) -> Result<Settled, StorageError> {
     let subject = Some(row.id.clone());
-    store::insert_inbox(c, &inbox_row(row, channel, sandbox, now))?;
     staged.publish(SOURCE, subject.clone(), &sent_event(row, channel, by, now))?;
     staged.publish(SOURCE, subject, &delivered_event(row, channel.name(), now))?;
     Ok(Settled {
         status: store::DELIVERED,
         channel_used: Some(channel.name()),
-        sent_by: Some(by),
+        sent_by: Some(by.to_owned()),
         ..tried(row)
     })
 }
 
 /// Failed for `reason`, with its event (naming `channel`, the one that failed, if any).
-fn failed<'a>(
+fn failed(
     staged: &mut Staged,
     row: &NotificationRow,
     channel: Option<Channel>,
-    reason: &'a str,
+    reason: String,
     now: i64,
-) -> Result<Settled<'a>, StorageError> {
-    staged.publish(SOURCE, Some(row.id.clone()), &failed_event(row, channel, reason, now))?;
+) -> Result<Settled, StorageError> {
+    staged.publish(SOURCE, Some(row.id.clone()), &failed_event(row, channel, &reason, now))?;
     Ok(Settled {
         reason: Some(reason),
         ..tried(row)
     })
 }
 
-fn final_outcome(settled: &Settled<'_>) -> Option<Final> {
+fn final_outcome(settled: &Settled) -> Option<Final> {
     let status = [store::DELIVERED, store::FAILED]
         .into_iter()
         .find(|s| *s == settled.status)?;
-    let reason = settled.reason.map_or("", |r| r.split(':').next().unwrap_or(r));
+    let reason = settled
+        .reason
+        .as_deref()
+        .map_or("", |r| r.split(':').next().unwrap_or(r));
     Some(Final {
         status,
         reason: reason.to_owned(),
     })
-}
-
-async fn settle(
-    state: &Dispatch,
-    row: NotificationRow,
-    outcome: Outcome,
-    log: Vec<SendRow>,
-    stale: Vec<String>,
-) -> Result<(), StorageError> {
-    let now = storage::now_millis();
-    // The write runs on the blocking pool: what it needs of the state goes in by value.
-    let settings = state.dispatch.clone();
-    let settled = state
-        .outbox
-        .write(move |c, staged| {
-            store::insert_sends(c, &log)?;
-            if !stale.is_empty() {
-                store::delete_tokens(c, &stale)?;
-            }
-            record(&settings, c, staged, &row, &outcome, now)
-        })
-        .await?;
-    if let Some(Final { status, reason }) = settled {
-        state.metrics.outcomes.with_label_values(&[status, &reason]).inc();
-    }
-    Ok(())
 }

@@ -9,6 +9,7 @@ mod consumers;
 mod destination;
 mod dispatcher;
 pub mod domain;
+mod group_commit;
 mod http;
 mod metrics;
 mod state;

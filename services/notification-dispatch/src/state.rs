@@ -8,7 +8,9 @@ use storage::Database;
 use tokio::sync::Notify;
 
 use crate::channels::Senders;
+use crate::dispatcher::{self, Tried};
 use crate::domain::queue::Intake;
+use crate::group_commit::GroupCommit;
 use crate::metrics::DispatchMetrics;
 use crate::store::Store;
 use crate::{DispatchSettings, NotificationSettings, Settings};
@@ -24,13 +26,15 @@ pub struct Dispatch {
     pub rates: Arc<dyn RateLimiter>,
     /// Where accepted notifications are queued, requests at the same time together.
     pub intake: Intake,
+    /// Where tries' outcomes are written, those at the same time together.
+    pub recorder: GroupCommit<Tried>,
     /// Wakes the dispatcher when notifications were queued.
     pub wake: Arc<Notify>,
     pub metrics: DispatchMetrics,
 }
 
 impl Dispatch {
-    /// Starts the intake's writers: call it on the runtime.
+    /// Starts the intake's and the recorder's writers: call it on the runtime.
     pub fn new(
         db: Database,
         outbox: Outbox,
@@ -38,16 +42,18 @@ impl Dispatch {
         senders: Senders,
         rates: Arc<dyn RateLimiter>,
     ) -> Result<Self, std::io::Error> {
+        let metrics = DispatchMetrics::new().map_err(std::io::Error::other)?;
         Ok(Self {
             store: Store::new(db),
             intake: Intake::start(outbox.clone()),
+            recorder: dispatcher::recorder(outbox.clone(), settings.dispatch.clone(), metrics.clone()),
             outbox,
             notifications: settings.notifications.clone(),
             dispatch: settings.dispatch.clone(),
             senders,
             rates,
             wake: Arc::new(Notify::new()),
-            metrics: DispatchMetrics::new().map_err(std::io::Error::other)?,
+            metrics,
         })
     }
 

@@ -244,43 +244,32 @@ impl Store {
             .await
     }
 
-    /// What `POST /Services` checks, in one checkout: the provider, its service and, when the
-    /// request names a user, whether and how `client` may reach them.
+    /// What `POST /Services` checks, in one statement: the client owning the provider, its
+    /// service and, when the request names a user, whether and how `client` may reach them.
     pub async fn request_facts(
         &self,
         provider_id: i64,
         service_id: i32,
         user: Option<String>,
         client: ClientId,
-    ) -> Result<(Option<ProviderRow>, Option<ServiceRow>, Option<Destination>), StorageError> {
+    ) -> Result<(Option<String>, Option<ServiceRow>, Option<Destination>), StorageError> {
         self.db
             .run(move |c| {
-                Ok((
-                    provider(c, provider_id)?,
-                    service(c, provider_id, service_id)?,
-                    user.as_deref().map(|u| destination::read(c, u, &client)).transpose()?,
-                ))
+                let lines = request_lines(c, provider_id, service_id, user.as_deref().unwrap_or_default(), &client)?;
+                let first = lines.first();
+                let owner = first.and_then(|l| l.provider_client.clone());
+                let service = first.and_then(|l| l.service(provider_id, service_id));
+                let destination = user
+                    .as_ref()
+                    .map(|_| destination::from_lines(lines.into_iter().map(|l| l.line).collect()));
+                Ok((owner, service, destination))
             })
             .await
     }
 
-    /// What a try needs, in one checkout: the service (when one is named), and how `client`
-    /// may reach `user`.
-    pub async fn try_context(
-        &self,
-        service_of: Option<(i64, i32)>,
-        user: UserId,
-        client: ClientId,
-    ) -> Result<(Option<ServiceRow>, Destination), StorageError> {
-        self.db
-            .run(move |c| {
-                let found = match service_of {
-                    Some((provider, id)) => service(c, provider, id)?,
-                    None => None,
-                };
-                Ok((found, destination::read(c, &user, &client)?))
-            })
-            .await
+    /// What the tries of claimed notifications need, in one statement (see [`context_lines`]).
+    pub async fn try_contexts(&self, ids: Vec<String>) -> Result<Vec<ContextLine>, StorageError> {
+        self.db.run(move |c| Ok(context_lines(c, &ids)?)).await
     }
 
     /// The notifications `client` accepted under `references`.
@@ -435,7 +424,8 @@ pub fn set_phone(c: &mut AnyConnection, user: &str, phone: Option<&str>) -> Quer
     Ok(())
 }
 
-/// A line of [`destination_lines`]: the user's contact points, `client`'s consent and the
+/// A line of a destination as [`request_lines`] and [`context_lines`] read it (a line per
+/// device, at least one): the user's contact points, the application's consent and the
 /// preferences (alike on every line), and one device token.
 #[derive(QueryableByName)]
 pub struct DestinationLine {
@@ -453,21 +443,108 @@ pub struct DestinationLine {
     pub token: Option<String>,
 }
 
-/// Everything a destination is made of in one statement (a line per device, at least one): it
-/// is read for every request and again before every try.
-pub fn destination_lines(c: &mut AnyConnection, user: &str, client: &str) -> QueryResult<Vec<DestinationLine>> {
+/// A line of [`request_lines`]: the provider's owner and the service (alike on every line),
+/// and a line of the destination.
+#[derive(QueryableByName)]
+pub struct RequestLine {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    provider_client: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    kinds: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    channels: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    rate_limit: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    token_hash: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    service_created_at: Option<i64>,
+    #[diesel(embed)]
+    line: DestinationLine,
+}
+
+impl RequestLine {
+    fn service(&self, provider_id: i64, service_id: i32) -> Option<ServiceRow> {
+        Some(ServiceRow {
+            provider_id,
+            service_id,
+            name: self.name.clone()?,
+            kinds: self.kinds.clone()?,
+            channels: self.channels.clone()?,
+            rate_limit: self.rate_limit,
+            token_hash: self.token_hash.clone()?,
+            created_at: self.service_created_at?,
+        })
+    }
+}
+
+/// Everything `POST /Services` checks in one statement: it is read for every request.
+/// (SQLite numbers `$n` by first appearance, so they appear in order.)
+pub fn request_lines(
+    c: &mut AnyConnection,
+    provider_id: i64,
+    service_id: i32,
+    user: &str,
+    client: &str,
+) -> QueryResult<Vec<RequestLine>> {
     diesel::sql_query(
-        "SELECT r.user_id IS NOT NULL AS known, r.email, r.phone, c.scopes, p.document, d.token \
+        "SELECT pr.client_id AS provider_client, s.name, s.kinds, s.channels, s.rate_limit, s.token_hash, \
+         s.created_at AS service_created_at, \
+         r.user_id IS NOT NULL AS known, r.email, r.phone, c.scopes, p.document, d.token \
          FROM (SELECT CAST($1 AS TEXT) AS id) u \
-         LEFT JOIN recipients r ON r.user_id = u.id \
          LEFT JOIN consents c ON c.user_id = u.id AND c.client_id = $2 \
+         LEFT JOIN providers pr ON pr.provider_id = $3 \
+         LEFT JOIN services s ON s.provider_id = $3 AND s.service_id = $4 \
+         LEFT JOIN recipients r ON r.user_id = u.id \
          LEFT JOIN preferences p ON p.user_id = u.id \
          LEFT JOIN devices d ON d.user_id = u.id \
          ORDER BY d.created_at",
     )
     .bind::<Text, _>(user)
     .bind::<Text, _>(client)
+    .bind::<BigInt, _>(provider_id)
+    .bind::<diesel::sql_types::Integer, _>(service_id)
     .load(c)
+}
+
+/// A line of [`context_lines`]: a claimed notification's service channels (`None` once the
+/// service is gone, or for the platform's own mail) and a line of its destination.
+#[derive(QueryableByName)]
+pub struct ContextLine {
+    #[diesel(sql_type = Text)]
+    pub notification_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub channels: Option<String>,
+    #[diesel(embed)]
+    pub line: DestinationLine,
+}
+
+/// What the tries of claimed notifications need, in one statement for them all: the
+/// destination of each, with its service's channels.
+pub fn context_lines(c: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<ContextLine>> {
+    let mut lines = Vec::new();
+    for chunk in ids.chunks(200) {
+        let mut query = diesel::sql_query(format!(
+            "SELECT n.id AS notification_id, s.channels, r.user_id IS NOT NULL AS known, r.email, r.phone, \
+             c.scopes, p.document, d.token \
+             FROM notifications n \
+             LEFT JOIN services s ON s.provider_id = n.provider_id AND s.service_id = n.service_id \
+             LEFT JOIN recipients r ON r.user_id = n.user_id \
+             LEFT JOIN consents c ON c.user_id = n.user_id AND c.client_id = n.client_id \
+             LEFT JOIN preferences p ON p.user_id = n.user_id \
+             LEFT JOIN devices d ON d.user_id = n.user_id \
+             WHERE n.id IN ({}) ORDER BY n.id, d.created_at",
+            storage::placeholders(chunk.len(), 1)
+        ))
+        .into_boxed::<storage::MultiBackend>();
+        for id in chunk {
+            query = query.bind::<Text, _>(id.as_str());
+        }
+        lines.extend(query.load::<ContextLine>(c)?);
+    }
+    Ok(lines)
 }
 
 pub fn recipient(c: &mut AnyConnection, user: &str) -> QueryResult<Option<RecipientRow>> {
@@ -873,33 +950,46 @@ pub fn claimed(c: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<Notific
         .map(rows)
 }
 
-/// What a try changed: the new status, and what the row learns.
-pub struct Settled<'a> {
-    pub status: &'a str,
-    pub reason: Option<&'a str>,
-    pub channel_used: Option<&'a str>,
-    pub sent_by: Option<&'a str>,
-    pub external_id: Option<&'a str>,
+/// What a try changed of notification `id`: the new status, and what the row learns.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub id: String,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub channel_used: Option<&'static str>,
+    pub sent_by: Option<String>,
+    pub external_id: Option<String>,
     pub attempts: i32,
     pub due_at: i64,
 }
 
-/// Records a try's outcome and releases the lease.
-pub fn settle(c: &mut AnyConnection, id: &str, s: &Settled<'_>, now: i64) -> QueryResult<()> {
-    diesel::update(notifications::table.find(id))
-        .set((
-            notifications::status.eq(s.status),
-            notifications::reason.eq(s.reason),
-            notifications::channel_used.eq(s.channel_used),
-            notifications::sent_by.eq(s.sent_by),
-            notifications::external_id.eq(s.external_id),
-            notifications::attempts.eq(s.attempts),
-            notifications::due_at.eq(s.due_at),
-            notifications::lease_until.eq(0),
-            notifications::updated_at.eq(now),
+/// Records tries' outcomes and releases their leases, in one statement per two hundred.
+pub fn settle_all(c: &mut AnyConnection, rows: &[Settled], now: i64) -> QueryResult<()> {
+    use diesel::sql_types::{Integer, Nullable};
+    for chunk in rows.chunks(200) {
+        let mut query = diesel::sql_query(format!(
+            "WITH v (id, status, reason, channel_used, sent_by, external_id, attempts, due_at) AS (VALUES {}) \
+             UPDATE notifications SET status = v.status, reason = v.reason, channel_used = v.channel_used, \
+             sent_by = v.sent_by, external_id = v.external_id, attempts = v.attempts, due_at = v.due_at, \
+             lease_until = 0, updated_at = ${} FROM v WHERE notifications.id = v.id",
+            storage::placeholders(chunk.len(), 8),
+            chunk.len() * 8 + 1
         ))
-        .execute(c)
-        .map(drop)
+        .into_boxed::<storage::MultiBackend>();
+        for r in chunk {
+            query = query
+                .bind::<Text, _>(r.id.as_str())
+                .bind::<Text, _>(r.status)
+                .bind::<Nullable<Text>, _>(r.reason.as_deref())
+                .bind::<Nullable<Text>, _>(r.channel_used)
+                .bind::<Nullable<Text>, _>(r.sent_by.as_deref())
+                .bind::<Nullable<Text>, _>(r.external_id.as_deref())
+                .bind::<Integer, _>(r.attempts)
+                .bind::<BigInt, _>(r.due_at);
+        }
+        query.bind::<BigInt, _>(now).execute(c)?;
+    }
+    Ok(())
 }
 
 /// Puts a claimed notification back, untried, until `at` (quiet hours, a rate limit). One that
@@ -991,10 +1081,14 @@ pub struct SendRow {
 }
 
 pub fn insert_sends(c: &mut AnyConnection, rows: &[SendRow]) -> QueryResult<()> {
-    for row in rows {
-        diesel::insert_into(sends::table).values(row).execute(c)?;
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    match c {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(sends::table).values(rows).execute(pg),
+        AnyConnection::Sqlite(sqlite) => diesel::insert_into(sends::table).values(rows).execute(sqlite),
+    }
+    .map(drop)
 }
 
 pub fn sends_of(c: &mut AnyConnection, notification: &str) -> QueryResult<Vec<SendRow>> {
@@ -1115,15 +1209,28 @@ pub struct InboxRow {
 }
 
 /// Adds an entry unless the notification already has one for this channel (a retried try).
-pub fn insert_inbox(c: &mut AnyConnection, row: &InboxRow) -> QueryResult<()> {
-    let insert = diesel::insert_into(inbox::table)
-        .values(row)
-        .on_conflict((inbox::notification_id, inbox::channel))
-        .do_nothing();
+/// Inserts inbox entries; one a notification already has on its channel is kept.
+pub fn insert_inbox(c: &mut AnyConnection, rows: &[InboxRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     // Both backends speak ON CONFLICT; diesel's multi-backend does not.
     match c {
-        AnyConnection::Postgresql(pg) => insert.execute(pg),
-        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        AnyConnection::Postgresql(pg) => diesel::insert_into(inbox::table)
+            .values(rows)
+            .on_conflict((inbox::notification_id, inbox::channel))
+            .do_nothing()
+            .execute(pg),
+        AnyConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(inbox::table)
+                    .values(row)
+                    .on_conflict((inbox::notification_id, inbox::channel))
+                    .do_nothing()
+                    .execute(sqlite)?;
+            }
+            Ok(0)
+        }
     }
     .map(drop)
 }

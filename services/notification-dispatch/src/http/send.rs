@@ -26,13 +26,14 @@ use crate::views::{Accepted, NotificationView};
 
 /// What the request's checks need, read in one visit to the database.
 struct Facts {
-    provider: Option<store::ProviderRow>,
+    /// The client id of the application owning the provider, if there is one.
+    provider_owner: Option<String>,
     service: Option<ServiceRow>,
     destination: Option<Destination>,
 }
 
 async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &ClientId) -> Result<Facts, ApiError> {
-    let (provider, service, destination) = state
+    let (provider_owner, service, destination) = state
         .store
         .request_facts(
             head.provider_id,
@@ -42,7 +43,7 @@ async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &Clien
         )
         .await?;
     Ok(Facts {
-        provider,
+        provider_owner,
         service,
         destination,
     })
@@ -50,7 +51,7 @@ async fn facts(state: &Dispatch, head: &Head, user: Option<&str>, client: &Clien
 
 /// The service a request names, if the caller may use it.
 fn authorize(facts: &mut Facts, client: &str, head: &Head) -> Result<ServiceRow, ApiError> {
-    if facts.provider.as_ref().is_none_or(|p| p.client_id != client) {
+    if facts.provider_owner.as_deref() != Some(client) {
         return Err(ApiError::forbidden("provider_id is not this application's").code("provider_not_yours"));
     }
     let service = facts
