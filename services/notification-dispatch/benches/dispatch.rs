@@ -2,7 +2,9 @@
 //! PostgreSQL, RabbitMQ and Redis: `BENCH_NOTIFICATIONS` (2,000) SMS to the stand-in SMSC (npm
 //! `smpp`, one transceiver bind; delivered on its receipts) and as many e-mails to aiosmtpd.
 //! Notifications are accepted first, as fast as 16 clients can, then dispatched; prints
-//! accepted/s and, per channel, sent/s and delivered/s from the first acceptance. Asserts only
+//! accepted/s and, per channel, sent/s and delivered/s from the first acceptance. Then SMS to an
+//! SMSC `BENCH_SMSC_LATENCY_MS` (20) away that throttles past `BENCH_SMSC_WINDOW` (10)
+//! unanswered submit_sm: the rate against the window's bound (window / latency). Asserts only
 //! that every one arrived. Needs `deploy/stand-ins.sh` (run by `make test` and `make bench`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -121,6 +123,99 @@ async fn until(what: &str, done: impl AsyncFn() -> bool) {
     }
 }
 
+/// The service in process on PostgreSQL, RabbitMQ and Redis, sending SMS to `smsc` and mail
+/// to `smtp`, with one provider whose user took a first SMS; and the body of its requests.
+struct Served {
+    api: Signed,
+    body: Value,
+    shutdown: CancellationToken,
+    _db: Db,
+}
+
+async fn serve(smsc: &Smsc, smtp: &SmtpServer) -> Served {
+    let db = Db::create(Backend::Postgres);
+    let exchange = test_support::unique("bench-dispatch");
+    let bus = test_support::bus(Backend::Postgres, &exchange, "notification-dispatch");
+    let shutdown = CancellationToken::new();
+    let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
+        s.http.port = 0;
+        s.database.url = db.url().into();
+        s.identity.secret = IDENTITY_SECRET.into();
+        test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
+        s.channels.sms = vec![smsc.provider("smsc")];
+        s.channels.email = vec![smtp.provider("smtp")];
+    })
+    .unwrap();
+    let deps = Deps {
+        bus: bus.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let started = notification_dispatch::start(settings, deps).await.unwrap();
+    let api = Signed::new(served(started));
+    let app = ApplicationRegistered {
+        client_id: "clinic".parse().unwrap(),
+        owner_id: "owner".parse().unwrap(),
+        name: "Clinic".into(),
+        scopes: vec!["notifications:send".into()],
+    };
+    publish(&bus, &app).await;
+    let provider = loop {
+        let (status, answer) = post(&api, "/providers", json!({})).await;
+        if status == 201 {
+            break answer["data"]["provider_id"].as_i64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let service = json!({"name": "Turnos", "kinds": ["notification"], "channels": ["SMS", "EMAIL"]});
+    let (_, created) = post(&api, &format!("/providers/{provider}/services"), service).await;
+    let registered = UserRegistered {
+        user_id: "ana".parse().unwrap(),
+        username: "ana".into(),
+        email: "ana@example.com".into(),
+        registered_at: storage::now_millis(),
+    };
+    publish(&bus, &registered).await;
+    let phone = UserUpdated {
+        user_id: "ana".parse().unwrap(),
+        username: "ana".into(),
+        picture: None,
+        group: None,
+        phone: Some("+5491155550000".into()),
+    };
+    publish(&bus, &phone).await;
+    let consent = ConsentGranted {
+        user_id: "ana".parse().unwrap(),
+        client_id: "clinic".parse().unwrap(),
+        scopes: vec!["notifications:send".into()],
+        granted_at: storage::now_millis(),
+    };
+    publish(&bus, &consent).await;
+    let body = json!({"provider_id": provider, "service_token": created["data"]["service_token"], "service_id": created["data"]["service_id"],
+        "parameters": {"destination": "ana", "notification": {"title": "Turno", "message": "", "channel": "SMS"}}});
+    let mut probe = body.clone();
+    probe["parameters"]["notification"]["message"] = json!("probe");
+    until("the consent reaching the service", || async { post(&api, "/Services", probe.clone()).await.0 == 202 }).await;
+    until("the probe delivered", || async { outcomes(&api, "delivered").await >= 1.0 }).await;
+    Served {
+        api,
+        body,
+        shutdown,
+        _db: db,
+    }
+}
+
+/// Accepts `n` SMS and waits for their receipts; accepted/s, submit_sm/s and delivered/s.
+async fn sms(served: &Served, smsc: &Smsc, n: usize) -> (f64, f64, f64) {
+    let (api, before) = (&served.api, smsc.submits().len());
+    let delivered_before = outcomes(api, "delivered").await;
+    let started = Instant::now();
+    let accepting = accept(api, &served.body, "SMS", n).await;
+    until("SMS delivered", || async { outcomes(api, "delivered").await - delivered_before >= n as f64 }).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let submits = smsc.submits().len() - before;
+    (n as f64 / accepting.as_secs_f64(), submits as f64 / elapsed, n as f64 / elapsed)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,87 +224,15 @@ fn main() {
     runtime.block_on(async {
         let n = env_or("BENCH_NOTIFICATIONS", 2_000_usize);
         let (smsc, smtp) = (Smsc::start(), SmtpServer::start());
-        let db = Db::create(Backend::Postgres);
-        let exchange = test_support::unique("bench-dispatch");
-        let bus = test_support::bus(Backend::Postgres, &exchange, "notification-dispatch");
-        let shutdown = CancellationToken::new();
-        let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
-            s.http.port = 0;
-            s.database.url = db.url().into();
-            s.identity.secret = IDENTITY_SECRET.into();
-            test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
-            s.channels.sms = vec![smsc.provider("smsc")];
-            s.channels.email = vec![smtp.provider("smtp")];
-        })
-        .unwrap();
-        let deps = Deps {
-            bus: bus.clone(),
-            shutdown: shutdown.clone(),
-        };
-        let started = notification_dispatch::start(settings, deps).await.unwrap();
-        let api = Signed::new(served(started));
-        let app = ApplicationRegistered {
-            client_id: "clinic".parse().unwrap(),
-            owner_id: "owner".parse().unwrap(),
-            name: "Clinic".into(),
-            scopes: vec!["notifications:send".into()],
-        };
-        publish(&bus, &app).await;
-        let provider = loop {
-            let (status, answer) = post(&api, "/providers", json!({})).await;
-            if status == 201 {
-                break answer["data"]["provider_id"].as_i64().unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let service = json!({"name": "Turnos", "kinds": ["notification"], "channels": ["SMS", "EMAIL"]});
-        let (_, created) = post(&api, &format!("/providers/{provider}/services"), service).await;
-        let registered = UserRegistered {
-            user_id: "ana".parse().unwrap(),
-            username: "ana".into(),
-            email: "ana@example.com".into(),
-            registered_at: storage::now_millis(),
-        };
-        publish(&bus, &registered).await;
-        let phone = UserUpdated {
-            user_id: "ana".parse().unwrap(),
-            username: "ana".into(),
-            picture: None,
-            group: None,
-            phone: Some("+5491155550000".into()),
-        };
-        publish(&bus, &phone).await;
-        let consent = ConsentGranted {
-            user_id: "ana".parse().unwrap(),
-            client_id: "clinic".parse().unwrap(),
-            scopes: vec!["notifications:send".into()],
-            granted_at: storage::now_millis(),
-        };
-        publish(&bus, &consent).await;
-        let body = json!({"provider_id": provider, "service_token": created["data"]["service_token"], "service_id": created["data"]["service_id"],
-            "parameters": {"destination": "ana", "notification": {"title": "Turno", "message": "", "channel": "SMS"}}});
-        let mut probe = body.clone();
-        probe["parameters"]["notification"]["message"] = json!("probe");
-        until("the consent reaching the service", || async { post(&api, "/Services", probe.clone()).await.0 == 202 }).await;
-        until("the probe delivered", || async { outcomes(&api, "delivered").await >= 1.0 }).await;
-        let smsc_before = smsc.submits().len();
-
+        let near = serve(&smsc, &smtp).await;
         println!("Dispatch to the stand-ins ({n} notifications per channel; PostgreSQL, RabbitMQ, Redis; one process)");
-        let started = Instant::now();
-        let accepting = accept(&api, &body, "SMS", n).await;
-        let delivered_before = 1.0;
-        until("SMS delivered", || async { outcomes(&api, "delivered").await - delivered_before >= n as f64 }).await;
-        let elapsed = started.elapsed();
-        let submits = smsc.submits().len() - smsc_before;
+        let (accepted, submitted, delivered) = sms(&near, &smsc, n).await;
         println!(
-            "  SMS   accepted {:>6.0}/s   submit_sm {:>6.0}/s   delivered (receipts) {:>6.0}/s   ({submits} submit_sm for {n})",
-            n as f64 / accepting.as_secs_f64(),
-            submits as f64 / elapsed.as_secs_f64(),
-            n as f64 / elapsed.as_secs_f64(),
+            "  SMS   accepted {accepted:>6.0}/s   submit_sm {submitted:>6.0}/s   delivered (receipts) {delivered:>6.0}/s"
         );
         let started = Instant::now();
-        let accepting = accept(&api, &body, "EMAIL", n).await;
-        until("e-mails sent", || async { sends(&api, "EMAIL").await >= n as f64 }).await;
+        let accepting = accept(&near.api, &near.body, "EMAIL", n).await;
+        until("e-mails sent", || async { sends(&near.api, "EMAIL").await >= n as f64 }).await;
         let elapsed = started.elapsed();
         until("the SMTP server has them", || async { smtp.messages().len() >= n }).await;
         println!(
@@ -217,6 +240,21 @@ fn main() {
             n as f64 / accepting.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64(),
         );
-        shutdown.cancel();
+        near.shutdown.cancel();
+
+        // An SMSC far away: its window, not the dispatcher, should bound the SMS rate.
+        let latency = Duration::from_millis(env_or("BENCH_SMSC_LATENCY_MS", 20));
+        let window = env_or("BENCH_SMSC_WINDOW", 10_usize);
+        let far = Smsc::distant(latency, window);
+        let served = serve(&far, &smtp).await;
+        let (_, submitted, _) = sms(&served, &far, n).await;
+        let bound = window as f64 / latency.as_secs_f64();
+        let throttled = far.submits().iter().filter(|s| s["command_status"] != 0).count();
+        println!(
+            "  SMS to an SMSC {} ms away, window {window}: submit_sm {submitted:>6.0}/s of the window's {bound:.0}/s ({:.0}%), {throttled} throttled",
+            latency.as_millis(),
+            100.0 * submitted / bound,
+        );
+        served.shutdown.cancel();
     });
 }

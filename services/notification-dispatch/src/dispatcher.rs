@@ -339,7 +339,7 @@ async fn walk(
     stale: &mut Vec<String>,
 ) -> Outcome {
     let qr_svg = row.qr_code.as_deref().and_then(|data| qr::svg(data).ok());
-    let mut last_gone = None;
+    let (mut last_gone, mut held) = (None, None);
     for &channel in channels {
         if channel == Channel::Inapp {
             return Outcome::Inboxed {
@@ -351,8 +351,19 @@ async fn walk(
         let out = outgoing(row, channel, contacts, qr_svg.as_deref());
         match failover(state, channel, &out, log, stale).await {
             Channelled::Ended(outcome) => return outcome,
-            Channelled::GaveWay { gone } => last_gone = gone.or(last_gone),
+            Channelled::GaveWay { gone, breakers } => {
+                last_gone = gone.or(last_gone);
+                held = breakers.map(|wait| (channel, wait)).or(held);
+            }
         }
+    }
+    // Providers that failed so often they are skipped a while are not reasons to fail.
+    if let Some((channel, wait)) = held {
+        return Outcome::Retry {
+            channel,
+            reason: "breaker_open".to_owned(),
+            retry_after: Some(wait),
+        };
     }
     Outcome::Failed {
         channel: None,
@@ -381,9 +392,11 @@ fn outgoing<'a>(
 /// Where a channel's providers left the notification.
 enum Channelled {
     Ended(Outcome),
-    /// To the next channel; `gone`: why the address is no more, if a provider said so.
+    /// To the next channel; `gone`: why the address is no more, if a provider said so;
+    /// `breakers`: how soon one of its providers skipped for its breaker may be tried.
     GaveWay {
         gone: Option<String>,
+        breakers: Option<Duration>,
     },
 }
 
@@ -407,9 +420,10 @@ async fn failover(
 ) -> Channelled {
     let mut transient: Option<(String, Option<Duration>)> = None;
     let mut paced: Option<Duration> = None;
-    let mut gone = None;
+    let (mut gone, mut breakers) = (None, None);
     for provider in state.senders.of_channel(channel) {
-        if !provider.breaker.admit() {
+        if let Err(wait) = provider.breaker.admit() {
+            breakers = Some(breakers.map_or(wait, |b: Duration| b.min(wait)));
             continue;
         }
         if let Some(wait) = rate_wait(state, provider).await {
@@ -444,7 +458,7 @@ async fn failover(
             reason: "rate_limited",
         });
     }
-    Channelled::GaveWay { gone }
+    Channelled::GaveWay { gone, breakers }
 }
 
 fn answer(channel: Channel, provider: &Provider, result: Result<Sent, SendError>, stale: &mut Vec<String>) -> Answer {

@@ -26,17 +26,19 @@ impl Breaker {
         }
     }
 
-    /// Whether to try the provider now. A trial after the cooldown holds the breaker open for
-    /// others until its outcome is known (or another cooldown has passed).
-    pub fn admit(&self) -> bool {
+    /// Whether to try the provider now, or how long until it may be tried. A trial after the
+    /// cooldown holds the breaker open for others until its outcome is known (or another
+    /// cooldown has passed).
+    pub fn admit(&self) -> Result<(), Duration> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         match state.open_until {
-            Some(until) if Instant::now() < until => false,
+            Some(until) if now < until => Err(until - now),
             Some(_) => {
-                state.open_until = Some(Instant::now() + self.cooldown);
-                true
+                state.open_until = Some(now + self.cooldown);
+                Ok(())
             }
-            None => true,
+            None => Ok(()),
         }
     }
 
@@ -67,13 +69,14 @@ mod tests {
     fn opens_after_failures_in_a_row_and_half_opens_after_the_cooldown() {
         let breaker = Breaker::new(2, Duration::from_millis(50));
         breaker.failed();
-        assert!(breaker.admit(), "one failure leaves it closed");
+        assert!(breaker.admit().is_ok(), "one failure leaves it closed");
         breaker.failed();
-        assert!(!breaker.admit() && breaker.is_open());
+        let wait = breaker.admit().unwrap_err();
+        assert!(wait <= Duration::from_millis(50) && breaker.is_open(), "{wait:?}");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(breaker.admit(), "a trial after the cooldown");
-        assert!(!breaker.admit(), "only one trial at a time");
+        assert!(breaker.admit().is_ok(), "a trial after the cooldown");
+        assert!(breaker.admit().is_err(), "only one trial at a time");
         breaker.succeeded();
-        assert!(breaker.admit() && !breaker.is_open());
+        assert!(breaker.admit().is_ok() && !breaker.is_open());
     }
 }

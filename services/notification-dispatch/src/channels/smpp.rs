@@ -3,7 +3,9 @@
 //! GSM-7 when the GSM alphabet holds it, UCS-2 (UTF-16, so emoji survive) otherwise, and split
 //! into concatenated parts (UDH) past one SMS: 160/153 GSM characters, 70/67 UCS-2 units.
 //! Delivery receipts (`deliver_sm`, esm_class 0x04) are matched to the notification by the
-//! first part's message id.
+//! first part's message id. At most `window` submit_sm wait for their answer at once: an SMSC
+//! throttles (ESME_RTHROTTLED) or drops a bind that sends more, so past the window a send waits
+//! its turn instead of failing.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -23,12 +25,16 @@ use rusmppc::{Client, ConnectionBuilder, Event};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use settings::Span;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use super::{Address, Outgoing, SendError, Sender, Sent};
 
 fn thirty_seconds() -> Span {
     Span(Duration::from_secs(30))
+}
+
+fn ten() -> usize {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +48,9 @@ pub struct SmppSettings {
     /// How often the bind is checked with enquire_link.
     #[serde(default = "thirty_seconds")]
     pub enquire_link: Span,
+    /// How many submit_sm may await their answer at once (the window the SMSC grants).
+    #[serde(default = "ten")]
+    pub window: usize,
 }
 
 /// A delivery receipt from an SMSC.
@@ -72,6 +81,7 @@ pub struct Smpp {
     client: Mutex<Option<Client>>,
     receipts: mpsc::UnboundedSender<Receipt>,
     reference: AtomicU8,
+    window: Semaphore,
 }
 
 impl Smpp {
@@ -88,12 +98,16 @@ impl Smpp {
         COctetString::<1, 9>::from_str(settings.password.expose_secret())
             .map_err(|_| "password: SMPP allows at most 8 characters".to_owned())?;
         COctetString::<1, 21>::from_str(&settings.source_addr).map_err(|e| format!("source_addr: {e}"))?;
+        if settings.window == 0 {
+            return Err("window must be at least 1".to_owned());
+        }
         Ok(Self {
             settings: settings.clone(),
             timeout,
             client: Mutex::new(None),
             receipts,
             reference: AtomicU8::new(rand::random()),
+            window: Semaphore::new(settings.window),
         })
     }
 
@@ -249,6 +263,10 @@ impl Sender for Smpp {
         let client = self.client().await?;
         let mut first = None;
         for pdu in pdus {
+            // Never closed: acquiring only waits.
+            let Ok(_turn) = self.window.acquire().await else {
+                return Err(SendError::transient("smpp: window closed"));
+            };
             match client.submit_sm(pdu).await {
                 Ok(resp) => {
                     first.get_or_insert_with(|| resp.message_id().as_str().to_owned());

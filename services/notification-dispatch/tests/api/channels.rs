@@ -150,6 +150,27 @@ async fn a_dropped_smpp_session_is_bound_again(backend: Backend) {
     assert_eq!(last["text"], "Turno: Martes");
 }
 
+/// A distant SMSC that throttles past 3 unanswered submit_sm: the sends fill the window,
+/// none overruns it, and every one goes through first time.
+async fn sends_keep_within_the_smscs_window_and_fill_it(backend: Backend) {
+    let smsc = Smsc::distant(std::time::Duration::from_millis(200), 3);
+    let n = start_with(backend, |s| s.channels.sms = vec![smsc.provider("smsc")]).await;
+    let sender = ready(&n, "SMS").await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let content = json!({"title": "Turno", "message": format!("Recordatorio {i}"), "channel": "SMS"});
+        ids.push(accept(&n, &sender, content).await);
+    }
+    for id in &ids {
+        n.status_becomes(&sender, id, "delivered").await;
+    }
+    let submits = smsc.submits();
+    assert_eq!(submits.len(), 12, "each sent once, none throttled and sent again");
+    assert!(submits.iter().all(|s| s["command_status"] == 0), "{submits:?}");
+    let widest = submits.iter().filter_map(|s| s["outstanding"].as_u64()).max();
+    assert_eq!(widest, Some(3), "sends wait for each other only past the window");
+}
+
 async fn an_email_reaches_the_smtp_server(backend: Backend) {
     let smtp = SmtpServer::start();
     let n = start_with(backend, |s| s.channels.email = vec![smtp.provider("smtp-primary")]).await;
@@ -294,5 +315,6 @@ on_both_backends!(
     a_long_sms_arrives_in_parts_and_its_receipt_delivers_it,
     a_second_smsc_takes_over_from_a_failing_one,
     a_dropped_smpp_session_is_bound_again,
+    sends_keep_within_the_smscs_window_and_fill_it,
     an_email_reaches_the_smtp_server
 );

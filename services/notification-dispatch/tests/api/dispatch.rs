@@ -221,6 +221,42 @@ async fn the_second_provider_takes_over_from_the_first(backend: Backend) {
     );
 }
 
+/// The status once the dispatcher has tried it.
+async fn after_a_try(n: &Notifier, sender: &Sender, id: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, status, _) = n.as_app(&sender.client, "GET", &format!("/Services/{id}"), None).await;
+        if status["data"]["attempts"].as_i64() >= Some(1) {
+            return status["data"].clone();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_provider_its_breaker_skips_holds_notifications_without_failing_them(backend: Backend) {
+    let n = start_with(backend, |s| {
+        s.channels.email = vec![dead_smtp("smtp-down")];
+        s.dispatch.breaker_failures = 1;
+        s.dispatch.breaker_cooldown = Span::from_secs(3600);
+    })
+    .await;
+    let sender = consenting(&n, &["notification"], &["EMAIL"], None).await;
+    let first = accept(&n, &sender, note("EMAIL")).await;
+    let tried = after_a_try(&n, &sender, &first).await;
+    assert_eq!(tried["status"], "queued", "{tried}");
+    let next = accept(&n, &sender, note("EMAIL")).await;
+    let held = after_a_try(&n, &sender, &next).await;
+    assert_eq!(
+        (held["status"].as_str(), held["reason"].as_str()),
+        (Some("queued"), Some("breaker_open")),
+        "{held}"
+    );
+    assert_eq!(held["sends"], json!([]), "not tried while the breaker is open");
+    let due = held["next_attempt_at"].as_i64().unwrap();
+    assert!(due > storage::now_millis() + 3_000_000, "held until the breaker lets a trial through: {held}");
+}
+
 async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {
     let mut n = start_with(backend, |s| {
         s.channels.email = vec![dead_smtp("smtp-down"), dead_smtp("smtp-down-2")]
@@ -285,5 +321,6 @@ on_both_backends!(
     quiet_hours_hold_what_is_not_urgent,
     a_withdrawn_consent_fails_what_quiet_hours_held,
     the_second_provider_takes_over_from_the_first,
+    a_provider_its_breaker_skips_holds_notifications_without_failing_them,
     a_notification_fails_once_every_try_is_spent
 );

@@ -45,29 +45,47 @@ pub fn plain_smtp(port: u16, from: &str) -> SmtpSettings {
 }
 
 pub const SYSTEM_ID: &str = "platform";
+/// `[[channels.sms]]`'s own default.
+const DEFAULT_WINDOW: usize = 10;
 const PASSWORD: &str = "smscpass";
 
 pub struct Smsc {
     pub port: u16,
     log: PathBuf,
     child: Child,
+    /// The unanswered submit_sm it allows a session, which its provider entry keeps to.
+    window: usize,
+}
+
+/// What a stand-in SMSC does besides answering at once.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Healthy,
+    Failing,
+    /// Answers each submit_sm after `latency`; throttles a session past `window` unanswered.
+    Distant { latency: Duration, window: usize },
 }
 
 impl Smsc {
     pub fn start() -> Self {
-        Self::spawn(false, 0, None)
+        Self::spawn(Behaviour::Healthy, 0, None)
+    }
+
+    /// One far away: each submit_sm answered after `latency`, ESME_RTHROTTLED past `window`.
+    pub fn distant(latency: Duration, window: usize) -> Self {
+        Self::spawn(Behaviour::Distant { latency, window }, 0, None)
     }
 
     /// One that answers every submit_sm with ESME_RSYSERR.
     pub fn failing() -> Self {
-        Self::spawn(true, 0, None)
+        Self::spawn(Behaviour::Failing, 0, None)
     }
 
     /// Stops this SMSC (every session drops) and starts another on its port and log.
     pub fn restart(mut self) -> Self {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        Self::spawn(false, self.port, Some(self.log.clone()))
+        Self::spawn(Behaviour::Healthy, self.port, Some(self.log.clone()))
     }
 
     /// Stops it; the port stays free.
@@ -76,20 +94,32 @@ impl Smsc {
         let _ = self.child.wait();
     }
 
-    fn spawn(fail: bool, port: u16, log: Option<PathBuf>) -> Self {
+    fn spawn(behaviour: Behaviour, port: u16, log: Option<PathBuf>) -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-ins");
         assert!(
             dir.join("node_modules/smpp").exists(),
             "the SMSC stand-in is not installed: run deploy/stand-ins.sh"
         );
         let log = log.unwrap_or_else(|| scratch("smsc").join("submits.jsonl"));
-        let mut child = Command::new("node")
+        let mut node = Command::new("node");
+        let window = match behaviour {
+            Behaviour::Healthy => DEFAULT_WINDOW,
+            Behaviour::Failing => {
+                node.env("SMSC_FAIL", "1");
+                DEFAULT_WINDOW
+            }
+            Behaviour::Distant { latency, window } => {
+                node.env("SMSC_RESP_DELAY_MS", latency.as_millis().to_string())
+                    .env("SMSC_WINDOW", window.to_string());
+                window
+            }
+        };
+        let mut child = node
             .arg(dir.join("smsc.js"))
             .env("SMSC_PORT", port.to_string())
             .env("SMSC_SYSTEM_ID", SYSTEM_ID)
             .env("SMSC_PASSWORD", PASSWORD)
             .env("SMSC_LOG", &log)
-            .env("SMSC_FAIL", if fail { "1" } else { "0" })
             // At once: the receipt may come before the send's outcome is committed.
             .env("SMSC_DLR_DELAY_MS", "0")
             .stdout(Stdio::piped())
@@ -105,7 +135,12 @@ impl Smsc {
         };
         // Its log of sessions goes on; nobody reads it, so it must not fill the pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { port, log, child }
+        Self {
+            port,
+            log,
+            child,
+            window,
+        }
     }
 
     /// A `[[channels.sms]]` entry for this SMSC.
@@ -116,6 +151,7 @@ impl Smsc {
             password: PASSWORD.into(),
             source_addr: "Clinic".into(),
             enquire_link: Span::from_secs(1),
+            window: self.window,
         };
         entry(name, ProviderKind::Smpp(smpp))
     }

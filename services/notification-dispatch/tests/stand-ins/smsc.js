@@ -9,6 +9,9 @@
 //   SMSC_LOG        file to append one JSON line per received submit_sm (default ./smsc.log.jsonl)
 //   SMSC_FAIL=1     answer every submit_sm with SMSC_FAIL_STATUS (default ESME_RSYSERR = 0x08)
 //   SMSC_DLR_DELAY_MS  delay before the delivery receipt (default 200)
+//   SMSC_RESP_DELAY_MS delay before each submit_sm_resp, as a distant SMSC's (default 0)
+//   SMSC_WINDOW     submit_sm a session may have unanswered; past it ESME_RTHROTTLED (default:
+//                   no limit). Each log line has `outstanding`: unanswered ones, itself included.
 //
 // Prints "listening <port>" on stdout once ready.
 'use strict';
@@ -26,6 +29,9 @@ const FAIL = process.env.SMSC_FAIL === '1';
 const FAIL_STATUS = process.env.SMSC_FAIL_STATUS
   ? parseInt(process.env.SMSC_FAIL_STATUS, 0) : smpp.ESME_RSYSERR;
 const DLR_DELAY = parseInt(process.env.SMSC_DLR_DELAY_MS || '200', 10);
+const RESP_DELAY = parseInt(process.env.SMSC_RESP_DELAY_MS || '0', 10);
+const WINDOW = process.env.SMSC_WINDOW ? parseInt(process.env.SMSC_WINDOW, 10) : Infinity;
+const ESME_RTHROTTLED = 0x58;
 
 // Keep short_message / message_payload of submit_sm as raw Buffers (node-smpp would
 // otherwise decode them into {udh, message} with its own, lossy, charset guess).
@@ -87,6 +93,7 @@ const pending = new Map();
 
 const server = smpp.createServer(function (session) {
   session.bound = null; // 'transceiver' | 'transmitter' | 'receiver'
+  session.outstanding = 0; // submit_sm received and not yet answered
   const peer = session.socket.remoteAddress + ':' + session.socket.remotePort;
   console.log('session open', peer);
 
@@ -142,7 +149,9 @@ const server = smpp.createServer(function (session) {
     const usedPayload = sm.length === 0 && Buffer.isBuffer(pdu.message_payload);
     if (usedPayload) sm = pdu.message_payload;
     const esm = pdu.esm_class || 0;
+    session.outstanding += 1;
     const rec = {
+      outstanding: session.outstanding,
       ts: new Date().toISOString(),
       system_id: session.system_id,
       sequence_number: pdu.sequence_number,
@@ -183,49 +192,55 @@ const server = smpp.createServer(function (session) {
       }
     }
 
-    if (FAIL) {
+    if (FAIL || session.outstanding > WINDOW) {
+      const status = FAIL ? FAIL_STATUS : ESME_RTHROTTLED;
       rec.message_id = null;
-      rec.command_status = FAIL_STATUS;
+      rec.command_status = status;
       appendLog(rec);
-      console.log('submit_sm FAILED on purpose status=0x' + FAIL_STATUS.toString(16));
-      session.send(pdu.response({ command_status: FAIL_STATUS }));
+      console.log('submit_sm refused status=0x' + status.toString(16));
+      session.outstanding -= 1;
+      session.send(pdu.response({ command_status: status }));
       return;
     }
+    if (RESP_DELAY > 0) setTimeout(accept, RESP_DELAY); else accept();
 
-    const messageId = nextMessageId();
-    rec.message_id = messageId;
-    rec.command_status = 0;
-    appendLog(rec);
-    console.log('submit_sm id=' + messageId + ' to=' + pdu.destination_addr + ' dc=' + pdu.data_coding +
-      ' esm=0x' + esm.toString(16) + (c ? ' part ' + c.seq + '/' + c.total : '') + ' len=' + sm.length);
-    session.send(pdu.response({ message_id: messageId }));
+    function accept() {
+      session.outstanding -= 1;
+      const messageId = nextMessageId();
+      rec.message_id = messageId;
+      rec.command_status = 0;
+      appendLog(rec);
+      console.log('submit_sm id=' + messageId + ' to=' + pdu.destination_addr + ' dc=' + pdu.data_coding +
+        ' esm=0x' + esm.toString(16) + (c ? ' part ' + c.seq + '/' + c.total : '') + ' len=' + sm.length);
+      session.send(pdu.response({ message_id: messageId }));
 
-    // SMSC delivery receipt requested? registered_delivery bits 0-1 == 01 (always) or 11 (SMPP 5).
-    const want = (pdu.registered_delivery || 0) & 0x03;
-    if (want !== 0x01 && want !== 0x03) return;
-    const submitted = new Date();
-    setTimeout(function () {
-      // deliver to this session if it can receive, else to another rx/trx session of the same system_id
-      let target = session;
-      if (session.bound !== 'transceiver' && session.bound !== 'receiver') {
-        target = server.sessions.find(s => s.system_id === session.system_id &&
-          (s.bound === 'transceiver' || s.bound === 'receiver'));
-      }
-      if (!target || !target.bound) { console.log('no receiver for receipt', messageId); return; }
-      const text20 = [...(rec.text || '')].slice(0, 20).join('').replace(/[^\x20-\x7e]/g, '?');
-      const receipt = 'id:' + messageId + ' sub:001 dlvrd:001 submit date:' + smppDate(submitted) +
-        ' done date:' + smppDate(new Date()) + ' stat:DELIVRD err:000 text:' + text20;
-      target.deliver_sm({
-        source_addr: pdu.destination_addr,
-        destination_addr: pdu.source_addr,
-        esm_class: 0x04,                       // MC delivery receipt
-        data_coding: 0x00,
-        short_message: Buffer.from(receipt, 'latin1'),
-        receipted_message_id: messageId,
-        message_state: 2,                      // DELIVERED
-      });
-      console.log('deliver_sm receipt for ' + messageId);
-    }, DLR_DELAY);
+      // SMSC delivery receipt requested? registered_delivery bits 0-1 == 01 (always) or 11 (SMPP 5).
+      const want = (pdu.registered_delivery || 0) & 0x03;
+      if (want !== 0x01 && want !== 0x03) return;
+      const submitted = new Date();
+      setTimeout(function () {
+        // deliver to this session if it can receive, else to another rx/trx session of the same system_id
+        let target = session;
+        if (session.bound !== 'transceiver' && session.bound !== 'receiver') {
+          target = server.sessions.find(s => s.system_id === session.system_id &&
+            (s.bound === 'transceiver' || s.bound === 'receiver'));
+        }
+        if (!target || !target.bound) { console.log('no receiver for receipt', messageId); return; }
+        const text20 = [...(rec.text || '')].slice(0, 20).join('').replace(/[^\x20-\x7e]/g, '?');
+        const receipt = 'id:' + messageId + ' sub:001 dlvrd:001 submit date:' + smppDate(submitted) +
+          ' done date:' + smppDate(new Date()) + ' stat:DELIVRD err:000 text:' + text20;
+        target.deliver_sm({
+          source_addr: pdu.destination_addr,
+          destination_addr: pdu.source_addr,
+          esm_class: 0x04,                       // MC delivery receipt
+          data_coding: 0x00,
+          short_message: Buffer.from(receipt, 'latin1'),
+          receipted_message_id: messageId,
+          message_state: 2,                      // DELIVERED
+        });
+        console.log('deliver_sm receipt for ' + messageId);
+      }, DLR_DELAY);
+    }
   });
 
   session.on('error', function (e) { console.log('session error', peer, e.message); });
