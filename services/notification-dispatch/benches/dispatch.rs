@@ -137,14 +137,17 @@ async fn serve(smsc: &Smsc, smtp: &SmtpServer) -> Served {
     let exchange = test_support::unique("bench-dispatch");
     let bus = test_support::bus(Backend::Postgres, &exchange, "notification-dispatch");
     let shutdown = CancellationToken::new();
-    let settings = settings::changed(notification_dispatch::DEFAULTS, |s: &mut notification_dispatch::Settings| {
-        s.http.port = 0;
-        s.database.url = db.url().into();
-        s.identity.secret = IDENTITY_SECRET.into();
-        test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
-        s.channels.sms = vec![smsc.provider("smsc")];
-        s.channels.email = vec![smtp.provider("smtp")];
-    })
+    let settings = settings::changed(
+        notification_dispatch::DEFAULTS,
+        |s: &mut notification_dispatch::Settings| {
+            s.http.port = 0;
+            s.database.url = db.url().into();
+            s.identity.secret = IDENTITY_SECRET.into();
+            test_support::use_cache(Backend::Postgres, &mut s.cache, "bench");
+            s.channels.sms = vec![smsc.provider("smsc")];
+            s.channels.email = vec![smtp.provider("smtp")];
+        },
+    )
     .unwrap();
     let deps = Deps {
         bus: bus.clone(),
@@ -194,8 +197,14 @@ async fn serve(smsc: &Smsc, smtp: &SmtpServer) -> Served {
         "parameters": {"destination": "ana", "notification": {"title": "Turno", "message": "", "channel": "SMS"}}});
     let mut probe = body.clone();
     probe["parameters"]["notification"]["message"] = json!("probe");
-    until("the consent reaching the service", || async { post(&api, "/Services", probe.clone()).await.0 == 202 }).await;
-    until("the probe delivered", || async { outcomes(&api, "delivered").await >= 1.0 }).await;
+    until("the consent reaching the service", || async {
+        post(&api, "/Services", probe.clone()).await.0 == 202
+    })
+    .await;
+    until("the probe delivered", || async {
+        outcomes(&api, "delivered").await >= 1.0
+    })
+    .await;
     Served {
         api,
         body,
@@ -210,10 +219,17 @@ async fn sms(served: &Served, smsc: &Smsc, n: usize) -> (f64, f64, f64) {
     let delivered_before = outcomes(api, "delivered").await;
     let started = Instant::now();
     let accepting = accept(api, &served.body, "SMS", n).await;
-    until("SMS delivered", || async { outcomes(api, "delivered").await - delivered_before >= n as f64 }).await;
+    until("SMS delivered", || async {
+        outcomes(api, "delivered").await - delivered_before >= n as f64
+    })
+    .await;
     let elapsed = started.elapsed().as_secs_f64();
     let submits = smsc.submits().len() - before;
-    (n as f64 / accepting.as_secs_f64(), submits as f64 / elapsed, n as f64 / elapsed)
+    (
+        n as f64 / accepting.as_secs_f64(),
+        submits as f64 / elapsed,
+        n as f64 / elapsed,
+    )
 }
 
 fn main() {

@@ -16,11 +16,10 @@ use events::catalogue::{NotificationDelivered, NotificationFailed, NotificationS
 use events::{Outbox, Staged};
 use rand::Rng;
 use storage::{AnyConnection, StorageError};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::smpp::Receipt;
 use crate::channels::{Address, Outgoing, Provider, SendError, Sent};
 use crate::destination::{self, Destination};
 use crate::domain::routing::{self, Contacts, Refusal};
@@ -55,7 +54,13 @@ pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
             });
         }
         while tasks.try_join_next().is_some() {}
-        if full && slots.available_permits() > 0 {
+        if full {
+            // More are due: claim again once half a batch of tries has ended, not at the next poll.
+            let wanted = u32::try_from((room / 2).max(1)).unwrap_or(1);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                freed = slots.acquire_many(wanted) => drop(freed),
+            }
             continue;
         }
         tokio::select! {
@@ -66,79 +71,6 @@ pub async fn run(state: Arc<Dispatch>, shutdown: CancellationToken) {
     }
     // Tries in flight end within their timeouts; their outcomes are written before exit.
     while tasks.join_next().await.is_some() {}
-}
-
-/// How often, and how far apart, a receipt that found no `sent` notification is tried again:
-/// an SMSC may answer before the send's outcome is committed.
-const RECEIPT_TRIES: u32 = 10;
-const RECEIPT_RETRY: Duration = Duration::from_millis(500);
-
-/// Delivery receipts: `sent` → `delivered` (or `failed`) for the notification a provider knows
-/// by the receipt's message id, with its event.
-pub async fn receipts(
-    state: Arc<Dispatch>,
-    mut incoming: mpsc::UnboundedReceiver<Receipt>,
-    shutdown: CancellationToken,
-) {
-    let (again, mut later) = mpsc::unbounded_channel::<(Receipt, u32)>();
-    loop {
-        let (receipt, tries) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            next = incoming.recv() => match next {
-                Some(receipt) => (receipt, 1),
-                None => return,
-            },
-            Some(retry) = later.recv() => retry,
-        };
-        if !receipt.delivered() && !receipt.failed() {
-            continue;
-        }
-        match record_receipt(&state, receipt.clone()).await {
-            Ok(true) => {}
-            Ok(false) if tries < RECEIPT_TRIES => {
-                let again = again.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(RECEIPT_RETRY).await;
-                    let _ = again.send((receipt, tries + 1));
-                });
-            }
-            Ok(false) => tracing::info!(message.id = %receipt.message_id, "a receipt for no notification sent"),
-            Err(error) => tracing::warn!(%error, "delivery receipt not recorded"),
-        }
-    }
-}
-
-/// Whether the receipt matched a notification sent.
-async fn record_receipt(state: &Dispatch, receipt: Receipt) -> Result<bool, StorageError> {
-    let delivered = receipt.delivered();
-    let matched = state
-        .outbox
-        .write(move |c, staged| {
-            let now = storage::now_millis();
-            let Some(row) = store::receipted(c, &receipt.message_id, receipt.delivered(), &receipt.stat, now)? else {
-                return Ok(false);
-            };
-            let channel = row.channel_used.clone().unwrap_or_default();
-            if receipt.delivered() {
-                staged.publish(SOURCE, Some(row.id.clone()), &delivered_event(&row, &channel, now))?;
-            } else {
-                let reason = format!("undelivered: {}", receipt.stat);
-                let failed = failed_event(&row, Channel::from_name(&channel), &reason, now);
-                staged.publish(SOURCE, Some(row.id.clone()), &failed)?;
-            }
-            Ok(true)
-        })
-        .await?;
-    // Counted once committed (the transaction may run twice).
-    if matched {
-        let (status, reason) = if delivered {
-            (store::DELIVERED, "")
-        } else {
-            (store::FAILED, "undelivered")
-        };
-        state.metrics.outcomes.with_label_values(&[status, reason]).inc();
-    }
-    Ok(matched)
 }
 
 async fn claim(state: &Dispatch, room: usize) -> Vec<NotificationRow> {
@@ -582,7 +514,7 @@ fn sent_event(row: &NotificationRow, channel: Channel, by: &str, now: i64) -> No
     }
 }
 
-fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> NotificationDelivered {
+pub(crate) fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> NotificationDelivered {
     NotificationDelivered {
         notification_id: row.id.clone(),
         provider_id: row.provider_id,
@@ -594,7 +526,12 @@ fn delivered_event(row: &NotificationRow, channel: &str, now: i64) -> Notificati
     }
 }
 
-fn failed_event(row: &NotificationRow, channel: Option<Channel>, reason: &str, now: i64) -> NotificationFailed {
+pub(crate) fn failed_event(
+    row: &NotificationRow,
+    channel: Option<Channel>,
+    reason: &str,
+    now: i64,
+) -> NotificationFailed {
     NotificationFailed {
         notification_id: row.id.clone(),
         provider_id: row.provider_id,

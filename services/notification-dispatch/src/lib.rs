@@ -12,6 +12,7 @@ pub mod domain;
 mod group_commit;
 mod http;
 mod metrics;
+mod receipts;
 mod state;
 pub mod store;
 mod views;
@@ -180,7 +181,7 @@ pub async fn start(settings: Settings, deps: Deps) -> Result<Started, StartError
         )
         .await?;
     let dispatcher = tokio::spawn(dispatcher::run(state.clone(), deps.shutdown.clone()));
-    let receipts = tokio::spawn(dispatcher::receipts(state.clone(), receipts_in, deps.shutdown.clone()));
+    let receipts = tokio::spawn(receipts::run(state.clone(), receipts_in, deps.shutdown.clone()));
     let purge = state.clone();
     let retention = runtime::every(std::time::Duration::from_secs(600), deps.shutdown.clone(), move || {
         let state = purge.clone();

@@ -2,6 +2,8 @@
 //! compose in one transaction. The claim of due notifications is raw SQL (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL; SQLite is one process).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use ids::{ClientId, UserId};
@@ -1006,35 +1008,60 @@ pub fn postpone(c: &mut AnyConnection, id: &str, at: i64, reason: &str, now: i64
         .map(drop)
 }
 
-/// A receipt for the notification a provider knows as `external_id`: `sent` becomes
-/// `delivered`, or `failed` with the receipt's status. The row as it was, if one changed.
+/// The `sent` notifications the receipts are for (each by its provider's message id, with the
+/// receipt's status when it says the message failed) marked delivered, or failed; those found,
+/// as they were, each with its receipt's failure.
 pub fn receipted(
     c: &mut AnyConnection,
-    external_id: &str,
-    delivered: bool,
-    stat: &str,
+    receipts: &[(String, Option<String>)],
     now: i64,
-) -> QueryResult<Option<NotificationRow>> {
-    let found: Option<NotificationRow> = joined()
-        .filter(notifications::external_id.eq(external_id))
-        .filter(notifications::status.eq(SENT))
-        .select(both())
-        .first::<(StateRow, ContentRow)>(c)
-        .optional()?
-        .map(NotificationRow::from);
-    if let Some(row) = &found {
-        let (status, reason) = if delivered {
-            (DELIVERED, None)
-        } else {
-            (FAILED, Some(format!("undelivered: {stat}")))
-        };
-        diesel::update(notifications::table.find(&row.id))
+) -> QueryResult<Vec<(NotificationRow, Option<String>)>> {
+    let failures: HashMap<&str, Option<&str>> = receipts
+        .iter()
+        .map(|(id, failure)| (id.as_str(), failure.as_deref()))
+        .collect();
+    let found = rows(
+        joined()
+            .filter(notifications::external_id.eq_any(failures.keys().copied()))
+            .filter(notifications::status.eq(SENT))
+            .select(both())
+            .load::<(StateRow, ContentRow)>(c)?,
+    );
+    let found: Vec<(NotificationRow, Option<String>)> = found
+        .into_iter()
+        .map(|row| {
+            let failure = row
+                .external_id
+                .as_deref()
+                .and_then(|id| failures.get(id).copied().flatten());
+            let failure = failure.map(str::to_owned);
+            (row, failure)
+        })
+        .collect();
+    let delivered: Vec<&str> = found
+        .iter()
+        .filter(|(_, failure)| failure.is_none())
+        .map(|(row, _)| row.id.as_str())
+        .collect();
+    if !delivered.is_empty() {
+        diesel::update(notifications::table.filter(notifications::id.eq_any(delivered)))
             .set((
-                notifications::status.eq(status),
-                notifications::reason.eq(reason),
+                notifications::status.eq(DELIVERED),
+                notifications::reason.eq(None::<String>),
                 notifications::updated_at.eq(now),
             ))
             .execute(c)?;
+    }
+    for (row, failure) in &found {
+        if let Some(stat) = failure {
+            diesel::update(notifications::table.find(&row.id))
+                .set((
+                    notifications::status.eq(FAILED),
+                    notifications::reason.eq(format!("undelivered: {stat}")),
+                    notifications::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
     }
     Ok(found)
 }

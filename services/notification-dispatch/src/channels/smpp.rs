@@ -25,6 +25,7 @@ use rusmppc::{Client, ConnectionBuilder, Event};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use settings::Span;
+use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use super::{Address, Outgoing, SendError, Sender, Sent};
@@ -114,7 +115,10 @@ impl Smpp {
     /// The bound client, binding first when there is none (or it closed).
     async fn client(&self) -> Result<Client, SendError> {
         let mut held = self.client.lock().await;
-        if let Some(client) = held.as_ref().filter(|c| c.is_active()) {
+        // Not `is_active()`: it pings the connection through its queue of actions, of which
+        // rusmppc 0.4 reads five per wake-up without waking itself again. With many sends at
+        // once, pings filled a wake-up and left submits unread until a timer fired: 10 s stalls.
+        if let Some(client) = held.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
         let client = self.bind().await?;
@@ -125,14 +129,19 @@ impl Smpp {
     async fn bind(&self) -> Result<Client, SendError> {
         let s = &self.settings;
         let transient = |e: &dyn std::fmt::Display| SendError::transient(format!("smpp bind: {e}"));
+        let address = s.url.trim_start_matches("smpp://").trim_end_matches('/');
+        let stream = tokio::time::timeout(self.timeout, TcpStream::connect(address))
+            .await
+            .map_err(|e| transient(&e))?
+            .map_err(|e| transient(&e))?;
+        // PDUs in the window are small: Nagle would hold each back until the last one's ACK.
+        stream.set_nodelay(true).map_err(|e| transient(&e))?;
         let (client, events) = ConnectionBuilder::new()
             .enquire_link_interval(s.enquire_link.0)
             .enquire_link_response_timeout(self.timeout)
             .response_timeout(self.timeout)
             .disable_interface_version_check()
-            .connect(&s.url)
-            .await
-            .map_err(|e| transient(&e))?;
+            .connected(stream);
         let bind = BindTransceiver::builder()
             .system_id(COctetString::from_str(&s.system_id).map_err(|e| transient(&e))?)
             .password(COctetString::from_str(s.password.expose_secret()).map_err(|e| transient(&e))?)

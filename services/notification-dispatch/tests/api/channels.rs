@@ -150,6 +150,23 @@ async fn a_dropped_smpp_session_is_bound_again(backend: Backend) {
     assert_eq!(last["text"], "Turno: Martes");
 }
 
+async fn an_undelivered_receipt_fails_the_notification(backend: Backend) {
+    let smsc = Smsc::undelivering();
+    let mut n = start_with(backend, |s| s.channels.sms = vec![smsc.provider("smsc")]).await;
+    let sender = ready(&n, "SMS").await;
+    let id = accept(
+        &n,
+        &sender,
+        json!({"title": "Turno", "message": "Lunes", "channel": "SMS"}),
+    )
+    .await;
+    let status = n.status_becomes(&sender, &id, "failed").await;
+    assert_eq!(status["reason"], "undelivered: UNDELIV", "{status}");
+    let failed = n.events.next("notification.failed").await;
+    assert_eq!(failed.data["notification_id"], id.as_str());
+    assert_eq!(smsc.submits().len(), 1, "not sent again: the SMSC took it");
+}
+
 /// A distant SMSC that throttles past 3 unanswered submit_sm: the sends fill the window,
 /// none overruns it, and every one goes through first time.
 async fn sends_keep_within_the_smscs_window_and_fill_it(backend: Backend) {
@@ -316,5 +333,6 @@ on_both_backends!(
     a_second_smsc_takes_over_from_a_failing_one,
     a_dropped_smpp_session_is_bound_again,
     sends_keep_within_the_smscs_window_and_fill_it,
+    an_undelivered_receipt_fails_the_notification,
     an_email_reaches_the_smtp_server
 );

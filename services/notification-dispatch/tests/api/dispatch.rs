@@ -254,7 +254,10 @@ async fn a_provider_its_breaker_skips_holds_notifications_without_failing_them(b
     );
     assert_eq!(held["sends"], json!([]), "not tried while the breaker is open");
     let due = held["next_attempt_at"].as_i64().unwrap();
-    assert!(due > storage::now_millis() + 3_000_000, "held until the breaker lets a trial through: {held}");
+    assert!(
+        due > storage::now_millis() + 3_000_000,
+        "held until the breaker lets a trial through: {held}"
+    );
 }
 
 async fn a_notification_fails_once_every_try_is_spent(backend: Backend) {

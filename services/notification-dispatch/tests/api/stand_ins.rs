@@ -62,13 +62,23 @@ pub struct Smsc {
 enum Behaviour {
     Healthy,
     Failing,
+    /// Takes every submit_sm; its receipts say the phone was never reached.
+    Undelivering,
     /// Answers each submit_sm after `latency`; throttles a session past `window` unanswered.
-    Distant { latency: Duration, window: usize },
+    Distant {
+        latency: Duration,
+        window: usize,
+    },
 }
 
 impl Smsc {
     pub fn start() -> Self {
         Self::spawn(Behaviour::Healthy, 0, None)
+    }
+
+    /// One whose receipts all say UNDELIV.
+    pub fn undelivering() -> Self {
+        Self::spawn(Behaviour::Undelivering, 0, None)
     }
 
     /// One far away: each submit_sm answered after `latency`, ESME_RTHROTTLED past `window`.
@@ -106,6 +116,10 @@ impl Smsc {
             Behaviour::Healthy => DEFAULT_WINDOW,
             Behaviour::Failing => {
                 node.env("SMSC_FAIL", "1");
+                DEFAULT_WINDOW
+            }
+            Behaviour::Undelivering => {
+                node.env("SMSC_DLR_STAT", "UNDELIV");
                 DEFAULT_WINDOW
             }
             Behaviour::Distant { latency, window } => {

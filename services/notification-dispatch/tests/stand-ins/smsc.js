@@ -9,6 +9,7 @@
 //   SMSC_LOG        file to append one JSON line per received submit_sm (default ./smsc.log.jsonl)
 //   SMSC_FAIL=1     answer every submit_sm with SMSC_FAIL_STATUS (default ESME_RSYSERR = 0x08)
 //   SMSC_DLR_DELAY_MS  delay before the delivery receipt (default 200)
+//   SMSC_DLR_STAT   the receipts' stat (default DELIVRD; UNDELIV for phones never reached)
 //   SMSC_RESP_DELAY_MS delay before each submit_sm_resp, as a distant SMSC's (default 0)
 //   SMSC_WINDOW     submit_sm a session may have unanswered; past it ESME_RTHROTTLED (default:
 //                   no limit). Each log line has `outstanding`: unanswered ones, itself included.
@@ -29,6 +30,7 @@ const FAIL = process.env.SMSC_FAIL === '1';
 const FAIL_STATUS = process.env.SMSC_FAIL_STATUS
   ? parseInt(process.env.SMSC_FAIL_STATUS, 0) : smpp.ESME_RSYSERR;
 const DLR_DELAY = parseInt(process.env.SMSC_DLR_DELAY_MS || '200', 10);
+const DLR_STAT = process.env.SMSC_DLR_STAT || 'DELIVRD';
 const RESP_DELAY = parseInt(process.env.SMSC_RESP_DELAY_MS || '0', 10);
 const WINDOW = process.env.SMSC_WINDOW ? parseInt(process.env.SMSC_WINDOW, 10) : Infinity;
 const ESME_RTHROTTLED = 0x58;
@@ -95,6 +97,7 @@ const server = smpp.createServer(function (session) {
   session.bound = null; // 'transceiver' | 'transmitter' | 'receiver'
   session.outstanding = 0; // submit_sm received and not yet answered
   const peer = session.socket.remoteAddress + ':' + session.socket.remotePort;
+  session.socket.setNoDelay(true); // as SMSCs do: answers in a window are small
   console.log('session open', peer);
 
   function onBind(kind) {
@@ -228,7 +231,7 @@ const server = smpp.createServer(function (session) {
         if (!target || !target.bound) { console.log('no receiver for receipt', messageId); return; }
         const text20 = [...(rec.text || '')].slice(0, 20).join('').replace(/[^\x20-\x7e]/g, '?');
         const receipt = 'id:' + messageId + ' sub:001 dlvrd:001 submit date:' + smppDate(submitted) +
-          ' done date:' + smppDate(new Date()) + ' stat:DELIVRD err:000 text:' + text20;
+          ' done date:' + smppDate(new Date()) + ' stat:' + DLR_STAT + ' err:000 text:' + text20;
         target.deliver_sm({
           source_addr: pdu.destination_addr,
           destination_addr: pdu.source_addr,
@@ -236,14 +239,14 @@ const server = smpp.createServer(function (session) {
           data_coding: 0x00,
           short_message: Buffer.from(receipt, 'latin1'),
           receipted_message_id: messageId,
-          message_state: 2,                      // DELIVERED
+          message_state: DLR_STAT === 'DELIVRD' ? 2 : 5, // DELIVERED, UNDELIVERABLE
         });
         console.log('deliver_sm receipt for ' + messageId);
       }, DLR_DELAY);
     }
   });
 
-  session.on('error', function (e) { console.log('session error', peer, e.message); });
+  session.on('error', function (e) { console.error('session error', peer, e.message); });
   session.on('close', function () { console.log('session closed', peer); });
 });
 
