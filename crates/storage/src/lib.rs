@@ -7,11 +7,13 @@
 mod error;
 mod migrations;
 mod pool;
+mod prepared;
 
 pub use diesel;
 pub use error::StorageError;
 pub use migrations::Migrations;
 pub use pool::{Backend, Database, PoolSettings};
+pub use prepared::Prepared;
 
 /// A connection to either backend; queries written once run on both.
 #[derive(diesel::MultiConnection)]

@@ -335,3 +335,32 @@ async fn verify_full_connects_only_to_a_certificate_a_trusted_ca_signed() {
         assert!(refused.contains("certificate verify failed"), "{which}: {refused}");
     }
 }
+
+/// A [`storage::Prepared`] statement is prepared once per connection, not parsed per call.
+#[tokio::test]
+async fn a_prepared_statement_is_prepared_once_per_connection() {
+    let test_db = test_support::TestDatabase::create();
+    let db = pooled(&test_db.url).await;
+    let counts = db
+        .run(|c| {
+            let mut seen = Vec::new();
+            for n in [1_i64, 2, 3] {
+                let row: Count = storage::Prepared::new("SELECT CAST(? AS BIGINT) + 0 * length(?) AS n /* once */")
+                    .big_int(n)
+                    .text("x")
+                    .get_result(c)?;
+                assert_eq!(row.n, n);
+                let prepared: Count = diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '%/* once */%'",
+                )
+                .get_result(c)?;
+                seen.push(prepared.n);
+            }
+            let unbound = storage::Prepared::new("SELECT ? AS n").get_result::<Count>(c);
+            assert!(unbound.is_err(), "a placeholder without a value is refused");
+            Ok(seen)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, [1, 1, 1], "one prepared statement, made on the first call");
+}

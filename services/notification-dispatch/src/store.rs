@@ -483,7 +483,6 @@ impl RequestLine {
 }
 
 /// Everything `POST /Services` checks in one statement: it is read for every request.
-/// (SQLite numbers `$n` by first appearance, so they appear in order.)
 pub fn request_lines(
     c: &mut AnyConnection,
     provider_id: i64,
@@ -491,23 +490,25 @@ pub fn request_lines(
     user: &str,
     client: &str,
 ) -> QueryResult<Vec<RequestLine>> {
-    diesel::sql_query(
+    // On every request: prepared once per connection, so it is not parsed each time.
+    storage::Prepared::new(
         "SELECT pr.client_id AS provider_client, s.name, s.kinds, s.channels, s.rate_limit, s.token_hash, \
          s.created_at AS service_created_at, \
          r.user_id IS NOT NULL AS known, r.email, r.phone, c.scopes, p.document, d.token \
-         FROM (SELECT CAST($1 AS TEXT) AS id) u \
-         LEFT JOIN consents c ON c.user_id = u.id AND c.client_id = $2 \
-         LEFT JOIN providers pr ON pr.provider_id = $3 \
-         LEFT JOIN services s ON s.provider_id = $3 AND s.service_id = $4 \
+         FROM (SELECT CAST(? AS TEXT) AS id) u \
+         LEFT JOIN consents c ON c.user_id = u.id AND c.client_id = ? \
+         LEFT JOIN providers pr ON pr.provider_id = ? \
+         LEFT JOIN services s ON s.provider_id = ? AND s.service_id = ? \
          LEFT JOIN recipients r ON r.user_id = u.id \
          LEFT JOIN preferences p ON p.user_id = u.id \
          LEFT JOIN devices d ON d.user_id = u.id \
          ORDER BY d.created_at",
     )
-    .bind::<Text, _>(user)
-    .bind::<Text, _>(client)
-    .bind::<BigInt, _>(provider_id)
-    .bind::<diesel::sql_types::Integer, _>(service_id)
+    .text(user)
+    .text(client)
+    .big_int(provider_id)
+    .big_int(provider_id)
+    .integer(service_id)
     .load(c)
 }
 
