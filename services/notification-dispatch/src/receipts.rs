@@ -41,8 +41,12 @@ pub async fn run(state: Arc<Dispatch>, mut incoming: mpsc::UnboundedReceiver<Rec
             () = sleep_until(next_due), if next_due.is_some() => {}
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.due <= now);
+        let (mut due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.due <= now);
         waiting = later;
+        // One statement binds every id: a backlog goes a batch at a time.
+        if due.len() > BATCH {
+            waiting.extend(due.split_off(BATCH));
+        }
         let batch: Vec<Waiting> = arrived
             .drain(..)
             .filter(|r| r.delivered() || r.failed())
