@@ -131,11 +131,18 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         let mut pending: Option<InFlight> = None;
+        let mut cursor = Cursor::new(self.settings.poll_interval);
         while !shutdown.is_cancelled() {
             let excluded = pending.as_ref().map_or(&[][..], |p| p.ids.as_slice());
-            let launched = match self.fetch(excluded).await {
-                Ok((ids, _)) if ids.is_empty() => None,
-                Ok((ids, events)) => Some(self.launch(ids, events)),
+            let launched = match self.fetch(excluded, cursor.next()).await {
+                Ok((ids, _)) if ids.is_empty() => {
+                    cursor.restart();
+                    None
+                }
+                Ok((ids, events)) => {
+                    cursor.passed(ids.last());
+                    Some(self.launch(ids, events))
+                }
                 Err(error) => {
                     fail(error, &mut backoff, &shutdown).await;
                     continue;
@@ -204,7 +211,7 @@ impl OutboxRelay {
 
     /// Publishes the oldest batch and deletes it; returns how many rows it published.
     async fn relay_batch(&self) -> Result<usize, RelayError> {
-        let (ids, events) = self.fetch(&[]).await?;
+        let (ids, events) = self.fetch(&[], None).await?;
         if ids.is_empty() {
             return Ok(0);
         }
@@ -216,19 +223,24 @@ impl OutboxRelay {
         Ok(published)
     }
 
-    /// The oldest rows not in `excluded` (a batch still in flight): their ids and events.
-    async fn fetch(&self, excluded: &[String]) -> Result<(Vec<String>, Vec<Event>), RelayError> {
+    /// The oldest rows after `after` (the last row read), or from the start but for `excluded`
+    /// (a batch still in flight): their ids and events.
+    async fn fetch(&self, excluded: &[String], after: Option<String>) -> Result<(Vec<String>, Vec<Event>), RelayError> {
         let limit = self.settings.batch_size;
         let excluded = excluded.to_vec();
         let rows: Vec<(String, String)> = self
             .db
             .run(move |conn| {
-                Ok(outbox_events::table
+                let query = outbox_events::table
                     .select((outbox_events::id, outbox_events::payload))
-                    .filter(outbox_events::id.ne_all(&excluded))
                     .order(outbox_events::id)
                     .limit(limit)
-                    .load(conn)?)
+                    .into_boxed();
+                let query = match &after {
+                    Some(after) => query.filter(outbox_events::id.gt(after)),
+                    None => query.filter(outbox_events::id.ne_all(&excluded)),
+                };
+                Ok(query.load(conn)?)
             })
             .await?;
         let mut events = Vec::with_capacity(rows.len());
@@ -253,6 +265,45 @@ impl OutboxRelay {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// Where the relay's next read starts. Rows are read in id order, and each one published
+/// leaves a dead index entry at the head until VACUUM: reading from the start every time walked
+/// all of them (tens of thousands under load). So a read starts after the last row read; but a
+/// row can commit after rows with later ids were read (its id was made before its commit), so a
+/// read after an empty one, and one every `full_every`, starts from the start again.
+struct Cursor {
+    after: Option<String>,
+    full_every: Duration,
+    full_due: tokio::time::Instant,
+}
+
+impl Cursor {
+    fn new(full_every: Duration) -> Self {
+        Self {
+            after: None,
+            full_every,
+            full_due: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Where the next read starts: after this id, or (`None`) from the start.
+    fn next(&mut self) -> Option<String> {
+        let now = tokio::time::Instant::now();
+        if now >= self.full_due {
+            self.full_due = now + self.full_every;
+            return None;
+        }
+        self.after.clone()
+    }
+
+    fn passed(&mut self, last: Option<&String>) {
+        self.after = last.cloned();
+    }
+
+    fn restart(&mut self) {
+        self.after = None;
     }
 }
 

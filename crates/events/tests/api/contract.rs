@@ -308,6 +308,37 @@ async fn outbox_publishes_exactly_committed_rows(bus: Arc<dyn Bus>, url: &str) {
     stop.cancel();
 }
 
+/// A row whose transaction commits after rows with later ids were published is published too:
+/// the relay reads on from the last row it read, but not only.
+async fn relay_publishes_a_row_committed_after_later_ones(bus: Arc<dyn Bus>, url: &str) {
+    let db = migrated(url).await;
+    let (mut rx, stop) = subscribe(&bus, Subscription::new("outbox-late", &["#"]), 0).await;
+    let relay = OutboxRelay::new(db.clone(), bus.clone(), RelaySettings::default());
+    let wake = relay.waker();
+    let relay_stop = CancellationToken::new();
+    let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
+    let late = revoked("late");
+    let earlier: Vec<Event> = (0..3).map(|i| revoked(&format!("on-time-{i}"))).collect();
+    assert!(earlier.iter().all(|e| e.id > late.id), "ids grow with time");
+    let batch = earlier.clone();
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, &batch)?))
+        .await
+        .expect("commit");
+    wake.notify_one();
+    for expected in &earlier {
+        assert_eq!(&next(&mut rx).await.0.event, expected);
+    }
+    let event = late.clone();
+    db.transaction(move |conn| Ok(outbox::enqueue(conn, std::slice::from_ref(&event))?))
+        .await
+        .expect("commit");
+    wake.notify_one();
+    assert_eq!(next(&mut rx).await.0.event, late);
+    relay_stop.cancel();
+    relay_task.await.expect("relay stops");
+    stop.cancel();
+}
+
 /// Rows left at shutdown are published by the drain before the relay returns.
 async fn relay_drains_at_shutdown(bus: Arc<dyn Bus>, url: &str) {
     let db = migrated(url).await;
@@ -467,6 +498,12 @@ macro_rules! outbox_contract {
             async fn drains_at_shutdown() {
                 let db = $db;
                 super::relay_drains_at_shutdown($bus, &db.url).await;
+            }
+
+            #[tokio::test]
+            async fn publishes_a_row_committed_after_later_ones() {
+                let db = $db;
+                super::relay_publishes_a_row_committed_after_later_ones($bus, &db.url).await;
             }
 
             #[tokio::test]
