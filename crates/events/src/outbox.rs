@@ -227,7 +227,8 @@ impl OutboxRelay {
     /// (a batch still in flight): their ids and events.
     async fn fetch(&self, excluded: &[String], after: Option<String>) -> Result<(Vec<String>, Vec<Event>), RelayError> {
         let limit = self.settings.batch_size;
-        let excluded = excluded.to_vec();
+        // Only a read from the start needs them: the batch in flight is before `after`.
+        let excluded = if after.is_none() { excluded.to_vec() } else { Vec::new() };
         let rows: Vec<(String, String)> = self
             .db
             .run(move |conn| {

@@ -108,12 +108,11 @@ async fn record(state: &Dispatch, batch: &[Waiting]) -> Result<Vec<String>, stor
                 let subject = Some(row.id.clone());
                 match failure {
                     None => staged.publish(SOURCE, subject, &delivered_event(row, &channel, now))?,
-                    Some(stat) => {
-                        let reason = format!("undelivered: {stat}");
+                    Some(reason) => {
                         staged.publish(
                             SOURCE,
                             subject,
-                            &failed_event(row, Channel::from_name(&channel), &reason, now),
+                            &failed_event(row, Channel::from_name(&channel), reason, now),
                         )?;
                     }
                 }

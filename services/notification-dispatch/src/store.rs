@@ -924,8 +924,8 @@ struct ClaimedId {
 }
 
 /// Claims up to `limit` queued notifications due at `now` until `lease_until`, oldest due
-/// first; in a transaction. On PostgreSQL rows another replica is claiming are skipped and the lease is checked
-/// again under the lock, so none is claimed twice.
+/// first; in a transaction. On PostgreSQL rows another replica is claiming are skipped and the
+/// lease is checked again under the lock, so none is claimed twice.
 pub fn claim(c: &mut AnyConnection, now: i64, lease_until: i64, limit: i64) -> QueryResult<Vec<String>> {
     let lock = match c {
         AnyConnection::Postgresql(_) => {
@@ -1017,7 +1017,7 @@ pub fn postpone(c: &mut AnyConnection, id: &str, at: i64, reason: &str, now: i64
 
 /// The `sent` notifications the receipts are for (each by its provider's message id, with the
 /// receipt's status when it says the message failed) marked delivered, or failed; those found,
-/// as they were, each with its receipt's failure.
+/// as they were, each with the reason it failed for (`undelivered: <status>`).
 pub fn receipted(
     c: &mut AnyConnection,
     receipts: &[(String, Option<String>)],
@@ -1041,8 +1041,7 @@ pub fn receipted(
                 .external_id
                 .as_deref()
                 .and_then(|id| failures.get(id).copied().flatten());
-            let failure = failure.map(str::to_owned);
-            (row, failure)
+            (row, failure.map(|stat| format!("undelivered: {stat}")))
         })
         .collect();
     let delivered: Vec<&str> = found
@@ -1060,11 +1059,11 @@ pub fn receipted(
             .execute(c)?;
     }
     for (row, failure) in &found {
-        if let Some(stat) = failure {
+        if let Some(reason) = failure {
             diesel::update(notifications::table.find(&row.id))
                 .set((
                     notifications::status.eq(FAILED),
-                    notifications::reason.eq(format!("undelivered: {stat}")),
+                    notifications::reason.eq(reason),
                     notifications::updated_at.eq(now),
                 ))
                 .execute(c)?;
